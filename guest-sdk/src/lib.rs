@@ -1,0 +1,240 @@
+//! # wasmclaw-sdk: write wasmclaw skills in Rust
+//!
+//! A skill is a WebAssembly component that exports the `wasmclaw:skill/handler`
+//! interface (see `wit/` at the repository root). This crate hides the
+//! generated bindings behind a [`Skill`] trait with typed, serde-based input
+//! and output, and typed helpers for the host capabilities a skill may import
+//! ([`memory`], [`log`]).
+//!
+//! A minimal skill (`Cargo.toml`: `crate-type = ["cdylib"]`, depend on
+//! `wasmclaw-sdk` and `serde`):
+//!
+//! ```ignore
+//! use serde::{Deserialize, Serialize};
+//! use wasmclaw_sdk::{Error, Skill, export_skill};
+//!
+//! #[derive(Deserialize)]
+//! struct Input { name: String }
+//!
+//! #[derive(Serialize)]
+//! struct Output { greeting: String }
+//!
+//! struct Hello;
+//!
+//! impl Skill for Hello {
+//!     type Input = Input;
+//!     type Output = Output;
+//!     const NAME: &'static str = "hello";
+//!     const DESCRIPTION: &'static str = "Greets someone by name.";
+//!
+//!     fn run(input: Input) -> Result<Output, Error> {
+//!         Ok(Output { greeting: format!("Hello, {}!", input.name) })
+//!     }
+//! }
+//!
+//! export_skill!(Hello);
+//! ```
+//!
+//! Build it with `cargo build --release --target wasm32-wasip2`: the `.wasm`
+//! in `target/wasm32-wasip2/release/` is the component. It imports only the
+//! capabilities the code actually calls; each import is a permission the
+//! operator sees and grants.
+
+#![deny(missing_docs)]
+
+extern crate self as wasmclaw_sdk;
+
+/// Raw bindings generated from the WIT package. Prefer the typed API of this
+/// crate; these are public so that [`export_skill!`] can reach them.
+#[doc(hidden)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "skill",
+        pub_export_macro: true,
+        export_macro_name: "__export_world",
+        default_bindings_module: "wasmclaw_sdk::bindings",
+        runtime_path: "wasmclaw_sdk::__wit_bindgen::rt",
+    });
+}
+
+#[doc(hidden)]
+pub use wit_bindgen as __wit_bindgen;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// The error a host capability returns, and the error a skill returns from
+/// [`Skill::run`]. It is the WIT variant `wasmclaw:skill/types.error`.
+pub use bindings::wasmclaw::skill::types::Error;
+
+/// A skill's self-description (the WIT record `handler.info`).
+pub use bindings::exports::wasmclaw::skill::handler::Info;
+
+impl Error {
+    /// The input was malformed; `msg` says how.
+    pub fn invalid(msg: impl Into<String>) -> Self {
+        Error::Invalid(msg.into())
+    }
+
+    /// The skill failed; `msg` is shown to the caller.
+    pub fn failed(msg: impl Into<String>) -> Self {
+        Error::Failed(msg.into())
+    }
+
+    /// The thing asked for does not exist.
+    pub fn not_found(msg: impl Into<String>) -> Self {
+        Error::NotFound(msg.into())
+    }
+}
+
+/// A skill: typed input, typed output, and a name the host shows.
+///
+/// Implement it for a unit struct and export it with [`export_skill!`].
+pub trait Skill {
+    /// What `invoke` receives, deserialized from the caller's JSON.
+    type Input: DeserializeOwned;
+    /// What `invoke` returns, serialized to JSON.
+    type Output: Serialize;
+
+    /// Machine name of the skill (lower-case letters, digits, dashes).
+    const NAME: &'static str;
+    /// Version of the skill; defaults to `0.1.0`.
+    const VERSION: &'static str = "0.1.0";
+    /// One or two sentences saying what the skill does.
+    const DESCRIPTION: &'static str;
+
+    /// JSON Schema of the input. Defaults to "any JSON object".
+    fn input_schema() -> serde_json::Value {
+        serde_json::json!({ "type": "object" })
+    }
+
+    /// Runs the skill once, in a fresh instance.
+    fn run(input: Self::Input) -> Result<Self::Output, Error>;
+}
+
+/// Glue used by [`export_skill!`]: the WIT export implemented for any
+/// [`Skill`].
+#[doc(hidden)]
+pub struct __Adapter<S>(core::marker::PhantomData<S>);
+
+impl<S: Skill> bindings::exports::wasmclaw::skill::handler::Guest for __Adapter<S> {
+    fn describe() -> Info {
+        Info {
+            name: S::NAME.to_string(),
+            version: S::VERSION.to_string(),
+            description: S::DESCRIPTION.to_string(),
+            input_schema: S::input_schema().to_string(),
+        }
+    }
+
+    fn invoke(input: String) -> Result<String, Error> {
+        let input: S::Input =
+            serde_json::from_str(&input).map_err(|e| Error::invalid(format!("input: {e}")))?;
+        let output = S::run(input)?;
+        serde_json::to_string(&output).map_err(|e| Error::failed(format!("output: {e}")))
+    }
+}
+
+/// Exports a type implementing [`Skill`] as the component's `handler`.
+///
+/// Use it once per skill crate, at the crate root.
+#[macro_export]
+macro_rules! export_skill {
+    ($skill:ty) => {
+        const _: () = {
+            type __WasmclawExport = $crate::__Adapter<$skill>;
+    $crate::bindings::__export_world!(__WasmclawExport with_types_in $crate::bindings);
+        };
+    };
+}
+
+/// Durable key-value memory scoped to the calling tenant (and user).
+///
+/// Importing this module's functions makes the component import
+/// `wasmclaw:skill/memory`: the operator sees it as a permission.
+pub mod memory {
+    use super::Error;
+    use crate::bindings::wasmclaw::skill::memory as raw;
+    use serde::Serialize;
+    use serde::de::DeserializeOwned;
+
+    /// One key-value entry.
+    pub use raw::Entry;
+
+    /// Reads `key`; `Ok(None)` when there is no such entry.
+    pub fn get(key: &str) -> Result<Option<String>, Error> {
+        match raw::get(key) {
+            Ok(v) => Ok(Some(v)),
+            Err(Error::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Stores `value` under `key`; durable when this returns `Ok`.
+    pub fn set(key: &str, value: &str) -> Result<(), Error> {
+        raw::set(key, value)
+    }
+
+    /// Removes `key`; `Ok(false)` when there was no such entry.
+    pub fn delete(key: &str) -> Result<bool, Error> {
+        match raw::delete(key) {
+            Ok(()) => Ok(true),
+            Err(Error::NotFound(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Lists up to `limit` entries whose key starts with `prefix`.
+    pub fn list(prefix: &str, limit: u32) -> Result<Vec<Entry>, Error> {
+        raw::list(prefix, limit)
+    }
+
+    /// Finds up to `limit` entries containing every word of `query`.
+    pub fn search(query: &str, limit: u32) -> Result<Vec<Entry>, Error> {
+        raw::search(query, limit)
+    }
+
+    /// Reads `key` and deserializes its JSON value.
+    pub fn get_json<T: DeserializeOwned>(key: &str) -> Result<Option<T>, Error> {
+        match get(key)? {
+            None => Ok(None),
+            Some(v) => serde_json::from_str(&v)
+                .map(Some)
+                .map_err(|e| Error::failed(format!("memory value {key:?}: {e}"))),
+        }
+    }
+
+    /// Serializes `value` to JSON and stores it under `key`.
+    pub fn set_json<T: Serialize>(key: &str, value: &T) -> Result<(), Error> {
+        let text = serde_json::to_string(value).map_err(|e| Error::failed(e.to_string()))?;
+        set(key, &text)
+    }
+}
+
+/// Logging into the operator's log, tagged with tenant and skill by the host.
+pub mod log {
+    use crate::bindings::wasmclaw::skill::log as raw;
+    pub use raw::Level;
+
+    /// Writes one line at `level`.
+    pub fn log(level: Level, message: &str) {
+        raw::log(level, message)
+    }
+    /// Writes one line at `debug`.
+    pub fn debug(message: &str) {
+        raw::log(Level::Debug, message)
+    }
+    /// Writes one line at `info`.
+    pub fn info(message: &str) {
+        raw::log(Level::Info, message)
+    }
+    /// Writes one line at `warn`.
+    pub fn warn(message: &str) {
+        raw::log(Level::Warn, message)
+    }
+    /// Writes one line at `error`.
+    pub fn error(message: &str) {
+        raw::log(Level::Error, message)
+    }
+}
