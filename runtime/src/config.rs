@@ -1,0 +1,224 @@
+//! Runtime configuration: pool sizing, per-call limits (defaults and the
+//! operator's caps) and the memory quota. Every field has a safe default, so
+//! an empty configuration runs.
+
+use serde::Deserialize;
+use std::path::PathBuf;
+use std::time::Duration;
+
+const MIB: u64 = 1024 * 1024;
+
+/// Everything the runtime needs to start.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RuntimeConfig {
+    /// Where the database, the compiled cache and the tenants' files live.
+    pub data_dir: PathBuf,
+    /// Sizing of the engine's pooling allocator.
+    pub pool: PoolConfig,
+    /// Limits a call gets when nothing asks for others.
+    pub defaults: Limits,
+    /// The operator's caps: no call gets more than this, whatever it asks.
+    pub caps: Limits,
+    /// Per-tenant quota of the `memory` capability.
+    pub memory_quota: MemoryQuota,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            data_dir: PathBuf::from("wasmclaw-data"),
+            pool: PoolConfig::default(),
+            defaults: Limits::default(),
+            caps: Limits::caps(),
+            memory_quota: MemoryQuota::default(),
+        }
+    }
+}
+
+impl RuntimeConfig {
+    /// The defaults with `data_dir` set.
+    pub fn with_data_dir(data_dir: impl Into<PathBuf>) -> Self {
+        RuntimeConfig { data_dir: data_dir.into(), ..Default::default() }
+    }
+}
+
+/// Sizing of the pooling instance allocator. Every live call holds one
+/// component instance, its memories, tables and one fiber stack; these bound
+/// how many calls can be in flight in the whole process.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PoolConfig {
+    /// Calls that may be in flight at once across all tenants.
+    pub max_instances: u32,
+    /// The largest linear memory any instance may have, in bytes; caps
+    /// `memory` limits.
+    pub max_memory_bytes: u64,
+    /// Period of the epoch ticker that enforces wall-clock deadlines and lets
+    /// long calls yield, in milliseconds.
+    pub epoch_tick_ms: u64,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        PoolConfig { max_instances: 1000, max_memory_bytes: 256 * MIB, epoch_tick_ms: 5 }
+    }
+}
+
+/// Limits of one call, and the per-tenant concurrency around calls.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Fuel (roughly, WebAssembly instructions) a call may consume.
+    pub fuel: u64,
+    /// Linear memory a call may grow to, in bytes (all its memories together).
+    pub memory_bytes: u64,
+    /// Table elements a call may have, in all its tables together.
+    pub table_elements: u64,
+    /// Wall-clock time a call may run, in milliseconds.
+    pub timeout_ms: u64,
+    /// Largest input accepted, in bytes of JSON.
+    pub max_input_bytes: u64,
+    /// Largest output accepted from a skill, in bytes of JSON.
+    pub max_output_bytes: u64,
+    /// Bytes of stdout and of stderr kept from a call (the rest is dropped).
+    pub max_stdio_bytes: u64,
+    /// Log lines a call may write through `log` (the rest is dropped).
+    pub max_log_lines: u32,
+    /// Calls of one tenant that may run at once.
+    pub concurrency: u32,
+    /// How long a call waits for one of its tenant's slots before `busy`, in
+    /// milliseconds.
+    pub queue_wait_ms: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            fuel: 1_000_000_000,
+            memory_bytes: 64 * MIB,
+            table_elements: 100_000,
+            timeout_ms: 10_000,
+            max_input_bytes: MIB,
+            max_output_bytes: MIB,
+            max_stdio_bytes: 64 * 1024,
+            max_log_lines: 100,
+            concurrency: 4,
+            queue_wait_ms: 2_000,
+        }
+    }
+}
+
+impl Limits {
+    /// The default operator caps.
+    pub fn caps() -> Self {
+        Limits {
+            fuel: 20_000_000_000,
+            memory_bytes: 256 * MIB,
+            table_elements: 1_000_000,
+            timeout_ms: 60_000,
+            max_input_bytes: 8 * MIB,
+            max_output_bytes: 8 * MIB,
+            max_stdio_bytes: MIB,
+            max_log_lines: 10_000,
+            concurrency: 64,
+            queue_wait_ms: 30_000,
+        }
+    }
+
+    /// These limits, each lowered to the cap where it exceeds it.
+    pub fn clamped(&self, caps: &Limits) -> Limits {
+        Limits {
+            fuel: self.fuel.min(caps.fuel),
+            memory_bytes: self.memory_bytes.min(caps.memory_bytes),
+            table_elements: self.table_elements.min(caps.table_elements),
+            timeout_ms: self.timeout_ms.min(caps.timeout_ms),
+            max_input_bytes: self.max_input_bytes.min(caps.max_input_bytes),
+            max_output_bytes: self.max_output_bytes.min(caps.max_output_bytes),
+            max_stdio_bytes: self.max_stdio_bytes.min(caps.max_stdio_bytes),
+            max_log_lines: self.max_log_lines.min(caps.max_log_lines),
+            concurrency: self.concurrency.clamp(1, caps.concurrency.max(1)),
+            queue_wait_ms: self.queue_wait_ms.min(caps.queue_wait_ms),
+        }
+    }
+
+    /// These limits with the overrides applied (not yet clamped).
+    pub fn with(&self, o: &LimitOverrides) -> Limits {
+        let mut l = self.clone();
+        if let Some(f) = o.fuel {
+            l.fuel = f;
+        }
+        if let Some(m) = o.memory_bytes {
+            l.memory_bytes = m;
+        }
+        if let Some(t) = o.timeout {
+            l.timeout_ms = u64::try_from(t.as_millis()).unwrap_or(u64::MAX);
+        }
+        l
+    }
+
+    /// The wall-clock limit as a duration.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+}
+
+/// Per-call requests to change the defaults (from the CLI or, later, the
+/// tenant's policy); they are always clamped to the operator's caps.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LimitOverrides {
+    /// Fuel wanted.
+    pub fuel: Option<u64>,
+    /// Memory wanted, in bytes.
+    pub memory_bytes: Option<u64>,
+    /// Wall-clock time wanted.
+    pub timeout: Option<Duration>,
+}
+
+/// Per-tenant quota of the `memory` capability.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MemoryQuota {
+    /// Entries a tenant may hold, over all its users.
+    pub max_entries: u64,
+    /// Bytes (keys plus values) a tenant may hold, over all its users.
+    pub max_bytes: u64,
+}
+
+impl Default for MemoryQuota {
+    fn default() -> Self {
+        MemoryQuota { max_entries: 100_000, max_bytes: 64 * MIB }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overrides_are_clamped_to_caps() {
+        let caps = Limits::caps();
+        let wanted = LimitOverrides {
+            fuel: Some(u64::MAX),
+            memory_bytes: Some(1),
+            timeout: Some(Duration::from_secs(3600)),
+        };
+        let l = Limits::default().with(&wanted).clamped(&caps);
+        assert_eq!(l.fuel, caps.fuel);
+        assert_eq!(l.memory_bytes, 1);
+        assert_eq!(l.timeout_ms, caps.timeout_ms);
+    }
+
+    #[test]
+    fn unknown_config_keys_are_refused() {
+        let e = toml::from_str::<RuntimeConfig>("[defaults]\nfuell = 3\n").unwrap_err();
+        assert!(e.to_string().contains("fuell"), "{e}");
+    }
+
+    #[test]
+    fn empty_config_is_the_default() {
+        let c: RuntimeConfig = toml::from_str("").unwrap();
+        assert_eq!(c.defaults, Limits::default());
+        assert_eq!(c.caps, Limits::caps());
+    }
+}

@@ -1,0 +1,183 @@
+//! The one error type of the runtime: every way a call or a load can fail,
+//! each with a clear message and a distinct exit code for the CLI.
+
+use crate::bindings::WitError;
+use crate::ids::InvalidId;
+use crate::store::StoreError;
+
+/// Why a call (or loading a skill) did not produce an output.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The call consumed all the fuel it was given.
+    #[error("out of fuel: the call used all of its {limit} units of fuel")]
+    OutOfFuel {
+        /// The fuel the call had.
+        limit: u64,
+    },
+    /// The call ran past its wall-clock deadline.
+    #[error("timeout: the call ran longer than {limit_ms} ms")]
+    Timeout {
+        /// The deadline, in milliseconds.
+        limit_ms: u64,
+    },
+    /// The guest tried to grow memory or tables past its limit.
+    #[error("memory limit: the call tried to grow past its limit of {limit_bytes} bytes")]
+    MemoryLimit {
+        /// The memory limit, in bytes.
+        limit_bytes: u64,
+    },
+    /// The guest trapped (a panic, stack overflow, unreachable, …).
+    #[error("trap: {message}{}", stderr_suffix(.stderr))]
+    Trap {
+        /// What trapped.
+        message: String,
+        /// The tail of the guest's stderr (its panic message, if any).
+        stderr: String,
+    },
+    /// The call is not permitted.
+    #[error("denied: {0}")]
+    Denied(String),
+    /// The caller's input was refused before the guest ran.
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    /// The skill returned its own error.
+    #[error("skill error: {}", describe_wit(.0))]
+    Skill(WitError),
+    /// The tenant is at its concurrency limit, or the gateway at capacity.
+    #[error("busy: {0}")]
+    Busy(String),
+    /// The file is not a usable skill component.
+    #[error("invalid skill: {0}")]
+    InvalidSkill(String),
+    /// The skill's output broke its contract (too large, not JSON).
+    #[error("invalid output: {0}")]
+    InvalidOutput(String),
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A file or directory could not be used.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The OS's reason.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The configuration is unusable.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// A failure inside the runtime itself (a bug or an engine error).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+fn stderr_suffix(stderr: &str) -> String {
+    let s = stderr.trim();
+    if s.is_empty() { String::new() } else { format!(" (guest stderr: {s})") }
+}
+
+/// Renders a WIT error as `kind: message`.
+pub fn describe_wit(e: &WitError) -> String {
+    match e {
+        WitError::Denied(m) => format!("denied: {m}"),
+        WitError::NotFound(m) => format!("not-found: {m}"),
+        WitError::Invalid(m) => format!("invalid: {m}"),
+        WitError::LimitExceeded(m) => format!("limit-exceeded: {m}"),
+        WitError::Unavailable(m) => format!("unavailable: {m}"),
+        WitError::Failed(m) => format!("failed: {m}"),
+    }
+}
+
+impl Error {
+    /// A short, stable name of the error kind (for JSON and metrics).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::OutOfFuel { .. } => "out-of-fuel",
+            Error::Timeout { .. } => "timeout",
+            Error::MemoryLimit { .. } => "memory-limit",
+            Error::Trap { .. } => "trap",
+            Error::Denied(_) => "denied",
+            Error::InvalidInput(_) => "invalid-input",
+            Error::Skill(_) => "skill-error",
+            Error::Busy(_) => "busy",
+            Error::InvalidSkill(_) => "invalid-skill",
+            Error::InvalidOutput(_) => "invalid-output",
+            Error::Store(_) => "storage",
+            Error::Io { .. } => "io",
+            Error::Config(_) => "config",
+            Error::Internal(_) => "internal",
+        }
+    }
+
+    /// The `wasmclaw` CLI's exit code for this error (2 is kept for usage
+    /// errors, reported by the argument parser).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Internal(_) => 1,
+            Error::InvalidInput(_) => 3,
+            Error::InvalidSkill(_) => 4,
+            Error::Skill(_) => 5,
+            Error::Trap { .. } => 6,
+            Error::OutOfFuel { .. } => 7,
+            Error::Timeout { .. } => 8,
+            Error::MemoryLimit { .. } => 9,
+            Error::Denied(_) => 10,
+            Error::Busy(_) => 11,
+            Error::InvalidOutput(_) => 12,
+            Error::Store(_) => 13,
+            Error::Io { .. } => 14,
+            Error::Config(_) => 15,
+        }
+    }
+
+    pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io { context: context.into(), source }
+    }
+}
+
+impl From<InvalidId> for Error {
+    fn from(e: InvalidId) -> Self {
+        Error::InvalidInput(e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_are_distinct_and_not_usage() {
+        let all = [
+            Error::OutOfFuel { limit: 1 },
+            Error::Timeout { limit_ms: 1 },
+            Error::MemoryLimit { limit_bytes: 1 },
+            Error::Trap { message: "x".into(), stderr: String::new() },
+            Error::Denied("x".into()),
+            Error::InvalidInput("x".into()),
+            Error::Skill(WitError::Failed("x".into())),
+            Error::Busy("x".into()),
+            Error::InvalidSkill("x".into()),
+            Error::InvalidOutput("x".into()),
+            Error::Store(StoreError::Backend("x".into())),
+            Error::io("x", std::io::Error::other("x")),
+            Error::Config("x".into()),
+            Error::Internal("x".into()),
+        ];
+        let mut codes: Vec<u8> = all.iter().map(Error::exit_code).collect();
+        let mut kinds: Vec<&str> = all.iter().map(Error::kind).collect();
+        assert!(!codes.contains(&0) && !codes.contains(&2));
+        codes.sort();
+        codes.dedup();
+        kinds.sort();
+        kinds.dedup();
+        assert_eq!(codes.len(), all.len());
+        assert_eq!(kinds.len(), all.len());
+    }
+
+    #[test]
+    fn trap_message_includes_guest_stderr() {
+        let e = Error::Trap { message: "wasm unreachable".into(), stderr: "panicked at x\n".into() };
+        assert_eq!(e.to_string(), "trap: wasm unreachable (guest stderr: panicked at x)");
+    }
+}

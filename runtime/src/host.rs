@@ -1,0 +1,120 @@
+//! The flat per-call host state that lives in each call's `Store`, and the
+//! resource limiter that caps the call's memory, tables and instances.
+
+use crate::caps::log::LogCtx;
+use crate::caps::memory::MemoryCtx;
+use crate::wasi::BoundedPipe;
+use std::time::Instant;
+use wasmtime::component::ResourceTable;
+use wasmtime::{ResourceLimiter, Result};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+/// Everything one call's guest can reach through the host, and what the
+/// host measures about it. Built fresh for every call.
+pub struct HostState {
+    pub(crate) wasi: WasiCtx,
+    pub(crate) table: ResourceTable,
+    pub(crate) limiter: CallLimiter,
+    pub(crate) memory: MemoryCtx,
+    pub(crate) log: LogCtx,
+    pub(crate) stderr: BoundedPipe,
+    /// When the call must stop.
+    pub(crate) deadline: Instant,
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+/// Caps a call's linear memory (all memories together), table elements and
+/// instance counts, and remembers whether a limit was hit so a resulting
+/// trap can be reported as `memory limit`.
+pub struct CallLimiter {
+    memory_limit: usize,
+    memory_used: usize,
+    /// The most linear memory the call held at once.
+    pub(crate) memory_peak: usize,
+    table_limit: usize,
+    table_used: usize,
+    /// Set when a growth was refused.
+    pub(crate) hit: bool,
+}
+
+/// Most component/core instances, tables and memories one call may create.
+const MAX_INSTANCES: usize = 16;
+const MAX_TABLES: usize = 16;
+const MAX_MEMORIES: usize = 2;
+
+impl CallLimiter {
+    /// A limiter allowing `memory_limit` bytes and `table_limit` elements.
+    pub fn new(memory_limit: u64, table_limit: u64) -> Self {
+        CallLimiter {
+            memory_limit: usize::try_from(memory_limit).unwrap_or(usize::MAX),
+            memory_used: 0,
+            memory_peak: 0,
+            table_limit: usize::try_from(table_limit).unwrap_or(usize::MAX),
+            table_used: 0,
+            hit: false,
+        }
+    }
+}
+
+impl ResourceLimiter for CallLimiter {
+    fn memory_growing(&mut self, current: usize, desired: usize, _max: Option<usize>) -> Result<bool> {
+        let total = self.memory_used - current.min(self.memory_used) + desired;
+        if total > self.memory_limit {
+            self.hit = true;
+            return Ok(false);
+        }
+        self.memory_used = total;
+        self.memory_peak = self.memory_peak.max(total);
+        Ok(true)
+    }
+
+    fn table_growing(&mut self, current: usize, desired: usize, _max: Option<usize>) -> Result<bool> {
+        let total = self.table_used - current.min(self.table_used) + desired;
+        if total > self.table_limit {
+            self.hit = true;
+            return Ok(false);
+        }
+        self.table_used = total;
+        Ok(true)
+    }
+
+    fn instances(&self) -> usize {
+        MAX_INSTANCES
+    }
+    fn tables(&self) -> usize {
+        MAX_TABLES
+    }
+    fn memories(&self) -> usize {
+        MAX_MEMORIES
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_is_capped_over_all_memories() {
+        let mut l = CallLimiter::new(100, 10);
+        assert!(l.memory_growing(0, 60, None).unwrap());
+        assert!(!l.memory_growing(0, 60, None).unwrap(), "a second memory counts too");
+        assert!(l.hit);
+        assert!(l.memory_growing(60, 100, None).unwrap());
+        assert!(!l.memory_growing(100, 101, None).unwrap());
+        assert_eq!(l.memory_peak, 100);
+    }
+
+    #[test]
+    fn tables_are_capped() {
+        let mut l = CallLimiter::new(100, 10);
+        assert!(l.table_growing(0, 10, None).unwrap());
+        assert!(!l.hit);
+        assert!(!l.table_growing(10, 11, None).unwrap());
+        assert!(l.hit);
+    }
+}

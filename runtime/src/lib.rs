@@ -1,0 +1,31 @@
+//! # wasmclaw
+//!
+//! A multi-tenant agent gateway in which every skill is a WebAssembly
+//! component. This crate is the runtime library (no HTTP in it) plus the
+//! `wasmclaw` binary.
+//!
+//! - [`runtime::Runtime`] loads skills once ([`skill::Skill`]: compiled,
+//!   cached, imports resolved) and runs each call in a fresh instance with
+//!   the tenant's limits ([`config::Limits`]), its own directory as the only
+//!   filesystem ([`wasi`]) and host capabilities scoped to it ([`caps`]).
+//! - [`store`] is the only module touching the database.
+//! - [`error::Error`] is every way a call can fail.
+
+pub mod bindings;
+pub mod cache;
+pub mod caps;
+pub mod config;
+pub mod engine;
+pub mod error;
+pub mod host;
+pub mod ids;
+pub mod runtime;
+pub mod skill;
+pub mod store;
+pub mod wasi;
+
+pub use config::{LimitOverrides, Limits, MemoryQuota, RuntimeConfig};
+pub use error::Error;
+pub use ids::{TenantId, UserId};
+pub use runtime::{Call, Outcome, Runtime, Usage};
+pub use skill::{Skill, SkillInfo};

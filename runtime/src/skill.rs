@@ -1,0 +1,101 @@
+//! A loaded skill: its compiled component, its one `InstancePre` (imports
+//! resolved once, at load), its description and its real imports.
+
+use crate::bindings;
+use crate::cache::CacheOutcome;
+use crate::host::HostState;
+
+/// What a skill says about itself (the WIT `handler.info`), checked at load.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SkillInfo {
+    /// Machine name.
+    pub name: String,
+    /// Version.
+    pub version: String,
+    /// What it does.
+    pub description: String,
+    /// JSON Schema of its input, as JSON.
+    pub input_schema: serde_json::Value,
+}
+
+/// A skill ready to be called: instantiating it per call costs microseconds.
+pub struct Skill {
+    /// Its self-description.
+    pub info: SkillInfo,
+    /// SHA-256 (hex) of the component's bytes.
+    pub digest: String,
+    /// The interfaces the component imports: its real permissions.
+    pub imports: Vec<String>,
+    /// Whether the compiled artifact came from the cache.
+    pub cache: CacheOutcome,
+    pub(crate) pre: bindings::SkillPre<HostState>,
+}
+
+impl std::fmt::Debug for Skill {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Skill")
+            .field("info", &self.info)
+            .field("digest", &self.digest)
+            .field("imports", &self.imports)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Checks what `describe` returned; the message says what is wrong.
+pub(crate) fn check_info(
+    raw: bindings::exports::wasmclaw::skill::handler::Info,
+) -> Result<SkillInfo, String> {
+    let name_ok = !raw.name.is_empty()
+        && raw.name.len() <= 64
+        && raw.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if !name_ok {
+        return Err(format!(
+            "its name {:?} is not 1-64 lower-case letters, digits or dashes",
+            raw.name.chars().take(80).collect::<String>()
+        ));
+    }
+    if raw.version.is_empty() || raw.version.len() > 64 {
+        return Err("its version is empty or longer than 64 bytes".into());
+    }
+    if raw.description.len() > 4096 {
+        return Err("its description is longer than 4096 bytes".into());
+    }
+    if raw.input_schema.len() > 64 * 1024 {
+        return Err("its input schema is longer than 64 KiB".into());
+    }
+    let input_schema =
+        serde_json::from_str(&raw.input_schema).map_err(|e| format!("its input schema is not JSON: {e}"))?;
+    Ok(SkillInfo { name: raw.name, version: raw.version, description: raw.description, input_schema })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bindings::exports::wasmclaw::skill::handler::Info;
+
+    fn info(name: &str, schema: &str) -> Info {
+        Info {
+            name: name.into(),
+            version: "1.0.0".into(),
+            description: "d".into(),
+            input_schema: schema.into(),
+        }
+    }
+
+    #[test]
+    fn good_info_is_accepted() {
+        let i = check_info(info("notes-2", r#"{"type":"object"}"#)).unwrap();
+        assert_eq!(i.input_schema["type"], "object");
+    }
+
+    #[test]
+    fn bad_info_is_refused() {
+        assert!(check_info(info("Notes", "{}")).unwrap_err().contains("name"));
+        assert!(check_info(info("", "{}")).unwrap_err().contains("name"));
+        assert!(check_info(info("../x", "{}")).unwrap_err().contains("name"));
+        assert!(check_info(info("ok", "{not json")).unwrap_err().contains("schema"));
+        let mut i = info("ok", "{}");
+        i.version = String::new();
+        assert!(check_info(i).unwrap_err().contains("version"));
+    }
+}

@@ -1,0 +1,385 @@
+//! Storage: the only module that touches redb.
+//!
+//! The API is narrow and backend-neutral: tenant-scoped operations on plain
+//! Rust types, so a shared SQL backend can replace redb behind it. Every key
+//! starts with the tenant: `tenant \0 user \0 key` for memory entries (user
+//! empty when the call has none). Tenant and user ids are validated types
+//! that cannot contain `\0`, so one scope's range never overlaps another's.
+//!
+//! Every write commits with redb's default (immediate) durability: when a
+//! method returns `Ok`, the write survives a crash.
+
+use crate::config::MemoryQuota;
+use crate::ids::{TenantId, UserId};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use std::path::Path;
+
+/// Memory entries: `tenant \0 user \0 key` → value.
+const MEMORY: TableDefinition<&[u8], &[u8]> = TableDefinition::new("memory");
+/// Memory usage per tenant: tenant → (entries, bytes).
+const MEMORY_USAGE: TableDefinition<&str, (u64, u64)> = TableDefinition::new("memory_usage");
+
+/// A storage failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A write would exceed the tenant's quota.
+    #[error("quota exceeded: {0}")]
+    QuotaExceeded(String),
+    /// The database could not be opened.
+    #[error("cannot open the database {path}: {source}")]
+    Open {
+        /// The database file.
+        path: String,
+        /// redb's reason.
+        #[source]
+        source: Box<redb::DatabaseError>,
+    },
+    /// The backend failed.
+    #[error("storage failure: {0}")]
+    Backend(String),
+}
+
+macro_rules! backend_errors {
+    ($($t:ty),*) => {$(
+        impl From<$t> for StoreError {
+            fn from(e: $t) -> Self {
+                StoreError::Backend(e.to_string())
+            }
+        }
+    )*};
+}
+backend_errors!(redb::TransactionError, redb::TableError, redb::StorageError, redb::CommitError);
+
+/// The scope of a memory operation: a tenant, and optionally one user in it.
+#[derive(Debug, Clone, Copy)]
+pub struct Scope<'a> {
+    /// The tenant every read and write is confined to.
+    pub tenant: &'a TenantId,
+    /// The user within the tenant, when the call has one.
+    pub user: Option<&'a UserId>,
+}
+
+impl Scope<'_> {
+    fn prefix(&self) -> Vec<u8> {
+        let user = self.user.map(UserId::as_str).unwrap_or("");
+        let mut p = Vec::with_capacity(self.tenant.as_str().len() + user.len() + 2);
+        p.extend_from_slice(self.tenant.as_str().as_bytes());
+        p.push(0);
+        p.extend_from_slice(user.as_bytes());
+        p.push(0);
+        p
+    }
+
+    fn key(&self, key: &str) -> Vec<u8> {
+        let mut k = self.prefix();
+        k.extend_from_slice(key.as_bytes());
+        k
+    }
+}
+
+/// One memory entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemoryEntry {
+    /// The key within its scope.
+    pub key: String,
+    /// The value.
+    pub value: String,
+}
+
+/// A tenant's memory usage.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MemoryUsage {
+    /// Entries held.
+    pub entries: u64,
+    /// Bytes held (keys plus values).
+    pub bytes: u64,
+}
+
+/// The gateway's database.
+pub struct Db {
+    db: Database,
+}
+
+impl Db {
+    /// Opens (or creates) the database file at `path` and its tables.
+    pub fn open(path: &Path) -> Result<Db, StoreError> {
+        let db = Database::create(path)
+            .map_err(|e| StoreError::Open { path: path.display().to_string(), source: Box::new(e) })?;
+        let txn = db.begin_write()?;
+        txn.open_table(MEMORY)?;
+        txn.open_table(MEMORY_USAGE)?;
+        txn.commit()?;
+        Ok(Db { db })
+    }
+
+    /// Reads one entry.
+    pub fn memory_get(&self, scope: Scope<'_>, key: &str) -> Result<Option<String>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(MEMORY)?;
+        let value = table.get(scope.key(key).as_slice())?;
+        Ok(value.map(|v| String::from_utf8_lossy(v.value()).into_owned()))
+    }
+
+    /// Writes one entry, durably, if the tenant's quota allows it.
+    pub fn memory_set(
+        &self,
+        scope: Scope<'_>,
+        key: &str,
+        value: &str,
+        quota: &MemoryQuota,
+    ) -> Result<(), StoreError> {
+        let txn = self.db.begin_write()?;
+        {
+            let mut table = txn.open_table(MEMORY)?;
+            let mut usage_table = txn.open_table(MEMORY_USAGE)?;
+            let full_key = scope.key(key);
+            let old_len = table.get(full_key.as_slice())?.map(|v| v.value().len() as u64);
+            let usage = usage_table.get(scope.tenant.as_str())?.map(|v| v.value()).unwrap_or((0, 0));
+            let entry_bytes = (key.len() + value.len()) as u64;
+            let (entries, bytes) = match old_len {
+                Some(old) => (usage.0, usage.1 - (key.len() as u64 + old).min(usage.1) + entry_bytes),
+                None => (usage.0 + 1, usage.1 + entry_bytes),
+            };
+            if entries > quota.max_entries {
+                return Err(StoreError::QuotaExceeded(format!(
+                    "the tenant holds {} memory entries, the quota is {}",
+                    usage.0, quota.max_entries
+                )));
+            }
+            if bytes > quota.max_bytes {
+                return Err(StoreError::QuotaExceeded(format!(
+                    "this write would bring the tenant's memory to {bytes} bytes, the quota is {}",
+                    quota.max_bytes
+                )));
+            }
+            table.insert(full_key.as_slice(), value.as_bytes())?;
+            usage_table.insert(scope.tenant.as_str(), (entries, bytes))?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Deletes one entry, durably; `false` when there was none.
+    pub fn memory_delete(&self, scope: Scope<'_>, key: &str) -> Result<bool, StoreError> {
+        let txn = self.db.begin_write()?;
+        let removed = {
+            let mut table = txn.open_table(MEMORY)?;
+            let mut usage_table = txn.open_table(MEMORY_USAGE)?;
+            let old_len = table.remove(scope.key(key).as_slice())?.map(|v| v.value().len() as u64);
+            if let Some(old) = old_len {
+                let (entries, bytes) =
+                    usage_table.get(scope.tenant.as_str())?.map(|v| v.value()).unwrap_or((0, 0));
+                let freed = key.len() as u64 + old;
+                usage_table.insert(
+                    scope.tenant.as_str(),
+                    (entries.saturating_sub(1), bytes.saturating_sub(freed)),
+                )?;
+            }
+            old_len.is_some()
+        };
+        txn.commit()?;
+        Ok(removed)
+    }
+
+    /// Visits the scope's entries whose key starts with `prefix`, in key
+    /// order, until `visit` returns `false`.
+    fn memory_scan(
+        &self,
+        scope: Scope<'_>,
+        prefix: &str,
+        mut visit: impl FnMut(&str, &str) -> bool,
+    ) -> Result<(), StoreError> {
+        let start = scope.key(prefix);
+        let scope_len = scope.prefix().len();
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(MEMORY)?;
+        for item in table.range(start.as_slice()..)? {
+            let (k, v) = item?;
+            let k = k.value();
+            if !k.starts_with(&start) {
+                break;
+            }
+            let key = String::from_utf8_lossy(&k[scope_len..]);
+            let value = String::from_utf8_lossy(v.value());
+            if !visit(&key, &value) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Lists up to `limit` entries whose key starts with `prefix`, stopping
+    /// before the total of keys and values would pass `max_bytes`.
+    pub fn memory_list(
+        &self,
+        scope: Scope<'_>,
+        prefix: &str,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<MemoryEntry>, StoreError> {
+        let mut out = Vec::new();
+        let mut budget = Budget::new(limit, max_bytes);
+        self.memory_scan(scope, prefix, |k, v| budget.take(&mut out, k, v))?;
+        Ok(out)
+    }
+
+    /// Finds up to `limit` entries whose key or value contains every one of
+    /// `words` (compared in lower case), with the same byte budget as
+    /// [`Db::memory_list`].
+    pub fn memory_search(
+        &self,
+        scope: Scope<'_>,
+        words: &[String],
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<MemoryEntry>, StoreError> {
+        let mut out = Vec::new();
+        let mut budget = Budget::new(limit, max_bytes);
+        self.memory_scan(scope, "", |k, v| {
+            let (k_lower, v_lower) = (k.to_lowercase(), v.to_lowercase());
+            if words.iter().all(|w| k_lower.contains(w.as_str()) || v_lower.contains(w.as_str())) {
+                budget.take(&mut out, k, v)
+            } else {
+                true
+            }
+        })?;
+        Ok(out)
+    }
+
+    /// A tenant's memory usage.
+    pub fn memory_usage(&self, tenant: &TenantId) -> Result<MemoryUsage, StoreError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(MEMORY_USAGE)?;
+        let (entries, bytes) = table.get(tenant.as_str())?.map(|v| v.value()).unwrap_or((0, 0));
+        Ok(MemoryUsage { entries, bytes })
+    }
+}
+
+/// Bounds what a list or search returns: a count and a byte budget, so the
+/// host never allocates more than it was configured to for one call.
+struct Budget {
+    left: usize,
+    bytes_left: usize,
+}
+
+impl Budget {
+    fn new(limit: usize, max_bytes: usize) -> Self {
+        Budget { left: limit, bytes_left: max_bytes }
+    }
+
+    /// Adds the entry if it fits; returns whether to keep scanning.
+    fn take(&mut self, out: &mut Vec<MemoryEntry>, key: &str, value: &str) -> bool {
+        let size = key.len() + value.len();
+        if self.left == 0 || size > self.bytes_left {
+            return false;
+        }
+        self.left -= 1;
+        self.bytes_left -= size;
+        out.push(MemoryEntry { key: key.to_string(), value: value.to_string() });
+        self.left > 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db() -> (tempfile::TempDir, Db) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("db.redb")).unwrap();
+        (dir, db)
+    }
+
+    fn t(s: &str) -> TenantId {
+        TenantId::parse(s).unwrap()
+    }
+
+    const QUOTA: MemoryQuota = MemoryQuota { max_entries: 3, max_bytes: 100 };
+
+    #[test]
+    fn set_get_delete_round_trip() {
+        let (_d, db) = db();
+        let a = t("a");
+        let s = Scope { tenant: &a, user: None };
+        db.memory_set(s, "k", "v1", &QUOTA).unwrap();
+        db.memory_set(s, "k", "v22", &QUOTA).unwrap();
+        assert_eq!(db.memory_get(s, "k").unwrap().as_deref(), Some("v22"));
+        assert_eq!(db.memory_usage(&a).unwrap(), MemoryUsage { entries: 1, bytes: 4 });
+        assert!(db.memory_delete(s, "k").unwrap());
+        assert!(!db.memory_delete(s, "k").unwrap());
+        assert_eq!(db.memory_get(s, "k").unwrap(), None);
+        assert_eq!(db.memory_usage(&a).unwrap(), MemoryUsage::default());
+    }
+
+    #[test]
+    fn tenants_and_users_do_not_see_each_other() {
+        let (_d, db) = db();
+        let (a, ab) = (t("a"), t("ab"));
+        let alice = UserId::parse("alice").unwrap();
+        let sa = Scope { tenant: &a, user: None };
+        let sab = Scope { tenant: &ab, user: None };
+        let sa_alice = Scope { tenant: &a, user: Some(&alice) };
+        db.memory_set(sab, "secret", "of-ab", &QUOTA).unwrap();
+        db.memory_set(sa_alice, "secret", "of-alice", &QUOTA).unwrap();
+        // Tenant "a" is a string prefix of tenant "ab": the separator keeps them apart.
+        assert_eq!(db.memory_get(sa, "secret").unwrap(), None);
+        assert!(db.memory_list(sa, "", 100, 1 << 20).unwrap().is_empty());
+        assert!(db.memory_search(sa, &["of".into()], 100, 1 << 20).unwrap().is_empty());
+        assert_eq!(db.memory_list(sa_alice, "", 100, 1 << 20).unwrap().len(), 1);
+        // A key that embeds the separator cannot reach another scope.
+        assert_eq!(db.memory_get(sa, "\0secret").unwrap(), None);
+        assert_eq!(db.memory_get(sa, "b\0\0secret").unwrap(), None);
+    }
+
+    #[test]
+    fn quota_counts_entries_and_bytes_per_tenant() {
+        let (_d, db) = db();
+        let a = t("a");
+        let b = t("b");
+        let s = Scope { tenant: &a, user: None };
+        for k in ["1", "2", "3"] {
+            db.memory_set(s, k, "x", &QUOTA).unwrap();
+        }
+        assert!(matches!(db.memory_set(s, "4", "x", &QUOTA), Err(StoreError::QuotaExceeded(_))));
+        // Replacing an entry does not add one.
+        db.memory_set(s, "3", "yy", &QUOTA).unwrap();
+        let big = "z".repeat(200);
+        assert!(matches!(db.memory_set(s, "3", &big, &QUOTA), Err(StoreError::QuotaExceeded(_))));
+        // The refused writes changed nothing, and tenant b is unaffected.
+        assert_eq!(db.memory_get(s, "3").unwrap().as_deref(), Some("yy"));
+        assert_eq!(db.memory_usage(&a).unwrap(), MemoryUsage { entries: 3, bytes: 7 });
+        db.memory_set(Scope { tenant: &b, user: None }, "1", "x", &QUOTA).unwrap();
+    }
+
+    #[test]
+    fn list_and_search_respect_prefix_limit_and_budget() {
+        let (_d, db) = db();
+        let a = t("a");
+        let s = Scope { tenant: &a, user: None };
+        let q = MemoryQuota { max_entries: 100, max_bytes: 10_000 };
+        for i in 0..10 {
+            db.memory_set(s, &format!("note:{i}"), &format!("Hello world {i}"), &q).unwrap();
+        }
+        db.memory_set(s, "other", "hello", &q).unwrap();
+        assert_eq!(db.memory_list(s, "note:", 100, 1 << 20).unwrap().len(), 10);
+        assert_eq!(db.memory_list(s, "note:", 3, 1 << 20).unwrap().len(), 3);
+        // Each entry is 6 + 13 = 19 bytes: a 40-byte budget holds two.
+        assert_eq!(db.memory_list(s, "note:", 100, 40).unwrap().len(), 2);
+        let hits = db.memory_search(s, &["world".into(), "7".into()], 100, 1 << 20).unwrap();
+        assert_eq!(hits, vec![MemoryEntry { key: "note:7".into(), value: "Hello world 7".into() }]);
+        assert_eq!(db.memory_search(s, &["hello".into()], 100, 1 << 20).unwrap().len(), 11);
+    }
+
+    #[test]
+    fn writes_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.redb");
+        let a = t("a");
+        {
+            let db = Db::open(&path).unwrap();
+            db.memory_set(Scope { tenant: &a, user: None }, "k", "v", &QUOTA).unwrap();
+        }
+        let db = Db::open(&path).unwrap();
+        assert_eq!(db.memory_get(Scope { tenant: &a, user: None }, "k").unwrap().as_deref(), Some("v"));
+    }
+}
