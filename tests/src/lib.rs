@@ -1,0 +1,36 @@
+//! Helpers shared by the end-to-end tests and the benchmarks: where the
+//! compiled skills are, and a runtime on a fresh data directory.
+
+use std::path::PathBuf;
+use wasmclaw::{Runtime, RuntimeConfig, TenantId};
+
+/// The directory holding the skills built by this crate's build script.
+pub const SKILLS_DIR: &str = env!("WASMCLAW_SKILLS_DIR");
+
+/// The path of the compiled skill `name` (crate name; dashes become
+/// underscores as cargo names `cdylib` outputs).
+pub fn skill_path(name: &str) -> PathBuf {
+    PathBuf::from(SKILLS_DIR).join(format!("{}.wasm", name.replace('-', "_")))
+}
+
+/// A runtime on a fresh temporary data directory, with `tweak` applied to
+/// the default configuration.
+pub fn runtime_with(tweak: impl FnOnce(&mut RuntimeConfig)) -> (tempfile::TempDir, Runtime) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = RuntimeConfig::with_data_dir(dir.path().join("data"));
+    // Small pools keep test processes light.
+    config.pool.max_instances = 64;
+    tweak(&mut config);
+    let rt = Runtime::new(config).expect("runtime");
+    (dir, rt)
+}
+
+/// A runtime with the default configuration on a fresh data directory.
+pub fn runtime() -> (tempfile::TempDir, Runtime) {
+    runtime_with(|_| {})
+}
+
+/// Parses a tenant id that the test knows is valid.
+pub fn tenant(id: &str) -> TenantId {
+    TenantId::parse(id).expect("valid tenant id")
+}
