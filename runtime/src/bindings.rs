@@ -10,4 +10,4 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-pub use wasmclaw::skill::types::Error as WitError;
+pub use self::wasmclaw::skill::types::Error as WitError;
