@@ -14,14 +14,23 @@
 pub mod bindings;
 pub mod cache;
 pub mod caps;
+pub mod clock;
 pub mod config;
+pub mod cron;
 pub mod engine;
 pub mod error;
 pub mod host;
 pub mod ids;
+pub mod manifest;
+pub mod messaging;
+pub mod origin;
+pub mod policy;
+pub mod ratelimit;
+pub mod redact;
 pub mod runtime;
 pub mod skill;
 pub mod store;
+pub mod vault;
 pub mod wasi;
 
 pub use config::{LimitOverrides, Limits, MemoryQuota, RuntimeConfig};

@@ -6,5 +6,9 @@
 //! A capability never traps the guest for a refusal: it returns the WIT
 //! `error` (`denied`, `invalid`, `limit-exceeded`, …).
 
+pub mod cron;
+pub mod http;
 pub mod log;
 pub mod memory;
+pub mod messaging;
+pub mod secrets;

@@ -1,80 +1,20 @@
-//! Storage: the only module that touches redb.
-//!
-//! The API is narrow and backend-neutral: tenant-scoped operations on plain
-//! Rust types, so a shared SQL backend can replace redb behind it. Every key
-//! starts with the tenant: `tenant \0 user \0 key` for memory entries (user
-//! empty when the call has none). Tenant and user ids are validated types
-//! that cannot contain `\0`, so one scope's range never overlaps another's.
-//!
-//! Every write commits with redb's default (immediate) durability: when a
-//! method returns `Ok`, the write survives a crash.
+//! Memory entries (`memory` capability): `tenant \0 user \0 key` → value,
+//! with a per-tenant usage record for the quota.
 
+use super::{Db, Scope, StoreError};
 use crate::config::MemoryQuota;
-use crate::ids::{TenantId, UserId};
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
-use std::path::Path;
+use crate::ids::TenantId;
+use redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 
 /// Memory entries: `tenant \0 user \0 key` → value.
 const MEMORY: TableDefinition<&[u8], &[u8]> = TableDefinition::new("memory");
 /// Memory usage per tenant: tenant → (entries, bytes).
 const MEMORY_USAGE: TableDefinition<&str, (u64, u64)> = TableDefinition::new("memory_usage");
 
-/// A storage failure.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// A write would exceed the tenant's quota.
-    #[error("quota exceeded: {0}")]
-    QuotaExceeded(String),
-    /// The database could not be opened.
-    #[error("cannot open the database {path}: {source}")]
-    Open {
-        /// The database file.
-        path: String,
-        /// redb's reason.
-        #[source]
-        source: Box<redb::DatabaseError>,
-    },
-    /// The backend failed.
-    #[error("storage failure: {0}")]
-    Backend(String),
-}
-
-macro_rules! backend_errors {
-    ($($t:ty),*) => {$(
-        impl From<$t> for StoreError {
-            fn from(e: $t) -> Self {
-                StoreError::Backend(e.to_string())
-            }
-        }
-    )*};
-}
-backend_errors!(redb::TransactionError, redb::TableError, redb::StorageError, redb::CommitError);
-
-/// The scope of a memory operation: a tenant, and optionally one user in it.
-#[derive(Debug, Clone, Copy)]
-pub struct Scope<'a> {
-    /// The tenant every read and write is confined to.
-    pub tenant: &'a TenantId,
-    /// The user within the tenant, when the call has one.
-    pub user: Option<&'a UserId>,
-}
-
-impl Scope<'_> {
-    fn prefix(&self) -> Vec<u8> {
-        let user = self.user.map(UserId::as_str).unwrap_or("");
-        let mut p = Vec::with_capacity(self.tenant.as_str().len() + user.len() + 2);
-        p.extend_from_slice(self.tenant.as_str().as_bytes());
-        p.push(0);
-        p.extend_from_slice(user.as_bytes());
-        p.push(0);
-        p
-    }
-
-    fn key(&self, key: &str) -> Vec<u8> {
-        let mut k = self.prefix();
-        k.extend_from_slice(key.as_bytes());
-        k
-    }
+pub(super) fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
+    txn.open_table(MEMORY)?;
+    txn.open_table(MEMORY_USAGE)?;
+    Ok(())
 }
 
 /// One memory entry.
@@ -95,23 +35,7 @@ pub struct MemoryUsage {
     pub bytes: u64,
 }
 
-/// The gateway's database.
-pub struct Db {
-    db: Database,
-}
-
 impl Db {
-    /// Opens (or creates) the database file at `path` and its tables.
-    pub fn open(path: &Path) -> Result<Db, StoreError> {
-        let db = Database::create(path)
-            .map_err(|e| StoreError::Open { path: path.display().to_string(), source: Box::new(e) })?;
-        let txn = db.begin_write()?;
-        txn.open_table(MEMORY)?;
-        txn.open_table(MEMORY_USAGE)?;
-        txn.commit()?;
-        Ok(Db { db })
-    }
-
     /// Reads one entry.
     pub fn memory_get(&self, scope: Scope<'_>, key: &str) -> Result<Option<String>, StoreError> {
         let txn = self.db.begin_read()?;
@@ -283,6 +207,7 @@ impl Budget {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::UserId;
 
     fn db() -> (tempfile::TempDir, Db) {
         let dir = tempfile::tempdir().unwrap();
