@@ -1,8 +1,406 @@
-//! (in progress)
+//! The message outbox (`messaging` capability and delivery worker).
+//!
+//! Tables:
+//!
+//! - `outbox`: `tenant \0 id` → the message as JSON. Every tenant read
+//!   ([`Db::outbox_get`], [`Db::outbox_list`]) builds its key or range from
+//!   a validated [`TenantId`], which cannot contain `\0`, so a tenant can
+//!   only ever reach its own messages, whatever id it asks for.
+//! - `outbox_due`: `(next_attempt, tenant \0 id)` → `()`, one row per
+//!   *pending* message, so the worker finds what is due with one ordered
+//!   scan ([`Db::outbox_due`]). Every write of a message updates this index
+//!   in the same transaction ([`Db::outbox_put`], [`Db::outbox_update`],
+//!   [`Db::outbox_claim`]).
+//!
+//! A stored message is checked on load: its tenant must be a valid tenant id
+//! and match the key it was found under.
+//!
+//! The [`Message`] type lives in [`crate::messaging`] (as cron's `Job` lives
+//! in [`crate::cron`]), so the rest of the crate can name it; this module
+//! only stores it, through a private raw form.
 
-use super::StoreError;
-use redb::WriteTransaction;
+use super::{Db, StoreError};
+use crate::ids::TenantId;
+use crate::messaging::{Message, MessageState};
+use redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+use serde::{Deserialize, Serialize};
 
-pub(super) fn create_tables(_txn: &WriteTransaction) -> Result<(), StoreError> {
+/// Messages: `tenant \0 id` → JSON.
+const OUTBOX: TableDefinition<&[u8], &str> = TableDefinition::new("outbox");
+/// Pending messages by due time: `(next_attempt, tenant \0 id)` → `()`.
+const OUTBOX_DUE: TableDefinition<(u64, &[u8]), ()> = TableDefinition::new("outbox_due");
+
+/// Longest message id accepted, in bytes.
+pub const MAX_MESSAGE_ID_BYTES: usize = 128;
+
+pub(super) fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
+    txn.open_table(OUTBOX)?;
+    txn.open_table(OUTBOX_DUE)?;
     Ok(())
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum RawState {
+    Pending,
+    Delivered,
+    Dead,
+}
+
+/// The stored form of a [`Message`].
+#[derive(Serialize, Deserialize)]
+struct RawMessage {
+    id: String,
+    tenant: String,
+    skill: String,
+    contact: String,
+    url: String,
+    body: String,
+    created: u64,
+    state: RawState,
+    attempts: u32,
+    next_attempt: u64,
+    last_error: Option<String>,
+}
+
+/// The stored form of `m`.
+fn to_json(m: &Message) -> Result<String, StoreError> {
+    let raw = RawMessage {
+        id: m.id.clone(),
+        tenant: m.tenant.as_str().to_string(),
+        skill: m.skill.clone(),
+        contact: m.contact.clone(),
+        url: m.url.clone(),
+        body: m.body.clone(),
+        created: m.created,
+        state: match m.state {
+            MessageState::Pending => RawState::Pending,
+            MessageState::Delivered => RawState::Delivered,
+            MessageState::Dead => RawState::Dead,
+        },
+        attempts: m.attempts,
+        next_attempt: m.next_attempt,
+        last_error: m.last_error.clone(),
+    };
+    serde_json::to_string(&raw).map_err(|e| StoreError::Backend(format!("cannot encode a message: {e}")))
+}
+
+/// Decodes a stored message found under `key`, checking that it belongs
+/// there.
+fn from_json(key: &[u8], json: &str) -> Result<Message, StoreError> {
+    let corrupt = |why: String| StoreError::Backend(format!("stored message is corrupt: {why}"));
+    let raw: RawMessage = serde_json::from_str(json).map_err(|e| corrupt(e.to_string()))?;
+    let tenant = TenantId::parse(&raw.tenant).map_err(|e| corrupt(e.to_string()))?;
+    if key != outbox_key(&tenant, &raw.id).as_slice() {
+        return Err(corrupt("its tenant or id does not match its key".into()));
+    }
+    Ok(Message {
+        id: raw.id,
+        tenant,
+        skill: raw.skill,
+        contact: raw.contact,
+        url: raw.url,
+        body: raw.body,
+        created: raw.created,
+        state: match raw.state {
+            RawState::Pending => MessageState::Pending,
+            RawState::Delivered => MessageState::Delivered,
+            RawState::Dead => MessageState::Dead,
+        },
+        attempts: raw.attempts,
+        next_attempt: raw.next_attempt,
+        last_error: raw.last_error,
+    })
+}
+
+/// `tenant \0`: the start of every key of `tenant`.
+fn tenant_prefix(tenant: &TenantId) -> Vec<u8> {
+    let mut p = Vec::with_capacity(tenant.as_str().len() + 1);
+    p.extend_from_slice(tenant.as_str().as_bytes());
+    p.push(0);
+    p
+}
+
+/// `tenant \0 id`.
+fn outbox_key(tenant: &TenantId, id: &str) -> Vec<u8> {
+    let mut k = tenant_prefix(tenant);
+    k.extend_from_slice(id.as_bytes());
+    k
+}
+
+/// Whether `id` can name a message: not empty, bounded, no `\0`.
+fn valid_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= MAX_MESSAGE_ID_BYTES && !id.contains('\0')
+}
+
+fn check_id(id: &str) -> Result<(), StoreError> {
+    if valid_id(id) {
+        Ok(())
+    } else {
+        Err(StoreError::Backend(format!(
+            "a message id must be 1 to {MAX_MESSAGE_ID_BYTES} bytes without NUL"
+        )))
+    }
+}
+
+impl Db {
+    /// Queues a new message, durably (indexed as due at its `next_attempt`
+    /// when pending). Fails if the tenant already has a message with its id.
+    pub fn outbox_put(&self, m: &Message) -> Result<(), StoreError> {
+        check_id(&m.id)?;
+        let key = outbox_key(&m.tenant, &m.id);
+        let json = to_json(m)?;
+        let txn = self.db.begin_write()?;
+        {
+            let mut table = txn.open_table(OUTBOX)?;
+            if table.get(key.as_slice())?.is_some() {
+                return Err(StoreError::Backend(format!("message {} of {} already exists", m.id, m.tenant)));
+            }
+            table.insert(key.as_slice(), json.as_str())?;
+            if m.state == MessageState::Pending {
+                txn.open_table(OUTBOX_DUE)?.insert((m.next_attempt, key.as_slice()), ())?;
+            }
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// One message of `tenant`; `None` when `tenant` has no message `id`
+    /// (whether or not another tenant has).
+    pub fn outbox_get(&self, tenant: &TenantId, id: &str) -> Result<Option<Message>, StoreError> {
+        if !valid_id(id) {
+            return Ok(None);
+        }
+        let key = outbox_key(tenant, id);
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(OUTBOX)?;
+        let json = table.get(key.as_slice())?.map(|v| v.value().to_string());
+        json.map(|j| from_json(&key, &j)).transpose()
+    }
+
+    /// Up to `limit` messages of `tenant`, in id order.
+    pub fn outbox_list(&self, tenant: &TenantId, limit: usize) -> Result<Vec<Message>, StoreError> {
+        let prefix = tenant_prefix(tenant);
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(OUTBOX)?;
+        let mut out = Vec::new();
+        if limit == 0 {
+            return Ok(out);
+        }
+        for item in table.range(prefix.as_slice()..)? {
+            let (k, v) = item?;
+            if !k.value().starts_with(&prefix) {
+                break;
+            }
+            out.push(from_json(k.value(), v.value())?);
+            if out.len() >= limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Up to `limit` pending messages whose `next_attempt` is at or before
+    /// `now`, over all tenants, soonest due first. (For the delivery worker
+    /// only: it is the one read not scoped to a tenant.) A corrupt record is
+    /// logged and skipped rather than stopping every tenant's delivery.
+    pub fn outbox_due(&self, now: u64, limit: usize) -> Result<Vec<Message>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let due = txn.open_table(OUTBOX_DUE)?;
+        let table = txn.open_table(OUTBOX)?;
+        let mut out = Vec::new();
+        if limit == 0 {
+            return Ok(out);
+        }
+        for item in due.iter()? {
+            let (k, _) = item?;
+            let (at, key) = k.value();
+            if at > now {
+                break;
+            }
+            let Some(json) = table.get(key)?.map(|v| v.value().to_string()) else {
+                tracing::error!("outbox: a due entry has no message");
+                continue;
+            };
+            match from_json(key, &json) {
+                Ok(m) if m.state == MessageState::Pending && m.next_attempt == at => out.push(m),
+                Ok(m) => tracing::error!(tenant = %m.tenant, id = %m.id, "outbox: a stale due entry"),
+                Err(e) => tracing::error!(error = %e, "outbox: skipping a message"),
+            }
+            if out.len() >= limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Replaces a stored message (same tenant and id) with `m`, durably,
+    /// moving or dropping its due-index entry to match `m`'s state and
+    /// `next_attempt`. Fails if there is no such message.
+    pub fn outbox_update(&self, m: &Message) -> Result<(), StoreError> {
+        self.outbox_replace(m, None).map(drop)
+    }
+
+    /// Leases a due message to one delivery worker: if the stored message
+    /// is still exactly `m`, sets its `next_attempt` to `until` (so no other
+    /// worker picks it up meanwhile, and a worker that dies mid-attempt
+    /// leaves it due again at `until`) and returns `true`; otherwise changes
+    /// nothing and returns `false`.
+    pub fn outbox_claim(&self, m: &Message, until: u64) -> Result<bool, StoreError> {
+        let claimed = Message { next_attempt: until, ..m.clone() };
+        self.outbox_replace(&claimed, Some(m))
+    }
+
+    /// Writes `m` over the stored message with its tenant and id, if there is
+    /// one and (when `expected` is given) it equals `expected`.
+    fn outbox_replace(&self, m: &Message, expected: Option<&Message>) -> Result<bool, StoreError> {
+        check_id(&m.id)?;
+        let key = outbox_key(&m.tenant, &m.id);
+        let json = to_json(m)?;
+        let txn = self.db.begin_write()?;
+        {
+            let mut table = txn.open_table(OUTBOX)?;
+            let mut due = txn.open_table(OUTBOX_DUE)?;
+            let old = table.get(key.as_slice())?.map(|v| v.value().to_string());
+            let Some(old) = old else {
+                return Err(StoreError::Backend(format!("message {} of {} does not exist", m.id, m.tenant)));
+            };
+            let old = from_json(&key, &old)?;
+            if expected.is_some_and(|e| *e != old) {
+                return Ok(false);
+            }
+            if old.state == MessageState::Pending {
+                due.remove((old.next_attempt, key.as_slice()))?;
+            }
+            table.insert(key.as_slice(), json.as_str())?;
+            if m.state == MessageState::Pending {
+                due.insert((m.next_attempt, key.as_slice()), ())?;
+            }
+        }
+        txn.commit()?;
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db() -> (tempfile::TempDir, Db) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("db.redb")).unwrap();
+        (dir, db)
+    }
+
+    fn t(s: &str) -> TenantId {
+        TenantId::parse(s).unwrap()
+    }
+
+    fn msg(tenant: &str, id: &str, next_attempt: u64) -> Message {
+        Message {
+            id: id.into(),
+            tenant: t(tenant),
+            skill: "notify".into(),
+            contact: "ops".into(),
+            url: "http://127.0.0.1:9/hook".into(),
+            body: format!("body of {id}"),
+            created: 100,
+            state: MessageState::Pending,
+            attempts: 0,
+            next_attempt,
+            last_error: None,
+        }
+    }
+
+    #[test]
+    fn outbox_round_trip() {
+        let (_d, db) = db();
+        let mut m = msg("a", "m1", 100);
+        db.outbox_put(&m).unwrap();
+        assert_eq!(db.outbox_get(&t("a"), "m1").unwrap(), Some(m.clone()));
+        assert!(db.outbox_put(&m).is_err(), "an id is never reused");
+        m.state = MessageState::Dead;
+        m.attempts = 5;
+        m.last_error = Some("HTTP 500".into());
+        db.outbox_update(&m).unwrap();
+        assert_eq!(db.outbox_get(&t("a"), "m1").unwrap(), Some(m));
+        assert!(db.outbox_update(&msg("a", "nope", 1)).is_err());
+    }
+
+    #[test]
+    fn outbox_is_isolated_per_tenant() {
+        let (_d, db) = db();
+        let (a, ab) = (t("a"), t("ab"));
+        db.outbox_put(&msg("ab", "m1", 100)).unwrap();
+        db.outbox_put(&msg("b", "m2", 100)).unwrap();
+        // "a" is a string prefix of "ab": the separator keeps them apart.
+        assert_eq!(db.outbox_get(&a, "m1").unwrap(), None);
+        assert_eq!(db.outbox_get(&a, "b\0m2").unwrap(), None);
+        assert_eq!(db.outbox_get(&a, "").unwrap(), None);
+        assert!(db.outbox_list(&a, 100).unwrap().is_empty());
+        let listed = db.outbox_list(&ab, 100).unwrap();
+        assert_eq!(listed.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(), ["m1"]);
+        // The same id in two tenants is two messages.
+        db.outbox_put(&msg("a", "m1", 100)).unwrap();
+        assert_eq!(db.outbox_get(&a, "m1").unwrap().unwrap().tenant, a);
+        assert_eq!(db.outbox_get(&ab, "m1").unwrap().unwrap().tenant, ab);
+        for i in 0..5 {
+            db.outbox_put(&msg("a", &format!("x{i}"), 100)).unwrap();
+        }
+        assert_eq!(db.outbox_list(&a, 3).unwrap().len(), 3);
+        assert_eq!(db.outbox_list(&a, 100).unwrap().len(), 6);
+    }
+
+    #[test]
+    fn outbox_due_index_follows_updates() {
+        let (_d, db) = db();
+        db.outbox_put(&msg("a", "late", 300)).unwrap();
+        db.outbox_put(&msg("b", "soon", 100)).unwrap();
+        db.outbox_put(&msg("a", "now", 200)).unwrap();
+        let mut done = msg("a", "done", 50);
+        done.state = MessageState::Delivered;
+        db.outbox_put(&done).unwrap();
+        let ids = |v: Vec<Message>| v.into_iter().map(|m| m.id).collect::<Vec<_>>();
+        assert!(db.outbox_due(99, 10).unwrap().is_empty());
+        assert_eq!(ids(db.outbox_due(200, 10).unwrap()), ["soon", "now"]);
+        assert_eq!(ids(db.outbox_due(1000, 2).unwrap()), ["soon", "now"]);
+        // Rescheduled: moves in the index.
+        let mut soon = db.outbox_get(&t("b"), "soon").unwrap().unwrap();
+        soon.attempts = 1;
+        soon.next_attempt = 400;
+        db.outbox_update(&soon).unwrap();
+        assert_eq!(ids(db.outbox_due(300, 10).unwrap()), ["now", "late"]);
+        assert_eq!(ids(db.outbox_due(400, 10).unwrap()), ["now", "late", "soon"]);
+        // Delivered or dead: leaves the index.
+        let mut now = db.outbox_get(&t("a"), "now").unwrap().unwrap();
+        now.state = MessageState::Delivered;
+        db.outbox_update(&now).unwrap();
+        soon.state = MessageState::Dead;
+        db.outbox_update(&soon).unwrap();
+        assert_eq!(ids(db.outbox_due(u64::MAX, 10).unwrap()), ["late"]);
+    }
+
+    #[test]
+    fn outbox_claim_is_compare_and_set() {
+        let (_d, db) = db();
+        let m = msg("a", "m1", 100);
+        db.outbox_put(&m).unwrap();
+        assert!(db.outbox_claim(&m, 160).unwrap());
+        // A second worker holding the same snapshot loses.
+        assert!(!db.outbox_claim(&m, 160).unwrap());
+        assert!(db.outbox_due(159, 10).unwrap().is_empty());
+        assert_eq!(db.outbox_due(160, 10).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn outbox_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.redb");
+        {
+            Db::open(&path).unwrap().outbox_put(&msg("a", "m1", 100)).unwrap();
+        }
+        let db = Db::open(&path).unwrap();
+        assert!(db.outbox_get(&t("a"), "m1").unwrap().is_some());
+        assert_eq!(db.outbox_due(100, 10).unwrap().len(), 1);
+    }
 }
