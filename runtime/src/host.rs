@@ -1,8 +1,12 @@
 //! The flat per-call host state that lives in each call's `Store`, and the
 //! resource limiter that caps the call's memory, tables and instances.
 
+use crate::caps::cron::CronCtx;
+use crate::caps::http::HttpCtx;
 use crate::caps::log::LogCtx;
 use crate::caps::memory::MemoryCtx;
+use crate::caps::messaging::MessagingCtx;
+use crate::caps::secrets::SecretsCtx;
 use crate::wasi::BoundedPipe;
 use std::time::Instant;
 use wasmtime::component::ResourceTable;
@@ -17,9 +21,39 @@ pub struct HostState {
     pub(crate) limiter: CallLimiter,
     pub(crate) memory: MemoryCtx,
     pub(crate) log: LogCtx,
+    pub(crate) secrets: SecretsCtx,
+    pub(crate) http: HttpCtx,
+    pub(crate) messaging: MessagingCtx,
+    pub(crate) cron: CronCtx,
     pub(crate) stderr: BoundedPipe,
     /// When the call must stop.
     pub(crate) deadline: Instant,
+}
+
+impl HostState {
+    /// A state in which every capability is denied with `reason` (used to
+    /// run `describe`).
+    pub(crate) fn without_capabilities(
+        wasi: WasiCtx,
+        limiter: CallLimiter,
+        stderr: BoundedPipe,
+        deadline: Instant,
+        reason: &str,
+    ) -> Self {
+        HostState {
+            wasi,
+            table: ResourceTable::new(),
+            limiter,
+            memory: MemoryCtx::denied(reason),
+            log: LogCtx::new("-".into(), "describe".into(), 0),
+            secrets: SecretsCtx::denied(reason),
+            http: HttpCtx::denied(reason),
+            messaging: MessagingCtx::denied(reason),
+            cron: CronCtx::denied(reason),
+            stderr,
+            deadline,
+        }
+    }
 }
 
 impl WasiView for HostState {

@@ -5,14 +5,18 @@
 //! `wasmclaw` binary.
 //!
 //! - [`runtime::Runtime`] loads skills once ([`skill::Skill`]: compiled,
-//!   cached, imports resolved) and runs each call in a fresh instance with
-//!   the tenant's limits ([`config::Limits`]), its own directory as the only
-//!   filesystem ([`wasi`]) and host capabilities scoped to it ([`caps`]).
+//!   cached, imports resolved), binds them to tenants ([`skill::BoundSkill`]:
+//!   the [`policy::Grant`] of manifest ∩ tenant policy, computed once) and
+//!   runs each call ([`call`]) in a fresh instance with the tenant's limits,
+//!   its own directory as the only filesystem ([`wasi`]) and host
+//!   capabilities scoped to it and checked against the grant ([`caps`]).
 //! - [`store`] is the only module touching the database.
 //! - [`error::Error`] is every way a call can fail.
 
+pub mod audit;
 pub mod bindings;
 pub mod cache;
+pub mod call;
 pub mod caps;
 pub mod clock;
 pub mod config;
@@ -33,8 +37,9 @@ pub mod store;
 pub mod vault;
 pub mod wasi;
 
+pub use call::{Outcome, Usage};
 pub use config::{LimitOverrides, Limits, MemoryQuota, RuntimeConfig};
 pub use error::Error;
 pub use ids::{TenantId, UserId};
-pub use runtime::{Call, Outcome, Runtime, Usage};
-pub use skill::{Skill, SkillInfo};
+pub use runtime::{Call, Runtime};
+pub use skill::{BoundSkill, Skill, SkillInfo};

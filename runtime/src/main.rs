@@ -6,6 +6,7 @@ use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
+use wasmclaw::policy::TenantPolicy;
 use wasmclaw::{Call, Error, LimitOverrides, Runtime, RuntimeConfig, TenantId, UserId};
 
 /// wasmclaw: a multi-tenant agent gateway where every skill is a WebAssembly
@@ -29,6 +30,32 @@ enum Command {
     /// Load a skill component and show what it says about itself and what it
     /// imports (its permissions).
     Describe(DescribeArgs),
+    /// Manage a tenant's secrets (values are write-only).
+    #[command(subcommand)]
+    Secret(SecretCommand),
+}
+
+#[derive(Subcommand)]
+enum SecretCommand {
+    /// Store a secret for a tenant; the value is read from stdin (one
+    /// trailing newline is dropped) and stored encrypted.
+    Set {
+        /// The secret's name (A-Z, 0-9, _; starting with a letter).
+        name: String,
+        /// The tenant owning the secret.
+        #[arg(long)]
+        tenant: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// List a tenant's secret names (never values).
+    List {
+        /// The tenant.
+        #[arg(long)]
+        tenant: String,
+        #[command(flatten)]
+        common: Common,
+    },
 }
 
 #[derive(Args)]
@@ -67,6 +94,13 @@ struct RunArgs {
     /// Also print the call's usage (fuel, time, memory) as JSON on stderr.
     #[arg(long)]
     usage: bool,
+    /// The skill's manifest (default: NAME.toml beside NAME.wasm, if any).
+    #[arg(long, value_name = "FILE")]
+    manifest: Option<PathBuf>,
+    /// Store this policy (TOML) for the tenant before the call: the limits,
+    /// HTTP origins, secrets, contacts and schedules it grants its skills.
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
     #[command(flatten)]
     common: Common,
 }
@@ -102,6 +136,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Run(args) => run(args).await,
             Command::Describe(args) => describe(args).await,
+            Command::Secret(cmd) => secret(cmd).await,
         }
     });
     match result {
@@ -159,11 +194,26 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     let tenant = TenantId::parse(&args.tenant).map_err(Error::from)?;
     let user = args.user.as_deref().map(UserId::parse).transpose().map_err(Error::from)?;
     let input = read_input(args.input.as_deref())?;
+    let policy = args
+        .policy
+        .as_deref()
+        .map(|p| {
+            let text = std::fs::read_to_string(p)
+                .map_err(|e| Error::Config(format!("cannot read the policy {}: {e}", p.display())))?;
+            TenantPolicy::parse(&text).map_err(|e| Error::Config(format!("policy {}: {e}", p.display())))
+        })
+        .transpose()?;
     let config = load_config(&args.common)?;
     let runtime = Runtime::new(config)?;
-    let skill = runtime.load_skill_file(&args.skill).await?;
+    if let Some(policy) = &policy {
+        runtime.set_policy("operator", &tenant, policy)?;
+    }
+    let skill = match &args.manifest {
+        Some(m) => runtime.load_skill_files(&args.skill, Some(m)).await?,
+        None => runtime.load_skill_file(&args.skill).await?,
+    };
+    let bound = runtime.bind(&skill, &tenant)?;
     let call = Call {
-        tenant,
         user,
         overrides: LimitOverrides {
             fuel: args.fuel,
@@ -171,10 +221,45 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             timeout: args.timeout,
         },
     };
-    let outcome = runtime.invoke(&skill, &call, &input).await?;
+    let outcome = runtime.invoke(&bound, &call, &input).await?;
     println!("{}", outcome.output);
     if args.usage {
         eprintln!("{}", serde_json::to_string(&outcome.usage).context("usage")?);
+    }
+    // Messages the call queued get one delivery attempt before exiting;
+    // the rest are delivered by the gateway's worker.
+    match runtime.deliverer().deliver_due().await {
+        Ok(r) if r.retried + r.dead > 0 => {
+            eprintln!("messages: {} delivered, {} to retry, {} dead", r.delivered, r.retried, r.dead)
+        }
+        Ok(_) => {}
+        Err(e) => eprintln!("warning: message delivery: {e}"),
+    }
+    Ok(())
+}
+
+async fn secret(cmd: SecretCommand) -> anyhow::Result<()> {
+    match cmd {
+        SecretCommand::Set { name, tenant, common } => {
+            let tenant = TenantId::parse(&tenant).map_err(Error::from)?;
+            let mut value = Vec::new();
+            std::io::stdin()
+                .read_to_end(&mut value)
+                .map_err(|e| Error::InvalidInput(format!("cannot read stdin: {e}")))?;
+            if value.ends_with(b"\n") {
+                value.pop();
+            }
+            let runtime = Runtime::new(load_config(&common)?)?;
+            runtime.put_secret("operator", &tenant, &name, &value)?;
+            eprintln!("secret {name} stored for tenant {tenant}");
+        }
+        SecretCommand::List { tenant, common } => {
+            let tenant = TenantId::parse(&tenant).map_err(Error::from)?;
+            let runtime = Runtime::new(load_config(&common)?)?;
+            for name in runtime.secret_names(&tenant)? {
+                println!("{name}");
+            }
+        }
     }
     Ok(())
 }

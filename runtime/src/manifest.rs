@@ -169,10 +169,10 @@ impl Manifest {
                 ));
             }
         }
-        if let Some(c) = raw.permissions.cron {
-            if c.min_interval_secs == 0 {
-                return Err("permissions.cron.min_interval_secs: must be at least 1".into());
-            }
+        if let Some(c) = raw.permissions.cron
+            && c.min_interval_secs == 0
+        {
+            return Err("permissions.cron.min_interval_secs: must be at least 1".into());
         }
         let mut secrets = raw.permissions.secrets;
         secrets.sort();
@@ -243,7 +243,10 @@ fuel = 1000
             ("name = \"x\"\n", "version"),
             ("name = \"x\"\nversion = 1\n", "line 2"),
             ("name = \"x\"\nversion = \"1\"\n[limits]\nfuel = -1\n", "line 4"),
-            ("name = \"x\"\nversion = \"1\"\n[permissions]\ncron = { max_jobs = 1, min_interval_secs = 0 }\n", "min_interval"),
+            (
+                "name = \"x\"\nversion = \"1\"\n[permissions]\ncron = { max_jobs = 1, min_interval_secs = 0 }\n",
+                "min_interval",
+            ),
         ];
         for (text, want) in cases {
             let e = Manifest::parse(text).unwrap_err();

@@ -83,7 +83,10 @@ mod tests {
 
     #[test]
     fn origins_normalise() {
-        assert_eq!(Origin::parse("https://API.Example.com").unwrap().to_string(), "https://api.example.com:443");
+        assert_eq!(
+            Origin::parse("https://API.Example.com").unwrap().to_string(),
+            "https://api.example.com:443"
+        );
         assert_eq!(Origin::parse("http://127.0.0.1:8080/").unwrap().to_string(), "http://127.0.0.1:8080");
         assert_eq!(Origin::parse("http://[::1]:9").unwrap().to_string(), "http://[::1]:9");
         assert_eq!(Origin::parse("http://a.b").unwrap().port, 80);
@@ -93,7 +96,9 @@ mod tests {
 
     #[test]
     fn non_origins_are_refused() {
-        for bad in ["ftp://a.b", "https://a.b/path", "https://a.b/?q", "https://u:p@a.b", "a.b", "file:///etc"] {
+        for bad in
+            ["ftp://a.b", "https://a.b/path", "https://a.b/?q", "https://u:p@a.b", "a.b", "file:///etc"]
+        {
             assert!(Origin::parse(bad).is_err(), "{bad}");
         }
     }

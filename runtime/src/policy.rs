@@ -158,18 +158,18 @@ impl TenantPolicy {
         if names.windows(2).any(|w| w[0] == w[1]) {
             return Err("contacts: two contacts have the same name".into());
         }
-        if let Some(s) = &self.messaging.signing_secret {
-            if !valid_secret_name(s) {
-                return Err(format!("messaging.signing_secret: {s:?} is not a secret name"));
-            }
+        if let Some(s) = &self.messaging.signing_secret
+            && !valid_secret_name(s)
+        {
+            return Err(format!("messaging.signing_secret: {s:?} is not a secret name"));
         }
         if self.messaging.max_body_bytes > MAX_MESSAGE_BYTES {
             return Err(format!("messaging.max_body_bytes: at most {MAX_MESSAGE_BYTES}"));
         }
-        if let Some(c) = &self.cron {
-            if c.min_interval_secs == 0 {
-                return Err("cron.min_interval_secs: must be at least 1".into());
-            }
+        if let Some(c) = &self.cron
+            && c.min_interval_secs == 0
+        {
+            return Err("cron.min_interval_secs: must be at least 1".into());
         }
         Ok(())
     }
@@ -189,7 +189,18 @@ pub struct Grant {
     /// The tenant's messaging settings.
     pub messaging: MessagingPolicy,
     /// Scheduling allowed, if any.
-    pub cron: Option<CronPolicy>,
+    pub cron: Option<CronGrant>,
+}
+
+/// Scheduling one skill may do for one tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CronGrant {
+    /// Jobs the tenant may hold over all its skills (the tenant's policy).
+    pub tenant_max_jobs: u32,
+    /// Jobs this skill may hold (its manifest, within the tenant's).
+    pub skill_max_jobs: u32,
+    /// Shortest interval between runs (the larger of both sides), seconds.
+    pub min_interval_secs: u64,
 }
 
 impl Grant {
@@ -240,8 +251,9 @@ impl Grant {
         secrets.dedup();
         let contacts = if wanted.messaging { policy.contacts.clone() } else { Vec::new() };
         let cron = match (wanted.cron, policy.cron) {
-            (Some(w), Some(p)) => Some(CronPolicy {
-                max_jobs: w.max_jobs.min(p.max_jobs),
+            (Some(w), Some(p)) => Some(CronGrant {
+                tenant_max_jobs: p.max_jobs,
+                skill_max_jobs: w.max_jobs.min(p.max_jobs),
                 min_interval_secs: w.min_interval_secs.max(p.min_interval_secs),
             }),
             _ => None,
@@ -300,7 +312,10 @@ min_interval_secs = 60
         assert_eq!(g.http[0].secrets, vec!["WEATHER_API_KEY".to_string()]);
         assert_eq!(g.secrets, vec!["WEATHER_API_KEY".to_string()]);
         assert_eq!(g.contacts.len(), 1);
-        assert_eq!(g.cron, Some(CronPolicy { max_jobs: 10, min_interval_secs: 60 }));
+        assert_eq!(
+            g.cron,
+            Some(CronGrant { tenant_max_jobs: 10, skill_max_jobs: 10, min_interval_secs: 60 })
+        );
         // The skill asked for more fuel than the tenant allows: the tenant wins.
         assert_eq!(g.limits.fuel, 1000);
         // The tenant asked for more time than the operator allows: the cap wins.

@@ -1,9 +1,14 @@
-//! A loaded skill: its compiled component, its one `InstancePre` (imports
-//! resolved once, at load), its description and its real imports.
+//! A loaded skill (its compiled component, its one `InstancePre` with
+//! imports resolved once, its description, manifest and real imports) and a
+//! skill bound to a tenant (with the grant computed once for that pair).
 
 use crate::bindings;
 use crate::cache::CacheOutcome;
 use crate::host::HostState;
+use crate::ids::TenantId;
+use crate::manifest::Manifest;
+use crate::policy::{Grant, HttpGrant};
+use std::sync::Arc;
 
 /// What a skill says about itself (the WIT `handler.info`), checked at load.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -28,7 +33,43 @@ pub struct Skill {
     pub imports: Vec<String>,
     /// Whether the compiled artifact came from the cache.
     pub cache: CacheOutcome,
+    /// Its manifest (an empty one, asking for nothing, when it has none).
+    pub manifest: Manifest,
     pub(crate) pre: bindings::SkillPre<HostState>,
+}
+
+/// A skill bound to one tenant: what it may do there was computed once,
+/// from its manifest and the tenant's policy, and is checked by every host
+/// call of every invocation.
+#[derive(Debug)]
+pub struct BoundSkill {
+    /// The skill.
+    pub skill: Arc<Skill>,
+    /// The tenant it runs for.
+    pub tenant: TenantId,
+    /// What it may do for that tenant.
+    pub grant: Arc<Grant>,
+    pub(crate) http: Arc<Vec<HttpGrant>>,
+}
+
+impl BoundSkill {
+    pub(crate) fn new(skill: Arc<Skill>, tenant: TenantId, grant: Grant) -> Self {
+        let http = Arc::new(grant.http.clone());
+        BoundSkill { skill, tenant, grant: Arc::new(grant), http }
+    }
+}
+
+/// The manifest of a skill that has none: its own description, no
+/// permissions beyond memory and log.
+pub(crate) fn implicit_manifest(info: &SkillInfo) -> Manifest {
+    Manifest {
+        name: info.name.clone(),
+        version: info.version.clone(),
+        description: info.description.clone(),
+        input_schema: info.input_schema.clone(),
+        permissions: Default::default(),
+        limits: Default::default(),
+    }
 }
 
 impl std::fmt::Debug for Skill {

@@ -99,4 +99,3 @@ impl Db {
         Ok(Db { db })
     }
 }
-

@@ -1,0 +1,394 @@
+//! One invocation of a bound skill.
+//!
+//! Check the input → take one of the tenant's concurrency slots (bounded
+//! wait, then `busy`) → a fresh `Store` holding a flat [`HostState`] built
+//! from the binding's grant (the tenant's directory, memory scope, granted
+//! origins, secrets, contacts and schedule) → instantiate from the skill's
+//! `InstancePre` → `invoke` → scrub every secret value the call could reach
+//! from what leaves it (output, stdout, log lines, messages, error texts) →
+//! [`Outcome`] or [`Error`]. Nothing of the instance survives the call.
+
+use crate::bindings::WitError;
+use crate::caps;
+use crate::caps::log::LogLine;
+use crate::config::Limits;
+use crate::error::Error;
+use crate::host::{CallLimiter, HostState};
+use crate::redact::{Redactor, Scrub};
+use crate::runtime::{Call, Runtime};
+use crate::skill::BoundSkill;
+use crate::vault::SecretValue;
+use crate::wasi::{self, BoundedPipe};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::OwnedSemaphorePermit;
+use wasmtime::component::ResourceTable;
+use wasmtime::{Engine, Store, Trap, UpdateDeadline};
+
+/// Longest tail of the guest's stderr kept in a trap's message.
+pub(crate) const STDERR_TAIL: usize = 2048;
+
+/// What a call measured.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Usage {
+    /// Fuel consumed.
+    pub fuel: u64,
+    /// Wall-clock time of instantiation and the call.
+    pub wall_us: u64,
+    /// Most linear memory held at once, in bytes.
+    pub memory_peak_bytes: u64,
+    /// Log lines written.
+    pub log_lines: u32,
+    /// Log lines dropped past the limits.
+    pub log_dropped: u32,
+}
+
+/// A successful call.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// The skill's output, JSON text (scrubbed of secret values).
+    pub output: String,
+    /// What the call measured.
+    pub usage: Usage,
+    /// What the guest wrote on stdout (bounded, scrubbed).
+    pub stdout: String,
+    /// The guest's log lines (bounded, scrubbed).
+    pub logs: Vec<LogLine>,
+    /// Names of the secrets whose values were found and redacted in what
+    /// left the call (the event is audited).
+    pub redacted: Vec<String>,
+}
+
+/// Marker error raised by the epoch callback when a call passes its
+/// deadline.
+#[derive(Debug)]
+struct DeadlineExceeded;
+
+impl std::fmt::Display for DeadlineExceeded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the call passed its wall-clock deadline")
+    }
+}
+
+impl std::error::Error for DeadlineExceeded {}
+
+/// A store with the call's fuel, limiter and deadline.
+pub(crate) fn new_store(engine: &Engine, state: HostState, limits: &Limits) -> Store<HostState> {
+    let mut store = Store::new(engine, state);
+    store.limiter(|s| &mut s.limiter);
+    // Fuel is enabled on the engine, so setting it cannot fail.
+    let _ = store.set_fuel(limits.fuel);
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(|ctx| {
+        if Instant::now() >= ctx.data().deadline {
+            Err(wasmtime::Error::new(DeadlineExceeded))
+        } else {
+            Ok(UpdateDeadline::Yield(1))
+        }
+    });
+    store
+}
+
+impl Runtime {
+    async fn acquire(
+        &self,
+        bound: &BoundSkill,
+        slots: &Arc<tokio::sync::Semaphore>,
+        limits: &Limits,
+    ) -> Result<(OwnedSemaphorePermit, OwnedSemaphorePermit), Error> {
+        let wait = Duration::from_millis(limits.queue_wait_ms);
+        let tenant_permit = tokio::time::timeout(wait, slots.clone().acquire_owned())
+            .await
+            .map_err(|_| {
+                Error::Busy(format!(
+                    "tenant {} already has {} calls running; retry later",
+                    bound.tenant, limits.concurrency
+                ))
+            })?
+            .map_err(|_| Error::Internal("tenant semaphore closed".into()))?;
+        let global = tokio::time::timeout(wait, self.inner.capacity.clone().acquire_owned())
+            .await
+            .map_err(|_| Error::Busy("the gateway is at capacity; retry later".into()))?
+            .map_err(|_| Error::Internal("capacity semaphore closed".into()))?;
+        Ok((tenant_permit, global))
+    }
+
+    /// Decrypts the secrets the binding may use, for injection into requests
+    /// and for scrubbing what leaves the call. Empty for most skills.
+    fn reachable_secrets(&self, bound: &BoundSkill) -> Arc<HashMap<String, SecretValue>> {
+        let mut out = HashMap::new();
+        for name in &bound.grant.secrets {
+            match self.inner.vault.get(&bound.tenant, name) {
+                Ok(Some(v)) => {
+                    out.insert(name.clone(), v);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::error!(tenant = %bound.tenant, secret = %name, error = %e, "cannot open a secret")
+                }
+            }
+        }
+        Arc::new(out)
+    }
+
+    /// Runs one call of `bound` (a skill bound to its tenant) with `input`
+    /// (JSON).
+    pub async fn invoke(&self, bound: &BoundSkill, call: &Call, input: &str) -> Result<Outcome, Error> {
+        let limits = self.call_limits(&bound.grant, &call.overrides);
+        check_input(input, &limits)?;
+        let tenant = &bound.tenant;
+        let skill = &bound.skill;
+        let slot = self.tenant_slot(tenant, limits.concurrency)?;
+        let _permits = self.acquire(bound, &slot.slots, &limits).await?;
+
+        let secrets = self.reachable_secrets(bound);
+        let redactor = (!secrets.is_empty()).then(|| {
+            let pairs: Vec<(String, SecretValue)> =
+                secrets.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            Arc::new(Redactor::new(&pairs))
+        });
+        let scrub: Option<Scrub> = redactor.clone().map(Redactor::scrub);
+        let lookup: caps::http::SecretLookup = {
+            let secrets = secrets.clone();
+            Arc::new(move |name: &str| secrets.get(name).cloned())
+        };
+
+        let stdout = BoundedPipe::new(limits.max_stdio_bytes as usize);
+        let stderr = BoundedPipe::new(limits.max_stdio_bytes as usize);
+        let wasi = wasi::context(&slot.files, stdout.clone(), stderr.clone())
+            .map_err(|e| Error::io(format!("tenant {tenant}'s directory"), e))?;
+        let call_id: Arc<str> = format!("{:016x}", rand::random::<u64>()).into();
+        let start = Instant::now();
+        let deadline = start + limits.timeout();
+        let grant = &bound.grant;
+        let inner = &self.inner;
+        let state = HostState {
+            wasi,
+            table: ResourceTable::new(),
+            limiter: CallLimiter::new(limits.memory_bytes, limits.table_elements),
+            memory: caps::memory::MemoryCtx::new(
+                inner.db.clone(),
+                tenant.clone(),
+                call.user.clone(),
+                inner.config.memory_quota,
+            ),
+            log: caps::log::LogCtx::new(
+                tenant.as_str().into(),
+                skill.info.name.as_str().into(),
+                limits.max_log_lines,
+            )
+            .with_call(call_id)
+            .with_scrub(scrub.clone())
+            .with_rate(
+                inner.log_rate.clone(),
+                tenant.clone(),
+                crate::runtime::LOG_LINES_PER_MINUTE,
+            ),
+            secrets: caps::secrets::SecretsCtx::new(grant.secrets.clone()),
+            http: caps::http::HttpCtx::new(inner.http.clone(), bound.http.clone(), lookup, deadline),
+            messaging: if grant.contacts.is_empty() {
+                caps::messaging::MessagingCtx::denied("no contact is granted to this skill for this tenant")
+            } else {
+                caps::messaging::MessagingCtx::new(
+                    inner.db.clone(),
+                    tenant.clone(),
+                    skill.info.name.clone(),
+                    grant.contacts.clone(),
+                    grant.messaging.clone(),
+                    inner.message_rate.clone(),
+                    inner.clock.clone(),
+                    scrub.clone(),
+                )
+            },
+            cron: caps::cron::CronCtx::new(
+                inner.db.clone(),
+                tenant.clone(),
+                skill.info.name.clone(),
+                grant.cron,
+                inner.clock.clone(),
+            ),
+            stderr,
+            deadline,
+        };
+        let mut store = new_store(&inner.engine, state, &limits);
+        let run = async {
+            let instance = skill.pre.instantiate_async(&mut store).await?;
+            instance.wasmclaw_skill_handler().call_invoke(&mut store, input).await
+        };
+        // The epoch callback enforces the deadline inside the guest, and
+        // host calls bound themselves by it; this is a backstop.
+        let backstop = limits.timeout() + Duration::from_secs(1);
+        let result = match tokio::time::timeout(backstop, run).await {
+            Ok(r) => r,
+            Err(_) => return Err(Error::Timeout { limit_ms: limits.timeout_ms }),
+        };
+        let state = store.data();
+        let usage = Usage {
+            fuel: limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0)),
+            wall_us: u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX),
+            memory_peak_bytes: state.limiter.memory_peak as u64,
+            log_lines: state.log.written,
+            log_dropped: state.log.dropped,
+        };
+        let clean = |text: &str| -> (String, Vec<String>) {
+            match &redactor {
+                Some(r) => {
+                    let red = r.redact(text);
+                    (red.text, red.hits)
+                }
+                None => (text.to_string(), Vec::new()),
+            }
+        };
+        let output = match result {
+            Ok(Ok(output)) => output,
+            Ok(Err(skill_error)) => {
+                let (e, hits) = scrub_wit(skill_error, &clean);
+                self.audit_redaction(bound, &hits);
+                return Err(Error::Skill(e));
+            }
+            Err(e) => {
+                let mut err = classify(e, &store, &limits);
+                if let Error::Trap { stderr, .. } = &mut err {
+                    let (text, hits) = clean(stderr);
+                    *stderr = text;
+                    self.audit_redaction(bound, &hits);
+                }
+                return Err(err);
+            }
+        };
+        check_output(&output, &limits)?;
+        let (output, mut redacted) = clean(&output);
+        let (stdout, hits) = clean(&stdout.text());
+        redacted.extend(hits);
+        redacted.sort();
+        redacted.dedup();
+        self.audit_redaction(bound, &redacted);
+        let logs = std::mem::take(&mut store.data_mut().log.lines);
+        Ok(Outcome { output, usage, stdout, logs, redacted })
+    }
+
+    fn audit_redaction(&self, bound: &BoundSkill, names: &[String]) {
+        if !names.is_empty() {
+            let actor = format!("skill:{}", bound.skill.info.name);
+            self.record(&actor, Some(&bound.tenant), "secret.redacted", &names.join(","), "redacted");
+        }
+    }
+}
+
+/// Scrubs the text of a skill's own error.
+fn scrub_wit(e: WitError, clean: &dyn Fn(&str) -> (String, Vec<String>)) -> (WitError, Vec<String>) {
+    let (ctor, text): (fn(String) -> WitError, String) = match e {
+        WitError::Denied(m) => (WitError::Denied, m),
+        WitError::NotFound(m) => (WitError::NotFound, m),
+        WitError::Invalid(m) => (WitError::Invalid, m),
+        WitError::LimitExceeded(m) => (WitError::LimitExceeded, m),
+        WitError::Unavailable(m) => (WitError::Unavailable, m),
+        WitError::Failed(m) => (WitError::Failed, m),
+    };
+    let (text, hits) = clean(&text);
+    (ctor(text), hits)
+}
+
+/// Refuses an input that is too large or not JSON before any guest runs.
+pub(crate) fn check_input(input: &str, limits: &Limits) -> Result<(), Error> {
+    if input.len() as u64 > limits.max_input_bytes {
+        return Err(Error::InvalidInput(format!(
+            "the input is {} bytes, the most is {}",
+            input.len(),
+            limits.max_input_bytes
+        )));
+    }
+    serde_json::from_str::<serde::de::IgnoredAny>(input)
+        .map_err(|e| Error::InvalidInput(format!("the input is not JSON: {e}")))?;
+    Ok(())
+}
+
+/// Refuses an output that is too large or not JSON.
+fn check_output(output: &str, limits: &Limits) -> Result<(), Error> {
+    if output.len() as u64 > limits.max_output_bytes {
+        return Err(Error::InvalidOutput(format!(
+            "the skill returned {} bytes, the most is {}",
+            output.len(),
+            limits.max_output_bytes
+        )));
+    }
+    serde_json::from_str::<serde::de::IgnoredAny>(output)
+        .map_err(|e| Error::InvalidOutput(format!("the skill's output is not JSON: {e}")))?;
+    Ok(())
+}
+
+/// Turns a failed instantiation or call into the runtime's error.
+pub(crate) fn classify(e: wasmtime::Error, store: &Store<HostState>, limits: &Limits) -> Error {
+    let state = store.data();
+    if state.limiter.hit {
+        return Error::MemoryLimit { limit_bytes: limits.memory_bytes };
+    }
+    if e.is::<DeadlineExceeded>() {
+        return Error::Timeout { limit_ms: limits.timeout_ms };
+    }
+    if e.is::<wasmtime::PoolConcurrencyLimitError>() {
+        return Error::Busy("the gateway has no free instance slot; retry later".into());
+    }
+    let stderr = tail(&state.stderr.text(), STDERR_TAIL);
+    match e.downcast_ref::<Trap>() {
+        Some(Trap::OutOfFuel) => Error::OutOfFuel { limit: limits.fuel },
+        Some(Trap::StackOverflow) => Error::Trap { message: "stack overflow".into(), stderr },
+        Some(trap) => Error::Trap { message: trap.to_string(), stderr },
+        None => Error::Trap { message: format!("{e}"), stderr },
+    }
+}
+
+fn tail(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut start = s.len() - max;
+    while !s.is_char_boundary(start) {
+        start += 1;
+    }
+    s[start..].to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn input_is_checked_before_the_guest() {
+        let l = Limits { max_input_bytes: 10, ..Limits::default() };
+        assert!(check_input("{}", &l).is_ok());
+        assert!(matches!(check_input("{", &l), Err(Error::InvalidInput(m)) if m.contains("not JSON")));
+        assert!(
+            matches!(check_input("[1,2,3,4,5,6]", &l), Err(Error::InvalidInput(m)) if m.contains("bytes"))
+        );
+        // The check is iterative: deep nesting cannot overflow the host's
+        // stack (the guest's own parser bounds the depth it accepts).
+        let deep = format!("{}{}", "[".repeat(500_000), "]".repeat(500_000));
+        let big = Limits::default();
+        assert!(check_input(&deep, &big).is_ok());
+        assert!(check_input(&deep[..deep.len() - 1], &big).is_err());
+    }
+
+    #[test]
+    fn output_is_checked() {
+        let l = Limits { max_output_bytes: 4, ..Limits::default() };
+        assert!(check_output("[1]", &l).is_ok());
+        assert!(matches!(check_output("nope", &l), Err(Error::InvalidOutput(_))));
+        assert!(matches!(check_output("[1,2,3]", &l), Err(Error::InvalidOutput(_))));
+    }
+
+    #[test]
+    fn tail_keeps_the_end_on_a_char_boundary() {
+        assert_eq!(tail("abc", 5), "abc");
+        assert_eq!(tail("aébc", 3), "bc");
+    }
+
+    #[test]
+    fn a_skill_error_text_is_scrubbed() {
+        let clean = |t: &str| (t.replace("s3cret", "[redacted:K]"), vec!["K".to_string()]);
+        let (e, hits) = scrub_wit(WitError::Failed("leak s3cret".into()), &clean);
+        assert!(matches!(e, WitError::Failed(m) if m == "leak [redacted:K]"));
+        assert_eq!(hits, vec!["K".to_string()]);
+    }
+}
