@@ -238,3 +238,96 @@ pub mod log {
         raw::log(Level::Error, message)
     }
 }
+
+/// Names of the secrets this skill may use, and placeholders for them.
+///
+/// A skill never sees a secret's value: it puts [`placeholder`] into an
+/// [`http`] request and the host substitutes the value, if the tenant grants
+/// that secret for that origin.
+pub mod secrets {
+    use super::Error;
+    use crate::bindings::wasmclaw::skill::secrets as raw;
+
+    /// The names of the secrets this skill may use, sorted.
+    pub fn names() -> Result<Vec<String>, Error> {
+        raw::names()
+    }
+
+    /// The placeholder for secret `name`: `{{secret:NAME}}`.
+    pub fn placeholder(name: &str) -> String {
+        format!("{{{{secret:{name}}}}}")
+    }
+}
+
+/// Outbound HTTP to the origins the tenant grants this skill.
+pub mod http {
+    use super::Error;
+    use crate::bindings::wasmclaw::skill::http as raw;
+    pub use raw::{Header, Request, Response};
+
+    /// Sends a request; redirects are followed by the host.
+    pub fn send(req: &Request) -> Result<Response, Error> {
+        raw::send(req)
+    }
+
+    /// `GET url` with the given headers.
+    pub fn get(url: &str, headers: &[(&str, &str)]) -> Result<Response, Error> {
+        send(&Request {
+            method: "GET".into(),
+            url: url.into(),
+            headers: headers.iter().map(|(n, v)| Header { name: (*n).into(), value: (*v).into() }).collect(),
+            body: None,
+        })
+    }
+
+    impl Response {
+        /// The body as (lossy) UTF-8 text.
+        pub fn text(&self) -> String {
+            String::from_utf8_lossy(&self.body).into_owned()
+        }
+    }
+}
+
+/// Messages to the tenant's registered contacts.
+pub mod messaging {
+    use super::Error;
+    use crate::bindings::wasmclaw::skill::messaging as raw;
+    pub use raw::DeliveryState;
+
+    /// The contacts this skill may message.
+    pub fn contacts() -> Result<Vec<String>, Error> {
+        raw::contacts()
+    }
+
+    /// Queues `body` for `contact`; returns the message id.
+    pub fn send(contact: &str, body: &str) -> Result<String, Error> {
+        raw::send(contact, body)
+    }
+
+    /// The delivery state of a message this tenant sent.
+    pub fn status(id: &str) -> Result<DeliveryState, Error> {
+        raw::status(id)
+    }
+}
+
+/// Scheduled calls of this skill.
+pub mod cron {
+    use super::Error;
+    use crate::bindings::wasmclaw::skill::cron as raw;
+    pub use raw::{Job, Schedule};
+
+    /// Adds a job calling this skill with `input` (JSON); returns its id.
+    pub fn add(schedule: &Schedule, input: &str) -> Result<String, Error> {
+        raw::add(schedule, input)
+    }
+
+    /// This skill's jobs.
+    pub fn list() -> Result<Vec<Job>, Error> {
+        raw::list()
+    }
+
+    /// Removes one of this skill's jobs.
+    pub fn remove(id: &str) -> Result<(), Error> {
+        raw::remove(id)
+    }
+}
