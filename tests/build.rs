@@ -1,6 +1,7 @@
 //! Builds every skill in `../skills` for `wasm32-wasip2` (release) into
-//! `../target/wasm-skills`, and tells the crate where the components are.
-//! This is what makes one `cargo test` build the skills and run every test.
+//! `../target/wasm-skills`, copies each skill's `skill.toml` beside its
+//! component as `<name>.toml`, and tells the crate where they are. This is
+//! what makes one `cargo test` build the skills and run every test.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -14,11 +15,14 @@ fn main() {
     for p in ["wit", "guest-sdk/src", "guest-sdk/Cargo.toml", "skills/Cargo.toml", "skills/Cargo.lock"] {
         println!("cargo:rerun-if-changed={}", root.join(p).display());
     }
+    let mut crates = Vec::new();
     for entry in std::fs::read_dir(&skills).expect("read skills/") {
         let dir = entry.expect("skills/ entry").path();
         if dir.join("Cargo.toml").exists() {
-            println!("cargo:rerun-if-changed={}", dir.join("Cargo.toml").display());
-            println!("cargo:rerun-if-changed={}", dir.join("src").display());
+            for f in ["Cargo.toml", "src", "skill.toml"] {
+                println!("cargo:rerun-if-changed={}", dir.join(f).display());
+            }
+            crates.push(dir);
         }
     }
 
@@ -48,5 +52,15 @@ fn main() {
     }
     let out = target_dir.join("wasm32-wasip2").join("release");
     assert!(Path::new(&out).join("echo.wasm").exists(), "echo.wasm was not built");
+    for dir in crates {
+        let name = dir.file_name().unwrap().to_string_lossy().replace('-', "_");
+        let manifest = dir.join("skill.toml");
+        let dest = out.join(format!("{name}.toml"));
+        if manifest.exists() {
+            std::fs::copy(&manifest, &dest).expect("copy skill.toml");
+        } else {
+            let _ = std::fs::remove_file(&dest);
+        }
+    }
     println!("cargo:rustc-env=WASMCLAW_SKILLS_DIR={}", out.display());
 }

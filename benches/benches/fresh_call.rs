@@ -61,7 +61,8 @@ fn main() {
     let tokio = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let rt = Runtime::new(config).unwrap();
     let echo = tokio.block_on(rt.load_skill_file(&skill_path("echo"))).unwrap();
-    let call = Call::new(tenant("bench"));
+    let echo = rt.bind(&echo, &tenant("bench")).unwrap();
+    let call = Call::default();
 
     // Warm up, then measure fresh-instance calls.
     tokio.block_on(async {

@@ -1,6 +1,6 @@
 //! Tenant A tries to reach tenant B through the ordinary skills and fails.
 
-use crate::{call, call_json, load};
+use crate::{bind, call, call_json, load};
 use serde_json::json;
 use wasmclaw::bindings::WitError;
 use wasmclaw::{Call, Error, UserId};
@@ -58,11 +58,12 @@ async fn files_of_one_tenant_are_invisible_to_another() {
 async fn users_within_a_tenant_have_their_own_memory() {
     let (_d, rt) = runtime();
     let notes = load(&rt, "notes").await;
-    let as_user = |u: &str| Call { user: Some(UserId::parse(u).unwrap()), ..Call::new(tenant("acme")) };
-    rt.invoke(&notes, &as_user("alice"), r#"{"op":"add","text":"alice's"}"#).await.unwrap();
-    let bob = rt.invoke(&notes, &as_user("bob"), r#"{"op":"list"}"#).await.unwrap();
+    let as_user = |u: &str| Call { user: Some(UserId::parse(u).unwrap()), ..Call::default() };
+    let notes_acme = bind(&rt, &notes, "acme");
+    rt.invoke(&notes_acme, &as_user("alice"), r#"{"op":"add","text":"alice's"}"#).await.unwrap();
+    let bob = rt.invoke(&notes_acme, &as_user("bob"), r#"{"op":"list"}"#).await.unwrap();
     assert_eq!(serde_json::from_str::<serde_json::Value>(&bob.output).unwrap(), json!({"notes":[]}));
-    let alice = rt.invoke(&notes, &as_user("alice"), r#"{"op":"list"}"#).await.unwrap();
+    let alice = rt.invoke(&notes_acme, &as_user("alice"), r#"{"op":"list"}"#).await.unwrap();
     assert!(alice.output.contains("alice's"));
     // The tenant-wide scope (no user) is separate from every user's.
     assert_eq!(call_json(&rt, &notes, "acme", r#"{"op":"list"}"#).await, json!({"notes":[]}));

@@ -2,6 +2,7 @@
 //! compiled skills are, and a runtime on a fresh data directory.
 
 use std::path::PathBuf;
+use wasmclaw::clock::SharedClock;
 use wasmclaw::{Runtime, RuntimeConfig, TenantId};
 
 /// The directory holding the skills built by this crate's build script.
@@ -23,6 +24,22 @@ pub fn runtime_with(tweak: impl FnOnce(&mut RuntimeConfig)) -> (tempfile::TempDi
     tweak(&mut config);
     let rt = Runtime::new(config).expect("runtime");
     (dir, rt)
+}
+
+/// A runtime on a fresh temporary data directory, on `clock`.
+pub fn runtime_with_clock(clock: SharedClock) -> (tempfile::TempDir, Runtime) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = RuntimeConfig::with_data_dir(dir.path().join("data"));
+    config.pool.max_instances = 64;
+    let rt = Runtime::with_clock(config, clock).expect("runtime");
+    (dir, rt)
+}
+
+/// A runtime on an existing data directory (to test what survives a restart).
+pub fn reopen(data_dir: &std::path::Path, clock: SharedClock) -> Runtime {
+    let mut config = RuntimeConfig::with_data_dir(data_dir);
+    config.pool.max_instances = 64;
+    Runtime::with_clock(config, clock).expect("runtime")
 }
 
 /// A runtime with the default configuration on a fresh data directory.

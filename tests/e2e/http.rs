@@ -1,0 +1,140 @@
+//! `http` and `secrets` end to end: a real server on 127.0.0.1:0, origins
+//! granted by manifest ∩ policy, secrets injected by the host and never
+//! leaving a call.
+
+use crate::server;
+use crate::{call, call_json, load_with_manifest, set_policy, skill_error_kind};
+use serde_json::json;
+use wasmclaw_tests::{runtime, tenant};
+
+fn fetch_manifest(origin: &str) -> String {
+    format!("name = \"fetch\"\nversion = \"0.1.0\"\n[permissions]\nhttp = [\"{origin}\"]\n")
+}
+
+fn weather_manifest(origin: &str) -> String {
+    format!(
+        "name = \"weather\"\nversion = \"0.1.0\"\n[permissions]\nhttp = [\"{origin}\"]\nsecrets = [\"WEATHER_API_KEY\"]\n"
+    )
+}
+
+#[tokio::test]
+async fn fetch_reaches_a_granted_origin_only() {
+    let srv = server::start().await;
+    let (_d, rt) = runtime();
+    let fetch = load_with_manifest(&rt, "fetch", &fetch_manifest(&srv.origin())).await;
+    set_policy(&rt, "tenant-a", &format!("[[http]]\norigin = \"{}\"\n", srv.origin()));
+    let input = json!({"url": srv.url("/echo"), "method": "POST", "body": "hi"}).to_string();
+
+    // Allowed: granted by the manifest and tenant A's policy.
+    let out = call_json(&rt, &fetch, "tenant-a", &input).await;
+    assert_eq!(out["status"], 200);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(out["body"].as_str().unwrap()).unwrap()["body"],
+        "hi"
+    );
+
+    // Cross-tenant: tenant B has no such grant.
+    let e = call(&rt, &fetch, "tenant-b", &input).await.unwrap_err();
+    assert_eq!(skill_error_kind(&e), "denied", "{e}");
+
+    // Denied: a policy grant the manifest does not ask for is not enough.
+    let other = load_with_manifest(&rt, "fetch", &fetch_manifest("https://example.com")).await;
+    let e = call(&rt, &other, "tenant-a", &input).await.unwrap_err();
+    assert_eq!(skill_error_kind(&e), "denied", "{e}");
+}
+
+#[tokio::test]
+async fn weather_gets_its_key_injected_and_never_sees_it() {
+    let srv = server::start().await;
+    let (_d, rt) = runtime();
+    let weather = load_with_manifest(&rt, "weather", &weather_manifest(&srv.origin())).await;
+    let grant = format!("[[http]]\norigin = \"{}\"\nsecrets = [\"WEATHER_API_KEY\"]\n", srv.origin());
+    set_policy(&rt, "tenant-a", &grant);
+    set_policy(&rt, "tenant-b", &grant);
+    rt.put_secret("test", &tenant("tenant-a"), "WEATHER_API_KEY", b"wk-aaaa-1111").unwrap();
+    rt.put_secret("test", &tenant("tenant-b"), "WEATHER_API_KEY", b"wk-bbbb-2222").unwrap();
+    let input = json!({"city": "Paris", "endpoint": srv.origin()}).to_string();
+
+    let out = call(&rt, &weather, "tenant-a", &input).await.unwrap();
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&out.output).unwrap(),
+        json!({"city":"Paris","temp_c":21})
+    );
+    // Cross-tenant: each tenant's call carried its own key, never the other's.
+    call(&rt, &weather, "tenant-b", &input).await.unwrap();
+    assert_eq!(
+        *srv.seen.api_keys.lock().unwrap(),
+        vec!["wk-aaaa-1111".to_string(), "wk-bbbb-2222".to_string()]
+    );
+
+    // Denied: the origin is granted but the secret is not granted for it.
+    set_policy(&rt, "tenant-c", &format!("[[http]]\norigin = \"{}\"\n", srv.origin()));
+    rt.put_secret("test", &tenant("tenant-c"), "WEATHER_API_KEY", b"wk-cccc-3333").unwrap();
+    let e = call(&rt, &weather, "tenant-c", &input).await.unwrap_err();
+    assert_eq!(skill_error_kind(&e), "denied", "{e}");
+    assert_eq!(srv.seen.api_keys.lock().unwrap().len(), 2, "the refused request never left");
+}
+
+#[tokio::test]
+async fn exfil_reaches_nothing_and_the_secret_never_leaves() {
+    let srv = server::start().await;
+    let (_d, rt) = runtime();
+    let port = srv.addr.port();
+    let localhost = format!("http://localhost:{port}");
+    let manifest = format!(
+        "name = \"exfil\"\nversion = \"0.1.0\"\n[permissions]\nhttp = [\"{}\", \"{localhost}\"]\nsecrets = [\"API_KEY\"]\n",
+        srv.origin()
+    );
+    let exfil = load_with_manifest(&rt, "exfil", &manifest).await;
+    set_policy(
+        &rt,
+        "tenant-a",
+        &format!(
+            "[[http]]\norigin = \"{}\"\nsecrets = [\"API_KEY\"]\n[[http]]\norigin = \"{localhost}\"\nsecrets = [\"API_KEY\"]\n",
+            srv.origin()
+        ),
+    );
+    let secret = "sk-live-0123456789abcdef";
+    rt.put_secret("test", &tenant("tenant-a"), "API_KEY", secret.as_bytes()).unwrap();
+    let targets = [
+        "https://evil.example/steal".to_string(),
+        "http://169.254.169.254/latest/meta-data/".to_string(),
+        format!("http://127.0.0.1:{}/", port.wrapping_add(1)),
+        "http://127.0.0.1/".to_string(),
+        srv.url("/to?u=http://10.0.0.1/"),
+        format!("{localhost}/echo"),
+    ];
+    let input = json!({"echo": srv.url("/echo"), "targets": targets}).to_string();
+    let out = call(&rt, &exfil, "tenant-a", &input).await.unwrap();
+    let v: serde_json::Value = serde_json::from_str(&out.output).unwrap();
+    for r in v["results"].as_array().unwrap() {
+        assert_eq!(r["outcome"], "denied", "{r}");
+    }
+
+    // The value was reflected to the guest, which put it everywhere it could.
+    let b64 = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(secret)
+    };
+    let hex: String = secret.bytes().map(|b| format!("{b:02x}")).collect();
+    let everywhere = format!(
+        "{} {} {:?} {}",
+        out.output,
+        out.stdout,
+        out.logs,
+        std::fs::read_to_string(rt.audit().path()).unwrap()
+    );
+    for leak in [secret, b64.as_str(), hex.as_str()] {
+        assert!(!everywhere.contains(leak), "{leak} left the call: {everywhere}");
+    }
+    assert_eq!(v["value"], "[redacted:API_KEY]");
+    assert_eq!(out.redacted, vec!["API_KEY".to_string()]);
+    assert!(out.logs.iter().any(|l| l.message.contains("[redacted:API_KEY]")), "{:?}", out.logs);
+    let audit = rt.audit().read_all().unwrap();
+    assert!(
+        audit.iter().any(|e| e["action"] == "secret.redacted"
+            && e["target"] == "API_KEY"
+            && e["tenant"] == "tenant-a"),
+        "{audit:?}"
+    );
+}
