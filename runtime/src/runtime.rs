@@ -341,7 +341,8 @@ impl Runtime {
 }
 
 /// Scheduled jobs fire through the runtime: the job's skill, bound to the
-/// job's tenant, invoked with the job's input and no user.
+/// job's tenant with its current grant, invoked with the job's input and no
+/// user. A job whose cron grant was revoked since it was added does not run.
 impl JobRunner for Runtime {
     fn run_job<'a>(
         &'a self,
@@ -351,6 +352,9 @@ impl JobRunner for Runtime {
             let bound = self
                 .bound(&job.tenant, &job.skill)
                 .ok_or_else(|| format!("skill {} is not loaded for tenant {}", job.skill, job.tenant))?;
+            if bound.grant.cron.is_none() {
+                return Err(format!("tenant {} no longer grants cron to skill {}", job.tenant, job.skill));
+            }
             self.invoke(&bound, &Call::default(), &job.input).await.map(drop).map_err(|e| e.to_string())
         })
     }

@@ -113,4 +113,16 @@ async fn cron_hijack_sees_and_touches_nothing_of_another_tenant() {
     let fired_now = rt.scheduler().tick(&rt).await.unwrap();
     assert_eq!(fired_now.len(), 1);
     assert_eq!(fired_now[0].tenant, tenant("tenant-a"));
+    assert_eq!(fired(&rt, "tenant-a"), 1);
+
+    // Once tenant A revokes cron, its job no longer runs.
+    set_policy(&rt, "tenant-a", "");
+    clock.advance(60);
+    let fired_now = rt.scheduler().tick(&rt).await.unwrap();
+    assert!(
+        fired_now[0].result.as_ref().is_err_and(|e| e.contains("no longer grants cron")),
+        "{:?}",
+        fired_now[0].result
+    );
+    assert_eq!(fired(&rt, "tenant-a"), 1);
 }
