@@ -269,15 +269,7 @@ mod tests {
     use super::*;
     use crate::cron::Schedule;
 
-    fn db() -> (tempfile::TempDir, Db) {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Db::open(&dir.path().join("db.redb")).unwrap();
-        (dir, db)
-    }
-
-    fn t(s: &str) -> TenantId {
-        TenantId::parse(s).unwrap()
-    }
+    use crate::store::testing::{db, t};
 
     fn job(id: &str, tenant: &str, skill: &str, next_run: u64) -> Job {
         Job {

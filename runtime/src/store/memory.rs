@@ -209,15 +209,7 @@ mod tests {
     use super::*;
     use crate::ids::UserId;
 
-    fn db() -> (tempfile::TempDir, Db) {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Db::open(&dir.path().join("db.redb")).unwrap();
-        (dir, db)
-    }
-
-    fn t(s: &str) -> TenantId {
-        TenantId::parse(s).unwrap()
-    }
+    use crate::store::testing::{db, t};
 
     const QUOTA: MemoryQuota = MemoryQuota { max_entries: 3, max_bytes: 100 };
 

@@ -99,3 +99,22 @@ impl Db {
         Ok(Db { db })
     }
 }
+
+/// Helpers for the storage tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::Db;
+    use crate::ids::TenantId;
+
+    /// A database in a fresh temporary directory (kept alive by the guard).
+    pub(crate) fn db() -> (tempfile::TempDir, Db) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("db.redb")).unwrap();
+        (dir, db)
+    }
+
+    /// A tenant id the test knows is valid.
+    pub(crate) fn t(s: &str) -> TenantId {
+        TenantId::parse(s).unwrap()
+    }
+}

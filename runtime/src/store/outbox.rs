@@ -286,15 +286,7 @@ impl Db {
 mod tests {
     use super::*;
 
-    fn db() -> (tempfile::TempDir, Db) {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Db::open(&dir.path().join("db.redb")).unwrap();
-        (dir, db)
-    }
-
-    fn t(s: &str) -> TenantId {
-        TenantId::parse(s).unwrap()
-    }
+    use crate::store::testing::{db, t};
 
     fn msg(tenant: &str, id: &str, next_attempt: u64) -> Message {
         Message {

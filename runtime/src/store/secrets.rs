@@ -130,15 +130,7 @@ impl Db {
 mod tests {
     use super::*;
 
-    fn db() -> (tempfile::TempDir, Db) {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Db::open(&dir.path().join("db.redb")).unwrap();
-        (dir, db)
-    }
-
-    fn t(s: &str) -> TenantId {
-        TenantId::parse(s).unwrap()
-    }
+    use crate::store::testing::{db, t};
 
     #[test]
     fn round_trip() {
