@@ -4,8 +4,8 @@
 //! wait, then `busy`) → a fresh `Store` holding a flat [`HostState`] built
 //! from the binding's grant (the tenant's directory, memory scope, granted
 //! origins, secrets, contacts and schedule) → instantiate from the skill's
-//! `InstancePre` → `invoke` → scrub every secret value the call could reach
-//! from what leaves it (output, stdout, log lines, messages, error texts) →
+//! `InstancePre` → `invoke` → scrub every secret value of the tenant from
+//! what leaves the call (output, stdout, log lines, messages, error texts) →
 //! [`Outcome`] or [`Error`]. Nothing of the instance survives the call.
 
 use crate::bindings::WitError;
@@ -114,8 +114,8 @@ impl Runtime {
         Ok((tenant_permit, global))
     }
 
-    /// Decrypts the secrets the binding may use, for injection into requests
-    /// and for scrubbing what leaves the call. Empty for most skills.
+    /// Decrypts the secrets the binding may use, for injection into its
+    /// requests. Empty for most skills.
     fn reachable_secrets(&self, bound: &BoundSkill) -> Arc<HashMap<String, SecretValue>> {
         let mut out = HashMap::new();
         for name in &bound.grant.secrets {
@@ -143,11 +143,7 @@ impl Runtime {
         let _permits = self.acquire(bound, &slot.slots, &limits).await?;
 
         let secrets = self.reachable_secrets(bound);
-        let redactor = (!secrets.is_empty()).then(|| {
-            let pairs: Vec<(String, SecretValue)> =
-                secrets.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-            Arc::new(Redactor::new(&pairs))
-        });
+        let redactor = self.tenant_redactor(tenant);
         let scrub: Option<Scrub> = redactor.clone().map(Redactor::scrub);
         let lookup: caps::http::SecretLookup = {
             let secrets = secrets.clone();

@@ -19,6 +19,7 @@ use crate::manifest::Manifest;
 use crate::messaging::{Deliverer, KeyLookup};
 use crate::policy::{Grant, TenantPolicy};
 use crate::ratelimit::RateLimiter;
+use crate::redact::Redactor;
 use crate::skill::{BoundSkill, Skill, SkillInfo, check_info, implicit_manifest};
 use crate::store::Db;
 use crate::vault::{MasterKey, Vault};
@@ -68,6 +69,9 @@ pub(crate) struct Inner {
     pub(crate) message_rate: Arc<RateLimiter>,
     tenants: Mutex<HashMap<TenantId, Arc<TenantSlot>>>,
     bound: Mutex<HashMap<(TenantId, String), Arc<BoundSkill>>>,
+    /// Per tenant, a redactor of all its secrets (None: it has none),
+    /// rebuilt after the tenant's secrets change.
+    redactors: Mutex<HashMap<TenantId, Option<Arc<Redactor>>>>,
     pub(crate) capacity: Arc<Semaphore>,
     _ticker: EpochTicker,
 }
@@ -124,6 +128,7 @@ impl Runtime {
                 audit,
                 tenants: Mutex::new(HashMap::new()),
                 bound: Mutex::new(HashMap::new()),
+                redactors: Mutex::new(HashMap::new()),
                 capacity,
                 _ticker: ticker,
             }),
@@ -271,8 +276,34 @@ impl Runtime {
     /// in the runtime's API returns them.
     pub fn put_secret(&self, actor: &str, tenant: &TenantId, name: &str, value: &[u8]) -> Result<(), Error> {
         self.inner.vault.put(tenant, name, value).map_err(vault_error)?;
+        self.inner.redactors.lock().unwrap_or_else(|e| e.into_inner()).remove(tenant);
         self.record(actor, Some(tenant), "secret.write", name, "ok");
         Ok(())
+    }
+
+    /// A redactor of every secret of `tenant`, whatever the call's grant: a
+    /// value one call obtained (reflected by a granted origin) and stored in
+    /// memory or a file must not leave in clear through a later call of
+    /// another skill. Cached per tenant; `None` when the tenant has none.
+    pub(crate) fn tenant_redactor(&self, tenant: &TenantId) -> Option<Arc<Redactor>> {
+        if let Some(r) = self.inner.redactors.lock().unwrap_or_else(|e| e.into_inner()).get(tenant) {
+            return r.clone();
+        }
+        let vault = &self.inner.vault;
+        let mut pairs = Vec::new();
+        for name in vault.names(tenant).unwrap_or_else(|e| {
+            tracing::error!(%tenant, error = %e, "cannot list the tenant's secrets");
+            Vec::new()
+        }) {
+            match vault.get(tenant, &name) {
+                Ok(Some(v)) => pairs.push((name, v)),
+                Ok(None) => {}
+                Err(e) => tracing::error!(%tenant, secret = %name, error = %e, "cannot open a secret"),
+            }
+        }
+        let r = (!pairs.is_empty()).then(|| Arc::new(Redactor::new(&pairs)));
+        self.inner.redactors.lock().unwrap_or_else(|e| e.into_inner()).insert(tenant.clone(), r.clone());
+        r
     }
 
     /// The names of a tenant's secrets.

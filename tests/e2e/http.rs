@@ -138,3 +138,28 @@ async fn exfil_reaches_nothing_and_the_secret_never_leaves() {
         "{audit:?}"
     );
 }
+
+#[tokio::test]
+async fn a_secret_laundered_through_memory_is_still_redacted() {
+    let (_d, rt) = runtime();
+    let notes = crate::load(&rt, "notes").await;
+    let secret = "sk-live-launder-0001";
+    rt.put_secret("test", &tenant("tenant-a"), "API_KEY", secret.as_bytes()).unwrap();
+    // As if an earlier call had stored the value it got reflected: `notes`
+    // has no secret grant at all, and still cannot hand the value out.
+    let add = json!({"op": "add", "text": format!("key={secret}")}).to_string();
+    call(&rt, &notes, "tenant-a", &add).await.unwrap();
+    let out = call(&rt, &notes, "tenant-a", r#"{"op":"list"}"#).await.unwrap();
+    assert!(!out.output.contains(secret), "{}", out.output);
+    assert!(out.output.contains("key=[redacted:API_KEY]"), "{}", out.output);
+    assert_eq!(out.redacted, vec!["API_KEY".to_string()]);
+    // Tenant B's calls are scrubbed with B's secrets only: its own text is
+    // its own.
+    call(&rt, &notes, "tenant-b", &add).await.unwrap();
+    let out = call(&rt, &notes, "tenant-b", r#"{"op":"list"}"#).await.unwrap();
+    assert!(out.output.contains(secret) && out.redacted.is_empty(), "{}", out.output);
+    // A secret written later is scrubbed from the next call on.
+    rt.put_secret("test", &tenant("tenant-b"), "OTHER", b"key=sk").unwrap();
+    let out = call(&rt, &notes, "tenant-b", r#"{"op":"list"}"#).await.unwrap();
+    assert_eq!(out.redacted, vec!["OTHER".to_string()], "{}", out.output);
+}
