@@ -129,7 +129,16 @@ fn describe_shows_info_and_imports() {
 #[test]
 fn help_and_version_everywhere() {
     let d = tempfile::tempdir().unwrap();
-    for args in [&["--help"][..], &["run", "--help"], &["describe", "--help"], &["help"]] {
+    let cases: [&[&str]; 7] = [
+        &["--help"],
+        &["run", "--help"],
+        &["describe", "--help"],
+        &["secret", "--help"],
+        &["secret", "set", "--help"],
+        &["secret", "list", "--help"],
+        &["help"],
+    ];
+    for args in cases {
         let out = wasmclaw(args, d.path(), None);
         assert!(out.status.success(), "{args:?}");
         assert!(text(&out.stdout).contains("Usage:"), "{args:?}");
@@ -138,4 +147,67 @@ fn help_and_version_everywhere() {
     assert_eq!(text(&out.stdout).trim(), format!("wasmclaw {}", env!("CARGO_PKG_VERSION")));
     let out = wasmclaw(&[], d.path(), None);
     assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn secrets_are_write_only_and_policies_are_validated() {
+    let d = tempfile::tempdir().unwrap();
+    let out = wasmclaw(&["secret", "set", "API_KEY", "--tenant", "acme"], d.path(), Some("sk-cli-value\n"));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = wasmclaw(&["secret", "list", "--tenant", "acme"], d.path(), None);
+    assert_eq!(text(&out.stdout), "API_KEY\n");
+    let out = wasmclaw(&["secret", "list", "--tenant", "other"], d.path(), None);
+    assert_eq!(text(&out.stdout), "", "another tenant sees no names");
+    // The value is nowhere in the data directory in clear.
+    for entry in walk(d.path()) {
+        let bytes = std::fs::read(&entry).unwrap_or_default();
+        assert!(!bytes.windows(12).any(|w| w == b"sk-cli-value"), "{} holds the value", entry.display());
+    }
+    let out = wasmclaw(&["secret", "set", "bad name", "--tenant", "acme"], d.path(), Some("x"));
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+
+    // A policy that tries to set what it may not is refused, naming the key.
+    let policy = d.path().join("policy.toml");
+    std::fs::write(&policy, "[limits]\nfuel = 5\nlisten = \"0.0.0.0:80\"\n").unwrap();
+    let p = policy.display().to_string();
+    let out =
+        wasmclaw(&["run", &echo(), "--tenant", "acme", "--input", "{}", "--policy", &p], d.path(), None);
+    assert_eq!(out.status.code(), Some(15), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("listen"), "{}", text(&out.stderr));
+    // A good policy is applied: its fuel limit stops the spin skill.
+    std::fs::write(&policy, "[limits]\nfuel = 1000000\n").unwrap();
+    let spin = skill_path("spin").display().to_string();
+    let out = wasmclaw(&["run", &spin, "--tenant", "acme", "--input", "{}", "--policy", &p], d.path(), None);
+    assert_eq!(out.status.code(), Some(7), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("1000000"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn a_manifest_that_disagrees_with_the_component_is_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let m = d.path().join("m.toml");
+    std::fs::write(&m, "name = \"not-echo\"\nversion = \"0.1.0\"\n").unwrap();
+    let mp = m.display().to_string();
+    let out =
+        wasmclaw(&["run", &echo(), "--tenant", "acme", "--input", "{}", "--manifest", &mp], d.path(), None);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("not-echo"), "{}", text(&out.stderr));
+    std::fs::write(&m, "name = \"echo\"\nversion = \"0.1.0\"\nbogus = 1\n").unwrap();
+    let out =
+        wasmclaw(&["run", &echo(), "--tenant", "acme", "--input", "{}", "--manifest", &mp], d.path(), None);
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("bogus"), "{}", text(&out.stderr));
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }

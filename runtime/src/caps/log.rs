@@ -103,27 +103,19 @@ impl wit::Host for LogCtx {
             message = scrub(&message);
         }
         let (tenant, skill, call) = (&*self.tenant, &*self.skill, &*self.call);
+        // tracing needs each level as a constant, hence one arm per level.
+        macro_rules! emit {
+            ($level:expr, $name:literal) => {{
+                tracing::event!(target: "wasmclaw::guest", $level, tenant, skill, call, "{message}");
+                $name
+            }};
+        }
         let name = match level {
-            wit::Level::Trace => {
-                tracing::trace!(target: "wasmclaw::guest", tenant, skill, call, "{message}");
-                "trace"
-            }
-            wit::Level::Debug => {
-                tracing::debug!(target: "wasmclaw::guest", tenant, skill, call, "{message}");
-                "debug"
-            }
-            wit::Level::Info => {
-                tracing::info!(target: "wasmclaw::guest", tenant, skill, call, "{message}");
-                "info"
-            }
-            wit::Level::Warn => {
-                tracing::warn!(target: "wasmclaw::guest", tenant, skill, call, "{message}");
-                "warn"
-            }
-            wit::Level::Error => {
-                tracing::error!(target: "wasmclaw::guest", tenant, skill, call, "{message}");
-                "error"
-            }
+            wit::Level::Trace => emit!(tracing::Level::TRACE, "trace"),
+            wit::Level::Debug => emit!(tracing::Level::DEBUG, "debug"),
+            wit::Level::Info => emit!(tracing::Level::INFO, "info"),
+            wit::Level::Warn => emit!(tracing::Level::WARN, "warn"),
+            wit::Level::Error => emit!(tracing::Level::ERROR, "error"),
         };
         self.lines.push(LogLine { level: name, message });
     }
