@@ -74,7 +74,12 @@ pub fn check_component_header(bytes: &[u8]) -> Result<(), Error> {
 impl CompiledCache {
     /// A cache in `dir` (created if missing) for `engine`.
     pub fn new(dir: &Path, engine: &Engine) -> Result<Self, Error> {
-        std::fs::create_dir_all(dir)
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder
+            .create(dir)
             .map_err(|e| Error::io(format!("cannot create the cache directory {}", dir.display()), e))?;
         let mut h = Sha256Hasher(Sha256::new());
         engine.precompile_compatibility_hash().hash(&mut h);

@@ -93,7 +93,9 @@ impl Runtime {
         create_private_dir(&dir.join("tenants"))?;
         let engine = engine::build(&config.pool)?;
         let cache = CompiledCache::new(&dir.join("cache"), &engine)?;
-        let db = Arc::new(Db::open(&dir.join("wasmclaw.redb"))?);
+        let db_path = dir.join("wasmclaw.redb");
+        let db = Arc::new(Db::open(&db_path)?);
+        make_private(&db_path)?;
         let master = MasterKey::load_or_create(dir).map_err(|e| Error::Config(e.to_string()))?;
         let vault = Arc::new(Vault::new(db.clone(), master));
         let audit = AuditLog::open(&dir.join("audit.log"))
@@ -400,6 +402,17 @@ fn vault_error(e: crate::vault::VaultError) -> Error {
         VaultError::MasterKey(_) => Error::Config(e.to_string()),
         VaultError::Corrupt(_) => Error::Internal(e.to_string()),
     }
+}
+
+/// Makes `file` readable and writable by the gateway's user only.
+fn make_private(file: &Path) -> Result<(), Error> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| Error::io(format!("cannot restrict {}", file.display()), e))?;
+    }
+    Ok(())
 }
 
 /// Creates `dir` (and parents) readable by the gateway's user only.

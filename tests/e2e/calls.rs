@@ -109,3 +109,27 @@ async fn usage_is_measured() {
     assert!(out.usage.memory_peak_bytes > 0);
     assert_eq!(out.usage.log_lines, 1);
 }
+
+#[tokio::test]
+async fn the_data_directory_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let (dir, rt) = runtime();
+    let echo = load(&rt, "echo").await;
+    call_json(&rt, &echo, "acme", "1").await;
+    let data = dir.path().join("data");
+    let mut checked = 0;
+    let mut stack = vec![data.clone()];
+    while let Some(p) = stack.pop() {
+        let mode = std::fs::metadata(&p).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "{} is open to others: {mode:o}", p.display());
+        checked += 1;
+        if p.is_dir() {
+            stack.extend(std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
+        }
+    }
+    // The database, key, audit log, cache and tenant directories were all seen.
+    for f in ["wasmclaw.redb", "master.key", "audit.log", "cache", "tenants/acme/files"] {
+        assert!(data.join(f).exists(), "{f}");
+    }
+    assert!(checked >= 8, "{checked}");
+}
