@@ -17,9 +17,7 @@ use crate::host::{CallLimiter, HostState};
 use crate::redact::{Redactor, Scrub};
 use crate::runtime::{Call, Runtime};
 use crate::skill::BoundSkill;
-use crate::vault::SecretValue;
 use crate::wasi::{self, BoundedPipe};
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::OwnedSemaphorePermit;
@@ -114,24 +112,6 @@ impl Runtime {
         Ok((tenant_permit, global))
     }
 
-    /// Decrypts the secrets the binding may use, for injection into its
-    /// requests. Empty for most skills.
-    fn reachable_secrets(&self, bound: &BoundSkill) -> Arc<HashMap<String, SecretValue>> {
-        let mut out = HashMap::new();
-        for name in &bound.grant.secrets {
-            match self.inner.vault.get(&bound.tenant, name) {
-                Ok(Some(v)) => {
-                    out.insert(name.clone(), v);
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    tracing::error!(tenant = %bound.tenant, secret = %name, error = %e, "cannot open a secret")
-                }
-            }
-        }
-        Arc::new(out)
-    }
-
     /// Runs one call of `bound` (a skill bound to its tenant) with `input`
     /// (JSON).
     pub async fn invoke(&self, bound: &BoundSkill, call: &Call, input: &str) -> Result<Outcome, Error> {
@@ -142,12 +122,18 @@ impl Runtime {
         let slot = self.tenant_slot(tenant, limits.concurrency)?;
         let _permits = self.acquire(bound, &slot.slots, &limits).await?;
 
-        let secrets = self.reachable_secrets(bound);
         let redactor = self.tenant_redactor(tenant);
         let scrub: Option<Scrub> = redactor.clone().map(Redactor::scrub);
+        // Opened only when a request fills a placeholder (the http context
+        // checks the grant first), so calls that never do pay nothing.
         let lookup: caps::http::SecretLookup = {
-            let secrets = secrets.clone();
-            Arc::new(move |name: &str| secrets.get(name).cloned())
+            let (vault, tenant) = (self.inner.vault.clone(), tenant.clone());
+            Arc::new(move |name: &str| {
+                vault.get(&tenant, name).unwrap_or_else(|e| {
+                    tracing::error!(%tenant, secret = %name, error = %e, "cannot open a secret");
+                    None
+                })
+            })
         };
 
         let stdout = BoundedPipe::new(limits.max_stdio_bytes as usize);
@@ -182,7 +168,7 @@ impl Runtime {
                 crate::runtime::LOG_LINES_PER_MINUTE,
             ),
             secrets: caps::secrets::SecretsCtx::new(grant.secrets.clone()),
-            http: caps::http::HttpCtx::new(inner.http.clone(), bound.http.clone(), lookup, deadline),
+            http: caps::http::HttpCtx::new(inner.http.clone(), grant.http.clone(), lookup, deadline),
             messaging: if grant.contacts.is_empty() {
                 caps::messaging::MessagingCtx::denied("no contact is granted to this skill for this tenant")
             } else {

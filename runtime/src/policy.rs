@@ -32,6 +32,7 @@ use crate::config::{LimitOverrides, Limits};
 use crate::manifest::{Manifest, valid_secret_name};
 use crate::origin::Origin;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// What a tenant grants its skills. Everything absent is not granted.
@@ -180,8 +181,9 @@ impl TenantPolicy {
 pub struct Grant {
     /// Limits of each call.
     pub limits: Limits,
-    /// Origins the skill may reach, each with the secrets it may send there.
-    pub http: Vec<HttpGrant>,
+    /// Origins the skill may reach, each with the secrets it may send there
+    /// (shared with each call's `http` context).
+    pub http: Arc<Vec<HttpGrant>>,
     /// Every secret the skill may use (the union of the above).
     pub secrets: Vec<String>,
     /// Contacts the skill may message (empty: messaging denied).
@@ -208,7 +210,7 @@ impl Grant {
     pub fn none(limits: Limits) -> Grant {
         Grant {
             limits,
-            http: Vec::new(),
+            http: Arc::default(),
             secrets: Vec::new(),
             contacts: Vec::new(),
             messaging: MessagingPolicy::default(),
@@ -258,7 +260,7 @@ impl Grant {
             }),
             _ => None,
         };
-        Grant { limits, http, secrets, contacts, messaging: policy.messaging.clone(), cron }
+        Grant { limits, http: Arc::new(http), secrets, contacts, messaging: policy.messaging.clone(), cron }
     }
 
     /// The grant for `origin`, if the skill may reach it.

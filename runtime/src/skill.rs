@@ -7,7 +7,7 @@ use crate::cache::CacheOutcome;
 use crate::host::HostState;
 use crate::ids::TenantId;
 use crate::manifest::Manifest;
-use crate::policy::{Grant, HttpGrant};
+use crate::policy::Grant;
 use std::sync::Arc;
 
 /// What a skill says about itself (the WIT `handler.info`), checked at load.
@@ -49,13 +49,11 @@ pub struct BoundSkill {
     pub tenant: TenantId,
     /// What it may do for that tenant.
     pub grant: Arc<Grant>,
-    pub(crate) http: Arc<Vec<HttpGrant>>,
 }
 
 impl BoundSkill {
     pub(crate) fn new(skill: Arc<Skill>, tenant: TenantId, grant: Grant) -> Self {
-        let http = Arc::new(grant.http.clone());
-        BoundSkill { skill, tenant, grant: Arc::new(grant), http }
+        BoundSkill { skill, tenant, grant: Arc::new(grant) }
     }
 }
 
