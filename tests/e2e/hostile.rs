@@ -241,3 +241,27 @@ async fn a_tenant_at_its_concurrency_limit_gets_busy_while_others_run() {
     // Once the slot is free, tenant A runs again.
     assert_eq!(call_json(&rt, &echo, "tenant-a", "3").await, json!(3));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_gateway_answers_busy_to_every_tenant() {
+    let (_d, rt) = runtime_with(|c| {
+        c.pool.max_instances = 1;
+        c.defaults.queue_wait_ms = 100;
+    });
+    let spin = load(&rt, "spin").await;
+    let echo = load(&rt, "echo").await;
+    let slow = with(LimitOverrides {
+        fuel: Some(u64::MAX),
+        timeout: Some(Duration::from_millis(1500)),
+        ..Default::default()
+    });
+    let rt2 = rt.clone();
+    let spin_a = bind(&rt, &spin, "tenant-a");
+    let holder = tokio::spawn(async move { rt2.invoke(&spin_a, &slow, "{}").await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Tenant B is under its own limit, but the one instance slot is taken.
+    let e = call(&rt, &echo, "tenant-b", "{}").await.unwrap_err();
+    assert!(matches!(&e, Error::Busy(m) if m.contains("capacity")), "{e}");
+    assert!(matches!(holder.await.unwrap(), Err(Error::Timeout { .. })));
+    assert_eq!(call_json(&rt, &echo, "tenant-b", "4").await, json!(4));
+}
