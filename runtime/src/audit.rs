@@ -7,6 +7,24 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+/// Rotation of the audit log: when the file passes `max_bytes`, it is
+/// renamed `audit.log.1` (older ones shift up) and at most `keep` rotated
+/// files are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Size at which the log rotates, in bytes.
+    pub max_bytes: u64,
+    /// Rotated files kept.
+    pub keep: u32,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig { max_bytes: 64 * 1024 * 1024, keep: 5 }
+    }
+}
+
 /// One audit record.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Event {

@@ -113,8 +113,31 @@ impl Runtime {
     }
 
     /// Runs one call of `bound` (a skill bound to its tenant) with `input`
-    /// (JSON).
+    /// (JSON), and meters it for the tenant and skill (calls, errors by
+    /// kind, fuel, wall time, peak memory).
     pub async fn invoke(&self, bound: &BoundSkill, call: &Call, input: &str) -> Result<Outcome, Error> {
+        let start = Instant::now();
+        let result = self.run_call(bound, call, input).await;
+        let mut delta = crate::metering::UsageTotals { calls: 1, ..Default::default() };
+        match &result {
+            Ok(outcome) => {
+                delta.fuel = outcome.usage.fuel;
+                delta.wall_us = outcome.usage.wall_us;
+                delta.memory_peak_bytes = outcome.usage.memory_peak_bytes;
+            }
+            Err(e) => {
+                delta.wall_us = u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX);
+                if let Error::OutOfFuel { limit } = e {
+                    delta.fuel = *limit;
+                }
+                delta.errors.insert(e.kind().to_string(), 1);
+            }
+        }
+        self.inner.meter.add(&bound.tenant, &bound.skill.info.name, delta);
+        result
+    }
+
+    async fn run_call(&self, bound: &BoundSkill, call: &Call, input: &str) -> Result<Outcome, Error> {
         let limits = self.call_limits(&bound.grant, &call.overrides);
         check_input(input, &limits)?;
         let tenant = &bound.tenant;

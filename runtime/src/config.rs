@@ -1,10 +1,36 @@
-//! Runtime configuration: pool sizing, per-call limits (defaults and the
-//! operator's caps) and the memory quota. Every field has a safe default, so
-//! an empty configuration runs.
+//! The operator's configuration (`wasmclaw.toml`): where the gateway
+//! listens, the data directory, pool sizing, per-call limits (defaults and
+//! the operator's caps), the memory quota, the audit log's rotation, the
+//! rate card and the trusted signing keys. Every field has a safe default,
+//! so an empty configuration runs. A tenant's policy is an overlay on it
+//! that may not set any of these keys ([`OPERATOR_KEYS`]).
 
-use serde::Deserialize;
+use crate::audit::AuditConfig;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
+
+/// The gateway's default address: loopback only.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8420";
+
+/// Keys that belong to the operator: a tenant policy naming one of them is
+/// refused, naming the key.
+pub const OPERATOR_KEYS: &[&str] = &[
+    "admin_key",
+    "master_key",
+    "listen",
+    "data_dir",
+    "pool",
+    "defaults",
+    "caps",
+    "memory_quota",
+    "audit",
+    "rate_card",
+    "trust",
+    "shutdown_grace_secs",
+    "request_timeout_secs",
+];
 
 const MIB: u64 = 1024 * 1024;
 
@@ -12,6 +38,8 @@ const MIB: u64 = 1024 * 1024;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RuntimeConfig {
+    /// Where `wasmclaw serve` listens.
+    pub listen: SocketAddr,
     /// Where the database, the compiled cache and the tenants' files live.
     pub data_dir: PathBuf,
     /// Sizing of the engine's pooling allocator.
@@ -22,18 +50,65 @@ pub struct RuntimeConfig {
     pub caps: Limits,
     /// Per-tenant quota of the `memory` capability.
     pub memory_quota: MemoryQuota,
+    /// Rotation of the audit log.
+    pub audit: AuditConfig,
+    /// Prices applied to the metered usage.
+    pub rate_card: RateCard,
+    /// Keys trusted to sign skill packages.
+    pub trust: TrustConfig,
+    /// On shutdown, how long in-flight requests may finish, in seconds.
+    pub shutdown_grace_secs: u64,
+    /// Longest a request may take, in seconds (408 after that).
+    pub request_timeout_secs: u64,
 }
 
 impl Default for RuntimeConfig {
     fn default() -> Self {
         RuntimeConfig {
+            listen: DEFAULT_LISTEN.parse().expect("valid default address"),
             data_dir: PathBuf::from("wasmclaw-data"),
             pool: PoolConfig::default(),
             defaults: Limits::default(),
             caps: Limits::caps(),
             memory_quota: MemoryQuota::default(),
+            audit: AuditConfig::default(),
+            rate_card: RateCard::default(),
+            trust: TrustConfig::default(),
+            shutdown_grace_secs: 30,
+            request_timeout_secs: 120,
         }
     }
+}
+
+/// Prices per unit of metered usage, in the operator's currency (all zero
+/// by default). A usage row's `cost` is `calls × per_call + fuel / 10⁹ ×
+/// per_billion_fuel + wall seconds × per_second`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateCard {
+    /// Price of one call.
+    pub per_call: f64,
+    /// Price of 10⁹ units of fuel.
+    pub per_billion_fuel: f64,
+    /// Price of one second of wall-clock time.
+    pub per_second: f64,
+}
+
+impl RateCard {
+    /// The price of this much usage.
+    pub fn cost(&self, calls: u64, fuel: u64, wall_us: u64) -> f64 {
+        calls as f64 * self.per_call
+            + fuel as f64 / 1e9 * self.per_billion_fuel
+            + wall_us as f64 / 1e6 * self.per_second
+    }
+}
+
+/// Keys trusted to sign skill packages (used from Step 4 on).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrustConfig {
+    /// Trusted public keys.
+    pub keys: Vec<String>,
 }
 
 impl RuntimeConfig {

@@ -67,6 +67,22 @@ pub enum Error {
     /// The configuration is unusable.
     #[error("configuration: {0}")]
     Config(String),
+    /// What the request names does not exist (or belongs to another tenant:
+    /// the two are indistinguishable).
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The request conflicts with what exists (a duplicate id or name).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// No credential, or one that is unknown, revoked, expired or malformed.
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
+    /// The credential is valid but its role may not do this.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// The tenant is suspended: its tokens are refused.
+    #[error("suspended: tenant {0} is suspended")]
+    Suspended(String),
     /// A failure inside the runtime itself (a bug or an engine error).
     #[error("internal error: {0}")]
     Internal(String),
@@ -107,6 +123,11 @@ impl Error {
             Error::Io { .. } => "io",
             Error::Config(_) => "config",
             Error::Internal(_) => "internal",
+            Error::NotFound(_) => "not-found",
+            Error::Conflict(_) => "conflict",
+            Error::Unauthorized(_) => "unauthorized",
+            Error::Forbidden(_) => "forbidden",
+            Error::Suspended(_) => "suspended",
         }
     }
 
@@ -128,6 +149,11 @@ impl Error {
             Error::Store(_) => 13,
             Error::Io { .. } => 14,
             Error::Config(_) => 15,
+            Error::NotFound(_) => 16,
+            Error::Conflict(_) => 17,
+            Error::Unauthorized(_) => 18,
+            Error::Forbidden(_) => 19,
+            Error::Suspended(_) => 20,
         }
     }
 
@@ -163,6 +189,11 @@ mod tests {
             Error::io("x", std::io::Error::other("x")),
             Error::Config("x".into()),
             Error::Internal("x".into()),
+            Error::NotFound("x".into()),
+            Error::Conflict("x".into()),
+            Error::Unauthorized("x".into()),
+            Error::Forbidden("x".into()),
+            Error::Suspended("x".into()),
         ];
         let mut codes: Vec<u8> = all.iter().map(Error::exit_code).collect();
         let mut kinds: Vec<&str> = all.iter().map(Error::kind).collect();

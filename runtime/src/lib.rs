@@ -1,7 +1,8 @@
 //! # wasmclaw
 //!
 //! A multi-tenant agent gateway in which every skill is a WebAssembly
-//! component. This crate is the runtime library (no HTTP in it) plus the
+//! component. This crate is the runtime library, with no HTTP server in it;
+//! the `wasmclaw-gateway` crate serves it over HTTP and holds the
 //! `wasmclaw` binary.
 //!
 //! - [`runtime::Runtime`] loads skills once ([`skill::Skill`]: compiled,
@@ -10,10 +11,14 @@
 //!   runs each call ([`call`]) in a fresh instance with the tenant's limits,
 //!   its own directory as the only filesystem ([`wasi`]) and host
 //!   capabilities scoped to it and checked against the grant ([`caps`]).
+//! - [`tenants`], [`auth`], [`installed`] and [`metering`] are what the
+//!   gateway manages: tenants, credentials and roles, installed skills and
+//!   per-tenant usage.
 //! - [`store`] is the only module touching the database.
 //! - [`error::Error`] is every way a call can fail.
 
 pub mod audit;
+pub mod auth;
 pub mod bindings;
 pub mod cache;
 pub mod call;
@@ -25,8 +30,10 @@ pub mod engine;
 pub mod error;
 pub mod host;
 pub mod ids;
+pub mod installed;
 pub mod manifest;
 pub mod messaging;
+pub mod metering;
 pub mod origin;
 pub mod policy;
 pub mod ratelimit;
@@ -34,6 +41,8 @@ pub mod redact;
 pub mod runtime;
 pub mod skill;
 pub mod store;
+pub mod tenant_data;
+pub mod tenants;
 pub mod vault;
 pub mod wasi;
 

@@ -104,6 +104,9 @@ pub struct Message {
     pub last_error: Option<String>,
 }
 
+/// How long a suspended tenant's due message is held before it is looked
+/// at again, in seconds (no attempt is counted).
+const SUSPENDED_HOLD_SECS: u64 = 60;
 /// Header carrying the message id (the receiver's de-duplication key).
 pub const MESSAGE_ID_HEADER: &str = "x-wasmclaw-message-id";
 /// Header carrying the attempt's Unix time, seconds.
@@ -261,6 +264,11 @@ impl Deliverer {
         loop {
             while tasks.len() < MAX_IN_FLIGHT {
                 let Some(m) = due.next() else { break };
+                if self.db.tenant_suspended(&m.tenant)? {
+                    // Held, not attempted: it is due again after the hold.
+                    self.db.outbox_claim(&m, now.saturating_add(SUSPENDED_HOLD_SECS))?;
+                    continue;
+                }
                 if !self.db.outbox_claim(&m, now.saturating_add(LEASE_SECS))? {
                     continue; // another worker has it
                 }

@@ -124,13 +124,40 @@ pub struct CronPolicy {
     pub min_interval_secs: u64,
 }
 
+/// Refuses keys that belong to the operator's configuration.
+fn refuse_operator_keys<'a>(mut keys: impl Iterator<Item = &'a str>) -> Result<(), String> {
+    match keys.find(|k| crate::config::OPERATOR_KEYS.contains(k)) {
+        Some(k) => Err(format!(
+            "{k:?} is an operator-level key (set in the operator's wasmclaw.toml); a tenant policy cannot set it"
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Most bytes of message body any tenant may be granted.
 pub const MAX_MESSAGE_BYTES: u32 = 64 * 1024;
 
 impl TenantPolicy {
     /// Parses and validates a policy (TOML); the error names the line and key.
+    /// A key of the operator's configuration (listen address, data
+    /// directory, caps, trust, …) is refused, naming the key.
     pub fn parse(text: &str) -> Result<TenantPolicy, String> {
+        let table: toml::Table = toml::from_str(text).map_err(|e| e.to_string().trim_end().to_string())?;
+        refuse_operator_keys(table.keys().map(String::as_str))?;
         let p: TenantPolicy = toml::from_str(text).map_err(|e| e.to_string().trim_end().to_string())?;
+        p.validate()?;
+        Ok(p)
+    }
+
+    /// Parses and validates a policy given as JSON (the same structure as
+    /// the TOML), refusing operator keys as [`TenantPolicy::parse`] does.
+    pub fn parse_json(text: &str) -> Result<TenantPolicy, String> {
+        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        let Some(map) = value.as_object() else {
+            return Err("a policy is a JSON object".into());
+        };
+        refuse_operator_keys(map.keys().map(String::as_str))?;
+        let p: TenantPolicy = serde_json::from_value(value).map_err(|e| e.to_string())?;
         p.validate()?;
         Ok(p)
     }
@@ -358,5 +385,18 @@ min_interval_secs = 60
             let e = TenantPolicy::parse(text).unwrap_err();
             assert!(e.contains(want), "{text:?}: {e}");
         }
+    }
+
+    #[test]
+    fn operator_keys_are_refused_by_name_in_both_forms() {
+        for key in crate::config::OPERATOR_KEYS {
+            let e = TenantPolicy::parse(&format!("{key} = 1\n")).unwrap_err();
+            assert!(e.contains(&format!("{key:?} is an operator-level key")), "{key}: {e}");
+            let e = TenantPolicy::parse_json(&format!("{{\"{key}\": 1}}")).unwrap_err();
+            assert!(e.contains("operator-level"), "{key}: {e}");
+        }
+        let ok = TenantPolicy::parse_json(r#"{"cron":{"max_jobs":2,"min_interval_secs":60}}"#).unwrap();
+        assert_eq!(ok.cron.unwrap().max_jobs, 2);
+        assert!(TenantPolicy::parse_json("[1]").is_err());
     }
 }

@@ -73,6 +73,7 @@ pub(crate) struct Inner {
     /// rebuilt after the tenant's secrets change.
     redactors: Mutex<HashMap<TenantId, Option<Arc<Redactor>>>>,
     pub(crate) capacity: Arc<Semaphore>,
+    pub(crate) meter: crate::metering::Meter,
     _ticker: EpochTicker,
 }
 
@@ -132,6 +133,7 @@ impl Runtime {
                 bound: Mutex::new(HashMap::new()),
                 redactors: Mutex::new(HashMap::new()),
                 capacity,
+                meter: Default::default(),
                 _ticker: ticker,
             }),
         })
@@ -259,6 +261,20 @@ impl Runtime {
         map.get(&(tenant.clone(), name.to_string())).cloned()
     }
 
+    /// Forgets the skill `name` bound to `tenant` (it was uninstalled).
+    pub(crate) fn unbind(&self, tenant: &TenantId, name: &str) {
+        let mut map = self.inner.bound.lock().unwrap_or_else(|e| e.into_inner());
+        map.remove(&(tenant.clone(), name.to_string()));
+    }
+
+    /// Forgets everything held in memory for a deleted tenant.
+    pub(crate) fn forget_tenant(&self, tenant: &TenantId) {
+        self.inner.bound.lock().unwrap_or_else(|e| e.into_inner()).retain(|(t, _), _| t != tenant);
+        self.inner.tenants.lock().unwrap_or_else(|e| e.into_inner()).remove(tenant);
+        self.inner.redactors.lock().unwrap_or_else(|e| e.into_inner()).remove(tenant);
+        self.inner.meter.forget(tenant);
+    }
+
     /// Replaces a tenant's policy and recomputes the grants of its bound
     /// skills (calls already running keep the grant they started with).
     pub fn set_policy(&self, actor: &str, tenant: &TenantId, policy: &TenantPolicy) -> Result<(), Error> {
@@ -313,15 +329,10 @@ impl Runtime {
         self.inner.vault.names(tenant).map_err(vault_error)
     }
 
-    /// Appends an audit event; a failure to write is logged, never hidden.
-    pub(crate) fn record(
-        &self,
-        actor: &str,
-        tenant: Option<&TenantId>,
-        action: &str,
-        target: &str,
-        outcome: &str,
-    ) {
+    /// Appends an audit event (`actor` is `operator`, `token:<id>`,
+    /// `skill:<name>`, …; `target` names, never values); a failure to write
+    /// is logged, never hidden.
+    pub fn record(&self, actor: &str, tenant: Option<&TenantId>, action: &str, target: &str, outcome: &str) {
         let event = Event {
             time: self.inner.clock.now(),
             actor: actor.to_string(),
@@ -375,13 +386,17 @@ impl Runtime {
 
 /// Scheduled jobs fire through the runtime: the job's skill, bound to the
 /// job's tenant with its current grant, invoked with the job's input and no
-/// user. A job whose cron grant was revoked since it was added does not run.
+/// user. A job whose cron grant was revoked since it was added does not run,
+/// nor does any job of a suspended tenant (its fire times pass unused).
 impl JobRunner for Runtime {
     fn run_job<'a>(
         &'a self,
         job: &'a Job,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'a>> {
         Box::pin(async move {
+            if self.inner.db.tenant_suspended(&job.tenant).map_err(|e| e.to_string())? {
+                return Err(format!("tenant {} is suspended; this run is skipped", job.tenant));
+            }
             let bound = self
                 .bound(&job.tenant, &job.skill)
                 .ok_or_else(|| format!("skill {} is not loaded for tenant {}", job.skill, job.tenant))?;

@@ -8,6 +8,7 @@ mod http;
 mod isolation;
 mod messaging;
 mod server;
+mod tenancy;
 
 use std::sync::Arc;
 use wasmclaw::{BoundSkill, Call, Error, Outcome, Runtime, Skill};

@@ -33,6 +33,22 @@ pub(super) fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     Ok(())
 }
 
+pub(super) fn purge(txn: &WriteTransaction, tenant: &TenantId) -> Result<(), StoreError> {
+    let mut jobs = txn.open_table(JOBS)?;
+    let mut due = txn.open_table(DUE)?;
+    for key in super::remove_prefixed(&mut txn.open_table(OWNER)?, &owner_prefix(tenant, None))? {
+        // `tenant \0 skill \0 id`: the id follows the last separator.
+        let Some(sep) = key.iter().rposition(|b| *b == 0) else { continue };
+        let Ok(id) = std::str::from_utf8(&key[sep + 1..]) else { continue };
+        let job = jobs.get(id)?.map(|v| decode(id, v.value())).transpose()?;
+        if let Some(job) = job.filter(|j| &j.tenant == tenant) {
+            jobs.remove(id)?;
+            due.remove((job.next_run, id))?;
+        }
+    }
+    Ok(())
+}
+
 /// `tenant \0` or `tenant \0 skill \0`: the start of an owner's range.
 fn owner_prefix(tenant: &TenantId, skill: Option<&str>) -> Vec<u8> {
     let mut p = Vec::with_capacity(tenant.as_str().len() + skill.map_or(0, str::len) + 2);

@@ -17,6 +17,12 @@ pub(super) fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     Ok(())
 }
 
+pub(super) fn purge(txn: &WriteTransaction, tenant: &TenantId) -> Result<(), StoreError> {
+    super::remove_prefixed(&mut txn.open_table(MEMORY)?, &super::tenant_prefix(tenant))?;
+    txn.open_table(MEMORY_USAGE)?.remove(tenant.as_str())?;
+    Ok(())
+}
+
 /// One memory entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemoryEntry {

@@ -18,6 +18,10 @@ mod memory;
 mod outbox;
 mod policy;
 mod secrets;
+mod skills;
+mod tenants;
+mod tokens;
+mod usage;
 
 pub use memory::{MemoryEntry, MemoryUsage};
 
@@ -79,6 +83,33 @@ impl Scope<'_> {
     }
 }
 
+/// `tenant \0`: the start of every byte key a tenant owns.
+fn tenant_prefix(tenant: &TenantId) -> Vec<u8> {
+    let mut p = Vec::with_capacity(tenant.as_str().len() + 1);
+    p.extend_from_slice(tenant.as_str().as_bytes());
+    p.push(0);
+    p
+}
+
+/// Removes every key of `table` starting with `prefix`; returns them.
+fn remove_prefixed<V: redb::Value + 'static>(
+    table: &mut redb::Table<'_, &'static [u8], V>,
+    prefix: &[u8],
+) -> Result<Vec<Vec<u8>>, StoreError> {
+    let mut keys = Vec::new();
+    for item in redb::ReadableTable::range(table, prefix..)? {
+        let (k, _) = item?;
+        if !k.value().starts_with(prefix) {
+            break;
+        }
+        keys.push(k.value().to_vec());
+    }
+    for k in &keys {
+        table.remove(k.as_slice())?;
+    }
+    Ok(keys)
+}
+
 /// The gateway's database.
 pub struct Db {
     db: Database,
@@ -95,6 +126,10 @@ impl Db {
         secrets::create_tables(&txn)?;
         cron::create_tables(&txn)?;
         outbox::create_tables(&txn)?;
+        tenants::create_tables(&txn)?;
+        tokens::create_tables(&txn)?;
+        skills::create_tables(&txn)?;
+        usage::create_tables(&txn)?;
         txn.commit()?;
         Ok(Db { db })
     }

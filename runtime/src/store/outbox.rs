@@ -39,6 +39,24 @@ pub(super) fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     Ok(())
 }
 
+pub(super) fn purge(txn: &WriteTransaction, tenant: &TenantId) -> Result<(), StoreError> {
+    let prefix = tenant_prefix(tenant);
+    super::remove_prefixed(&mut txn.open_table(OUTBOX)?, &prefix)?;
+    let mut due = txn.open_table(OUTBOX_DUE)?;
+    let mut stale = Vec::new();
+    for item in due.iter()? {
+        let (k, _) = item?;
+        let (at, key) = k.value();
+        if key.starts_with(&prefix) {
+            stale.push((at, key.to_vec()));
+        }
+    }
+    for (at, key) in stale {
+        due.remove((at, key.as_slice()))?;
+    }
+    Ok(())
+}
+
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 enum RawState {

@@ -12,6 +12,11 @@ pub(super) fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     Ok(())
 }
 
+pub(super) fn purge(txn: &WriteTransaction, tenant: &TenantId) -> Result<(), StoreError> {
+    txn.open_table(POLICIES)?.remove(tenant.as_str())?;
+    Ok(())
+}
+
 impl Db {
     /// Replaces a tenant's policy, durably.
     pub fn set_policy(&self, tenant: &TenantId, policy: &TenantPolicy) -> Result<(), StoreError> {

@@ -27,6 +27,12 @@ pub(super) fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     Ok(())
 }
 
+pub(super) fn purge(txn: &WriteTransaction, tenant: &TenantId) -> Result<(), StoreError> {
+    txn.open_table(TENANT_KEYS)?.remove(tenant.as_str())?;
+    super::remove_prefixed(&mut txn.open_table(SECRETS)?, &prefix(tenant))?;
+    Ok(())
+}
+
 /// `tenant \0`: the start of every key of the tenant's secrets.
 fn prefix(tenant: &TenantId) -> Vec<u8> {
     let mut p = Vec::with_capacity(tenant.as_str().len() + 1);

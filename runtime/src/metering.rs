@@ -1,0 +1,150 @@
+//! Metering: per tenant and skill, calls, errors by kind, fuel, wall time
+//! and peak memory. Calls add to an in-memory tally ([`Meter`]); the
+//! gateway flushes it to the database every few seconds and on shutdown
+//! ([`Runtime::flush_usage`]), so a call never waits on a disk write for
+//! its metering. A crash loses at most the last interval's tally.
+
+use crate::error::Error;
+use crate::ids::TenantId;
+use crate::runtime::Runtime;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+/// Usage totals of one tenant's skill.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UsageTotals {
+    /// Calls, successful or not.
+    pub calls: u64,
+    /// Failed calls by error kind (`trap`, `out-of-fuel`, …).
+    pub errors: BTreeMap<String, u64>,
+    /// Fuel consumed.
+    pub fuel: u64,
+    /// Wall-clock time, microseconds.
+    pub wall_us: u64,
+    /// The most linear memory one call held, bytes.
+    pub memory_peak_bytes: u64,
+}
+
+impl UsageTotals {
+    /// Adds `other` to these totals (the peak is the larger of the two).
+    pub fn merge(&mut self, other: &UsageTotals) {
+        self.calls += other.calls;
+        for (kind, n) in &other.errors {
+            *self.errors.entry(kind.clone()).or_default() += n;
+        }
+        self.fuel += other.fuel;
+        self.wall_us += other.wall_us;
+        self.memory_peak_bytes = self.memory_peak_bytes.max(other.memory_peak_bytes);
+    }
+}
+
+/// One row of a usage report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UsageRow {
+    /// The tenant.
+    pub tenant: String,
+    /// The skill.
+    pub skill: String,
+    /// The totals.
+    #[serde(flatten)]
+    pub totals: UsageTotals,
+    /// The totals priced by the operator's rate card.
+    pub cost: f64,
+}
+
+/// The in-memory tally not yet flushed.
+#[derive(Default)]
+pub(crate) struct Meter {
+    pending: Mutex<HashMap<(TenantId, String), UsageTotals>>,
+}
+
+impl Meter {
+    /// Adds one call.
+    pub(crate) fn add(&self, tenant: &TenantId, skill: &str, delta: UsageTotals) {
+        let mut map = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        map.entry((tenant.clone(), skill.to_string())).or_default().merge(&delta);
+    }
+
+    /// Takes the tally, leaving it empty.
+    fn take(&self) -> Vec<(TenantId, String, UsageTotals)> {
+        let mut map = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        map.drain().map(|((t, s), u)| (t, s, u)).collect()
+    }
+
+    /// Puts a tally back (after a failed flush).
+    fn restore(&self, deltas: Vec<(TenantId, String, UsageTotals)>) {
+        for (t, s, u) in deltas {
+            self.add(&t, &s, u);
+        }
+    }
+
+    /// A copy of the pending tally of one tenant (or all).
+    fn snapshot(&self, tenant: Option<&TenantId>) -> Vec<(TenantId, String, UsageTotals)> {
+        let map = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        map.iter()
+            .filter(|((t, _), _)| tenant.is_none_or(|want| want == t))
+            .map(|((t, s), u)| (t.clone(), s.clone(), u.clone()))
+            .collect()
+    }
+
+    /// Drops a tenant's pending tally (it was deleted).
+    pub(crate) fn forget(&self, tenant: &TenantId) {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner()).retain(|(t, _), _| t != tenant);
+    }
+}
+
+impl Runtime {
+    /// Writes the pending tally to the database in one transaction.
+    pub fn flush_usage(&self) -> Result<(), Error> {
+        let deltas = self.inner.meter.take();
+        if let Err(e) = self.inner.db.usage_add(&deltas) {
+            self.inner.meter.restore(deltas);
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
+    /// Usage of one tenant (or every tenant) per skill: what is stored plus
+    /// what is pending, priced by the rate card.
+    pub fn usage(&self, tenant: Option<&TenantId>) -> Result<Vec<UsageRow>, Error> {
+        let mut merged: BTreeMap<(TenantId, String), UsageTotals> = BTreeMap::new();
+        let stored = self.inner.db.usage(tenant)?;
+        for (t, s, u) in stored.into_iter().chain(self.inner.meter.snapshot(tenant)) {
+            merged.entry((t, s)).or_default().merge(&u);
+        }
+        let card = &self.inner.config.rate_card;
+        Ok(merged
+            .into_iter()
+            .map(|((t, skill), totals)| UsageRow {
+                tenant: t.to_string(),
+                skill,
+                cost: card.cost(totals.calls, totals.fuel, totals.wall_us),
+                totals,
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tally_merges_and_snapshots_per_tenant() {
+        let m = Meter::default();
+        let a = TenantId::parse("a").unwrap();
+        let b = TenantId::parse("b").unwrap();
+        m.add(&a, "echo", UsageTotals { calls: 1, fuel: 5, memory_peak_bytes: 10, ..Default::default() });
+        m.add(&a, "echo", UsageTotals { calls: 1, fuel: 7, memory_peak_bytes: 4, ..Default::default() });
+        m.add(&b, "echo", UsageTotals { calls: 1, ..Default::default() });
+        let snap = m.snapshot(Some(&a));
+        assert_eq!(snap.len(), 1);
+        assert_eq!((snap[0].2.calls, snap[0].2.fuel, snap[0].2.memory_peak_bytes), (2, 12, 10));
+        m.forget(&a);
+        assert!(m.snapshot(Some(&a)).is_empty());
+        assert_eq!(m.take().len(), 1);
+        assert!(m.snapshot(None).is_empty());
+    }
+}

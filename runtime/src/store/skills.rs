@@ -1,0 +1,139 @@
+//! Installed skills: `tenant \0 name` → record (JSON) and `tenant \0 name` →
+//! the component's bytes, so the gateway can reload every tenant's skills
+//! after a restart without anything outside the database.
+
+use super::{Db, StoreError, remove_prefixed, tenant_prefix};
+use crate::ids::TenantId;
+use crate::installed::InstalledSkill;
+use redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+
+const SKILLS: TableDefinition<&[u8], &str> = TableDefinition::new("skills");
+const COMPONENTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("skill_components");
+
+pub(super) fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
+    txn.open_table(SKILLS)?;
+    txn.open_table(COMPONENTS)?;
+    Ok(())
+}
+
+pub(super) fn purge(txn: &WriteTransaction, tenant: &TenantId) -> Result<(), StoreError> {
+    let prefix = tenant_prefix(tenant);
+    remove_prefixed(&mut txn.open_table(SKILLS)?, &prefix)?;
+    remove_prefixed(&mut txn.open_table(COMPONENTS)?, &prefix)?;
+    Ok(())
+}
+
+fn key(tenant: &TenantId, name: &str) -> Vec<u8> {
+    let mut k = tenant_prefix(tenant);
+    k.extend_from_slice(name.as_bytes());
+    k
+}
+
+fn decode(json: &str) -> Result<InstalledSkill, StoreError> {
+    serde_json::from_str(json).map_err(|e| StoreError::Backend(format!("stored skill is corrupt: {e}")))
+}
+
+impl Db {
+    /// Installs a skill for `tenant`, durably; `false` (nothing written) if
+    /// one of that name is installed.
+    pub fn skill_install(
+        &self,
+        tenant: &TenantId,
+        skill: &InstalledSkill,
+        component: &[u8],
+    ) -> Result<bool, StoreError> {
+        let k = key(tenant, &skill.name);
+        let json = serde_json::to_string(skill).map_err(|e| StoreError::Backend(e.to_string()))?;
+        let txn = self.db.begin_write()?;
+        let installed = {
+            let mut skills = txn.open_table(SKILLS)?;
+            if skills.get(k.as_slice())?.is_some() {
+                false
+            } else {
+                skills.insert(k.as_slice(), json.as_str())?;
+                txn.open_table(COMPONENTS)?.insert(k.as_slice(), component)?;
+                true
+            }
+        };
+        txn.commit()?;
+        Ok(installed)
+    }
+
+    /// One installed skill of `tenant`, with its component's bytes.
+    pub fn skill(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+    ) -> Result<Option<(InstalledSkill, Vec<u8>)>, StoreError> {
+        let k = key(tenant, name);
+        let txn = self.db.begin_read()?;
+        let Some(json) = txn.open_table(SKILLS)?.get(k.as_slice())?.map(|v| v.value().to_string()) else {
+            return Ok(None);
+        };
+        let bytes = txn.open_table(COMPONENTS)?.get(k.as_slice())?.map(|v| v.value().to_vec());
+        match bytes {
+            Some(bytes) => Ok(Some((decode(&json)?, bytes))),
+            None => Err(StoreError::Backend(format!("skill {name} of {tenant} has no component"))),
+        }
+    }
+
+    /// The skills installed for `tenant`, by name.
+    pub fn skills(&self, tenant: &TenantId) -> Result<Vec<InstalledSkill>, StoreError> {
+        let prefix = tenant_prefix(tenant);
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(SKILLS)?;
+        let mut out = Vec::new();
+        for item in table.range(prefix.as_slice()..)? {
+            let (k, v) = item?;
+            if !k.value().starts_with(&prefix) {
+                break;
+            }
+            out.push(decode(v.value())?);
+        }
+        Ok(out)
+    }
+
+    /// Uninstalls a skill of `tenant`, durably; `false` if none of that name.
+    pub fn skill_remove(&self, tenant: &TenantId, name: &str) -> Result<bool, StoreError> {
+        let k = key(tenant, name);
+        let txn = self.db.begin_write()?;
+        let removed = txn.open_table(SKILLS)?.remove(k.as_slice())?.is_some();
+        txn.open_table(COMPONENTS)?.remove(k.as_slice())?;
+        txn.commit()?;
+        Ok(removed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::installed::InstalledSkill;
+    use crate::store::testing::{db, t};
+
+    fn skill(name: &str) -> InstalledSkill {
+        InstalledSkill {
+            name: name.into(),
+            version: "1.0.0".into(),
+            description: String::new(),
+            digest: "00".into(),
+            guest: false,
+            installed: 1,
+            manifest: None,
+            imports: vec![],
+            capabilities: vec![],
+        }
+    }
+
+    #[test]
+    fn skills_are_per_tenant() {
+        let (_d, db) = db();
+        assert!(db.skill_install(&t("a"), &skill("echo"), b"wasm-a").unwrap());
+        assert!(!db.skill_install(&t("a"), &skill("echo"), b"again").unwrap());
+        assert!(db.skill_install(&t("ab"), &skill("notes"), b"wasm-b").unwrap());
+        assert_eq!(db.skills(&t("a")).unwrap().len(), 1);
+        assert_eq!(db.skill(&t("a"), "echo").unwrap().unwrap().1, b"wasm-a");
+        assert!(db.skill(&t("a"), "notes").unwrap().is_none(), "tenant a cannot see ab's skill");
+        assert!(!db.skill_remove(&t("a"), "notes").unwrap());
+        assert!(db.skill_remove(&t("ab"), "notes").unwrap());
+        assert!(db.skills(&t("ab")).unwrap().is_empty());
+    }
+}

@@ -1,0 +1,133 @@
+//! Tenants: tenant → record (JSON), and the purge that deletes everything a
+//! tenant owns in every table in one transaction.
+
+use super::{Db, StoreError};
+use crate::ids::TenantId;
+use crate::tenants::Tenant;
+use redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+use serde::{Deserialize, Serialize};
+
+/// Tenants: tenant → record (JSON).
+const TENANTS: TableDefinition<&str, &str> = TableDefinition::new("tenants");
+
+pub(super) fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
+    txn.open_table(TENANTS)?;
+    Ok(())
+}
+
+#[derive(Serialize, Deserialize)]
+struct Raw {
+    created: u64,
+    suspended: bool,
+}
+
+fn decode(id: &str, json: &str) -> Result<Tenant, StoreError> {
+    let tenant =
+        TenantId::parse(id).map_err(|e| StoreError::Backend(format!("stored tenant id is corrupt: {e}")))?;
+    let raw: Raw = serde_json::from_str(json)
+        .map_err(|e| StoreError::Backend(format!("stored tenant {id} is corrupt: {e}")))?;
+    Ok(Tenant { id: tenant, created: raw.created, suspended: raw.suspended })
+}
+
+fn encode(t: &Tenant) -> Result<String, StoreError> {
+    serde_json::to_string(&Raw { created: t.created, suspended: t.suspended })
+        .map_err(|e| StoreError::Backend(e.to_string()))
+}
+
+impl Db {
+    /// Creates a tenant, durably; `false` (and nothing written) if it exists.
+    pub fn tenant_create(&self, tenant: &Tenant) -> Result<bool, StoreError> {
+        let txn = self.db.begin_write()?;
+        let created = {
+            let mut table = txn.open_table(TENANTS)?;
+            if table.get(tenant.id.as_str())?.is_some() {
+                false
+            } else {
+                table.insert(tenant.id.as_str(), encode(tenant)?.as_str())?;
+                true
+            }
+        };
+        txn.commit()?;
+        Ok(created)
+    }
+
+    /// One tenant's record.
+    pub fn tenant(&self, id: &TenantId) -> Result<Option<Tenant>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(TENANTS)?;
+        table.get(id.as_str())?.map(|v| decode(id.as_str(), v.value())).transpose()
+    }
+
+    /// Every tenant, by id.
+    pub fn tenants(&self) -> Result<Vec<Tenant>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(TENANTS)?;
+        let mut out = Vec::new();
+        for item in table.iter()? {
+            let (k, v) = item?;
+            out.push(decode(k.value(), v.value())?);
+        }
+        Ok(out)
+    }
+
+    /// Whether the tenant exists and is suspended.
+    pub fn tenant_suspended(&self, id: &TenantId) -> Result<bool, StoreError> {
+        Ok(self.tenant(id)?.is_some_and(|t| t.suspended))
+    }
+
+    /// Sets a tenant's suspension, durably; `None` if there is no such tenant.
+    pub fn tenant_set_suspended(&self, id: &TenantId, suspended: bool) -> Result<Option<Tenant>, StoreError> {
+        let txn = self.db.begin_write()?;
+        let updated = {
+            let mut table = txn.open_table(TENANTS)?;
+            let current = table.get(id.as_str())?.map(|v| decode(id.as_str(), v.value())).transpose()?;
+            match current {
+                None => None,
+                Some(mut t) => {
+                    t.suspended = suspended;
+                    table.insert(id.as_str(), encode(&t)?.as_str())?;
+                    Some(t)
+                }
+            }
+        };
+        txn.commit()?;
+        Ok(updated)
+    }
+
+    /// Deletes a tenant and everything it owns in the database (memory,
+    /// policy, secrets and data key, cron jobs, messages, tokens, skills,
+    /// usage) in one durable transaction; `false` if there was no tenant.
+    pub fn tenant_delete(&self, id: &TenantId) -> Result<bool, StoreError> {
+        let txn = self.db.begin_write()?;
+        let existed = txn.open_table(TENANTS)?.remove(id.as_str())?.is_some();
+        super::memory::purge(&txn, id)?;
+        super::policy::purge(&txn, id)?;
+        super::secrets::purge(&txn, id)?;
+        super::cron::purge(&txn, id)?;
+        super::outbox::purge(&txn, id)?;
+        super::tokens::purge(&txn, id)?;
+        super::skills::purge(&txn, id)?;
+        super::usage::purge(&txn, id)?;
+        txn.commit()?;
+        Ok(existed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::store::testing::{db, t};
+    use crate::tenants::Tenant;
+
+    #[test]
+    fn create_is_once_and_suspension_is_stored() {
+        let (_d, db) = db();
+        let acme = Tenant { id: t("acme"), created: 5, suspended: false };
+        assert!(db.tenant_create(&acme).unwrap());
+        assert!(!db.tenant_create(&acme).unwrap(), "a second create is refused");
+        assert!(!db.tenant_suspended(&t("acme")).unwrap());
+        assert!(db.tenant_set_suspended(&t("acme"), true).unwrap().unwrap().suspended);
+        assert!(db.tenant_suspended(&t("acme")).unwrap());
+        assert!(db.tenant_set_suspended(&t("nobody"), true).unwrap().is_none());
+        assert_eq!(db.tenants().unwrap().len(), 1);
+    }
+}

@@ -1,0 +1,237 @@
+//! Credentials: tenant tokens and the operator's admin key, stored only as
+//! SHA-256 hashes.
+//!
+//! Tables:
+//!
+//! - `tokens`: token id → record (JSON: tenant, role, name, times, hash);
+//! - `tenant_tokens`: `tenant \0 id` → `()`, to list a tenant's tokens;
+//! - `meta`: `admin_key_sha256` → the admin key's hash.
+
+use super::{Db, StoreError, remove_prefixed, tenant_prefix};
+use crate::auth::{Role, TokenInfo};
+use crate::ids::TenantId;
+use redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+use serde::{Deserialize, Serialize};
+
+const TOKENS: TableDefinition<&str, &str> = TableDefinition::new("tokens");
+const TENANT_TOKENS: TableDefinition<&[u8], ()> = TableDefinition::new("tenant_tokens");
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+const ADMIN_KEY: &str = "admin_key_sha256";
+
+pub(super) fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
+    txn.open_table(TOKENS)?;
+    txn.open_table(TENANT_TOKENS)?;
+    txn.open_table(META)?;
+    Ok(())
+}
+
+pub(super) fn purge(txn: &WriteTransaction, tenant: &TenantId) -> Result<(), StoreError> {
+    let mut index = txn.open_table(TENANT_TOKENS)?;
+    let mut tokens = txn.open_table(TOKENS)?;
+    let prefix = tenant_prefix(tenant);
+    for key in remove_prefixed(&mut index, &prefix)? {
+        if let Ok(id) = std::str::from_utf8(&key[prefix.len()..]) {
+            tokens.remove(id)?;
+        }
+    }
+    Ok(())
+}
+
+#[derive(Serialize, Deserialize)]
+struct Raw {
+    tenant: String,
+    role: Role,
+    name: String,
+    created: u64,
+    last_used: Option<u64>,
+    expires: Option<u64>,
+    sha256: String,
+}
+
+fn index_key(tenant: &TenantId, id: &str) -> Vec<u8> {
+    let mut k = tenant_prefix(tenant);
+    k.extend_from_slice(id.as_bytes());
+    k
+}
+
+fn decode(id: &str, json: &str) -> Result<(TokenInfo, [u8; 32]), StoreError> {
+    let corrupt = |e: String| StoreError::Backend(format!("stored token {id} is corrupt: {e}"));
+    let raw: Raw = serde_json::from_str(json).map_err(|e| corrupt(e.to_string()))?;
+    let tenant = TenantId::parse(&raw.tenant).map_err(|e| corrupt(e.to_string()))?;
+    let hash: [u8; 32] = hex::decode(&raw.sha256)
+        .ok()
+        .and_then(|h| h.try_into().ok())
+        .ok_or_else(|| corrupt("bad hash".into()))?;
+    let info = TokenInfo {
+        id: id.to_string(),
+        tenant,
+        role: raw.role,
+        name: raw.name,
+        created: raw.created,
+        last_used: raw.last_used,
+        expires: raw.expires,
+    };
+    Ok((info, hash))
+}
+
+fn encode(info: &TokenInfo, hash: &[u8; 32]) -> Result<String, StoreError> {
+    serde_json::to_string(&Raw {
+        tenant: info.tenant.to_string(),
+        role: info.role,
+        name: info.name.clone(),
+        created: info.created,
+        last_used: info.last_used,
+        expires: info.expires,
+        sha256: hex::encode(hash),
+    })
+    .map_err(|e| StoreError::Backend(e.to_string()))
+}
+
+impl Db {
+    /// Stores a new token, durably; `false` if its id is taken.
+    pub fn token_insert(&self, info: &TokenInfo, hash: &[u8; 32]) -> Result<bool, StoreError> {
+        let txn = self.db.begin_write()?;
+        let inserted = {
+            let mut tokens = txn.open_table(TOKENS)?;
+            if tokens.get(info.id.as_str())?.is_some() {
+                false
+            } else {
+                tokens.insert(info.id.as_str(), encode(info, hash)?.as_str())?;
+                txn.open_table(TENANT_TOKENS)?.insert(index_key(&info.tenant, &info.id).as_slice(), ())?;
+                true
+            }
+        };
+        txn.commit()?;
+        Ok(inserted)
+    }
+
+    /// A token's record and hash, by id (over all tenants: the caller checks
+    /// the tenant the presented token names against it).
+    pub fn token(&self, id: &str) -> Result<Option<(TokenInfo, [u8; 32])>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(TOKENS)?;
+        table.get(id)?.map(|v| decode(id, v.value())).transpose()
+    }
+
+    /// A tenant's tokens, by id.
+    pub fn tokens(&self, tenant: &TenantId) -> Result<Vec<TokenInfo>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let index = txn.open_table(TENANT_TOKENS)?;
+        let tokens = txn.open_table(TOKENS)?;
+        let prefix = tenant_prefix(tenant);
+        let mut out = Vec::new();
+        for item in index.range(prefix.as_slice()..)? {
+            let (k, _) = item?;
+            let Some(id) = k.value().strip_prefix(prefix.as_slice()) else { break };
+            let id = String::from_utf8_lossy(id).into_owned();
+            if let Some(v) = tokens.get(id.as_str())? {
+                let (info, _) = decode(&id, v.value())?;
+                if &info.tenant == tenant {
+                    out.push(info);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Applies `change` to token `id` of `tenant`, durably; `None` if the
+    /// tenant has no such token.
+    pub fn token_update(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        change: impl FnOnce(&mut TokenInfo),
+    ) -> Result<Option<TokenInfo>, StoreError> {
+        let txn = self.db.begin_write()?;
+        let updated = {
+            let mut tokens = txn.open_table(TOKENS)?;
+            let current = tokens.get(id)?.map(|v| decode(id, v.value())).transpose()?;
+            match current {
+                Some((mut info, hash)) if &info.tenant == tenant => {
+                    change(&mut info);
+                    tokens.insert(id, encode(&info, &hash)?.as_str())?;
+                    Some(info)
+                }
+                _ => None,
+            }
+        };
+        txn.commit()?;
+        Ok(updated)
+    }
+
+    /// Deletes token `id` of `tenant`, durably; `false` if it has no such token.
+    pub fn token_remove(&self, tenant: &TenantId, id: &str) -> Result<bool, StoreError> {
+        let txn = self.db.begin_write()?;
+        let removed = {
+            let mut tokens = txn.open_table(TOKENS)?;
+            let current = tokens.get(id)?.map(|v| decode(id, v.value())).transpose()?;
+            match current {
+                Some((info, _)) if &info.tenant == tenant => {
+                    tokens.remove(id)?;
+                    txn.open_table(TENANT_TOKENS)?.remove(index_key(tenant, id).as_slice())?;
+                    true
+                }
+                _ => false,
+            }
+        };
+        txn.commit()?;
+        Ok(removed)
+    }
+
+    /// The stored hash of the operator's admin key.
+    pub fn admin_key_hash(&self) -> Result<Option<[u8; 32]>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let meta = txn.open_table(META)?;
+        Ok(meta.get(ADMIN_KEY)?.and_then(|v| v.value().try_into().ok()))
+    }
+
+    /// Replaces the hash of the operator's admin key, durably.
+    pub fn set_admin_key_hash(&self, hash: &[u8; 32]) -> Result<(), StoreError> {
+        let txn = self.db.begin_write()?;
+        txn.open_table(META)?.insert(ADMIN_KEY, hash.as_slice())?;
+        txn.commit()?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::auth::{Role, TokenInfo};
+    use crate::store::testing::{db, t};
+
+    fn info(id: &str, tenant: &str) -> TokenInfo {
+        TokenInfo {
+            id: id.into(),
+            tenant: t(tenant),
+            role: Role::Member,
+            name: String::new(),
+            created: 1,
+            last_used: None,
+            expires: None,
+        }
+    }
+
+    #[test]
+    fn tokens_are_listed_and_changed_only_within_their_tenant() {
+        let (_d, db) = db();
+        assert!(db.token_insert(&info("aaaa", "a"), &[1; 32]).unwrap());
+        assert!(!db.token_insert(&info("aaaa", "b"), &[2; 32]).unwrap(), "ids are unique");
+        assert!(db.token_insert(&info("bbbb", "ab"), &[3; 32]).unwrap());
+        assert_eq!(db.tokens(&t("a")).unwrap().len(), 1);
+        assert_eq!(db.tokens(&t("ab")).unwrap()[0].id, "bbbb");
+        assert!(!db.token_remove(&t("a"), "bbbb").unwrap(), "another tenant's token is not removed");
+        assert!(db.token_update(&t("a"), "bbbb", |i| i.role = Role::Admin).unwrap().is_none());
+        assert_eq!(db.token("bbbb").unwrap().unwrap().0.role, Role::Member);
+        assert!(db.token_remove(&t("ab"), "bbbb").unwrap());
+        assert!(db.token("bbbb").unwrap().is_none());
+        assert!(db.tokens(&t("ab")).unwrap().is_empty());
+    }
+
+    #[test]
+    fn the_admin_key_hash_round_trips() {
+        let (_d, db) = db();
+        assert_eq!(db.admin_key_hash().unwrap(), None);
+        db.set_admin_key_hash(&[7; 32]).unwrap();
+        assert_eq!(db.admin_key_hash().unwrap(), Some([7; 32]));
+    }
+}

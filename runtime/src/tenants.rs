@@ -1,0 +1,90 @@
+//! Tenants as the gateway manages them: created by the operator, suspended
+//! (its tokens refused, its cron jobs paused, its deliveries held) and
+//! resumed, or deleted with everything it owns except its audit records.
+
+use crate::error::Error;
+use crate::ids::TenantId;
+use crate::runtime::Runtime;
+use serde::ser::{Serialize, SerializeStruct, Serializer};
+
+/// A tenant's record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tenant {
+    /// Its id.
+    pub id: TenantId,
+    /// When it was created, seconds since the Unix epoch.
+    pub created: u64,
+    /// Whether it is suspended.
+    pub suspended: bool,
+}
+
+/// `{"id","created","status":"active"|"suspended"}`.
+impl Serialize for Tenant {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut st = s.serialize_struct("Tenant", 3)?;
+        st.serialize_field("id", self.id.as_str())?;
+        st.serialize_field("created", &self.created)?;
+        st.serialize_field("status", if self.suspended { "suspended" } else { "active" })?;
+        st.end()
+    }
+}
+
+impl Runtime {
+    /// Creates a tenant; `Conflict` if it exists.
+    pub fn create_tenant(&self, actor: &str, id: &TenantId) -> Result<Tenant, Error> {
+        let tenant = Tenant { id: id.clone(), created: self.inner.clock.now(), suspended: false };
+        if !self.inner.db.tenant_create(&tenant)? {
+            return Err(Error::Conflict(format!("tenant {id} exists")));
+        }
+        self.record(actor, Some(id), "tenant.create", id.as_str(), "ok");
+        Ok(tenant)
+    }
+
+    /// Every tenant.
+    pub fn tenants(&self) -> Result<Vec<Tenant>, Error> {
+        Ok(self.inner.db.tenants()?)
+    }
+
+    /// One tenant; `NotFound` if there is none.
+    pub fn tenant(&self, id: &TenantId) -> Result<Tenant, Error> {
+        self.inner.db.tenant(id)?.ok_or_else(|| not_found(id))
+    }
+
+    /// Suspends a tenant: its tokens are refused, its cron jobs do not fire
+    /// and its messages are held until it is resumed.
+    pub fn suspend_tenant(&self, actor: &str, id: &TenantId) -> Result<Tenant, Error> {
+        let t = self.inner.db.tenant_set_suspended(id, true)?.ok_or_else(|| not_found(id))?;
+        self.record(actor, Some(id), "tenant.suspend", id.as_str(), "ok");
+        Ok(t)
+    }
+
+    /// Resumes a suspended tenant.
+    pub fn resume_tenant(&self, actor: &str, id: &TenantId) -> Result<Tenant, Error> {
+        let t = self.inner.db.tenant_set_suspended(id, false)?.ok_or_else(|| not_found(id))?;
+        self.record(actor, Some(id), "tenant.resume", id.as_str(), "ok");
+        Ok(t)
+    }
+
+    /// Deletes a tenant and everything it owns: memory, policy, secrets,
+    /// cron jobs, messages, tokens, skills, usage (one transaction), then its
+    /// files. The audit log keeps its records.
+    pub fn delete_tenant(&self, actor: &str, id: &TenantId) -> Result<(), Error> {
+        if !self.inner.db.tenant_delete(id)? {
+            return Err(not_found(id));
+        }
+        self.forget_tenant(id);
+        let dir = self.inner.config.data_dir.join("tenants").join(id.as_str());
+        if let Err(e) = std::fs::remove_dir_all(&dir)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            self.record(actor, Some(id), "tenant.delete", id.as_str(), "files-left");
+            return Err(Error::io(format!("cannot remove {}", dir.display()), e));
+        }
+        self.record(actor, Some(id), "tenant.delete", id.as_str(), "ok");
+        Ok(())
+    }
+}
+
+fn not_found(id: &TenantId) -> Error {
+    Error::NotFound(format!("no tenant {id}"))
+}
