@@ -168,6 +168,7 @@ impl Runtime {
         let deadline = start + limits.timeout();
         let grant = &bound.grant;
         let inner = &self.inner;
+        let denials = caps::Denials::default();
         let state = HostState {
             wasi,
             table: ResourceTable::new(),
@@ -190,8 +191,9 @@ impl Runtime {
                 tenant.clone(),
                 crate::runtime::LOG_LINES_PER_MINUTE,
             ),
-            secrets: caps::secrets::SecretsCtx::new(grant.secrets.clone()),
-            http: caps::http::HttpCtx::new(inner.http.clone(), grant.http.clone(), lookup, deadline),
+            secrets: caps::secrets::SecretsCtx::new(grant.secrets.clone()).with_denials(denials.clone()),
+            http: caps::http::HttpCtx::new(inner.http.clone(), grant.http.clone(), lookup, deadline)
+                .with_denials(denials.clone()),
             messaging: if grant.contacts.is_empty() {
                 caps::messaging::MessagingCtx::denied("no contact is granted to this skill for this tenant")
             } else {
@@ -205,14 +207,16 @@ impl Runtime {
                     inner.clock.clone(),
                     scrub.clone(),
                 )
-            },
+            }
+            .with_denials(denials.clone()),
             cron: caps::cron::CronCtx::new(
                 inner.db.clone(),
                 tenant.clone(),
                 skill.info.name.clone(),
                 grant.cron,
                 inner.clock.clone(),
-            ),
+            )
+            .with_denials(denials.clone()),
             stderr,
             deadline,
         };
@@ -245,6 +249,11 @@ impl Runtime {
                 None => (text.to_string(), Vec::new()),
             }
         };
+        for denial in denials.take() {
+            let (denial, _) = clean(&denial);
+            let actor = format!("skill:{}", skill.info.name);
+            self.record(&actor, Some(tenant), "capability.denied", &denial, "denied");
+        }
         let output = match result {
             Ok(Ok(output)) => output,
             Ok(Err(skill_error)) => {

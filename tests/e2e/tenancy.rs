@@ -201,3 +201,21 @@ async fn usage_is_metered_per_tenant_and_skill_and_survives_a_flush() {
     rt.flush_usage().unwrap();
     check(&rt);
 }
+
+#[tokio::test]
+async fn a_capability_denial_is_audited_and_a_granted_call_is_not() {
+    let (_dir, rt, _clock) = setup();
+    install(&rt, "acme", "fetch").await;
+    // The manifest asks for https://example.com; acme's policy grants nothing.
+    let r = invoke(&rt, "acme", "fetch", json!({"url": "https://example.com/"})).await;
+    assert!(matches!(r, Err(Error::Skill(_))), "{r:?}");
+    install(&rt, "acme", "echo").await;
+    invoke(&rt, "acme", "echo", json!({"ok": true})).await.unwrap();
+
+    let denied: Vec<_> =
+        rt.audit().read_all().unwrap().into_iter().filter(|e| e["action"] == "capability.denied").collect();
+    assert_eq!(denied.len(), 1, "{denied:?}");
+    assert_eq!(denied[0]["tenant"], "acme");
+    assert_eq!(denied[0]["actor"], "skill:fetch");
+    assert!(denied[0]["target"].as_str().unwrap().starts_with("http: "), "{}", denied[0]);
+}

@@ -37,6 +37,7 @@ const NO_GRANT: &str = "this skill has no cron grant for this tenant";
 /// The cron capability of one call.
 pub struct CronCtx {
     access: Result<Access, String>,
+    denials: super::Denials,
 }
 
 struct Access {
@@ -58,18 +59,28 @@ impl CronCtx {
         clock: SharedClock,
     ) -> Self {
         match grant {
-            Some(grant) => CronCtx { access: Ok(Access { db, tenant, skill, grant, clock }) },
+            Some(grant) => CronCtx {
+                access: Ok(Access { db, tenant, skill, grant, clock }),
+                denials: Default::default(),
+            },
             None => CronCtx::denied(NO_GRANT),
         }
     }
 
+    /// Notes this context's refusals in `denials`.
+    pub fn with_denials(mut self, denials: super::Denials) -> Self {
+        self.denials = denials;
+        self
+    }
+
     /// A context in which every call returns `denied` with `reason`.
     pub fn denied(reason: impl Into<String>) -> Self {
-        CronCtx { access: Err(reason.into()) }
+        CronCtx { access: Err(reason.into()), denials: Default::default() }
     }
 
     fn access(&self) -> Result<&Access, WitError> {
-        self.access.as_ref().map_err(|reason| WitError::Denied(reason.clone()))
+        let r = self.access.as_ref().map_err(|reason| WitError::Denied(reason.clone()));
+        self.denials.check("cron", r)
     }
 }
 

@@ -57,6 +57,7 @@ pub type SecretLookup = Arc<dyn Fn(&str) -> Option<Zeroizing<Vec<u8>>> + Send + 
 /// The http capability of one call.
 pub struct HttpCtx {
     access: Result<Access, String>,
+    denials: super::Denials,
 }
 
 struct Access {
@@ -80,12 +81,21 @@ impl HttpCtx {
         if grants.is_empty() {
             return Self::denied("no HTTP origin is granted to this skill for this tenant");
         }
-        HttpCtx { access: Ok(Access { client, grants, secrets, deadline, used: Vec::new() }) }
+        HttpCtx {
+            access: Ok(Access { client, grants, secrets, deadline, used: Vec::new() }),
+            denials: Default::default(),
+        }
+    }
+
+    /// Notes this context's refusals in `denials`.
+    pub fn with_denials(mut self, denials: super::Denials) -> Self {
+        self.denials = denials;
+        self
     }
 
     /// A context in which every request is `denied` with `reason`.
     pub fn denied(reason: impl Into<String>) -> Self {
-        HttpCtx { access: Err(reason.into()) }
+        HttpCtx { access: Err(reason.into()), denials: Default::default() }
     }
 
     /// The secrets substituted into requests so far.
@@ -373,10 +383,11 @@ async fn read_response(mut resp: reqwest::Response, time: Duration) -> Result<wi
 
 impl wit::Host for HttpCtx {
     async fn send(&mut self, req: wit::Request) -> Result<wit::Response, WitError> {
-        match &mut self.access {
+        let r = match &mut self.access {
             Ok(a) => a.send(req).await,
             Err(reason) => Err(WitError::Denied(reason.clone())),
-        }
+        };
+        self.denials.check("http", r)
     }
 }
 

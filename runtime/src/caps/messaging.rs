@@ -42,6 +42,7 @@ const MAX_SHOWN_NAME: usize = 64;
 /// The messaging capability of one call.
 pub struct MessagingCtx {
     access: Result<Access, String>,
+    denials: super::Denials,
 }
 
 struct Access {
@@ -71,16 +72,26 @@ impl MessagingCtx {
         clock: SharedClock,
         scrub: Option<Scrub>,
     ) -> Self {
-        MessagingCtx { access: Ok(Access { db, tenant, skill, contacts, policy, limiter, clock, scrub }) }
+        MessagingCtx {
+            access: Ok(Access { db, tenant, skill, contacts, policy, limiter, clock, scrub }),
+            denials: Default::default(),
+        }
+    }
+
+    /// Notes this context's refusals in `denials`.
+    pub fn with_denials(mut self, denials: super::Denials) -> Self {
+        self.denials = denials;
+        self
     }
 
     /// A context in which every call returns `denied` with `reason`.
     pub fn denied(reason: impl Into<String>) -> Self {
-        MessagingCtx { access: Err(reason.into()) }
+        MessagingCtx { access: Err(reason.into()), denials: Default::default() }
     }
 
     fn access(&self) -> Result<&Access, WitError> {
-        self.access.as_ref().map_err(|reason| WitError::Denied(reason.clone()))
+        let r = self.access.as_ref().map_err(|reason| WitError::Denied(reason.clone()));
+        self.denials.check("messaging", r)
     }
 }
 
@@ -118,7 +129,8 @@ impl wit::Host for MessagingCtx {
         let a = self.access()?;
         // Exact match on a granted name; nothing else can select a recipient.
         let Some(c) = a.contacts.iter().find(|c| c.name == contact) else {
-            return Err(WitError::Denied(format!("no contact named {:?} for this tenant", shown(&contact))));
+            let e = WitError::Denied(format!("no contact named {:?} for this tenant", shown(&contact)));
+            return self.denials.check("messaging", Err(e));
         };
         match c.channel {
             Channel::Webhook => {}

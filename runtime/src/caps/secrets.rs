@@ -14,6 +14,7 @@ pub struct SecretsCtx {
     /// The granted names, sorted and without duplicates; or why the
     /// capability is denied.
     access: Result<Vec<String>, String>,
+    denials: super::Denials,
 }
 
 impl SecretsCtx {
@@ -22,12 +23,18 @@ impl SecretsCtx {
     pub fn new(mut granted: Vec<String>) -> Self {
         granted.sort();
         granted.dedup();
-        SecretsCtx { access: Ok(granted) }
+        SecretsCtx { access: Ok(granted), denials: Default::default() }
+    }
+
+    /// Notes this context's refusals in `denials`.
+    pub fn with_denials(mut self, denials: super::Denials) -> Self {
+        self.denials = denials;
+        self
     }
 
     /// A context in which every call returns `denied` with `reason`.
     pub fn denied(reason: impl Into<String>) -> Self {
-        SecretsCtx { access: Err(reason.into()) }
+        SecretsCtx { access: Err(reason.into()), denials: Default::default() }
     }
 }
 
@@ -35,7 +42,7 @@ impl wit::Host for SecretsCtx {
     fn names(&mut self) -> Result<Vec<String>, WitError> {
         match &self.access {
             Ok(names) => Ok(names.clone()),
-            Err(reason) => Err(WitError::Denied(reason.clone())),
+            Err(reason) => self.denials.check("secrets", Err(WitError::Denied(reason.clone()))),
         }
     }
 }
