@@ -39,6 +39,7 @@ pub mod policy;
 pub mod ratelimit;
 pub mod redact;
 pub mod runtime;
+pub mod security;
 pub mod skill;
 pub mod store;
 pub mod tenant_data;

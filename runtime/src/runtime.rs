@@ -99,7 +99,7 @@ impl Runtime {
         make_private(&db_path)?;
         let master = MasterKey::load_or_create(dir).map_err(|e| Error::Config(e.to_string()))?;
         let vault = Arc::new(Vault::new(db.clone(), master));
-        let audit = AuditLog::open(&dir.join("audit.log"))
+        let audit = AuditLog::open(&dir.join("audit.log"), &config.audit)
             .map_err(|e| Error::io(format!("cannot open {}", dir.join("audit.log").display()), e))?;
         let http = caps::http::client().map_err(|e| Error::Internal(format!("HTTP client: {e}")))?;
 
