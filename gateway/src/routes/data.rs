@@ -1,0 +1,148 @@
+//! A tenant's policy, secrets, memory entries, cron jobs and contacts.
+
+use crate::auth::{MANAGERS, MEMBERS, Scoped};
+use crate::error::{ApiError, ApiResult};
+use crate::routes::{ApiQuery, param};
+use crate::state::Gateway;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{RawPathParams, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use wasmclaw::UserId;
+use wasmclaw::policy::TenantPolicy;
+
+pub(crate) async fn get_policy(State(gw): State<Gateway>, scoped: Scoped) -> ApiResult<Json<Value>> {
+    scoped.allow(&gw, MANAGERS, "read the policy")?;
+    gw.runtime().tenant(&scoped.tenant)?;
+    Ok(Json(json!(gw.runtime().db().policy(&scoped.tenant).map_err(wasmclaw::Error::from)?)))
+}
+
+pub(crate) async fn put_policy(
+    State(gw): State<Gateway>,
+    scoped: Scoped,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    scoped.allow(&gw, MANAGERS, "set the policy")?;
+    let text = std::str::from_utf8(&body).map_err(|_| ApiError::invalid("the policy is not UTF-8"))?;
+    let ctype = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let ctype = ctype.split(';').next().unwrap_or("").trim();
+    let policy = match ctype {
+        "application/toml" | "text/plain" | "text/x-toml" => TenantPolicy::parse(text),
+        "application/json" => TenantPolicy::parse_json(text),
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "send the policy as application/toml or application/json",
+            ));
+        }
+    }
+    .map_err(|e| ApiError::invalid(format!("policy: {e}")))?;
+    gw.runtime().tenant(&scoped.tenant)?;
+    gw.runtime().set_policy(&scoped.actor(), &scoped.tenant, &policy)?;
+    Ok(Json(json!(policy)))
+}
+
+pub(crate) async fn put_secret(
+    State(gw): State<Gateway>,
+    scoped: Scoped,
+    params: RawPathParams,
+    body: Bytes,
+) -> ApiResult<StatusCode> {
+    scoped.allow(&gw, MANAGERS, "write secrets")?;
+    gw.runtime().tenant(&scoped.tenant)?;
+    let name = param(&params, "name")?;
+    gw.runtime().put_secret(&scoped.actor(), &scoped.tenant, &name, &body)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub(crate) async fn list_secrets(State(gw): State<Gateway>, scoped: Scoped) -> ApiResult<Json<Value>> {
+    scoped.allow(&gw, MANAGERS, "list secrets")?;
+    gw.runtime().tenant(&scoped.tenant)?;
+    Ok(Json(json!({ "secrets": gw.runtime().secret_names(&scoped.tenant)? })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MemoryQuery {
+    user: Option<String>,
+    #[serde(default)]
+    prefix: String,
+}
+
+fn user(raw: Option<&str>) -> ApiResult<Option<UserId>> {
+    raw.map(|u| UserId::parse(u).map_err(|e| ApiError::invalid(e.to_string()))).transpose()
+}
+
+pub(crate) async fn list_memory(
+    State(gw): State<Gateway>,
+    scoped: Scoped,
+    ApiQuery(q): ApiQuery<MemoryQuery>,
+) -> ApiResult<Json<Value>> {
+    scoped.allow(&gw, MEMBERS, "read memory")?;
+    let user = user(q.user.as_deref())?;
+    let entries = gw.runtime().memory_entries(&scoped.tenant, user.as_ref(), &q.prefix)?;
+    let entries: Vec<Value> =
+        entries.into_iter().map(|e| json!({ "key": e.key, "value": e.value })).collect();
+    Ok(Json(json!({ "entries": entries })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct UserQuery {
+    user: Option<String>,
+}
+
+pub(crate) async fn delete_memory(
+    State(gw): State<Gateway>,
+    scoped: Scoped,
+    params: RawPathParams,
+    ApiQuery(q): ApiQuery<UserQuery>,
+) -> ApiResult<Json<Value>> {
+    scoped.allow(&gw, MEMBERS, "delete memory")?;
+    let user = user(q.user.as_deref())?;
+    let key = param(&params, "key")?;
+    gw.runtime().delete_memory(&scoped.actor(), &scoped.tenant, user.as_ref(), &key)?;
+    Ok(Json(json!({ "deleted": true })))
+}
+
+pub(crate) async fn list_cron(State(gw): State<Gateway>, scoped: Scoped) -> ApiResult<Json<Value>> {
+    scoped.allow(&gw, MEMBERS, "read cron jobs")?;
+    let jobs: Vec<Value> = gw
+        .runtime()
+        .cron_jobs(&scoped.tenant)?
+        .into_iter()
+        .map(|j| {
+            json!({
+                "id": j.id, "skill": j.skill, "schedule": j.schedule, "input": j.input,
+                "next_run": j.next_run, "created": j.created,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "jobs": jobs })))
+}
+
+pub(crate) async fn delete_cron(
+    State(gw): State<Gateway>,
+    scoped: Scoped,
+    params: RawPathParams,
+) -> ApiResult<Json<Value>> {
+    scoped.allow(&gw, MEMBERS, "remove cron jobs")?;
+    let id = param(&params, "id")?;
+    gw.runtime().remove_cron_job(&scoped.actor(), &scoped.tenant, &id)?;
+    Ok(Json(json!({ "removed": id })))
+}
+
+pub(crate) async fn contacts(State(gw): State<Gateway>, scoped: Scoped) -> ApiResult<Json<Value>> {
+    scoped.allow(&gw, MEMBERS, "read contacts")?;
+    let contacts: Vec<Value> = gw
+        .runtime()
+        .contacts(&scoped.tenant)?
+        .into_iter()
+        .map(|c| json!({ "name": c.name, "channel": c.channel }))
+        .collect();
+    Ok(Json(json!({ "contacts": contacts })))
+}

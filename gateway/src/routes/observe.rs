@@ -1,0 +1,131 @@
+//! Health, the API description, usage, the audit log, metrics and the
+//! security findings.
+
+use crate::auth::{Caller, MANAGERS, MEMBERS, OPERATOR, Scoped};
+use crate::error::{ApiError, ApiResult};
+use crate::routes::ApiQuery;
+use crate::state::Gateway;
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use wasmclaw::TenantId;
+use wasmclaw::audit::AuditFilter;
+use wasmclaw::auth::Principal;
+
+pub(crate) async fn healthz() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+pub(crate) async fn readyz(State(gw): State<Gateway>) -> Response {
+    if gw.is_draining() {
+        let body = json!({ "error": { "code": "draining", "message": "the gateway is shutting down" } });
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
+    }
+    Json(json!({ "status": "ready" })).into_response()
+}
+
+pub(crate) async fn openapi() -> Json<Value> {
+    Json(crate::openapi::document())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TenantQuery {
+    tenant: Option<String>,
+}
+
+fn tenant_filter(raw: Option<&str>) -> ApiResult<Option<TenantId>> {
+    raw.map(|t| TenantId::parse(t).map_err(|e| ApiError::invalid(e.to_string()))).transpose()
+}
+
+pub(crate) async fn usage_all(
+    State(gw): State<Gateway>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<TenantQuery>,
+) -> ApiResult<Json<Value>> {
+    caller.allow(&gw, MEMBERS, "read usage")?;
+    let tenant = own_or(&caller, tenant_filter(q.tenant.as_deref())?)?;
+    Ok(Json(json!({ "usage": gw.runtime().usage(tenant.as_ref())? })))
+}
+
+/// On the short routes the operator reads every tenant (or the one asked
+/// for); a token reads its own tenant only.
+fn own_or(caller: &Caller, asked: Option<TenantId>) -> ApiResult<Option<TenantId>> {
+    match &caller.0 {
+        Principal::Operator => Ok(asked),
+        Principal::Token(t) if asked.as_ref().is_none_or(|a| a == &t.tenant) => Ok(Some(t.tenant.clone())),
+        Principal::Token(_) => Err(ApiError::not_found("no such tenant")),
+    }
+}
+
+pub(crate) async fn usage(State(gw): State<Gateway>, scoped: Scoped) -> ApiResult<Json<Value>> {
+    scoped.allow(&gw, MEMBERS, "read usage")?;
+    gw.runtime().tenant(&scoped.tenant)?;
+    Ok(Json(json!({ "usage": gw.runtime().usage(Some(&scoped.tenant))? })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AuditQuery {
+    tenant: Option<String>,
+    since: Option<u64>,
+    limit: Option<usize>,
+}
+
+/// Events returned when no limit is asked, and the most ever returned.
+const AUDIT_DEFAULT_LIMIT: usize = 1000;
+const AUDIT_MAX_LIMIT: usize = 10_000;
+
+async fn read_audit(gw: &Gateway, tenant: Option<String>, q: &AuditQuery) -> ApiResult<Json<Value>> {
+    let filter = AuditFilter {
+        tenant,
+        since: q.since,
+        limit: q.limit.unwrap_or(AUDIT_DEFAULT_LIMIT).min(AUDIT_MAX_LIMIT),
+    };
+    let rt = gw.runtime().clone();
+    let events = tokio::task::spawn_blocking(move || rt.audit().query(&filter))
+        .await
+        .map_err(|e| ApiError::from(wasmclaw::Error::Internal(format!("audit task: {e}"))))?
+        .map_err(|e| ApiError::from(wasmclaw::Error::Internal(format!("cannot read the audit log: {e}"))))?;
+    Ok(Json(json!({ "events": events })))
+}
+
+pub(crate) async fn audit_all(
+    State(gw): State<Gateway>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<AuditQuery>,
+) -> ApiResult<Json<Value>> {
+    caller.allow(&gw, MANAGERS, "read the audit log")?;
+    let tenant = own_or(&caller, tenant_filter(q.tenant.as_deref())?)?.map(|t| t.to_string());
+    read_audit(&gw, tenant, &q).await
+}
+
+pub(crate) async fn audit(
+    State(gw): State<Gateway>,
+    scoped: Scoped,
+    ApiQuery(q): ApiQuery<AuditQuery>,
+) -> ApiResult<Json<Value>> {
+    scoped.allow(&gw, MANAGERS, "read the audit log")?;
+    if q.tenant.as_deref().is_some_and(|t| t != scoped.tenant.as_str()) {
+        return Err(ApiError::invalid("the tenant is given by the path or the token"));
+    }
+    read_audit(&gw, Some(scoped.tenant.to_string()), &q).await
+}
+
+pub(crate) async fn metrics(State(gw): State<Gateway>, caller: Caller) -> ApiResult<Response> {
+    caller.allow(&gw, OPERATOR, "read metrics")?;
+    let text = crate::metrics::render(&gw)?;
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
+}
+
+pub(crate) async fn security(State(gw): State<Gateway>, caller: Caller) -> ApiResult<Json<Value>> {
+    caller.allow(&gw, OPERATOR, "run the security audit")?;
+    let rt = gw.runtime().clone();
+    let findings = tokio::task::spawn_blocking(move || crate::findings::collect(&rt))
+        .await
+        .map_err(|e| ApiError::from(wasmclaw::Error::Internal(format!("security task: {e}"))))??;
+    Ok(Json(json!({ "findings": findings })))
+}

@@ -1,0 +1,81 @@
+//! Tokens of a tenant: the operator or the tenant's admins.
+
+use crate::auth::{MANAGERS, Scoped};
+use crate::error::{ApiError, ApiResult};
+use crate::routes::{ApiJson, optional_json, param};
+use crate::state::Gateway;
+use axum::Json;
+use axum::extract::{RawPathParams, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::time::Duration;
+use wasmclaw::auth::{Role, TokenInfo};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Mint {
+    role: String,
+    #[serde(default)]
+    name: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Rotate {
+    #[serde(default)]
+    grace_secs: u64,
+}
+
+/// The most grace a rotated token may get: 30 days.
+const MAX_GRACE_SECS: u64 = 30 * 24 * 3600;
+
+fn minted(info: &TokenInfo, token: String) -> (StatusCode, Json<Value>) {
+    let mut v = json!(info);
+    v["token"] = Value::String(token);
+    (StatusCode::CREATED, Json(v))
+}
+
+pub(crate) async fn mint(
+    State(gw): State<Gateway>,
+    scoped: Scoped,
+    ApiJson(body): ApiJson<Mint>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    scoped.allow(&gw, MANAGERS, "mint tokens")?;
+    let role: Role = body.role.parse()?;
+    let (info, token) = gw.runtime().mint_token(&scoped.actor(), &scoped.tenant, role, &body.name)?;
+    Ok(minted(&info, token))
+}
+
+pub(crate) async fn list(State(gw): State<Gateway>, scoped: Scoped) -> ApiResult<Json<Value>> {
+    scoped.allow(&gw, MANAGERS, "list tokens")?;
+    Ok(Json(json!({ "tokens": gw.runtime().tokens(&scoped.tenant)? })))
+}
+
+pub(crate) async fn rotate(
+    State(gw): State<Gateway>,
+    scoped: Scoped,
+    params: RawPathParams,
+    body: axum::body::Bytes,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    scoped.allow(&gw, MANAGERS, "rotate tokens")?;
+    let grace = optional_json::<Rotate>(&body)?.grace_secs;
+    if grace > MAX_GRACE_SECS {
+        return Err(ApiError::invalid(format!("grace_secs: at most {MAX_GRACE_SECS}")));
+    }
+    let id = param(&params, "id")?;
+    let (info, token) =
+        gw.runtime().rotate_token(&scoped.actor(), &scoped.tenant, &id, Duration::from_secs(grace))?;
+    Ok(minted(&info, token))
+}
+
+pub(crate) async fn revoke(
+    State(gw): State<Gateway>,
+    scoped: Scoped,
+    params: RawPathParams,
+) -> ApiResult<Json<Value>> {
+    scoped.allow(&gw, MANAGERS, "revoke tokens")?;
+    let id = param(&params, "id")?;
+    gw.runtime().revoke_token(&scoped.actor(), &scoped.tenant, &id)?;
+    Ok(Json(json!({ "revoked": id })))
+}
