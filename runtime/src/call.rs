@@ -168,7 +168,7 @@ impl Runtime {
         let deadline = start + limits.timeout();
         let grant = &bound.grant;
         let inner = &self.inner;
-        let denials = caps::Denials::default();
+        let audit = caps::CallAudit::default();
         let state = HostState {
             wasi,
             table: ResourceTable::new(),
@@ -191,9 +191,9 @@ impl Runtime {
                 tenant.clone(),
                 crate::runtime::LOG_LINES_PER_MINUTE,
             ),
-            secrets: caps::secrets::SecretsCtx::new(grant.secrets.clone()).with_denials(denials.clone()),
+            secrets: caps::secrets::SecretsCtx::new(grant.secrets.clone()).with_audit(audit.clone()),
             http: caps::http::HttpCtx::new(inner.http.clone(), grant.http.clone(), lookup, deadline)
-                .with_denials(denials.clone()),
+                .with_audit(audit.clone()),
             messaging: if grant.contacts.is_empty() {
                 caps::messaging::MessagingCtx::denied("no contact is granted to this skill for this tenant")
             } else {
@@ -208,7 +208,7 @@ impl Runtime {
                     scrub.clone(),
                 )
             }
-            .with_denials(denials.clone()),
+            .with_audit(audit.clone()),
             cron: caps::cron::CronCtx::new(
                 inner.db.clone(),
                 tenant.clone(),
@@ -216,7 +216,7 @@ impl Runtime {
                 grant.cron,
                 inner.clock.clone(),
             )
-            .with_denials(denials.clone()),
+            .with_audit(audit.clone()),
             stderr,
             deadline,
         };
@@ -249,10 +249,10 @@ impl Runtime {
                 None => (text.to_string(), Vec::new()),
             }
         };
-        for denial in denials.take() {
-            let (denial, _) = clean(&denial);
-            let actor = format!("skill:{}", skill.info.name);
-            self.record(&actor, Some(tenant), "capability.denied", &denial, "denied");
+        let actor = format!("skill:{}", skill.info.name);
+        for note in audit.take() {
+            let (target, _) = clean(&note.target);
+            self.record(&actor, Some(tenant), note.action, &target, note.outcome);
         }
         let output = match result {
             Ok(Ok(output)) => output,

@@ -104,6 +104,11 @@ async fn suspension_refuses_tokens_and_pauses_cron_until_resumed() {
     rt.set_policy("operator", &acme, &wasmclaw::policy::TenantPolicy::parse(CRON_POLICY).unwrap()).unwrap();
     install(&rt, "acme", "reminder").await;
     invoke(&rt, "acme", "reminder", json!({"op":"add","text":"tick","every_seconds":60})).await.unwrap();
+    let log = rt.audit().read_all().unwrap();
+    assert!(
+        log.iter().any(|e| e["action"] == "cron.add" && e["actor"] == "skill:reminder" && e["tenant"] == "acme"),
+        "adding a job is audited"
+    );
     let (_, token) = rt.mint_token("operator", &acme, Role::Member, "").unwrap();
     let fired = |rt: &Runtime| {
         let v = rt.db().memory_get(Scope { tenant: &acme, user: None }, "fired:count").unwrap();

@@ -37,7 +37,7 @@ const NO_GRANT: &str = "this skill has no cron grant for this tenant";
 /// The cron capability of one call.
 pub struct CronCtx {
     access: Result<Access, String>,
-    denials: super::Denials,
+    audit: super::CallAudit,
 }
 
 struct Access {
@@ -59,28 +59,27 @@ impl CronCtx {
         clock: SharedClock,
     ) -> Self {
         match grant {
-            Some(grant) => CronCtx {
-                access: Ok(Access { db, tenant, skill, grant, clock }),
-                denials: Default::default(),
-            },
+            Some(grant) => {
+                CronCtx { access: Ok(Access { db, tenant, skill, grant, clock }), audit: Default::default() }
+            }
             None => CronCtx::denied(NO_GRANT),
         }
     }
 
-    /// Notes this context's refusals in `denials`.
-    pub fn with_denials(mut self, denials: super::Denials) -> Self {
-        self.denials = denials;
+    /// Notes this context's refusals in `audit`.
+    pub fn with_audit(mut self, audit: super::CallAudit) -> Self {
+        self.audit = audit;
         self
     }
 
     /// A context in which every call returns `denied` with `reason`.
     pub fn denied(reason: impl Into<String>) -> Self {
-        CronCtx { access: Err(reason.into()), denials: Default::default() }
+        CronCtx { access: Err(reason.into()), audit: Default::default() }
     }
 
     fn access(&self) -> Result<&Access, WitError> {
         let r = self.access.as_ref().map_err(|reason| WitError::Denied(reason.clone()));
-        self.denials.check("cron", r)
+        self.audit.check("cron", r)
     }
 }
 
@@ -156,6 +155,7 @@ impl wit::Host for CronCtx {
             created: now,
         };
         a.db.cron_add(&job, a.grant.tenant_max_jobs, a.grant.skill_max_jobs).map_err(store_error)?;
+        self.audit.changed("cron.add", &job.id);
         Ok(job.id)
     }
 
@@ -172,7 +172,10 @@ impl wit::Host for CronCtx {
             return Err(not_found());
         }
         match a.db.cron_remove(&a.tenant, &a.skill, &id).map_err(store_error)? {
-            true => Ok(()),
+            true => {
+                self.audit.changed("cron.remove", &id);
+                Ok(())
+            }
             false => Err(not_found()),
         }
     }

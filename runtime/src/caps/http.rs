@@ -57,7 +57,7 @@ pub type SecretLookup = Arc<dyn Fn(&str) -> Option<Zeroizing<Vec<u8>>> + Send + 
 /// The http capability of one call.
 pub struct HttpCtx {
     access: Result<Access, String>,
-    denials: super::Denials,
+    audit: super::CallAudit,
 }
 
 struct Access {
@@ -83,19 +83,19 @@ impl HttpCtx {
         }
         HttpCtx {
             access: Ok(Access { client, grants, secrets, deadline, used: Vec::new() }),
-            denials: Default::default(),
+            audit: Default::default(),
         }
     }
 
-    /// Notes this context's refusals in `denials`.
-    pub fn with_denials(mut self, denials: super::Denials) -> Self {
-        self.denials = denials;
+    /// Notes this context's refusals in `audit`.
+    pub fn with_audit(mut self, audit: super::CallAudit) -> Self {
+        self.audit = audit;
         self
     }
 
     /// A context in which every request is `denied` with `reason`.
     pub fn denied(reason: impl Into<String>) -> Self {
-        HttpCtx { access: Err(reason.into()), denials: Default::default() }
+        HttpCtx { access: Err(reason.into()), audit: Default::default() }
     }
 
     /// The secrets substituted into requests so far.
@@ -387,7 +387,7 @@ impl wit::Host for HttpCtx {
             Ok(a) => a.send(req).await,
             Err(reason) => Err(WitError::Denied(reason.clone())),
         };
-        self.denials.check("http", r)
+        self.audit.check("http", r)
     }
 }
 

@@ -42,7 +42,7 @@ const MAX_SHOWN_NAME: usize = 64;
 /// The messaging capability of one call.
 pub struct MessagingCtx {
     access: Result<Access, String>,
-    denials: super::Denials,
+    audit: super::CallAudit,
 }
 
 struct Access {
@@ -74,24 +74,24 @@ impl MessagingCtx {
     ) -> Self {
         MessagingCtx {
             access: Ok(Access { db, tenant, skill, contacts, policy, limiter, clock, scrub }),
-            denials: Default::default(),
+            audit: Default::default(),
         }
     }
 
-    /// Notes this context's refusals in `denials`.
-    pub fn with_denials(mut self, denials: super::Denials) -> Self {
-        self.denials = denials;
+    /// Notes this context's refusals in `audit`.
+    pub fn with_audit(mut self, audit: super::CallAudit) -> Self {
+        self.audit = audit;
         self
     }
 
     /// A context in which every call returns `denied` with `reason`.
     pub fn denied(reason: impl Into<String>) -> Self {
-        MessagingCtx { access: Err(reason.into()), denials: Default::default() }
+        MessagingCtx { access: Err(reason.into()), audit: Default::default() }
     }
 
     fn access(&self) -> Result<&Access, WitError> {
         let r = self.access.as_ref().map_err(|reason| WitError::Denied(reason.clone()));
-        self.denials.check("messaging", r)
+        self.audit.check("messaging", r)
     }
 }
 
@@ -130,7 +130,7 @@ impl wit::Host for MessagingCtx {
         // Exact match on a granted name; nothing else can select a recipient.
         let Some(c) = a.contacts.iter().find(|c| c.name == contact) else {
             let e = WitError::Denied(format!("no contact named {:?} for this tenant", shown(&contact)));
-            return self.denials.check("messaging", Err(e));
+            return self.audit.check("messaging", Err(e));
         };
         match c.channel {
             Channel::Webhook => {}

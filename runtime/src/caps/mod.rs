@@ -16,33 +16,56 @@ pub mod secrets;
 use crate::bindings::WitError;
 use std::sync::{Arc, Mutex};
 
-/// The capability denials of one call. Each capability notes its refusals
-/// here; the runtime audits them when the call ends (`capability.denied`).
+/// What a call's capabilities did that the audit log must hold: their
+/// refusals (`capability.denied`) and the state they changed (`cron.add`).
+/// The runtime writes them when the call ends, so the capability modules
+/// keep no handle on the log.
 #[derive(Debug, Default, Clone)]
-pub struct Denials(Arc<Mutex<Vec<String>>>);
+pub struct CallAudit(Arc<Mutex<Vec<AuditNote>>>);
 
-/// Denials kept per call (the rest are counted in the last one).
-const MAX_DENIALS: usize = 16;
+/// One note: an action, its target and its outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditNote {
+    /// E.g. `capability.denied`, `cron.add`.
+    pub action: &'static str,
+    /// What it concerns (names, never values).
+    pub target: String,
+    /// `denied`, `ok`.
+    pub outcome: &'static str,
+}
 
-impl Denials {
-    /// Notes a refusal of `cap` with `reason`.
-    pub fn note(&self, cap: &str, reason: &str) {
+/// Notes kept per call.
+const MAX_NOTES: usize = 32;
+
+impl CallAudit {
+    fn push(&self, note: AuditNote) {
         let mut v = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if v.len() < MAX_DENIALS {
-            v.push(format!("{cap}: {}", reason.chars().take(200).collect::<String>()));
+        if v.len() < MAX_NOTES {
+            v.push(note);
         }
+    }
+
+    /// Notes a refusal of `cap` with `reason`.
+    pub fn denied(&self, cap: &str, reason: &str) {
+        let target = format!("{cap}: {}", reason.chars().take(200).collect::<String>());
+        self.push(AuditNote { action: "capability.denied", target, outcome: "denied" });
+    }
+
+    /// Notes a state change.
+    pub fn changed(&self, action: &'static str, target: &str) {
+        self.push(AuditNote { action, target: target.to_string(), outcome: "ok" });
     }
 
     /// Passes `r` on, noting it if it is a denial of `cap`.
     pub fn check<T>(&self, cap: &str, r: Result<T, WitError>) -> Result<T, WitError> {
         if let Err(WitError::Denied(reason)) = &r {
-            self.note(cap, reason);
+            self.denied(cap, reason);
         }
         r
     }
 
-    /// The refusals noted so far, leaving none.
-    pub fn take(&self) -> Vec<String> {
+    /// The notes so far, leaving none.
+    pub fn take(&self) -> Vec<AuditNote> {
         std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
     }
 }

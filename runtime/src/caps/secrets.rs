@@ -14,7 +14,7 @@ pub struct SecretsCtx {
     /// The granted names, sorted and without duplicates; or why the
     /// capability is denied.
     access: Result<Vec<String>, String>,
-    denials: super::Denials,
+    audit: super::CallAudit,
 }
 
 impl SecretsCtx {
@@ -23,18 +23,18 @@ impl SecretsCtx {
     pub fn new(mut granted: Vec<String>) -> Self {
         granted.sort();
         granted.dedup();
-        SecretsCtx { access: Ok(granted), denials: Default::default() }
+        SecretsCtx { access: Ok(granted), audit: Default::default() }
     }
 
-    /// Notes this context's refusals in `denials`.
-    pub fn with_denials(mut self, denials: super::Denials) -> Self {
-        self.denials = denials;
+    /// Notes this context's refusals in `audit`.
+    pub fn with_audit(mut self, audit: super::CallAudit) -> Self {
+        self.audit = audit;
         self
     }
 
     /// A context in which every call returns `denied` with `reason`.
     pub fn denied(reason: impl Into<String>) -> Self {
-        SecretsCtx { access: Err(reason.into()), denials: Default::default() }
+        SecretsCtx { access: Err(reason.into()), audit: Default::default() }
     }
 }
 
@@ -42,7 +42,7 @@ impl wit::Host for SecretsCtx {
     fn names(&mut self) -> Result<Vec<String>, WitError> {
         match &self.access {
             Ok(names) => Ok(names.clone()),
-            Err(reason) => self.denials.check("secrets", Err(WitError::Denied(reason.clone()))),
+            Err(reason) => self.audit.check("secrets", Err(WitError::Denied(reason.clone()))),
         }
     }
 }
