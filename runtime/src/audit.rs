@@ -1,11 +1,18 @@
 //! The audit log: one JSON line per security-relevant event, appended to
 //! `<data-dir>/audit.log` and flushed before the call that caused it
 //! returns. A line never holds a secret value: only names.
+//!
+//! The log rotates by size ([`AuditConfig`]): `audit.log` becomes
+//! `audit.log.1`, older files shift up and those past `keep` are dropped.
+//! [`AuditLog::query`] reads the rotated files and the current one, oldest
+//! first.
 
 use serde::Serialize;
-use std::io::Write;
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Rotation of the audit log: when the file passes `max_bytes`, it is
 /// renamed `audit.log.1` (older ones shift up) and at most `keep` rotated
@@ -61,10 +68,18 @@ impl AuditFilter {
 }
 
 /// An append-only JSON-lines file, rotated by size.
+///
+/// One process writes a data directory's log (the database's lock keeps a
+/// second gateway out); within it, [`AuditLog::record`] serializes writers
+/// and rotations, and [`AuditLog::query`] reads without blocking them.
 pub struct AuditLog {
     path: PathBuf,
     config: AuditConfig,
     file: Mutex<Current>,
+    /// A sequence lock over the set of files: odd while a rotation renames
+    /// them, bumped again when it is done. A query that sees it move reads
+    /// again, so it never counts a line twice or misses a file.
+    rotations: AtomicU64,
 }
 
 struct Current {
@@ -89,18 +104,64 @@ fn ends_with_newline(path: &Path) -> std::io::Result<bool> {
     Ok(last[0] == b'\n')
 }
 
+/// `Ok` when `r` succeeded or failed only because the file was not there.
+fn unless_missing(r: std::io::Result<()>) -> std::io::Result<()> {
+    match r {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// Makes renames and creations in `dir` durable (best effort: not every
+/// file system can sync a directory).
+fn sync_dir(dir: &Path) {
+    #[cfg(unix)]
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+}
+
+/// Passes the events of the file at `path` that match `filter` to `out`,
+/// keeping the last `filter.limit`. A missing file has none; a line that
+/// does not parse is skipped.
+fn scan_file(path: &Path, filter: &AuditFilter, out: &mut VecDeque<Event>) -> std::io::Result<()> {
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    for line in BufReader::new(file).split(b'\n') {
+        let Ok(event) = serde_json::from_slice::<Event>(&line?) else { continue };
+        if filter.matches(&event) {
+            out.push_back(event);
+            if out.len() > filter.limit {
+                out.pop_front();
+            }
+        }
+    }
+    Ok(())
+}
+
 impl AuditLog {
     /// Opens (or creates, mode 0600) the log at `path`, rotating it as
-    /// `config` says.
+    /// `config` says. A last line torn by a crash is ended, so the next
+    /// record starts on a line of its own.
     pub fn open(path: &Path, config: &AuditConfig) -> std::io::Result<AuditLog> {
         let mut file = open_append(path)?;
         let mut len = file.metadata()?.len();
         if len > 0 && !ends_with_newline(path)? {
-            // A crash tore the last line: end it, so the next one is whole.
             file.write_all(b"\n")?;
+            file.sync_data()?;
             len += 1;
         }
-        Ok(AuditLog { path: path.to_path_buf(), config: *config, file: Mutex::new(Current { file, len }) })
+        Ok(AuditLog {
+            path: path.to_path_buf(),
+            config: *config,
+            file: Mutex::new(Current { file, len }),
+            rotations: AtomicU64::new(0),
+        })
     }
 
     /// The log's path.
@@ -115,29 +176,54 @@ impl AuditLog {
         PathBuf::from(name)
     }
 
+    /// The files of the log, oldest first: the rotated ones, then the
+    /// current one.
+    fn files(&self) -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = (1..=self.config.keep).rev().map(|n| self.rotated(n)).collect();
+        files.push(self.path.clone());
+        files
+    }
+
     /// Shifts `audit.log.N` up by one (dropping what passes `keep`), moves
-    /// the current file to `audit.log.1` and starts a new one.
+    /// the current file to `audit.log.1` and starts a new one. Called with
+    /// the lock held; a line is never in two files at once, and leaves the
+    /// last one only when it passes `keep`.
     fn rotate(&self, current: &mut Current) -> std::io::Result<()> {
-        let keep = self.config.keep;
-        if keep == 0 {
-            std::fs::remove_file(&self.path)?;
-        } else {
-            let _ = std::fs::remove_file(self.rotated(keep));
-            for n in (1..keep).rev() {
-                let from = self.rotated(n);
-                if from.exists() {
-                    std::fs::rename(&from, self.rotated(n + 1))?;
-                }
-            }
-            std::fs::rename(&self.path, self.rotated(1))?;
-        }
+        self.rotations.fetch_add(1, Ordering::SeqCst);
+        let renamed = self.shift_files();
+        // Even a failed rotation may have moved files: let queries re-read.
+        self.rotations.fetch_add(1, Ordering::SeqCst);
+        renamed?;
         current.file = open_append(&self.path)?;
         current.len = 0;
+        if let Some(dir) = self.path.parent() {
+            sync_dir(dir);
+        }
         Ok(())
     }
 
-    /// Appends `event` and flushes it to disk, rotating first when the
-    /// line would take the file past its size.
+    fn shift_files(&self) -> std::io::Result<()> {
+        let keep = self.config.keep;
+        if keep == 0 {
+            // No rotated file is kept: the full log is dropped.
+            return unless_missing(std::fs::remove_file(&self.path));
+        }
+        // The oldest kept file, and any left beyond it by a larger `keep`.
+        let mut n = keep;
+        while self.rotated(n).exists() {
+            std::fs::remove_file(self.rotated(n))?;
+            n += 1;
+        }
+        for n in (1..keep).rev() {
+            unless_missing(std::fs::rename(self.rotated(n), self.rotated(n + 1)))?;
+        }
+        // Missing only when an earlier rotation failed after this rename.
+        unless_missing(std::fs::rename(&self.path, self.rotated(1)))
+    }
+
+    /// Appends `event` and flushes it to disk before returning, rotating
+    /// first when the line would take the current file past `max_bytes`
+    /// (a line longer than that gets a file of its own).
     pub fn record(&self, event: &Event) -> std::io::Result<()> {
         let mut line = serde_json::to_vec(event).map_err(std::io::Error::other)?;
         line.push(b'\n');
@@ -154,23 +240,29 @@ impl AuditLog {
     /// them, over the rotated files and the current one. Lines that do not
     /// parse (a torn last line after a crash) are skipped.
     pub fn query(&self, filter: &AuditFilter) -> std::io::Result<Vec<Event>> {
-        let mut files: Vec<PathBuf> = (1..=self.config.keep).rev().map(|n| self.rotated(n)).collect();
-        files.push(self.path.clone());
-        let mut out = std::collections::VecDeque::new();
-        for path in files {
-            let text = match std::fs::read(&path) {
-                Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(e),
-            };
-            for event in text.lines().filter_map(|l| serde_json::from_str::<Event>(l).ok()) {
-                if filter.matches(&event) {
-                    out.push_back(event);
-                    if out.len() > filter.limit {
-                        out.pop_front();
-                    }
-                }
+        if filter.limit == 0 {
+            return Ok(Vec::new());
+        }
+        for _ in 0..3 {
+            let before = self.rotations.load(Ordering::SeqCst);
+            if before % 2 == 1 {
+                std::thread::yield_now();
+                continue;
             }
+            let events = self.scan(filter)?;
+            if self.rotations.load(Ordering::SeqCst) == before {
+                return Ok(events);
+            }
+        }
+        // Rotations keep overtaking the reads: read with writers held off.
+        let _current = self.file.lock().unwrap_or_else(|e| e.into_inner());
+        self.scan(filter)
+    }
+
+    fn scan(&self, filter: &AuditFilter) -> std::io::Result<Vec<Event>> {
+        let mut out = VecDeque::new();
+        for path in self.files() {
+            scan_file(&path, filter, &mut out)?;
         }
         Ok(out.into())
     }
@@ -279,5 +371,179 @@ mod tests {
             .map(|e| e.time)
             .collect();
         assert_eq!(times, [1, 3], "the torn line is skipped; the next one starts on a line of its own");
+    }
+
+    /// The length of `event(_, "a")`'s line with times below 10.
+    fn line_len() -> u64 {
+        serde_json::to_vec(&event(0, "a")).unwrap().len() as u64 + 1
+    }
+
+    fn lines_in(path: &Path) -> Vec<String> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => text.lines().map(str::to_string).collect(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => panic!("{}: {e}", path.display()),
+        }
+    }
+
+    fn times(log: &AuditLog, filter: &AuditFilter) -> Vec<u64> {
+        log.query(filter).unwrap().iter().map(|e| e.time).collect()
+    }
+
+    fn everything() -> AuditFilter {
+        AuditFilter { limit: usize::MAX, ..Default::default() }
+    }
+
+    #[test]
+    fn rotation_happens_when_the_next_line_would_pass_max_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        let log = AuditLog::open(&path, &AuditConfig { max_bytes: line_len() * 3, keep: 3 }).unwrap();
+        for i in 0..3 {
+            log.record(&event(i, "a")).unwrap();
+        }
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), line_len() * 3, "exactly full");
+        assert!(!dir.path().join("audit.log.1").exists(), "reaching max_bytes is not passing it");
+        log.record(&event(3, "a")).unwrap();
+        assert_eq!(lines_in(&dir.path().join("audit.log.1")).len(), 3);
+        assert_eq!(lines_in(&path).len(), 1);
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), line_len());
+    }
+
+    #[test]
+    fn a_line_longer_than_max_bytes_gets_a_file_of_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        let log = AuditLog::open(&path, &AuditConfig { max_bytes: 10, keep: 5 }).unwrap();
+        for i in 0..3 {
+            log.record(&event(i, "a")).unwrap();
+        }
+        for f in ["audit.log", "audit.log.1", "audit.log.2"] {
+            assert_eq!(lines_in(&dir.path().join(f)).len(), 1, "{f}");
+        }
+        assert_eq!(times(&log, &everything()), [0, 1, 2]);
+    }
+
+    #[test]
+    fn many_rotations_lose_and_duplicate_no_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        let max_bytes = line_len() * 4 + 7;
+        let log = AuditLog::open(&path, &AuditConfig { max_bytes, keep: 100 }).unwrap();
+        for i in 0..120 {
+            log.record(&event(i, "a")).unwrap();
+        }
+        let mut files = vec![path.clone()];
+        files.extend((1..=100).map(|n| dir.path().join(format!("audit.log.{n}"))));
+        let mut lines = 0;
+        for f in &files {
+            if let Ok(meta) = std::fs::metadata(f) {
+                assert!(meta.len() <= max_bytes, "{} has {} bytes", f.display(), meta.len());
+                lines += lines_in(f).len();
+            }
+        }
+        assert_eq!(lines, 120);
+        assert_eq!(times(&log, &everything()), (0..120).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn at_most_keep_rotated_files_remain_even_after_keep_shrinks() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        let log = AuditLog::open(&path, &AuditConfig { max_bytes: 1, keep: 4 }).unwrap();
+        for i in 0..10 {
+            log.record(&event(i, "a")).unwrap();
+        }
+        assert!(dir.path().join("audit.log.4").exists() && !dir.path().join("audit.log.5").exists());
+        drop(log);
+        let log = AuditLog::open(&path, &AuditConfig { max_bytes: 1, keep: 2 }).unwrap();
+        log.record(&event(10, "a")).unwrap();
+        let left: Vec<bool> = (1..=5).map(|n| dir.path().join(format!("audit.log.{n}")).exists()).collect();
+        assert_eq!(left, [true, true, false, false, false]);
+        assert_eq!(times(&log, &everything()), [8, 9, 10]);
+    }
+
+    #[test]
+    fn keep_zero_drops_the_full_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        let log = AuditLog::open(&path, &AuditConfig { max_bytes: line_len() * 2, keep: 0 }).unwrap();
+        for i in 0..5 {
+            log.record(&event(i, "a")).unwrap();
+        }
+        assert!(!dir.path().join("audit.log.1").exists());
+        assert_eq!(times(&log, &everything()), [4]);
+    }
+
+    #[test]
+    fn a_reopened_log_counts_what_the_file_already_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        let config = AuditConfig { max_bytes: line_len() * 3, keep: 2 };
+        let log = AuditLog::open(&path, &config).unwrap();
+        log.record(&event(0, "a")).unwrap();
+        log.record(&event(1, "a")).unwrap();
+        drop(log);
+        let log = AuditLog::open(&path, &config).unwrap();
+        log.record(&event(2, "a")).unwrap();
+        log.record(&event(3, "a")).unwrap();
+        assert_eq!(lines_in(&dir.path().join("audit.log.1")).len(), 3);
+        assert_eq!(times(&log, &everything()), [0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn the_tenant_filter_is_exact_and_a_zero_limit_returns_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = AuditLog::open(&dir.path().join("audit.log"), &AuditConfig::default()).unwrap();
+        log.record(&event(1, "acme")).unwrap();
+        log.record(&event(2, "ac")).unwrap();
+        log.record(&Event { tenant: None, ..event(3, "") }).unwrap();
+        let acme = AuditFilter { tenant: Some("ac".into()), ..everything() };
+        assert_eq!(times(&log, &acme), [2]);
+        assert_eq!(times(&log, &AuditFilter { since: Some(2), ..everything() }), [2, 3]);
+        assert_eq!(times(&log, &AuditFilter { since: Some(4), ..everything() }), Vec::<u64>::new());
+        assert!(log.query(&AuditFilter::default()).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_torn_line_in_a_rotated_file_is_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        let config = AuditConfig { max_bytes: line_len() * 2, keep: 3 };
+        let log = AuditLog::open(&path, &config).unwrap();
+        log.record(&event(0, "a")).unwrap();
+        drop(log);
+        std::fs::OpenOptions::new().append(true).open(&path).unwrap().write_all(b"{\"ti").unwrap();
+        let log = AuditLog::open(&path, &config).unwrap();
+        for i in 1..4 {
+            log.record(&event(i, "a")).unwrap();
+        }
+        // .2 holds line 0 and the torn line, .1 lines 1 and 2, the current file line 3.
+        assert_eq!(lines_in(&dir.path().join("audit.log.2")).last().unwrap(), "{\"ti");
+        assert_eq!(times(&log, &everything()), [0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn a_query_racing_rotations_sees_every_line_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        let log = AuditLog::open(&path, &AuditConfig { max_bytes: line_len() * 2, keep: 200 }).unwrap();
+        let n = 150;
+        std::thread::scope(|s| {
+            let writer = s.spawn(|| {
+                for i in 0..n {
+                    log.record(&event(i, "a")).unwrap();
+                }
+            });
+            loop {
+                let done = writer.is_finished();
+                let seen = times(&log, &everything());
+                assert_eq!(seen, (0..seen.len() as u64).collect::<Vec<_>>(), "a gap or a duplicate");
+                if done {
+                    assert_eq!(seen.len() as u64, n);
+                    break;
+                }
+            }
+        });
     }
 }

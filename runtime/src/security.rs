@@ -7,6 +7,7 @@
 //! function over plain facts, so it is tested without a database.
 
 use crate::config::RuntimeConfig;
+use crate::vault::{MASTER_KEY_ENV, MASTER_KEY_FILE};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -56,8 +57,17 @@ fn open_bits(_path: &Path) -> Option<u32> {
     None
 }
 
-/// Findings about the data directory's permissions and the configuration.
+/// Findings about the data directory's permissions and the configuration:
+/// a data directory, key, database or audit file open to group or others
+/// (critical), a compiled cache open to them and a listen address that is
+/// not loopback (warnings), a master key taken from the environment (info).
+/// Files that do not exist yet are not findings.
 pub fn file_findings(config: &RuntimeConfig) -> Vec<Finding> {
+    file_findings_with(config, std::env::var_os(MASTER_KEY_ENV).is_some())
+}
+
+/// [`file_findings`] with the environment read by the caller.
+fn file_findings_with(config: &RuntimeConfig, key_from_env: bool) -> Vec<Finding> {
     let mut out = Vec::new();
     let dir = &config.data_dir;
     if open_bits(dir).is_some_and(|b| b != 0) {
@@ -68,12 +78,11 @@ pub fn file_findings(config: &RuntimeConfig) -> Vec<Finding> {
         ));
     }
     let mut files = vec![
-        ("master.key", "world-readable-key"),
-        ("wasmclaw.redb", "world-readable-database"),
-        ("audit.log", "world-readable-audit"),
+        (MASTER_KEY_FILE.to_string(), "world-readable-key"),
+        ("wasmclaw.redb".to_string(), "world-readable-database"),
+        ("audit.log".to_string(), "world-readable-audit"),
     ];
-    let rotated: Vec<String> = (1..=config.audit.keep).map(|n| format!("audit.log.{n}")).collect();
-    files.extend(rotated.iter().map(|f| (f.as_str(), "world-readable-audit")));
+    files.extend(rotated_audit_files(dir).into_iter().map(|f| (f, "world-readable-audit")));
     for (file, code) in files {
         let path = dir.join(file);
         if open_bits(&path).is_some_and(|b| b != 0) {
@@ -90,7 +99,7 @@ pub fn file_findings(config: &RuntimeConfig) -> Vec<Finding> {
             Severity::Warning,
             "open-cache",
             format!(
-                "{} (compiled code the gateway runs) is accessible by others; chmod 700 it",
+                "{} (compiled code the gateway runs) is accessible by group or others; chmod 700 it",
                 cache.display()
             ),
         ));
@@ -106,14 +115,26 @@ pub fn file_findings(config: &RuntimeConfig) -> Vec<Finding> {
             ),
         ));
     }
-    if std::env::var_os("WASMCLAW_MASTER_KEY").is_some() {
+    if key_from_env {
         out.push(finding(
             Severity::Info,
             "master-key-from-env",
-            "the master key comes from WASMCLAW_MASTER_KEY".into(),
+            format!("the master key comes from {MASTER_KEY_ENV}, not from a file in the data directory"),
         ));
     }
     out
+}
+
+/// The rotated audit files in `dir` (`audit.log.1`, …), whatever `keep`
+/// is now, sorted by number.
+fn rotated_audit_files(dir: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    let mut numbered: Vec<(u64, String)> = entries
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter_map(|name| Some((name.strip_prefix("audit.log.")?.parse().ok()?, name)))
+        .collect();
+    numbered.sort();
+    numbered.into_iter().map(|(_, name)| name).collect()
 }
 
 /// What [`tenant_findings`] looks at for one tenant.
@@ -159,15 +180,24 @@ fn interface(import: &str) -> Option<&str> {
     (package == "wasmclaw:skill").then(|| rest.split('@').next().unwrap_or(rest))
 }
 
-/// Whether `origin` names its host by IP address.
-fn ip_literal(origin: &str) -> bool {
-    url::Url::parse(origin)
-        .ok()
-        .is_some_and(|u| matches!(u.host(), Some(url::Host::Ipv4(_)) | Some(url::Host::Ipv6(_))))
+/// What is broad about a granted origin: plain HTTP, an IP-literal host.
+fn origin_problem(origin: &str) -> Option<&'static str> {
+    let url = url::Url::parse(origin).ok()?;
+    if url.scheme() == "http" {
+        Some("in plain HTTP: requests (and secrets in them) travel unencrypted")
+    } else if matches!(url.host(), Some(url::Host::Ipv4(_) | url::Host::Ipv6(_))) {
+        Some("by IP address; grant the DNS name of the service instead")
+    } else {
+        None
+    }
 }
 
-/// Findings about one tenant: broad HTTP grants, skills declaring
-/// permissions they do not import, tokens never rotated or never used.
+/// Findings about one tenant, all warnings but `unused-token` (info):
+/// broad HTTP grants (more than [`BROAD_ORIGINS`] origins, a plain `http://`
+/// or an IP-literal origin), skills declaring capabilities they do not
+/// import, tokens (admin ones included) minted more than
+/// [`STALE_TOKEN_SECS`] before `now`, tokens never used and older than
+/// [`UNUSED_TOKEN_SECS`].
 pub fn tenant_findings(now: u64, facts: &TenantFacts) -> Vec<Finding> {
     let t = &facts.tenant;
     let mut out = Vec::new();
@@ -182,19 +212,11 @@ pub fn tenant_findings(now: u64, facts: &TenantFacts) -> Vec<Finding> {
         ));
     }
     for o in &facts.http_origins {
-        if o.starts_with("http://") {
+        if let Some(problem) = origin_problem(o) {
             out.push(finding(
                 Severity::Warning,
                 "broad-http-grant",
-                format!(
-                    "tenant {t} grants {o} in plain HTTP: requests (and secrets in them) travel unencrypted"
-                ),
-            ));
-        } else if ip_literal(o) {
-            out.push(finding(
-                Severity::Warning,
-                "broad-http-grant",
-                format!("tenant {t} grants the IP-literal origin {o}; prefer a DNS name"),
+                format!("tenant {t} grants {o} {problem}"),
             ));
         }
     }
@@ -223,7 +245,8 @@ pub fn tenant_findings(now: u64, facts: &TenantFacts) -> Vec<Finding> {
                     age / 86400
                 ),
             ));
-        } else if tok.last_used.is_none() && age > UNUSED_TOKEN_SECS {
+        }
+        if tok.last_used.is_none() && age > UNUSED_TOKEN_SECS {
             out.push(finding(
                 Severity::Info,
                 "unused-token",
@@ -235,99 +258,4 @@ pub fn tenant_findings(now: u64, facts: &TenantFacts) -> Vec<Finding> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const DAY: u64 = 86400;
-
-    fn codes(f: &[Finding]) -> Vec<&str> {
-        f.iter().map(|f| f.code.as_str()).collect()
-    }
-
-    #[test]
-    fn a_clean_tenant_has_no_findings() {
-        let facts = TenantFacts {
-            tenant: "acme".into(),
-            http_origins: vec!["https://api.example.com".into()],
-            skills: vec![SkillFacts {
-                name: "weather".into(),
-                declared: vec!["http".into(), "secrets".into()],
-                imported: vec!["wasmclaw:skill/http@0.1.0".into(), "wasmclaw:skill/secrets@0.1.0".into()],
-            }],
-            tokens: vec![TokenFacts {
-                id: "a".into(),
-                role: "admin".into(),
-                created: 0,
-                last_used: Some(DAY),
-            }],
-        };
-        assert!(tenant_findings(10 * DAY, &facts).is_empty());
-    }
-
-    #[test]
-    fn broad_grants_unused_permissions_and_old_tokens_are_flagged() {
-        let mut origins: Vec<String> = (0..11).map(|i| format!("https://h{i}.example.com")).collect();
-        origins.push("http://plain.example.com".into());
-        origins.push("https://10.0.0.1".into());
-        let facts = TenantFacts {
-            tenant: "acme".into(),
-            http_origins: origins,
-            skills: vec![SkillFacts {
-                name: "greedy".into(),
-                declared: vec!["http".into(), "cron".into()],
-                imported: vec!["wasmclaw:skill/http@0.1.0".into(), "wasi:cli/stdout@0.2.0".into()],
-            }],
-            tokens: vec![
-                TokenFacts { id: "old".into(), role: "admin".into(), created: 0, last_used: Some(1) },
-                TokenFacts { id: "idle".into(), role: "member".into(), created: 50 * DAY, last_used: None },
-            ],
-        };
-        let f = tenant_findings(100 * DAY, &facts);
-        assert_eq!(
-            codes(&f),
-            [
-                "broad-http-grant",
-                "broad-http-grant",
-                "broad-http-grant",
-                "unused-permission",
-                "stale-token",
-                "unused-token"
-            ]
-        );
-        assert!(f[3].message.contains("cron"), "{}", f[3].message);
-        assert!(f.iter().all(|f| f.severity != Severity::Critical));
-    }
-
-    #[cfg(unix)]
-    #[test]
-    fn open_files_are_critical_and_private_ones_are_not() {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().join("data");
-        std::fs::create_dir(&data).unwrap();
-        std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700)).unwrap();
-        for f in ["master.key", "wasmclaw.redb", "audit.log"] {
-            std::fs::write(data.join(f), "x").unwrap();
-            std::fs::set_permissions(data.join(f), std::fs::Permissions::from_mode(0o600)).unwrap();
-        }
-        let config = RuntimeConfig::with_data_dir(&data);
-        let clean: Vec<_> =
-            file_findings(&config).into_iter().filter(|f| f.severity != Severity::Info).collect();
-        assert!(clean.is_empty(), "{clean:?}");
-
-        std::fs::set_permissions(data.join("master.key"), std::fs::Permissions::from_mode(0o644)).unwrap();
-        std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let f = file_findings(&config);
-        let critical: Vec<&str> =
-            f.iter().filter(|f| f.severity == Severity::Critical).map(|f| f.code.as_str()).collect();
-        assert_eq!(critical, ["open-data-dir", "world-readable-key"]);
-    }
-
-    #[test]
-    fn a_public_listen_address_is_a_warning() {
-        let mut config = RuntimeConfig::with_data_dir("/nonexistent-wasmclaw-dir");
-        assert!(!codes(&file_findings(&config)).contains(&"public-listen"));
-        config.listen = "0.0.0.0:8420".parse().unwrap();
-        assert!(codes(&file_findings(&config)).contains(&"public-listen"));
-    }
-}
+mod tests;
