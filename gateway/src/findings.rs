@@ -32,6 +32,6 @@ pub fn collect(rt: &Runtime) -> Result<Vec<Finding>, Error> {
         };
         out.extend(security::tenant_findings(now, &facts));
     }
-    out.sort_by(|a, b| a.severity.cmp(&b.severity));
+    out.sort_by_key(|f| f.severity);
     Ok(out)
 }

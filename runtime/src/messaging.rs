@@ -206,10 +206,12 @@ impl Deliverer {
     /// A worker over `db`'s outbox, signing with the tenants' secrets read
     /// through `keys`, on `clock`; 5 attempts, backoff from 10 s. Its HTTP
     /// client follows no redirects, ignores proxy settings from the
-    /// environment and gives each attempt 10 s.
+    /// environment, gives each attempt 10 s and resolves names to public
+    /// addresses only (an IP-literal URL is used as the policy states it).
     pub fn new(db: Arc<Db>, keys: KeyLookup, clock: SharedClock) -> Self {
         let client = reqwest::Client::builder()
             .no_proxy()
+            .dns_resolver(Arc::new(crate::caps::http::PublicOnlyResolver))
             .redirect(reqwest::redirect::Policy::none())
             .timeout(ATTEMPT_TIMEOUT)
             .user_agent(concat!("wasmclaw/", env!("CARGO_PKG_VERSION")))

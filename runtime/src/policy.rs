@@ -162,6 +162,31 @@ impl TenantPolicy {
         Ok(p)
     }
 
+    /// Checks that every origin and contact URL names a public host: no
+    /// loopback, private, link-local (metadata) or other non-public IP
+    /// literal, and no `localhost`. A policy a tenant's admin writes must
+    /// pass this (the operator's need not): otherwise a tenant could point
+    /// its skills or its webhooks at the gateway's own network.
+    pub fn check_public(&self) -> Result<(), String> {
+        let public = |o: &Origin| -> bool {
+            let host = o.host.trim_end_matches('.');
+            let local_name = host == "localhost" || host.ends_with(".localhost");
+            !local_name && o.ip_literal().is_none_or(crate::caps::http::is_public)
+        };
+        for g in &self.http {
+            if !public(&g.origin) {
+                return Err(format!("http: {} is not a public origin", g.origin));
+            }
+        }
+        for c in &self.contacts {
+            let origin = url::Url::parse(&c.url).ok().and_then(|u| Origin::of_url(&u).ok());
+            if !origin.as_ref().is_some_and(public) {
+                return Err(format!("contacts {}: {} is not a public URL", c.name, c.url));
+            }
+        }
+        Ok(())
+    }
+
     /// Checks what serde cannot.
     pub fn validate(&self) -> Result<(), String> {
         for g in &self.http {
@@ -385,6 +410,25 @@ min_interval_secs = 60
             let e = TenantPolicy::parse(text).unwrap_err();
             assert!(e.contains(want), "{text:?}: {e}");
         }
+    }
+
+    #[test]
+    fn only_public_hosts_pass_the_tenant_check() {
+        for bad in [
+            "[[http]]\norigin = \"http://127.0.0.1:8420\"",
+            "[[http]]\norigin = \"http://169.254.169.254\"",
+            "[[http]]\norigin = \"https://10.1.2.3\"",
+            "[[http]]\norigin = \"http://[::1]:80\"",
+            "[[http]]\norigin = \"http://localhost:8420\"",
+            "[[contacts]]\nname = \"a\"\nchannel = \"webhook\"\nurl = \"http://192.168.0.1/hook\"",
+            "[[contacts]]\nname = \"a\"\nchannel = \"webhook\"\nurl = \"http://api.localhost/hook\"",
+        ] {
+            let p = TenantPolicy::parse(bad).unwrap();
+            assert!(p.check_public().is_err(), "{bad}");
+        }
+        let ok = "[[http]]\norigin = \"https://api.example.com\"\n[[http]]\norigin = \"https://93.184.215.14\"\n\
+                  [[contacts]]\nname = \"a\"\nchannel = \"webhook\"\nurl = \"https://hooks.example.com/x\"";
+        TenantPolicy::parse(ok).unwrap().check_public().unwrap();
     }
 
     #[test]

@@ -41,6 +41,10 @@ pub(crate) async fn put_policy(
         }
     }
     .map_err(|e| ApiError::invalid(format!("policy: {e}")))?;
+    // The operator is trusted with the gateway's network; a tenant is not.
+    if !matches!(scoped.principal, wasmclaw::auth::Principal::Operator) {
+        policy.check_public().map_err(|e| ApiError::invalid(format!("policy: {e}")))?;
+    }
     gw.runtime().tenant(&scoped.tenant)?;
     gw.runtime().set_policy(&scoped.actor(), &scoped.tenant, &policy)?;
     Ok(Json(json!(policy)))
