@@ -1,5 +1,7 @@
 //! The `wasmclaw` binary end to end: output on stdout, errors on stderr,
-//! a distinct exit code per failure, `--help` everywhere.
+//! a distinct exit code per failure, `--help` everywhere. (The remote
+//! commands against a running gateway are tested with the gateway; here,
+//! only what needs none.)
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
@@ -10,6 +12,10 @@ fn wasmclaw(args: &[&str], data: &std::path::Path, stdin: Option<&str>) -> Outpu
         .args(args)
         .env("WASMCLAW_DATA_DIR", data)
         .env_remove("WASMCLAW_CONFIG")
+        .env_remove("WASMCLAW_URL")
+        .env_remove("WASMCLAW_TOKEN")
+        .env_remove("WASMCLAW_ADMIN_KEY")
+        .env_remove("WASMCLAW_MASTER_KEY")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -129,41 +135,76 @@ fn describe_shows_info_and_imports() {
 #[test]
 fn help_and_version_everywhere() {
     let d = tempfile::tempdir().unwrap();
-    let cases: [&[&str]; 7] = [
+    let cases: &[&[&str]] = &[
         &["--help"],
         &["run", "--help"],
         &["describe", "--help"],
+        &["serve", "--help"],
         &["secret", "--help"],
         &["secret", "set", "--help"],
         &["secret", "list", "--help"],
+        &["tenant", "--help"],
+        &["tenant", "create", "--help"],
+        &["tenant", "list", "--help"],
+        &["tenant", "show", "--help"],
+        &["tenant", "suspend", "--help"],
+        &["tenant", "resume", "--help"],
+        &["tenant", "delete", "--help"],
+        &["token", "--help"],
+        &["token", "mint", "--help"],
+        &["token", "list", "--help"],
+        &["token", "rotate", "--help"],
+        &["token", "revoke", "--help"],
+        &["policy", "--help"],
+        &["policy", "show", "--help"],
+        &["policy", "set", "--help"],
+        &["skill", "--help"],
+        &["skill", "install", "--help"],
+        &["skill", "list", "--help"],
+        &["skill", "remove", "--help"],
+        &["invoke", "--help"],
+        &["audit", "--help"],
+        &["usage", "--help"],
+        &["doctor", "--help"],
+        &["security", "--help"],
+        &["security", "audit", "--help"],
         &["help"],
+        &["help", "token"],
     ];
     for args in cases {
         let out = wasmclaw(args, d.path(), None);
-        assert!(out.status.success(), "{args:?}");
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
         assert!(text(&out.stdout).contains("Usage:"), "{args:?}");
     }
     let out = wasmclaw(&["--version"], d.path(), None);
     assert_eq!(text(&out.stdout).trim(), format!("wasmclaw {}", env!("CARGO_PKG_VERSION")));
     let out = wasmclaw(&[], d.path(), None);
     assert_eq!(out.status.code(), Some(2));
+    let out = wasmclaw(&["token", "mint", "acme", "--role", "root"], d.path(), None);
+    assert_eq!(out.status.code(), Some(2), "an unknown role is a usage error");
+    let out = wasmclaw(&["tenant", "list", "--url", "ftp://example.com"], d.path(), None);
+    assert_eq!(out.status.code(), Some(2), "a URL that is not http(s) is a usage error");
 }
 
 #[test]
 fn secrets_are_write_only_and_policies_are_validated() {
     let d = tempfile::tempdir().unwrap();
-    let out = wasmclaw(&["secret", "set", "API_KEY", "--tenant", "acme"], d.path(), Some("sk-cli-value\n"));
+    let out = wasmclaw(
+        &["secret", "set", "API_KEY", "--tenant", "acme", "--offline"],
+        d.path(),
+        Some("sk-cli-value\n"),
+    );
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let out = wasmclaw(&["secret", "list", "--tenant", "acme"], d.path(), None);
+    let out = wasmclaw(&["secret", "list", "--tenant", "acme", "--offline"], d.path(), None);
     assert_eq!(text(&out.stdout), "API_KEY\n");
-    let out = wasmclaw(&["secret", "list", "--tenant", "other"], d.path(), None);
+    let out = wasmclaw(&["secret", "list", "--tenant", "other", "--offline"], d.path(), None);
     assert_eq!(text(&out.stdout), "", "another tenant sees no names");
     // The value is nowhere in the data directory in clear.
     for entry in walk(d.path()) {
         let bytes = std::fs::read(&entry).unwrap_or_default();
         assert!(!bytes.windows(12).any(|w| w == b"sk-cli-value"), "{} holds the value", entry.display());
     }
-    let out = wasmclaw(&["secret", "set", "bad name", "--tenant", "acme"], d.path(), Some("x"));
+    let out = wasmclaw(&["secret", "set", "bad name", "--tenant", "acme", "--offline"], d.path(), Some("x"));
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
 
     // A policy that tries to set what it may not is refused, naming the key.
@@ -197,6 +238,107 @@ fn a_manifest_that_disagrees_with_the_component_is_refused() {
         wasmclaw(&["run", &echo(), "--tenant", "acme", "--input", "{}", "--manifest", &mp], d.path(), None);
     assert_eq!(out.status.code(), Some(4), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("bogus"), "{}", text(&out.stderr));
+}
+
+/// A URL where no gateway listens.
+const NOWHERE: &str = "http://127.0.0.1:1";
+
+#[test]
+fn an_unreachable_gateway_is_exit_14_naming_the_url() {
+    let d = tempfile::tempdir().unwrap();
+    let cases: &[&[&str]] = &[
+        &["tenant", "list", "--url", NOWHERE, "--admin-key", "wca_00000000000000000000000000000000"],
+        &["invoke", "echo", "--input", "{}", "--url", NOWHERE, "--token", "wct_acme_0_0"],
+        &["token", "mint", "acme", "--role", "member", "--url", NOWHERE],
+        &["secret", "list", "--tenant", "acme", "--url", NOWHERE],
+        &["audit", "--since", "1h", "--url", NOWHERE],
+    ];
+    for args in cases {
+        let out = wasmclaw(args, d.path(), Some("x"));
+        assert_eq!(out.status.code(), Some(14), "{args:?}: {}", text(&out.stderr));
+        let err = text(&out.stderr);
+        assert!(err.contains("cannot reach the gateway at http://127.0.0.1:1"), "{args:?}: {err}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+        assert!(!err.contains("panicked"));
+    }
+    // The URL also comes from the environment.
+    let out = Command::new(env!("CARGO_BIN_EXE_wasmclaw"))
+        .args(["tenant", "list"])
+        .env("WASMCLAW_URL", NOWHERE)
+        .env_remove("WASMCLAW_ADMIN_KEY")
+        .env_remove("WASMCLAW_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(14), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains(NOWHERE));
+    // Remote commands never touch the data directory.
+    assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn a_bad_tenant_id_is_refused_before_any_request() {
+    let d = tempfile::tempdir().unwrap();
+    let out = wasmclaw(&["tenant", "show", "../etc", "--url", NOWHERE], d.path(), None);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("invalid tenant id"), "{}", text(&out.stderr));
+}
+
+/// The lines `doctor` printed that start with `level`.
+fn doctor_lines<'a>(stdout: &'a str, level: &str) -> Vec<&'a str> {
+    stdout.lines().filter(|l| l.split_whitespace().next() == Some(level)).collect()
+}
+
+#[cfg(unix)]
+#[test]
+fn doctor_passes_a_fresh_data_dir_and_fails_a_readable_key() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    let out = wasmclaw(&["run", &echo(), "--tenant", "acme", "--input", "{}"], &data, None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    let out = wasmclaw(&["doctor", "--url", NOWHERE], &data, None);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(doctor_lines(&stdout, "FAIL").is_empty(), "{stdout}");
+    for name in ["master.key", "wasmclaw.redb", "audit.log"] {
+        assert!(
+            doctor_lines(&stdout, "ok").iter().any(|l| l.contains(name)),
+            "{name} is checked and ok: {stdout}"
+        );
+    }
+    assert!(doctor_lines(&stdout, "ok").iter().any(|l| l.contains("data dir")), "{stdout}");
+    // The gateway is not running: a warning naming the URL, not a failure.
+    assert!(doctor_lines(&stdout, "warn").iter().any(|l| l.contains(NOWHERE)), "{stdout}");
+
+    let key = data.join("master.key");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = wasmclaw(&["doctor", "--url", NOWHERE], &data, None);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(21), "{stdout}{}", text(&out.stderr));
+    let failed = doctor_lines(&stdout, "FAIL");
+    assert_eq!(failed.len(), 1, "{stdout}");
+    assert!(failed[0].contains("master.key") && failed[0].contains("644"), "{stdout}");
+    assert!(text(&out.stderr).starts_with("error: "), "{}", text(&out.stderr));
+
+    // A config file that does not parse fails too.
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let config = d.path().join("bad.toml");
+    std::fs::write(&config, "bogus_key = 1\n").unwrap();
+    let c = config.display().to_string();
+    let out = wasmclaw(&["doctor", "--url", NOWHERE, "--config", &c], &data, None);
+    assert_eq!(out.status.code(), Some(21), "{}", text(&out.stdout));
+    assert!(doctor_lines(&text(&out.stdout), "FAIL").iter().any(|l| l.contains("bogus_key")));
+}
+
+#[test]
+fn doctor_warns_about_a_data_dir_that_does_not_exist() {
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("none");
+    let out = wasmclaw(&["doctor", "--url", NOWHERE], &data, None);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    assert!(doctor_lines(&text(&out.stdout), "warn").iter().any(|l| l.contains("does not exist")));
+    assert!(!data.exists(), "doctor creates nothing");
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {

@@ -1,0 +1,207 @@
+//! The pieces of the `wasmclaw` command: the options shared by the local
+//! commands ([`Common`], [`load_config`]), input reading, output helpers
+//! (human tables and `--json`), and the mapping of an error to its exit code.
+//!
+//! - `local`: `run`, `describe` and the offline `secret` commands (they open
+//!   the data directory themselves).
+//! - `serve`: `wasmclaw serve`.
+//! - `client`: the HTTP client of the remote commands.
+//! - `remote`, `tokens`, `secrets`, `reports`: the commands that talk to a running
+//!   gateway (`secret` also works offline).
+//! - `doctor`: `wasmclaw doctor`.
+
+pub(crate) mod client;
+pub(crate) mod doctor;
+pub(crate) mod local;
+pub(crate) mod remote;
+pub(crate) mod reports;
+pub(crate) mod secrets;
+pub(crate) mod serve;
+pub(crate) mod tokens;
+
+use clap::Args;
+use serde_json::Value;
+use std::io::{IsTerminal, Read};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, UNIX_EPOCH};
+use wasmclaw::{Error, RuntimeConfig};
+
+/// The exit code of a command whose checks found a failure (`doctor`) or a
+/// critical finding (`security audit`).
+pub(crate) const CHECKS_FAILED_EXIT: u8 = 21;
+
+/// Options of the commands that open the data directory themselves.
+#[derive(Args, Debug, Clone)]
+pub(crate) struct Common {
+    /// Data directory: database, compiled cache and tenants' files.
+    #[arg(long, env = "WASMCLAW_DATA_DIR", value_name = "DIR")]
+    pub(crate) data_dir: Option<PathBuf>,
+    /// Runtime configuration file (TOML): pool, default limits, caps, quotas.
+    #[arg(long, env = "WASMCLAW_CONFIG", value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+}
+
+/// The operator's configuration: the `--config` file (or the defaults),
+/// with `--data-dir` applied over it. An unreadable or invalid file is a
+/// configuration error (exit 15).
+pub(crate) fn load_config(common: &Common) -> anyhow::Result<RuntimeConfig> {
+    let mut config = match &common.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
+            toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?
+        }
+        None => RuntimeConfig::default(),
+    };
+    if let Some(dir) = &common.data_dir {
+        config.data_dir = dir.clone();
+    }
+    Ok(config)
+}
+
+/// A command's checks failed (exit 21); the checks themselves were printed.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct ChecksFailed(pub(crate) String);
+
+/// The exit code for an error: the runtime's code for a runtime error, the
+/// API code's for a gateway answer, 14 for a gateway that cannot be
+/// reached, 21 for failed checks, 1 for anything else.
+pub(crate) fn exit_code(e: &anyhow::Error) -> u8 {
+    if let Some(e) = e.downcast_ref::<Error>() {
+        e.exit_code()
+    } else if let Some(e) = e.downcast_ref::<client::ClientError>() {
+        e.exit_code()
+    } else if e.downcast_ref::<ChecksFailed>().is_some() {
+        CHECKS_FAILED_EXIT
+    } else {
+        1
+    }
+}
+
+/// Reads a call's input: `-` reads stdin, `@FILE` a file, anything else is
+/// the JSON itself; without the option, stdin when it is not a terminal.
+pub(crate) fn read_input(arg: Option<&str>) -> anyhow::Result<String> {
+    let from_stdin = || -> anyhow::Result<String> {
+        let mut s = String::new();
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .map_err(|e| Error::InvalidInput(format!("cannot read stdin: {e}")))?;
+        Ok(s)
+    };
+    match arg {
+        Some("-") => from_stdin(),
+        Some(a) if a.starts_with('@') => {
+            let path = Path::new(&a[1..]);
+            Ok(std::fs::read_to_string(path).map_err(|e| {
+                Error::InvalidInput(format!("cannot read the input file {}: {e}", path.display()))
+            })?)
+        }
+        Some(json) => Ok(json.to_string()),
+        None if std::io::stdin().is_terminal() => Err(Error::InvalidInput(
+            "no input: pass --input JSON, --input @FILE, or pipe JSON on stdin".into(),
+        )
+        .into()),
+        None => from_stdin(),
+    }
+}
+
+/// Reads a secret's value from stdin, dropping one trailing newline.
+pub(crate) fn read_secret_value() -> anyhow::Result<Vec<u8>> {
+    let mut value = Vec::new();
+    std::io::stdin()
+        .read_to_end(&mut value)
+        .map_err(|e| Error::InvalidInput(format!("cannot read stdin: {e}")))?;
+    if value.ends_with(b"\n") {
+        value.pop();
+    }
+    Ok(value)
+}
+
+/// Reads a whole file the command was pointed at (exit 14 when it cannot).
+pub(crate) fn read_file(path: &Path, what: &str) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).map_err(|source| {
+        Error::Io { context: format!("cannot read {what} {}", path.display()), source }.into()
+    })
+}
+
+/// Prints a JSON value, pretty, on stdout.
+pub(crate) fn print_json(v: &Value) {
+    println!("{}", serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string()));
+}
+
+/// A cell of a human table: strings as they are, `null` as `-`, anything
+/// else as compact JSON.
+pub(crate) fn cell(v: &Value) -> String {
+    match v {
+        Value::Null => "-".into(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// A time of the API (seconds since the Unix epoch) as RFC 3339, `-` for
+/// `null`; anything else as [`cell`] shows it.
+pub(crate) fn time_cell(v: &Value) -> String {
+    match v.as_u64() {
+        Some(secs) => UNIX_EPOCH
+            .checked_add(Duration::from_secs(secs))
+            .map(|t| humantime::format_rfc3339_seconds(t).to_string())
+            .unwrap_or_else(|| secs.to_string()),
+        None => cell(v),
+    }
+}
+
+/// The array under `key` of an answer (empty when absent).
+pub(crate) fn items<'a>(v: &'a Value, key: &str) -> &'a [Value] {
+    v.get(key).and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[])
+}
+
+/// Prints rows under a header, columns padded to their widest cell.
+pub(crate) fn print_table(header: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, c) in widths.iter_mut().zip(row) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: &mut dyn Iterator<Item = &str>| {
+        let mut out = String::new();
+        for (i, (c, w)) in cells.zip(&widths).enumerate() {
+            if i + 1 == widths.len() {
+                out.push_str(c);
+            } else {
+                out.push_str(c);
+                out.push_str(&" ".repeat(w - c.chars().count() + 2));
+            }
+        }
+        println!("{}", out.trim_end());
+    };
+    line(&mut header.iter().copied());
+    for row in rows {
+        line(&mut row.iter().map(String::as_str));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_and_times() {
+        assert_eq!(cell(&Value::Null), "-");
+        assert_eq!(cell(&serde_json::json!("a")), "a");
+        assert_eq!(cell(&serde_json::json!(3)), "3");
+        assert_eq!(time_cell(&serde_json::json!(0)), "1970-01-01T00:00:00Z");
+        assert_eq!(time_cell(&Value::Null), "-");
+        assert_eq!(time_cell(&serde_json::json!(u64::MAX)), u64::MAX.to_string());
+    }
+
+    #[test]
+    fn items_of_an_answer() {
+        let v = serde_json::json!({"tenants":[1,2]});
+        assert_eq!(items(&v, "tenants").len(), 2);
+        assert!(items(&v, "nope").is_empty());
+        assert!(items(&Value::Null, "tenants").is_empty());
+    }
+}
