@@ -106,7 +106,8 @@ async fn suspension_refuses_tokens_and_pauses_cron_until_resumed() {
     invoke(&rt, "acme", "reminder", json!({"op":"add","text":"tick","every_seconds":60})).await.unwrap();
     let log = rt.audit().read_all().unwrap();
     assert!(
-        log.iter().any(|e| e["action"] == "cron.add" && e["actor"] == "skill:reminder" && e["tenant"] == "acme"),
+        log.iter()
+            .any(|e| e["action"] == "cron.add" && e["actor"] == "skill:reminder" && e["tenant"] == "acme"),
         "adding a job is audited"
     );
     let (_, token) = rt.mint_token("operator", &acme, Role::Member, "").unwrap();
