@@ -15,7 +15,7 @@ use std::process::ExitCode;
 /// 5 skill error, 6 trap, 7 out of fuel, 8 timeout, 9 memory limit,
 /// 10 denied, 11 busy, 12 invalid output, 13 storage, 14 I/O (or a gateway
 /// that cannot be reached), 15 configuration, 16 not found, 17 conflict,
-/// 18 unauthorized, 19 forbidden, 20 suspended, 21 checks failed.
+/// 18 unauthorized, 19 forbidden, 20 suspended, 21 checks failed, 22 too large.
 #[derive(Parser)]
 #[command(name = "wasmclaw", version, propagate_version = true)]
 struct Cli {

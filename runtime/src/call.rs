@@ -307,7 +307,7 @@ fn scrub_wit(e: WitError, clean: &dyn Fn(&str) -> (String, Vec<String>)) -> (Wit
 /// Refuses an input that is too large or not JSON before any guest runs.
 pub(crate) fn check_input(input: &str, limits: &Limits) -> Result<(), Error> {
     if input.len() as u64 > limits.max_input_bytes {
-        return Err(Error::InvalidInput(format!(
+        return Err(Error::TooLarge(format!(
             "the input is {} bytes, the most is {}",
             input.len(),
             limits.max_input_bytes

@@ -80,6 +80,9 @@ pub enum Error {
     /// The credential is valid but its role may not do this.
     #[error("forbidden: {0}")]
     Forbidden(String),
+    /// The input is larger than the call's limit.
+    #[error("too large: {0}")]
+    TooLarge(String),
     /// The tenant is suspended: its tokens are refused.
     #[error("suspended: tenant {0} is suspended")]
     Suspended(String),
@@ -128,6 +131,7 @@ impl Error {
             Error::Unauthorized(_) => "unauthorized",
             Error::Forbidden(_) => "forbidden",
             Error::Suspended(_) => "suspended",
+            Error::TooLarge(_) => "too-large",
         }
     }
 
@@ -154,6 +158,7 @@ impl Error {
             Error::Unauthorized(_) => 18,
             Error::Forbidden(_) => 19,
             Error::Suspended(_) => 20,
+            Error::TooLarge(_) => 22,
         }
     }
 
@@ -194,6 +199,7 @@ mod tests {
             Error::Unauthorized("x".into()),
             Error::Forbidden("x".into()),
             Error::Suspended("x".into()),
+            Error::TooLarge("x".into()),
         ];
         let mut codes: Vec<u8> = all.iter().map(Error::exit_code).collect();
         let mut kinds: Vec<&str> = all.iter().map(Error::kind).collect();

@@ -60,7 +60,7 @@ async fn malformed_and_oversized_input_is_refused_before_the_guest() {
     }
     let big = format!("\"{}\"", "x".repeat(200));
     let e = call(&rt, &echo, "acme", &big).await.unwrap_err();
-    assert!(matches!(&e, Error::InvalidInput(m) if m.contains("bytes")), "{e}");
+    assert!(matches!(&e, Error::TooLarge(m) if m.contains("bytes")), "{e}");
 }
 
 #[tokio::test]

@@ -88,6 +88,7 @@ pub(crate) fn api_exit_code(code: &str) -> u8 {
         "unauthorized" => 18,
         "forbidden" => 19,
         "suspended" => 20,
+        "too-large" => 22,
         _ => 1,
     }
 }
@@ -327,6 +328,7 @@ mod tests {
             ("unauthorized", 18),
             ("forbidden", 19),
             ("suspended", 20),
+            ("too-large", 22),
             ("internal", 1),
             ("draining", 1),
         ];

@@ -2,10 +2,9 @@
 
 use crate::auth::{MANAGERS, MEMBERS, Scoped};
 use crate::error::{ApiError, ApiResult};
-use crate::routes::{ApiQuery, param};
+use crate::routes::{ApiBytes, ApiQuery, param};
 use crate::state::Gateway;
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::{RawPathParams, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use serde::Deserialize;
@@ -23,14 +22,14 @@ pub(crate) async fn put_policy(
     State(gw): State<Gateway>,
     scoped: Scoped,
     headers: HeaderMap,
-    body: Bytes,
+    ApiBytes(body): ApiBytes,
 ) -> ApiResult<Json<Value>> {
     scoped.allow(&gw, MANAGERS, "set the policy")?;
     let text = std::str::from_utf8(&body).map_err(|_| ApiError::invalid("the policy is not UTF-8"))?;
     let ctype = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let ctype = ctype.split(';').next().unwrap_or("").trim();
     let policy = match ctype {
-        "application/toml" | "text/plain" | "text/x-toml" => TenantPolicy::parse(text),
+        "application/toml" => TenantPolicy::parse(text),
         "application/json" => TenantPolicy::parse_json(text),
         _ => {
             return Err(ApiError::new(
@@ -54,7 +53,7 @@ pub(crate) async fn put_secret(
     State(gw): State<Gateway>,
     scoped: Scoped,
     params: RawPathParams,
-    body: Bytes,
+    ApiBytes(body): ApiBytes,
 ) -> ApiResult<StatusCode> {
     scoped.allow(&gw, MANAGERS, "write secrets")?;
     gw.runtime().tenant(&scoped.tenant)?;

@@ -2,10 +2,9 @@
 
 use crate::auth::{ANYONE, INVOKERS, MANAGERS, Scoped};
 use crate::error::{ApiError, ApiResult};
-use crate::routes::{ApiJson, param};
+use crate::routes::{ApiBytes, ApiJson, param};
 use crate::state::Gateway;
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::{RawPathParams, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -81,7 +80,7 @@ pub(crate) async fn invoke(
     scoped: Scoped,
     params: RawPathParams,
     headers: HeaderMap,
-    body: Bytes,
+    ApiBytes(body): ApiBytes,
 ) -> ApiResult<Response> {
     scoped.allow(&gw, INVOKERS, "invoke skills")?;
     let name = param(&params, "name")?;

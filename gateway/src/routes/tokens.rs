@@ -2,7 +2,7 @@
 
 use crate::auth::{MANAGERS, Scoped};
 use crate::error::{ApiError, ApiResult};
-use crate::routes::{ApiJson, optional_json, param};
+use crate::routes::{ApiBytes, ApiJson, optional_json, param};
 use crate::state::Gateway;
 use axum::Json;
 use axum::extract::{RawPathParams, State};
@@ -56,7 +56,7 @@ pub(crate) async fn rotate(
     State(gw): State<Gateway>,
     scoped: Scoped,
     params: RawPathParams,
-    body: axum::body::Bytes,
+    ApiBytes(body): ApiBytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     scoped.allow(&gw, MANAGERS, "rotate tokens")?;
     let grace = optional_json::<Rotate>(&body)?.grace_secs;

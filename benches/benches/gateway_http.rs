@@ -1,0 +1,271 @@
+//! Throughput of the gateway over HTTP, against a native axum route that
+//! answers the same JSON, measured in the same run.
+//!
+//! In one process: the gateway (`wasmclaw_gateway::run`) on a runtime on a
+//! temporary directory, set up over HTTP (a tenant, a member token, `echo`
+//! installed), and a native axum server on another port whose
+//! `POST /v1/skills/echo/invoke` parses the input and returns the bytes the
+//! gateway returned for it. One load generator (reqwest) drives each target
+//! in turn with C concurrent keep-alive connections (one client per
+//! connection) for a fixed time after a warm-up, and prints requests/s, p50
+//! and p99 latency of both, and the ratio of their throughputs (goal: the
+//! gateway at least 50% of the native route).
+//!
+//! `cargo bench -p wasmclaw-benches --bench gateway_http` runs it. Knobs:
+//! `WASMCLAW_BENCH_CONNS` (C, default 16), `WASMCLAW_BENCH_SECS` (measured
+//! seconds per target, default 5), `WASMCLAW_BENCH_WARMUP_SECS` (default 1).
+//! Without `--bench` (a `cargo test` of the bench) it runs for a fraction
+//! of a second, as a smoke check.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::post;
+use base64::Engine;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The admin key the gateway is given.
+const ADMIN_KEY: &str = "wca_0123456789abcdef0123456789abcdef";
+/// The input of every call.
+const INPUT: &str = r#"{"msg":"hello"}"#;
+/// The route measured, on both servers.
+const ROUTE: &str = "/v1/skills/echo/invoke";
+
+/// A knob from the environment, or its default.
+fn knob<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// What one target measured.
+struct Measured {
+    /// Successful requests in the measured window.
+    requests: u64,
+    /// Answers other than 200 (or transport errors) in the window.
+    errors: u64,
+    /// The window, seconds.
+    secs: f64,
+    /// Median latency.
+    p50: Duration,
+    /// 99th percentile latency.
+    p99: Duration,
+}
+
+impl Measured {
+    fn rps(&self) -> f64 {
+        self.requests as f64 / self.secs
+    }
+}
+
+/// Drives `url` with `conns` keep-alive connections: `warmup`, then
+/// `measure`, counting and timing only the requests started in the window.
+async fn load(url: &str, token: &str, conns: usize, warmup: Duration, measure: Duration) -> Measured {
+    let start = Instant::now() + warmup;
+    let end = start + measure;
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..conns {
+        // One client per worker: each keeps exactly one connection alive.
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .pool_max_idle_per_host(1)
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("HTTP client");
+        let (url, auth) = (url.to_string(), format!("Bearer {token}"));
+        tasks.spawn(async move {
+            let (mut lat, mut errors) = (Vec::with_capacity(1 << 16), 0u64);
+            loop {
+                let t0 = Instant::now();
+                if t0 >= end {
+                    break;
+                }
+                let resp = client
+                    .post(&url)
+                    .header(header::AUTHORIZATION, &auth)
+                    .header(header::CONTENT_TYPE, "application/json")
+                    .body(INPUT)
+                    .send()
+                    .await;
+                let ok = match resp {
+                    Ok(r) => r.status() == reqwest::StatusCode::OK && r.bytes().await.is_ok(),
+                    Err(_) => false,
+                };
+                if t0 >= start {
+                    if ok {
+                        lat.push(t0.elapsed());
+                    } else {
+                        errors += 1;
+                    }
+                }
+            }
+            (lat, errors)
+        });
+    }
+    let (mut all, mut errors) = (Vec::new(), 0);
+    while let Some(r) = tasks.join_next().await {
+        let (lat, e) = r.expect("load task");
+        all.extend(lat);
+        errors += e;
+    }
+    all.sort();
+    let pick = |q: f64| all.get(((all.len() as f64 * q) as usize).min(all.len().saturating_sub(1))).copied();
+    Measured {
+        requests: all.len() as u64,
+        errors,
+        secs: measure.as_secs_f64(),
+        p50: pick(0.50).unwrap_or_default(),
+        p99: pick(0.99).unwrap_or_default(),
+    }
+}
+
+/// The native baseline's state: the bearer it accepts and the answer.
+#[derive(Clone)]
+struct Native {
+    auth: Arc<str>,
+    answer: Bytes,
+}
+
+/// The native route: checks the bearer, parses the input, returns the
+/// gateway's answer for it.
+async fn native_invoke(State(n): State<Native>, headers: HeaderMap, body: Bytes) -> impl IntoResponse {
+    if headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) != Some(&*n.auth) {
+        return (StatusCode::UNAUTHORIZED, [(header::CONTENT_TYPE, "application/json")], Bytes::new());
+    }
+    if serde_json::from_slice::<serde_json::Value>(&body).is_err() {
+        return (StatusCode::BAD_REQUEST, [(header::CONTENT_TYPE, "application/json")], Bytes::new());
+    }
+    (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], n.answer)
+}
+
+/// `POST url` with JSON as `cred`; the answer, which must have `want`.
+async fn call(
+    client: &reqwest::Client,
+    url: String,
+    cred: &str,
+    body: String,
+    want: u16,
+) -> serde_json::Value {
+    let r = client
+        .post(&url)
+        .bearer_auth(cred)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("POST {url}: {e}"));
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap_or_default();
+    assert_eq!(status, want, "POST {url}: {text}");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("POST {url}: not JSON ({e}): {text}"))
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn main() {
+    let full = std::env::args().any(|a| a == "--bench");
+    let conns: usize = knob("WASMCLAW_BENCH_CONNS", 16).max(1);
+    let (warmup, measure) = if full {
+        (
+            Duration::from_secs_f64(knob("WASMCLAW_BENCH_WARMUP_SECS", 1.0)),
+            Duration::from_secs_f64(knob("WASMCLAW_BENCH_SECS", 5.0)),
+        )
+    } else {
+        (Duration::from_millis(100), Duration::from_millis(300))
+    };
+
+    // The servers run on their own runtime; the load generator on another.
+    let servers = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("server runtime");
+    let (_dir, runtime) = wasmclaw_tests::runtime();
+    runtime.ensure_admin_key(Some(ADMIN_KEY)).expect("admin key");
+    let gw = wasmclaw_gateway::Gateway::new(runtime);
+    let gw_addr: SocketAddr = servers.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the gateway");
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(wasmclaw_gateway::run(listener, gw, std::future::pending()));
+        addr
+    });
+
+    let client_rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("client runtime");
+    let base = format!("http://{gw_addr}");
+    let (token, answer) = client_rt.block_on(async {
+        let c = reqwest::Client::builder().no_proxy().build().unwrap();
+        call(&c, format!("{base}/v1/tenants"), ADMIN_KEY, r#"{"id":"bench"}"#.into(), 201).await;
+        let minted = call(
+            &c,
+            format!("{base}/v1/tenants/bench/tokens"),
+            ADMIN_KEY,
+            r#"{"role":"member","name":"bench"}"#.into(),
+            201,
+        )
+        .await;
+        let token = minted["token"].as_str().expect("token").to_string();
+        let component = std::fs::read(wasmclaw_tests::skill_path("echo")).expect("echo.wasm");
+        let body = serde_json::json!({
+            "component": base64::engine::general_purpose::STANDARD.encode(component),
+            "guest": false,
+        });
+        call(&c, format!("{base}/v1/tenants/bench/skills"), ADMIN_KEY, body.to_string(), 201).await;
+        let r = c
+            .post(format!("{base}{ROUTE}"))
+            .bearer_auth(&token)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(INPUT)
+            .send()
+            .await
+            .expect("invoke");
+        assert_eq!(r.status(), reqwest::StatusCode::OK);
+        let answer = r.bytes().await.expect("invoke body");
+        let v: serde_json::Value = serde_json::from_slice(&answer).expect("JSON answer");
+        assert_eq!(v["output"], serde_json::json!({"msg": "hello"}), "{v}");
+        (token, answer)
+    });
+
+    let native = Native { auth: format!("Bearer {token}").into(), answer: answer.clone() };
+    let native_addr: SocketAddr = servers.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the baseline");
+        let addr = listener.local_addr().unwrap();
+        let app = Router::new().route(ROUTE, post(native_invoke)).with_state(native);
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        addr
+    });
+
+    let (gateway, baseline) = client_rt.block_on(async {
+        let g = load(&format!("http://{gw_addr}{ROUTE}"), &token, conns, warmup, measure).await;
+        let n = load(&format!("http://{native_addr}{ROUTE}"), &token, conns, warmup, measure).await;
+        (g, n)
+    });
+
+    println!(
+        "\n## gateway over HTTP: `POST {ROUTE}` `{INPUT}` ({conns} keep-alive connections, {:.1} s after {:.1} s warm-up per target)\n",
+        measure.as_secs_f64(),
+        warmup.as_secs_f64()
+    );
+    println!("answer ({} bytes): {}\n", answer.len(), String::from_utf8_lossy(&answer));
+    println!("| target | requests/s | p50 | p99 | requests | errors |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
+    for (name, m) in
+        [("wasmclaw gateway (fresh instance per call)", &gateway), ("native axum route", &baseline)]
+    {
+        println!(
+            "| {name} | {:.0} | {:.3} ms | {:.3} ms | {} | {} |",
+            m.rps(),
+            ms(m.p50),
+            ms(m.p99),
+            m.requests,
+            m.errors
+        );
+    }
+    let ratio = if baseline.rps() > 0.0 { gateway.rps() / baseline.rps() } else { 0.0 };
+    println!("| ratio gateway / native (throughput) | {:.1}% | | | | |", ratio * 100.0);
+    println!(
+        "\ngoal: the gateway at ≥ 50% of the native route's throughput: {}",
+        if ratio >= 0.5 { "met" } else { "missed" }
+    );
+    // The servers are dropped with their runtime.
+    servers.shutdown_background();
+}

@@ -1,0 +1,258 @@
+//! The remote commands of docs/cli.md against a running gateway: the
+//! operator's flows (tenants, tokens, skills, policy, secrets, usage,
+//! audit), `invoke` with a token, and the exit codes of API errors.
+
+use crate::harness::{ADMIN_KEY, Gateway, audit_events, cli_at, has_event, shared, skill_names};
+use serde_json::{Value, json};
+use wasmclaw_tests::skill_path;
+
+/// The operator's environment.
+const OP: &[(&str, &str)] = &[("WASMCLAW_ADMIN_KEY", ADMIN_KEY)];
+
+/// The first line of `out`, which must be a token of `tenant`.
+#[track_caller]
+fn first_line_token(out: &str, tenant: &str) -> String {
+    let line = out.lines().next().unwrap_or_default().trim().to_string();
+    assert!(line.starts_with(&format!("wct_{tenant}_")), "the token alone on the first line: {out:?}");
+    assert_eq!(line.split('_').count(), 4, "{line}");
+    line
+}
+
+/// Mints a token with the CLI (human mode) and returns it.
+fn cli_mint(gw: &Gateway, tenant: &str, role: &str) -> String {
+    let out = gw.cli(&["token", "mint", tenant, "--role", role, "--name", "cli"], OP, None);
+    first_line_token(out.ok(), tenant)
+}
+
+/// The list under `key` in a `--json` answer.
+#[track_caller]
+fn list<'a>(v: &'a Value, key: &str) -> &'a Vec<Value> {
+    v[key].as_array().unwrap_or_else(|| panic!("`{key}` list in {v}"))
+}
+
+#[test]
+fn operator_manages_tenants_and_tokens_with_the_cli() {
+    let gw = shared();
+    gw.cli(&["tenant", "create", "cli-ops"], OP, None).ok();
+    let listed = gw.cli(&["tenant", "list", "--json"], OP, None).json();
+    let row = list(&listed, "tenants").iter().find(|t| t["id"] == "cli-ops").cloned();
+    assert_eq!(row.map(|r| r["status"].clone()), Some(json!("active")), "{listed}");
+    let human = gw.cli(&["tenant", "list"], OP, None);
+    assert!(human.ok().contains("cli-ops"), "{}", human.stdout);
+    let shown = gw.cli(&["tenant", "show", "cli-ops", "--json"], OP, None).json();
+    assert_eq!(
+        (shown["id"].as_str(), shown["status"].as_str()),
+        (Some("cli-ops"), Some("active")),
+        "{shown}"
+    );
+
+    // Suspend, resume.
+    let out = gw.cli(&["tenant", "suspend", "cli-ops", "--json"], OP, None).json();
+    assert_eq!(out["status"], "suspended", "{out}");
+    assert_eq!(gw.get("/v1/tenants/cli-ops", Some(ADMIN_KEY)).expect(200)["status"], "suspended");
+    let out = gw.cli(&["tenant", "resume", "cli-ops", "--json"], OP, None).json();
+    assert_eq!(out["status"], "active", "{out}");
+
+    // Mint (human: the token alone on the first line; it works).
+    let member = cli_mint(gw, "cli-ops", "member");
+    gw.get("/v1/skills", Some(&member)).expect(200);
+    let minted = gw.cli(&["token", "mint", "cli-ops", "--role", "admin", "--json"], OP, None).json();
+    let admin = minted["token"].as_str().unwrap_or_else(|| panic!("{minted}")).to_string();
+    assert_eq!(minted["role"], "admin", "{minted}");
+    gw.get("/v1/tokens", Some(&admin)).expect(200);
+
+    // List, rotate, revoke.
+    let tokens = gw.cli(&["token", "list", "cli-ops", "--json"], OP, None).json();
+    assert_eq!(list(&tokens, "tokens").len(), 2, "{tokens}");
+    assert!(!tokens.to_string().contains(member.rsplit('_').next().unwrap()), "never a secret: {tokens}");
+    let member_id = member.split('_').nth(2).unwrap().to_string();
+    let out = gw.cli(&["token", "rotate", "cli-ops", &member_id], OP, None);
+    let rotated = first_line_token(out.ok(), "cli-ops");
+    gw.get("/v1/skills", Some(&member)).expect_error(401, "unauthorized");
+    gw.get("/v1/skills", Some(&rotated)).expect(200);
+    let rotated_id = rotated.split('_').nth(2).unwrap().to_string();
+    let out = gw.cli(&["token", "rotate", "cli-ops", &rotated_id, "--grace", "1h"], OP, None);
+    let graced = first_line_token(out.ok(), "cli-ops");
+    gw.get("/v1/skills", Some(&rotated)).expect(200);
+    gw.get("/v1/skills", Some(&graced)).expect(200);
+    gw.cli(&["token", "revoke", "cli-ops", &rotated_id], OP, None).ok();
+    gw.get("/v1/skills", Some(&rotated)).expect_error(401, "unauthorized");
+
+    // Delete.
+    gw.cli(&["tenant", "create", "cli-gone"], OP, None).ok();
+    gw.cli(&["tenant", "delete", "cli-gone"], OP, None).ok();
+    gw.get("/v1/tenants/cli-gone", Some(ADMIN_KEY)).expect_error(404, "not-found");
+
+    let events = audit_events(gw, "cli-ops");
+    for action in
+        ["tenant.create", "tenant.suspend", "tenant.resume", "token.mint", "token.rotate", "token.revoke"]
+    {
+        assert!(has_event(&events, action, Some("ok")), "{action}: {events:?}");
+    }
+}
+
+#[test]
+fn skills_policy_secrets_invoke_usage_and_audit_through_the_cli() {
+    let gw = shared();
+    gw.cli(&["tenant", "create", "cli-run"], OP, None).ok();
+    let member = cli_mint(gw, "cli-run", "member");
+    let guest = cli_mint(gw, "cli-run", "guest");
+    let as_member = [("WASMCLAW_TOKEN", member.as_str())];
+    let as_guest = [("WASMCLAW_TOKEN", guest.as_str())];
+
+    // Policy (the reminder needs cron), as TOML from a file.
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, "[cron]\nmax_jobs = 4\nmin_interval_secs = 60\n").unwrap();
+    gw.cli(&["policy", "set", "cli-run", policy.to_str().unwrap()], OP, None).ok();
+    let shown = gw.cli(&["policy", "show", "cli-run", "--json"], OP, None).json();
+    assert_eq!(shown["cron"]["max_jobs"], 4, "{shown}");
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "listen = \"0.0.0.0:80\"\n").unwrap();
+    let out = gw.cli(&["policy", "set", "cli-run", bad.to_str().unwrap()], OP, None);
+    assert_eq!(out.code, Some(3), "invalid-input is exit 3: {out:?}");
+    assert!(out.stderr.contains("listen"), "the error names the key: {}", out.stderr);
+
+    // Install: echo for guests; reminder with its manifest found beside it.
+    let echo = skill_path("echo").display().to_string();
+    let reminder = skill_path("reminder").display().to_string();
+    gw.cli(&["skill", "install", &echo, "--tenant", "cli-run", "--guest"], OP, None).ok();
+    gw.cli(&["skill", "install", &reminder, "--tenant", "cli-run"], OP, None).ok();
+    let skills = gw.cli(&["skill", "list", "--tenant", "cli-run", "--json"], OP, None).json();
+    assert_eq!(skill_names(&skills), ["echo", "reminder"]);
+    let rem = list(&skills, "skills").iter().find(|s| s["name"] == "reminder").cloned().unwrap();
+    assert_eq!(rem["capabilities"], json!(["cron"]), "the manifest beside the component was sent: {rem}");
+    let ech = list(&skills, "skills").iter().find(|s| s["name"] == "echo").cloned().unwrap();
+    assert_eq!(ech["guest"], true, "{ech}");
+    assert_eq!(skill_names(&gw.get("/v1/skills", Some(&guest)).expect(200)), ["echo"]);
+    let out = gw.cli(&["skill", "install", &echo, "--tenant", "cli-run"], OP, None);
+    assert_eq!(out.code, Some(17), "installing a name twice is a conflict: {out:?}");
+
+    // Invoke with a token: the output JSON on stdout.
+    let out = gw.cli(&["invoke", "echo", "--input", r#"{"a":1}"#], &as_member, None);
+    let printed: Value =
+        serde_json::from_str(out.ok().trim()).unwrap_or_else(|e| panic!("{e}: {:?}", out.stdout));
+    assert_eq!(printed, json!({"a": 1}));
+    let out = gw.cli(&["invoke", "echo", "--input", "-"], &as_guest, Some(r#"[1,"two"]"#));
+    assert_eq!(serde_json::from_str::<Value>(out.ok().trim()).unwrap(), json!([1, "two"]));
+    let out = gw.cli(&["invoke", "echo", "--input", r#"{"u":true}"#, "--usage"], &as_member, None);
+    assert_eq!(serde_json::from_str::<Value>(out.ok().trim()).unwrap(), json!({"u": true}));
+    assert!(out.stderr.contains("fuel"), "--usage prints the usage JSON on stderr: {}", out.stderr);
+    let job = gw.cli(
+        &["invoke", "reminder", "--input", r#"{"op":"add","text":"t","every_seconds":600}"#],
+        &as_member,
+        None,
+    );
+    let job: Value = serde_json::from_str(job.ok().trim()).unwrap();
+    assert!(job["job_id"].is_string(), "{job}");
+
+    // Secrets through the gateway.
+    gw.cli(&["secret", "set", "CLI_SECRET", "--tenant", "cli-run"], OP, Some("the-value\n")).ok();
+    let names = gw.cli(&["secret", "list", "--tenant", "cli-run"], OP, None);
+    assert!(names.ok().contains("CLI_SECRET"), "{}", names.stdout);
+    assert!(!names.stdout.contains("the-value"));
+    assert_eq!(
+        gw.get("/v1/tenants/cli-run/secrets", Some(ADMIN_KEY)).expect(200),
+        json!({"secrets": ["CLI_SECRET"]})
+    );
+
+    // Usage and audit.
+    let usage = gw.cli(&["usage", "--tenant", "cli-run", "--json"], OP, None).json();
+    let echo_row = list(&usage, "usage").iter().find(|r| r["skill"] == "echo").cloned();
+    assert_eq!(echo_row.map(|r| r["calls"].clone()), Some(json!(3)), "{usage}");
+    let human = gw.cli(&["usage", "--tenant", "cli-run"], OP, None);
+    assert!(human.ok().contains("echo"), "{}", human.stdout);
+    let audit = gw.cli(&["audit", "--tenant", "cli-run", "--json"], OP, None).json();
+    let events = list(&audit, "events");
+    for action in ["tenant.create", "token.mint", "policy.set", "skill.install", "secret.write"] {
+        assert!(has_event(events, action, Some("ok")), "{action}: {audit}");
+    }
+    assert!(events.iter().all(|e| e["tenant"] == "cli-run"), "{audit}");
+    let limited = gw.cli(&["audit", "--tenant", "cli-run", "--limit", "2", "--json"], OP, None).json();
+    assert_eq!(list(&limited, "events").len(), 2, "{limited}");
+
+    // Remove.
+    gw.cli(&["skill", "remove", "reminder", "--tenant", "cli-run"], OP, None).ok();
+    let skills = gw.cli(&["skill", "list", "--tenant", "cli-run", "--json"], OP, None).json();
+    assert_eq!(skill_names(&skills), ["echo"]);
+}
+
+#[test]
+fn api_errors_map_to_the_documented_exit_codes() {
+    let gw = shared();
+    gw.cli(&["tenant", "create", "cli-codes"], OP, None).ok();
+    let member = cli_mint(gw, "cli-codes", "member");
+    let tok = [("WASMCLAW_TOKEN", member.as_str())];
+    let garbage = [("WASMCLAW_TOKEN", "wct_cli-codes_000000000000_00000000000000000000000000000000")];
+
+    // (arguments, environment, exit code)
+    type Case<'a> = (Vec<&'a str>, &'a [(&'a str, &'a str)], i32);
+    let cases: Vec<Case> = vec![
+        (vec!["tenant", "create", "cli-codes"], OP, 17),
+        (vec!["tenant", "create", "Not_Valid"], OP, 3),
+        (vec!["tenant", "show", "cli-codes-none"], OP, 16),
+        (vec!["invoke", "nope", "--input", "{}"], &tok[..], 16),
+        (vec!["invoke", "echo", "--input", "{}"], &garbage[..], 18),
+        // The member token is sent (no admin key): a token may not create tenants.
+        (vec!["tenant", "create", "cli-codes-x"], &tok[..], 19),
+        (vec!["token", "mint", "cli-codes", "--role", "admin"], &tok[..], 19),
+    ];
+    for (args, env, code) in cases {
+        let out = gw.cli(&args, env, None);
+        assert_eq!(out.code, Some(code), "wasmclaw {args:?}: {out:?}");
+        assert!(out.stdout.trim().is_empty(), "errors go to stderr: {args:?}: {out:?}");
+        assert!(!out.stderr.trim().is_empty(), "{args:?}: an error message");
+        assert!(!out.stderr.contains("panicked"), "{args:?}: {}", out.stderr);
+    }
+    gw.cli(&["tenant", "suspend", "cli-codes"], OP, None).ok();
+    let out = gw.cli(&["invoke", "echo", "--input", "{}"], &tok, None);
+    assert_eq!(out.code, Some(20), "suspended: {out:?}");
+    gw.cli(&["tenant", "resume", "cli-codes"], OP, None).ok();
+
+    // A gateway that cannot be reached: 14, naming the URL.
+    let out = cli_at("http://127.0.0.1:1", &["tenant", "list"], OP, None);
+    assert_eq!(out.code, Some(14), "{out:?}");
+    assert!(out.stderr.contains("127.0.0.1:1"), "the message names the URL: {}", out.stderr);
+    // Usage errors: 2.
+    // An invalid `--role`: a usage error (2) if the CLI checks the value
+    // (`admin|member|guest`), else the API's invalid-input (3).
+    let out = gw.cli(&["token", "mint", "cli-codes", "--role", "root"], OP, None);
+    assert!(matches!(out.code, Some(2 | 3)), "an invalid --role value: {out:?}");
+}
+
+#[test]
+fn doctor_and_security_audit_check_a_running_gateway() {
+    let gw = shared();
+    let data = gw.data_dir().display().to_string();
+    let url = gw.url("");
+    let out = gw.cli(&["doctor", "--data-dir", &data, "--url", &url], &[], None);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let lines: Vec<&str> = out.stdout.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(lines.len() >= 3, "one line per check: {out:?}");
+    for line in &lines {
+        assert!(line.starts_with("ok") || line.starts_with("warn"), "no check fails: {line:?}");
+    }
+    assert!(
+        lines.iter().any(|l| l.starts_with("ok") && l.contains("/healthz")),
+        "the gateway answers: {out:?}"
+    );
+
+    // A gateway that does not answer: its check is not `ok` (docs/cli.md
+    // does not say whether it is `warn` or `FAIL`), and the exit code is 21
+    // exactly when a line says `FAIL`.
+    let out = gw.cli(&["doctor", "--data-dir", &data, "--url", "http://127.0.0.1:1"], &[], None);
+    let gateway_line =
+        out.stdout.lines().find(|l| l.contains("127.0.0.1:1")).unwrap_or_else(|| panic!("{out:?}"));
+    assert!(!gateway_line.starts_with("ok"), "{gateway_line:?}");
+    let failed = out.stdout.lines().any(|l| l.starts_with("FAIL"));
+    assert_eq!(out.code, Some(if failed { 21 } else { 0 }), "{out:?}");
+
+    // Findings from the gateway (admin key), JSON; exit 21 only for a critical one.
+    let out = gw.cli(&["security", "audit", "--data-dir", &data, "--json"], OP, None);
+    let v: Value = serde_json::from_str(out.stdout.trim()).unwrap_or_else(|e| panic!("{e}: {out:?}"));
+    let findings = list(&v, "findings");
+    let critical = findings.iter().any(|f| f["severity"] == "critical");
+    assert_eq!(out.code, Some(if critical { 21 } else { 0 }), "{out:?}");
+    let api = gw.get("/v1/security/audit", Some(ADMIN_KEY)).expect(200);
+    assert_eq!(findings.len(), list(&api, "findings").len(), "the CLI shows the gateway's findings: {api}");
+}

@@ -1,0 +1,750 @@
+//! The harness: the real `wasmclaw serve` binary on `127.0.0.1:0` and a
+//! fresh data directory, an HTTP client for it, the `wasmclaw` CLI pointed
+//! at it, and the fixtures every test builds on (tenants, tokens, skills).
+//!
+//! A gateway is found ready by the line `wasmclaw listening on http://ADDR`
+//! on its stdout (never by sleeping), and stopped with SIGTERM. Each one has
+//! a watchdog (`sh`, reading a pipe this process holds) that terminates it
+//! if the test process dies first, so no gateway outlives the tests: that
+//! is what lets [`shared`] keep one gateway in a static for the tests that
+//! do not interfere with each other (each uses its own tenant ids).
+
+use base64::Engine;
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Output, Stdio};
+use std::sync::OnceLock;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// The operator's admin key every test gateway is started with.
+pub const ADMIN_KEY: &str = "wca_00112233445566778899aabbccddeeff";
+
+/// How long a gateway may take to print its listening line.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a gateway may take to exit after SIGTERM.
+const STOP_TIMEOUT: Duration = Duration::from_secs(30);
+/// The stdout line announcing the bound address.
+const LISTENING: &str = "wasmclaw listening on http://";
+
+/// The `wasmclaw` binary under test.
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_wasmclaw")
+}
+
+/// A running `wasmclaw serve` on its own data directory.
+pub struct Gateway {
+    /// The bound address.
+    pub addr: SocketAddr,
+    /// Lines printed on stdout before the listening line (this start).
+    pub preamble: Vec<String>,
+    child: Option<Child>,
+    watchdog: Option<(Child, ChildStdin)>,
+    data_dir: PathBuf,
+    log: PathBuf,
+    admin_key: Option<String>,
+    /// Owns the directory (none for the shared gateway, whose watchdog
+    /// removes it when the test process exits).
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Gateway {
+    /// Starts a gateway on a fresh data directory with [`ADMIN_KEY`].
+    pub fn start() -> Gateway {
+        Self::start_with_key(Some(ADMIN_KEY))
+    }
+
+    /// Starts a gateway on a fresh data directory; `admin_key` is passed as
+    /// `WASMCLAW_ADMIN_KEY` (none: the gateway generates or reuses one).
+    pub fn start_with_key(admin_key: Option<&str>) -> Gateway {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut gw = Gateway {
+            addr: "0.0.0.0:0".parse().unwrap(),
+            preamble: Vec::new(),
+            child: None,
+            watchdog: None,
+            data_dir: dir.path().join("data"),
+            log: dir.path().join("gateway.log"),
+            admin_key: admin_key.map(str::to_string),
+            _dir: Some(dir),
+        };
+        gw.spawn(None);
+        gw
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// `http://ADDR` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// What the gateway wrote to stderr so far (its log).
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Spawns the process, waits for its listening line and arms the
+    /// watchdog (which also removes `cleanup` once the process is gone).
+    fn spawn(&mut self, cleanup: Option<&Path>) {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).expect("log file");
+        let mut cmd = Command::new(bin());
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(&self.data_dir)
+            .env_remove("WASMCLAW_ADMIN_KEY")
+            .env_remove("WASMCLAW_TOKEN")
+            .env_remove("WASMCLAW_URL")
+            .env_remove("WASMCLAW_CONFIG")
+            .env_remove("WASMCLAW_DATA_DIR")
+            .env_remove("WASMCLAW_MASTER_KEY")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log);
+        if let Some(key) = &self.admin_key {
+            cmd.env("WASMCLAW_ADMIN_KEY", key);
+        }
+        let mut child = cmd.spawn().expect("spawn wasmclaw serve");
+        let pid = child.id().to_string();
+        let cleanup = cleanup.map(|p| p.display().to_string()).unwrap_or_default();
+        let mut watchdog = Command::new("sh")
+            .args([
+                "-c",
+                r#"cat >/dev/null; kill -TERM "$1" 2>/dev/null
+                   if [ -n "$2" ]; then
+                     for _ in $(seq 300); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+                     rm -rf "$2"
+                   fi"#,
+                "watchdog",
+                pid.as_str(),
+                cleanup.as_str(),
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn the watchdog");
+        let pipe = watchdog.stdin.take().expect("watchdog stdin");
+        self.watchdog = Some((watchdog, pipe));
+
+        // Stdout is read on a thread for as long as the process runs (a full
+        // pipe would block the gateway); lines come back over a channel.
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel::<String>();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let _ = tx.send(line);
+            }
+        });
+        self.child = Some(child);
+        let deadline = Instant::now() + START_TIMEOUT;
+        let mut preamble = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(addr) = line.strip_prefix(LISTENING) {
+                        self.addr =
+                            addr.trim().parse().unwrap_or_else(|e| panic!("listening line {line:?}: {e}"));
+                        break;
+                    }
+                    preamble.push(line);
+                }
+                Err(e) => {
+                    let status = self.child.as_mut().unwrap().try_wait().ok().flatten();
+                    panic!(
+                        "no `{LISTENING}ADDR` line ({e}); exit status {status:?}; stdout so far {preamble:?}; log:\n{}",
+                        self.log_text()
+                    );
+                }
+            }
+        }
+        self.preamble = preamble;
+    }
+
+    /// Sends SIGTERM and waits for the process to exit; its exit status.
+    pub fn stop(&mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("the gateway is running");
+        let status =
+            Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("run kill");
+        assert!(status.success(), "kill -TERM failed");
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        let exit = loop {
+            if let Some(s) = child.try_wait().expect("wait for the gateway") {
+                break s;
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "the gateway did not exit within {STOP_TIMEOUT:?} of SIGTERM; log:\n{}",
+                    self.log_text()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        self.disarm();
+        exit
+    }
+
+    /// Stops the gateway (asserting a clean exit 0, as docs/cli.md says of
+    /// SIGTERM) and starts it again on the same data directory.
+    pub fn restart(&mut self) {
+        let status = self.stop();
+        assert_eq!(
+            status.code(),
+            Some(0),
+            "SIGTERM must stop the gateway with exit 0; log:\n{}",
+            self.log_text()
+        );
+        self.spawn(None);
+    }
+
+    /// Ends the watchdog without letting it signal anything.
+    fn disarm(&mut self) {
+        if let Some((mut dog, pipe)) = self.watchdog.take() {
+            let _ = dog.kill();
+            let _ = dog.wait();
+            drop(pipe);
+        }
+    }
+
+    /// Sends a request; `cred` is the bearer credential, if any.
+    pub fn req(&self, method: &str, path: &str, cred: Option<&str>, body: Body) -> Resp {
+        self.req_with(method, path, cred, &[], body)
+    }
+
+    /// Sends a request with extra headers.
+    pub fn req_with(
+        &self,
+        method: &str,
+        path: &str,
+        cred: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Body,
+    ) -> Resp {
+        let method_v = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut rb = client().request(method_v, self.url(path));
+        for (k, v) in headers {
+            rb = rb.header(*k, *v);
+        }
+        if let Some(c) = cred {
+            rb = rb.bearer_auth(c);
+        }
+        rb = match body {
+            Body::None => rb,
+            Body::Json(v) => rb.header("content-type", "application/json").body(v.to_string()),
+            Body::Raw(ct, bytes) => rb.header("content-type", ct).body(bytes),
+        };
+        let resp = rb.send().unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let status = resp.status().as_u16();
+        let content_type =
+            resp.headers().get("content-type").map(|v| v.to_str().unwrap_or_default().to_string());
+        let text = resp.text().unwrap_or_else(|e| panic!("{method} {path}: reading the body: {e}"));
+        Resp { what: format!("{method} {path}"), status, content_type, text }
+    }
+
+    /// `GET path`.
+    pub fn get(&self, path: &str, cred: Option<&str>) -> Resp {
+        self.req("GET", path, cred, Body::None)
+    }
+
+    /// `POST path` with a JSON body.
+    pub fn post(&self, path: &str, cred: Option<&str>, body: Value) -> Resp {
+        self.req("POST", path, cred, Body::Json(body))
+    }
+
+    /// `DELETE path`.
+    pub fn delete(&self, path: &str, cred: Option<&str>) -> Resp {
+        self.req("DELETE", path, cred, Body::None)
+    }
+
+    /// Runs the `wasmclaw` CLI against this gateway (`WASMCLAW_URL` set);
+    /// `env` adds variables (`WASMCLAW_ADMIN_KEY`, `WASMCLAW_TOKEN`, …).
+    pub fn cli(&self, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Cli {
+        cli_at(&self.url(""), args, env, stdin)
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+            let deadline = Instant::now() + STOP_TIMEOUT;
+            while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        self.disarm();
+    }
+}
+
+/// The gateway shared by the tests that do not interfere with one another
+/// (each works on tenants of its own). Started on first use; its watchdog
+/// stops it and removes its directory when the test process exits.
+pub fn shared() -> &'static Gateway {
+    static SHARED: OnceLock<Gateway> = OnceLock::new();
+    SHARED.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("temp dir").keep();
+        let mut gw = Gateway {
+            addr: "0.0.0.0:0".parse().unwrap(),
+            preamble: Vec::new(),
+            child: None,
+            watchdog: None,
+            data_dir: dir.join("data"),
+            log: dir.join("gateway.log"),
+            admin_key: Some(ADMIN_KEY.to_string()),
+            _dir: None,
+        };
+        gw.spawn(Some(&dir));
+        gw
+    })
+}
+
+/// The HTTP client (no proxy, generous timeout). It keeps no idle
+/// connection: a server that answers before reading a body (a 404 for an
+/// install on a tenant it does not show) closes the connection, and a pooled
+/// one could be reused just as it closes.
+pub fn client() -> &'static reqwest::blocking::Client {
+    static CLIENT: OnceLock<reqwest::blocking::Client> = OnceLock::new();
+    CLIENT.get_or_init(|| {
+        reqwest::blocking::Client::builder()
+            .no_proxy()
+            .pool_max_idle_per_host(0)
+            .timeout(Duration::from_secs(120))
+            .build()
+            .expect("HTTP client")
+    })
+}
+
+/// A request body.
+pub enum Body {
+    /// No body.
+    None,
+    /// JSON (`content-type: application/json`).
+    Json(Value),
+    /// Bytes with this content type.
+    Raw(&'static str, Vec<u8>),
+}
+
+/// An answer, with what was asked for the failure messages.
+#[derive(Debug, Clone)]
+pub struct Resp {
+    /// `METHOD path`.
+    pub what: String,
+    /// The status.
+    pub status: u16,
+    /// The `content-type` header.
+    pub content_type: Option<String>,
+    /// The body.
+    pub text: String,
+}
+
+impl Resp {
+    /// The body as JSON (panics, showing it, if it is not).
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|e| {
+            panic!("{} → {}: body is not JSON ({e}): {:?}", self.what, self.status, self.text)
+        })
+    }
+
+    /// Asserts the status and returns the JSON body (`null` for an empty one).
+    #[track_caller]
+    pub fn expect(&self, status: u16) -> Value {
+        assert_eq!(self.status, status, "{} → {} {}", self.what, self.status, self.text);
+        if self.text.is_empty() { Value::Null } else { self.json() }
+    }
+
+    /// Asserts an error answer: this status, and a body of exactly the
+    /// shape `{"error":{"code","message"}}` with this code and a message.
+    #[track_caller]
+    pub fn expect_error(&self, status: u16, code: &str) -> String {
+        assert_eq!(self.status, status, "{} → {} {}", self.what, self.status, self.text);
+        assert_error_shape(&self.what, self.status, &self.text, Some(code))
+    }
+}
+
+/// Checks that `text` is `{"error":{"code":C,"message":M}}` (no other
+/// keys), with `code` if given and a non-empty message; returns the message.
+#[track_caller]
+pub fn assert_error_shape(what: &str, status: u16, text: &str, code: Option<&str>) -> String {
+    let (got, message) = error_shape(text).unwrap_or_else(|e| panic!("{what} → {status}: {e}: {text:?}"));
+    if let Some(code) = code {
+        assert_eq!(got, code, "{what} → {status}: {text}");
+    }
+    message
+}
+
+/// The code and message of an error body of exactly the shape
+/// `{"error":{"code","message"}}` (a non-empty message), or what is wrong.
+pub fn error_shape(text: &str) -> Result<(String, String), String> {
+    let v: Value = serde_json::from_str(text).map_err(|e| format!("the error body is not JSON ({e})"))?;
+    let obj = v.as_object().ok_or("the error body is not an object")?;
+    if obj.len() != 1 {
+        return Err("the error body has keys besides `error`".into());
+    }
+    let err = obj.get("error").and_then(Value::as_object).ok_or("no `error` object")?;
+    if err.len() != 2 {
+        return Err("`error` has keys besides `code` and `message`".into());
+    }
+    let code = err.get("code").and_then(Value::as_str).ok_or("no `code` string")?;
+    let message = err.get("message").and_then(Value::as_str).ok_or("no `message` string")?;
+    if message.is_empty() {
+        return Err("an empty message".into());
+    }
+    Ok((code.to_string(), message.to_string()))
+}
+
+/// A CLI run's outcome.
+#[derive(Debug)]
+pub struct Cli {
+    /// The exit code (`None`: killed by a signal).
+    pub code: Option<i32>,
+    /// Stdout.
+    pub stdout: String,
+    /// Stderr.
+    pub stderr: String,
+}
+
+impl Cli {
+    /// Asserts exit 0 and returns stdout.
+    #[track_caller]
+    pub fn ok(&self) -> &str {
+        assert_eq!(self.code, Some(0), "stdout: {}\nstderr: {}", self.stdout, self.stderr);
+        &self.stdout
+    }
+
+    /// Asserts exit 0 and parses stdout as JSON.
+    #[track_caller]
+    pub fn json(&self) -> Value {
+        let out = self.ok();
+        serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {out:?}"))
+    }
+}
+
+/// Runs `wasmclaw ARGS` with `WASMCLAW_URL=url` and only the `WASMCLAW_*`
+/// variables in `env`.
+pub fn cli_at(url: &str, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Cli {
+    let mut cmd = Command::new(bin());
+    cmd.args(args);
+    for var in [
+        "WASMCLAW_ADMIN_KEY",
+        "WASMCLAW_TOKEN",
+        "WASMCLAW_CONFIG",
+        "WASMCLAW_DATA_DIR",
+        "WASMCLAW_MASTER_KEY",
+        "WASMCLAW_LOG",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.env("WASMCLAW_URL", url);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn wasmclaw");
+    let mut input = child.stdin.take().expect("stdin");
+    if let Some(s) = stdin {
+        input.write_all(s.as_bytes()).expect("write stdin");
+    }
+    drop(input);
+    let Output { status, stdout, stderr } = child.wait_with_output().expect("wait for wasmclaw");
+    Cli {
+        code: status.code(),
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    }
+}
+
+/// A tenant created for a test, with one token of each role.
+pub struct Tenant {
+    /// Its id.
+    pub id: String,
+    /// An `admin` token.
+    pub admin: String,
+    /// A `member` token.
+    pub member: String,
+    /// A `guest` token.
+    pub guest: String,
+}
+
+impl Tenant {
+    /// `/v1/tenants/<id>` + `rest`.
+    pub fn path(&self, rest: &str) -> String {
+        format!("/v1/tenants/{}{rest}", self.id)
+    }
+}
+
+/// Creates tenant `id` as the operator (201, the tenant's shape) and mints
+/// an admin, a member and a guest token for it.
+pub fn tenant(gw: &Gateway, id: &str) -> Tenant {
+    let t = gw.post("/v1/tenants", Some(ADMIN_KEY), json!({ "id": id })).expect(201);
+    assert_eq!(t["id"], id, "{t}");
+    assert_eq!(t["status"], "active", "{t}");
+    assert!(t["created"].as_u64().is_some_and(|c| c > 1_600_000_000), "created is epoch seconds: {t}");
+    let (admin, _) = mint(gw, id, ADMIN_KEY, "admin");
+    let (member, _) = mint(gw, id, ADMIN_KEY, "member");
+    let (guest, _) = mint(gw, id, ADMIN_KEY, "guest");
+    Tenant { id: id.to_string(), admin, member, guest }
+}
+
+/// Mints a token of `role` for `tenant` with `cred` on the long route;
+/// checks the answer's shape and returns the token and its id.
+pub fn mint(gw: &Gateway, tenant: &str, cred: &str, role: &str) -> (String, String) {
+    let v = gw
+        .post(
+            &format!("/v1/tenants/{tenant}/tokens"),
+            Some(cred),
+            json!({ "role": role, "name": format!("t-{role}") }),
+        )
+        .expect(201);
+    check_minted(&v, tenant, role)
+}
+
+/// Checks a minted (or rotated) token's answer: `{"token", …token}`;
+/// returns the token and its id.
+#[track_caller]
+pub fn check_minted(v: &Value, tenant: &str, role: &str) -> (String, String) {
+    let token = v["token"].as_str().unwrap_or_else(|| panic!("no token: {v}")).to_string();
+    let id = v["id"].as_str().unwrap_or_else(|| panic!("no id: {v}")).to_string();
+    assert_eq!(v["tenant"], tenant, "{v}");
+    assert_eq!(v["role"], role, "{v}");
+    assert_eq!(id.len(), 12, "the id is 12 hex digits: {v}");
+    assert!(id.bytes().all(|b| b.is_ascii_hexdigit()), "{v}");
+    let prefix = format!("wct_{tenant}_{id}");
+    assert_eq!(v["prefix"], prefix.as_str(), "{v}");
+    let secret = token.strip_prefix(&format!("{prefix}_")).unwrap_or_else(|| panic!("token form: {token}"));
+    assert_eq!(secret.len(), 32, "the secret is 32 hex digits: {token}");
+    assert!(secret.bytes().all(|b| b.is_ascii_hexdigit()), "{token}");
+    for key in ["name", "created", "last_used", "expires"] {
+        assert!(v.get(key).is_some(), "token field {key}: {v}");
+    }
+    (token, id)
+}
+
+/// The install body of a compiled skill: the component in base64, its
+/// manifest (`NAME.toml` beside it) if it has one, and `guest`.
+pub fn install_body(skill: &str, guest: bool) -> Value {
+    let path = wasmclaw_tests::skill_path(skill);
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut body = json!({
+        "component": base64::engine::general_purpose::STANDARD.encode(bytes),
+        "guest": guest,
+    });
+    if let Ok(manifest) = std::fs::read_to_string(path.with_extension("toml")) {
+        body["manifest"] = Value::String(manifest);
+    }
+    body
+}
+
+/// Installs `skill` in `tenant` with `cred` (201, the skill's shape).
+pub fn install(gw: &Gateway, tenant: &str, cred: &str, skill: &str, guest: bool) -> Value {
+    let v =
+        gw.post(&format!("/v1/tenants/{tenant}/skills"), Some(cred), install_body(skill, guest)).expect(201);
+    assert_eq!(v["name"], skill, "{v}");
+    assert_eq!(v["guest"], guest, "{v}");
+    for key in ["version", "description", "digest", "installed", "capabilities"] {
+        assert!(v.get(key).is_some(), "skill field {key}: {v}");
+    }
+    v
+}
+
+/// Invokes `skill` on the short route with `cred`.
+pub fn invoke(gw: &Gateway, cred: &str, skill: &str, input: &Value) -> Resp {
+    gw.req("POST", &format!("/v1/skills/{skill}/invoke"), Some(cred), Body::Json(input.clone()))
+}
+
+/// Invokes `skill` and returns its output (asserting 200 and a `usage`).
+#[track_caller]
+pub fn output(gw: &Gateway, cred: &str, skill: &str, input: &Value) -> Value {
+    let v = invoke(gw, cred, skill, input).expect(200);
+    assert!(v["usage"].is_object(), "usage: {v}");
+    v["output"].clone()
+}
+
+/// The names in `{"skills":[…]}`, sorted.
+pub fn skill_names(v: &Value) -> Vec<String> {
+    let mut names: Vec<String> = v["skills"]
+        .as_array()
+        .unwrap_or_else(|| panic!("skills: {v}"))
+        .iter()
+        .map(|s| s["name"].as_str().expect("name").to_string())
+        .collect();
+    names.sort();
+    names
+}
+
+/// The ids in `{"tokens":[…]}`, sorted.
+pub fn token_ids(v: &Value) -> Vec<String> {
+    let mut ids: Vec<String> = v["tokens"]
+        .as_array()
+        .unwrap_or_else(|| panic!("tokens: {v}"))
+        .iter()
+        .map(|t| t["id"].as_str().expect("id").to_string())
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// A raw HTTP/1.1 answer.
+#[derive(Debug)]
+pub struct RawResp {
+    /// The status.
+    pub status: u16,
+    /// The body (de-chunked).
+    pub body: String,
+}
+
+/// What a raw request sends as its body.
+pub enum RawBody {
+    /// Nothing.
+    Empty,
+    /// These bytes.
+    Bytes(Vec<u8>),
+    /// `prefix` then `filler` repeated up to `len` bytes in all, written
+    /// while the answer is read (the server may answer before the end).
+    Huge { prefix: Vec<u8>, filler: u8, len: usize },
+}
+
+/// Sends one request over a fresh connection exactly as given (the path is
+/// not normalized, header values may be any bytes) and reads the answer.
+pub fn raw(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &[u8])], body: RawBody) -> RawResp {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let len = match &body {
+        RawBody::Empty => 0,
+        RawBody::Bytes(b) => b.len(),
+        RawBody::Huge { len, .. } => *len,
+    };
+    let mut head = format!("{method} {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n").into_bytes();
+    for (k, v) in headers {
+        head.extend_from_slice(k.as_bytes());
+        head.extend_from_slice(b": ");
+        head.extend_from_slice(v);
+        head.extend_from_slice(b"\r\n");
+    }
+    if len > 0 || method != "GET" {
+        head.extend_from_slice(format!("content-length: {len}\r\n").as_bytes());
+    }
+    head.extend_from_slice(b"\r\n");
+    stream.write_all(&head).expect("write the head");
+    let writer = match body {
+        RawBody::Empty => None,
+        RawBody::Bytes(b) => {
+            stream.write_all(&b).expect("write the body");
+            None
+        }
+        RawBody::Huge { prefix, filler, len } => {
+            let mut w = stream.try_clone().expect("clone the stream");
+            Some(std::thread::spawn(move || {
+                // The server may answer and close before the end: errors end the writing.
+                if w.write_all(&prefix).is_err() {
+                    return;
+                }
+                let chunk = vec![filler; 64 * 1024];
+                let mut left = len.saturating_sub(prefix.len());
+                while left > 0 {
+                    let n = left.min(chunk.len());
+                    if w.write_all(&chunk[..n]).is_err() {
+                        return;
+                    }
+                    left -= n;
+                }
+            }))
+        }
+    };
+    let mut buf = Vec::new();
+    let mut tmp = [0u8; 16 * 1024];
+    loop {
+        match stream.read(&mut tmp) {
+            Ok(0) => break,
+            Ok(n) => buf.extend_from_slice(&tmp[..n]),
+            // A reset after the answer arrived: keep what was read.
+            Err(e) if !buf.is_empty() && e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(e) => panic!("{method} {path}: reading the answer: {e}"),
+        }
+    }
+    let _ = stream.shutdown(std::net::Shutdown::Both);
+    if let Some(w) = writer {
+        let _ = w.join();
+    }
+    parse_raw(&buf)
+        .unwrap_or_else(|| panic!("{method} {path}: not an HTTP answer: {:?}", String::from_utf8_lossy(&buf)))
+}
+
+/// Parses an HTTP/1.1 answer (content-length, chunked or until close).
+fn parse_raw(buf: &[u8]) -> Option<RawResp> {
+    let end = buf.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = std::str::from_utf8(&buf[..end]).ok()?;
+    let mut lines = head.split("\r\n");
+    let status: u16 = lines.next()?.split(' ').nth(1)?.parse().ok()?;
+    let mut chunked = false;
+    let mut length = None;
+    for line in lines {
+        let (k, v) = line.split_once(':')?;
+        match k.trim().to_ascii_lowercase().as_str() {
+            "transfer-encoding" => chunked = v.trim().eq_ignore_ascii_case("chunked"),
+            "content-length" => length = v.trim().parse::<usize>().ok(),
+            _ => {}
+        }
+    }
+    let rest = &buf[end + 4..];
+    let body = if chunked {
+        let mut out = Vec::new();
+        let mut at = 0;
+        loop {
+            let line_end = at + rest[at..].windows(2).position(|w| w == b"\r\n")?;
+            let size =
+                usize::from_str_radix(std::str::from_utf8(&rest[at..line_end]).ok()?.trim(), 16).ok()?;
+            at = line_end + 2;
+            if size == 0 {
+                break;
+            }
+            out.extend_from_slice(rest.get(at..at + size)?);
+            at += size + 2;
+        }
+        out
+    } else {
+        match length {
+            Some(n) => rest.get(..n)?.to_vec(),
+            None => rest.to_vec(),
+        }
+    };
+    Some(RawResp { status, body: String::from_utf8_lossy(&body).into_owned() })
+}
+
+/// Polls `f` until it returns `Some` or `timeout` passes.
+pub fn poll<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Operator's audit events of `tenant` (`GET /v1/audit?tenant=`).
+pub fn audit_events(gw: &Gateway, tenant: &str) -> Vec<Value> {
+    let v = gw.get(&format!("/v1/audit?tenant={tenant}"), Some(ADMIN_KEY)).expect(200);
+    v["events"].as_array().unwrap_or_else(|| panic!("events: {v}")).clone()
+}
+
+/// Whether `events` has one with this action (and outcome, if given).
+pub fn has_event(events: &[Value], action: &str, outcome: Option<&str>) -> bool {
+    events.iter().any(|e| e["action"] == action && outcome.is_none_or(|o| e["outcome"] == o))
+}

@@ -1,0 +1,23 @@
+//! The gateway end to end, against the specification (docs/api.md and
+//! docs/cli.md): the real `wasmclaw serve` binary on `127.0.0.1:0`, driven
+//! over HTTP and through the real `wasmclaw` CLI.
+//!
+//! - `harness`: starting, stopping and restarting the binary; the HTTP and
+//!   CLI helpers; fixtures.
+//! - `roles`: what each credential (operator, admin, member, guest) may and
+//!   may not do on every route.
+//! - `isolation`: tenant A's tokens on every route of tenant B.
+//! - `lifecycle`: suspend/resume, delete, token rotation and revocation,
+//!   the policy overlay, a restart.
+//! - `cli`: the remote commands against a running gateway.
+//! - `bad_input`: a table of malformed, hostile and oversized requests.
+//! - `ops`: `/healthz`, `/readyz`, `/openapi.json`, `/metrics`, the
+//!   listening line and the admin key.
+
+mod bad_input;
+mod cli;
+mod harness;
+mod isolation;
+mod lifecycle;
+mod ops;
+mod roles;

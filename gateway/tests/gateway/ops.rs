@@ -1,0 +1,193 @@
+//! What the operator's tooling reads: `/healthz`, `/readyz`,
+//! `/openapi.json`, `/metrics`; and the start-up contract of `serve` (the
+//! listening line, the admin key shown once when generated).
+
+use crate::harness::{ADMIN_KEY, Gateway, install, output, shared, tenant};
+use serde_json::{Value, json};
+
+#[test]
+fn health_and_readiness_answer_anyone() {
+    let gw = shared();
+    let r = gw.get("/healthz", None);
+    assert_eq!(r.expect(200), json!({"status": "ok"}));
+    assert!(r.content_type.as_deref().is_some_and(|c| c.starts_with("application/json")), "{r:?}");
+    assert_eq!(gw.get("/readyz", None).expect(200), json!({"status": "ready"}));
+    // A credential, even a bad one, changes nothing.
+    assert_eq!(gw.get("/healthz", Some("garbage")).expect(200), json!({"status": "ok"}));
+}
+
+/// Every route of docs/api.md: method and path, `{}` for a parameter.
+fn documented_routes() -> Vec<(&'static str, String)> {
+    let mut v: Vec<(&str, String)> = vec![
+        ("get", "/healthz".into()),
+        ("get", "/readyz".into()),
+        ("get", "/openapi.json".into()),
+        ("get", "/metrics".into()),
+        ("post", "/v1/tenants".into()),
+        ("get", "/v1/tenants".into()),
+        ("get", "/v1/tenants/{}".into()),
+        ("delete", "/v1/tenants/{}".into()),
+        ("post", "/v1/tenants/{}/suspend".into()),
+        ("post", "/v1/tenants/{}/resume".into()),
+        ("get", "/v1/usage".into()),
+        ("get", "/v1/audit".into()),
+        ("get", "/v1/security/audit".into()),
+    ];
+    let tenant_routes = [
+        ("post", "/tokens"),
+        ("get", "/tokens"),
+        ("post", "/tokens/{}/rotate"),
+        ("delete", "/tokens/{}"),
+        ("get", "/policy"),
+        ("put", "/policy"),
+        ("post", "/skills"),
+        ("get", "/skills"),
+        ("delete", "/skills/{}"),
+        ("post", "/skills/{}/invoke"),
+        ("put", "/secrets/{}"),
+        ("get", "/secrets"),
+        ("get", "/memory"),
+        ("delete", "/memory/{}"),
+        ("get", "/cron"),
+        ("delete", "/cron/{}"),
+        ("get", "/contacts"),
+        ("get", "/usage"),
+        ("get", "/audit"),
+    ];
+    for (m, rest) in tenant_routes {
+        v.push((m, format!("/v1/tenants/{{}}{rest}")));
+        v.push((m, format!("/v1{rest}")));
+    }
+    v
+}
+
+/// `/a/{name}/b` → `/a/{}/b`.
+fn normalize(path: &str) -> String {
+    let mut out = String::new();
+    let mut in_param = false;
+    for c in path.chars() {
+        match c {
+            '{' => {
+                in_param = true;
+                out.push_str("{}");
+            }
+            '}' => in_param = false,
+            _ if in_param => {}
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+#[test]
+fn openapi_lists_every_documented_route() {
+    let gw = shared();
+    let r = gw.get("/openapi.json", None);
+    let doc = r.expect(200);
+    assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.1")), "OpenAPI 3.1: {}", doc["openapi"]);
+    assert!(doc["info"]["title"].is_string() && doc["info"]["version"].is_string(), "info: {}", doc["info"]);
+    let paths = doc["paths"].as_object().expect("paths");
+    let normalized: std::collections::HashMap<String, &Value> =
+        paths.iter().map(|(p, item)| (normalize(p), item)).collect();
+    let mut missing = Vec::new();
+    for (method, path) in documented_routes() {
+        if normalized.get(&path).is_none_or(|item| item.get(method).is_none()) {
+            missing.push(format!("{} {path}", method.to_uppercase()));
+        }
+    }
+    assert!(missing.is_empty(), "routes of docs/api.md missing from /openapi.json: {missing:#?}");
+    // Nothing documented there that does not answer: every listed path is a route.
+    for (path, item) in paths {
+        for method in item.as_object().unwrap().keys() {
+            if ["get", "post", "put", "delete", "patch"].contains(&method.as_str()) {
+                let p = normalize(path).replace("{}", "x");
+                let r = gw.req(&method.to_uppercase(), &p, None, crate::harness::Body::None);
+                // Without a credential a /v1 route answers 401 before looking anything up.
+                assert!(![404, 405].contains(&r.status), "{method} {path} is listed but not routed: {r:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn metrics_are_for_the_operator_and_count_calls_per_tenant() {
+    let gw = shared();
+    let t = tenant(gw, "a");
+    install(gw, "a", ADMIN_KEY, "echo", true);
+    for i in 0..3 {
+        output(gw, &t.member, "echo", &json!({"i": i}));
+    }
+    for tok in [&t.admin, &t.member, &t.guest] {
+        gw.get("/metrics", Some(tok)).expect_error(403, "forbidden");
+    }
+    gw.get("/metrics", None).expect_error(401, "unauthorized");
+
+    let r = gw.get("/metrics", Some(ADMIN_KEY));
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(r.content_type.as_deref().is_some_and(|c| c.starts_with("text/plain")), "Prometheus text: {r:?}");
+    // A series of calls labelled tenant="a": tenant a made exactly 3 calls
+    // (only this test uses it), so its call counters add up to 3.
+    let series: Vec<&str> = r
+        .text
+        .lines()
+        .filter(|l| !l.starts_with('#') && l.contains("tenant=\"a\""))
+        .filter(|l| {
+            l.split(['{', ' ']).next().is_some_and(|name| name.contains("calls") && !name.contains("error"))
+        })
+        .collect();
+    assert!(!series.is_empty(), "no call series with tenant=\"a\":\n{}", r.text);
+    let total: f64 = series.iter().filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum();
+    assert_eq!(total, 3.0, "3 calls counted for tenant a: {series:#?}");
+    // Each line is a comment or `name{labels} value`.
+    for line in r.text.lines().filter(|l| !l.is_empty() && !l.starts_with('#')) {
+        let value = line.rsplit(' ').next().unwrap();
+        assert!(
+            value.parse::<f64>().is_ok() || ["NaN", "+Inf", "-Inf"].contains(&value),
+            "bad line {line:?}"
+        );
+    }
+}
+
+#[test]
+fn security_audit_lists_findings_for_the_operator() {
+    let gw = shared();
+    let v = gw.get("/v1/security/audit", Some(ADMIN_KEY)).expect(200);
+    let findings = v["findings"].as_array().unwrap_or_else(|| panic!("findings: {v}"));
+    for f in findings {
+        assert!(["critical", "warning", "info"].contains(&f["severity"].as_str().unwrap_or("")), "{f}");
+        assert!(f["code"].as_str().is_some_and(|c| !c.is_empty()), "{f}");
+        assert!(f["message"].as_str().is_some_and(|m| !m.is_empty()), "{f}");
+    }
+    assert!(!v.to_string().contains(&ADMIN_KEY[4..]), "no key in the findings");
+}
+
+#[test]
+fn a_generated_admin_key_is_shown_once_and_kept() {
+    let mut gw = Gateway::start_with_key(None);
+    let line = gw.preamble.iter().find(|l| l.starts_with("admin key (shown once): ")).cloned();
+    let key = line
+        .as_deref()
+        .and_then(|l| l.strip_prefix("admin key (shown once): "))
+        .unwrap_or_else(|| panic!("no admin key line before the listening line: {:?}", gw.preamble))
+        .trim()
+        .to_string();
+    assert!(key.starts_with("wca_") && key.len() == 36, "{key}");
+    gw.get("/v1/tenants", Some(&key)).expect(200);
+    gw.get("/v1/tenants", Some(ADMIN_KEY)).expect_error(401, "unauthorized");
+    assert!(!gw.log_text().contains(&key[4..]), "the key is not in the log");
+
+    gw.restart();
+    assert!(
+        !gw.preamble.iter().any(|l| l.contains("wca_")),
+        "a stored key is never shown again: {:?}",
+        gw.preamble
+    );
+    gw.get("/v1/tenants", Some(&key)).expect(200);
+}
+
+#[test]
+fn a_given_admin_key_is_not_printed() {
+    let gw = shared();
+    assert!(gw.preamble.iter().all(|l| !l.contains("wca_")), "{:?}", gw.preamble);
+    assert!(!gw.log_text().contains(&ADMIN_KEY[4..]), "the admin key is not logged");
+}
