@@ -136,12 +136,9 @@ impl FromRequestParts<Gateway> for Scoped {
 
     async fn from_request_parts(parts: &mut Parts, gw: &Gateway) -> ApiResult<Self> {
         let Caller(principal) = Caller::from_request_parts(parts, gw).await?;
-        let params = RawPathParams::from_request_parts(parts, gw).await.map_err(|e| {
-            ApiError::invalid(format!(
-                "bad path: {}",
-                axum::response::IntoResponse::into_response(e).status()
-            ))
-        })?;
+        let params = RawPathParams::from_request_parts(parts, gw)
+            .await
+            .map_err(|_| ApiError::invalid("the path is not valid UTF-8 once percent-decoded"))?;
         let from_path = params.iter().find(|(k, _)| *k == "tenant").map(|(_, v)| v.to_string());
         let missing = |raw: &str| {
             let shown: String = raw.chars().take(64).filter(|c| !c.is_control()).collect();

@@ -373,9 +373,7 @@ mod tests {
         let l = Limits { max_input_bytes: 10, ..Limits::default() };
         assert!(check_input("{}", &l).is_ok());
         assert!(matches!(check_input("{", &l), Err(Error::InvalidInput(m)) if m.contains("not JSON")));
-        assert!(
-            matches!(check_input("[1,2,3,4,5,6]", &l), Err(Error::InvalidInput(m)) if m.contains("bytes"))
-        );
+        assert!(matches!(check_input("[1,2,3,4,5,6]", &l), Err(Error::TooLarge(m)) if m.contains("bytes")));
         // The check is iterative: deep nesting cannot overflow the host's
         // stack (the guest's own parser bounds the depth it accepts).
         let deep = format!("{}{}", "[".repeat(500_000), "]".repeat(500_000));
