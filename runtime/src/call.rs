@@ -104,7 +104,8 @@ impl Runtime {
                     bound.tenant, limits.concurrency
                 ))
             })?
-            .map_err(|_| Error::Internal("tenant semaphore closed".into()))?;
+            // Closed: the tenant was deleted while this call waited.
+            .map_err(|_| Error::NotFound(format!("tenant {} was deleted", bound.tenant)))?;
         let global = tokio::time::timeout(wait, self.inner.capacity.clone().acquire_owned())
             .await
             .map_err(|_| Error::Busy("the gateway is at capacity; retry later".into()))?

@@ -46,6 +46,8 @@ pub struct Call {
 /// tenant's files directory (created once).
 pub(crate) struct TenantSlot {
     pub(crate) slots: Arc<Semaphore>,
+    /// How many permits `slots` was created with.
+    pub(crate) permits: u32,
     pub(crate) files: PathBuf,
 }
 
@@ -267,6 +269,11 @@ impl Runtime {
         map.remove(&(tenant.clone(), name.to_string()));
     }
 
+    /// The tenant's concurrency slots, if a call of it ever ran.
+    pub(crate) fn existing_slot(&self, tenant: &TenantId) -> Option<Arc<TenantSlot>> {
+        self.inner.tenants.lock().unwrap_or_else(|e| e.into_inner()).get(tenant).cloned()
+    }
+
     /// Forgets everything held in memory for a deleted tenant.
     pub(crate) fn forget_tenant(&self, tenant: &TenantId) {
         self.inner.bound.lock().unwrap_or_else(|e| e.into_inner()).retain(|(t, _), _| t != tenant);
@@ -378,7 +385,11 @@ impl Runtime {
         }
         let files = self.tenant_files_dir(tenant);
         create_private_dir(&files)?;
-        let slot = Arc::new(TenantSlot { slots: Arc::new(Semaphore::new(concurrency as usize)), files });
+        let slot = Arc::new(TenantSlot {
+            slots: Arc::new(Semaphore::new(concurrency as usize)),
+            permits: concurrency,
+            files,
+        });
         map.insert(tenant.clone(), slot.clone());
         Ok(slot)
     }

@@ -6,6 +6,7 @@ use crate::error::Error;
 use crate::ids::TenantId;
 use crate::runtime::Runtime;
 use serde::ser::{Serialize, SerializeStruct, Serializer};
+use std::time::Duration;
 
 /// A tenant's record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,7 +69,37 @@ impl Runtime {
     /// Deletes a tenant and everything it owns: memory, policy, secrets,
     /// cron jobs, messages, tokens, skills, usage (one transaction), then its
     /// files. The audit log keeps its records.
-    pub fn delete_tenant(&self, actor: &str, id: &TenantId) -> Result<(), Error> {
+    ///
+    /// Calls in flight finish first, so none writes after the purge: the
+    /// tenant is suspended (no new token, no cron run), every one of its
+    /// concurrency slots is taken (waiting at most the operator's timeout
+    /// cap, plus a second), and calls still queued for a slot are refused.
+    pub async fn delete_tenant(&self, actor: &str, id: &TenantId) -> Result<(), Error> {
+        self.inner.db.tenant_set_suspended(id, true)?.ok_or_else(|| not_found(id))?;
+        let _quiet = match self.existing_slot(id) {
+            None => None,
+            Some(slot) => {
+                let wait = Duration::from_millis(self.inner.config.caps.timeout_ms) + Duration::from_secs(1);
+                let all =
+                    tokio::time::timeout(wait, slot.slots.clone().acquire_many_owned(slot.permits)).await;
+                slot.slots.close();
+                match all {
+                    Ok(Ok(permits)) => Some(permits),
+                    _ => {
+                        tracing::warn!(tenant = %id, "deleting a tenant whose calls did not finish in time");
+                        None
+                    }
+                }
+            }
+        };
+        let this = self.clone();
+        let (actor, id) = (actor.to_string(), id.clone());
+        tokio::task::spawn_blocking(move || this.purge_tenant(&actor, &id))
+            .await
+            .map_err(|e| Error::Internal(format!("delete task: {e}")))?
+    }
+
+    fn purge_tenant(&self, actor: &str, id: &TenantId) -> Result<(), Error> {
         if !self.inner.db.tenant_delete(id)? {
             return Err(not_found(id));
         }

@@ -149,7 +149,7 @@ async fn deleting_a_tenant_removes_everything_it_owns_and_nothing_of_its_neighbo
     let acme = tenant("acme");
     let (_, token) = rt.mint_token("operator", &acme, Role::Admin, "").unwrap();
 
-    rt.delete_tenant("operator", &acme).unwrap();
+    rt.delete_tenant("operator", &acme).await.unwrap();
     assert!(matches!(rt.tenant(&acme), Err(Error::NotFound(_))));
     assert!(matches!(rt.authenticate(&token), Err(Error::Unauthorized(_))), "its tokens are gone");
     assert!(rt.db().tokens(&acme).unwrap().is_empty());
@@ -161,7 +161,7 @@ async fn deleting_a_tenant_removes_everything_it_owns_and_nothing_of_its_neighbo
     assert!(rt.db().secret_key(&acme).unwrap().is_none(), "its data key is gone too");
     assert!(rt.usage(Some(&acme)).unwrap().is_empty());
     assert!(!dir.path().join("data/tenants/acme").exists(), "its files are gone");
-    assert!(matches!(rt.delete_tenant("operator", &acme), Err(Error::NotFound(_))));
+    assert!(matches!(rt.delete_tenant("operator", &acme).await, Err(Error::NotFound(_))));
 
     // The neighbour keeps everything.
     let globex = tenant("globex");
@@ -224,4 +224,29 @@ async fn a_capability_denial_is_audited_and_a_granted_call_is_not() {
     assert_eq!(denied[0]["tenant"], "acme");
     assert_eq!(denied[0]["actor"], "skill:fetch");
     assert!(denied[0]["target"].as_str().unwrap().starts_with("http: "), "{}", denied[0]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deletion_waits_for_the_calls_in_flight() {
+    let (_dir, rt, _clock) = setup();
+    install(&rt, "acme", "spin").await;
+    let bound = rt.installed(&tenant("acme"), "spin").await.unwrap();
+    let call = Call {
+        overrides: wasmclaw::LimitOverrides {
+            timeout: Some(Duration::from_millis(800)),
+            fuel: Some(u64::MAX), // clamped to the cap: the deadline ends it, not fuel
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let running = {
+        let (rt, bound, call) = (rt.clone(), bound.clone(), call.clone());
+        tokio::spawn(async move { rt.invoke(&bound, &call, "{}").await })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = std::time::Instant::now();
+    rt.delete_tenant("operator", &tenant("acme")).await.unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(400), "the delete waited for the call in flight");
+    assert!(matches!(running.await.unwrap(), Err(Error::Timeout { .. })), "and the call ran to its own end");
+    assert!(matches!(rt.tenant(&tenant("acme")), Err(Error::NotFound(_))));
 }

@@ -58,12 +58,7 @@ pub(crate) async fn delete(
 ) -> ApiResult<Json<Value>> {
     caller.allow(&gw, OPERATOR, "delete tenants")?;
     let id = tenant_param(&params)?;
-    let rt = gw.runtime().clone();
-    let actor = caller.0.actor();
-    let id2 = id.clone();
-    tokio::task::spawn_blocking(move || rt.delete_tenant(&actor, &id2))
-        .await
-        .map_err(|e| ApiError::from(wasmclaw::Error::Internal(format!("delete task: {e}"))))??;
+    gw.runtime().delete_tenant(&caller.0.actor(), &id).await?;
     Ok(Json(json!({ "deleted": id.as_str() })))
 }
 
