@@ -70,6 +70,9 @@ pub(crate) struct Inner {
     pub(crate) log_rate: Arc<RateLimiter>,
     pub(crate) message_rate: Arc<RateLimiter>,
     tenants: Mutex<HashMap<TenantId, Arc<TenantSlot>>>,
+    /// Tenants deleted since the start (until created again): a call bound
+    /// before the delete may not run as them.
+    deleted: Mutex<std::collections::HashSet<TenantId>>,
     bound: Mutex<HashMap<(TenantId, String), Arc<BoundSkill>>>,
     /// Per tenant, a redactor of all its secrets (None: it has none),
     /// rebuilt after the tenant's secrets change.
@@ -132,6 +135,7 @@ impl Runtime {
                 clock,
                 audit,
                 tenants: Mutex::new(HashMap::new()),
+                deleted: Mutex::new(Default::default()),
                 bound: Mutex::new(HashMap::new()),
                 redactors: Mutex::new(HashMap::new()),
                 capacity,
@@ -269,6 +273,11 @@ impl Runtime {
         map.remove(&(tenant.clone(), name.to_string()));
     }
 
+    /// A tenant created (again): calls may run as it.
+    pub(crate) fn revive_tenant(&self, tenant: &TenantId) {
+        self.inner.deleted.lock().unwrap_or_else(|e| e.into_inner()).remove(tenant);
+    }
+
     /// The tenant's concurrency slots, if a call of it ever ran.
     pub(crate) fn existing_slot(&self, tenant: &TenantId) -> Option<Arc<TenantSlot>> {
         self.inner.tenants.lock().unwrap_or_else(|e| e.into_inner()).get(tenant).cloned()
@@ -276,6 +285,7 @@ impl Runtime {
 
     /// Forgets everything held in memory for a deleted tenant.
     pub(crate) fn forget_tenant(&self, tenant: &TenantId) {
+        self.inner.deleted.lock().unwrap_or_else(|e| e.into_inner()).insert(tenant.clone());
         self.inner.bound.lock().unwrap_or_else(|e| e.into_inner()).retain(|(t, _), _| t != tenant);
         self.inner.tenants.lock().unwrap_or_else(|e| e.into_inner()).remove(tenant);
         self.inner.redactors.lock().unwrap_or_else(|e| e.into_inner()).remove(tenant);
@@ -382,6 +392,9 @@ impl Runtime {
         let mut map = self.inner.tenants.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(slot) = map.get(tenant) {
             return Ok(slot.clone());
+        }
+        if self.inner.deleted.lock().unwrap_or_else(|e| e.into_inner()).contains(tenant) {
+            return Err(Error::NotFound(format!("tenant {tenant} was deleted")));
         }
         let files = self.tenant_files_dir(tenant);
         create_private_dir(&files)?;

@@ -37,6 +37,7 @@ impl Runtime {
         if !self.inner.db.tenant_create(&tenant)? {
             return Err(Error::Conflict(format!("tenant {id} exists")));
         }
+        self.revive_tenant(id);
         self.record(actor, Some(id), "tenant.create", id.as_str(), "ok");
         Ok(tenant)
     }

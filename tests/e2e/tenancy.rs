@@ -249,4 +249,11 @@ async fn deletion_waits_for_the_calls_in_flight() {
     assert!(started.elapsed() >= Duration::from_millis(400), "the delete waited for the call in flight");
     assert!(matches!(running.await.unwrap(), Err(Error::Timeout { .. })), "and the call ran to its own end");
     assert!(matches!(rt.tenant(&tenant("acme")), Err(Error::NotFound(_))));
+    // A binding taken before the delete cannot run as the deleted tenant…
+    assert!(matches!(rt.invoke(&bound, &call, "{}").await, Err(Error::NotFound(_))));
+    assert!(!rt.tenant_files_dir(&tenant("acme")).exists(), "nor bring its directory back");
+    // …until a tenant of that id is created again.
+    rt.create_tenant("operator", &tenant("acme")).unwrap();
+    install(&rt, "acme", "echo").await;
+    assert_eq!(invoke(&rt, "acme", "echo", json!({"again": true})).await.unwrap(), r#"{"again":true}"#);
 }
