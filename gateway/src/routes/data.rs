@@ -14,7 +14,6 @@ use wasmclaw::policy::TenantPolicy;
 
 pub(crate) async fn get_policy(State(gw): State<Gateway>, scoped: Scoped) -> ApiResult<Json<Value>> {
     scoped.allow(&gw, MANAGERS, "read the policy")?;
-    gw.runtime().tenant(&scoped.tenant)?;
     Ok(Json(json!(gw.runtime().db().policy(&scoped.tenant).map_err(wasmclaw::Error::from)?)))
 }
 
@@ -44,7 +43,6 @@ pub(crate) async fn put_policy(
     if !matches!(scoped.principal, wasmclaw::auth::Principal::Operator) {
         policy.check_public().map_err(|e| ApiError::invalid(format!("policy: {e}")))?;
     }
-    gw.runtime().tenant(&scoped.tenant)?;
     gw.runtime().set_policy(&scoped.actor(), &scoped.tenant, &policy)?;
     Ok(Json(json!(policy)))
 }
@@ -56,7 +54,6 @@ pub(crate) async fn put_secret(
     ApiBytes(body): ApiBytes,
 ) -> ApiResult<StatusCode> {
     scoped.allow(&gw, MANAGERS, "write secrets")?;
-    gw.runtime().tenant(&scoped.tenant)?;
     let name = param(&params, "name")?;
     gw.runtime().put_secret(&scoped.actor(), &scoped.tenant, &name, &body)?;
     Ok(StatusCode::NO_CONTENT)
@@ -64,7 +61,6 @@ pub(crate) async fn put_secret(
 
 pub(crate) async fn list_secrets(State(gw): State<Gateway>, scoped: Scoped) -> ApiResult<Json<Value>> {
     scoped.allow(&gw, MANAGERS, "list secrets")?;
-    gw.runtime().tenant(&scoped.tenant)?;
     Ok(Json(json!({ "secrets": gw.runtime().secret_names(&scoped.tenant)? })))
 }
 

@@ -1,11 +1,12 @@
-//! Operator routes: tenants.
+//! Operator routes: tenants. The `{tenant}` of the path is resolved by
+//! [`Scoped`] (a missing one is 404), then only the operator is admitted.
 
-use crate::auth::{Caller, OPERATOR};
+use crate::auth::{Caller, OPERATOR, Scoped};
 use crate::error::{ApiError, ApiResult};
-use crate::routes::{ApiJson, param};
+use crate::routes::ApiJson;
 use crate::state::Gateway;
 use axum::Json;
-use axum::extract::{RawPathParams, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -15,15 +16,6 @@ use wasmclaw::TenantId;
 #[serde(deny_unknown_fields)]
 pub(crate) struct NewTenant {
     id: String,
-}
-
-fn tenant_param(params: &RawPathParams) -> ApiResult<TenantId> {
-    let raw = param(params, "tenant")?;
-    TenantId::parse(&raw).map_err(|_| ApiError::not_found(format!("no tenant {:?}", short(&raw))))
-}
-
-fn short(s: &str) -> String {
-    s.chars().take(64).filter(|c| !c.is_control()).collect()
 }
 
 pub(crate) async fn create(
@@ -42,40 +34,23 @@ pub(crate) async fn list(State(gw): State<Gateway>, caller: Caller) -> ApiResult
     Ok(Json(json!({ "tenants": gw.runtime().tenants()? })))
 }
 
-pub(crate) async fn show(
-    State(gw): State<Gateway>,
-    caller: Caller,
-    params: RawPathParams,
-) -> ApiResult<Json<Value>> {
-    caller.allow(&gw, OPERATOR, "read tenants")?;
-    Ok(Json(json!(gw.runtime().tenant(&tenant_param(&params)?)?)))
+pub(crate) async fn show(State(gw): State<Gateway>, scoped: Scoped) -> ApiResult<Json<Value>> {
+    scoped.allow(&gw, OPERATOR, "read tenants")?;
+    Ok(Json(json!(gw.runtime().tenant(&scoped.tenant)?)))
 }
 
-pub(crate) async fn delete(
-    State(gw): State<Gateway>,
-    caller: Caller,
-    params: RawPathParams,
-) -> ApiResult<Json<Value>> {
-    caller.allow(&gw, OPERATOR, "delete tenants")?;
-    let id = tenant_param(&params)?;
-    gw.runtime().delete_tenant(&caller.0.actor(), &id).await?;
-    Ok(Json(json!({ "deleted": id.as_str() })))
+pub(crate) async fn delete(State(gw): State<Gateway>, scoped: Scoped) -> ApiResult<Json<Value>> {
+    scoped.allow(&gw, OPERATOR, "delete tenants")?;
+    gw.runtime().delete_tenant(&scoped.actor(), &scoped.tenant).await?;
+    Ok(Json(json!({ "deleted": scoped.tenant.as_str() })))
 }
 
-pub(crate) async fn suspend(
-    State(gw): State<Gateway>,
-    caller: Caller,
-    params: RawPathParams,
-) -> ApiResult<Json<Value>> {
-    caller.allow(&gw, OPERATOR, "suspend tenants")?;
-    Ok(Json(json!(gw.runtime().suspend_tenant(&caller.0.actor(), &tenant_param(&params)?)?)))
+pub(crate) async fn suspend(State(gw): State<Gateway>, scoped: Scoped) -> ApiResult<Json<Value>> {
+    scoped.allow(&gw, OPERATOR, "suspend tenants")?;
+    Ok(Json(json!(gw.runtime().suspend_tenant(&scoped.actor(), &scoped.tenant)?)))
 }
 
-pub(crate) async fn resume(
-    State(gw): State<Gateway>,
-    caller: Caller,
-    params: RawPathParams,
-) -> ApiResult<Json<Value>> {
-    caller.allow(&gw, OPERATOR, "resume tenants")?;
-    Ok(Json(json!(gw.runtime().resume_tenant(&caller.0.actor(), &tenant_param(&params)?)?)))
+pub(crate) async fn resume(State(gw): State<Gateway>, scoped: Scoped) -> ApiResult<Json<Value>> {
+    scoped.allow(&gw, OPERATOR, "resume tenants")?;
+    Ok(Json(json!(gw.runtime().resume_tenant(&scoped.actor(), &scoped.tenant)?)))
 }
