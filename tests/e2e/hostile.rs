@@ -4,8 +4,9 @@
 use crate::{bind, call, call_json, load};
 use serde_json::{Value, json};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-use wasmclaw::{Call, Error, LimitOverrides};
+use wasmclaw::{Call, Error, LimitOverrides, Runtime, Skill};
 use wasmclaw_tests::{runtime, runtime_with, tenant};
 
 fn with(overrides: LimitOverrides) -> Call {
@@ -216,6 +217,24 @@ async fn a_trapping_tenant_does_not_stop_another() {
     }
 }
 
+/// Starts `spin` as `tenant` (ending by its 1.5 s deadline, not by fuel) and
+/// returns once it holds its slots.
+async fn hold_a_slot(
+    rt: &Runtime,
+    spin: &Arc<Skill>,
+    tenant: &str,
+) -> tokio::task::JoinHandle<Result<wasmclaw::Outcome, Error>> {
+    let slow = with(LimitOverrides {
+        fuel: Some(u64::MAX),
+        timeout: Some(Duration::from_millis(1500)),
+        ..Default::default()
+    });
+    let (rt2, bound) = (rt.clone(), bind(rt, spin, tenant));
+    let holder = tokio::spawn(async move { rt2.invoke(&bound, &slow, "{}").await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    holder
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tenant_at_its_concurrency_limit_gets_busy_while_others_run() {
     let (_d, rt) = runtime_with(|c| {
@@ -224,15 +243,7 @@ async fn a_tenant_at_its_concurrency_limit_gets_busy_while_others_run() {
     });
     let spin = load(&rt, "spin").await;
     let echo = load(&rt, "echo").await;
-    let slow = with(LimitOverrides {
-        fuel: Some(u64::MAX),
-        timeout: Some(Duration::from_millis(1500)),
-        ..Default::default()
-    });
-    let rt2 = rt.clone();
-    let spin2 = bind(&rt, &spin, "tenant-a");
-    let holder = tokio::spawn(async move { rt2.invoke(&spin2, &slow, "{}").await });
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let holder = hold_a_slot(&rt, &spin, "tenant-a").await;
     let e = call(&rt, &echo, "tenant-a", "{}").await.unwrap_err();
     assert!(matches!(&e, Error::Busy(m) if m.contains("tenant-a")), "{e}");
     assert_eq!(e.exit_code(), 11);
@@ -250,15 +261,7 @@ async fn a_full_gateway_answers_busy_to_every_tenant() {
     });
     let spin = load(&rt, "spin").await;
     let echo = load(&rt, "echo").await;
-    let slow = with(LimitOverrides {
-        fuel: Some(u64::MAX),
-        timeout: Some(Duration::from_millis(1500)),
-        ..Default::default()
-    });
-    let rt2 = rt.clone();
-    let spin_a = bind(&rt, &spin, "tenant-a");
-    let holder = tokio::spawn(async move { rt2.invoke(&spin_a, &slow, "{}").await });
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let holder = hold_a_slot(&rt, &spin, "tenant-a").await;
     // Tenant B is under its own limit, but the one instance slot is taken.
     let e = call(&rt, &echo, "tenant-b", "{}").await.unwrap_err();
     assert!(matches!(&e, Error::Busy(m) if m.contains("capacity")), "{e}");

@@ -250,16 +250,10 @@ impl Drop for Running {
 
 #[cfg(test)]
 mod tests {
+    use super::schedule::tests::{MON, cron};
     use super::schedule::{DAY, END_OF_CRON_YEARS};
     use super::*;
     use crate::clock::ManualClock;
-
-    // 2024-01-01T00:00:00Z, a Monday.
-    const MON: u64 = 1_704_067_200;
-
-    fn cron(s: &str) -> Schedule {
-        Schedule::Cron(s.into())
-    }
 
     #[test]
     fn job_serde_keeps_the_tenant_validated() {

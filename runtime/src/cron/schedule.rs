@@ -198,13 +198,13 @@ fn weekday_from_sunday(days: u64) -> u32 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    // 2024-01-01T00:00:00Z, a Monday.
-    const MON: u64 = 1_704_067_200;
+    /// 2024-01-01T00:00:00Z, a Monday (also used by the scheduler's tests).
+    pub(in crate::cron) const MON: u64 = 1_704_067_200;
 
-    fn cron(s: &str) -> Schedule {
+    pub(in crate::cron) fn cron(s: &str) -> Schedule {
         Schedule::Cron(s.into())
     }
 
