@@ -110,6 +110,9 @@ fn bad_requests_get_exact_4xx_errors_of_one_shape_and_never_5xx() {
         case("POST", format!("/v1/tokens/{member_id}/rotate"), 400, "invalid-input")
             .bearer(admin)
             .json(r#"{"grace_secs":1.5}"#),
+        case("POST", format!("/v1/tokens/{member_id}/rotate"), 400, "invalid-input")
+            .bearer(admin)
+            .json(r#"{"grace_secs":99999999999}"#),
         case("POST", "/v1/skills", 400, "invalid-input")
             .bearer(admin)
             .json(r#"{"component":"not base64!!"}"#),
