@@ -139,6 +139,7 @@ impl Runtime {
     }
 
     async fn run_call(&self, bound: &BoundSkill, call: &Call, input: &str) -> Result<Outcome, Error> {
+        self.check_publisher(bound)?;
         let limits = self.call_limits(&bound.grant, &call.overrides);
         check_input(input, &limits)?;
         let tenant = &bound.tenant;
@@ -350,7 +351,9 @@ pub(crate) fn classify(e: wasmtime::Error, store: &Store<HostState>, limits: &Li
         Some(Trap::OutOfFuel) => Error::OutOfFuel { limit: limits.fuel },
         Some(Trap::StackOverflow) => Error::Trap { message: "stack overflow".into(), stderr },
         Some(trap) => Error::Trap { message: trap.to_string(), stderr },
-        None => Error::Trap { message: format!("{e}"), stderr },
+        // A host error (an unimplemented import, …): its root cause, not
+        // the wasm backtrace around it.
+        None => Error::Trap { message: e.root_cause().to_string(), stderr },
     }
 }
 

@@ -1,7 +1,7 @@
 //! The operator's configuration (`wasmclaw.toml`): where the gateway
 //! listens, the data directory, pool sizing, per-call limits (defaults and
 //! the operator's caps), the memory quota, the audit log's rotation, the
-//! rate card and the trusted signing keys. Every field has a safe default,
+//! rate card and what skills are trusted with. Every field has a safe default,
 //! so an empty configuration runs. A tenant's policy is an overlay on it
 //! that may not set any of these keys ([`OPERATOR_KEYS`]).
 
@@ -54,7 +54,7 @@ pub struct RuntimeConfig {
     pub audit: AuditConfig,
     /// Prices applied to the metered usage.
     pub rate_card: RateCard,
-    /// Keys trusted to sign skill packages.
+    /// Signed installs and allowed imports.
     pub trust: TrustConfig,
     /// On shutdown, how long in-flight requests may finish, in seconds.
     pub shutdown_grace_secs: u64,
@@ -103,12 +103,29 @@ impl RateCard {
     }
 }
 
-/// Keys trusted to sign skill packages (used from Step 4 on).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+/// What the gateway trusts skills with: whether installs must be signed
+/// packages, and which imports beyond the skill interfaces and the linked
+/// WASI set a component may have. Trusted publisher keys are state, kept in
+/// the database (`wasmclaw trust add`), not configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TrustConfig {
-    /// Trusted public keys.
-    pub keys: Vec<String>,
+    /// Install only packages signed by a trusted key, and load only skills
+    /// installed that way (default true; `serve --allow-unsigned` turns it
+    /// off for development, and `security audit` flags that).
+    pub require_signed: bool,
+    /// Further interfaces a component may import, by name without version:
+    /// a package (`wasi:sockets`) or one interface (`wasi:sockets/tcp`).
+    /// The gateway does not implement them: such a component loads, and any
+    /// call into them traps (useful for components whose standard library
+    /// pulls in `wasi:sockets` it never calls). See [`crate::permissions`].
+    pub allow_imports: Vec<String>,
+}
+
+impl Default for TrustConfig {
+    fn default() -> Self {
+        TrustConfig { require_signed: true, allow_imports: Vec::new() }
+    }
 }
 
 impl RuntimeConfig {

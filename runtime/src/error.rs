@@ -86,6 +86,12 @@ pub enum Error {
     /// The tenant is suspended: its tokens are refused.
     #[error("suspended: tenant {0} is suspended")]
     Suspended(String),
+    /// A skill package or installed skill failed a trust check: unsigned
+    /// where signatures are required, a bad signature, a publisher key that
+    /// is not (or no longer) trusted, or bytes that no longer match the
+    /// digests pinned at install.
+    #[error("untrusted: {0}")]
+    Untrusted(String),
     /// A failure inside the runtime itself (a bug or an engine error).
     #[error("internal error: {0}")]
     Internal(String),
@@ -132,6 +138,7 @@ impl Error {
             Error::Forbidden(_) => "forbidden",
             Error::Suspended(_) => "suspended",
             Error::TooLarge(_) => "too-large",
+            Error::Untrusted(_) => "untrusted",
         }
     }
 
@@ -159,6 +166,7 @@ impl Error {
             Error::Forbidden(_) => 19,
             Error::Suspended(_) => 20,
             Error::TooLarge(_) => 22,
+            Error::Untrusted(_) => 23,
         }
     }
 
@@ -200,6 +208,7 @@ mod tests {
             Error::Forbidden("x".into()),
             Error::Suspended("x".into()),
             Error::TooLarge("x".into()),
+            Error::Untrusted("x".into()),
         ];
         let mut codes: Vec<u8> = all.iter().map(Error::exit_code).collect();
         let mut kinds: Vec<&str> = all.iter().map(Error::kind).collect();

@@ -17,6 +17,7 @@ use crate::host::{CallLimiter, HostState};
 use crate::ids::TenantId;
 use crate::manifest::Manifest;
 use crate::messaging::{Deliverer, KeyLookup};
+use crate::permissions::{self, ImportStatus};
 use crate::policy::{Grant, TenantPolicy};
 use crate::ratelimit::RateLimiter;
 use crate::redact::Redactor;
@@ -77,6 +78,8 @@ pub(crate) struct Inner {
     /// Per tenant, a redactor of all its secrets (None: it has none),
     /// rebuilt after the tenant's secrets change.
     redactors: Mutex<HashMap<TenantId, Option<Arc<Redactor>>>>,
+    /// The trusted publisher keys (key → name), as in the database.
+    pub(crate) trusted: std::sync::RwLock<crate::trust::TrustCache>,
     pub(crate) capacity: Arc<Semaphore>,
     pub(crate) meter: crate::metering::Meter,
     _ticker: EpochTicker,
@@ -104,6 +107,7 @@ impl Runtime {
         make_private(&db_path)?;
         let master = MasterKey::load_or_create(dir).map_err(|e| Error::Config(e.to_string()))?;
         let vault = Arc::new(Vault::new(db.clone(), master));
+        let trusted = crate::trust::load_cache(&db)?;
         let audit = AuditLog::open(&dir.join("audit.log"), &config.audit)
             .map_err(|e| Error::io(format!("cannot open {}", dir.join("audit.log").display()), e))?;
         let http = caps::http::client().map_err(|e| Error::Internal(format!("HTTP client: {e}")))?;
@@ -138,6 +142,7 @@ impl Runtime {
                 deleted: Mutex::new(Default::default()),
                 bound: Mutex::new(HashMap::new()),
                 redactors: Mutex::new(HashMap::new()),
+                trusted: std::sync::RwLock::new(trusted),
                 capacity,
                 meter: Default::default(),
                 _ticker: ticker,
@@ -185,10 +190,22 @@ impl Runtime {
     }
 
     /// Loads a skill from component bytes: compiles it (or takes it from the
-    /// cache), resolves its imports once, checks that it exports the skill
-    /// world, asks it to describe itself and checks that against the
-    /// manifest.
+    /// cache), refuses imports no skill may have and a component that does
+    /// not export the skill world, resolves its imports once, asks it to
+    /// describe itself and checks that against the manifest. Whether the
+    /// manifest declares its capabilities is the installer's check
+    /// ([`crate::permissions::check`]).
     pub async fn load_skill(&self, bytes: Vec<u8>, manifest: Option<Manifest>) -> Result<Arc<Skill>, Error> {
+        self.load_signed_skill(bytes, manifest, None).await
+    }
+
+    /// [`Runtime::load_skill`] for a skill signed by `publisher`.
+    pub(crate) async fn load_signed_skill(
+        &self,
+        bytes: Vec<u8>,
+        manifest: Option<Manifest>,
+        publisher: Option<String>,
+    ) -> Result<Arc<Skill>, Error> {
         let inner = self.inner.clone();
         let (component, digest, outcome) = tokio::task::spawn_blocking(move || {
             cache::check_component_header(&bytes)?;
@@ -199,10 +216,40 @@ impl Runtime {
         .await
         .map_err(|e| Error::Internal(format!("compile task: {e}")))??;
 
-        let engine = &self.inner.engine;
-        let imports: Vec<String> =
-            component.component_type().imports(engine).map(|(name, _)| name.to_string()).collect();
-        let instance_pre = self.inner.linker.instantiate_pre(&component).map_err(|e| {
+        let (imports, exports) = interfaces(&self.inner.engine, &component);
+        let allow = &self.inner.config.trust.allow_imports;
+        let mut stub_unknown = false;
+        for import in &imports {
+            match permissions::classify(import, None, allow) {
+                ImportStatus::Forbidden => {
+                    return Err(Error::InvalidSkill(format!(
+                        "it imports {import}, which skills may not import (the operator's [trust] \
+                         allow_imports does not allow it)"
+                    )));
+                }
+                ImportStatus::AllowedByOperator => stub_unknown = true,
+                _ => {}
+            }
+        }
+        if !exports.iter().any(|e| e == permissions::HANDLER_EXPORT) {
+            return Err(Error::InvalidSkill(format!(
+                "it does not export {} (the wasmclaw:skill/skill world); it exports: {}",
+                permissions::HANDLER_EXPORT,
+                if exports.is_empty() { "nothing".to_string() } else { exports.join(", ") }
+            )));
+        }
+        let instance_pre = if stub_unknown {
+            // Imports the operator allows but the gateway does not implement
+            // trap when called.
+            let mut linker = self.inner.linker.clone();
+            linker
+                .define_unknown_imports_as_traps(&component)
+                .map_err(|e| Error::InvalidSkill(format!("cannot stub its allowed imports: {e}")))?;
+            linker.instantiate_pre(&component)
+        } else {
+            self.inner.linker.instantiate_pre(&component)
+        }
+        .map_err(|e| {
             Error::InvalidSkill(format!("it imports something the gateway does not provide: {e}"))
         })?;
         let pre = bindings::SkillPre::new(instance_pre).map_err(|e| {
@@ -219,7 +266,7 @@ impl Runtime {
             }
             Some(m) => m,
         };
-        Ok(Arc::new(Skill { info, digest, imports, cache: outcome, manifest, pre }))
+        Ok(Arc::new(Skill { info, digest, imports, exports, cache: outcome, manifest, publisher, pre }))
     }
 
     /// Runs `describe` in a throwaway instance with no capabilities.
@@ -461,6 +508,27 @@ pub(crate) fn create_private_dir(dir: &Path) -> Result<(), Error> {
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
     b.create(dir).map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))
+}
+
+/// A component's imported and exported interface names, read from its
+/// type (nothing is instantiated).
+pub fn interfaces(engine: &Engine, component: &wasmtime::component::Component) -> (Vec<String>, Vec<String>) {
+    let ty = component.component_type();
+    let imports = ty.imports(engine).map(|(name, _)| name.to_string()).collect();
+    let exports = ty.exports(engine).map(|(name, _)| name.to_string()).collect();
+    (imports, exports)
+}
+
+/// The imported and exported interface names of component `bytes`, read
+/// from its type after compiling it on a plain engine (for `skill inspect`:
+/// nothing is instantiated, no data directory is needed).
+pub fn component_interfaces(bytes: &[u8]) -> Result<(Vec<String>, Vec<String>), Error> {
+    cache::check_component_header(bytes)?;
+    let engine =
+        Engine::new(&wasmtime::Config::new()).map_err(|e| Error::Internal(format!("engine: {e}")))?;
+    let component = wasmtime::component::Component::new(&engine, bytes)
+        .map_err(|e| Error::InvalidSkill(format!("it does not compile: {e}")))?;
+    Ok(interfaces(&engine, &component))
 }
 
 /// `types` defines no functions; its (empty) host trait lives on the state.

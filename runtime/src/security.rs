@@ -60,7 +60,8 @@ fn open_bits(_path: &Path) -> Option<u32> {
 /// Findings about the data directory's permissions and the configuration:
 /// a data directory, key, database or audit file open to group or others
 /// (critical), a compiled cache open to them and a listen address that is
-/// not loopback (warnings), a master key taken from the environment (info).
+/// not loopback and unsigned skills allowed (warnings), extra imports
+/// allowed and a master key taken from the environment (info).
 /// Files that do not exist yet are not findings.
 pub fn file_findings(config: &RuntimeConfig) -> Vec<Finding> {
     file_findings_with(config, std::env::var_os(MASTER_KEY_ENV).is_some())
@@ -115,6 +116,25 @@ fn file_findings_with(config: &RuntimeConfig, key_from_env: bool) -> Vec<Finding
             ),
         ));
     }
+    if !config.trust.require_signed {
+        out.push(finding(
+            Severity::Warning,
+            "unsigned-skills-allowed",
+            "the gateway installs and runs unsigned skills (`serve --allow-unsigned` or [trust] \
+             require_signed = false); for development only"
+                .into(),
+        ));
+    }
+    if !config.trust.allow_imports.is_empty() {
+        out.push(finding(
+            Severity::Info,
+            "extra-imports-allowed",
+            format!(
+                "skills may import {} beyond the skill interfaces and the linked WASI set (calls into them trap)",
+                config.trust.allow_imports.join(", ")
+            ),
+        ));
+    }
     if key_from_env {
         out.push(finding(
             Severity::Info,
@@ -159,6 +179,10 @@ pub struct SkillFacts {
     pub declared: Vec<String>,
     /// The interfaces it imports (`wasmclaw:skill/http@0.1.0`, …).
     pub imported: Vec<String>,
+    /// Whether it was installed from a signed package.
+    pub signed: bool,
+    /// Why it cannot run now, if it cannot (its publisher is untrusted).
+    pub disabled: Option<String>,
 }
 
 /// One token.
@@ -195,7 +219,7 @@ fn origin_problem(origin: &str) -> Option<&'static str> {
 /// Findings about one tenant, all warnings but `unused-token` (info):
 /// broad HTTP grants (more than [`BROAD_ORIGINS`] origins, a plain `http://`
 /// or an IP-literal origin), skills declaring capabilities they do not
-/// import, tokens (admin ones included) minted more than
+/// import, unsigned skills, skills disabled by an untrusted publisher (info), tokens (admin ones included) minted more than
 /// [`STALE_TOKEN_SECS`] before `now`, tokens never used and older than
 /// [`UNUSED_TOKEN_SECS`].
 pub fn tenant_findings(now: u64, facts: &TenantFacts) -> Vec<Finding> {
@@ -221,6 +245,19 @@ pub fn tenant_findings(now: u64, facts: &TenantFacts) -> Vec<Finding> {
         }
     }
     for s in &facts.skills {
+        if !s.signed {
+            out.push(finding(
+                Severity::Warning,
+                "unsigned-skill",
+                format!(
+                    "skill {} of tenant {t} was installed unsigned; install a signed package of it",
+                    s.name
+                ),
+            ));
+        }
+        if let Some(why) = &s.disabled {
+            out.push(finding(Severity::Info, "disabled-skill", format!("tenant {t}: {why}")));
+        }
         let imported: Vec<&str> = s.imported.iter().filter_map(|i| interface(i)).collect();
         for cap in &s.declared {
             if !imported.contains(&cap.as_str()) {

@@ -31,10 +31,15 @@ pub struct Skill {
     pub digest: String,
     /// The interfaces the component imports: its real permissions.
     pub imports: Vec<String>,
+    /// The interfaces it exports.
+    pub exports: Vec<String>,
     /// Whether the compiled artifact came from the cache.
     pub cache: CacheOutcome,
     /// Its manifest (an empty one, asking for nothing, when it has none).
     pub manifest: Manifest,
+    /// The key (`ed25519:…`) that signed it, when it was installed from a
+    /// signed package: its calls are refused while that key is not trusted.
+    pub publisher: Option<String>,
     pub(crate) pre: bindings::SkillPre<HostState>,
 }
 

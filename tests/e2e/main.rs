@@ -7,6 +7,7 @@ mod hostile;
 mod http;
 mod isolation;
 mod messaging;
+mod packages;
 mod server;
 mod tenancy;
 

@@ -8,20 +8,17 @@ use std::sync::Arc;
 use std::time::Duration;
 use wasmclaw::auth::{Principal, Role};
 use wasmclaw::clock::ManualClock;
+use wasmclaw::installed::SkillSource;
 use wasmclaw::store::Scope;
 use wasmclaw::{Call, Error, Runtime};
-use wasmclaw_tests::{runtime_with_clock, skill_path, tenant};
+use wasmclaw_tests::{package, runtime_with_clock, tenant, trust_tests};
 
 const T0: u64 = 1_700_000_000;
 const CRON_POLICY: &str = "[cron]\nmax_jobs = 3\nmin_interval_secs = 60\n";
 
-fn manifest(name: &str) -> Option<String> {
-    std::fs::read_to_string(skill_path(name).with_extension("toml")).ok()
-}
-
 async fn install(rt: &Runtime, t: &str, name: &str) {
-    let bytes = std::fs::read(skill_path(name)).unwrap();
-    rt.install_skill("operator", &tenant(t), bytes, manifest(name).as_deref(), false)
+    let source = SkillSource::Package(package(name));
+    rt.install_skill("operator", &tenant(t), source, Default::default())
         .await
         .unwrap_or_else(|e| panic!("install {name}: {e}"));
 }
@@ -37,6 +34,7 @@ fn setup() -> (tempfile::TempDir, Runtime, ManualClock) {
     for t in ["acme", "globex"] {
         rt.create_tenant("operator", &tenant(t)).unwrap();
     }
+    trust_tests(&rt);
     (dir, rt, clock)
 }
 

@@ -51,3 +51,32 @@ pub fn runtime() -> (tempfile::TempDir, Runtime) {
 pub fn tenant(id: &str) -> TenantId {
     TenantId::parse(id).expect("valid tenant id")
 }
+
+/// The publisher key the tests sign with (one per test process).
+pub fn publisher() -> &'static wasmclaw::signing::PublisherKey {
+    static KEY: std::sync::OnceLock<wasmclaw::signing::PublisherKey> = std::sync::OnceLock::new();
+    KEY.get_or_init(wasmclaw::signing::PublisherKey::generate)
+}
+
+/// The manifest of the compiled skill `name`: its `skill.toml` when it has
+/// one, else a minimal one for the SDK's default version.
+pub fn manifest_text(name: &str) -> String {
+    std::fs::read_to_string(skill_path(name).with_extension("toml"))
+        .unwrap_or_else(|_| format!("name = \"{name}\"\nversion = \"0.1.0\"\n"))
+}
+
+/// The compiled skill `name` with its manifest, packed and signed by `key`.
+pub fn package_with(name: &str, key: &wasmclaw::signing::PublisherKey) -> Vec<u8> {
+    let component = std::fs::read(skill_path(name)).expect("compiled skill");
+    wasmclaw::package::Package::sign(component, manifest_text(name), key).expect("pack").to_bytes()
+}
+
+/// The compiled skill `name`, packed and signed by [`publisher`].
+pub fn package(name: &str) -> Vec<u8> {
+    package_with(name, publisher())
+}
+
+/// Trusts [`publisher`] in `rt` as `tests`.
+pub fn trust_tests(rt: &Runtime) {
+    rt.trust_add("operator", "tests", &publisher().public().to_string()).expect("trust the test key");
+}

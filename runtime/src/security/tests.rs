@@ -23,6 +23,8 @@ fn clean() -> TenantFacts {
                 "wasmclaw:skill/http@0.1.0".into(),
                 "wasmclaw:skill/secrets@0.1.0".into(),
             ],
+            signed: true,
+            disabled: None,
         }],
         tokens: vec![TokenFacts { id: "a".into(), role: "admin".into(), created: 0, last_used: Some(DAY) }],
     }
@@ -85,11 +87,15 @@ fn a_declared_capability_not_imported_is_an_unused_permission() {
         declared: vec!["http".into(), "cron".into(), "messaging".into()],
         // Another package's `http` is not the gateway's capability.
         imported: vec!["wasmclaw:skill/http@0.1.0".into(), "wasi:http/outgoing-handler@0.2.0".into()],
+        signed: true,
+        disabled: None,
     });
     facts.skills.push(SkillFacts {
         name: "fetcher".into(),
         declared: vec!["http".into()],
         imported: vec!["wasi:http/outgoing-handler@0.2.0".into()],
+        signed: true,
+        disabled: None,
     });
     let f = tenant_findings(DAY, &facts);
     assert_eq!(codes(&f), ["unused-permission"; 3]);
@@ -118,6 +124,8 @@ fn every_capability_matches_its_interface_with_or_without_a_version() {
                     }
                 })
                 .collect(),
+            signed: true,
+            disabled: None,
         }];
     assert!(tenant_findings(DAY, &facts).is_empty());
 }
@@ -184,6 +192,34 @@ fn a_public_listen_address_is_a_warning_and_loopback_is_not() {
         assert_eq!(f[0].severity, Severity::Warning);
         assert!(f[0].message.contains("TLS-terminating proxy"), "{}", f[0].message);
     }
+}
+
+#[test]
+fn unsigned_skills_are_warnings_and_disabled_ones_info() {
+    let mut facts = clean();
+    facts.skills[0].signed = false;
+    let f = tenant_findings(10 * DAY, &facts);
+    assert_eq!(codes(&f), ["unsigned-skill"]);
+    assert_eq!(f[0].severity, Severity::Warning);
+    let mut facts = clean();
+    facts.skills[0].disabled = Some("skill weather is disabled: …".into());
+    let f = tenant_findings(10 * DAY, &facts);
+    assert_eq!(codes(&f), ["disabled-skill"]);
+    assert_eq!(f[0].severity, Severity::Info);
+}
+
+#[test]
+fn allowing_unsigned_skills_or_extra_imports_is_flagged() {
+    let mut config = RuntimeConfig::with_data_dir("/nonexistent-wasmclaw-dir");
+    config.trust.require_signed = false;
+    let f = file_findings_with(&config, false);
+    assert_eq!(codes(&f), ["unsigned-skills-allowed"]);
+    assert_eq!(f[0].severity, Severity::Warning);
+    config.trust.require_signed = true;
+    config.trust.allow_imports = vec!["wasi:sockets".into()];
+    let f = file_findings_with(&config, false);
+    assert_eq!(codes(&f), ["extra-imports-allowed"]);
+    assert_eq!(f[0].severity, Severity::Info);
 }
 
 #[test]

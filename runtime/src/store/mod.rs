@@ -21,6 +21,7 @@ mod secrets;
 mod skills;
 mod tenants;
 mod tokens;
+mod trust;
 mod usage;
 
 pub use memory::{MemoryEntry, MemoryUsage};
@@ -130,6 +131,7 @@ impl Db {
         tokens::create_tables(&txn)?;
         skills::create_tables(&txn)?;
         usage::create_tables(&txn)?;
+        trust::create_tables(&txn)?;
         txn.commit()?;
         Ok(Db { db })
     }

@@ -34,20 +34,24 @@ fn decode(json: &str) -> Result<InstalledSkill, StoreError> {
 }
 
 impl Db {
-    /// Installs a skill for `tenant`, durably; `false` (nothing written) if
-    /// one of that name is installed.
-    pub fn skill_install(
+    /// Installs or replaces a skill of `tenant`, durably, if what is
+    /// installed under its name is still `expected` (the digest of the
+    /// installed component, or `None` for nothing installed); `false` and
+    /// nothing written otherwise (a concurrent install won).
+    pub fn skill_put(
         &self,
         tenant: &TenantId,
         skill: &InstalledSkill,
         component: &[u8],
+        expected: Option<&str>,
     ) -> Result<bool, StoreError> {
         let k = key(tenant, &skill.name);
         let json = serde_json::to_string(skill).map_err(|e| StoreError::Backend(e.to_string()))?;
         let txn = self.db.begin_write()?;
-        let installed = {
+        let written = {
             let mut skills = txn.open_table(SKILLS)?;
-            if skills.get(k.as_slice())?.is_some() {
+            let current = skills.get(k.as_slice())?.map(|v| decode(v.value())).transpose()?;
+            if current.as_ref().map(|c| c.digest.as_str()) != expected {
                 false
             } else {
                 skills.insert(k.as_slice(), json.as_str())?;
@@ -56,7 +60,40 @@ impl Db {
             }
         };
         txn.commit()?;
-        Ok(installed)
+        Ok(written)
+    }
+
+    /// Replaces the stored component bytes of an installed skill without
+    /// touching its record (and so its pinned digest): for repair tools and
+    /// for the tests that prove a changed component is refused at load.
+    #[doc(hidden)]
+    pub fn skill_component_overwrite(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        component: &[u8],
+    ) -> Result<(), StoreError> {
+        let k = key(tenant, name);
+        let txn = self.db.begin_write()?;
+        txn.open_table(COMPONENTS)?.insert(k.as_slice(), component)?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Replaces the stored record of an installed skill as given (repair and
+    /// tests: a changed manifest must be refused at load).
+    #[doc(hidden)]
+    pub fn skill_record_overwrite(
+        &self,
+        tenant: &TenantId,
+        skill: &InstalledSkill,
+    ) -> Result<(), StoreError> {
+        let k = key(tenant, &skill.name);
+        let json = serde_json::to_string(skill).map_err(|e| StoreError::Backend(e.to_string()))?;
+        let txn = self.db.begin_write()?;
+        txn.open_table(SKILLS)?.insert(k.as_slice(), json.as_str())?;
+        txn.commit()?;
+        Ok(())
     }
 
     /// One installed skill of `tenant`, with its component's bytes.
@@ -118,7 +155,10 @@ mod tests {
             guest: false,
             installed: 1,
             manifest: None,
+            manifest_digest: String::new(),
+            publisher: None,
             imports: vec![],
+            exports: vec![],
             capabilities: vec![],
         }
     }
@@ -126,11 +166,14 @@ mod tests {
     #[test]
     fn skills_are_per_tenant() {
         let (_d, db) = db();
-        assert!(db.skill_install(&t("a"), &skill("echo"), b"wasm-a").unwrap());
-        assert!(!db.skill_install(&t("a"), &skill("echo"), b"again").unwrap());
-        assert!(db.skill_install(&t("ab"), &skill("notes"), b"wasm-b").unwrap());
-        assert_eq!(db.skills(&t("a")).unwrap().len(), 1);
+        assert!(db.skill_put(&t("a"), &skill("echo"), b"wasm-a", None).unwrap());
+        assert!(!db.skill_put(&t("a"), &skill("echo"), b"again", None).unwrap(), "one is installed");
+        assert!(!db.skill_put(&t("a"), &skill("echo"), b"again", Some("11")).unwrap(), "not that one");
         assert_eq!(db.skill(&t("a"), "echo").unwrap().unwrap().1, b"wasm-a");
+        assert!(db.skill_put(&t("a"), &skill("echo"), b"wasm-a2", Some("00")).unwrap(), "replaced");
+        assert_eq!(db.skill(&t("a"), "echo").unwrap().unwrap().1, b"wasm-a2");
+        assert!(db.skill_put(&t("ab"), &skill("notes"), b"wasm-b", None).unwrap());
+        assert_eq!(db.skills(&t("a")).unwrap().len(), 1);
         assert!(db.skill(&t("a"), "notes").unwrap().is_none(), "tenant a cannot see ab's skill");
         assert!(!db.skill_remove(&t("a"), "notes").unwrap());
         assert!(db.skill_remove(&t("ab"), "notes").unwrap());

@@ -1,0 +1,98 @@
+//! The rules of installing over an installed skill: what changes between
+//! the two versions' permissions (imports, manifest, guest access,
+//! publisher), and when that is refused: the same bytes again, a version
+//! that is not higher without `allow_downgrade`, wider permissions without
+//! `accept_permissions`.
+
+use crate::error::Error;
+use crate::installed::{InstallOptions, InstalledSkill};
+use crate::manifest::Manifest;
+use crate::permissions::{PermissionChange, PermissionSet};
+use crate::skill::Skill;
+
+/// The permission changes from the installed version to the new one,
+/// including guest access and the publisher.
+pub(crate) fn changes(
+    old: &InstalledSkill,
+    new: &InstalledSkill,
+    skill: &Skill,
+) -> Result<Vec<PermissionChange>, Error> {
+    let old_manifest = match old.manifest.as_deref() {
+        Some(text) => {
+            Manifest::parse(text).map_err(|e| Error::InvalidSkill(format!("installed manifest: {e}")))?
+        }
+        None => Manifest {
+            name: old.name.clone(),
+            version: old.version.clone(),
+            description: String::new(),
+            input_schema: serde_json::json!({}),
+            permissions: Default::default(),
+            limits: Default::default(),
+        },
+    };
+    let mut changes = PermissionSet::of(&old.imports, &old_manifest)
+        .diff(&PermissionSet::of(&new.imports, &skill.manifest));
+    if old.guest != new.guest {
+        changes.push(PermissionChange {
+            permission: "guest".into(),
+            from: Some(old.guest.to_string()),
+            to: Some(new.guest.to_string()),
+            widens: new.guest,
+        });
+    }
+    let signer = |s: &InstalledSkill| s.publisher.as_ref().map_or("unsigned".to_string(), |p| p.key.clone());
+    if signer(old) != signer(new) {
+        changes.push(PermissionChange {
+            permission: "publisher".into(),
+            from: Some(signer(old)),
+            to: Some(signer(new)),
+            widens: true,
+        });
+    }
+    Ok(changes)
+}
+
+/// Refuses an upgrade that is not one (same bytes), a downgrade, or a
+/// widening of permissions the options do not accept.
+pub(crate) fn check(
+    old: &InstalledSkill,
+    new: &InstalledSkill,
+    changes: &[PermissionChange],
+    options: InstallOptions,
+) -> Result<(), Error> {
+    let name = &new.name;
+    if old.digest == new.digest && old.manifest_digest == new.manifest_digest && changes.is_empty() {
+        return Err(Error::Conflict(format!(
+            "skill {name} {} is installed already, with these exact bytes",
+            old.version
+        )));
+    }
+    let order = match (semver::Version::parse(&old.version), semver::Version::parse(&new.version)) {
+        (Ok(a), Ok(b)) => Some(b.cmp(&a)),
+        _ => None,
+    };
+    if order != Some(std::cmp::Ordering::Greater) && !options.allow_downgrade {
+        let why = match order {
+            Some(std::cmp::Ordering::Less) => {
+                format!("{} is lower than the installed {}", new.version, old.version)
+            }
+            Some(_) => format!("{} is the installed version, with different bytes", new.version),
+            None => {
+                format!("{} and the installed {} are not both semantic versions", new.version, old.version)
+            }
+        };
+        return Err(Error::Conflict(format!(
+            "skill {name}: downgrade refused: {why}; pass --allow-downgrade to replace it anyway"
+        )));
+    }
+    let wider: Vec<String> = changes.iter().filter(|c| c.widens).map(ToString::to_string).collect();
+    if !wider.is_empty() && !options.accept_permissions {
+        return Err(Error::Conflict(format!(
+            "skill {name}: upgrading {} -> {} widens its permissions: {}; pass --accept-permissions to accept",
+            old.version,
+            new.version,
+            wider.join("; ")
+        )));
+    }
+    Ok(())
+}
