@@ -59,7 +59,9 @@ impl From<Error> for ApiError {
         let status = match &e {
             Error::InvalidInput(_) => StatusCode::BAD_REQUEST,
             Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            Error::Forbidden(_) | Error::Suspended(_) | Error::Denied(_) => StatusCode::FORBIDDEN,
+            Error::Forbidden(_) | Error::Suspended(_) | Error::Denied(_) | Error::Untrusted(_) => {
+                StatusCode::FORBIDDEN
+            }
             Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::Conflict(_) => StatusCode::CONFLICT,
             Error::Busy(_) => StatusCode::TOO_MANY_REQUESTS,

@@ -5,7 +5,7 @@
 mod cli;
 
 use clap::{Parser, Subcommand};
-use cli::{doctor, local, remote, reports, secrets, serve, tokens};
+use cli::{doctor, keys, local, remote, reports, secrets, serve, skills, tokens};
 use std::process::ExitCode;
 
 /// wasmclaw: a multi-tenant agent gateway where every skill is a WebAssembly
@@ -15,7 +15,7 @@ use std::process::ExitCode;
 /// 5 skill error, 6 trap, 7 out of fuel, 8 timeout, 9 memory limit,
 /// 10 denied, 11 busy, 12 invalid output, 13 storage, 14 I/O (or a gateway
 /// that cannot be reached), 15 configuration, 16 not found, 17 conflict,
-/// 18 unauthorized, 19 forbidden, 20 suspended, 21 checks failed, 22 too large.
+/// 18 unauthorized, 19 forbidden, 20 suspended, 21 checks failed, 22 too large, 23 untrusted.
 #[derive(Parser)]
 #[command(name = "wasmclaw", version, propagate_version = true)]
 struct Cli {
@@ -46,9 +46,16 @@ enum Command {
     /// Show or replace a tenant's policy.
     #[command(subcommand)]
     Policy(remote::PolicyCommand),
-    /// Install, list and remove a tenant's skills.
+    /// Skills: create, pack and sign, verify and inspect (offline); install,
+    /// upgrade, list and remove a tenant's skills (through the gateway).
     #[command(subcommand)]
-    Skill(remote::SkillCommand),
+    Skill(skills::SkillCommand),
+    /// Publisher keys: generate one, print its public half.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
+    /// The gateway's trusted publisher keys (admin key).
+    #[command(subcommand)]
+    Trust(keys::TrustCommand),
     /// Manage a tenant's secrets (values are write-only), through the
     /// gateway or, with `--offline`, in the data directory.
     #[command(subcommand)]
@@ -91,7 +98,9 @@ fn main() -> ExitCode {
             Command::Tenant(cmd) => remote::tenant(cmd).await,
             Command::Token(cmd) => tokens::token(cmd).await,
             Command::Policy(cmd) => remote::policy(cmd).await,
-            Command::Skill(cmd) => remote::skill(cmd).await,
+            Command::Skill(cmd) => skills::skill(cmd).await,
+            Command::Keys(cmd) => keys::keys(cmd),
+            Command::Trust(cmd) => keys::trust(cmd).await,
             Command::Secret(cmd) => secrets::secret(cmd).await,
             Command::Invoke(args) => reports::invoke(args).await,
             Command::Audit(args) => reports::audit(args).await,

@@ -88,6 +88,7 @@ pub(crate) fn api_exit_code(code: &str) -> u8 {
         "unauthorized" => 18,
         "forbidden" => 19,
         "suspended" => 20,
+        "untrusted" => 23,
         "too-large" => 22,
         _ => 1,
     }

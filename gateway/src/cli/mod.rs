@@ -8,15 +8,20 @@
 //! - `client`: the HTTP client of the remote commands.
 //! - `remote`, `tokens`, `secrets`, `reports`: the commands that talk to a running
 //!   gateway (`secret` also works offline).
+//! - `skills`: `skill new/pack/verify/inspect` (offline) and
+//!   `skill install/list/remove` (remote); `scaffold` is `skill new`.
+//! - `keys`: publisher keys (offline) and the gateway's trusted keys.
 //! - `doctor`: `wasmclaw doctor`.
 
 pub(crate) mod client;
 pub(crate) mod doctor;
+pub(crate) mod keys;
 pub(crate) mod local;
 pub(crate) mod remote;
 pub(crate) mod reports;
 pub(crate) mod secrets;
 pub(crate) mod serve;
+pub(crate) mod skills;
 pub(crate) mod tokens;
 
 use clap::Args;

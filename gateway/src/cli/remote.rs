@@ -1,10 +1,9 @@
-//! The remote commands that manage a gateway's tenants, policies
-//! and skills over HTTP (routes in `docs/api.md`). Each prints a
+//! The remote commands that manage a gateway's tenants and policies
+//! over HTTP (routes in `docs/api.md`). Each prints a
 //! human table, or the gateway's JSON with `--json`.
 
 use super::client::{Body, Client, DEFAULT_URL, parse_url};
 use super::{cell, items, print_json, print_table, read_file, time_cell};
-use base64::Engine;
 use clap::{Args, Subcommand};
 use reqwest::Url;
 use serde_json::{Value, json};
@@ -181,110 +180,6 @@ fn without_nulls(v: Value) -> Value {
         Value::Array(a) => Value::Array(a.into_iter().map(without_nulls).collect()),
         other => other,
     }
-}
-
-/// `wasmclaw skill …`.
-#[derive(Subcommand, Debug)]
-pub(crate) enum SkillCommand {
-    /// Install a skill component for a tenant.
-    Install {
-        /// The skill component (.wasm, built for wasm32-wasip2).
-        file: PathBuf,
-        /// The tenant to install it for.
-        #[arg(long)]
-        tenant: String,
-        /// The skill's manifest (default: NAME.toml beside NAME.wasm, if any).
-        #[arg(long, value_name = "FILE")]
-        manifest: Option<PathBuf>,
-        /// Let the tenant's guest tokens list and invoke it.
-        #[arg(long)]
-        guest: bool,
-        #[command(flatten)]
-        remote: Remote,
-    },
-    /// List a tenant's installed skills.
-    List {
-        /// The tenant.
-        #[arg(long)]
-        tenant: String,
-        #[command(flatten)]
-        remote: Remote,
-    },
-    /// Remove an installed skill.
-    Remove {
-        /// The skill's name.
-        name: String,
-        /// The tenant.
-        #[arg(long)]
-        tenant: String,
-        #[command(flatten)]
-        remote: Remote,
-    },
-}
-
-/// Runs a `skill` command.
-pub(crate) async fn skill(cmd: SkillCommand) -> anyhow::Result<()> {
-    match cmd {
-        SkillCommand::Install { file, tenant, manifest, guest, remote } => {
-            let tenant = tenant_id(&tenant)?;
-            let component = read_file(&file, "the skill component")?;
-            let manifest = manifest.or_else(|| Some(file.with_extension("toml")).filter(|m| m.is_file()));
-            let mut body = json!({
-                "component": base64::engine::general_purpose::STANDARD.encode(component),
-                "guest": guest,
-            });
-            if let Some(m) = manifest {
-                let text = String::from_utf8(read_file(&m, "the manifest")?)
-                    .map_err(|_| Error::InvalidSkill(format!("manifest {}: not UTF-8 text", m.display())))?;
-                body["manifest"] = Value::String(text);
-            }
-            let answer = remote.client()?.post(&["v1", "tenants", &tenant, "skills"], &body).await?;
-            if remote.json {
-                print_json(&answer);
-            } else {
-                print_skills(std::slice::from_ref(&answer));
-            }
-        }
-        SkillCommand::List { tenant, remote } => {
-            let answer =
-                remote.client()?.get(&["v1", "tenants", &tenant_id(&tenant)?, "skills"], &[]).await?;
-            if remote.json {
-                print_json(&answer);
-            } else {
-                print_skills(items(&answer, "skills"));
-            }
-        }
-        SkillCommand::Remove { name, tenant, remote } => {
-            let answer =
-                remote.client()?.delete(&["v1", "tenants", &tenant_id(&tenant)?, "skills", &name]).await?;
-            if remote.json {
-                print_json(&answer);
-            } else {
-                println!("removed skill {name}");
-            }
-        }
-    }
-    Ok(())
-}
-
-fn print_skills(skills: &[Value]) {
-    let rows: Vec<Vec<String>> = skills
-        .iter()
-        .map(|s| {
-            let caps: Vec<String> = items(s, "capabilities").iter().map(cell).collect();
-            let digest =
-                s["digest"].as_str().map(|d| d.chars().take(12).collect()).unwrap_or_else(|| "-".into());
-            vec![
-                cell(&s["name"]),
-                cell(&s["version"]),
-                cell(&s["guest"]),
-                digest,
-                time_cell(&s["installed"]),
-                if caps.is_empty() { "-".into() } else { caps.join(",") },
-            ]
-        })
-        .collect();
-    print_table(&["NAME", "VERSION", "GUEST", "DIGEST", "INSTALLED", "CAPABILITIES"], &rows);
 }
 
 #[cfg(test)]

@@ -15,6 +15,10 @@ pub(crate) struct ServeArgs {
     /// 127.0.0.1:8420; port 0 picks a free port).
     #[arg(long, value_name = "ADDR", env = "WASMCLAW_LISTEN")]
     listen: Option<SocketAddr>,
+    /// Install and run unsigned skills (bare components) too: for
+    /// development only; `security audit` flags it.
+    #[arg(long)]
+    allow_unsigned: bool,
     #[command(flatten)]
     common: Common,
 }
@@ -25,6 +29,10 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut config = load_config(&args.common)?;
     if let Some(listen) = args.listen {
         config.listen = listen;
+    }
+    if args.allow_unsigned {
+        config.trust.require_signed = false;
+        eprintln!("wasmclaw: --allow-unsigned: unsigned skills are accepted (development only)");
     }
     let runtime = Runtime::new(config.clone())?;
     let from_env = std::env::var("WASMCLAW_ADMIN_KEY").ok().filter(|k| !k.is_empty());

@@ -8,6 +8,7 @@ mod observe;
 mod skills;
 mod tenants;
 mod tokens;
+mod trust;
 
 use crate::auth::Who;
 use crate::error::{ApiError, ApiResult};
@@ -22,7 +23,8 @@ use serde::de::DeserializeOwned;
 pub const MAX_BODY: usize = 1024 * 1024;
 /// Largest body of an invoke (the operator's input cap bounds it further).
 pub const MAX_INVOKE_BODY: usize = 8 * 1024 * 1024 + 1024;
-/// Largest body of a skill install: a base64 component of up to 32 MiB.
+/// Largest body of a skill install: a base64 component or package of up
+/// to 32 MiB.
 pub const MAX_INSTALL_BODY: usize = 44 * 1024 * 1024;
 
 /// One route, as documented.
@@ -78,6 +80,14 @@ pub const ROUTES: &[Route] = &[
     r("GET", "/v1/usage", MEMBERS, "Usage: every tenant's (operator, `?tenant=` filters) or the token's."),
     r("GET", "/v1/audit", MANAGERS, "Audit events: every tenant's (operator, `?tenant=`) or the token's."),
     r("GET", "/v1/security/audit", OPERATOR, "Security findings."),
+    r("POST", "/v1/trust", OPERATOR, "Trust a publisher key (re-enables the skills it signed)."),
+    r("GET", "/v1/trust", OPERATOR, "List the trusted publisher keys."),
+    r(
+        "DELETE",
+        "/v1/trust/{name}",
+        OPERATOR,
+        "Stop trusting a publisher key (disables the skills it signed).",
+    ),
 ];
 
 /// The handler of a documented route.
@@ -116,6 +126,9 @@ fn handler(method: &str, path: &str) -> MethodRouter<Gateway> {
         ("GET", "/v1/usage") => get(observe::usage_all),
         ("GET", "/v1/audit") => get(observe::audit_all),
         ("GET", "/v1/security/audit") => get(observe::security),
+        ("POST", "/v1/trust") => post(trust::add),
+        ("GET", "/v1/trust") => get(trust::list),
+        ("DELETE", "/v1/trust/{name}") => delete(trust::remove),
         _ => unreachable!("route {method} {path} has no handler"),
     }
 }

@@ -11,16 +11,33 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use wasmclaw::installed::{InstallOptions, InstalledSkill, SkillSource};
 use wasmclaw::{Call, UserId};
 
+/// An install: a signed `package` (base64 of a `.wcpkg`), or an unsigned
+/// `component` (base64) with an optional `manifest` where the gateway allows
+/// unsigned skills.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Install {
-    component: String,
+    #[serde(default)]
+    package: Option<String>,
+    #[serde(default)]
+    component: Option<String>,
     #[serde(default)]
     manifest: Option<String>,
     #[serde(default)]
     guest: bool,
+    #[serde(default)]
+    accept_permissions: bool,
+    #[serde(default)]
+    allow_downgrade: bool,
+}
+
+fn base64_field(name: &str, value: &str) -> ApiResult<Vec<u8>> {
+    base64::engine::general_purpose::STANDARD
+        .decode(value.as_bytes())
+        .map_err(|e| ApiError::invalid(format!("{name}: not base64: {e}")))
 }
 
 /// The header naming the user a call runs for within the tenant.
@@ -32,21 +49,49 @@ pub(crate) async fn install(
     ApiJson(body): ApiJson<Install>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     scoped.allow(&gw, MANAGERS, "install skills")?;
-    let component = base64::engine::general_purpose::STANDARD
-        .decode(body.component.as_bytes())
-        .map_err(|e| ApiError::invalid(format!("component: not base64: {e}")))?;
-    let skill = gw
-        .runtime()
-        .install_skill(&scoped.actor(), &scoped.tenant, component, body.manifest.as_deref(), body.guest)
-        .await?;
-    Ok((StatusCode::CREATED, Json(listed(&skill))))
+    let source = match (&body.package, &body.component) {
+        (Some(p), None) if body.manifest.is_none() => SkillSource::Package(base64_field("package", p)?),
+        (Some(_), None) => return Err(ApiError::invalid("a package carries its manifest: drop `manifest`")),
+        (None, Some(c)) => {
+            SkillSource::Unsigned { component: base64_field("component", c)?, manifest: body.manifest }
+        }
+        _ => {
+            return Err(ApiError::invalid(
+                "give exactly one of `package` (signed) and `component` (unsigned)",
+            ));
+        }
+    };
+    let options = InstallOptions {
+        guest: body.guest,
+        accept_permissions: body.accept_permissions,
+        allow_downgrade: body.allow_downgrade,
+    };
+    let runtime = gw.runtime();
+    let outcome = runtime.install_skill(&scoped.actor(), &scoped.tenant, source, options).await?;
+    let status = if outcome.replaced.is_some() { StatusCode::OK } else { StatusCode::CREATED };
+    let mut v = listed(runtime, &outcome.skill);
+    v["replaced"] = json!(outcome.replaced);
+    v["changes"] = json!(outcome.changes);
+    v["warnings"] = json!(outcome.warnings);
+    Ok((status, Json(v)))
 }
 
-/// A skill as listed: the record without the manifest text.
-fn listed(s: &wasmclaw::installed::InstalledSkill) -> Value {
+/// A skill as listed: the record without the manifest text and signature,
+/// with its status (`enabled`, or `disabled` and why).
+fn listed(runtime: &wasmclaw::Runtime, s: &InstalledSkill) -> Value {
     let mut v = json!(s);
     if let Some(o) = v.as_object_mut() {
         o.remove("manifest");
+        if let Some(p) = o.get_mut("publisher").and_then(Value::as_object_mut) {
+            p.remove("signature");
+        }
+        match runtime.skill_disabled(s) {
+            None => o.insert("status".into(), json!("enabled")),
+            Some(why) => {
+                o.insert("disabled".into(), json!(why));
+                o.insert("status".into(), json!("disabled"))
+            }
+        };
     }
     v
 }
@@ -59,7 +104,7 @@ pub(crate) async fn list(State(gw): State<Gateway>, scoped: Scoped) -> ApiResult
         .installed_skills(&scoped.tenant)?
         .iter()
         .filter(|s| !guest || s.guest)
-        .map(listed)
+        .map(|s| listed(gw.runtime(), s))
         .collect();
     Ok(Json(json!({ "skills": skills })))
 }

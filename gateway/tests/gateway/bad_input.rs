@@ -121,9 +121,13 @@ fn bad_requests_get_exact_4xx_errors_of_one_shape_and_never_5xx() {
             .bearer(admin)
             .json(r#"{"component":"AAAA","guest":"yes"}"#),
         case("POST", "/v1/skills", 400, "invalid-input").bearer(admin).json(r#"{"guest":true}"#),
-        case("POST", "/v1/skills", 422, "invalid-skill")
+        case("POST", "/v1/skills", 403, "untrusted").bearer(admin).json(r#"{"component":"AGFzbQEAAAA="}"#),
+        case("POST", "/v1/skills", 400, "invalid-input").bearer(admin).json(r#"{"package":"not base64!!"}"#),
+        case("POST", "/v1/skills", 422, "invalid-skill").bearer(admin).json(r#"{"package":"AGFzbQEAAAA="}"#),
+        case("POST", "/v1/skills", 422, "invalid-skill").bearer(admin).json(r#"{"package":"AHdjcGtnMQo="}"#),
+        case("POST", "/v1/skills", 400, "invalid-input")
             .bearer(admin)
-            .json(r#"{"component":"AGFzbQEAAAA="}"#),
+            .json(r#"{"package":"AAAA","accept_permissions":"yes"}"#),
         case("PUT", "/v1/policy", 400, "invalid-input").bearer(admin).json("{"),
         case("PUT", "/v1/policy", 400, "invalid-input").bearer(admin).json(r#"{"limits":{"fuel":"lots"}}"#),
         case("PUT", "/v1/policy", 400, "invalid-input").bearer(admin).json("[1]"),

@@ -4,7 +4,6 @@
 
 use crate::harness::{ADMIN_KEY, Gateway, audit_events, cli_at, has_event, shared, skill_names};
 use serde_json::{Value, json};
-use wasmclaw_tests::skill_path;
 
 /// The operator's environment.
 const OP: &[(&str, &str)] = &[("WASMCLAW_ADMIN_KEY", ADMIN_KEY)];
@@ -113,15 +112,20 @@ fn skills_policy_secrets_invoke_usage_and_audit_through_the_cli() {
     assert_eq!(out.code, Some(3), "invalid-input is exit 3: {out:?}");
     assert!(out.stderr.contains("listen"), "the error names the key: {}", out.stderr);
 
-    // Install: echo for guests; reminder with its manifest found beside it.
-    let echo = skill_path("echo").display().to_string();
-    let reminder = skill_path("reminder").display().to_string();
+    // Install signed packages: echo for guests; reminder with its manifest.
+    let packed = |name: &str| {
+        let path = dir.path().join(format!("{name}.wcpkg"));
+        std::fs::write(&path, wasmclaw_tests::package(name)).unwrap();
+        path.display().to_string()
+    };
+    let echo = packed("echo");
+    let reminder = packed("reminder");
     gw.cli(&["skill", "install", &echo, "--tenant", "cli-run", "--guest"], OP, None).ok();
     gw.cli(&["skill", "install", &reminder, "--tenant", "cli-run"], OP, None).ok();
     let skills = gw.cli(&["skill", "list", "--tenant", "cli-run", "--json"], OP, None).json();
     assert_eq!(skill_names(&skills), ["echo", "reminder"]);
     let rem = list(&skills, "skills").iter().find(|s| s["name"] == "reminder").cloned().unwrap();
-    assert_eq!(rem["capabilities"], json!(["cron"]), "the manifest beside the component was sent: {rem}");
+    assert_eq!(rem["capabilities"], json!(["cron"]), "the package carried the manifest: {rem}");
     let ech = list(&skills, "skills").iter().find(|s| s["name"] == "echo").cloned().unwrap();
     assert_eq!(ech["guest"], true, "{ech}");
     assert_eq!(skill_names(&gw.get("/v1/skills", Some(&guest)).expect(200)), ["echo"]);

@@ -71,7 +71,17 @@ impl Gateway {
             _dir: Some(dir),
         };
         gw.spawn(None);
+        if admin_key.is_some() {
+            gw.trust_test_publisher();
+        }
         gw
+    }
+
+    /// Trusts the key the tests sign packages with, as `tests`.
+    fn trust_test_publisher(&self) {
+        let key = wasmclaw_tests::publisher().public().to_string();
+        let admin = self.admin_key.as_deref().expect("an admin key");
+        self.post("/v1/trust", Some(admin), json!({"name": "tests", "key": key})).expect(201);
     }
 
     /// The data directory.
@@ -205,6 +215,13 @@ impl Gateway {
         self.spawn(None);
     }
 
+    /// Starts a gateway stopped with [`Gateway::stop`] again on the same
+    /// data directory.
+    pub fn restart_stopped(&mut self) {
+        assert!(self.child.is_none(), "the gateway is running");
+        self.spawn(None);
+    }
+
     /// Ends the watchdog without letting it signal anything.
     fn disarm(&mut self) {
         if let Some((mut dog, pipe)) = self.watchdog.take() {
@@ -304,6 +321,7 @@ pub fn shared() -> &'static Gateway {
             _dir: None,
         };
         gw.spawn(Some(&dir));
+        gw.trust_test_publisher();
         gw
     })
 }
@@ -533,19 +551,13 @@ pub fn check_minted(v: &Value, tenant: &str, role: &str) -> (String, String) {
     (token, id)
 }
 
-/// The install body of a compiled skill: the component in base64, its
-/// manifest (`NAME.toml` beside it) if it has one, and `guest`.
+/// The install body of a compiled skill: its package (with its manifest,
+/// signed by the tests' publisher key) in base64, and `guest`.
 pub fn install_body(skill: &str, guest: bool) -> Value {
-    let path = wasmclaw_tests::skill_path(skill);
-    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let mut body = json!({
-        "component": base64::engine::general_purpose::STANDARD.encode(bytes),
+    json!({
+        "package": base64::engine::general_purpose::STANDARD.encode(wasmclaw_tests::package(skill)),
         "guest": guest,
-    });
-    if let Ok(manifest) = std::fs::read_to_string(path.with_extension("toml")) {
-        body["manifest"] = Value::String(manifest);
-    }
-    body
+    })
 }
 
 /// Installs `skill` in `tenant` with `cred` (201, the skill's shape).

@@ -20,4 +20,5 @@ mod harness;
 mod isolation;
 mod lifecycle;
 mod ops;
+mod packages;
 mod roles;

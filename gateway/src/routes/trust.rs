@@ -1,0 +1,46 @@
+//! Operator routes: the trusted publisher keys. Removing a key disables the
+//! skills it signed; adding it back enables them; both answers list them.
+
+use crate::auth::{Caller, OPERATOR};
+use crate::error::ApiResult;
+use crate::routes::{ApiJson, param};
+use crate::state::Gateway;
+use axum::Json;
+use axum::extract::{RawPathParams, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewKey {
+    name: String,
+    key: String,
+}
+
+pub(crate) async fn add(
+    State(gw): State<Gateway>,
+    caller: Caller,
+    ApiJson(body): ApiJson<NewKey>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    caller.allow(&gw, OPERATOR, "trust publisher keys")?;
+    let enabled = gw.runtime().trust_add(&caller.0.actor(), &body.name, &body.key)?;
+    let key = wasmclaw::signing::PublicKey::parse(&body.key).map(|k| k.to_string()).unwrap_or(body.key);
+    Ok((StatusCode::CREATED, Json(json!({ "name": body.name, "key": key, "enabled": enabled }))))
+}
+
+pub(crate) async fn list(State(gw): State<Gateway>, caller: Caller) -> ApiResult<Json<Value>> {
+    caller.allow(&gw, OPERATOR, "list trusted keys")?;
+    Ok(Json(json!({ "keys": gw.runtime().trusted_keys()? })))
+}
+
+pub(crate) async fn remove(
+    State(gw): State<Gateway>,
+    caller: Caller,
+    params: RawPathParams,
+) -> ApiResult<Json<Value>> {
+    caller.allow(&gw, OPERATOR, "remove trusted keys")?;
+    let name = param(&params, "name")?;
+    let disabled = gw.runtime().trust_remove(&caller.0.actor(), &name)?;
+    Ok(Json(json!({ "removed": name, "disabled": disabled })))
+}
