@@ -96,3 +96,58 @@ pub(crate) fn check(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(version: &str, digest: &str) -> InstalledSkill {
+        InstalledSkill {
+            name: "s".into(),
+            version: version.into(),
+            description: String::new(),
+            digest: digest.into(),
+            manifest_digest: "m".into(),
+            guest: false,
+            installed: 0,
+            manifest: None,
+            publisher: None,
+            imports: vec![],
+            exports: vec![],
+            capabilities: vec![],
+        }
+    }
+
+    fn widening() -> Vec<PermissionChange> {
+        vec![PermissionChange { permission: "secret".into(), from: None, to: Some("K".into()), widens: true }]
+    }
+
+    #[test]
+    fn versions_must_rise_unless_a_downgrade_is_allowed() {
+        let none = InstallOptions::default();
+        let down = InstallOptions { allow_downgrade: true, ..Default::default() };
+        check(&record("1.2.0", "a"), &record("1.10.0", "b"), &[], none).unwrap();
+        let e = check(&record("1.10.0", "a"), &record("1.2.0", "b"), &[], none).unwrap_err().to_string();
+        assert!(e.contains("1.2.0 is lower than the installed 1.10.0"), "{e}");
+        let e = check(&record("1.0.0", "a"), &record("1.0.0", "b"), &[], none).unwrap_err().to_string();
+        assert!(e.contains("is the installed version, with different bytes"), "{e}");
+        let e = check(&record("one", "a"), &record("two", "b"), &[], none).unwrap_err().to_string();
+        assert!(e.contains("not both semantic versions"), "{e}");
+        check(&record("2.0.0", "a"), &record("1.0.0", "b"), &[], down).unwrap();
+        let e = check(&record("1.0.0", "a"), &record("1.0.0", "a"), &[], down).unwrap_err().to_string();
+        assert!(e.contains("with these exact bytes"), "{e}");
+    }
+
+    #[test]
+    fn widening_needs_acceptance_and_narrowing_does_not() {
+        let e = check(&record("1.0.0", "a"), &record("2.0.0", "b"), &widening(), InstallOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("widens its permissions: + secret K; pass --accept-permissions"), "{e}");
+        let accept = InstallOptions { accept_permissions: true, ..Default::default() };
+        check(&record("1.0.0", "a"), &record("2.0.0", "b"), &widening(), accept).unwrap();
+        let mut narrowing = widening();
+        narrowing[0].widens = false;
+        check(&record("1.0.0", "a"), &record("2.0.0", "b"), &narrowing, InstallOptions::default()).unwrap();
+    }
+}
