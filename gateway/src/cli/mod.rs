@@ -19,6 +19,7 @@ pub(crate) mod keys;
 pub(crate) mod local;
 pub(crate) mod remote;
 pub(crate) mod reports;
+pub(crate) mod scaffold;
 pub(crate) mod secrets;
 pub(crate) mod serve;
 pub(crate) mod skills;

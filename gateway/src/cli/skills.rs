@@ -17,8 +17,8 @@ use wasmclaw::{Error, cache};
 /// `wasmclaw skill …`.
 #[derive(Subcommand, Debug)]
 pub(crate) enum SkillCommand {
-    // SCAFFOLD-PENDING /// Create a new skill crate (Cargo.toml, src/lib.rs, skill.toml, README).
-    // SCAFFOLD-PENDING New(super::scaffold::NewArgs),
+    /// Create a new skill crate (Cargo.toml, src/lib.rs, skill.toml, README).
+    New(super::scaffold::NewArgs),
     /// Pack a component and its manifest into a package signed with a
     /// publisher key.
     Pack {
@@ -109,7 +109,7 @@ pub(crate) enum SkillCommand {
 /// Runs a `skill` command.
 pub(crate) async fn skill(cmd: SkillCommand) -> anyhow::Result<()> {
     match cmd {
-        // SCAFFOLD-PENDING SkillCommand::New(args) => super::scaffold::new_skill(args),
+        SkillCommand::New(args) => super::scaffold::new_skill(args),
         SkillCommand::Pack { component, manifest, key, out } => pack(&component, &manifest, &key, &out),
         SkillCommand::Verify { package, trust, json } => verify(&package, &trust, json),
         SkillCommand::Inspect { file, manifest, json, common } => inspect(&file, manifest, json, &common),

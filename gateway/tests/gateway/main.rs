@@ -11,6 +11,8 @@
 //!   the policy overlay, a restart.
 //! - `cli`: the remote commands against a running gateway.
 //! - `bad_input`: a table of malformed, hostile and oversized requests.
+//! - `packages`: signed packages, trust, upgrades and the offline skill
+//!   commands.
 //! - `ops`: `/healthz`, `/readyz`, `/openapi.json`, `/metrics`, the
 //!   listening line and the admin key.
 
