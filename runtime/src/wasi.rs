@@ -1,7 +1,9 @@
 //! The WASI a skill sees: the tenant's own directory as its only filesystem,
 //! bounded stdout/stderr, clocks and random. No environment, no arguments, no
 //! stdin, and no `wasi:sockets` at all: those interfaces are not in the
-//! linker, so a component importing them cannot even be instantiated.
+//! linker, and a component importing them is refused at load (or, where the
+//! operator's `[trust] allow_imports` allows them, loads with imports that
+//! trap when called; see [`crate::permissions`]).
 
 use bytes::{Bytes, BytesMut};
 use std::path::Path;

@@ -330,6 +330,7 @@ mod tests {
             ("forbidden", 19),
             ("suspended", 20),
             ("too-large", 22),
+            ("untrusted", 23),
             ("internal", 1),
             ("draining", 1),
         ];
