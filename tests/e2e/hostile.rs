@@ -13,6 +13,19 @@ fn with(overrides: LimitOverrides) -> Call {
     Call { overrides, ..Call::default() }
 }
 
+/// A runtime whose fuel cap is lifted, so that a `spin` given ample fuel is
+/// ended by its wall-clock deadline alone. (Under the default cap of 2·10¹⁰
+/// units, `spin` alone on a core runs out of fuel in about 1.9 s on the
+/// CI machine, and sooner on a faster one.)
+fn runtime_without_fuel_cap(
+    tweak: impl FnOnce(&mut wasmclaw::RuntimeConfig),
+) -> (tempfile::TempDir, Runtime) {
+    runtime_with(|c| {
+        c.caps.fuel = u64::MAX;
+        tweak(c);
+    })
+}
+
 #[tokio::test]
 async fn spin_runs_out_of_fuel() {
     let (_d, rt) = runtime();
@@ -188,7 +201,7 @@ async fn flood_stops_at_the_quota_and_other_tenants_keep_writing() {
 
 #[tokio::test]
 async fn a_trapping_tenant_does_not_stop_another() {
-    let (_d, rt) = runtime();
+    let (_d, rt) = runtime_without_fuel_cap(|_| {});
     let spin = load(&rt, "spin").await;
     let deep = load(&rt, "deep").await;
     let echo = load(&rt, "echo").await;
@@ -237,7 +250,7 @@ async fn hold_a_slot(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tenant_at_its_concurrency_limit_gets_busy_while_others_run() {
-    let (_d, rt) = runtime_with(|c| {
+    let (_d, rt) = runtime_without_fuel_cap(|c| {
         c.defaults.concurrency = 1;
         c.defaults.queue_wait_ms = 100;
     });
@@ -248,14 +261,15 @@ async fn a_tenant_at_its_concurrency_limit_gets_busy_while_others_run() {
     assert!(matches!(&e, Error::Busy(m) if m.contains("tenant-a")), "{e}");
     assert_eq!(e.exit_code(), 11);
     assert_eq!(call_json(&rt, &echo, "tenant-b", "2").await, json!(2));
-    assert!(matches!(holder.await.unwrap(), Err(Error::Timeout { .. })));
+    let held = holder.await.unwrap();
+    assert!(matches!(held, Err(Error::Timeout { .. })), "{held:?}");
     // Once the slot is free, tenant A runs again.
     assert_eq!(call_json(&rt, &echo, "tenant-a", "3").await, json!(3));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_gateway_answers_busy_to_every_tenant() {
-    let (_d, rt) = runtime_with(|c| {
+    let (_d, rt) = runtime_without_fuel_cap(|c| {
         c.pool.max_instances = 1;
         c.defaults.queue_wait_ms = 100;
     });
@@ -265,6 +279,7 @@ async fn a_full_gateway_answers_busy_to_every_tenant() {
     // Tenant B is under its own limit, but the one instance slot is taken.
     let e = call(&rt, &echo, "tenant-b", "{}").await.unwrap_err();
     assert!(matches!(&e, Error::Busy(m) if m.contains("capacity")), "{e}");
-    assert!(matches!(holder.await.unwrap(), Err(Error::Timeout { .. })));
+    let held = holder.await.unwrap();
+    assert!(matches!(held, Err(Error::Timeout { .. })), "{held:?}");
     assert_eq!(call_json(&rt, &echo, "tenant-b", "4").await, json!(4));
 }
