@@ -64,7 +64,8 @@ impl From<Error> for ApiError {
             }
             Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::Conflict(_) => StatusCode::CONFLICT,
-            Error::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
+            Error::Busy(_) | Error::QuotaExceeded(_) => StatusCode::TOO_MANY_REQUESTS,
+            Error::Provider(_) => StatusCode::BAD_GATEWAY,
             Error::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::OutOfFuel { .. }
             | Error::Timeout { .. }
@@ -72,7 +73,8 @@ impl From<Error> for ApiError {
             | Error::Trap { .. }
             | Error::Skill(_)
             | Error::InvalidOutput(_)
-            | Error::InvalidSkill(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            | Error::InvalidSkill(_)
+            | Error::StepLimit(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Error::Store(_) | Error::Io { .. } | Error::Config(_) | Error::Internal(_) => {
                 tracing::error!(error = %e, "internal error");
                 return Self::new(

@@ -163,7 +163,11 @@ impl Runtime {
 
         let stdout = BoundedPipe::new(limits.max_stdio_bytes as usize);
         let stderr = BoundedPipe::new(limits.max_stdio_bytes as usize);
-        let wasi = wasi::context(&slot.files, stdout.clone(), stderr.clone())
+        let root = match &call.user {
+            Some(user) => user_dir(&slot.files, user)?,
+            None => slot.files.clone(),
+        };
+        let wasi = wasi::context(&root, stdout.clone(), stderr.clone())
             .map_err(|e| Error::io(format!("tenant {tenant}'s directory"), e))?;
         let call_id: Arc<str> = format!("{:016x}", rand::random::<u64>()).into();
         let start = Instant::now();
@@ -332,6 +336,18 @@ fn check_output(output: &str, limits: &Limits) -> Result<(), Error> {
     serde_json::from_str::<serde::de::IgnoredAny>(output)
         .map_err(|e| Error::InvalidOutput(format!("the skill's output is not JSON: {e}")))?;
     Ok(())
+}
+
+/// The directory of a call made for one user of a tenant:
+/// `<tenant>/users/<hex of the user id>/`, created on first use. Hex keeps
+/// any user id (even `..`) one inert path component, distinct by case.
+pub(crate) fn user_dir(
+    tenant_files: &std::path::Path,
+    user: &crate::ids::UserId,
+) -> Result<std::path::PathBuf, Error> {
+    let dir = tenant_files.join("users").join(hex::encode(user.as_str()));
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(format!("user {user}'s directory"), e))?;
+    Ok(dir)
 }
 
 /// Turns a failed instantiation or call into the runtime's error.

@@ -6,7 +6,9 @@
 //! that may not set any of these keys ([`OPERATOR_KEYS`]).
 
 use crate::audit::AuditConfig;
+use crate::llm::ProviderConfig;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -30,6 +32,8 @@ pub const OPERATOR_KEYS: &[&str] = &[
     "trust",
     "shutdown_grace_secs",
     "request_timeout_secs",
+    "providers",
+    "quotas",
 ];
 
 const MIB: u64 = 1024 * 1024;
@@ -60,6 +64,10 @@ pub struct RuntimeConfig {
     pub shutdown_grace_secs: u64,
     /// Longest a request may take, in seconds (408 after that).
     pub request_timeout_secs: u64,
+    /// The language-model providers agents may use, by name.
+    pub providers: BTreeMap<String, ProviderConfig>,
+    /// Per-tenant quotas of agent use.
+    pub quotas: QuotaConfig,
 }
 
 impl Default for RuntimeConfig {
@@ -76,30 +84,87 @@ impl Default for RuntimeConfig {
             trust: TrustConfig::default(),
             shutdown_grace_secs: 30,
             request_timeout_secs: 120,
+            providers: BTreeMap::new(),
+            quotas: QuotaConfig::default(),
         }
     }
 }
 
 /// Prices per unit of metered usage, in the operator's currency (all zero
-/// by default). A usage row's `cost` is `calls × per_call + fuel / 10⁹ ×
-/// per_billion_fuel + wall seconds × per_second`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+/// by default). A skill usage row's `cost` is `calls × per_call + fuel /
+/// 10⁶ × per_million_fuel + wall seconds × per_second`; a model usage row's
+/// is its tokens priced by `models."NAME"`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RateCard {
     /// Price of one call.
     pub per_call: f64,
-    /// Price of 10⁹ units of fuel.
-    pub per_billion_fuel: f64,
+    /// Price of 10⁶ units of fuel.
+    pub per_million_fuel: f64,
     /// Price of one second of wall-clock time.
     pub per_second: f64,
+    /// Price of each model's tokens, by model name.
+    pub models: BTreeMap<String, ModelPrice>,
+}
+
+/// The price of a model's tokens.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelPrice {
+    /// Price of 1,000 input (prompt) tokens.
+    pub input_per_1k: f64,
+    /// Price of 1,000 output (completion) tokens.
+    pub output_per_1k: f64,
 }
 
 impl RateCard {
     /// The price of this much usage.
     pub fn cost(&self, calls: u64, fuel: u64, wall_us: u64) -> f64 {
         calls as f64 * self.per_call
-            + fuel as f64 / 1e9 * self.per_billion_fuel
+            + fuel as f64 / 1e6 * self.per_million_fuel
             + wall_us as f64 / 1e6 * self.per_second
+    }
+
+    /// The price of a model's tokens (zero for a model without a price).
+    pub fn token_cost(&self, model: &str, input: u64, output: u64) -> f64 {
+        let p = self.models.get(model).copied().unwrap_or_default();
+        input as f64 / 1e3 * p.input_per_1k + output as f64 / 1e3 * p.output_per_1k
+    }
+}
+
+/// Quotas of agent use: `[quotas.default]` for every tenant, and
+/// `[quotas.tenants.NAME]` replacing it for one tenant.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QuotaConfig {
+    /// The quota of every tenant without its own.
+    pub default: Quota,
+    /// Quotas of single tenants, by tenant id.
+    pub tenants: BTreeMap<String, Quota>,
+}
+
+impl QuotaConfig {
+    /// The quota of `tenant`.
+    pub fn of(&self, tenant: &str) -> &Quota {
+        self.tenants.get(tenant).unwrap_or(&self.default)
+    }
+}
+
+/// One tenant's quota; zero means no limit.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Quota {
+    /// Model tokens (input plus output) per calendar month (UTC).
+    pub tokens_per_month: u64,
+    /// Model cost per calendar month, by the rate card.
+    pub cost_per_month: f64,
+    /// Agent messages per minute.
+    pub requests_per_minute: u32,
+}
+
+impl Default for Quota {
+    fn default() -> Self {
+        Quota { tokens_per_month: 0, cost_per_month: 0.0, requests_per_minute: 60 }
     }
 }
 

@@ -95,6 +95,15 @@ pub enum Error {
     /// A failure inside the runtime itself (a bug or an engine error).
     #[error("internal error: {0}")]
     Internal(String),
+    /// A model provider failed (after retries), or answered nonsense.
+    #[error("provider: {0}")]
+    Provider(String),
+    /// A tenant's quota is used up.
+    #[error("quota exceeded: {0}")]
+    QuotaExceeded(String),
+    /// An agent's turn reached its step limit without an answer.
+    #[error("step limit: {0}")]
+    StepLimit(String),
 }
 
 fn stderr_suffix(stderr: &str) -> String {
@@ -139,6 +148,9 @@ impl Error {
             Error::Suspended(_) => "suspended",
             Error::TooLarge(_) => "too-large",
             Error::Untrusted(_) => "untrusted",
+            Error::Provider(_) => "provider",
+            Error::QuotaExceeded(_) => "quota-exceeded",
+            Error::StepLimit(_) => "step-limit",
         }
     }
 
@@ -167,6 +179,9 @@ impl Error {
             Error::Suspended(_) => 20,
             Error::TooLarge(_) => 22,
             Error::Untrusted(_) => 23,
+            Error::Provider(_) => 24,
+            Error::QuotaExceeded(_) => 25,
+            Error::StepLimit(_) => 26,
         }
     }
 
@@ -209,6 +224,9 @@ mod tests {
             Error::Suspended("x".into()),
             Error::TooLarge("x".into()),
             Error::Untrusted("x".into()),
+            Error::Provider("x".into()),
+            Error::QuotaExceeded("x".into()),
+            Error::StepLimit("x".into()),
         ];
         let mut codes: Vec<u8> = all.iter().map(Error::exit_code).collect();
         let mut kinds: Vec<&str> = all.iter().map(Error::kind).collect();

@@ -17,6 +17,7 @@
 //! - [`store`] is the only module touching the database.
 //! - [`error::Error`] is every way a call can fail.
 
+pub mod agents;
 pub mod audit;
 pub mod auth;
 pub mod bindings;
@@ -31,6 +32,7 @@ pub mod error;
 pub mod host;
 pub mod ids;
 pub mod installed;
+pub mod llm;
 pub mod manifest;
 pub mod messaging;
 pub mod metering;

@@ -82,6 +82,7 @@ pub(crate) struct Inner {
     pub(crate) trusted: std::sync::RwLock<crate::trust::TrustCache>,
     pub(crate) capacity: Arc<Semaphore>,
     pub(crate) meter: crate::metering::Meter,
+    pub(crate) agents: crate::agents::AgentState,
     _ticker: EpochTicker,
 }
 
@@ -97,6 +98,9 @@ impl Runtime {
 
     /// Like [`Runtime::new`] with an injected clock (tests move it).
     pub fn with_clock(config: RuntimeConfig, clock: SharedClock) -> Result<Self, Error> {
+        for (name, p) in &config.providers {
+            p.validate(name).map_err(Error::Config)?;
+        }
         let dir = &config.data_dir;
         create_private_dir(dir)?;
         create_private_dir(&dir.join("tenants"))?;
@@ -136,6 +140,7 @@ impl Runtime {
                 config,
                 log_rate: Arc::new(RateLimiter::new(clock.clone())),
                 message_rate: Arc::new(RateLimiter::new(clock.clone())),
+                agents: crate::agents::AgentState::new(clock.clone()),
                 clock,
                 audit,
                 tenants: Mutex::new(HashMap::new()),
@@ -480,7 +485,7 @@ impl JobRunner for Runtime {
 }
 
 /// The caller's mistakes are invalid input; the rest is the gateway's.
-fn vault_error(e: crate::vault::VaultError) -> Error {
+pub(crate) fn vault_error(e: crate::vault::VaultError) -> Error {
     use crate::vault::VaultError;
     match e {
         VaultError::InvalidName(_) | VaultError::TooLarge { .. } => Error::InvalidInput(e.to_string()),

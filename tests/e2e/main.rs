@@ -1,6 +1,7 @@
 //! End-to-end tests: the real runtime with the real compiled skills, two or
 //! more tenants per test, each on a fresh data directory.
 
+mod agents;
 mod calls;
 mod cron;
 mod hostile;

@@ -1,6 +1,8 @@
 //! Helpers shared by the end-to-end tests and the benchmarks: where the
 //! compiled skills are, and a runtime on a fresh data directory.
 
+pub mod fake_llm;
+
 use std::path::PathBuf;
 use wasmclaw::clock::SharedClock;
 use wasmclaw::{Runtime, RuntimeConfig, TenantId};

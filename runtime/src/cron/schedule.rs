@@ -158,7 +158,7 @@ fn first_time_of_day(s: &cron::Schedule, (h, m, sec): (u32, u32, u32)) -> Option
 
 /// (year, month, day) of a day counted from 1970-01-01 (H. Hinnant's
 /// algorithm, for days on or after the epoch).
-fn civil_from_days(days: u64) -> (u32, u32, u32) {
+pub(crate) fn civil_from_days(days: u64) -> (u32, u32, u32) {
     let z = days + 719_468;
     let era = z / 146_097;
     let doe = z - era * 146_097;
@@ -172,7 +172,7 @@ fn civil_from_days(days: u64) -> (u32, u32, u32) {
 }
 
 /// Days from 1970-01-01 to a date on or after it.
-fn days_from_civil(year: u32, month: u32, day: u32) -> u64 {
+pub(crate) fn days_from_civil(year: u32, month: u32, day: u32) -> u64 {
     let y = u64::from(if month <= 2 { year - 1 } else { year });
     let era = y / 400;
     let yoe = y - era * 400;

@@ -13,6 +13,7 @@ use crate::ids::{TenantId, UserId};
 use redb::Database;
 use std::path::Path;
 
+mod agents;
 mod cron;
 mod memory;
 mod outbox;
@@ -24,6 +25,7 @@ mod tokens;
 mod trust;
 mod usage;
 
+pub use agents::LlmUsageRow;
 pub use memory::{MemoryEntry, MemoryUsage};
 
 /// A storage failure.
@@ -132,6 +134,7 @@ impl Db {
         skills::create_tables(&txn)?;
         usage::create_tables(&txn)?;
         trust::create_tables(&txn)?;
+        agents::create_tables(&txn)?;
         txn.commit()?;
         Ok(Db { db })
     }

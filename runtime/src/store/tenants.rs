@@ -108,6 +108,7 @@ impl Db {
         super::tokens::purge(&txn, id)?;
         super::skills::purge(&txn, id)?;
         super::usage::purge(&txn, id)?;
+        super::agents::purge(&txn, id)?;
         txn.commit()?;
         Ok(existed)
     }
