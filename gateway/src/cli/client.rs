@@ -90,6 +90,9 @@ pub(crate) fn api_exit_code(code: &str) -> u8 {
         "suspended" => 20,
         "untrusted" => 23,
         "too-large" => 22,
+        "provider" => 24,
+        "quota-exceeded" => 25,
+        "step-limit" => 26,
         _ => 1,
     }
 }
@@ -331,6 +334,9 @@ mod tests {
             ("suspended", 20),
             ("too-large", 22),
             ("untrusted", 23),
+            ("provider", 24),
+            ("quota-exceeded", 25),
+            ("step-limit", 26),
             ("internal", 1),
             ("draining", 1),
         ];

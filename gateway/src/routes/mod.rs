@@ -3,6 +3,7 @@
 //! router and the OpenAPI document are both built from it, so they cannot
 //! disagree.
 
+mod agents;
 mod data;
 mod observe;
 mod skills;
@@ -68,6 +69,19 @@ pub const ROUTES: &[Route] = &[
     r("GET", "/v1/tenants/{tenant}/skills", ANYONE, "List skills (guests see guest skills)."),
     r("DELETE", "/v1/tenants/{tenant}/skills/{name}", MANAGERS, "Remove a skill."),
     r("POST", "/v1/tenants/{tenant}/skills/{name}/invoke", INVOKERS, "Invoke a skill."),
+    r("POST", "/v1/tenants/{tenant}/agents", MANAGERS, "Create an agent."),
+    r("GET", "/v1/tenants/{tenant}/agents", MEMBERS, "List agents."),
+    r("GET", "/v1/tenants/{tenant}/agents/{name}", MEMBERS, "Show an agent."),
+    r("PUT", "/v1/tenants/{tenant}/agents/{name}", MANAGERS, "Replace an agent."),
+    r("DELETE", "/v1/tenants/{tenant}/agents/{name}", MANAGERS, "Remove an agent and its sessions."),
+    r(
+        "POST",
+        "/v1/tenants/{tenant}/agents/{name}/messages",
+        MEMBERS,
+        "Send a peer's message to an agent; returns its reply.",
+    ),
+    r("GET", "/v1/tenants/{tenant}/agents/{name}/sessions/{peer}", MEMBERS, "A peer's session history."),
+    r("DELETE", "/v1/tenants/{tenant}/agents/{name}/sessions/{peer}", MEMBERS, "Forget a peer's session."),
     r("PUT", "/v1/tenants/{tenant}/secrets/{name}", MANAGERS, "Write a secret (write-only)."),
     r("GET", "/v1/tenants/{tenant}/secrets", MANAGERS, "List secret names."),
     r("GET", "/v1/tenants/{tenant}/memory", MEMBERS, "List memory entries."),
@@ -114,6 +128,14 @@ fn handler(method: &str, path: &str) -> MethodRouter<Gateway> {
         ("GET", "/v1/tenants/{tenant}/skills") => get(skills::list),
         ("DELETE", "/v1/tenants/{tenant}/skills/{name}") => delete(skills::remove),
         ("POST", "/v1/tenants/{tenant}/skills/{name}/invoke") => limit(post(skills::invoke), MAX_INVOKE_BODY),
+        ("POST", "/v1/tenants/{tenant}/agents") => post(agents::create),
+        ("GET", "/v1/tenants/{tenant}/agents") => get(agents::list),
+        ("GET", "/v1/tenants/{tenant}/agents/{name}") => get(agents::show),
+        ("PUT", "/v1/tenants/{tenant}/agents/{name}") => put(agents::replace),
+        ("DELETE", "/v1/tenants/{tenant}/agents/{name}") => delete(agents::remove),
+        ("POST", "/v1/tenants/{tenant}/agents/{name}/messages") => post(agents::message),
+        ("GET", "/v1/tenants/{tenant}/agents/{name}/sessions/{peer}") => get(agents::session),
+        ("DELETE", "/v1/tenants/{tenant}/agents/{name}/sessions/{peer}") => delete(agents::forget),
         ("PUT", "/v1/tenants/{tenant}/secrets/{name}") => put(data::put_secret),
         ("GET", "/v1/tenants/{tenant}/secrets") => get(data::list_secrets),
         ("GET", "/v1/tenants/{tenant}/memory") => get(data::list_memory),

@@ -31,12 +31,6 @@ pub(crate) async fn openapi() -> Json<Value> {
     Json(crate::openapi::document())
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct TenantQuery {
-    tenant: Option<String>,
-}
-
 fn tenant_filter(raw: Option<&str>) -> ApiResult<Option<TenantId>> {
     raw.map(|t| TenantId::parse(t).map_err(|e| ApiError::invalid(e.to_string()))).transpose()
 }
@@ -44,11 +38,32 @@ fn tenant_filter(raw: Option<&str>) -> ApiResult<Option<TenantId>> {
 pub(crate) async fn usage_all(
     State(gw): State<Gateway>,
     caller: Caller,
-    ApiQuery(q): ApiQuery<TenantQuery>,
+    ApiQuery(q): ApiQuery<UsageAllQuery>,
 ) -> ApiResult<Json<Value>> {
     caller.allow(&gw, MEMBERS, "read usage")?;
     let tenant = own_or(&caller, tenant_filter(q.tenant.as_deref())?)?;
-    Ok(Json(json!({ "usage": gw.runtime().usage(tenant.as_ref())? })))
+    let rt = gw.runtime();
+    let tenants = match &tenant {
+        Some(t) => vec![t.clone()],
+        None => rt.tenants()?.into_iter().map(|t| t.id).collect(),
+    };
+    let mut models = Vec::new();
+    for t in &tenants {
+        for row in rt.model_usage(t, q.since.unwrap_or(0))? {
+            let mut v = json!(row);
+            v["tenant"] = json!(t.as_str());
+            models.push(v);
+        }
+    }
+    Ok(Json(json!({ "usage": rt.usage(tenant.as_ref())?, "models": models })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct UsageAllQuery {
+    tenant: Option<String>,
+    /// Model usage from the day of this time (seconds since the Unix epoch).
+    since: Option<u64>,
 }
 
 /// On the short routes the operator reads every tenant (or the one asked
@@ -61,9 +76,25 @@ fn own_or(caller: &Caller, asked: Option<TenantId>) -> ApiResult<Option<TenantId
     }
 }
 
-pub(crate) async fn usage(State(gw): State<Gateway>, scoped: Scoped) -> ApiResult<Json<Value>> {
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct UsageQuery {
+    /// Model usage from the day of this time (seconds since the Unix epoch).
+    since: Option<u64>,
+}
+
+pub(crate) async fn usage(
+    State(gw): State<Gateway>,
+    scoped: Scoped,
+    ApiQuery(q): ApiQuery<UsageQuery>,
+) -> ApiResult<Json<Value>> {
     scoped.allow(&gw, MEMBERS, "read usage")?;
-    Ok(Json(json!({ "usage": gw.runtime().usage(Some(&scoped.tenant))? })))
+    let rt = gw.runtime();
+    let since = q.since.unwrap_or(0);
+    Ok(Json(json!({
+        "usage": rt.usage(Some(&scoped.tenant))?,
+        "models": rt.model_usage(&scoped.tenant, since)?,
+    })))
 }
 
 #[derive(Deserialize)]

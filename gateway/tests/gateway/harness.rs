@@ -45,6 +45,8 @@ pub struct Gateway {
     data_dir: PathBuf,
     log: PathBuf,
     admin_key: Option<String>,
+    /// The `--config` file, if the test gave one.
+    config: Option<PathBuf>,
     /// Owns the directory (none for the shared gateway, whose watchdog
     /// removes it when the test process exits).
     _dir: Option<tempfile::TempDir>,
@@ -59,7 +61,22 @@ impl Gateway {
     /// Starts a gateway on a fresh data directory; `admin_key` is passed as
     /// `WASMCLAW_ADMIN_KEY` (none: the gateway generates or reuses one).
     pub fn start_with_key(admin_key: Option<&str>) -> Gateway {
+        Self::start_with(admin_key, None)
+    }
+
+    /// Starts a gateway with [`ADMIN_KEY`] and `config` (TOML) as its
+    /// `--config` file.
+    pub fn start_with_config(config: &str) -> Gateway {
+        Self::start_with(Some(ADMIN_KEY), Some(config))
+    }
+
+    fn start_with(admin_key: Option<&str>, config: Option<&str>) -> Gateway {
         let dir = tempfile::tempdir().expect("temp dir");
+        let config = config.map(|text| {
+            let path = dir.path().join("wasmclaw.toml");
+            std::fs::write(&path, text).expect("write the config");
+            path
+        });
         let mut gw = Gateway {
             addr: "0.0.0.0:0".parse().unwrap(),
             preamble: Vec::new(),
@@ -68,6 +85,7 @@ impl Gateway {
             data_dir: dir.path().join("data"),
             log: dir.path().join("gateway.log"),
             admin_key: admin_key.map(str::to_string),
+            config,
             _dir: Some(dir),
         };
         gw.spawn(None);
@@ -117,6 +135,9 @@ impl Gateway {
             .stderr(log);
         if let Some(key) = &self.admin_key {
             cmd.env("WASMCLAW_ADMIN_KEY", key);
+        }
+        if let Some(config) = &self.config {
+            cmd.arg("--config").arg(config);
         }
         let mut child = cmd.spawn().expect("spawn wasmclaw serve");
         let pid = child.id().to_string();
@@ -318,6 +339,7 @@ pub fn shared() -> &'static Gateway {
             data_dir: dir.join("data"),
             log: dir.join("gateway.log"),
             admin_key: Some(ADMIN_KEY.to_string()),
+            config: None,
             _dir: None,
         };
         gw.spawn(Some(&dir));
@@ -570,6 +592,18 @@ pub fn install(gw: &Gateway, tenant: &str, cred: &str, skill: &str, guest: bool)
         assert!(v.get(key).is_some(), "skill field {key}: {v}");
     }
     v
+}
+
+/// The fake model provider (both wire formats), started once on a runtime
+/// of its own that lives as long as the test process.
+pub fn fake_llm() -> &'static wasmclaw_tests::fake_llm::FakeLlm {
+    static FAKE: OnceLock<(tokio::runtime::Runtime, wasmclaw_tests::fake_llm::FakeLlm)> = OnceLock::new();
+    let (_, fake) = FAKE.get_or_init(|| {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        let fake = rt.block_on(wasmclaw_tests::fake_llm::FakeLlm::start());
+        (rt, fake)
+    });
+    fake
 }
 
 /// Invokes `skill` on the short route with `cred`.

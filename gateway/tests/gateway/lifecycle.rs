@@ -112,7 +112,8 @@ fn deleting_a_tenant_removes_everything_but_its_audit_records() {
     assert_eq!(get("/memory"), json!({"entries": []}));
     assert_eq!(get("/secrets"), json!({"secrets": []}));
     assert_eq!(get("/tokens"), json!({"tokens": []}));
-    assert_eq!(get("/usage"), json!({"usage": []}));
+    assert_eq!(get("/usage"), json!({"usage": [], "models": []}));
+    assert_eq!(get("/agents"), json!({"agents": []}));
     assert_eq!(get("/cron"), json!({"jobs": []}));
     gw.get("/v1/skills", Some(&t.admin)).expect_error(401, "unauthorized");
 }

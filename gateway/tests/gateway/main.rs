@@ -16,6 +16,7 @@
 //! - `ops`: `/healthz`, `/readyz`, `/openapi.json`, `/metrics`, the
 //!   listening line and the admin key.
 
+mod agents;
 mod bad_input;
 mod cli;
 mod harness;

@@ -102,8 +102,10 @@ pub struct Request<'a> {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenUsage {
     /// Prompt (input) tokens.
+    #[serde(rename = "input_tokens")]
     pub input: u64,
     /// Completion (output) tokens.
+    #[serde(rename = "output_tokens")]
     pub output: u64,
 }
 
