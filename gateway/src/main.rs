@@ -5,7 +5,7 @@
 mod cli;
 
 use clap::{Parser, Subcommand};
-use cli::{doctor, keys, local, remote, reports, secrets, serve, skills, tokens};
+use cli::{agents, doctor, keys, local, remote, reports, secrets, serve, skills, tokens};
 use std::process::ExitCode;
 
 /// wasmclaw: a multi-tenant agent gateway where every skill is a WebAssembly
@@ -15,7 +15,8 @@ use std::process::ExitCode;
 /// 5 skill error, 6 trap, 7 out of fuel, 8 timeout, 9 memory limit,
 /// 10 denied, 11 busy, 12 invalid output, 13 storage, 14 I/O (or a gateway
 /// that cannot be reached), 15 configuration, 16 not found, 17 conflict,
-/// 18 unauthorized, 19 forbidden, 20 suspended, 21 checks failed, 22 too large, 23 untrusted.
+/// 18 unauthorized, 19 forbidden, 20 suspended, 21 checks failed, 22 too large, 23 untrusted,
+/// 24 provider (an agent's model provider failed), 25 quota exceeded, 26 step limit.
 #[derive(Parser)]
 #[command(name = "wasmclaw", version, propagate_version = true)]
 struct Cli {
@@ -60,11 +61,16 @@ enum Command {
     /// gateway or, with `--offline`, in the data directory.
     #[command(subcommand)]
     Secret(secrets::SecretCommand),
+    /// Manage a tenant's agents (admin key, or an admin token of the
+    /// tenant) and talk to them as a peer (a member token suffices).
+    #[command(subcommand)]
+    Agent(agents::AgentCommand),
     /// Invoke an installed skill as the token's tenant and print its output.
     Invoke(reports::InvokeArgs),
     /// Show the audit log's events.
     Audit(reports::AuditArgs),
-    /// Show the metered usage per tenant and skill.
+    /// Show the metered usage per tenant and skill, and the model usage of
+    /// agents per agent, model and day.
     Usage(reports::UsageArgs),
     /// Check the data directory's permissions, the configuration and the
     /// gateway's health; exit 21 if a check fails.
@@ -102,6 +108,7 @@ fn main() -> ExitCode {
             Command::Keys(cmd) => keys::keys(cmd),
             Command::Trust(cmd) => keys::trust(cmd).await,
             Command::Secret(cmd) => secrets::secret(cmd).await,
+            Command::Agent(cmd) => agents::agent(cmd).await,
             Command::Invoke(args) => reports::invoke(args).await,
             Command::Audit(args) => reports::audit(args).await,
             Command::Usage(args) => reports::usage(args).await,

@@ -13,6 +13,7 @@
 //! - `keys`: publisher keys (offline) and the gateway's trusted keys.
 //! - `doctor`: `wasmclaw doctor`.
 
+pub(crate) mod agents;
 pub(crate) mod client;
 pub(crate) mod doctor;
 pub(crate) mod keys;

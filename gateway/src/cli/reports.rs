@@ -1,6 +1,7 @@
 //! The remote commands that call skills and read reports: `invoke`,
-//! `audit`, `usage` and `security audit` (which falls back to the local
-//! file and configuration checks when the gateway cannot be reached).
+//! `audit`, `usage` (of skills and of agents' models) and `security audit`
+//! (which falls back to the local file and configuration checks when the
+//! gateway cannot be reached).
 
 use super::client::{Client, ClientError};
 use super::remote::{Remote, tenant_id};
@@ -130,16 +131,27 @@ pub(crate) struct UsageArgs {
     /// operator; the token's tenant's, for a token).
     #[arg(long)]
     tenant: Option<String>,
+    /// Only the model usage of agents from the day of this time on: a
+    /// duration back from now (`1h`, `7days`) or seconds since the Unix
+    /// epoch (skill usage is always the totals).
+    #[arg(long, value_name = "DURATION|EPOCH_SECS", value_parser = parse_since)]
+    since: Option<u64>,
     #[command(flatten)]
     remote: Remote,
 }
 
-/// Prints the metered usage per tenant and skill.
+/// Prints the metered usage per tenant and skill, then the model usage of
+/// agents per agent, model and day (when there is any).
 pub(crate) async fn usage(args: UsageArgs) -> anyhow::Result<()> {
+    let mut query = Vec::new();
+    if let Some(since) = args.since {
+        query.push(("since", since.to_string()));
+    }
     let client = args.remote.client()?;
-    let answer = match &args.tenant {
-        Some(t) => client.get(&["v1", "tenants", &tenant_id(t)?, "usage"], &[]).await?,
-        None => client.get(&["v1", "usage"], &[]).await?,
+    let tenant = args.tenant.as_deref().map(tenant_id).transpose()?;
+    let answer = match &tenant {
+        Some(t) => client.get(&["v1", "tenants", t, "usage"], &query).await?,
+        None => client.get(&["v1", "usage"], &query).await?,
     };
     if args.remote.json {
         print_json(&answer);
@@ -167,6 +179,34 @@ pub(crate) async fn usage(args: UsageArgs) -> anyhow::Result<()> {
         })
         .collect();
     print_table(&["TENANT", "SKILL", "CALLS", "ERRORS", "FUEL", "WALL US", "MEMORY PEAK", "COST"], &rows);
+    let models = items(&answer, "models");
+    if !models.is_empty() {
+        // The tenant's own route leaves `tenant` out of its rows.
+        let rows: Vec<Vec<String>> = models
+            .iter()
+            .map(|m| {
+                let tenant = match (&m["tenant"], &tenant) {
+                    (Value::Null, Some(t)) => t.clone(),
+                    (v, _) => cell(v),
+                };
+                vec![
+                    tenant,
+                    cell(&m["agent"]),
+                    cell(&m["model"]),
+                    cell(&m["day"]),
+                    cell(&m["input_tokens"]),
+                    cell(&m["output_tokens"]),
+                    cell(&m["tool_calls"]),
+                    cell(&m["cost"]),
+                ]
+            })
+            .collect();
+        println!();
+        print_table(
+            &["TENANT", "AGENT", "MODEL", "DAY", "INPUT TOKENS", "OUTPUT TOKENS", "TOOL CALLS", "COST"],
+            &rows,
+        );
+    }
     Ok(())
 }
 

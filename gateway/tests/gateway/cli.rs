@@ -1,8 +1,11 @@
 //! The remote commands of docs/cli.md against a running gateway: the
 //! operator's flows (tenants, tokens, skills, policy, secrets, usage,
-//! audit), `invoke` with a token, and the exit codes of API errors.
+//! audit), `invoke` with a token, agents (against the fake model
+//! provider), and the exit codes of API errors.
 
-use crate::harness::{ADMIN_KEY, Gateway, audit_events, cli_at, has_event, shared, skill_names};
+use crate::harness::{
+    ADMIN_KEY, Gateway, audit_events, cli_at, fake_llm, has_event, install, shared, skill_names,
+};
 use serde_json::{Value, json};
 
 /// The operator's environment.
@@ -259,4 +262,164 @@ fn doctor_and_security_audit_check_a_running_gateway() {
     assert_eq!(out.code, Some(if critical { 21 } else { 0 }), "{out:?}");
     let api = gw.get("/v1/security/audit", Some(ADMIN_KEY)).expect(200);
     assert_eq!(findings.len(), list(&api, "findings").len(), "the CLI shows the gateway's findings: {api}");
+}
+
+#[test]
+fn agents_are_managed_talked_to_and_metered_through_the_cli() {
+    let fake = fake_llm();
+    let config = format!(
+        r#"
+[providers.openai]
+kind = "openai"
+base_url = "{}"
+max_retries = 0
+
+[rate_card.models."gpt-test"]
+input_per_1k = 1.0
+output_per_1k = 2.0
+"#,
+        fake.base("openai")
+    );
+    let gw = Gateway::start_with_config(&config);
+    let gw = &gw;
+    gw.cli(&["tenant", "create", "cli-agents"], OP, None).ok();
+    install(gw, "cli-agents", ADMIN_KEY, "notes", false);
+    let key = format!("{}\n", wasmclaw_tests::fake_llm::FAKE_KEY);
+    gw.cli(&["secret", "set", "LLM_KEY", "--tenant", "cli-agents"], OP, Some(&key)).ok();
+    let member = cli_mint(gw, "cli-agents", "member");
+    let as_member = [("WASMCLAW_TOKEN", member.as_str())];
+
+    // Every command explains itself.
+    for args in [
+        &["agent", "--help"][..],
+        &["agent", "create", "--help"],
+        &["agent", "list", "--help"],
+        &["agent", "show", "--help"],
+        &["agent", "remove", "--help"],
+        &["agent", "say", "--help"],
+    ] {
+        let out = gw.cli(args, &[], None);
+        assert!(out.ok().contains("Usage:"), "{args:?}: {out:?}");
+    }
+    let help = gw.cli(&["agent", "create", "--help"], &[], None);
+    for option in
+        ["--provider", "--model", "--system-prompt-file", "--skill", "--api-key-secret", "--max-steps"]
+    {
+        assert!(help.stdout.contains(option), "{option}: {}", help.stdout);
+    }
+
+    // Create (the system prompt from a file), list, show.
+    let dir = tempfile::tempdir().unwrap();
+    let prompt = dir.path().join("prompt.txt");
+    std::fs::write(&prompt, "You keep notes.\nBe brief.").unwrap();
+    let out = gw.cli(
+        &[
+            "agent",
+            "create",
+            "cli-agents",
+            "helper",
+            "--provider",
+            "openai",
+            "--model",
+            "gpt-test",
+            "--system-prompt-file",
+            prompt.to_str().unwrap(),
+            "--skill",
+            "notes",
+            "--api-key-secret",
+            "LLM_KEY",
+            "--max-steps",
+            "4",
+        ],
+        OP,
+        None,
+    );
+    assert!(out.ok().contains("helper"), "{out:?}");
+    let human = gw.cli(&["agent", "list", "cli-agents"], OP, None);
+    let row = human.ok().lines().find(|l| l.starts_with("helper")).unwrap_or_else(|| panic!("{human:?}"));
+    for word in ["openai", "gpt-test", "notes"] {
+        assert!(row.contains(word), "{word}: {row:?}");
+    }
+    let listed = gw.cli(&["agent", "list", "cli-agents", "--json"], &as_member, None).json();
+    assert_eq!(list(&listed, "agents").len(), 1, "{listed}");
+    let shown = gw.cli(&["agent", "show", "cli-agents", "helper", "--json"], OP, None).json();
+    assert_eq!(shown["system_prompt"], "You keep notes.\nBe brief.", "{shown}");
+    assert_eq!(shown["skills"], json!(["notes"]), "{shown}");
+    assert_eq!(shown["api_key_secret"], "LLM_KEY", "{shown}");
+    assert_eq!((shown["max_steps"].as_u64(), shown["max_tokens"].as_u64()), (Some(4), Some(1024)), "{shown}");
+    let human = gw.cli(&["agent", "show", "cli-agents", "helper"], OP, None);
+    for word in ["gpt-test", "LLM_KEY", "Be brief."] {
+        assert!(human.ok().contains(word), "{word}: {}", human.stdout);
+    }
+    let out = gw.cli(
+        &["agent", "create", "cli-agents", "helper", "--provider", "openai", "--model", "m"],
+        OP,
+        None,
+    );
+    assert_eq!(out.code, Some(17), "a duplicate name is a conflict: {out:?}");
+
+    // Say (a member may): the reply alone on stdout; `--json` the whole answer.
+    let out =
+        gw.cli(&["agent", "say", "cli-agents", "helper", "--peer", "alice", "note hi"], &as_member, None);
+    assert_eq!(out.ok().trim(), r#"noted: {"id":"00000001"}"#, "{out:?}");
+    let answer = gw
+        .cli(
+            &["agent", "say", "cli-agents", "helper", "--peer", "alice", "note again", "--json"],
+            &as_member,
+            None,
+        )
+        .json();
+    assert_eq!(answer["reply"], r#"noted: {"id":"00000002"}"#, "{answer}");
+    assert_eq!(answer["tool_calls"], json!([{"skill": "notes"}]), "{answer}");
+    assert!(answer["usage"]["input_tokens"].as_u64().is_some_and(|n| n > 0), "{answer}");
+
+    // Usage: the model row beside the skill rows.
+    let usage = gw.cli(&["usage", "--tenant", "cli-agents", "--json"], OP, None).json();
+    let row = list(&usage, "models").iter().find(|m| m["agent"] == "helper").cloned();
+    let row = row.unwrap_or_else(|| panic!("a model row: {usage}"));
+    assert_eq!(row["model"], "gpt-test", "{row}");
+    assert!(row["output_tokens"].as_u64().is_some_and(|n| n > 0), "{row}");
+    assert!(row["cost"].as_f64().is_some_and(|c| c > 0.0), "priced by the rate card: {row}");
+    assert!(list(&usage, "usage").iter().any(|r| r["skill"] == "notes"), "{usage}");
+    let human = gw.cli(&["usage", "--tenant", "cli-agents"], OP, None);
+    let line = human.ok().lines().find(|l| l.contains("helper")).unwrap_or_else(|| panic!("{human:?}"));
+    assert!(line.contains("gpt-test") && line.contains("cli-agents"), "{line:?}");
+    assert!(human.stdout.contains("notes"), "the skill rows stay: {}", human.stdout);
+    let all = gw.cli(&["usage", "--since", "1h", "--json"], OP, None).json();
+    let row = list(&all, "models").iter().find(|m| m["agent"] == "helper").cloned();
+    assert_eq!(row.map(|r| r["tenant"].clone()), Some(json!("cli-agents")), "{all}");
+    let later =
+        gw.cli(&["usage", "--tenant", "cli-agents", "--since", "4102444800", "--json"], OP, None).json();
+    assert_eq!(list(&later, "models").len(), 0, "--since is passed on: {later}");
+    let out = gw.cli(&["usage", "--since", "soon"], OP, None);
+    assert_eq!(out.code, Some(2), "{out:?}");
+
+    // Remove; then it is not found (16). A provider the operator has not
+    // configured is invalid input (3); a member may not create (19).
+    let out = gw.cli(&["agent", "remove", "cli-agents", "helper"], OP, None);
+    assert!(out.ok().contains("helper"), "{out:?}");
+    for (args, env, code) in [
+        (vec!["agent", "show", "cli-agents", "helper"], OP, 16),
+        (vec!["agent", "say", "cli-agents", "helper", "--peer", "alice", "hi"], &as_member[..], 16),
+        (vec!["agent", "remove", "cli-agents", "helper"], OP, 16),
+        (vec!["agent", "create", "cli-agents", "x", "--provider", "nowhere", "--model", "m"], OP, 3),
+        (
+            vec!["agent", "create", "cli-agents", "x", "--provider", "openai", "--model", "m"],
+            &as_member[..],
+            19,
+        ),
+        (vec!["agent", "list", "Not_Valid"], OP, 3),
+    ] {
+        let out = gw.cli(&args, env, None);
+        assert_eq!(out.code, Some(code), "wasmclaw {args:?}: {out:?}");
+        assert!(out.stdout.trim().is_empty(), "errors go to stderr: {args:?}: {out:?}");
+        assert!(!out.stderr.trim().is_empty(), "{args:?}: an error message");
+    }
+    let out =
+        gw.cli(&["agent", "create", "cli-agents", "x", "--provider", "nowhere", "--model", "m"], OP, None);
+    assert!(out.stderr.contains("nowhere"), "the error names the provider: {}", out.stderr);
+    let out = gw.cli(&["agent", "create", "cli-agents", "x", "--model", "m"], OP, None);
+    assert_eq!(out.code, Some(2), "--provider is required: {out:?}");
+    let listed = gw.cli(&["agent", "list", "cli-agents", "--json"], OP, None).json();
+    assert_eq!(list(&listed, "agents").len(), 0, "{listed}");
 }
