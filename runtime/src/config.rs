@@ -34,6 +34,7 @@ pub const OPERATOR_KEYS: &[&str] = &[
     "request_timeout_secs",
     "providers",
     "quotas",
+    "channels",
 ];
 
 const MIB: u64 = 1024 * 1024;
@@ -68,6 +69,8 @@ pub struct RuntimeConfig {
     pub providers: BTreeMap<String, ProviderConfig>,
     /// Per-tenant quotas of agent use.
     pub quotas: QuotaConfig,
+    /// Inbound channels: the Telegram API base, media and signature bounds.
+    pub channels: crate::channels::ChannelsConfig,
 }
 
 impl Default for RuntimeConfig {
@@ -86,6 +89,7 @@ impl Default for RuntimeConfig {
             request_timeout_secs: 120,
             providers: BTreeMap::new(),
             quotas: QuotaConfig::default(),
+            channels: crate::channels::ChannelsConfig::default(),
         }
     }
 }

@@ -24,6 +24,7 @@ pub mod bindings;
 pub mod cache;
 pub mod call;
 pub mod caps;
+pub mod channels;
 pub mod clock;
 pub mod config;
 pub mod cron;

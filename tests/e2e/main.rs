@@ -3,6 +3,7 @@
 
 mod agents;
 mod calls;
+mod channels;
 mod cron;
 mod hostile;
 mod http;

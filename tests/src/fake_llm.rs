@@ -21,6 +21,11 @@
 //! - anything else answers `echo: TEXT`.
 //!
 //! Usage reported: 10 input tokens per message sent, 5 output tokens.
+//!
+//! It also plays the Telegram Bot API at `/telegram` for the bot token
+//! [`FAKE_BOT_TOKEN`]: `getFile` and the file download for the files a test
+//! adds ([`FakeLlm::add_telegram_file`]), and `sendMessage`, recorded
+//! ([`FakeLlm::telegram_sent`]).
 
 use axum::Router;
 use axum::body::Bytes;
@@ -36,6 +41,8 @@ use std::sync::{Arc, Mutex};
 
 /// The API key the fake accepts.
 pub const FAKE_KEY: &str = "sk-fake-test-key";
+/// The bot token the fake Telegram API accepts.
+pub const FAKE_BOT_TOKEN: &str = "123456:fake-bot-token";
 
 /// One request the fake received.
 #[derive(Debug, Clone)]
@@ -52,6 +59,10 @@ struct Shared {
     violations: Mutex<Vec<String>>,
     flaky_seen: Mutex<HashSet<String>>,
     next_id: AtomicU64,
+    /// file_id → (file_path, bytes).
+    telegram_files: Mutex<std::collections::HashMap<String, (String, Vec<u8>)>>,
+    /// (chat_id, text) of every sendMessage.
+    telegram_sent: Mutex<Vec<(i64, String)>>,
 }
 
 /// A running fake provider; stops when dropped.
@@ -69,6 +80,7 @@ impl FakeLlm {
         let app = Router::new()
             .route("/openai/v1/chat/completions", post(openai))
             .route("/anthropic/v1/messages", post(anthropic))
+            .route("/telegram/{*rest}", axum::routing::any(telegram))
             .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the fake provider");
         let addr = listener.local_addr().expect("its address");
@@ -96,6 +108,75 @@ impl FakeLlm {
     /// Every way a request broke its wire format.
     pub fn violations(&self) -> Vec<String> {
         self.shared.violations.lock().unwrap().clone()
+    }
+
+    /// The Telegram API base.
+    pub fn telegram_base(&self) -> String {
+        format!("http://{}/telegram", self.addr)
+    }
+
+    /// Makes a file available to `getFile` under `file_id`.
+    pub fn add_telegram_file(&self, file_id: &str, file_path: &str, bytes: &[u8]) {
+        let entry = (file_path.to_string(), bytes.to_vec());
+        self.shared.telegram_files.lock().unwrap().insert(file_id.to_string(), entry);
+    }
+
+    /// Every `sendMessage` so far, as (chat id, text).
+    pub fn telegram_sent(&self) -> Vec<(i64, String)> {
+        self.shared.telegram_sent.lock().unwrap().clone()
+    }
+}
+
+/// The Bot API: `/telegram/bot<TOKEN>/<method>` and
+/// `/telegram/file/bot<TOKEN>/<path>`.
+async fn telegram(
+    State(shared): State<Arc<Shared>>,
+    axum::extract::Path(rest): axum::extract::Path<String>,
+    body: Bytes,
+) -> Response {
+    let fail = |status: StatusCode, what: &str| {
+        (status, axum::Json(json!({"ok": false, "error_code": status.as_u16(), "description": what})))
+            .into_response()
+    };
+    if let Some(file) = rest.strip_prefix(&format!("file/bot{FAKE_BOT_TOKEN}/")) {
+        let files = shared.telegram_files.lock().unwrap();
+        return match files.values().find(|(path, _)| path == file) {
+            Some((_, bytes)) => bytes.clone().into_response(),
+            None => fail(StatusCode::NOT_FOUND, "Not Found"),
+        };
+    }
+    let Some(method) = rest.strip_prefix(&format!("bot{FAKE_BOT_TOKEN}/")) else {
+        return fail(StatusCode::UNAUTHORIZED, "Unauthorized");
+    };
+    let Ok(args) = serde_json::from_slice::<Value>(&body) else {
+        shared.violations.lock().unwrap().push(format!("telegram {method}: body is not JSON"));
+        return fail(StatusCode::BAD_REQUEST, "Bad Request: body is not JSON");
+    };
+    match method {
+        "getFile" => {
+            let id = args["file_id"].as_str().unwrap_or("");
+            match shared.telegram_files.lock().unwrap().get(id) {
+                Some((path, bytes)) => axum::Json(json!({"ok": true, "result": {
+                    "file_id": id, "file_unique_id": id, "file_size": bytes.len(), "file_path": path,
+                }}))
+                .into_response(),
+                None => fail(StatusCode::BAD_REQUEST, "Bad Request: invalid file_id"),
+            }
+        }
+        "sendMessage" => {
+            let (Some(chat), Some(text)) = (args["chat_id"].as_i64(), args["text"].as_str()) else {
+                shared.violations.lock().unwrap().push(format!("telegram sendMessage: {args}"));
+                return fail(StatusCode::BAD_REQUEST, "Bad Request: chat_id and text are required");
+            };
+            if text.is_empty() || text.chars().count() > 4096 {
+                shared.violations.lock().unwrap().push("telegram sendMessage: text of a bad length".into());
+                return fail(StatusCode::BAD_REQUEST, "Bad Request: message text is empty or too long");
+            }
+            shared.telegram_sent.lock().unwrap().push((chat, text.to_string()));
+            axum::Json(json!({"ok": true, "result": {"message_id": 1, "chat": {"id": chat}, "text": text}}))
+                .into_response()
+        }
+        _ => fail(StatusCode::NOT_FOUND, "Not Found: method not found"),
     }
 }
 

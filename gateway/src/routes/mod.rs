@@ -4,6 +4,7 @@
 //! disagree.
 
 mod agents;
+mod channels;
 mod data;
 mod observe;
 mod skills;
@@ -82,6 +83,15 @@ pub const ROUTES: &[Route] = &[
     ),
     r("GET", "/v1/tenants/{tenant}/agents/{name}/sessions/{peer}", MEMBERS, "A peer's session history."),
     r("DELETE", "/v1/tenants/{tenant}/agents/{name}/sessions/{peer}", MEMBERS, "Forget a peer's session."),
+    r("POST", "/v1/tenants/{tenant}/channels", MANAGERS, "Add an inbound channel (webhook or telegram)."),
+    r("GET", "/v1/tenants/{tenant}/channels", MANAGERS, "List channels."),
+    r("DELETE", "/v1/tenants/{tenant}/channels/{name}", MANAGERS, "Remove a channel."),
+    r(
+        "POST",
+        "/v1/inbound/{tenant}/{channel}",
+        &[],
+        "A channel's inbound endpoint: a signed webhook or a Telegram update (no credential: the signature is).",
+    ),
     r("PUT", "/v1/tenants/{tenant}/secrets/{name}", MANAGERS, "Write a secret (write-only)."),
     r("GET", "/v1/tenants/{tenant}/secrets", MANAGERS, "List secret names."),
     r("GET", "/v1/tenants/{tenant}/memory", MEMBERS, "List memory entries."),
@@ -136,6 +146,10 @@ fn handler(method: &str, path: &str) -> MethodRouter<Gateway> {
         ("POST", "/v1/tenants/{tenant}/agents/{name}/messages") => post(agents::message),
         ("GET", "/v1/tenants/{tenant}/agents/{name}/sessions/{peer}") => get(agents::session),
         ("DELETE", "/v1/tenants/{tenant}/agents/{name}/sessions/{peer}") => delete(agents::forget),
+        ("POST", "/v1/tenants/{tenant}/channels") => post(channels::add),
+        ("GET", "/v1/tenants/{tenant}/channels") => get(channels::list),
+        ("DELETE", "/v1/tenants/{tenant}/channels/{name}") => delete(channels::remove),
+        ("POST", "/v1/inbound/{tenant}/{channel}") => post(channels::inbound),
         ("PUT", "/v1/tenants/{tenant}/secrets/{name}") => put(data::put_secret),
         ("GET", "/v1/tenants/{tenant}/secrets") => get(data::list_secrets),
         ("GET", "/v1/tenants/{tenant}/memory") => get(data::list_memory),

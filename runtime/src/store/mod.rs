@@ -14,6 +14,7 @@ use redb::Database;
 use std::path::Path;
 
 mod agents;
+mod channels;
 mod cron;
 mod memory;
 mod outbox;
@@ -135,6 +136,7 @@ impl Db {
         usage::create_tables(&txn)?;
         trust::create_tables(&txn)?;
         agents::create_tables(&txn)?;
+        channels::create_tables(&txn)?;
         txn.commit()?;
         Ok(Db { db })
     }

@@ -109,6 +109,7 @@ impl Db {
         super::skills::purge(&txn, id)?;
         super::usage::purge(&txn, id)?;
         super::agents::purge(&txn, id)?;
+        super::channels::purge(&txn, id)?;
         txn.commit()?;
         Ok(existed)
     }

@@ -1,0 +1,300 @@
+//! Inbound channels: how peers reach a tenant's agent from outside.
+//!
+//! A channel belongs to a tenant and feeds one of its agents. Its
+//! credentials are the tenant's own secrets (encrypted in the vault), named
+//! by the channel, never stored in it:
+//! - `webhook`: the sender signs each request as the gateway signs its own
+//!   outbound webhooks ([`crate::messaging::sign`]): `x-wasmclaw-timestamp`
+//!   and `x-wasmclaw-signature: v1=<hex HMAC-SHA256 of "<timestamp>.<body>">`
+//!   under the secret `secret`; the body is `{"sender","text"}` and the
+//!   sender becomes the peer. The reply is the response.
+//! - `telegram`: the Bot API's webhook mode. Telegram sends the secret
+//!   token (the secret `secret`) in `x-telegram-bot-api-secret-token`; the
+//!   peer is `telegram:<user id>`; a photo or document is fetched with the
+//!   bot token (the secret `bot_token_secret`) and stored in the peer's
+//!   `media/`; the reply goes to the chat through `sendMessage`.
+//!
+//! The inbound endpoint takes no gateway credential: the signature or
+//! secret token is the credential, and every refusal — an unknown tenant or
+//! channel, a bad signature, a stale timestamp — is the same 401, so the
+//! endpoint tells an outsider nothing about who exists.
+
+pub mod media;
+pub mod telegram;
+
+use crate::agents::AgentReply;
+use crate::error::Error;
+use crate::ids::{TenantId, UserId};
+use crate::runtime::Runtime;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// The kinds of channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChannelKind {
+    /// A signed JSON webhook.
+    Webhook,
+    /// Telegram Bot API, webhook mode.
+    Telegram,
+}
+
+/// A channel, as the tenant's admin defines it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelSpec {
+    /// Its name within the tenant (the last part of its endpoint).
+    pub name: String,
+    /// Its kind.
+    pub kind: ChannelKind,
+    /// The agent it feeds.
+    pub agent: String,
+    /// The tenant secret holding the webhook's HMAC key, or Telegram's
+    /// webhook secret token.
+    pub secret: String,
+    /// Telegram: the tenant secret holding the bot token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bot_token_secret: Option<String>,
+}
+
+/// The operator's channel settings (`[channels]`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChannelsConfig {
+    /// The Telegram Bot API base.
+    pub telegram_api_base: String,
+    /// Largest inbound media file, bytes.
+    pub max_media_bytes: u64,
+    /// How far a signed webhook's timestamp may be from now, seconds.
+    pub max_skew_secs: u64,
+}
+
+impl Default for ChannelsConfig {
+    fn default() -> Self {
+        ChannelsConfig {
+            telegram_api_base: "https://api.telegram.org".into(),
+            max_media_bytes: 10 * 1024 * 1024,
+            max_skew_secs: 300,
+        }
+    }
+}
+
+/// What an accepted inbound request led to.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "outcome", rename_all = "kebab-case")]
+pub enum Delivered {
+    /// The agent answered (webhook: the reply; telegram: also sent).
+    Replied {
+        /// The answer.
+        #[serde(flatten)]
+        reply: AgentReply,
+    },
+    /// The update carried nothing to answer (acknowledged).
+    Ignored,
+    /// The turn failed; the peer was told (telegram), and this says why.
+    Failed {
+        /// The error's kind.
+        kind: String,
+    },
+}
+
+fn valid_name(s: &str) -> bool {
+    (1..=63).contains(&s.len())
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// The one answer to every refused inbound request.
+fn refused() -> Error {
+    Error::Unauthorized("unknown channel, or a missing or bad signature".into())
+}
+
+/// The body of a webhook request.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WebhookBody {
+    sender: String,
+    text: String,
+}
+
+impl Runtime {
+    /// Adds a channel to `tenant`: its agent must exist, and the secrets it
+    /// names must be set.
+    pub fn channel_add(&self, actor: &str, tenant: &TenantId, spec: &ChannelSpec) -> Result<(), Error> {
+        if !valid_name(&spec.name) {
+            return Err(Error::InvalidInput("channel name: 1 to 63 of a-z, 0-9 and '-'".into()));
+        }
+        self.agent(tenant, &spec.agent)?;
+        let mut secrets = vec![("secret", &spec.secret)];
+        match (spec.kind, &spec.bot_token_secret) {
+            (ChannelKind::Telegram, Some(s)) => secrets.push(("bot_token_secret", s)),
+            (ChannelKind::Telegram, None) => {
+                return Err(Error::InvalidInput("a telegram channel needs bot_token_secret".into()));
+            }
+            (ChannelKind::Webhook, Some(_)) => {
+                return Err(Error::InvalidInput("bot_token_secret is for telegram channels".into()));
+            }
+            (ChannelKind::Webhook, None) => {}
+        }
+        let names = self.secret_names(tenant)?;
+        for (field, name) in secrets {
+            if !names.iter().any(|n| n == name) {
+                return Err(Error::InvalidInput(format!("{field}: tenant {tenant} has no secret {name:?}")));
+            }
+        }
+        if !self.inner.db.channel_add(tenant, spec)? {
+            return Err(Error::Conflict(format!("tenant {tenant} already has a channel {}", spec.name)));
+        }
+        self.record(actor, Some(tenant), "channel.add", &spec.name, "ok");
+        Ok(())
+    }
+
+    /// The channels of `tenant`.
+    pub fn channels(&self, tenant: &TenantId) -> Result<Vec<ChannelSpec>, Error> {
+        self.tenant(tenant)?;
+        Ok(self.inner.db.channels(tenant)?)
+    }
+
+    /// Removes a channel.
+    pub fn channel_remove(&self, actor: &str, tenant: &TenantId, name: &str) -> Result<(), Error> {
+        if !self.inner.db.channel_remove(tenant, name)? {
+            return Err(Error::NotFound(format!("tenant {tenant} has no channel {name}")));
+        }
+        self.record(actor, Some(tenant), "channel.remove", name, "ok");
+        Ok(())
+    }
+
+    /// The channel an inbound request names, and the value of its secret.
+    fn inbound(
+        &self,
+        tenant: &str,
+        name: &str,
+        kind: ChannelKind,
+    ) -> Result<(TenantId, ChannelSpec, zeroize::Zeroizing<Vec<u8>>), Error> {
+        let tenant = TenantId::parse(tenant).map_err(|_| refused())?;
+        let spec = self.inner.db.channel(&tenant, name)?.filter(|s| s.kind == kind).ok_or_else(refused)?;
+        let secret = self.secret_value(&tenant, &spec.secret)?.ok_or_else(|| {
+            tracing::warn!(%tenant, channel = %name, secret = %spec.secret, "a channel's secret is not set");
+            refused()
+        })?;
+        Ok((tenant, spec, secret))
+    }
+
+    fn secret_value(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+    ) -> Result<Option<zeroize::Zeroizing<Vec<u8>>>, Error> {
+        self.inner.vault.get(tenant, name).map_err(crate::runtime::vault_error)
+    }
+
+    fn refuse_inbound(&self, tenant: &TenantId, name: &str, why: &str) -> Error {
+        self.record(
+            &format!("channel:{name}"),
+            Some(tenant),
+            "channel.inbound",
+            name,
+            &format!("refused: {why}"),
+        );
+        refused()
+    }
+
+    /// A signed webhook request to channel `name` of `tenant`.
+    pub async fn channel_webhook(
+        &self,
+        tenant: &str,
+        name: &str,
+        timestamp: Option<&str>,
+        signature: Option<&str>,
+        body: &[u8],
+    ) -> Result<AgentReply, Error> {
+        let (tenant, spec, key) = self.inbound(tenant, name, ChannelKind::Webhook)?;
+        let now = self.inner.clock.now();
+        let Some(ts) = timestamp.and_then(|t| t.trim().parse::<u64>().ok()) else {
+            return Err(self.refuse_inbound(&tenant, name, "no timestamp"));
+        };
+        if now.abs_diff(ts) > self.inner.config.channels.max_skew_secs {
+            return Err(self.refuse_inbound(&tenant, name, "stale timestamp"));
+        }
+        if !signature.is_some_and(|s| crate::messaging::verify(&key, ts, body, s)) {
+            return Err(self.refuse_inbound(&tenant, name, "bad signature"));
+        }
+        let msg: WebhookBody = serde_json::from_slice(body)
+            .map_err(|e| Error::InvalidInput(format!("the body is not {{\"sender\",\"text\"}}: {e}")))?;
+        let peer = UserId::parse(&msg.sender)?;
+        self.agent_message(&format!("channel:{name}"), &tenant, &spec.agent, &peer, &msg.text).await
+    }
+
+    /// A Telegram update to channel `name` of `tenant`.
+    pub async fn channel_telegram(
+        &self,
+        tenant: &str,
+        name: &str,
+        secret_token: Option<&str>,
+        body: &[u8],
+    ) -> Result<Delivered, Error> {
+        let (tenant, spec, secret) = self.inbound(tenant, name, ChannelKind::Telegram)?;
+        let given: [u8; 32] = Sha256::digest(secret_token.unwrap_or("").as_bytes()).into();
+        let wanted: [u8; 32] = Sha256::digest(&secret[..]).into();
+        if secret_token.is_none() || !crate::auth::constant_time_eq(&given, &wanted) {
+            return Err(self.refuse_inbound(&tenant, name, "bad secret token"));
+        }
+        let Some(update) = telegram::parse_update(body)? else {
+            return Ok(Delivered::Ignored);
+        };
+        let token_name = spec.bot_token_secret.as_deref().unwrap_or_default();
+        let token = self.secret_value(&tenant, token_name)?.ok_or_else(|| {
+            Error::InvalidInput(format!("channel {name}: tenant {tenant} has no secret {token_name:?}"))
+        })?;
+        let token = String::from_utf8(token.to_vec())
+            .map_err(|_| Error::InvalidInput("the bot token is not text".into()))?;
+        let config = &self.inner.config.channels;
+        let bot = telegram::Bot {
+            http: &self.inner.agents.http,
+            base: config.telegram_api_base.trim_end_matches('/'),
+            token: token.trim(),
+        };
+        let peer = UserId::parse(&format!("telegram:{}", update.from))?;
+        let mut text = update.text.clone();
+        if let Some(a) = &update.attachment {
+            let saved = match bot.download(&a.file_id, config.max_media_bytes).await {
+                Ok(bytes) => {
+                    let dir = crate::call::user_dir(&self.tenant_files_dir(&tenant), &peer)?;
+                    media::store(&dir, &bytes, config.max_media_bytes)
+                }
+                Err(e) => Err(e),
+            };
+            match saved {
+                Ok(path) => {
+                    self.record(&format!("channel:{name}"), Some(&tenant), "media.store", &path, "ok");
+                    text = format!("{text}\n[{} saved as {path}]", a.kind).trim().to_string();
+                }
+                Err(e) => {
+                    self.record(
+                        &format!("channel:{name}"),
+                        Some(&tenant),
+                        "media.store",
+                        a.kind,
+                        &format!("refused: {e}"),
+                    );
+                    bot.send_message(update.chat, &format!("I could not take that {}: {e}", a.kind)).await?;
+                    return Ok(Delivered::Failed { kind: e.kind().into() });
+                }
+            }
+        }
+        match self.agent_message(&format!("channel:{name}"), &tenant, &spec.agent, &peer, &text).await {
+            Ok(reply) => {
+                bot.send_message(update.chat, &reply.reply).await?;
+                Ok(Delivered::Replied { reply })
+            }
+            Err(e) => {
+                tracing::warn!(%tenant, channel = %name, error = %e, "a telegram turn failed");
+                let sorry = match &e {
+                    Error::QuotaExceeded(_) => "Too many messages for now; please try again later.",
+                    _ => "Sorry, I could not answer that.",
+                };
+                bot.send_message(update.chat, sorry).await?;
+                Ok(Delivered::Failed { kind: e.kind().into() })
+            }
+        }
+    }
+}

@@ -1,0 +1,256 @@
+//! Inbound channels end to end: a signed webhook and Telegram's webhook
+//! mode (with a photo) reach the right tenant's agent as the right peer;
+//! every refusal is the same 401; media lands in that tenant's (and peer's)
+//! directory only.
+
+use serde_json::json;
+use std::sync::Arc;
+use wasmclaw::agents::AgentSpec;
+use wasmclaw::channels::{ChannelKind, ChannelSpec, Delivered};
+use wasmclaw::clock::ManualClock;
+use wasmclaw::installed::SkillSource;
+use wasmclaw::llm::{Kind, ProviderConfig};
+use wasmclaw::{Error, Runtime, RuntimeConfig, UserId};
+use wasmclaw_tests::fake_llm::{FAKE_BOT_TOKEN, FAKE_KEY, FakeLlm};
+use wasmclaw_tests::{package, tenant, trust_tests};
+
+const T0: u64 = 1_795_000_000;
+const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR fake image";
+
+async fn setup(fake: &FakeLlm) -> (tempfile::TempDir, Runtime) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = RuntimeConfig::with_data_dir(dir.path().join("data"));
+    config.pool.max_instances = 64;
+    config.providers.insert(
+        "openai".into(),
+        ProviderConfig {
+            kind: Kind::Openai,
+            base_url: Some(fake.base("openai")),
+            api_key_env: None,
+            timeout_secs: 10,
+            max_retries: 0,
+        },
+    );
+    config.channels.telegram_api_base = fake.telegram_base();
+    config.channels.max_media_bytes = 1024;
+    let rt = Runtime::with_clock(config, Arc::new(ManualClock::new(T0))).unwrap();
+    trust_tests(&rt);
+    for t in ["acme", "globex"] {
+        let id = tenant(t);
+        rt.create_tenant("operator", &id).unwrap();
+        rt.install_skill("operator", &id, SkillSource::Package(package("notes")), Default::default())
+            .await
+            .unwrap();
+        rt.put_secret("operator", &id, "LLM_KEY", FAKE_KEY.as_bytes()).unwrap();
+        rt.put_secret("operator", &id, "TG_TOKEN", FAKE_BOT_TOKEN.as_bytes()).unwrap();
+        rt.put_secret("operator", &id, "TG_HOOK", format!("hook-secret-of-{t}").as_bytes()).unwrap();
+        rt.put_secret("operator", &id, "HOOK_KEY", format!("hmac-key-of-{t}").as_bytes()).unwrap();
+        let agent: AgentSpec = serde_json::from_value(json!({
+            "name": "helper", "provider": "openai", "model": "m", "skills": ["notes"], "api_key_secret": "LLM_KEY",
+        }))
+        .unwrap();
+        rt.agent_put("operator", &id, &agent, true).unwrap();
+        let tg = ChannelSpec {
+            name: "tg".into(),
+            kind: ChannelKind::Telegram,
+            agent: "helper".into(),
+            secret: "TG_HOOK".into(),
+            bot_token_secret: Some("TG_TOKEN".into()),
+        };
+        rt.channel_add("operator", &id, &tg).unwrap();
+        let hook = ChannelSpec {
+            name: "hook".into(),
+            kind: ChannelKind::Webhook,
+            agent: "helper".into(),
+            secret: "HOOK_KEY".into(),
+            bot_token_secret: None,
+        };
+        rt.channel_add("operator", &id, &hook).unwrap();
+    }
+    (dir, rt)
+}
+
+fn update(id: i64, from: i64, message: serde_json::Value) -> Vec<u8> {
+    let mut m = message;
+    m["from"] = json!({"id": from, "is_bot": false, "first_name": "A"});
+    m["chat"] = json!({"id": from, "type": "private"});
+    m["message_id"] = json!(id);
+    json!({"update_id": id, "message": m}).to_string().into_bytes()
+}
+
+/// Every file under `dir`, relative to it.
+fn files_under(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p.strip_prefix(dir).unwrap().display().to_string());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[tokio::test]
+async fn a_telegram_photo_lands_in_the_right_tenants_media_and_the_reply_goes_back() {
+    let fake = FakeLlm::start().await;
+    let (d, rt) = setup(&fake).await;
+    fake.add_telegram_file("photo-big", "photos/file_1.jpg", PNG);
+    let body = update(
+        1,
+        42,
+        json!({"caption": "note my receipt", "photo": [
+            {"file_id": "photo-small", "file_size": 10, "width": 90, "height": 90},
+            {"file_id": "photo-big", "file_size": PNG.len(), "width": 800, "height": 800},
+        ]}),
+    );
+    let done = rt.channel_telegram("acme", "tg", Some("hook-secret-of-acme"), &body).await.unwrap();
+    let Delivered::Replied { reply } = done else { panic!("{done:?}") };
+    assert_eq!(reply.reply, r#"noted: {"id":"00000001"}"#);
+    // The photo is in acme's directory, under the peer's media/, with a random name.
+    let peer_dir = format!("users/{}", hex_of("telegram:42"));
+    let acme = files_under(&d.path().join("data/tenants/acme/files"));
+    assert_eq!(acme.len(), 1, "{acme:?}");
+    assert!(acme[0].starts_with(&format!("{peer_dir}/media/")) && acme[0].ends_with(".png"), "{acme:?}");
+    assert_eq!(std::fs::read(d.path().join("data/tenants/acme/files").join(&acme[0])).unwrap(), PNG);
+    assert!(files_under(&d.path().join("data/tenants/globex/files")).is_empty(), "globex got nothing");
+    // The model was told where the photo is; the note (in the peer's memory) says so.
+    let notes =
+        rt.memory_entries(&tenant("acme"), Some(&UserId::parse("telegram:42").unwrap()), "note:").unwrap();
+    let saved = acme[0].strip_prefix(&format!("{peer_dir}/")).unwrap();
+    assert_eq!(notes[0].value, format!("my receipt\n[photo saved as {saved}]"));
+    // The reply went to the chat through sendMessage.
+    assert_eq!(fake.telegram_sent(), vec![(42, r#"noted: {"id":"00000001"}"#.to_string())]);
+
+    // A plain text message: the same peer's session carries on.
+    let body = update(2, 42, json!({"text": "history"}));
+    rt.channel_telegram("acme", "tg", Some("hook-secret-of-acme"), &body).await.unwrap();
+    assert!(fake.telegram_sent()[1].1.starts_with("note my receipt"), "{:?}", fake.telegram_sent());
+
+    // A file that is not an accepted type, or too large, is refused and the chat told.
+    fake.add_telegram_file("exe", "documents/file_2.exe", b"MZ\x90\0\x03\0\0\0");
+    fake.add_telegram_file("huge", "documents/file_3.txt", &[b'a'; 2048]);
+    for (id, why) in [("exe", "not an accepted type"), ("huge", "larger than 1024 bytes")] {
+        let body = update(3, 42, json!({"document": {"file_id": id, "file_name": "x"}}));
+        let done = rt.channel_telegram("acme", "tg", Some("hook-secret-of-acme"), &body).await.unwrap();
+        assert!(matches!(done, Delivered::Failed { .. }), "{done:?}");
+        let told = fake.telegram_sent().last().unwrap().1.clone();
+        assert!(told.starts_with("I could not take that document") && told.contains(why), "{told}");
+    }
+    assert_eq!(files_under(&d.path().join("data/tenants/acme/files")).len(), 1, "nothing refused was kept");
+
+    // An update that carries nothing to answer is acknowledged and ignored.
+    let sticker = update(4, 42, json!({"sticker": {"file_id": "s"}}));
+    let done = rt.channel_telegram("acme", "tg", Some("hook-secret-of-acme"), &sticker).await.unwrap();
+    assert!(matches!(done, Delivered::Ignored));
+    assert_eq!(fake.violations(), Vec::<String>::new());
+}
+
+fn hex_of(s: &str) -> String {
+    s.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+#[tokio::test]
+async fn telegram_refuses_a_wrong_or_another_tenants_secret_token_the_same_way() {
+    let fake = FakeLlm::start().await;
+    let (_d, rt) = setup(&fake).await;
+    let body = update(1, 7, json!({"text": "hi"}));
+    let refusals = [
+        ("acme", "tg", None),
+        ("acme", "tg", Some("wrong")),
+        ("acme", "tg", Some("hook-secret-of-globex")), // another tenant's token
+        ("globex", "tg", Some("hook-secret-of-acme")),
+        ("acme", "nosuch", Some("hook-secret-of-acme")),
+        ("acme", "hook", Some("hook-secret-of-acme")), // a webhook channel is not telegram
+        ("no-such-tenant", "tg", Some("x")),
+        ("../acme", "tg", Some("hook-secret-of-acme")),
+    ];
+    let mut messages = Vec::new();
+    for (t, c, token) in refusals {
+        let e = rt.channel_telegram(t, c, token, &body).await.unwrap_err();
+        assert!(matches!(e, Error::Unauthorized(_)), "{t}/{c}: {e}");
+        messages.push(e.to_string());
+    }
+    messages.dedup();
+    assert_eq!(messages.len(), 1, "every refusal reads the same: {messages:?}");
+    assert!(fake.telegram_sent().is_empty() && fake.received().is_empty(), "nothing reached an agent");
+    let audit = rt.audit().read_all().unwrap();
+    let refused = audit.iter().filter(|e| e["action"] == "channel.inbound").count();
+    assert_eq!(refused, 4, "refusals on a real channel are audited");
+}
+
+#[tokio::test]
+async fn a_signed_webhook_reaches_the_agent_as_its_sender() {
+    let fake = FakeLlm::start().await;
+    let (_d, rt) = setup(&fake).await;
+    let body = json!({"sender": "customer-17", "text": "note call back"}).to_string();
+    let sign = |key: &str, ts: u64| wasmclaw::messaging::sign(key.as_bytes(), ts, body.as_bytes());
+    let good = sign("hmac-key-of-acme", T0);
+    let ts = T0.to_string();
+    let reply = rt.channel_webhook("acme", "hook", Some(&ts), Some(&good), body.as_bytes()).await.unwrap();
+    assert_eq!(reply.reply, r#"noted: {"id":"00000001"}"#);
+    let peer = UserId::parse("customer-17").unwrap();
+    assert_eq!(rt.memory_entries(&tenant("acme"), Some(&peer), "note:").unwrap()[0].value, "call back");
+    assert!(rt.memory_entries(&tenant("globex"), Some(&peer), "note:").unwrap().is_empty());
+
+    let stale = (T0 - 301).to_string();
+    let old = sign("hmac-key-of-acme", T0 - 301);
+    let other = sign("hmac-key-of-globex", T0);
+    let tampered = json!({"sender": "customer-17", "text": "note evil"}).to_string();
+    for (t, ts, sig, b) in [
+        ("acme", Some(ts.as_str()), Some(other.as_str()), body.as_str()), // globex's key
+        ("globex", Some(ts.as_str()), Some(good.as_str()), body.as_str()), // acme's signature at globex
+        ("acme", Some(stale.as_str()), Some(old.as_str()), body.as_str()), // too old
+        ("acme", None, Some(good.as_str()), body.as_str()),
+        ("acme", Some(ts.as_str()), None, body.as_str()),
+        ("acme", Some(ts.as_str()), Some(good.as_str()), tampered.as_str()),
+    ] {
+        let e = rt.channel_webhook(t, "hook", ts, sig, b.as_bytes()).await.unwrap_err();
+        assert!(matches!(e, Error::Unauthorized(_)), "{t}: {e}");
+    }
+    // A well-signed body that is not {"sender","text"} is the sender's error.
+    let junk = r#"{"from":"x"}"#;
+    let sig = wasmclaw::messaging::sign(b"hmac-key-of-acme", T0, junk.as_bytes());
+    let e = rt.channel_webhook("acme", "hook", Some(&ts), Some(&sig), junk.as_bytes()).await.unwrap_err();
+    assert!(matches!(e, Error::InvalidInput(_)), "{e}");
+    assert_eq!(
+        rt.memory_entries(&tenant("acme"), Some(&peer), "note:").unwrap().len(),
+        1,
+        "nothing else got in"
+    );
+}
+
+#[tokio::test]
+async fn channels_are_checked_when_added() {
+    let fake = FakeLlm::start().await;
+    let (_d, rt) = setup(&fake).await;
+    let acme = tenant("acme");
+    let spec = |name: &str, kind, agent: &str, secret: &str, bot: Option<&str>| ChannelSpec {
+        name: name.into(),
+        kind,
+        agent: agent.into(),
+        secret: secret.into(),
+        bot_token_secret: bot.map(str::to_string),
+    };
+    let cases = [
+        (spec("tg", ChannelKind::Webhook, "helper", "HOOK_KEY", None), "conflict"),
+        (spec("Bad", ChannelKind::Webhook, "helper", "HOOK_KEY", None), "invalid-input"),
+        (spec("x", ChannelKind::Webhook, "nobody", "HOOK_KEY", None), "not-found"),
+        (spec("x", ChannelKind::Webhook, "helper", "MISSING", None), "invalid-input"),
+        (spec("x", ChannelKind::Telegram, "helper", "TG_HOOK", None), "invalid-input"),
+        (spec("x", ChannelKind::Webhook, "helper", "HOOK_KEY", Some("TG_TOKEN")), "invalid-input"),
+    ];
+    for (s, kind) in cases {
+        let e = rt.channel_add("operator", &acme, &s).unwrap_err();
+        assert_eq!(e.kind(), kind, "{s:?}: {e}");
+    }
+    assert_eq!(rt.channels(&acme).unwrap().len(), 2);
+    rt.channel_remove("operator", &acme, "tg").unwrap();
+    assert!(matches!(rt.channel_remove("operator", &tenant("globex"), "nosuch"), Err(Error::NotFound(_))));
+    assert_eq!(rt.channels(&tenant("globex")).unwrap().len(), 2, "globex keeps its own");
+}
