@@ -202,12 +202,16 @@ impl Runtime {
                 .with_audit(audit.clone()),
             messaging: if grant.contacts.is_empty() {
                 caps::messaging::MessagingCtx::denied("no contact is granted to this skill for this tenant")
+            } else if session_contacts(grant, call).is_empty() {
+                caps::messaging::MessagingCtx::denied(
+                    "in an agent's session, only the peer's own contacts may be messaged",
+                )
             } else {
                 caps::messaging::MessagingCtx::new(
                     inner.db.clone(),
                     tenant.clone(),
                     skill.info.name.clone(),
-                    grant.contacts.clone(),
+                    session_contacts(grant, call),
                     grant.messaging.clone(),
                     inner.message_rate.clone(),
                     inner.clock.clone(),
@@ -336,6 +340,16 @@ fn check_output(output: &str, limits: &Limits) -> Result<(), Error> {
     serde_json::from_str::<serde::de::IgnoredAny>(output)
         .map_err(|e| Error::InvalidOutput(format!("the skill's output is not JSON: {e}")))?;
     Ok(())
+}
+
+/// The contacts a call may message: all the granted ones, or in an agent's
+/// session (unless the tenant allows more) those of the session's peer.
+fn session_contacts(grant: &crate::policy::Grant, call: &Call) -> Vec<crate::policy::Contact> {
+    if !call.in_session || grant.messaging.sessions_message_any {
+        return grant.contacts.clone();
+    }
+    let peer = call.user.as_ref().map(crate::ids::UserId::as_str);
+    grant.contacts.iter().filter(|c| c.peer.is_some() && c.peer.as_deref() == peer).cloned().collect()
 }
 
 /// The directory of a call made for one user of a tenant:

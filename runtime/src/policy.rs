@@ -86,6 +86,11 @@ pub struct Contact {
     pub channel: Channel,
     /// Where the webhook is posted.
     pub url: String,
+    /// The peer (user id) this contact reaches, if it is one. In an agent's
+    /// session a skill may message only its peer's contacts (unless
+    /// `[messaging] sessions_message_any = true`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer: Option<String>,
 }
 
 /// A messaging channel.
@@ -106,11 +111,19 @@ pub struct MessagingPolicy {
     pub max_body_bytes: u32,
     /// Messages the tenant may send per minute.
     pub per_minute: u32,
+    /// Whether a skill called in an agent's session may message any of the
+    /// tenant's contacts, not only the session peer's (default false).
+    pub sessions_message_any: bool,
 }
 
 impl Default for MessagingPolicy {
     fn default() -> Self {
-        MessagingPolicy { signing_secret: None, max_body_bytes: 64 * 1024, per_minute: 60 }
+        MessagingPolicy {
+            signing_secret: None,
+            max_body_bytes: 64 * 1024,
+            per_minute: 60,
+            sessions_message_any: false,
+        }
     }
 }
 
@@ -206,6 +219,9 @@ impl TenantPolicy {
             }
             let url = url::Url::parse(&c.url).map_err(|e| format!("contacts {}: url: {e}", c.name))?;
             Origin::of_url(&url).map_err(|e| format!("contacts {}: url: {e}", c.name))?;
+            if let Some(p) = &c.peer {
+                crate::ids::UserId::parse(p).map_err(|e| format!("contacts {}: peer: {e}", c.name))?;
+            }
         }
         names.sort();
         if names.windows(2).any(|w| w[0] == w[1]) {

@@ -41,6 +41,9 @@ pub struct Call {
     pub user: Option<crate::ids::UserId>,
     /// Requested limits; clamped to the operator's caps.
     pub overrides: LimitOverrides,
+    /// Made in an agent's session for `user`: messaging reaches only that
+    /// peer's contacts, unless the tenant's policy says otherwise.
+    pub in_session: bool,
 }
 
 /// The per-tenant state the runtime keeps: a concurrency semaphore and the

@@ -307,3 +307,49 @@ async fn quotas_answer_quota_exceeded_for_that_tenant_only() {
     assert_eq!(refused.len(), 2, "{refused:?}");
     assert!(refused.iter().all(|e| e["outcome"].as_str().unwrap().starts_with("refused: ")));
 }
+
+#[tokio::test]
+async fn in_a_session_a_skill_may_message_only_the_peers_own_contacts() {
+    let fake = FakeLlm::start().await;
+    let (_d, rt) = setup_with(&fake, |_| {}).await;
+    let acme = tenant("acme");
+    rt.install_skill("operator", &acme, SkillSource::Package(package("notify")), Default::default())
+        .await
+        .unwrap();
+    let policy = |any: bool| {
+        let text = format!(
+            "[[contacts]]\nname = \"alice-phone\"\nchannel = \"webhook\"\nurl = \"https://hooks.example/a\"\npeer = \"alice\"\n\
+             [[contacts]]\nname = \"ops\"\nchannel = \"webhook\"\nurl = \"https://hooks.example/ops\"\n\
+             [messaging]\nsessions_message_any = {any}\n"
+        );
+        wasmclaw::policy::TenantPolicy::parse(&text).unwrap()
+    };
+    rt.set_policy("operator", &acme, &policy(false)).unwrap();
+    rt.agent_put("test", &acme, &agent("helper", "openai", json!({"skills": ["notes", "notify"]})), true)
+        .unwrap();
+    let send = |p: &'static str, contact: &'static str| {
+        let rt = rt.clone();
+        async move {
+            let text = format!(r#"call notify {{"contact":"{contact}","text":"hello"}}"#);
+            say(&rt, "acme", "helper", p, &text).await.unwrap()
+        }
+    };
+    let r = say(&rt, "acme", "helper", "alice", "call notify {}").await.unwrap();
+    assert_eq!(r.reply, r#"result: {"contacts":["alice-phone"]}"#, "alice sees only her own contact");
+    let r = send("alice", "alice-phone").await;
+    assert_eq!(r.tool_calls[0].error, None, "{}", r.reply);
+    assert!(r.reply.contains("message_id"), "{}", r.reply);
+    for (p, contact) in [("alice", "ops"), ("bob", "alice-phone"), ("bob", "ops")] {
+        let r = send(p, contact).await;
+        assert_eq!(r.tool_calls[0].error.as_deref(), Some("skill-error"), "{p} → {contact}: {}", r.reply);
+        assert!(r.reply.contains("denied"), "{p} → {contact}: {}", r.reply);
+    }
+    // Outside a session, the skill still reaches every granted contact.
+    let bound = rt.installed(&acme, "notify").await.unwrap();
+    let out = rt.invoke(&bound, &wasmclaw::Call::default(), "{}").await.unwrap().output;
+    assert_eq!(out, r#"{"contacts":["alice-phone","ops"]}"#);
+    // The tenant may let sessions message any contact.
+    rt.set_policy("operator", &acme, &policy(true)).unwrap();
+    let r = send("bob", "ops").await;
+    assert_eq!(r.tool_calls[0].error, None, "{}", r.reply);
+}

@@ -26,9 +26,13 @@ output_per_1k = 2.0
 
 [quotas.tenants.agents-b]
 tokens_per_month = 1
+
+[channels]
+telegram_api_base = "{}"
 "#,
         fake.base("openai"),
-        fake.base("anthropic")
+        fake.base("anthropic"),
+        fake.telegram_base()
     )
 }
 
@@ -134,4 +138,72 @@ fn agents_are_managed_talked_to_metered_and_kept_to_their_tenant() {
     gw.delete("/v1/agents/helper", Some(&a.admin)).expect(200);
     gw.get("/v1/agents/helper/sessions/alice", Some(&a.member)).expect_error(404, "not-found");
     assert_eq!(fake_llm().violations(), Vec::<String>::new());
+}
+
+/// Puts `value` in tenant secret `name` (204).
+fn put_secret(gw: &Gateway, t: &crate::harness::Tenant, name: &str, value: &str) {
+    let body = crate::harness::Body::Raw("application/octet-stream", value.as_bytes().to_vec());
+    assert_eq!(gw.req("PUT", &t.path(&format!("/secrets/{name}")), Some(&t.admin), body).status, 204);
+}
+
+#[test]
+fn a_telegram_bot_answers_through_the_gateway_and_keeps_media_to_its_tenant() {
+    let gw = Gateway::start_with_config(&config());
+    let fake = fake_llm();
+    let t = tenant(&gw, "tg-a");
+    let other = tenant(&gw, "tg-b");
+    for x in [&t, &other] {
+        install(&gw, &x.id, ADMIN_KEY, "notes", false);
+        put_secret(&gw, x, "LLM_KEY", FAKE_KEY);
+        put_secret(&gw, x, "TG_TOKEN", wasmclaw_tests::fake_llm::FAKE_BOT_TOKEN);
+        put_secret(&gw, x, "TG_HOOK", &format!("secret-token-{}", x.id));
+        gw.post("/v1/agents", Some(&x.admin), agent("helper", "openai", "gpt-test")).expect(201);
+    }
+    let channel = json!({"name": "tg", "kind": "telegram", "agent": "helper", "secret": "TG_HOOK", "bot_token_secret": "TG_TOKEN"});
+    gw.post("/v1/channels", Some(&t.member), channel.clone()).expect_error(403, "forbidden");
+    let added = gw.post("/v1/channels", Some(&t.admin), channel.clone()).expect(201);
+    assert_eq!(added["endpoint"], "/v1/inbound/tg-a/tg");
+    gw.post("/v1/channels", Some(&other.admin), channel).expect(201);
+
+    let png: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR gateway test";
+    fake.add_telegram_file("gw-photo", "photos/gw.png", png);
+    let chat = 770_001;
+    let update = json!({"update_id": 1, "message": {"message_id": 1, "from": {"id": chat, "is_bot": false},
+        "chat": {"id": chat, "type": "private"}, "caption": "note a photo",
+        "photo": [{"file_id": "gw-photo", "file_size": png.len(), "width": 1, "height": 1}]}});
+    let send = |path: &str, token: Option<&str>| {
+        let headers: Vec<(&str, &str)> =
+            token.map(|tok| ("x-telegram-bot-api-secret-token", tok)).into_iter().collect();
+        gw.req_with("POST", path, None, &headers, crate::harness::Body::Json(update.clone()))
+    };
+    let r = send("/v1/inbound/tg-a/tg", Some("secret-token-tg-a")).expect(200);
+    assert_eq!(r["outcome"], "replied", "{r}");
+    assert_eq!(r["reply"], r#"noted: {"id":"00000001"}"#);
+    assert!(fake.telegram_sent().contains(&(chat, r#"noted: {"id":"00000001"}"#.to_string())));
+    // The photo is in tg-a's files (the peer's media/), nowhere in tg-b's.
+    let media = gw.data_dir().join("tenants/tg-a/files/users").join(hex("telegram:770001")).join("media");
+    let files: Vec<_> = std::fs::read_dir(&media).unwrap().collect();
+    assert_eq!(files.len(), 1);
+    assert!(!gw.data_dir().join("tenants/tg-b/files/users").exists());
+
+    // Refusals: all 401, the same message, nothing sent.
+    let sent = fake.telegram_sent().len();
+    let mut messages = Vec::new();
+    for (path, token) in [
+        ("/v1/inbound/tg-a/tg", None),
+        ("/v1/inbound/tg-a/tg", Some("secret-token-tg-b")),
+        ("/v1/inbound/tg-b/tg", Some("secret-token-tg-a")),
+        ("/v1/inbound/tg-a/nosuch", Some("secret-token-tg-a")),
+        ("/v1/inbound/nosuch/tg", Some("secret-token-tg-a")),
+    ] {
+        messages.push(send(path, token).expect_error(401, "unauthorized"));
+    }
+    messages.dedup();
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    assert_eq!(fake.telegram_sent().len(), sent);
+    assert_eq!(fake.violations(), Vec::<String>::new());
+}
+
+fn hex(s: &str) -> String {
+    s.bytes().map(|b| format!("{b:02x}")).collect()
 }

@@ -274,7 +274,7 @@ impl Runtime {
         if serde_json::from_str::<serde::de::IgnoredAny>(&call.arguments).is_err() {
             return failed("invalid-input", "the arguments are not JSON".into());
         }
-        let c = Call { user: Some(peer.clone()), ..Call::default() };
+        let c = Call { user: Some(peer.clone()), in_session: true, ..Call::default() };
         match self.invoke(skill, &c, &call.arguments).await {
             Ok(out) if out.output.len() <= MAX_TOOL_OUTPUT => (out.output, None),
             Ok(out) => failed(
