@@ -113,6 +113,7 @@ async fn a_conversation_through_each_provider_format_calls_notes_and_answers() {
             "{u:?}"
         );
         assert!(u.usage.input_tokens > 0);
+        assert!(u.usage.tool_fuel > 0 && u.usage.wall_us > 0, "{u:?}");
     }
 }
 

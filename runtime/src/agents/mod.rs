@@ -169,6 +169,11 @@ pub struct LlmUsage {
     pub tool_calls: u64,
     /// Turns that failed (provider error, step limit).
     pub errors: u64,
+    /// Fuel of the tool calls that returned (a failed call's fuel is in
+    /// its skill's usage only).
+    pub tool_fuel: u64,
+    /// Wall-clock time of the turns, microseconds.
+    pub wall_us: u64,
 }
 
 impl LlmUsage {
@@ -180,6 +185,8 @@ impl LlmUsage {
         self.output_tokens += d.output_tokens;
         self.tool_calls += d.tool_calls;
         self.errors += d.errors;
+        self.tool_fuel += d.tool_fuel;
+        self.wall_us += d.wall_us;
     }
 }
 
@@ -195,7 +202,8 @@ pub struct ModelUsage {
     /// What was used.
     #[serde(flatten)]
     pub usage: LlmUsage,
-    /// Its price by the rate card.
+    /// Its price by the rate card: the tokens at the model's price, plus
+    /// the tool calls' fuel.
     pub cost: f64,
 }
 
@@ -311,7 +319,8 @@ impl Runtime {
         Ok(rows
             .into_iter()
             .map(|r| ModelUsage {
-                cost: card.token_cost(&r.model, r.usage.input_tokens, r.usage.output_tokens),
+                cost: card.token_cost(&r.model, r.usage.input_tokens, r.usage.output_tokens)
+                    + card.cost(0, r.usage.tool_fuel, 0),
                 agent: r.agent,
                 model: r.model,
                 day: r.day,

@@ -86,6 +86,7 @@ impl Runtime {
         let _turn = lock.lock().await;
 
         let now = self.inner.clock.now();
+        let started = Instant::now();
         let mut session = self.inner.db.session(tenant, agent, peer)?.unwrap_or_default();
         session.turns.push(Turn::User { text: text.to_string() });
         session.trim(spec.history_tokens);
@@ -124,7 +125,8 @@ impl Runtime {
             session.turns.push(Turn::Assistant { text: reply.text, tool_calls: reply.tool_calls });
             for c in calls {
                 usage.tool_calls += 1;
-                let (content, error) = self.run_tool(&bound, peer, &c).await;
+                let (content, error, fuel) = self.run_tool(&bound, peer, &c).await;
+                usage.tool_fuel += fuel;
                 reports.push(ToolReport { skill: c.name.clone(), error: error.clone() });
                 session.turns.push(Turn::Tool {
                     call_id: c.id,
@@ -134,6 +136,7 @@ impl Runtime {
                 });
             }
         };
+        usage.wall_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         let day = vec![(spec.model.clone(), day_of(now), usage.clone())];
         let tokens = TokenUsage { input: usage.input_tokens, output: usage.output_tokens };
         match outcome {
@@ -257,16 +260,16 @@ impl Runtime {
     }
 
     /// Runs one tool call as the session's peer: its output, or an error
-    /// object and the error's kind.
+    /// object and the error's kind; and the fuel it used.
     async fn run_tool(
         &self,
         bound: &BTreeMap<String, Arc<BoundSkill>>,
         peer: &UserId,
         call: &llm::ToolCall,
-    ) -> (String, Option<String>) {
+    ) -> (String, Option<String>, u64) {
         let failed = |kind: &str, message: String| {
             let body = serde_json::json!({"error": {"kind": kind, "message": message}});
-            (body.to_string(), Some(kind.to_string()))
+            (body.to_string(), Some(kind.to_string()), 0)
         };
         let Some(skill) = bound.get(&call.name) else {
             return failed("not-found", format!("there is no tool named {:?}", call.name));
@@ -276,14 +279,15 @@ impl Runtime {
         }
         let c = Call { user: Some(peer.clone()), in_session: true, ..Call::default() };
         match self.invoke(skill, &c, &call.arguments).await {
-            Ok(out) if out.output.len() <= MAX_TOOL_OUTPUT => (out.output, None),
-            Ok(out) => failed(
-                "too-large",
-                format!(
+            Ok(out) if out.output.len() <= MAX_TOOL_OUTPUT => (out.output, None, out.usage.fuel),
+            Ok(out) => {
+                let message = format!(
                     "the output is {} bytes; at most {MAX_TOOL_OUTPUT} go to the model",
                     out.output.len()
-                ),
-            ),
+                );
+                let (content, error, _) = failed("too-large", message);
+                (content, error, out.usage.fuel)
+            }
             Err(e) => failed(e.kind(), e.to_string()),
         }
     }
