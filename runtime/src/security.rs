@@ -135,6 +135,24 @@ fn file_findings_with(config: &RuntimeConfig, key_from_env: bool) -> Vec<Finding
             ),
         ));
     }
+    // API keys and bot tokens travel in these requests: in clear text only
+    // to this machine.
+    let mut plain: Vec<String> = config
+        .providers
+        .iter()
+        .filter(|(_, p)| plain_http_off_host(p.base()))
+        .map(|(name, p)| format!("provider {name} ({})", p.base()))
+        .collect();
+    if plain_http_off_host(&config.channels.telegram_api_base) {
+        plain.push(format!("the Telegram API ({})", config.channels.telegram_api_base));
+    }
+    if !plain.is_empty() {
+        out.push(finding(
+            Severity::Warning,
+            "plain-http-credentials",
+            format!("API keys or bot tokens go over plain HTTP to {}; use https", plain.join(", ")),
+        ));
+    }
     if key_from_env {
         out.push(finding(
             Severity::Info,
@@ -143,6 +161,18 @@ fn file_findings_with(config: &RuntimeConfig, key_from_env: bool) -> Vec<Finding
         ));
     }
     out
+}
+
+/// Whether `base` is a plain-HTTP URL to a host other than loopback.
+fn plain_http_off_host(base: &str) -> bool {
+    let Ok(url) = url::Url::parse(base) else { return false };
+    let loopback = match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d == "localhost",
+        None => false,
+    };
+    url.scheme() == "http" && !loopback
 }
 
 /// The rotated audit files in `dir` (`audit.log.1`, …), whatever `keep`

@@ -91,7 +91,10 @@ impl Runtime {
         session.turns.push(Turn::User { text: text.to_string() });
         session.trim(spec.history_tokens);
         let (tools, bound) = self.tools(tenant, &spec).await;
-        let deadline = Instant::now() + Duration::from_secs(self.inner.config.request_timeout_secs.max(1));
+        // A few seconds inside the gateway's request timeout, so the turn
+        // ends with its own error (and its usage stored) rather than a 408.
+        let budget = self.inner.config.request_timeout_secs.saturating_sub(5).max(1);
+        let deadline = Instant::now() + Duration::from_secs(budget);
         let mut usage = LlmUsage { turns: 1, ..Default::default() };
         let mut reports = Vec::new();
         let mut steps = 0;

@@ -227,6 +227,7 @@ mod tests {
                     name: name.to_string(),
                     channel: Channel::Webhook,
                     url: url.to_string(),
+                    peer: None,
                 })
                 .collect();
             MessagingCtx::new(
@@ -396,7 +397,7 @@ mod tests {
             f.db.clone(),
             TenantId::parse("tenant-a").unwrap(),
             "notify".into(),
-            vec![Contact { name: "ops".into(), channel: Channel::Webhook, url: A_HOOK.into() }],
+            vec![Contact { name: "ops".into(), channel: Channel::Webhook, url: A_HOOK.into(), peer: None }],
             MessagingPolicy::default(),
             f.limiter.clone(),
             Arc::new(f.clock.clone()),

@@ -343,3 +343,25 @@ mod files {
         assert!(f.windows(2).all(|w| w[0].severity <= w[1].severity));
     }
 }
+
+#[test]
+fn provider_keys_and_bot_tokens_over_plain_http_are_flagged_unless_local() {
+    use crate::llm::{Kind, ProviderConfig};
+    let provider = |base: &str| ProviderConfig {
+        kind: Kind::Openai,
+        base_url: Some(base.into()),
+        api_key_env: None,
+        timeout_secs: 60,
+        max_retries: 2,
+    };
+    let mut config = RuntimeConfig::with_data_dir("/nonexistent-wasmclaw-dir");
+    config.providers.insert("local".into(), provider("http://127.0.0.1:11434/v1"));
+    config.providers.insert("cloud".into(), provider("https://api.openai.com/v1"));
+    assert!(codes(&file_findings_with(&config, false)).is_empty());
+    config.providers.insert("lan".into(), provider("http://10.0.0.5/v1"));
+    config.channels.telegram_api_base = "http://api.telegram.org".into();
+    let f = file_findings_with(&config, false);
+    assert_eq!(codes(&f), ["plain-http-credentials"]);
+    assert!(f[0].message.contains("provider lan") && f[0].message.contains("Telegram"), "{}", f[0].message);
+    assert!(!f[0].message.contains("local") && !f[0].message.contains("cloud"), "{}", f[0].message);
+}
