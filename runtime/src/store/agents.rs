@@ -269,4 +269,31 @@ mod tests {
         assert_eq!(db.agents(&ab).unwrap().len(), 1, "the other tenant's agent stays");
         assert_eq!(db.llm_usage(&a, "").unwrap().len(), 1, "usage is billing: it stays");
     }
+
+    #[test]
+    fn deleting_a_tenant_takes_its_agents_sessions_usage_and_channels_and_nothing_else() {
+        let (_d, db) = db();
+        let (a, ab) = (t("a"), t("ab"));
+        let s = Session { turns: vec![Turn::User { text: "hi".into() }], updated: 1 };
+        let u = [("m".to_string(), "2026-11-25".to_string(), LlmUsage { turns: 1, ..Default::default() })];
+        let channel: crate::channels::ChannelSpec = serde_json::from_value(serde_json::json!(
+            {"name": "tg", "kind": "webhook", "agent": "helper", "secret": "K"}
+        ))
+        .unwrap();
+        for x in [&a, &ab] {
+            db.tenant_create(&crate::tenants::Tenant { id: x.clone(), created: 1, suspended: false })
+                .unwrap();
+            db.agent_put(x, &agent("helper"), true).unwrap();
+            db.session_save(x, "helper", &peer("alice"), &s, &u).unwrap();
+            db.channel_add(x, &channel).unwrap();
+        }
+        assert!(db.tenant_delete(&a).unwrap());
+        assert!(db.agents(&a).unwrap().is_empty() && db.channels(&a).unwrap().is_empty());
+        assert!(db.session(&a, "helper", &peer("alice")).unwrap().is_none());
+        assert!(db.llm_usage(&a, "").unwrap().is_empty());
+        assert_eq!(db.agents(&ab).unwrap().len(), 1);
+        assert_eq!(db.channels(&ab).unwrap().len(), 1);
+        assert!(db.session(&ab, "helper", &peer("alice")).unwrap().is_some());
+        assert_eq!(db.llm_usage(&ab, "").unwrap().len(), 1);
+    }
 }

@@ -96,7 +96,8 @@ impl Db {
 
     /// Deletes a tenant and everything it owns in the database (memory,
     /// policy, secrets and data key, cron jobs, messages, tokens, skills,
-    /// usage) in one durable transaction; `false` if there was no tenant.
+    /// usage, agents, sessions, model usage, channels) in one durable
+    /// transaction; `false` if there was no tenant.
     pub fn tenant_delete(&self, id: &TenantId) -> Result<bool, StoreError> {
         let txn = self.db.begin_write()?;
         let existed = txn.open_table(TENANTS)?.remove(id.as_str())?.is_some();
