@@ -135,8 +135,8 @@ async fn a_telegram_photo_lands_in_the_right_tenants_media_and_the_reply_goes_ba
     // A file that is not an accepted type, or too large, is refused and the chat told.
     fake.add_telegram_file("exe", "documents/file_2.exe", b"MZ\x90\0\x03\0\0\0");
     fake.add_telegram_file("huge", "documents/file_3.txt", &[b'a'; 2048]);
-    for (id, why) in [("exe", "not an accepted type"), ("huge", "larger than 1024 bytes")] {
-        let body = update(3, 42, json!({"document": {"file_id": id, "file_name": "x"}}));
+    for (n, id, why) in [(3, "exe", "not an accepted type"), (4, "huge", "larger than 1024 bytes")] {
+        let body = update(n, 42, json!({"document": {"file_id": id, "file_name": "x"}}));
         let done = rt.channel_telegram("acme", "tg", Some("hook-secret-of-acme"), &body).await.unwrap();
         assert!(matches!(done, Delivered::Failed { .. }), "{done:?}");
         let told = fake.telegram_sent().last().unwrap().1.clone();
@@ -145,9 +145,15 @@ async fn a_telegram_photo_lands_in_the_right_tenants_media_and_the_reply_goes_ba
     assert_eq!(files_under(&d.path().join("data/tenants/acme/files")).len(), 1, "nothing refused was kept");
 
     // An update that carries nothing to answer is acknowledged and ignored.
-    let sticker = update(4, 42, json!({"sticker": {"file_id": "s"}}));
+    let sticker = update(5, 42, json!({"sticker": {"file_id": "s"}}));
     let done = rt.channel_telegram("acme", "tg", Some("hook-secret-of-acme"), &sticker).await.unwrap();
     assert!(matches!(done, Delivered::Ignored));
+    // An update Telegram redelivers is taken once.
+    let sent = fake.telegram_sent().len();
+    let again = update(2, 42, json!({"text": "history"}));
+    let done = rt.channel_telegram("acme", "tg", Some("hook-secret-of-acme"), &again).await.unwrap();
+    assert!(matches!(done, Delivered::Ignored), "{done:?}");
+    assert_eq!(fake.telegram_sent().len(), sent, "no second reply");
     assert_eq!(fake.violations(), Vec::<String>::new());
 }
 
@@ -194,6 +200,9 @@ async fn a_signed_webhook_reaches_the_agent_as_its_sender() {
     let ts = T0.to_string();
     let reply = rt.channel_webhook("acme", "hook", Some(&ts), Some(&good), body.as_bytes()).await.unwrap();
     assert_eq!(reply.reply, r#"noted: {"id":"00000001"}"#);
+    // The same signed request again is a replay: refused, nothing noted twice.
+    let e = rt.channel_webhook("acme", "hook", Some(&ts), Some(&good), body.as_bytes()).await.unwrap_err();
+    assert!(matches!(&e, Error::Conflict(m) if m.contains("replay")), "{e}");
     let peer = UserId::parse("customer-17").unwrap();
     assert_eq!(rt.memory_entries(&tenant("acme"), Some(&peer), "note:").unwrap()[0].value, "call back");
     assert!(rt.memory_entries(&tenant("globex"), Some(&peer), "note:").unwrap().is_empty());

@@ -103,6 +103,39 @@ fn valid_name(s: &str) -> bool {
         && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
+/// Inbound requests seen lately, by key, with when each may be forgotten:
+/// a signed webhook replayed within its timestamp window, or a Telegram
+/// update redelivered, is acknowledged without a second turn. Kept in
+/// memory (bounded); a restart forgets it.
+#[derive(Default)]
+pub(crate) struct Seen(std::sync::Mutex<std::collections::HashMap<String, u64>>);
+
+/// Most keys [`Seen`] holds; past that, the soonest expiries go first.
+const MAX_SEEN: usize = 100_000;
+
+impl Seen {
+    /// Records `key` until `until`; whether it was new.
+    fn first(&self, key: String, now: u64, until: u64) -> bool {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= MAX_SEEN {
+            map.retain(|_, t| *t > now);
+            if map.len() >= MAX_SEEN {
+                let mut times: Vec<u64> = map.values().copied().collect();
+                times.sort_unstable();
+                let cut = times[times.len() / 2];
+                map.retain(|_, t| *t > cut);
+            }
+        }
+        match map.get(&key) {
+            Some(t) if *t > now => false,
+            _ => {
+                map.insert(key, until);
+                true
+            }
+        }
+    }
+}
+
 /// The one answer to every refused inbound request.
 fn refused() -> Error {
     Error::Unauthorized("unknown channel, or a missing or bad signature".into())
@@ -218,6 +251,11 @@ impl Runtime {
         if !signature.is_some_and(|s| crate::messaging::verify(&key, ts, body, s)) {
             return Err(self.refuse_inbound(&tenant, name, "bad signature"));
         }
+        let window = self.inner.config.channels.max_skew_secs;
+        let key = format!("webhook\0{tenant}\0{name}\0{}", signature.unwrap_or_default().trim());
+        if !self.inner.agents.seen.first(key, now, ts.saturating_add(window).max(now) + 1) {
+            return Err(Error::Conflict("this signed request was already taken (a replay)".into()));
+        }
         let msg: WebhookBody = serde_json::from_slice(body)
             .map_err(|e| Error::InvalidInput(format!("the body is not {{\"sender\",\"text\"}}: {e}")))?;
         let peer = UserId::parse(&msg.sender)?;
@@ -241,6 +279,12 @@ impl Runtime {
         let Some(update) = telegram::parse_update(body)? else {
             return Ok(Delivered::Ignored);
         };
+        // Telegram redelivers an update it thinks failed: take each once.
+        let now = self.inner.clock.now();
+        let key = format!("telegram\0{tenant}\0{name}\0{}", update.update_id);
+        if !self.inner.agents.seen.first(key, now, now + 24 * 3600) {
+            return Ok(Delivered::Ignored);
+        }
         let token_name = spec.bot_token_secret.as_deref().unwrap_or_default();
         let token = self.secret_value(&tenant, token_name)?.ok_or_else(|| {
             Error::InvalidInput(format!("channel {name}: tenant {tenant} has no secret {token_name:?}"))
