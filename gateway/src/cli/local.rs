@@ -91,6 +91,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
             memory_bytes: args.memory.map(|m| m.as_u64()),
             timeout: args.timeout,
         },
+        ..Call::default()
     };
     let outcome = runtime.invoke(&bound, &call, &input).await?;
     println!("{}", outcome.output);
