@@ -5,7 +5,7 @@
 mod cli;
 
 use clap::{Parser, Subcommand};
-use cli::{agents, doctor, keys, local, remote, reports, secrets, serve, skills, tokens};
+use cli::{agents, channels, doctor, keys, local, remote, reports, secrets, serve, skills, tokens};
 use std::process::ExitCode;
 
 /// wasmclaw: a multi-tenant agent gateway where every skill is a WebAssembly
@@ -65,6 +65,11 @@ enum Command {
     /// tenant) and talk to them as a peer (a member token suffices).
     #[command(subcommand)]
     Agent(agents::AgentCommand),
+    /// Manage a tenant's inbound channels: a signed webhook or a Telegram
+    /// bot feeding one of its agents (admin key, or an admin token of the
+    /// tenant).
+    #[command(subcommand)]
+    Channel(channels::ChannelCommand),
     /// Invoke an installed skill as the token's tenant and print its output.
     Invoke(reports::InvokeArgs),
     /// Show the audit log's events.
@@ -109,6 +114,7 @@ fn main() -> ExitCode {
             Command::Trust(cmd) => keys::trust(cmd).await,
             Command::Secret(cmd) => secrets::secret(cmd).await,
             Command::Agent(cmd) => agents::agent(cmd).await,
+            Command::Channel(cmd) => channels::channel(cmd).await,
             Command::Invoke(args) => reports::invoke(args).await,
             Command::Audit(args) => reports::audit(args).await,
             Command::Usage(args) => reports::usage(args).await,

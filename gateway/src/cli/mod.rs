@@ -14,6 +14,7 @@
 //! - `doctor`: `wasmclaw doctor`.
 
 pub(crate) mod agents;
+pub(crate) mod channels;
 pub(crate) mod client;
 pub(crate) mod doctor;
 pub(crate) mod keys;

@@ -1,7 +1,7 @@
 //! The remote commands of docs/cli.md against a running gateway: the
 //! operator's flows (tenants, tokens, skills, policy, secrets, usage,
 //! audit), `invoke` with a token, agents (against the fake model
-//! provider), and the exit codes of API errors.
+//! provider) and their channels, and the exit codes of API errors.
 
 use crate::harness::{
     ADMIN_KEY, Gateway, audit_events, cli_at, fake_llm, has_event, install, shared, skill_names,
@@ -422,4 +422,142 @@ output_per_1k = 2.0
     assert_eq!(out.code, Some(2), "--provider is required: {out:?}");
     let listed = gw.cli(&["agent", "list", "cli-agents", "--json"], OP, None).json();
     assert_eq!(list(&listed, "agents").len(), 0, "{listed}");
+}
+
+#[test]
+fn channels_are_added_listed_and_removed_through_the_cli() {
+    let fake = fake_llm();
+    let config = format!(
+        r#"
+[providers.openai]
+kind = "openai"
+base_url = "{}"
+max_retries = 0
+"#,
+        fake.base("openai")
+    );
+    let gw = Gateway::start_with_config(&config);
+    let gw = &gw;
+    gw.cli(&["tenant", "create", "cli-chan"], OP, None).ok();
+    install(gw, "cli-chan", ADMIN_KEY, "notes", false);
+    let key = format!("{}\n", wasmclaw_tests::fake_llm::FAKE_KEY);
+    for (name, value) in [
+        ("LLM_KEY", key.as_str()),
+        ("HOOK_KEY", "hook-key\n"),
+        ("TG_HOOK", "tg-hook\n"),
+        ("TG_TOKEN", "1:tok\n"),
+    ] {
+        gw.cli(&["secret", "set", name, "--tenant", "cli-chan"], OP, Some(value)).ok();
+    }
+    let args = ["agent", "create", "cli-chan", "helper", "--provider", "openai", "--model", "gpt-test"];
+    gw.cli(&[&args[..], &["--skill", "notes", "--api-key-secret", "LLM_KEY"]].concat(), OP, None).ok();
+    let member = cli_mint(gw, "cli-chan", "member");
+    let as_member = [("WASMCLAW_TOKEN", member.as_str())];
+
+    // Every command explains itself; `add` says how to register a Telegram bot.
+    for args in [
+        &["channel", "--help"][..],
+        &["channel", "add", "--help"],
+        &["channel", "list", "--help"],
+        &["channel", "remove", "--help"],
+    ] {
+        let out = gw.cli(args, &[], None);
+        assert!(out.ok().contains("Usage:"), "{args:?}: {out:?}");
+    }
+    let help = gw.cli(&["channel", "add", "--help"], &[], None);
+    for word in ["--kind", "--agent", "--secret", "--bot-token-secret", "webhook", "telegram", "setWebhook"] {
+        assert!(help.stdout.contains(word), "{word}: {}", help.stdout);
+    }
+    assert!(gw.cli(&["--help"], &[], None).ok().contains("channel"), "listed in the top-level help");
+
+    // A webhook channel: the endpoint is printed.
+    let add = ["channel", "add", "cli-chan"];
+    let out = gw.cli(
+        &[&add[..], &["hook", "--kind", "webhook", "--agent", "helper", "--secret", "HOOK_KEY"]].concat(),
+        OP,
+        None,
+    );
+    assert_eq!(out.ok().trim(), "added channel hook: POST /v1/inbound/cli-chan/hook", "{out:?}");
+
+    // A telegram channel needs the bot token's secret (3), then is added (`--json`).
+    let tg = [&add[..], &["tg", "--kind", "telegram", "--agent", "helper", "--secret", "TG_HOOK"]].concat();
+    let out = gw.cli(&tg, OP, None);
+    assert_eq!(out.code, Some(3), "{out:?}");
+    assert!(out.stderr.contains("bot_token_secret"), "the error says what is missing: {}", out.stderr);
+    let answer = gw.cli(&[&tg[..], &["--bot-token-secret", "TG_TOKEN", "--json"]].concat(), OP, None).json();
+    assert_eq!(answer["endpoint"], "/v1/inbound/cli-chan/tg", "{answer}");
+    assert_eq!(answer["kind"], "telegram", "{answer}");
+    assert_eq!(answer["bot_token_secret"], "TG_TOKEN", "{answer}");
+
+    // List: both, secrets by name only.
+    let human = gw.cli(&["channel", "list", "cli-chan"], OP, None);
+    let out = human.ok();
+    let header = out.lines().next().unwrap_or_default();
+    for column in ["NAME", "KIND", "AGENT", "SECRET", "BOT TOKEN SECRET"] {
+        assert!(header.contains(column), "{column}: {header:?}");
+    }
+    let row = |name: &str| {
+        let row =
+            out.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap_or_else(|| panic!("{out:?}"));
+        row.split_whitespace().map(str::to_string).collect::<Vec<_>>()
+    };
+    assert_eq!(row("hook"), ["hook", "webhook", "helper", "HOOK_KEY", "-"], "{out}");
+    assert_eq!(row("tg"), ["tg", "telegram", "helper", "TG_HOOK", "TG_TOKEN"], "{out}");
+    for value in ["hook-key", "tg-hook", "1:tok"] {
+        assert!(!out.contains(value), "no secret value is shown: {out}");
+    }
+    let listed = gw.cli(&["channel", "list", "cli-chan", "--json"], OP, None).json();
+    let channels = list(&listed, "channels");
+    let mut names: Vec<_> = channels.iter().map(|c| c["name"].clone()).collect();
+    names.sort_by_key(|n| n.to_string());
+    assert_eq!(names, [json!("hook"), json!("tg")], "{listed}");
+    let hook = channels.iter().find(|c| c["name"] == "hook").unwrap();
+    assert_eq!(
+        (&hook["kind"], &hook["agent"], &hook["secret"]),
+        (&json!("webhook"), &json!("helper"), &json!("HOOK_KEY"))
+    );
+
+    // A duplicate name is a conflict (17); a member may not manage channels (19).
+    let out = gw.cli(
+        &[&add[..], &["hook", "--kind", "webhook", "--agent", "helper", "--secret", "HOOK_KEY"]].concat(),
+        OP,
+        None,
+    );
+    assert_eq!(out.code, Some(17), "{out:?}");
+    let hook2 =
+        [&add[..], &["hook2", "--kind", "webhook", "--agent", "helper", "--secret", "HOOK_KEY"]].concat();
+    for args in
+        [hook2.clone(), vec!["channel", "list", "cli-chan"], vec!["channel", "remove", "cli-chan", "hook"]]
+    {
+        let out = gw.cli(&args, &as_member, None);
+        assert_eq!(out.code, Some(19), "wasmclaw {args:?}: {out:?}");
+        assert!(out.stdout.trim().is_empty(), "errors go to stderr: {args:?}: {out:?}");
+    }
+
+    // Remove; then it is not found (16) and no longer listed.
+    let out = gw.cli(&["channel", "remove", "cli-chan", "hook"], OP, None);
+    assert_eq!(out.ok().trim(), "removed channel hook", "{out:?}");
+    let out = gw.cli(&["channel", "remove", "cli-chan", "hook"], OP, None);
+    assert_eq!(out.code, Some(16), "{out:?}");
+    assert!(!out.stderr.trim().is_empty(), "an error message: {out:?}");
+    let removed = gw.cli(&["channel", "remove", "cli-chan", "tg", "--json"], OP, None).json();
+    assert_eq!(removed, json!({"removed": "tg"}));
+    let listed = gw.cli(&["channel", "list", "cli-chan", "--json"], OP, None).json();
+    assert_eq!(list(&listed, "channels").len(), 0, "{listed}");
+
+    // Usage errors (2): an unknown kind, a missing --secret; a bad tenant id is 3.
+    for (args, code) in [
+        (
+            vec![
+                "channel", "add", "cli-chan", "x", "--kind", "sms", "--agent", "helper", "--secret",
+                "HOOK_KEY",
+            ],
+            2,
+        ),
+        (vec!["channel", "add", "cli-chan", "x", "--kind", "webhook", "--agent", "helper"], 2),
+        (vec!["channel", "list", "Not_Valid"], 3),
+    ] {
+        let out = gw.cli(&args, OP, None);
+        assert_eq!(out.code, Some(code), "wasmclaw {args:?}: {out:?}");
+    }
 }
