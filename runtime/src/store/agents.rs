@@ -92,18 +92,8 @@ impl Db {
 
     /// A tenant's agents, by name.
     pub fn agents(&self, tenant: &TenantId) -> Result<Vec<AgentSpec>, StoreError> {
-        let prefix = tenant_prefix(tenant);
         let txn = self.db.begin_read()?;
-        let table = txn.open_table(AGENTS)?;
-        let mut out = Vec::new();
-        for item in table.range(prefix.as_slice()..)? {
-            let (k, v) = item?;
-            if !k.value().starts_with(&prefix) {
-                break;
-            }
-            out.push(decode("agent", v.value())?);
-        }
-        Ok(out)
+        super::values_prefixed(&txn.open_table(AGENTS)?, &tenant_prefix(tenant), |v| decode("agent", v))
     }
 
     /// Removes an agent and its sessions in one transaction; whether it

@@ -54,18 +54,8 @@ impl Db {
 
     /// A tenant's channels, by name.
     pub fn channels(&self, tenant: &TenantId) -> Result<Vec<ChannelSpec>, StoreError> {
-        let prefix = tenant_prefix(tenant);
         let txn = self.db.begin_read()?;
-        let table = txn.open_table(CHANNELS)?;
-        let mut out = Vec::new();
-        for item in table.range(prefix.as_slice()..)? {
-            let (k, v) = item?;
-            if !k.value().starts_with(&prefix) {
-                break;
-            }
-            out.push(decode(v.value())?);
-        }
-        Ok(out)
+        super::values_prefixed(&txn.open_table(CHANNELS)?, &tenant_prefix(tenant), decode)
     }
 
     /// Removes a channel; whether it existed.

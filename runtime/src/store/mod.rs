@@ -115,6 +115,24 @@ fn remove_prefixed<V: redb::Value + 'static>(
 }
 
 /// The gateway's database.
+/// The values of every key of `table` starting with `prefix`, decoded, in
+/// key order.
+fn values_prefixed<T>(
+    table: &impl redb::ReadableTable<&'static [u8], &'static str>,
+    prefix: &[u8],
+    decode: impl Fn(&str) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    let mut out = Vec::new();
+    for item in table.range(prefix..)? {
+        let (k, v) = item?;
+        if !k.value().starts_with(prefix) {
+            break;
+        }
+        out.push(decode(v.value())?);
+    }
+    Ok(out)
+}
+
 pub struct Db {
     db: Database,
 }

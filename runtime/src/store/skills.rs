@@ -116,18 +116,8 @@ impl Db {
 
     /// The skills installed for `tenant`, by name.
     pub fn skills(&self, tenant: &TenantId) -> Result<Vec<InstalledSkill>, StoreError> {
-        let prefix = tenant_prefix(tenant);
         let txn = self.db.begin_read()?;
-        let table = txn.open_table(SKILLS)?;
-        let mut out = Vec::new();
-        for item in table.range(prefix.as_slice()..)? {
-            let (k, v) = item?;
-            if !k.value().starts_with(&prefix) {
-                break;
-            }
-            out.push(decode(v.value())?);
-        }
-        Ok(out)
+        super::values_prefixed(&txn.open_table(SKILLS)?, &tenant_prefix(tenant), decode)
     }
 
     /// Uninstalls a skill of `tenant`, durably; `false` if none of that name.
