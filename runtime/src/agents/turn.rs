@@ -188,8 +188,14 @@ impl Runtime {
             ));
         }
         let card = &self.inner.config.rate_card;
-        let cost: f64 =
-            rows.iter().map(|r| card.token_cost(&r.model, r.usage.input_tokens, r.usage.output_tokens)).sum();
+        // The same cost the usage rows show: tokens, and the tool calls' fuel.
+        let cost: f64 = rows
+            .iter()
+            .map(|r| {
+                card.token_cost(&r.model, r.usage.input_tokens, r.usage.output_tokens)
+                    + card.cost(0, r.usage.tool_fuel, 0)
+            })
+            .sum();
         if quota.cost_per_month > 0.0 && cost >= quota.cost_per_month {
             return refuse(format!(
                 "spent {cost:.4} of its {} model budget this month",
