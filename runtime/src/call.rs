@@ -163,12 +163,12 @@ impl Runtime {
 
         let stdout = BoundedPipe::new(limits.max_stdio_bytes as usize);
         let stderr = BoundedPipe::new(limits.max_stdio_bytes as usize);
-        let root = match &call.user {
-            Some(user) => user_dir(&slot.files, user)?,
-            None => slot.files.clone(),
-        };
+        // Held open until the context has its own handle on it.
+        let user_root = call.user.as_ref().map(|u| user_dir(&slot.files, u, &[])).transpose()?;
+        let root = user_root.as_ref().map_or_else(|| slot.files.clone(), wasi::HeldDir::path);
         let wasi = wasi::context(&root, stdout.clone(), stderr.clone())
             .map_err(|e| Error::io(format!("tenant {tenant}'s directory"), e))?;
+        drop(user_root);
         let call_id: Arc<str> = format!("{:016x}", rand::random::<u64>()).into();
         let start = Instant::now();
         let deadline = start + limits.timeout();
@@ -352,16 +352,21 @@ fn session_contacts(grant: &crate::policy::Grant, call: &Call) -> Vec<crate::pol
     grant.contacts.iter().filter(|c| c.peer.is_some() && c.peer.as_deref() == peer).cloned().collect()
 }
 
-/// The directory of a call made for one user of a tenant:
-/// `<tenant>/users/<hex of the user id>/`, created on first use. Hex keeps
-/// any user id (even `..`) one inert path component, distinct by case.
+/// The directory of a call made for one user of a tenant,
+/// `<tenant>/users/<hex of the user id>/` (and `below` it), created on
+/// first use and opened without following a symlink the tenant's skills may
+/// have planted. Hex keeps any user id (even `..`) one inert path
+/// component, distinct by case.
 pub(crate) fn user_dir(
     tenant_files: &std::path::Path,
     user: &crate::ids::UserId,
-) -> Result<std::path::PathBuf, Error> {
-    let dir = tenant_files.join("users").join(hex::encode(user.as_str()));
-    std::fs::create_dir_all(&dir).map_err(|e| Error::io(format!("user {user}'s directory"), e))?;
-    Ok(dir)
+    below: &[&str],
+) -> Result<wasi::HeldDir, Error> {
+    std::fs::create_dir_all(tenant_files).map_err(|e| Error::io(format!("{}", tenant_files.display()), e))?;
+    let hex = hex::encode(user.as_str());
+    let components: Vec<&str> = ["users", hex.as_str()].into_iter().chain(below.iter().copied()).collect();
+    wasi::HeldDir::open(tenant_files, &components)
+        .map_err(|e| Error::io(format!("user {user}'s directory"), e))
 }
 
 /// Turns a failed instantiation or call into the runtime's error.

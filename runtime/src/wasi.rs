@@ -183,3 +183,64 @@ mod tests {
         assert!(e.is_err());
     }
 }
+
+/// A directory below a tenant's root, opened one component at a time
+/// without following a symlink (`openat` with `O_NOFOLLOW`), created where
+/// absent, and held open. A guest can plant a relative symlink such as
+/// `users/x → ../../../other/files` inside its root; the host, which is not
+/// confined, must never walk it.
+pub struct HeldDir(rustix::fd::OwnedFd);
+
+impl HeldDir {
+    /// Opens (creating as needed) `root/c1/c2/…`; `root` itself is the
+    /// host's own path and trusted.
+    pub fn open(root: &Path, components: &[&str]) -> std::io::Result<HeldDir> {
+        use rustix::fs::{Mode, OFlags};
+        let flags = OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::RDONLY;
+        let mut fd = rustix::fs::open(root, flags, Mode::empty())?;
+        for c in components {
+            if c.is_empty() || *c == "." || *c == ".." || c.contains('/') {
+                return Err(std::io::Error::other(format!("{c:?} is not one path component")));
+            }
+            match rustix::fs::mkdirat(&fd, *c, Mode::from_raw_mode(0o700)) {
+                Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+                Err(e) => return Err(e.into()),
+            }
+            fd = rustix::fs::openat(&fd, *c, flags | OFlags::NOFOLLOW, Mode::empty()).map_err(|e| {
+                std::io::Error::other(format!("{c} below {} is not a plain directory: {e}", root.display()))
+            })?;
+        }
+        Ok(HeldDir(fd))
+    }
+
+    /// A path naming exactly this directory, whatever is renamed or
+    /// replaced meanwhile (`/proc/self/fd/N`), valid while `self` lives.
+    pub fn path(&self) -> std::path::PathBuf {
+        use std::os::fd::AsRawFd;
+        std::path::PathBuf::from(format!("/proc/self/fd/{}", self.0.as_raw_fd()))
+    }
+}
+
+#[cfg(test)]
+mod held_dir_tests {
+    use super::HeldDir;
+
+    #[test]
+    fn a_planted_symlink_is_never_followed() {
+        let d = tempfile::tempdir().unwrap();
+        let (root, outside) = (d.path().join("root"), d.path().join("outside"));
+        std::fs::create_dir_all(root.join("users")).unwrap();
+        std::fs::create_dir(&outside).unwrap();
+        std::os::unix::fs::symlink("../../outside", root.join("users/evil")).unwrap();
+        let e = HeldDir::open(&root, &["users", "evil"]).err().expect("refused");
+        assert!(e.to_string().contains("not a plain directory"), "{e}");
+        std::os::unix::fs::symlink("../outside", root.join("media")).unwrap();
+        assert!(HeldDir::open(&root, &["media"]).is_err());
+        assert!(HeldDir::open(&root, &[".."]).is_err());
+        // A plain path is created and usable through its held path.
+        let ok = HeldDir::open(&root, &["users", "alice", "media"]).unwrap();
+        std::fs::write(ok.path().join("f"), b"x").unwrap();
+        assert_eq!(std::fs::read(root.join("users/alice/media/f")).unwrap(), b"x");
+        assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0, "nothing reached outside");
+    }
+}

@@ -263,3 +263,34 @@ async fn channels_are_checked_when_added() {
     assert!(matches!(rt.channel_remove("operator", &tenant("globex"), "nosuch"), Err(Error::NotFound(_))));
     assert_eq!(rt.channels(&tenant("globex")).unwrap().len(), 2, "globex keeps its own");
 }
+
+#[tokio::test]
+async fn a_symlink_planted_in_a_tenants_files_never_leads_the_host_into_another_tenant() {
+    // A tenant's own (tenant-wide) skill can create relative symlinks inside
+    // its root; here the host plants them where the user and media
+    // directories go, pointing at globex's files.
+    let fake = FakeLlm::start().await;
+    let (d, rt) = setup(&fake).await;
+    let files = d.path().join("data/tenants");
+    std::fs::create_dir_all(files.join("globex/files")).unwrap();
+    let users = files.join("acme/files/users");
+    std::fs::create_dir_all(&users).unwrap();
+    std::os::unix::fs::symlink("../../../globex/files", users.join(hex_of("alice"))).unwrap();
+    std::fs::create_dir_all(users.join(hex_of("telegram:42"))).unwrap();
+    std::os::unix::fs::symlink("../../../../globex/files", users.join(hex_of("telegram:42")).join("media"))
+        .unwrap();
+
+    // A call for alice is refused rather than rooted in globex's files.
+    let notes = rt.installed(&tenant("acme"), "notes").await.unwrap();
+    let call = wasmclaw::Call { user: Some(UserId::parse("alice").unwrap()), ..Default::default() };
+    let e = rt.invoke(&notes, &call, r#"{"op":"export"}"#).await.unwrap_err();
+    assert!(matches!(e, Error::Io { .. }), "{e}");
+    // A photo for telegram:42 is refused rather than written into globex's files.
+    fake.add_telegram_file("p", "photos/p.png", PNG);
+    let body = update(1, 42, json!({"photo": [{"file_id": "p", "file_size": PNG.len()}]}));
+    let done = rt.channel_telegram("acme", "tg", Some("hook-secret-of-acme"), &body).await.unwrap();
+    assert!(matches!(done, Delivered::Failed { .. }), "{done:?}");
+    let told = fake.telegram_sent().last().unwrap().1.clone();
+    assert_eq!(told, "I could not take that photo: it could not be stored", "no host path in the chat");
+    assert!(files_under(&files.join("globex/files")).is_empty(), "nothing reached globex");
+}

@@ -30,9 +30,10 @@ pub fn sniff(bytes: &[u8]) -> Option<&'static str> {
     None
 }
 
-/// Stores `bytes` as a new file in `peer_dir/media/`; its path relative to
-/// `peer_dir` (what the peer's skills see, e.g. `media/3f….jpg`).
-pub fn store(peer_dir: &Path, bytes: &[u8], max_bytes: u64) -> Result<String, Error> {
+/// Stores `bytes` as a new file in `media_dir` (the peer's `media/`, held
+/// open by the caller); its path as the peer's skills see it
+/// (`media/3f….jpg`).
+pub fn store(media_dir: &Path, bytes: &[u8], max_bytes: u64) -> Result<String, Error> {
     if bytes.len() as u64 > max_bytes {
         return Err(Error::TooLarge(format!(
             "the file is {} bytes; at most {max_bytes} are accepted",
@@ -44,10 +45,8 @@ pub fn store(peer_dir: &Path, bytes: &[u8], max_bytes: u64) -> Result<String, Er
             "the file is not an accepted type (JPEG, PNG, GIF, WebP, PDF or UTF-8 text)".into(),
         )
     })?;
-    let dir = peer_dir.join("media");
-    std::fs::create_dir_all(&dir).map_err(|e| Error::io("the media directory", e))?;
     let name = format!("{:032x}.{ext}", rand::random::<u128>());
-    let path: PathBuf = dir.join(&name);
+    let path: PathBuf = media_dir.join(&name);
     // create_new: a random name never replaces anything, even a planted link.
     let mut f = std::fs::OpenOptions::new()
         .write(true)
@@ -79,16 +78,14 @@ mod tests {
     #[test]
     fn files_get_random_names_and_the_cap_holds() {
         let d = tempfile::tempdir().unwrap();
-        let a = store(d.path(), b"\x89PNG\r\n\x1a\nxx", 100).unwrap();
-        let b = store(d.path(), b"\x89PNG\r\n\x1a\nxx", 100).unwrap();
+        let media = d.path().join("media");
+        std::fs::create_dir(&media).unwrap();
+        let a = store(&media, b"\x89PNG\r\n\x1a\nxx", 100).unwrap();
+        let b = store(&media, b"\x89PNG\r\n\x1a\nxx", 100).unwrap();
         assert!(a.starts_with("media/") && a.ends_with(".png") && a != b, "{a} {b}");
         assert_eq!(std::fs::read(d.path().join(&a)).unwrap(), b"\x89PNG\r\n\x1a\nxx");
-        assert!(matches!(store(d.path(), &[b'x'; 101], 100), Err(Error::TooLarge(_))));
-        assert!(matches!(store(d.path(), b"MZ\x90\0", 100), Err(Error::InvalidInput(_))));
-        assert_eq!(
-            std::fs::read_dir(d.path().join("media")).unwrap().count(),
-            2,
-            "refused files leave nothing"
-        );
+        assert!(matches!(store(&media, &[b'x'; 101], 100), Err(Error::TooLarge(_))));
+        assert!(matches!(store(&media, b"MZ\x90\0", 100), Err(Error::InvalidInput(_))));
+        assert_eq!(std::fs::read_dir(&media).unwrap().count(), 2, "refused files leave nothing");
     }
 }

@@ -301,10 +301,8 @@ impl Runtime {
         let mut text = update.text.clone();
         if let Some(a) = &update.attachment {
             let saved = match bot.download(&a.file_id, config.max_media_bytes).await {
-                Ok(bytes) => {
-                    let dir = crate::call::user_dir(&self.tenant_files_dir(&tenant), &peer)?;
-                    media::store(&dir, &bytes, config.max_media_bytes)
-                }
+                Ok(bytes) => crate::call::user_dir(&self.tenant_files_dir(&tenant), &peer, &["media"])
+                    .and_then(|media| media::store(&media.path(), &bytes, config.max_media_bytes)),
                 Err(e) => Err(e),
             };
             match saved {
@@ -320,7 +318,13 @@ impl Runtime {
                         a.kind,
                         &format!("refused: {e}"),
                     );
-                    bot.send_message(update.chat, &format!("I could not take that {}: {e}", a.kind)).await?;
+                    // The sender learns what it can fix, never a host detail.
+                    let why = match &e {
+                        Error::TooLarge(_) | Error::InvalidInput(_) => e.to_string(),
+                        _ => "it could not be stored".to_string(),
+                    };
+                    bot.send_message(update.chat, &format!("I could not take that {}: {why}", a.kind))
+                        .await?;
                     return Ok(Delivered::Failed { kind: e.kind().into() });
                 }
             }
