@@ -220,6 +220,8 @@ async fn provider_errors_are_surfaced_cleanly_and_a_transient_one_is_retried() {
             format!("provider: agent {f} ({f}): the provider answered 400: scripted failure 400")
         );
         assert_eq!(e.kind(), "provider");
+        let e = say(&rt, "acme", f, "alice", "leak").await.unwrap_err();
+        assert!(e.to_string().contains("[redacted]") && !e.to_string().contains(FAKE_KEY), "{e}");
         let before = fake.received().len();
         let e = say(&rt, "acme", f, "alice", "fail 500").await.unwrap_err();
         assert!(e.to_string().contains("answered 500"), "{e}");

@@ -16,6 +16,7 @@
 //! - `loop` asks for `notes` `{"op":"list"}` every time (never answers);
 //! - `history` answers the user messages it was sent, joined by ` | `;
 //! - `fail STATUS` answers that HTTP status, every time;
+//! - `leak` answers 400 with an error message that repeats the API key;
 //! - `flaky` answers 503 to the first request carrying that conversation,
 //!   then like `echo`;
 //! - anything else answers `echo: TEXT`.
@@ -182,9 +183,14 @@ async fn telegram(
 
 /// What the script decided for one request.
 enum Act {
-    Tool { name: String, arguments: Value },
+    Tool {
+        name: String,
+        arguments: Value,
+    },
     Answer(String),
     Fail(u16),
+    /// A 400 whose message repeats the key (as some providers do).
+    Leak,
 }
 
 /// The script, over the conversation as (role, text) pairs of user texts
@@ -215,6 +221,7 @@ fn decide(shared: &Shared, user_texts: &[String], results_since_user: &[String])
         }
         "history" => Act::Answer(user_texts.join(" | ")),
         "fail" => Act::Fail(rest.trim().parse().unwrap_or(500)),
+        "leak" => Act::Leak,
         "flaky" => {
             let key = user_texts.join("\n");
             if shared.flaky_seen.lock().unwrap().insert(key) {
@@ -317,6 +324,10 @@ async fn openai(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Byt
             let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             return (code, [("retry-after", "0")], axum::Json(err(&format!("scripted failure {status}"))))
                 .into_response();
+        }
+        Act::Leak => {
+            let m = format!("Incorrect API key provided: {FAKE_KEY}");
+            return (StatusCode::BAD_REQUEST, axum::Json(err(&m))).into_response();
         }
         Act::Answer(text) => json!({"role": "assistant", "content": text}),
         Act::Tool { name, arguments } => {
@@ -449,6 +460,10 @@ async fn anthropic(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: 
                 axum::Json(err(kind, &format!("scripted failure {status}"))),
             )
                 .into_response();
+        }
+        Act::Leak => {
+            let m = format!("invalid x-api-key {FAKE_KEY}");
+            return (StatusCode::BAD_REQUEST, axum::Json(err("invalid_request_error", &m))).into_response();
         }
         Act::Answer(text) => (json!([{"type": "text", "text": text}]), "end_turn"),
         Act::Tool { name, arguments } => {

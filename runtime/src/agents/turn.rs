@@ -109,7 +109,12 @@ impl Runtime {
             usage.requests += 1;
             let reply: ModelReply = match provider.complete(&req, &key, deadline).await {
                 Ok(r) => r,
-                Err(e) => break Err(Error::Provider(format!("agent {agent} ({}): {e}", spec.provider))),
+                Err(e) => {
+                    // A provider may echo the key it was sent (the operator's,
+                    // for some agents): never pass it on.
+                    let message = e.to_string().replace(key.as_str(), "[redacted]");
+                    break Err(Error::Provider(format!("agent {agent} ({}): {message}", spec.provider)));
+                }
             };
             usage.input_tokens += reply.usage.input;
             usage.output_tokens += reply.usage.output;
