@@ -135,6 +135,63 @@ fn bad_requests_get_exact_4xx_errors_of_one_shape_and_never_5xx() {
         case("PUT", "/v1/policy", 415, "unsupported-media-type")
             .bearer(admin)
             .body("text/plain", b"[limits]\nfuel = 5\n"),
+        // Agents and channels (this gateway configures no provider).
+        case("POST", "/v1/agents", 400, "invalid-input").bearer(admin).json("{"),
+        case("POST", "/v1/agents", 400, "invalid-input").bearer(admin).json(r#"{"name":"a"}"#),
+        case("POST", "/v1/agents", 400, "invalid-input")
+            .bearer(admin)
+            .json(r#"{"name":"a","provider":"p","model":"m","tools":[]}"#),
+        case("POST", "/v1/agents", 400, "invalid-input")
+            .bearer(admin)
+            .json(r#"{"name":"../x","provider":"p","model":"m"}"#),
+        case("POST", "/v1/agents", 400, "invalid-input")
+            .bearer(admin)
+            .json(r#"{"name":"a","provider":"p","model":"m","max_steps":"many"}"#),
+        case("POST", "/v1/agents", 400, "invalid-input")
+            .bearer(admin)
+            .json(r#"{"name":"a","provider":"nowhere","model":"m"}"#),
+        case("POST", "/v1/agents", 403, "forbidden")
+            .bearer(member)
+            .json(r#"{"name":"a","provider":"p","model":"m"}"#),
+        case("PUT", "/v1/agents/a", 400, "invalid-input")
+            .bearer(admin)
+            .json(r#"{"name":"b","provider":"p","model":"m"}"#),
+        case("GET", "/v1/agents/nope", 404, "not-found").bearer(member),
+        case("DELETE", "/v1/agents/nope", 404, "not-found").bearer(admin),
+        case("POST", "/v1/agents/nope/messages", 404, "not-found")
+            .bearer(member)
+            .json(r#"{"peer":"a","text":"hi"}"#),
+        case("POST", "/v1/agents/nope/messages", 400, "invalid-input")
+            .bearer(member)
+            .json(r#"{"peer":"a b","text":"x"}"#),
+        case("POST", "/v1/agents/nope/messages", 400, "invalid-input").bearer(member).json(r#"{"text":"x"}"#),
+        case("POST", "/v1/agents/nope/messages", 400, "invalid-input")
+            .bearer(member)
+            .json(r#"{"peer":"a","text":5}"#),
+        case("POST", "/v1/agents/nope/messages", 403, "forbidden")
+            .bearer(&t.guest)
+            .json(r#"{"peer":"a","text":"x"}"#),
+        case("GET", "/v1/agents/nope/sessions/a%20b", 400, "invalid-input").bearer(member),
+        case("POST", "/v1/channels", 400, "invalid-input")
+            .bearer(admin)
+            .json(r#"{"name":"x","kind":"sms","agent":"a","secret":"S"}"#),
+        case("POST", "/v1/channels", 400, "invalid-input").bearer(admin).json(r#"{"name":"x"}"#),
+        case("POST", "/v1/channels", 404, "not-found")
+            .bearer(admin)
+            .json(r#"{"name":"x","kind":"webhook","agent":"nope","secret":"S"}"#),
+        case("POST", "/v1/channels", 403, "forbidden")
+            .bearer(member)
+            .json(r#"{"name":"x","kind":"webhook","agent":"a","secret":"S"}"#),
+        case("DELETE", "/v1/channels/nope", 404, "not-found").bearer(admin),
+        case("POST", "/v1/inbound/bad-x/nope", 401, "unauthorized").json(r#"{"sender":"a","text":"x"}"#),
+        case("POST", format!("/v1/inbound/{}/nope", t.id), 401, "unauthorized")
+            .header("x-telegram-bot-api-secret-token", b"guess")
+            .json(r#"{"update_id":1}"#),
+        case("POST", "/v1/inbound/..%2F..%2Fx/y", 401, "unauthorized")
+            .header("x-wasmclaw-timestamp", b"1")
+            .header("x-wasmclaw-signature", b"v1=00")
+            .json("{}"),
+        case("GET", "/v1/inbound/a/b", 405, "method-not-allowed"),
         case("POST", "/v1/skills/echo/invoke", 400, "invalid-input").bearer(member).json("{nope"),
         case("POST", "/v1/skills/echo/invoke", 400, "invalid-input").bearer(member).json(""),
         case("POST", "/v1/skills/echo/invoke", 400, "invalid-input")
