@@ -209,22 +209,34 @@ pub(crate) fn param(params: &RawPathParams, name: &str) -> ApiResult<String> {
         .ok_or_else(|| ApiError::invalid(format!("missing path parameter {name}")))
 }
 
-/// JSON in a body that may be empty (then `T::default()`).
+/// A JSON object in a body that may be empty (then `T::default()`). Only
+/// an object: serde would also fill a struct from an array (`[]` would be a
+/// valid, all-default body).
 pub(crate) fn optional_json<T: DeserializeOwned + Default>(body: &[u8]) -> ApiResult<T> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(body).map_err(|e| ApiError::invalid(format!("invalid JSON: {e}")))
+    let v: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| ApiError::invalid(format!("invalid JSON: {e}")))?;
+    if !v.is_object() {
+        return Err(ApiError::invalid("the body must be a JSON object"));
+    }
+    serde_json::from_value(v).map_err(|e| ApiError::invalid(format!("invalid JSON: {e}")))
 }
 
-/// `axum::Json` with our error shape.
+/// `axum::Json` of a JSON object, with our error shape. (Every body taken
+/// this way is an object; serde would also fill a struct from an array.)
 pub(crate) struct ApiJson<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> ApiResult<Self> {
-        Ok(ApiJson(axum::Json::<T>::from_request(req, state).await?.0))
+        let v = axum::Json::<serde_json::Value>::from_request(req, state).await?.0;
+        if !v.is_object() {
+            return Err(ApiError::invalid("the body must be a JSON object"));
+        }
+        serde_json::from_value(v).map(ApiJson).map_err(|e| ApiError::invalid(format!("invalid JSON: {e}")))
     }
 }
 

@@ -80,7 +80,7 @@ fn bad_requests_get_exact_4xx_errors_of_one_shape_and_never_5xx() {
     let (op, admin, member) = (ADMIN_KEY, t.admin.as_str(), t.member.as_str());
     let long = "a".repeat(64);
 
-    let cases = vec![
+    let mut cases = vec![
         // Malformed JSON and wrong types.
         case("POST", "/v1/tenants", 400, "invalid-input").bearer(op).json(r#"{"id":"#),
         case("POST", "/v1/tenants", 400, "invalid-input").bearer(op).json(""),
@@ -138,6 +138,9 @@ fn bad_requests_get_exact_4xx_errors_of_one_shape_and_never_5xx() {
         // Agents and channels (this gateway configures no provider).
         case("POST", "/v1/agents", 400, "invalid-input").bearer(admin).json("{"),
         case("POST", "/v1/agents", 400, "invalid-input").bearer(admin).json(r#"{"name":"a"}"#),
+        // serde would fill a struct from an array: a body must be an object.
+        case("POST", "/v1/agents", 400, "invalid-input").bearer(admin).json(r#"["a","","p","m"]"#),
+        case("POST", "/v1/tenants", 400, "invalid-input").bearer(op).json(r#"["bad-x"]"#),
         case("POST", "/v1/agents", 400, "invalid-input")
             .bearer(admin)
             .json(r#"{"name":"a","provider":"p","model":"m","tools":[]}"#),
@@ -322,6 +325,31 @@ fn bad_requests_get_exact_4xx_errors_of_one_shape_and_never_5xx() {
             64 * MIB,
         ),
     ];
+    // Every JSON route against the same malformed bodies: broken syntax,
+    // the wrong top-level type, invalid UTF-8, a byte-order mark, and
+    // nesting past the parser's depth limit.
+    let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+    let rotate = format!("/v1/tokens/{member_id}/rotate");
+    let json_routes: [(&str, &str, &str); 10] = [
+        ("POST", "/v1/tenants", op),
+        ("POST", "/v1/tokens", admin),
+        ("POST", rotate.as_str(), admin),
+        ("POST", "/v1/skills", admin),
+        ("PUT", "/v1/policy", admin),
+        ("POST", "/v1/agents", admin),
+        ("PUT", "/v1/agents/a", admin),
+        ("POST", "/v1/agents/a/messages", member),
+        ("POST", "/v1/channels", admin),
+        ("POST", "/v1/trust", op),
+    ];
+    let bodies: [&[u8]; 8] =
+        [b"{", b"[]", b"\"text\"", b"null", b"123", b"{\"a\":\xff}", b"\xef\xbb\xbf{}", deep.as_bytes()];
+    for (method, path, cred) in json_routes {
+        for body in bodies {
+            cases.push(case(method, path, 400, "invalid-input").bearer(cred).body("application/json", body));
+        }
+    }
+    assert!(cases.len() >= 200, "the table has {} requests", cases.len());
 
     let mut failures = Vec::new();
     let n = cases.len();
