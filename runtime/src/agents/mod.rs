@@ -72,7 +72,9 @@ fn default_history_tokens() -> u64 {
     8000
 }
 
-fn valid_name(s: &str) -> bool {
+/// Whether `s` may name an agent or a channel: 1 to 63 of `a-z`, `0-9`
+/// and `-`, not starting or ending with `-` (the rule of tenant ids).
+pub(crate) fn valid_name(s: &str) -> bool {
     (1..=63).contains(&s.len())
         && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
@@ -105,7 +107,7 @@ impl AgentSpec {
             return Err(format!("skills: at most {MAX_TOOLS}"));
         }
         for s in &self.skills {
-            if !valid_name(s) {
+            if !crate::manifest::valid_skill_name(s) {
                 return Err(format!(
                     "skills: {:?} is not a skill name",
                     s.chars().take(80).collect::<String>()

@@ -98,11 +98,6 @@ pub enum Delivered {
     },
 }
 
-fn valid_name(s: &str) -> bool {
-    (1..=63).contains(&s.len())
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-}
-
 /// Inbound requests seen lately, by key, with when each may be forgotten:
 /// a signed webhook replayed within its timestamp window, or a Telegram
 /// update redelivered, is acknowledged without a second turn. Kept in
@@ -153,8 +148,10 @@ impl Runtime {
     /// Adds a channel to `tenant`: its agent must exist, and the secrets it
     /// names must be set.
     pub fn channel_add(&self, actor: &str, tenant: &TenantId, spec: &ChannelSpec) -> Result<(), Error> {
-        if !valid_name(&spec.name) {
-            return Err(Error::InvalidInput("channel name: 1 to 63 of a-z, 0-9 and '-'".into()));
+        if !crate::agents::valid_name(&spec.name) {
+            return Err(Error::InvalidInput(
+                "channel name: 1 to 63 of a-z, 0-9 and '-', not starting or ending with '-'".into(),
+            ));
         }
         self.agent(tenant, &spec.agent)?;
         let mut secrets = vec![("secret", &spec.secret)];
