@@ -173,6 +173,7 @@ impl Runtime {
         let start = Instant::now();
         let deadline = start + limits.timeout();
         let grant = &bound.grant;
+        let contacts = session_contacts(grant, call);
         let inner = &self.inner;
         let audit = caps::CallAudit::default();
         let state = HostState {
@@ -202,7 +203,7 @@ impl Runtime {
                 .with_audit(audit.clone()),
             messaging: if grant.contacts.is_empty() {
                 caps::messaging::MessagingCtx::denied("no contact is granted to this skill for this tenant")
-            } else if session_contacts(grant, call).is_empty() {
+            } else if contacts.is_empty() {
                 caps::messaging::MessagingCtx::denied(
                     "in an agent's session, only the peer's own contacts may be messaged",
                 )
@@ -211,7 +212,7 @@ impl Runtime {
                     inner.db.clone(),
                     tenant.clone(),
                     skill.info.name.clone(),
-                    session_contacts(grant, call),
+                    contacts,
                     grant.messaging.clone(),
                     inner.message_rate.clone(),
                     inner.clock.clone(),

@@ -241,11 +241,6 @@ impl Provider {
         Provider { http, config }
     }
 
-    /// The provider's wire format.
-    pub fn kind(&self) -> Kind {
-        self.config.kind
-    }
-
     /// Sends `req` with `api_key`, retrying 429, 5xx and connection failures
     /// with backoff, never past `deadline`.
     pub async fn complete(
@@ -258,7 +253,9 @@ impl Provider {
             Kind::Openai => (format!("{}/chat/completions", self.config.base()), openai::request_body(req)),
             Kind::Anthropic => (format!("{}/messages", self.config.base()), anthropic::request_body(req)),
         };
-        let body = serde_json::to_vec(&body).map_err(|e| LlmError::Malformed(e.to_string()))?;
+        // Shared, not copied, by each attempt.
+        let body =
+            bytes::Bytes::from(serde_json::to_vec(&body).map_err(|e| LlmError::Malformed(e.to_string()))?);
         let mut attempt = 0;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -291,7 +288,7 @@ impl Provider {
     async fn send_once(
         &self,
         url: &str,
-        body: &[u8],
+        body: &bytes::Bytes,
         api_key: &str,
         timeout: Duration,
     ) -> Result<Vec<u8>, Attempt> {
@@ -300,7 +297,7 @@ impl Provider {
             .post(url)
             .timeout(timeout)
             .header("content-type", "application/json")
-            .body(body.to_vec());
+            .body(body.clone());
         rb = match self.config.kind {
             Kind::Openai => rb.bearer_auth(api_key),
             Kind::Anthropic => {
