@@ -12,7 +12,7 @@ use wasmclaw::installed::SkillSource;
 use wasmclaw::llm::{Kind, ProviderConfig};
 use wasmclaw::{Error, Runtime, RuntimeConfig, UserId};
 use wasmclaw_tests::fake_llm::{FAKE_BOT_TOKEN, FAKE_KEY, FakeLlm};
-use wasmclaw_tests::{package, tenant, trust_tests};
+use wasmclaw_tests::{package, tenant, trust_tests, user_dir_name};
 
 const T0: u64 = 1_795_000_000;
 const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR fake image";
@@ -113,7 +113,7 @@ async fn a_telegram_photo_lands_in_the_right_tenants_media_and_the_reply_goes_ba
     let Delivered::Replied { reply } = done else { panic!("{done:?}") };
     assert_eq!(reply.reply, r#"noted: {"id":"00000001"}"#);
     // The photo is in acme's directory, under the peer's media/, with a random name.
-    let peer_dir = format!("users/{}", hex_of("telegram:42"));
+    let peer_dir = format!("users/{}", user_dir_name("telegram:42"));
     let acme = files_under(&d.path().join("data/tenants/acme/files"));
     assert_eq!(acme.len(), 1, "{acme:?}");
     assert!(acme[0].starts_with(&format!("{peer_dir}/media/")) && acme[0].ends_with(".png"), "{acme:?}");
@@ -155,10 +155,6 @@ async fn a_telegram_photo_lands_in_the_right_tenants_media_and_the_reply_goes_ba
     assert!(matches!(done, Delivered::Ignored), "{done:?}");
     assert_eq!(fake.telegram_sent().len(), sent, "no second reply");
     assert_eq!(fake.violations(), Vec::<String>::new());
-}
-
-fn hex_of(s: &str) -> String {
-    s.bytes().map(|b| format!("{b:02x}")).collect()
 }
 
 #[tokio::test]
@@ -275,10 +271,13 @@ async fn a_symlink_planted_in_a_tenants_files_never_leads_the_host_into_another_
     std::fs::create_dir_all(files.join("globex/files")).unwrap();
     let users = files.join("acme/files/users");
     std::fs::create_dir_all(&users).unwrap();
-    std::os::unix::fs::symlink("../../../globex/files", users.join(hex_of("alice"))).unwrap();
-    std::fs::create_dir_all(users.join(hex_of("telegram:42"))).unwrap();
-    std::os::unix::fs::symlink("../../../../globex/files", users.join(hex_of("telegram:42")).join("media"))
-        .unwrap();
+    std::os::unix::fs::symlink("../../../globex/files", users.join(user_dir_name("alice"))).unwrap();
+    std::fs::create_dir_all(users.join(user_dir_name("telegram:42"))).unwrap();
+    std::os::unix::fs::symlink(
+        "../../../../globex/files",
+        users.join(user_dir_name("telegram:42")).join("media"),
+    )
+    .unwrap();
 
     // A call for alice is refused rather than rooted in globex's files.
     let notes = rt.installed(&tenant("acme"), "notes").await.unwrap();

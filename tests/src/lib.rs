@@ -82,3 +82,9 @@ pub fn package(name: &str) -> Vec<u8> {
 pub fn trust_tests(rt: &Runtime) {
     rt.trust_add("operator", "tests", &publisher().public().to_string()).expect("trust the test key");
 }
+
+/// The name of a user's directory inside its tenant's files
+/// (`users/<this>`): the user id in hex.
+pub fn user_dir_name(user: &str) -> String {
+    user.bytes().map(|b| format!("{b:02x}")).collect()
+}

@@ -62,6 +62,17 @@ fn agents_are_managed_talked_to_metered_and_kept_to_their_tenant() {
         gw.post("/v1/agents", Some(&a.admin), agent("x", "nowhere", "m")).expect_error(400, "invalid-input");
     assert!(e.contains("nowhere"), "{e}");
     gw.post("/v1/agents", Some(&a.admin), agent("claude", "claude", "claude-test")).expect(201);
+    // Replacing: an admin may, a member may not, and only an agent that exists.
+    let mut changed = agent("claude", "claude", "claude-test");
+    changed["max_steps"] = json!(3);
+    gw.req("PUT", "/v1/agents/claude", Some(&a.member), crate::harness::Body::Json(changed.clone()))
+        .expect_error(403, "forbidden");
+    let r =
+        gw.req("PUT", "/v1/agents/claude", Some(&a.admin), crate::harness::Body::Json(changed)).expect(200);
+    assert_eq!(r["max_steps"], 3, "{r}");
+    let ghost = agent("ghost", "claude", "m");
+    gw.req("PUT", "/v1/agents/ghost", Some(&a.admin), crate::harness::Body::Json(ghost))
+        .expect_error(404, "not-found");
     let list = gw.get("/v1/agents", Some(&a.member)).expect(200);
     assert_eq!(list["agents"].as_array().unwrap().len(), 2, "{list}");
 
@@ -181,7 +192,11 @@ fn a_telegram_bot_answers_through_the_gateway_and_keeps_media_to_its_tenant() {
     assert_eq!(r["reply"], r#"noted: {"id":"00000001"}"#);
     assert!(fake.telegram_sent().contains(&(chat, r#"noted: {"id":"00000001"}"#.to_string())));
     // The photo is in tg-a's files (the peer's media/), nowhere in tg-b's.
-    let media = gw.data_dir().join("tenants/tg-a/files/users").join(hex("telegram:770001")).join("media");
+    let media = gw
+        .data_dir()
+        .join("tenants/tg-a/files/users")
+        .join(wasmclaw_tests::user_dir_name("telegram:770001"))
+        .join("media");
     let files: Vec<_> = std::fs::read_dir(&media).unwrap().collect();
     assert_eq!(files.len(), 1);
     assert!(!gw.data_dir().join("tenants/tg-b/files/users").exists());
@@ -202,8 +217,4 @@ fn a_telegram_bot_answers_through_the_gateway_and_keeps_media_to_its_tenant() {
     assert_eq!(messages.len(), 1, "{messages:?}");
     assert_eq!(fake.telegram_sent().len(), sent);
     assert_eq!(fake.violations(), Vec::<String>::new());
-}
-
-fn hex(s: &str) -> String {
-    s.bytes().map(|b| format!("{b:02x}")).collect()
 }
