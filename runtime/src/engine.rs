@@ -1,5 +1,6 @@
 //! The process's one `Engine`: component model, pooling allocator sized from
-//! configuration, copy-on-write memory images, fuel, and epoch interruption
+//! configuration, copy-on-write memory images reset in place between calls
+//! (`keep_resident_bytes`, `PAGEMAP_SCAN`), fuel, and epoch interruption
 //! driven by one ticker thread.
 
 use crate::config::PoolConfig;
@@ -7,7 +8,7 @@ use crate::error::Error;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 /// Core instances, memories and tables a skill component may hold. A Rust
 /// `wasm32-wasip2` component has one memory and a few small shim instances.
@@ -33,7 +34,10 @@ pub fn build(pool: &PoolConfig) -> Result<Engine, Error> {
         .max_memories_per_component(MEMORIES_PER_COMPONENT)
         .max_tables_per_component(TABLES_PER_COMPONENT)
         .max_core_instances_per_component(CORE_INSTANCES_PER_COMPONENT)
-        .max_memory_size(usize::try_from(pool.max_memory_bytes).unwrap_or(usize::MAX));
+        .max_memory_size(usize::try_from(pool.max_memory_bytes).unwrap_or(usize::MAX))
+        .linear_memory_keep_resident(usize::try_from(pool.keep_resident_bytes).unwrap_or(usize::MAX))
+        .table_keep_resident(usize::try_from(pool.keep_resident_bytes / 16).unwrap_or(usize::MAX))
+        .pagemap_scan(if pool.pagemap_scan { Enabled::Auto } else { Enabled::No });
 
     let mut cfg = Config::new();
     cfg.wasm_component_model(true)
