@@ -87,6 +87,10 @@ impl FromRequestParts<Gateway> for Caller {
             .ok_or_else(|| {
                 ApiError::unauthorized("malformed Authorization header: use Bearer <credential>")
             })?;
+        // A token the cache proves valid needs no database read.
+        if let Some(principal) = gw.runtime().authenticate_cached(credential) {
+            return Ok(Caller(principal));
+        }
         let runtime = gw.runtime().clone();
         let credential = credential.to_string();
         // Authentication reads the database (and may audit): off the reactor.

@@ -24,7 +24,7 @@ pub const ADMIN_PREFIX: &str = "wca_";
 /// The prefix of tenant tokens.
 pub const TOKEN_PREFIX: &str = "wct_";
 /// How often `last_used` is written for one token, at most (seconds).
-const LAST_USED_RESOLUTION: u64 = 60;
+pub(crate) const LAST_USED_RESOLUTION: u64 = 60;
 
 /// What a tenant token may do within its tenant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -128,7 +128,7 @@ impl Principal {
     }
 }
 
-fn hash(credential: &str) -> [u8; 32] {
+pub(crate) fn hash(credential: &str) -> [u8; 32] {
     Sha256::digest(credential.as_bytes()).into()
 }
 
@@ -161,7 +161,7 @@ pub fn is_admin_key(key: &str) -> bool {
 }
 
 /// Splits a token into its tenant, id and secret, if it has the form.
-fn parse_token(token: &str) -> Option<(TenantId, &str)> {
+pub(crate) fn parse_token(token: &str) -> Option<(TenantId, &str)> {
     let rest = token.strip_prefix(TOKEN_PREFIX)?;
     let mut parts = rest.split('_');
     let (tenant, id, secret) = (parts.next()?, parts.next()?, parts.next()?);
@@ -225,6 +225,9 @@ impl Runtime {
             return Err(refused(self, None, "malformed"));
         };
         let now = self.inner.clock.now();
+        // Taken before the reads: a change committed after it makes what
+        // they return stale for the cache.
+        let generation = self.inner.db.credentials_generation();
         let Some((info, stored)) = self.inner.db.token(id)? else {
             return Err(refused(self, Some(&tenant), id));
         };
@@ -242,11 +245,15 @@ impl Runtime {
             }
             Some(_) => {}
         }
-        if info.last_used.is_none_or(|t| now.saturating_sub(t) >= LAST_USED_RESOLUTION)
-            && let Err(e) = self.inner.db.token_update(&tenant, id, |i| i.last_used = Some(now))
-        {
-            tracing::warn!(error = %e, "cannot record a token's last use");
+        let mut info = info;
+        if info.last_used.is_none_or(|t| now.saturating_sub(t) >= LAST_USED_RESOLUTION) {
+            match self.inner.db.token_touch(&tenant, id, now) {
+                Ok(Some(touched)) => info = touched,
+                Ok(None) => return Err(refused(self, Some(&tenant), id)),
+                Err(e) => tracing::warn!(error = %e, "cannot record a token's last use"),
+            }
         }
+        self.inner.auth_cache.put(generation, stored, info.clone());
         Ok(Principal::Token(info))
     }
 

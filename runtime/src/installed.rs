@@ -171,7 +171,12 @@ impl Runtime {
             .map(|m| Manifest::parse(m).map_err(|e| Error::InvalidSkill(format!("manifest: {e}"))))
             .transpose()?;
         let key = candidate.publisher.as_ref().map(|p| p.key.clone());
-        let skill = self.load_signed_skill(candidate.component.clone(), manifest, key).await?;
+        let manifest_digest = crate::cache::digest(candidate.manifest.as_deref().unwrap_or("").as_bytes());
+        let share = (crate::cache::digest(&candidate.component), manifest_digest.clone(), key.clone());
+        let skill = match self.inner.shared_skills.get(&share) {
+            Some(skill) => skill,
+            None => self.load_signed_skill(candidate.component.clone(), manifest, key).await?,
+        };
         *target = skill.info.name.clone();
         let warnings = self.check_permissions(&skill)?;
         let mut record = InstalledSkill {
@@ -179,7 +184,7 @@ impl Runtime {
             version: skill.info.version.clone(),
             description: skill.info.description.clone(),
             digest: skill.digest.clone(),
-            manifest_digest: crate::cache::digest(candidate.manifest.as_deref().unwrap_or("").as_bytes()),
+            manifest_digest,
             guest: options.guest,
             installed: self.inner.clock.now(),
             manifest: candidate.manifest,
@@ -204,6 +209,7 @@ impl Runtime {
             )));
         }
         self.bind(&skill, tenant)?;
+        self.inner.shared_skills.put(share, &skill);
         Ok(InstallOutcome { replaced: existing.map(|s| s.version), skill: record, changes, warnings })
     }
 
@@ -349,8 +355,13 @@ impl Runtime {
                 .map(|m| Manifest::parse(m).map_err(|e| Error::InvalidSkill(format!("stored manifest: {e}"))))
                 .transpose()?;
             let key = record.publisher.as_ref().map(|p| p.key.clone());
+            let share = (record.digest.clone(), record.manifest_digest.clone(), key.clone());
+            if let Some(skill) = self.inner.shared_skills.get(&share) {
+                return Ok(skill);
+            }
             let skill = self.load_signed_skill(component, manifest, key).await?;
             self.check_permissions(&skill)?;
+            self.inner.shared_skills.put(share, &skill);
             Ok(skill)
         }
         .await;

@@ -78,6 +78,10 @@ pub(crate) struct Inner {
     /// before the delete may not run as them.
     deleted: Mutex<std::collections::HashSet<TenantId>>,
     bound: Mutex<HashMap<(TenantId, String), Arc<BoundSkill>>>,
+    /// Installed skills loaded once for every tenant with the same bytes.
+    pub(crate) shared_skills: crate::skill::SharedSkills,
+    /// Tenant tokens recently found valid.
+    pub(crate) auth_cache: crate::auth_cache::AuthCache,
     /// Per tenant, a redactor of all its secrets (None: it has none),
     /// rebuilt after the tenant's secrets change.
     redactors: Mutex<HashMap<TenantId, Option<Arc<Redactor>>>>,
@@ -149,6 +153,8 @@ impl Runtime {
                 tenants: Mutex::new(HashMap::new()),
                 deleted: Mutex::new(Default::default()),
                 bound: Mutex::new(HashMap::new()),
+                shared_skills: Default::default(),
+                auth_cache: Default::default(),
                 redactors: Mutex::new(HashMap::new()),
                 trusted: std::sync::RwLock::new(trusted),
                 capacity,

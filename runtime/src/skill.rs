@@ -1,6 +1,8 @@
 //! A loaded skill (its compiled component, its one `InstancePre` with
 //! imports resolved once, its description, manifest and real imports) and a
-//! skill bound to a tenant (with the grant computed once for that pair).
+//! skill bound to a tenant (with the grant computed once for that pair),
+//! and the loaded skills shared by every tenant that installed the same
+//! bytes.
 
 use crate::bindings;
 use crate::cache::CacheOutcome;
@@ -8,7 +10,8 @@ use crate::host::HostState;
 use crate::ids::TenantId;
 use crate::manifest::Manifest;
 use crate::policy::Grant;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
 
 /// What a skill says about itself (the WIT `handler.info`), checked at load.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -59,6 +62,35 @@ pub struct BoundSkill {
 impl BoundSkill {
     pub(crate) fn new(skill: Arc<Skill>, tenant: TenantId, grant: Grant) -> Self {
         BoundSkill { skill, tenant, grant: Arc::new(grant) }
+    }
+}
+
+/// What makes two installed skills one loaded skill: the component's
+/// digest, the manifest's digest and the publisher's key.
+pub(crate) type ShareKey = (String, String, Option<String>);
+
+/// The loaded skills of installed skills, by [`ShareKey`], held weakly:
+/// 1,000 tenants that installed the same package share one compiled
+/// component and one `InstancePre` (its code is mapped once), and each
+/// still gets its own binding and grant. A skill is shared only while some
+/// binding holds it.
+#[derive(Default)]
+pub(crate) struct SharedSkills(Mutex<HashMap<ShareKey, Weak<Skill>>>);
+
+impl SharedSkills {
+    /// The loaded skill for `key`, if one is alive.
+    pub(crate) fn get(&self, key: &ShareKey) -> Option<Arc<Skill>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).get(key).and_then(Weak::upgrade)
+    }
+
+    /// Remembers `skill` as the one for `key`, dropping entries no binding
+    /// holds any more.
+    pub(crate) fn put(&self, key: ShareKey, skill: &Arc<Skill>) {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= 64 && map.len().is_power_of_two() {
+            map.retain(|_, w| w.strong_count() > 0);
+        }
+        map.insert(key, Arc::downgrade(skill));
     }
 }
 

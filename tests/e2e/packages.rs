@@ -4,6 +4,7 @@
 //! its exact error, is audited, and leaves the installed state unchanged.
 
 use serde_json::{Value, json};
+use std::sync::Arc;
 use wasmclaw::installed::{InstallOptions, InstallOutcome, InstalledSkill, SkillSource};
 use wasmclaw::package::Package;
 use wasmclaw::signing::PublisherKey;
@@ -353,4 +354,52 @@ async fn unsigned_skills_installed_in_development_do_not_load_where_signatures_a
     let e = invoke(&rt, "echo", json!(1)).await.unwrap_err();
     assert_eq!(e.kind(), "untrusted");
     assert!(e.to_string().contains("installed unsigned"), "{e}");
+}
+
+#[tokio::test]
+async fn tenants_with_the_same_package_share_one_loaded_skill_and_nothing_else() {
+    let (dir, rt) = setup();
+    let (a, b, c) = (tenant("acme"), tenant("beta"), tenant("corp"));
+    rt.create_tenant("operator", &b).unwrap();
+    rt.create_tenant("operator", &c).unwrap();
+    let other = PublisherKey::generate();
+    rt.trust_add("operator", "other", &other.public().to_string()).unwrap();
+    for (t, pkg) in [(&a, package("notes")), (&b, package("notes")), (&c, package_with("notes", &other))] {
+        rt.install_skill("operator", t, SkillSource::Package(pkg), Default::default()).await.unwrap();
+    }
+    let check = |rt: Runtime| {
+        let (a, b, c) = (a.clone(), b.clone(), c.clone());
+        async move {
+            let (na, nb, nc) = (
+                rt.installed(&a, "notes").await.unwrap(),
+                rt.installed(&b, "notes").await.unwrap(),
+                rt.installed(&c, "notes").await.unwrap(),
+            );
+            // The same bytes, manifest and publisher: one compiled skill.
+            assert!(Arc::ptr_eq(&na.skill, &nb.skill));
+            // Another publisher: loaded on its own.
+            assert!(!Arc::ptr_eq(&na.skill, &nc.skill));
+            // Each binding is still its tenant's: B does not see A's notes.
+            let add = r#"{"op":"add","text":"acme only"}"#;
+            rt.invoke(&na, &Call::default(), add).await.unwrap();
+            let list = |bound: Arc<wasmclaw::skill::BoundSkill>| {
+                let rt = rt.clone();
+                async move {
+                    let out = rt.invoke(&bound, &Call::default(), r#"{"op":"list"}"#).await.unwrap();
+                    serde_json::from_str::<Value>(&out.output).unwrap()["notes"].as_array().unwrap().len()
+                }
+            };
+            assert!(list(na.clone()).await >= 1);
+            assert_eq!(list(nb).await, 0, "tenant B sees none of tenant A's notes");
+            assert_eq!(list(nc).await, 0);
+        }
+    };
+    // At install, and after a restart (every skill loaded again).
+    check(rt.clone()).await;
+    drop(rt);
+    let mut config = RuntimeConfig::with_data_dir(dir.path().join("data"));
+    config.pool.max_instances = 16;
+    let reopened = Runtime::new(config).unwrap();
+    assert_eq!(reopened.load_installed().await.unwrap(), 3);
+    check(reopened).await;
 }

@@ -135,9 +135,24 @@ fn values_prefixed<T>(
 
 pub struct Db {
     db: Database,
+    /// Bumped after every committed change that can make a credential
+    /// invalid (a token updated or removed, a tenant suspended, resumed or
+    /// deleted), so that what was read before it can be recognised as stale.
+    credentials: std::sync::atomic::AtomicU64,
 }
 
 impl Db {
+    /// The credential generation: it changes after every committed change
+    /// that can make a credential invalid. A caching reader takes it before
+    /// reading and trusts what it read only while it is unchanged.
+    pub fn credentials_generation(&self) -> u64 {
+        self.credentials.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    fn credentials_changed(&self) {
+        self.credentials.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
+
     /// Opens (or creates) the database file at `path` and its tables.
     pub fn open(path: &Path) -> Result<Db, StoreError> {
         let db = Database::create(path)
@@ -156,7 +171,7 @@ impl Db {
         agents::create_tables(&txn)?;
         channels::create_tables(&txn)?;
         txn.commit()?;
-        Ok(Db { db })
+        Ok(Db { db, credentials: Default::default() })
     }
 }
 

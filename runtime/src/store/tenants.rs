@@ -90,7 +90,9 @@ impl Db {
                 }
             }
         };
-        txn.commit()?;
+        let committed = txn.commit();
+        self.credentials_changed();
+        committed?;
         Ok(updated)
     }
 
@@ -111,7 +113,9 @@ impl Db {
         super::usage::purge(&txn, id)?;
         super::agents::purge(&txn, id)?;
         super::channels::purge(&txn, id)?;
-        txn.commit()?;
+        let committed = txn.commit();
+        self.credentials_changed();
+        committed?;
         Ok(existed)
     }
 }

@@ -135,8 +135,31 @@ impl Db {
     }
 
     /// Applies `change` to token `id` of `tenant`, durably; `None` if the
-    /// tenant has no such token.
+    /// tenant has no such token. Moves the credential generation.
     pub fn token_update(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        change: impl FnOnce(&mut TokenInfo),
+    ) -> Result<Option<TokenInfo>, StoreError> {
+        let result = self.token_change(tenant, id, change);
+        self.credentials_changed();
+        result
+    }
+
+    /// Records that token `id` of `tenant` was used at `now`, durably. This
+    /// changes no credential's validity, so it leaves the credential
+    /// generation alone.
+    pub fn token_touch(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        now: u64,
+    ) -> Result<Option<TokenInfo>, StoreError> {
+        self.token_change(tenant, id, |i| i.last_used = Some(now))
+    }
+
+    fn token_change(
         &self,
         tenant: &TenantId,
         id: &str,
@@ -174,7 +197,9 @@ impl Db {
                 _ => false,
             }
         };
-        txn.commit()?;
+        let committed = txn.commit();
+        self.credentials_changed();
+        committed?;
         Ok(removed)
     }
 
