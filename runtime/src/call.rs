@@ -17,12 +17,13 @@ use crate::host::{CallLimiter, HostState};
 use crate::redact::{Redactor, Scrub};
 use crate::runtime::{Call, Runtime};
 use crate::skill::BoundSkill;
+use crate::slices::Slice;
 use crate::wasi::{self, BoundedPipe};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::OwnedSemaphorePermit;
 use wasmtime::component::ResourceTable;
-use wasmtime::{Engine, Store, Trap, UpdateDeadline};
+use wasmtime::{CallHook, Engine, Store, Trap, UpdateDeadline};
 
 /// Longest tail of the guest's stderr kept in a trap's message.
 pub(crate) const STDERR_TAIL: usize = 2048;
@@ -71,18 +72,37 @@ impl std::fmt::Display for DeadlineExceeded {
 
 impl std::error::Error for DeadlineExceeded {}
 
-/// A store with the call's fuel, limiter and deadline.
-pub(crate) fn new_store(engine: &Engine, state: HostState, limits: &Limits) -> Store<HostState> {
+/// A store with the call's fuel, limiter and deadline, whose guest runs
+/// past its first epoch tick only in turns of the long-call `slots` (see
+/// [`crate::slices`]).
+pub(crate) fn new_store(
+    engine: &Engine,
+    state: HostState,
+    limits: &Limits,
+    slots: &Arc<tokio::sync::Semaphore>,
+) -> Store<HostState> {
     let mut store = Store::new(engine, state);
     store.limiter(|s| &mut s.limiter);
     // Fuel is enabled on the engine, so setting it cannot fail.
     let _ = store.set_fuel(limits.fuel);
+    let slice = Slice::default();
+    {
+        let slice = slice.clone();
+        store.call_hook(move |_, hook| {
+            if matches!(hook, CallHook::CallingHost) {
+                slice.release();
+            }
+            Ok(())
+        });
+    }
+    let slots = slots.clone();
     store.set_epoch_deadline(1);
-    store.epoch_deadline_callback(|ctx| {
-        if Instant::now() >= ctx.data().deadline {
+    store.epoch_deadline_callback(move |ctx| {
+        let deadline = ctx.data().deadline;
+        if Instant::now() >= deadline {
             Err(wasmtime::Error::new(DeadlineExceeded))
         } else {
-            Ok(UpdateDeadline::Yield(1))
+            Ok(UpdateDeadline::YieldCustom(1, slice.next_turn(&slots, deadline)))
         }
     });
     store
@@ -231,10 +251,11 @@ impl Runtime {
             stderr,
             deadline,
         };
-        let mut store = new_store(&inner.engine, state, &limits);
+        let mut store = new_store(&inner.engine, state, &limits, &inner.long_calls);
+        let store = &mut store;
         let run = async {
-            let instance = skill.pre.instantiate_async(&mut store).await?;
-            instance.wasmclaw_skill_handler().call_invoke(&mut store, input).await
+            let instance = skill.pre.instantiate_async(&mut *store).await?;
+            instance.wasmclaw_skill_handler().call_invoke(&mut *store, input).await
         };
         // The epoch callback enforces the deadline inside the guest, and
         // host calls bound themselves by it; this is a backstop.
@@ -273,7 +294,7 @@ impl Runtime {
                 return Err(Error::Skill(e));
             }
             Err(e) => {
-                let mut err = classify(e, &store, &limits);
+                let mut err = classify(e, store, &limits);
                 if let Error::Trap { stderr, .. } = &mut err {
                     let (text, hits) = clean(stderr);
                     *stderr = text;

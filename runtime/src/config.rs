@@ -229,6 +229,10 @@ pub struct PoolConfig {
     /// 6.7+) and reset only those, instead of `memset` over all of
     /// `keep_resident_bytes`. Ignored where the kernel lacks it.
     pub pagemap_scan: bool,
+    /// Calls past their first epoch tick that may run guest code at once
+    /// (they take turns a tick at a time); 0 means one fewer than the
+    /// cores, at least one, so short calls always have a core.
+    pub long_call_slots: u32,
 }
 
 impl Default for PoolConfig {
@@ -239,6 +243,7 @@ impl Default for PoolConfig {
             epoch_tick_ms: 5,
             keep_resident_bytes: MIB,
             pagemap_scan: true,
+            long_call_slots: 0,
         }
     }
 }

@@ -48,6 +48,7 @@ pub mod runtime;
 pub mod security;
 pub mod signing;
 pub mod skill;
+pub(crate) mod slices;
 pub mod store;
 pub mod tenant_data;
 pub mod tenants;

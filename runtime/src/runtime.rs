@@ -88,6 +88,8 @@ pub(crate) struct Inner {
     /// The trusted publisher keys (key → name), as in the database.
     pub(crate) trusted: std::sync::RwLock<crate::trust::TrustCache>,
     pub(crate) capacity: Arc<Semaphore>,
+    /// The slots long calls take turns in ([`crate::slices`]).
+    pub(crate) long_calls: Arc<Semaphore>,
     pub(crate) meter: crate::metering::Meter,
     pub(crate) agents: crate::agents::AgentState,
     _ticker: EpochTicker,
@@ -136,6 +138,7 @@ impl Runtime {
 
         let ticker = EpochTicker::start(&engine, Duration::from_millis(config.pool.epoch_tick_ms))?;
         let capacity = Arc::new(Semaphore::new(config.pool.max_instances as usize));
+        let long_calls = Arc::new(Semaphore::new(crate::slices::slots(config.pool.long_call_slots)));
         Ok(Runtime {
             inner: Arc::new(Inner {
                 engine,
@@ -158,6 +161,7 @@ impl Runtime {
                 redactors: Mutex::new(HashMap::new()),
                 trusted: std::sync::RwLock::new(trusted),
                 capacity,
+                long_calls,
                 meter: Default::default(),
                 _ticker: ticker,
             }),
@@ -293,7 +297,7 @@ impl Runtime {
             Instant::now() + limits.timeout(),
             "describe may not use host capabilities",
         );
-        let mut store = crate::call::new_store(&self.inner.engine, state, &limits);
+        let mut store = crate::call::new_store(&self.inner.engine, state, &limits, &self.inner.long_calls);
         let result = async {
             let instance = pre.instantiate_async(&mut store).await?;
             instance.wasmclaw_skill_handler().call_describe(&mut store).await
