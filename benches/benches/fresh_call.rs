@@ -1,34 +1,21 @@
 //! Fresh-instance call of `echo` against the same work through bubblewrap,
-//! measured in the same run; and a compiled-cache hit against a compile.
+//! measured in the same run; the same calls with wasmtime's default memory
+//! reset (`madvise`, no pages kept resident) to show what the in-place reset
+//! gains; and a compiled-cache hit against a compile.
 //!
-//! `cargo bench -p wasmclaw-benches` prints a table (figure, baseline,
-//! ratio). `BENCH_ITERS` sets the number of wasm calls (default 20,000).
-//! Under `cargo test` (`--bench` absent) it runs a few iterations only, as a
-//! smoke check.
+//! `cargo bench -p wasmclaw-benches --bench fresh_call` prints a table
+//! (figure, baseline, ratio) and records rows 1 and 6c. `BENCH_ITERS` sets
+//! the number of wasm calls (default 20,000). Under `cargo test`
+//! (`--bench` absent) it runs a few iterations only, as a smoke check.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use wasmclaw::cache::{CompiledCache, digest};
 use wasmclaw::{Call, Runtime, RuntimeConfig};
+use wasmclaw_benches::{Row, Stats, Status, full, knob, stats, us};
 use wasmclaw_tests::{skill_path, tenant};
 
 const INPUT: &str = r#"{"text":"hello, wasmclaw"}"#;
-
-struct Stats {
-    median: Duration,
-    p99: Duration,
-    n: usize,
-}
-
-fn stats(mut v: Vec<Duration>) -> Stats {
-    v.sort();
-    let n = v.len();
-    Stats { median: v[n / 2], p99: v[(n * 99 / 100).min(n - 1)], n }
-}
-
-fn us(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e6
-}
 
 fn bwrap_echo() -> Option<Duration> {
     let mut cmd = Command::new("bwrap");
@@ -47,30 +34,18 @@ fn bwrap_echo() -> Option<Duration> {
     (out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == INPUT).then_some(took)
 }
 
-fn main() {
-    let full = std::env::args().any(|a| a == "--bench");
-    let iters: usize = if full {
-        std::env::var("BENCH_ITERS").ok().and_then(|s| s.parse().ok()).unwrap_or(20_000)
-    } else {
-        50
-    };
-    let bwrap_iters = if full { 200 } else { 3 };
-
-    let dir = tempfile::tempdir().unwrap();
-    let config = RuntimeConfig::with_data_dir(dir.path().join("data"));
+/// `iters` fresh-instance calls of `echo` (after a tenth as many warm-up
+/// calls) on a runtime built from `config`.
+fn fresh_calls(config: RuntimeConfig, iters: usize) -> Stats {
     let tokio = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let rt = Runtime::new(config).unwrap();
     let echo = tokio.block_on(rt.load_skill_file(&skill_path("echo"))).unwrap();
     let echo = rt.bind(&echo, &tenant("bench")).unwrap();
     let call = Call::default();
-
-    // Warm up, then measure fresh-instance calls.
     tokio.block_on(async {
         for _ in 0..(iters / 10).max(10) {
             rt.invoke(&echo, &call, INPUT).await.unwrap();
         }
-    });
-    let wasm = tokio.block_on(async {
         let mut v = Vec::with_capacity(iters);
         for _ in 0..iters {
             let t = Instant::now();
@@ -79,7 +54,22 @@ fn main() {
             assert_eq!(out.output, INPUT);
         }
         stats(v)
-    });
+    })
+}
+
+fn main() {
+    let full = full();
+    let iters: usize = if full { knob("BENCH_ITERS", 20_000) } else { 50 };
+    let bwrap_iters = if full { 200 } else { 3 };
+
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = fresh_calls(RuntimeConfig::with_data_dir(dir.path().join("data")), iters);
+    // Before: wasmtime's defaults, every page of a finished call handed back
+    // to the kernel with `madvise`.
+    let mut before = RuntimeConfig::with_data_dir(dir.path().join("data-madvise"));
+    before.pool.keep_resident_bytes = 0;
+    before.pool.pagemap_scan = false;
+    let madvise = fresh_calls(before, iters);
 
     let bwrap: Option<Stats> = {
         let v: Vec<Duration> = (0..bwrap_iters).map_while(|_| bwrap_echo()).collect();
@@ -103,25 +93,49 @@ fn main() {
     }
     let (compile, hit) = (stats(compile), stats(hit));
 
-    println!("\n## fresh-instance call of `echo` ({} calls; bwrap {} runs)\n", wasm.n, bwrap_iters);
-    println!("| what | median | p99 |");
-    println!("| --- | ---: | ---: |");
-    println!("| wasmclaw fresh instance | {:.1} µs | {:.1} µs |", us(wasm.median), us(wasm.p99));
-    match &bwrap {
+    let mut rows = Vec::new();
+    let (baseline, ratio, met) = match &bwrap {
         Some(b) => {
-            println!("| bwrap --unshare-all + native echo | {:.1} µs | {:.1} µs |", us(b.median), us(b.p99));
-            println!(
-                "| ratio (bwrap / wasmclaw) | {:.0}× | {:.0}× |",
-                us(b.median) / us(wasm.median),
-                us(b.p99) / us(wasm.p99)
-            );
+            let r = us(b.median) / us(wasm.median);
+            (
+                format!(
+                    "bwrap --unshare-all + native echo: {:.0} / {:.0} µs ({} runs)",
+                    us(b.median),
+                    us(b.p99),
+                    b.n
+                ),
+                format!("{r:.0}× faster (p99 {:.0}×)", us(b.p99) / us(wasm.p99)),
+                us(wasm.median) <= 20.0 && r >= 300.0,
+            )
         }
-        None => println!("| bwrap baseline | unavailable (install bubblewrap) | |"),
-    }
-    println!("\n## loading `notes` ({} runs)\n", compile.n);
-    println!("| what | median |");
-    println!("| --- | ---: |");
-    println!("| compile (cache miss) | {:.2} ms |", us(compile.median) / 1e3);
-    println!("| deserialize (cache hit) | {:.3} ms |", us(hit.median) / 1e3);
-    println!("| ratio | {:.0}× |", us(compile.median) / us(hit.median));
+        None => ("bwrap unavailable (install bubblewrap)".into(), "—".into(), false),
+    };
+    rows.push(Row {
+        id: "1".into(),
+        what: format!("fresh-instance call of `echo`, median / p99 ({} calls)", wasm.n),
+        figure: format!("{:.1} / {:.1} µs", us(wasm.median), us(wasm.p99)),
+        baseline,
+        ratio,
+        goal: "≤ 20 µs median; ≥ 300× faster".into(),
+        status: Status::of(met),
+    });
+    rows.push(Row {
+        id: "1b".into(),
+        what: "the same, memory reset with `madvise` (wasmtime's default; before Step 6)".into(),
+        figure: format!("{:.1} / {:.1} µs", us(madvise.median), us(madvise.p99)),
+        baseline: format!("row 1: {:.1} µs", us(wasm.median)),
+        ratio: format!("{:.2}× slower", us(madvise.median) / us(wasm.median)),
+        goal: "(before/after of the in-place reset)".into(),
+        status: Status::Reported,
+    });
+    rows.push(Row {
+        id: "6c".into(),
+        what: "loading one compiled skill (`notes`): cache hit (read, SHA-256, deserialize)".into(),
+        figure: format!("{:.3} ms", us(hit.median) / 1e3),
+        baseline: format!("compiling it: {:.1} ms", us(compile.median) / 1e3),
+        ratio: format!("{:.0}× faster", us(compile.median) / us(hit.median)),
+        goal: "(feeds row 6)".into(),
+        status: Status::Reported,
+    });
+    wasmclaw_benches::record("fresh_call", &rows);
 }

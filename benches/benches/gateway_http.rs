@@ -3,7 +3,7 @@
 //!
 //! In one process: the gateway (`wasmclaw_gateway::run`) on a runtime on a
 //! temporary directory, set up over HTTP (a tenant, a member token, `echo`
-//! installed), and a native axum server on another port whose
+//! installed as a signed package), and a native axum server on another port whose
 //! `POST /v1/skills/echo/invoke` parses the input and returns the bytes the
 //! gateway returned for it. One load generator (reqwest) drives each target
 //! in turn with C concurrent keep-alive connections (one client per
@@ -27,6 +27,7 @@ use base64::Engine;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use wasmclaw_benches::{Row, Status, full, knob, ms};
 
 /// The admin key the gateway is given.
 const ADMIN_KEY: &str = "wca_0123456789abcdef0123456789abcdef";
@@ -34,11 +35,6 @@ const ADMIN_KEY: &str = "wca_0123456789abcdef0123456789abcdef";
 const INPUT: &str = r#"{"msg":"hello"}"#;
 /// The route measured, on both servers.
 const ROUTE: &str = "/v1/skills/echo/invoke";
-
-/// A knob from the environment, or its default.
-fn knob<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
 
 /// What one target measured.
 struct Measured {
@@ -162,12 +158,8 @@ async fn call(
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("POST {url}: not JSON ({e}): {text}"))
 }
 
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
-
 fn main() {
-    let full = std::env::args().any(|a| a == "--bench");
+    let full = full();
     let conns: usize = knob("WASMCLAW_BENCH_CONNS", 16).max(1);
     let (warmup, measure) = if full {
         (
@@ -182,6 +174,7 @@ fn main() {
     let servers = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("server runtime");
     let (_dir, runtime) = wasmclaw_tests::runtime();
     runtime.ensure_admin_key(Some(ADMIN_KEY)).expect("admin key");
+    wasmclaw_tests::trust_tests(&runtime);
     let gw = wasmclaw_gateway::Gateway::new(runtime);
     let gw_addr: SocketAddr = servers.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the gateway");
@@ -204,9 +197,8 @@ fn main() {
         )
         .await;
         let token = minted["token"].as_str().expect("token").to_string();
-        let component = std::fs::read(wasmclaw_tests::skill_path("echo")).expect("echo.wasm");
         let body = serde_json::json!({
-            "component": base64::engine::general_purpose::STANDARD.encode(component),
+            "package": base64::engine::general_purpose::STANDARD.encode(wasmclaw_tests::package("echo")),
             "guest": false,
         });
         call(&c, format!("{base}/v1/tenants/bench/skills"), ADMIN_KEY, body.to_string(), 201).await;
@@ -262,10 +254,29 @@ fn main() {
     }
     let ratio = if baseline.rps() > 0.0 { gateway.rps() / baseline.rps() } else { 0.0 };
     println!("| ratio gateway / native (throughput) | {:.1}% | | | | |", ratio * 100.0);
-    println!(
-        "\ngoal: the gateway at ≥ 50% of the native route's throughput: {}",
-        if ratio >= 0.5 { "met" } else { "missed" }
-    );
+    let rows = [Row {
+        id: "3".into(),
+        what: format!(
+            "HTTP invoke of `echo` through the gateway, {conns} keep-alive connections: throughput, p50 / p99"
+        ),
+        figure: format!(
+            "{:.0} req/s, {:.2} / {:.2} ms ({} errors)",
+            gateway.rps(),
+            ms(gateway.p50),
+            ms(gateway.p99),
+            gateway.errors
+        ),
+        baseline: format!(
+            "native axum route, same JSON: {:.0} req/s, {:.2} / {:.2} ms",
+            baseline.rps(),
+            ms(baseline.p50),
+            ms(baseline.p99)
+        ),
+        ratio: format!("{:.1}% of its throughput", ratio * 100.0),
+        goal: "≥ 50% of its throughput".into(),
+        status: Status::of(ratio >= 0.5 && gateway.errors == 0),
+    }];
+    wasmclaw_benches::record("gateway_http", &rows);
     // The servers are dropped with their runtime.
     servers.shutdown_background();
 }
