@@ -23,7 +23,10 @@
 //! them at a lower OS priority would give).
 //!
 //! `cargo bench -p wasmclaw-benches --bench noisy`; without `--bench` it
-//! runs each phase for 0.2 s as a smoke check.
+//! runs each phase for 0.2 s as a smoke check. Knobs: `NOISY_SECS`,
+//! `NOISY_INTERVAL_US`, `NOISY_A` (`spin` or `hog` alone), `NOISY_ONLY`
+//! (variant ids, comma-separated), `NOISY_KEEP_RESIDENT` (bytes, overrides
+//! `pool.keep_resident_bytes`).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -113,6 +116,8 @@ fn run(v: &Variant, data_dir: &std::path::Path, secs: Duration, interval: Durati
     let mut config = RuntimeConfig::with_data_dir(data_dir);
     config.defaults.concurrency = v.a_concurrency;
     config.pool.epoch_tick_ms = v.epoch_tick_ms;
+    // `NOISY_KEEP_RESIDENT` overrides `pool.keep_resident_bytes`.
+    config.pool.keep_resident_bytes = knob("NOISY_KEEP_RESIDENT", config.pool.keep_resident_bytes);
     let gateway = tokio_mt("gateway", false);
     let rt = Runtime::new(config).unwrap();
     let (echo, spin, hog) = gateway.block_on(async {
@@ -123,7 +128,14 @@ fn run(v: &Variant, data_dir: &std::path::Path, secs: Duration, interval: Durati
         )
     });
     let b = rt.bind(&echo, &tenant("tenant-b")).unwrap();
-    let a = [rt.bind(&spin, &tenant("tenant-a")).unwrap(), rt.bind(&hog, &tenant("tenant-a")).unwrap()];
+    let (spin, hog) =
+        (rt.bind(&spin, &tenant("tenant-a")).unwrap(), rt.bind(&hog, &tenant("tenant-a")).unwrap());
+    // `NOISY_A` (`spin`, `hog`, default both) picks what A runs.
+    let a: Vec<Arc<BoundSkill>> = match std::env::var("NOISY_A").as_deref() {
+        Ok("spin") => vec![spin],
+        Ok("hog") => vec![hog],
+        _ => vec![spin, hog],
+    };
     let handle = gateway.handle().clone();
 
     // Warm up, then phase 1: B alone.
@@ -141,7 +153,7 @@ fn run(v: &Variant, data_dir: &std::path::Path, secs: Duration, interval: Durati
             a_handle.spawn(async move {
                 let mut n = i;
                 while !stop.load(Ordering::Relaxed) {
-                    let skill = &a[n % 2];
+                    let skill = &a[n % a.len()];
                     n += 1;
                     let kind = match rt.invoke(skill, &Call::default(), "{}").await {
                         Ok(_) => "ok".to_string(),
@@ -219,7 +231,9 @@ fn main() {
     );
     println!("| # | B alone median | B alone p99 | B loaded median | B loaded p99 | p99 ratio | A's calls |");
     println!("| --- | ---: | ---: | ---: | ---: | ---: | --- |");
-    for v in &variants {
+    // `NOISY_ONLY=5,5c` runs only those variants.
+    let only = std::env::var("NOISY_ONLY").ok();
+    for v in variants.iter().filter(|v| only.as_deref().is_none_or(|o| o.split(',').any(|id| id == v.id))) {
         // One data directory, reused in turn: the compiled cache is kept.
         let o = run(v, &dir.path().join("data"), secs, interval);
         let ratio = o.loaded.p99.as_secs_f64() / o.alone.p99.as_secs_f64();

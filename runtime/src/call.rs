@@ -17,7 +17,7 @@ use crate::host::{CallLimiter, HostState};
 use crate::redact::{Redactor, Scrub};
 use crate::runtime::{Call, Runtime};
 use crate::skill::BoundSkill;
-use crate::slices::Slice;
+use crate::slices::Turns;
 use crate::wasi::{self, BoundedPipe};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -73,36 +73,33 @@ impl std::fmt::Display for DeadlineExceeded {
 impl std::error::Error for DeadlineExceeded {}
 
 /// A store with the call's fuel, limiter and deadline, whose guest runs
-/// past its first epoch tick only in turns of the long-call `slots` (see
-/// [`crate::slices`]).
+/// past its first epoch tick only in `turns` (see [`crate::slices`]).
 pub(crate) fn new_store(
     engine: &Engine,
     state: HostState,
     limits: &Limits,
-    slots: &Arc<tokio::sync::Semaphore>,
+    turns: Turns,
 ) -> Store<HostState> {
     let mut store = Store::new(engine, state);
     store.limiter(|s| &mut s.limiter);
     // Fuel is enabled on the engine, so setting it cannot fail.
     let _ = store.set_fuel(limits.fuel);
-    let slice = Slice::default();
     {
-        let slice = slice.clone();
+        let turns = turns.clone();
         store.call_hook(move |_, hook| {
             if matches!(hook, CallHook::CallingHost) {
-                slice.release();
+                turns.release();
             }
             Ok(())
         });
     }
-    let slots = slots.clone();
     store.set_epoch_deadline(1);
     store.epoch_deadline_callback(move |ctx| {
         let deadline = ctx.data().deadline;
         if Instant::now() >= deadline {
             Err(wasmtime::Error::new(DeadlineExceeded))
         } else {
-            Ok(UpdateDeadline::YieldCustom(1, slice.next_turn(&slots, deadline)))
+            Ok(UpdateDeadline::YieldCustom(1, turns.next_turn(deadline)))
         }
     });
     store
@@ -251,7 +248,11 @@ impl Runtime {
             stderr,
             deadline,
         };
-        let mut store = new_store(&inner.engine, state, &limits, &inner.long_calls);
+        let turns = Turns::new(&inner.long_calls, &slot.long_calls);
+        if turns.tenant_has_long_calls() {
+            turns.next_turn(deadline).await;
+        }
+        let mut store = new_store(&inner.engine, state, &limits, turns);
         let store = &mut store;
         let run = async {
             let instance = skill.pre.instantiate_async(&mut *store).await?;

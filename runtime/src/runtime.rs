@@ -53,6 +53,8 @@ pub(crate) struct TenantSlot {
     /// How many permits `slots` was created with.
     pub(crate) permits: u32,
     pub(crate) files: PathBuf,
+    /// How many of the tenant's calls are long ([`crate::slices`]).
+    pub(crate) long_calls: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// The runtime. Cheap to clone; share one per process.
@@ -297,7 +299,8 @@ impl Runtime {
             Instant::now() + limits.timeout(),
             "describe may not use host capabilities",
         );
-        let mut store = crate::call::new_store(&self.inner.engine, state, &limits, &self.inner.long_calls);
+        let turns = crate::slices::Turns::new(&self.inner.long_calls, &Default::default());
+        let mut store = crate::call::new_store(&self.inner.engine, state, &limits, turns);
         let result = async {
             let instance = pre.instantiate_async(&mut store).await?;
             instance.wasmclaw_skill_handler().call_describe(&mut store).await
@@ -467,6 +470,7 @@ impl Runtime {
             slots: Arc::new(Semaphore::new(concurrency as usize)),
             permits: concurrency,
             files,
+            long_calls: Default::default(),
         });
         map.insert(tenant.clone(), slot.clone());
         Ok(slot)

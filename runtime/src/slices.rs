@@ -1,4 +1,4 @@
-//! CPU slices for long calls, so that a tenant burning CPU cannot hold up
+//! CPU turns for long calls, so that a tenant burning CPU cannot hold up
 //! other tenants' short calls.
 //!
 //! Guest code runs on the async workers that also serve requests. A call
@@ -9,45 +9,85 @@
 //! (first come, first served), so long calls take turns a tick at a time,
 //! and a call entering a host function (an HTTP request, a sleep, a
 //! database read) gives its slot back at once, so that waiting never holds
-//! one. Short calls, which end before a tick, never queue: with one core
-//! always free of long calls, they do not wait behind them.
+//! one. While a tenant has a long call, its new calls start as long calls
+//! (they queue for a slot before they start), so a tenant restarting heavy
+//! calls cannot run them a first tick each outside the slots. Short calls
+//! of other tenants never queue: with one core always free of long calls,
+//! they do not wait behind them.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-/// The slot a call holds, if any; shared by its store's hooks.
-#[derive(Clone, Default)]
-pub(crate) struct Slice(Arc<Mutex<Option<OwnedSemaphorePermit>>>);
+/// One call's place in the turns; clones share it (the store's hooks hold
+/// them, so it ends when the store is dropped).
+#[derive(Clone)]
+pub(crate) struct Turns(Arc<Inner>);
 
-impl Slice {
-    /// Gives the slot back, if held.
+struct Inner {
+    slots: Arc<Semaphore>,
+    /// The number of long calls of the call's tenant.
+    tenant_long: Arc<AtomicUsize>,
+    long: AtomicBool,
+    held: Mutex<Option<OwnedSemaphorePermit>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if *self.long.get_mut() {
+            self.tenant_long.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
+impl Turns {
+    /// A call's turns in `slots`, counted among its tenant's long calls in
+    /// `tenant_long` once it is long.
+    pub(crate) fn new(slots: &Arc<Semaphore>, tenant_long: &Arc<AtomicUsize>) -> Self {
+        Turns(Arc::new(Inner {
+            slots: slots.clone(),
+            tenant_long: tenant_long.clone(),
+            long: AtomicBool::new(false),
+            held: Mutex::new(None),
+        }))
+    }
+
+    /// Whether the call's tenant has a long call running: then this one
+    /// starts as one too.
+    pub(crate) fn tenant_has_long_calls(&self) -> bool {
+        self.0.tenant_long.load(Ordering::Acquire) > 0
+    }
+
+    /// Gives the slot back, if held (at a host call).
     pub(crate) fn release(&self) {
-        let held = self.0.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let held = self.0.held.lock().unwrap_or_else(|p| p.into_inner()).take();
         drop(held);
     }
 
-    /// The future a long call yields on at a tick: it waits for a slot from
-    /// `slots` (no longer than `deadline`; past it, the next tick ends the
-    /// call) and keeps it until the next tick or host call.
-    pub(crate) fn next_turn(
-        &self,
-        slots: &Arc<Semaphore>,
-        deadline: Instant,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+    /// Marks the call long, gives its slot back and returns the future it
+    /// waits on for its next turn: a slot, waited for no longer than
+    /// `deadline` (past it, the next tick ends the call), kept until the
+    /// next tick or host call.
+    pub(crate) fn next_turn(&self, deadline: Instant) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        if !self.0.long.swap(true, Ordering::AcqRel) {
+            self.0.tenant_long.fetch_add(1, Ordering::AcqRel);
+        }
         self.release();
-        let (slots, slice) = (slots.clone(), self.clone());
+        let this = self.clone();
         Box::pin(async move {
-            let turn = tokio::time::timeout_at(deadline.into(), slots.acquire_owned()).await;
+            let turn = tokio::time::timeout_at(deadline.into(), this.0.slots.clone().acquire_owned()).await;
             if let Ok(Ok(permit)) = turn {
-                *slice.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(permit);
+                *this.0.held.lock().unwrap_or_else(|p| p.into_inner()) = Some(permit);
             }
         })
     }
 
     #[cfg(test)]
     fn held(&self) -> bool {
-        self.0.lock().unwrap().is_some()
+        self.0.held.lock().unwrap().is_some()
     }
 }
 
@@ -69,13 +109,14 @@ mod tests {
     async fn long_calls_take_turns_and_a_host_call_gives_the_slot_back() {
         let slots = Arc::new(Semaphore::new(1));
         let far = Instant::now() + Duration::from_secs(5);
-        let (a, b) = (Slice::default(), Slice::default());
-        a.next_turn(&slots, far).await;
+        let (ta, tb) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let (a, b) = (Turns::new(&slots, &ta), Turns::new(&slots, &tb));
+        a.next_turn(far).await;
         assert!(a.held());
         // B waits while A holds the only slot…
         let b_turn = tokio::spawn({
-            let (b, slots) = (b.clone(), slots.clone());
-            async move { b.next_turn(&slots, far).await }
+            let b = b.clone();
+            async move { b.next_turn(far).await }
         });
         tokio::time::sleep(Duration::from_millis(20)).await;
         assert!(!b_turn.is_finished(), "B must wait for A's slot");
@@ -85,23 +126,41 @@ mod tests {
         assert!(b.held() && !a.held());
         // A queues behind B; B's next tick hands the slot over.
         let a_turn = tokio::spawn({
-            let (a, slots) = (a.clone(), slots.clone());
-            async move { a.next_turn(&slots, far).await }
+            let a = a.clone();
+            async move { a.next_turn(far).await }
         });
         tokio::time::sleep(Duration::from_millis(20)).await;
         assert!(!a_turn.is_finished());
-        drop(b.next_turn(&slots, far)); // B's tick: gives back, queues again
+        drop(b.next_turn(far)); // B's tick: gives back, queues again
         a_turn.await.unwrap();
         assert!(a.held());
     }
 
     #[tokio::test]
+    async fn a_tenant_with_a_long_call_has_its_next_calls_start_long_until_it_ends() {
+        let slots = Arc::new(Semaphore::new(1));
+        let (ta, tb) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let first = Turns::new(&slots, &ta);
+        assert!(!Turns::new(&slots, &ta).tenant_has_long_calls());
+        first.next_turn(Instant::now() + Duration::from_secs(5)).await;
+        first.next_turn(Instant::now() + Duration::from_secs(5)).await; // a second tick counts once
+        assert!(Turns::new(&slots, &ta).tenant_has_long_calls());
+        assert!(!Turns::new(&slots, &tb).tenant_has_long_calls(), "another tenant is not affected");
+        let clone = first.clone();
+        drop(first);
+        assert!(Turns::new(&slots, &ta).tenant_has_long_calls(), "the store still holds the call");
+        drop(clone);
+        assert!(!Turns::new(&slots, &ta).tenant_has_long_calls());
+        assert_eq!(slots.available_permits(), 1, "the slot went back with the call");
+    }
+
+    #[tokio::test]
     async fn a_turn_waits_no_longer_than_the_deadline() {
         let slots = Arc::new(Semaphore::new(0));
-        let s = Slice::default();
+        let t = Turns::new(&slots, &Arc::new(AtomicUsize::new(0)));
         let start = Instant::now();
-        s.next_turn(&slots, start + Duration::from_millis(30)).await;
-        assert!(!s.held());
+        t.next_turn(start + Duration::from_millis(30)).await;
+        assert!(!t.held());
         assert!(start.elapsed() < Duration::from_secs(2));
     }
 
