@@ -28,14 +28,12 @@
 //! the bench): 50 tenants, 20 in flight, as a smoke check.
 
 use serde_json::json;
-use std::io::{BufRead, Read, Write};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use wasmclaw::policy::TenantPolicy;
 use wasmclaw::{Call, Runtime, RuntimeConfig};
-use wasmclaw_benches::{Row, Status, full, knob, mib, peak_rss_bytes, record, rss_bytes};
+use wasmclaw_benches::{Row, RssSampler, Status, full, knob, mib, peak_rss_bytes, record, rss_bytes};
 use wasmclaw_tests::{skill_path, tenant};
 
 /// Set in the child process: serve `/hold`.
@@ -123,23 +121,9 @@ fn main() {
             .collect();
         let input = json!({"url": format!("{origin}/hold"), "method": "GET"}).to_string();
         let before = rss_bytes();
-        let sampler = Sampler::start();
+        let sampler = RssSampler::start();
         let start = Instant::now();
-        let tasks: Vec<_> = fetching
-            .iter()
-            .map(|b| {
-                let (rt, b, input) = (rt.clone(), b.clone(), input.clone());
-                tokio.spawn(async move {
-                    match rt.invoke(&b, &Call::default(), &input).await {
-                        Ok(out) => {
-                            let v: serde_json::Value = serde_json::from_str(&out.output).unwrap_or_default();
-                            if v["status"] == 200 { Ok(()) } else { Err(format!("answer {}", out.output)) }
-                        }
-                        Err(e) => Err(e.to_string()),
-                    }
-                })
-            })
-            .collect();
+        let tasks = wasmclaw_benches::spawn_fetches(&tokio, &rt, &fetching, &input);
         let all_held = server.wait_held(inflight, Duration::from_secs(50));
         let held = rss_bytes();
         let ramp = start.elapsed();
@@ -290,88 +274,26 @@ fn open_files() -> usize {
     std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0)
 }
 
-/// A thread reading `VmRSS` every 5 ms; `stop` returns the highest.
-struct Sampler {
-    stop: Arc<AtomicBool>,
-    peak: Arc<AtomicU64>,
-    thread: std::thread::JoinHandle<()>,
-}
-
-impl Sampler {
-    fn start() -> Sampler {
-        let (stop, peak) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(rss_bytes())));
-        let (s, p) = (stop.clone(), peak.clone());
-        let thread = std::thread::spawn(move || {
-            while !s.load(Ordering::Relaxed) {
-                p.fetch_max(rss_bytes(), Ordering::Relaxed);
-                std::thread::sleep(Duration::from_millis(5));
-            }
-        });
-        Sampler { stop, peak, thread }
-    }
-
-    fn stop(self) -> u64 {
-        self.stop.store(true, Ordering::Relaxed);
-        self.thread.join().unwrap();
-        self.peak.load(Ordering::Relaxed).max(rss_bytes())
-    }
-}
-
-/// The holding server, in a child process that exits when its stdin closes.
-struct HoldServer {
-    child: Child,
-    port: u16,
-}
+/// The holding server, in a child process.
+struct HoldServer(wasmclaw_benches::ChildServer);
 
 impl HoldServer {
     fn start() -> HoldServer {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .env(SERVE_ENV, "1")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start the holding server");
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let port = line.trim().parse().unwrap_or_else(|_| panic!("server said {line:?}"));
-        HoldServer { child, port }
+        HoldServer(wasmclaw_benches::ChildServer::start(SERVE_ENV, "1"))
     }
 
     fn origin(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    /// `GET path` over a plain socket; the body.
-    fn get(&self, path: &str) -> Option<String> {
-        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port)).ok()?;
-        write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").ok()?;
-        let mut text = String::new();
-        s.read_to_string(&mut text).ok()?;
-        Some(text.split("\r\n\r\n").nth(1)?.trim().to_string())
+        self.0.origin()
     }
 
     /// Waits until the server holds `n` requests (true) or `limit` passes.
     fn wait_held(&self, n: usize, limit: Duration) -> bool {
-        let end = Instant::now() + limit;
-        while Instant::now() < end {
-            if self.get("/held").and_then(|t| t.parse::<usize>().ok()).unwrap_or(0) >= n {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        false
+        self.0.wait_count("/held", n, limit)
     }
 
     /// Lets every held request (and any later one) be answered.
     fn release(&self) {
-        self.get("/release").expect("release the held requests");
-    }
-}
-
-impl Drop for HoldServer {
-    fn drop(&mut self) {
-        drop(self.child.stdin.take());
-        let _ = self.child.wait();
+        self.0.get("/release").expect("release the held requests");
     }
 }
 
@@ -382,43 +304,29 @@ fn serve() {
     use axum::extract::State;
     use axum::routing::get;
     type Held = (Arc<AtomicUsize>, Arc<tokio::sync::watch::Sender<bool>>);
-    std::thread::spawn(|| {
-        let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
-        std::process::exit(0);
-    });
-    let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-    tokio.block_on(async move {
-        let socket = tokio::net::TcpSocket::new_v4().unwrap();
-        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
-        let listener = socket.listen(65_535).unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let state: Held = (Arc::new(AtomicUsize::new(0)), Arc::new(tokio::sync::watch::channel(false).0));
-        let app = Router::new()
-            .route(
-                "/hold",
-                get(|State((held, release)): State<Held>| async move {
-                    let mut rx = release.subscribe();
-                    held.fetch_add(1, Ordering::SeqCst);
-                    let _ = rx.wait_for(|r| *r).await;
-                    held.fetch_sub(1, Ordering::SeqCst);
-                    "ok"
-                }),
-            )
-            .route(
-                "/held",
-                get(|State((held, _)): State<Held>| async move { held.load(Ordering::SeqCst).to_string() }),
-            )
-            .route(
-                "/release",
-                get(|State((_, release)): State<Held>| async move {
-                    release.send_replace(true);
-                    "released"
-                }),
-            )
-            .with_state(state);
-        let mut out = std::io::stdout();
-        writeln!(out, "{port}").unwrap();
-        out.flush().unwrap();
-        axum::serve(listener, app).await.unwrap();
-    });
+    let state: Held = (Arc::new(AtomicUsize::new(0)), Arc::new(tokio::sync::watch::channel(false).0));
+    let app = Router::new()
+        .route(
+            "/hold",
+            get(|State((held, release)): State<Held>| async move {
+                let mut rx = release.subscribe();
+                held.fetch_add(1, Ordering::SeqCst);
+                let _ = rx.wait_for(|r| *r).await;
+                held.fetch_sub(1, Ordering::SeqCst);
+                "ok"
+            }),
+        )
+        .route(
+            "/held",
+            get(|State((held, _)): State<Held>| async move { held.load(Ordering::SeqCst).to_string() }),
+        )
+        .route(
+            "/release",
+            get(|State((_, release)): State<Held>| async move {
+                release.send_replace(true);
+                "released"
+            }),
+        )
+        .with_state(state);
+    wasmclaw_benches::serve_child(app)
 }

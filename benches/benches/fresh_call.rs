@@ -69,7 +69,8 @@ fn main() {
     let mut before = RuntimeConfig::with_data_dir(dir.path().join("data-madvise"));
     before.pool.keep_resident_bytes = 0;
     before.pool.pagemap_scan = false;
-    let madvise = fresh_calls(before, iters);
+    // `FRESH_BEFORE=0` skips it (to profile row 1 alone).
+    let madvise = fresh_calls(before, if knob("FRESH_BEFORE", 1) == 0 { 10 } else { iters });
 
     let bwrap: Option<Stats> = {
         let v: Vec<Duration> = (0..bwrap_iters).map_while(|_| bwrap_echo()).collect();

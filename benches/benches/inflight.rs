@@ -26,14 +26,12 @@
 //! calls, 200 ms sleep, as a smoke check.
 
 use serde_json::json;
-use std::io::{BufRead, Write};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use wasmclaw::policy::TenantPolicy;
 use wasmclaw::{Call, Runtime, RuntimeConfig};
-use wasmclaw_benches::{Row, Status, full, knob, mib, peak_rss_bytes, record, rss_bytes};
+use wasmclaw_benches::{Row, RssSampler, Status, full, knob, mib, peak_rss_bytes, record, rss_bytes};
 use wasmclaw_tests::{skill_path, tenant};
 
 /// Set in the child process: serve slowly, sleeping this many ms.
@@ -86,23 +84,9 @@ fn main() {
     println!("one call alone: {:.0} ms (server sleep {sleep_ms} ms)", warm.elapsed().as_secs_f64() * 1e3);
 
     let before = rss_bytes();
-    let sampler = Sampler::start();
+    let sampler = RssSampler::start();
     let start = Instant::now();
-    let tasks: Vec<_> = bound
-        .iter()
-        .map(|b| {
-            let (rt, b, input) = (rt.clone(), b.clone(), input.clone());
-            tokio.spawn(async move {
-                match rt.invoke(&b, &Call::default(), &input).await {
-                    Ok(out) => {
-                        let v: serde_json::Value = serde_json::from_str(&out.output).unwrap_or_default();
-                        if v["status"] == 200 { Ok(()) } else { Err(format!("answer {}", out.output)) }
-                    }
-                    Err(e) => Err(e.to_string()),
-                }
-            })
-        })
-        .collect();
+    let tasks = wasmclaw_benches::spawn_fetches(&tokio, &rt, &bound, &input);
     // The RSS when the server holds all N requests (or the batch is over).
     let all_waiting = server.wait_waiting(calls, Duration::from_millis(sleep_ms));
     let in_flight = rss_bytes();
@@ -163,88 +147,22 @@ fn main() {
     drop(server);
 }
 
-/// A thread reading `VmRSS` every 5 ms; `stop` returns the highest.
-struct Sampler {
-    stop: Arc<AtomicBool>,
-    peak: Arc<AtomicU64>,
-    thread: std::thread::JoinHandle<()>,
-}
-
-impl Sampler {
-    fn start() -> Sampler {
-        let (stop, peak) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(rss_bytes())));
-        let (s, p) = (stop.clone(), peak.clone());
-        let thread = std::thread::spawn(move || {
-            while !s.load(Ordering::Relaxed) {
-                p.fetch_max(rss_bytes(), Ordering::Relaxed);
-                std::thread::sleep(Duration::from_millis(5));
-            }
-        });
-        Sampler { stop, peak, thread }
-    }
-
-    fn stop(self) -> u64 {
-        self.stop.store(true, Ordering::Relaxed);
-        self.thread.join().unwrap();
-        self.peak.load(Ordering::Relaxed).max(rss_bytes())
-    }
-}
-
-/// The slow server, in a child process that exits when its stdin closes.
-struct SlowServer {
-    child: Child,
-    port: u16,
-}
+/// The slow server, in a child process.
+struct SlowServer(wasmclaw_benches::ChildServer);
 
 impl SlowServer {
     fn start(sleep_ms: u64) -> SlowServer {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .env(SERVE_ENV, sleep_ms.to_string())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start the slow server");
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let port = line.trim().parse().unwrap_or_else(|_| panic!("server said {line:?}"));
-        SlowServer { child, port }
+        SlowServer(wasmclaw_benches::ChildServer::start(SERVE_ENV, &sleep_ms.to_string()))
     }
 
     fn origin(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        self.0.origin()
     }
 
     /// Waits until the server holds `n` requests at once (true) or `limit`
     /// passes (false).
     fn wait_waiting(&self, n: usize, limit: Duration) -> bool {
-        let end = Instant::now() + limit;
-        while Instant::now() < end {
-            let seen = self.waiting().unwrap_or(0);
-            if seen >= n {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        false
-    }
-}
-
-impl SlowServer {
-    /// `GET /waiting` over a plain socket: how many requests the server holds.
-    fn waiting(&self) -> Option<usize> {
-        use std::io::Read;
-        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port)).ok()?;
-        s.write_all(b"GET /waiting HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").ok()?;
-        let mut text = String::new();
-        s.read_to_string(&mut text).ok()?;
-        text.split("\r\n\r\n").nth(1)?.trim().parse().ok()
-    }
-}
-
-impl Drop for SlowServer {
-    fn drop(&mut self) {
-        drop(self.child.stdin.take());
-        let _ = self.child.wait();
+        self.0.wait_count("/waiting", n, limit)
     }
 }
 
@@ -254,38 +172,21 @@ fn serve(sleep_ms: u64) {
     use axum::Router;
     use axum::extract::State;
     use axum::routing::get;
-    std::thread::spawn(|| {
-        let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
-        std::process::exit(0);
-    });
-    let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-    tokio.block_on(async move {
-        let socket = tokio::net::TcpSocket::new_v4().unwrap();
-        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
-        let listener = socket.listen(65_535).unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let waiting = Arc::new(AtomicUsize::new(0));
-        let app =
-            Router::new()
-                .route(
-                    "/slow",
-                    get(move |State(w): State<Arc<AtomicUsize>>| async move {
-                        w.fetch_add(1, Ordering::SeqCst);
-                        tokio::time::sleep(Duration::from_millis(sleep_ms)).await;
-                        w.fetch_sub(1, Ordering::SeqCst);
-                        "ok"
-                    }),
-                )
-                .route(
-                    "/waiting",
-                    get(move |State(w): State<Arc<AtomicUsize>>| async move {
-                        w.load(Ordering::SeqCst).to_string()
-                    }),
-                )
-                .with_state(waiting);
-        let mut out = std::io::stdout();
-        writeln!(out, "{port}").unwrap();
-        out.flush().unwrap();
-        axum::serve(listener, app).await.unwrap();
-    });
+    let waiting = Arc::new(AtomicUsize::new(0));
+    let app = Router::new()
+        .route(
+            "/slow",
+            get(move |State(w): State<Arc<AtomicUsize>>| async move {
+                w.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(sleep_ms)).await;
+                w.fetch_sub(1, Ordering::SeqCst);
+                "ok"
+            }),
+        )
+        .route(
+            "/waiting",
+            get(move |State(w): State<Arc<AtomicUsize>>| async move { w.load(Ordering::SeqCst).to_string() }),
+        )
+        .with_state(waiting);
+    wasmclaw_benches::serve_child(app)
 }

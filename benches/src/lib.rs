@@ -10,6 +10,8 @@
 
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Whether the bench was started by `cargo bench` (measure in full) rather
@@ -70,6 +72,143 @@ fn proc_status_kib(field: &str) -> u64 {
         .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0)
+}
+
+/// A thread reading `VmRSS` every 5 ms; `stop` returns the highest seen.
+pub struct RssSampler {
+    stop: Arc<AtomicBool>,
+    peak: Arc<AtomicU64>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl RssSampler {
+    pub fn start() -> RssSampler {
+        let (stop, peak) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(rss_bytes())));
+        let (s, p) = (stop.clone(), peak.clone());
+        let thread = std::thread::spawn(move || {
+            while !s.load(Ordering::Relaxed) {
+                p.fetch_max(rss_bytes(), Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        });
+        RssSampler { stop, peak, thread }
+    }
+
+    pub fn stop(self) -> u64 {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().unwrap();
+        self.peak.load(Ordering::Relaxed).max(rss_bytes())
+    }
+}
+
+/// Starts one call of `fetch` with `input` per binding in `bound` on
+/// `tokio`; a task ends `Ok` when the call answered HTTP status 200.
+pub fn spawn_fetches(
+    tokio: &tokio::runtime::Runtime,
+    rt: &wasmclaw::Runtime,
+    bound: &[Arc<wasmclaw::BoundSkill>],
+    input: &str,
+) -> Vec<tokio::task::JoinHandle<Result<(), String>>> {
+    bound
+        .iter()
+        .map(|b| {
+            let (rt, b, input) = (rt.clone(), b.clone(), input.to_string());
+            tokio.spawn(async move {
+                match rt.invoke(&b, &wasmclaw::Call::default(), &input).await {
+                    Ok(out) => {
+                        let v: serde_json::Value = serde_json::from_str(&out.output).unwrap_or_default();
+                        if v["status"] == 200 { Ok(()) } else { Err(format!("answer {}", out.output)) }
+                    }
+                    Err(e) => Err(e.to_string()),
+                }
+            })
+        })
+        .collect()
+}
+
+/// A helper server run in a child process (this bench's own binary, run
+/// again with `env` set), so that its sockets and memory are not counted in
+/// the bench's. The child prints its port on its first line and exits when
+/// its stdin closes (when this is dropped).
+pub struct ChildServer {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl ChildServer {
+    /// Starts the child with `name=value` in its environment.
+    pub fn start(name: &str, value: &str) -> ChildServer {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(std::env::current_exe().expect("this binary"))
+            .env(name, value)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("start the child server");
+        let mut line = String::new();
+        let stdout = child.stdout.take().expect("the child's stdout");
+        std::io::BufReader::new(stdout).read_line(&mut line).expect("the child's port");
+        let port = line.trim().parse().unwrap_or_else(|_| panic!("the child server said {line:?}"));
+        ChildServer { child, port }
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn origin(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// `GET path` over a plain socket; the body.
+    pub fn get(&self, path: &str) -> Option<String> {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port)).ok()?;
+        write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").ok()?;
+        let mut text = String::new();
+        s.read_to_string(&mut text).ok()?;
+        Some(text.split("\r\n\r\n").nth(1)?.trim().to_string())
+    }
+
+    /// Polls `GET path` (a count) until it reaches `n` (true) or `limit`
+    /// passes (false).
+    pub fn wait_count(&self, path: &str, n: usize, limit: Duration) -> bool {
+        let end = std::time::Instant::now() + limit;
+        while std::time::Instant::now() < end {
+            if self.get(path).and_then(|t| t.parse::<usize>().ok()).unwrap_or(0) >= n {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        false
+    }
+}
+
+/// The child's side of [`ChildServer`]: serves `app` on 127.0.0.1 (a
+/// backlog for thousands of connections), prints its port, and exits when
+/// stdin closes. Never returns.
+pub fn serve_child(app: axum::Router) -> ! {
+    use std::io::Write;
+    std::thread::spawn(|| {
+        let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
+        std::process::exit(0);
+    });
+    let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a runtime");
+    tokio.block_on(async move {
+        let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+        socket.bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0))).expect("bind");
+        let listener = socket.listen(65_535).expect("listen");
+        let port = listener.local_addr().expect("its address").port();
+        let mut out = std::io::stdout();
+        writeln!(out, "{port}").expect("print the port");
+        out.flush().expect("print the port");
+        axum::serve(listener, app).await.expect("serve");
+    });
+    std::process::exit(0)
+}
+
+impl Drop for ChildServer {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.wait();
+    }
 }
 
 /// MiB, for printing.
