@@ -8,12 +8,14 @@
 //! - [`state::Gateway`]: what handlers share (the runtime, the draining flag).
 //! - `auth`: the credential extractor ([`auth::Principal`]) and the role checks.
 //! - `error`: one error type turned into `{"error":{"code","message"}}`.
+//! - [`listener`]: the accept loop (header-read timeout, connection cap).
 //! - `routes`: one module per resource, each handler a few lines over the runtime.
 //! - [`openapi`], [`metrics`]: the API description and the Prometheus text.
 
 pub mod auth;
 pub mod error;
 pub mod findings;
+pub mod listener;
 pub mod metrics;
 pub mod openapi;
 mod routes;

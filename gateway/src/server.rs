@@ -14,7 +14,7 @@ use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -117,7 +117,11 @@ pub async fn run(
         }
     };
     let grace = Duration::from_secs(rt.config().shutdown_grace_secs);
-    let server = axum::serve(listener, app(gateway.clone())).with_graceful_shutdown(signal).into_future();
+    let limits = crate::listener::ConnectionLimits {
+        header_read_timeout: Duration::from_secs(rt.config().header_read_timeout_secs.max(1)),
+        max_connections: rt.config().max_connections as usize,
+    };
+    let server = crate::listener::serve(listener, app(gateway.clone()), limits, signal);
     let result = tokio::select! {
         r = server => r,
         () = async {

@@ -32,6 +32,8 @@ pub const OPERATOR_KEYS: &[&str] = &[
     "trust",
     "shutdown_grace_secs",
     "request_timeout_secs",
+    "header_read_timeout_secs",
+    "max_connections",
     "providers",
     "quotas",
     "channels",
@@ -65,6 +67,11 @@ pub struct RuntimeConfig {
     pub shutdown_grace_secs: u64,
     /// Longest a request may take, in seconds (408 after that).
     pub request_timeout_secs: u64,
+    /// Longest a client may take to send a request's headers, in seconds;
+    /// the connection is closed after that (against slow clients).
+    pub header_read_timeout_secs: u64,
+    /// Connections open at once; past it, new ones are closed at once.
+    pub max_connections: u32,
     /// The language-model providers agents may use, by name.
     pub providers: BTreeMap<String, ProviderConfig>,
     /// Per-tenant quotas of agent use.
@@ -87,6 +94,8 @@ impl Default for RuntimeConfig {
             trust: TrustConfig::default(),
             shutdown_grace_secs: 30,
             request_timeout_secs: 120,
+            header_read_timeout_secs: 10,
+            max_connections: 10_000,
             providers: BTreeMap::new(),
             quotas: QuotaConfig::default(),
             channels: crate::channels::ChannelsConfig::default(),

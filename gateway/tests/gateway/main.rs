@@ -25,3 +25,4 @@ mod lifecycle;
 mod ops;
 mod packages;
 mod roles;
+mod slow_clients;
