@@ -102,8 +102,8 @@ mod tests {
         assert_eq!(rt.inner.auth_cache.len(), 1);
     }
 
-    #[test]
-    fn revoking_suspending_or_deleting_invalidates_at_once() {
+    #[tokio::test]
+    async fn revoking_suspending_or_deleting_invalidates_at_once() {
         let t = crate::ids::TenantId::parse("acme").unwrap();
         let (_d, rt, _c, token) = setup();
         let Principal::Token(info) = rt.authenticate(&token).unwrap() else { panic!() };
@@ -116,6 +116,13 @@ mod tests {
         rt.revoke_token("test", &t, &info.id).unwrap();
         assert!(rt.authenticate_cached(&token).is_none(), "revocation");
         assert!(rt.authenticate(&token).is_err());
+        // Deletion: a second token, cached, stops at once.
+        let (_, other) = rt.mint_token("test", &t, Role::Member, "n").unwrap();
+        rt.authenticate(&other).unwrap();
+        assert!(rt.authenticate_cached(&other).is_some());
+        rt.delete_tenant("test", &t).await.unwrap();
+        assert!(rt.authenticate_cached(&other).is_none(), "deletion");
+        assert!(rt.authenticate(&other).is_err());
     }
 
     #[test]
