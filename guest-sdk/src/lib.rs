@@ -86,6 +86,31 @@ impl Error {
     pub fn not_found(msg: impl Into<String>) -> Self {
         Error::NotFound(msg.into())
     }
+
+    /// The kebab-case WIT name of the variant (`denied`, `not-found`,
+    /// `invalid`, `limit-exceeded`, `unavailable`, `failed`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Denied(_) => "denied",
+            Error::NotFound(_) => "not-found",
+            Error::Invalid(_) => "invalid",
+            Error::LimitExceeded(_) => "limit-exceeded",
+            Error::Unavailable(_) => "unavailable",
+            Error::Failed(_) => "failed",
+        }
+    }
+
+    /// The error's text, whatever its variant.
+    pub fn message(&self) -> &str {
+        match self {
+            Error::Denied(m)
+            | Error::NotFound(m)
+            | Error::Invalid(m)
+            | Error::LimitExceeded(m)
+            | Error::Unavailable(m)
+            | Error::Failed(m) => m,
+        }
+    }
 }
 
 /// A skill: typed input, typed output, and a name the host shows.

@@ -245,6 +245,12 @@ impl Runtime {
                 inner.clock.clone(),
             )
             .with_audit(audit.clone()),
+            disk: crate::disk_quota::DiskCtx::new(
+                slot.disk.clone(),
+                inner.config.files_quota,
+                slot.files.clone(),
+            )
+            .with_audit(audit.clone()),
             stderr,
             deadline,
         };

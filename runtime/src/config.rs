@@ -27,6 +27,7 @@ pub const OPERATOR_KEYS: &[&str] = &[
     "defaults",
     "caps",
     "memory_quota",
+    "files_quota",
     "audit",
     "rate_card",
     "trust",
@@ -57,6 +58,8 @@ pub struct RuntimeConfig {
     pub caps: Limits,
     /// Per-tenant quota of the `memory` capability.
     pub memory_quota: MemoryQuota,
+    /// Per-tenant quota of the files directory, as skills write to it.
+    pub files_quota: crate::disk_quota::FilesQuota,
     /// Rotation of the audit log.
     pub audit: AuditConfig,
     /// Prices applied to the metered usage.
@@ -89,6 +92,7 @@ impl Default for RuntimeConfig {
             defaults: Limits::default(),
             caps: Limits::caps(),
             memory_quota: MemoryQuota::default(),
+            files_quota: Default::default(),
             audit: AuditConfig::default(),
             rate_card: RateCard::default(),
             trust: TrustConfig::default(),

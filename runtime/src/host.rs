@@ -7,10 +7,12 @@ use crate::caps::log::LogCtx;
 use crate::caps::memory::MemoryCtx;
 use crate::caps::messaging::MessagingCtx;
 use crate::caps::secrets::SecretsCtx;
+use crate::disk_quota::{DiskCtx, QuotaFsView, QuotaView};
 use crate::wasi::BoundedPipe;
 use std::time::Instant;
 use wasmtime::component::ResourceTable;
 use wasmtime::{ResourceLimiter, Result};
+use wasmtime_wasi::filesystem::WasiFilesystemCtxView;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 /// Everything one call's guest can reach through the host, and what the
@@ -25,6 +27,7 @@ pub struct HostState {
     pub(crate) http: HttpCtx,
     pub(crate) messaging: MessagingCtx,
     pub(crate) cron: CronCtx,
+    pub(crate) disk: DiskCtx,
     pub(crate) stderr: BoundedPipe,
     /// When the call must stop.
     pub(crate) deadline: Instant,
@@ -50,9 +53,17 @@ impl HostState {
             http: HttpCtx::denied(reason),
             messaging: MessagingCtx::denied(reason),
             cron: CronCtx::denied(reason),
+            disk: DiskCtx::denied(),
             stderr,
             deadline,
         }
+    }
+}
+
+impl QuotaView for HostState {
+    fn quota_fs(&mut self) -> QuotaFsView<'_> {
+        let fs = WasiFilesystemCtxView { ctx: self.wasi.filesystem(), table: &mut self.table };
+        QuotaFsView { fs, disk: &mut self.disk }
     }
 }
 

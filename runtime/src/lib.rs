@@ -29,6 +29,7 @@ pub mod channels;
 pub mod clock;
 pub mod config;
 pub mod cron;
+pub mod disk_quota;
 pub mod engine;
 pub mod error;
 pub mod host;

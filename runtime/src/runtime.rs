@@ -55,6 +55,8 @@ pub(crate) struct TenantSlot {
     pub(crate) files: PathBuf,
     /// How many of the tenant's calls are long ([`crate::slices`]).
     pub(crate) long_calls: Arc<std::sync::atomic::AtomicUsize>,
+    /// The tenant's disk usage ([`crate::disk_quota`]).
+    pub(crate) disk: Arc<crate::disk_quota::DiskUsage>,
 }
 
 /// The runtime. Cheap to clone; share one per process.
@@ -471,6 +473,7 @@ impl Runtime {
             permits: concurrency,
             files,
             long_calls: Default::default(),
+            disk: Default::default(),
         });
         map.insert(tenant.clone(), slot.clone());
         Ok(slot)

@@ -1,10 +1,12 @@
 //! The WASI a skill sees: the tenant's own directory as its only filesystem,
-//! bounded stdout/stderr, clocks and random. No environment, no arguments, no
+//! (its writes checked against the tenant's disk quota, see
+//! [`crate::disk_quota`]), bounded stdout/stderr, clocks and random. No environment, no arguments, no
 //! stdin, and no `wasi:sockets` at all: those interfaces are not in the
 //! linker, and a component importing them is refused at load (or, where the
 //! operator's `[trust] allow_imports` allows them, loads with imports that
 //! trap when called; see [`crate::permissions`]).
 
+use crate::disk_quota::{QuotaFilesystem, QuotaView};
 use bytes::{Bytes, BytesMut};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -38,7 +40,7 @@ impl HasData for HasIo {
 
 /// Adds the WASI interfaces a skill may import (cli, clocks, filesystem,
 /// io, random; not sockets) to `linker`.
-pub fn add_to_linker<T: WasiView + 'static>(l: &mut Linker<T>) -> wasmtime::Result<()> {
+pub fn add_to_linker<T: WasiView + QuotaView + 'static>(l: &mut Linker<T>) -> wasmtime::Result<()> {
     use wasmtime_wasi::p2::bindings::{cli, clocks, filesystem, io, random};
     io::error::add_to_linker::<T, HasIo>(l, |t| t.ctx().table)?;
     io::poll::add_to_linker::<T, HasIo>(l, |t| t.ctx().table)?;
@@ -46,7 +48,7 @@ pub fn add_to_linker<T: WasiView + 'static>(l: &mut Linker<T>) -> wasmtime::Resu
     clocks::wall_clock::add_to_linker::<T, WasiClocks>(l, T::clocks)?;
     clocks::monotonic_clock::add_to_linker::<T, WasiClocks>(l, T::clocks)?;
     filesystem::preopens::add_to_linker::<T, WasiFilesystem>(l, T::filesystem)?;
-    filesystem::types::add_to_linker::<T, WasiFilesystem>(l, T::filesystem)?;
+    filesystem::types::add_to_linker::<T, QuotaFilesystem>(l, T::quota_fs)?;
     random::random::add_to_linker::<T, WasiRandom>(l, T::random)?;
     random::insecure::add_to_linker::<T, WasiRandom>(l, T::random)?;
     random::insecure_seed::add_to_linker::<T, WasiRandom>(l, T::random)?;

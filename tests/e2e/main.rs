@@ -4,6 +4,7 @@
 mod agents;
 mod calls;
 mod channels;
+mod corpus;
 mod cron;
 mod hostile;
 mod http;

@@ -17,7 +17,8 @@ use crate::bindings::WitError;
 use std::sync::{Arc, Mutex};
 
 /// What a call's capabilities did that the audit log must hold: their
-/// refusals (`capability.denied`) and the state they changed (`cron.add`).
+/// refusals (`capability.denied`, `files.quota`) and the state they changed
+/// (`cron.add`).
 /// The runtime writes them when the call ends, so the capability modules
 /// keep no handle on the log.
 #[derive(Debug, Default, Clone)]
@@ -49,6 +50,12 @@ impl CallAudit {
     pub fn denied(&self, cap: &str, reason: &str) {
         let target = format!("{cap}: {}", reason.chars().take(200).collect::<String>());
         self.push(AuditNote { action: "capability.denied", target, outcome: "denied" });
+    }
+
+    /// Notes a refusal by a quota: `action` (e.g. `files.quota`) with
+    /// `target` saying which limit.
+    pub fn limited(&self, action: &'static str, target: &str) {
+        self.push(AuditNote { action, target: target.to_string(), outcome: "limit-exceeded" });
     }
 
     /// Notes a state change.

@@ -27,18 +27,6 @@ struct Output {
     message: String,
 }
 
-/// The kebab-case WIT name of an error variant, and its text.
-fn describe(e: Error) -> (&'static str, String) {
-    match e {
-        Error::Denied(m) => ("denied", m),
-        Error::NotFound(m) => ("not-found", m),
-        Error::Invalid(m) => ("invalid", m),
-        Error::LimitExceeded(m) => ("limit-exceeded", m),
-        Error::Unavailable(m) => ("unavailable", m),
-        Error::Failed(m) => ("failed", m),
-    }
-}
-
 struct Flood;
 
 impl Skill for Flood {
@@ -58,8 +46,11 @@ impl Skill for Flood {
         let value = "x".repeat(input.value_size);
         for i in 0..MAX_WRITES {
             if let Err(e) = memory::set(&format!("flood:{i:08}"), &value) {
-                let (kind, message) = describe(e);
-                return Ok(Output { written: i, error_kind: kind.to_string(), message });
+                return Ok(Output {
+                    written: i,
+                    error_kind: e.kind().to_string(),
+                    message: e.message().to_string(),
+                });
             }
         }
         Ok(Output { written: MAX_WRITES, error_kind: "none".to_string(), message: String::new() })

@@ -1,0 +1,253 @@
+//! The rest of the hostile corpus (the first twelve are in `hostile.rs`,
+//! `http.rs`, `messaging.rs`, `cron.rs` and `packages.rs`): for each, what
+//! the attacker gets, what its tenant sees, that another tenant is
+//! unaffected, and what the audit log says.
+
+use crate::server;
+use crate::{bind, call, call_json, load, load_with_manifest, set_policy};
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+use wasmclaw::{Call, Error, LimitOverrides, Runtime};
+use wasmclaw_tests::{runtime, runtime_with, tenant};
+
+fn audit_of(rt: &Runtime, tenant: &str, action: &str) -> Vec<Value> {
+    let all = rt.audit().read_all().unwrap();
+    all.into_iter().filter(|e| e["tenant"] == tenant && e["action"] == action).collect()
+}
+
+fn pound_manifest() -> &'static str {
+    "name = \"pound\"\nversion = \"0.1.0\"\n[permissions]\nsecrets = [\"API_KEY\"]\n"
+}
+
+#[tokio::test]
+async fn pound_runs_out_of_fuel_in_its_host_call_loop() {
+    let (_d, rt) = runtime();
+    let pound = load_with_manifest(&rt, "pound", pound_manifest()).await;
+    let c = Call {
+        overrides: LimitOverrides { fuel: Some(20_000_000), ..Default::default() },
+        ..Call::default()
+    };
+    for op in ["memory-get", "memory-list", "log", "names"] {
+        let input = json!({"op": op}).to_string();
+        let e = rt.invoke(&bind(&rt, &pound, "tenant-a"), &c, &input).await.unwrap_err();
+        assert!(matches!(e, Error::OutOfFuel { limit: 20_000_000 }), "{op}: {e}");
+    }
+    // A bounded loop shows the host calls themselves work (the control).
+    let out = call_json(&rt, &pound, "tenant-a", r#"{"op":"memory-get","n":1000}"#).await;
+    assert_eq!(out, json!({"calls": 1000, "errors": 0}), "a missing key is `none`, not an error");
+}
+
+#[tokio::test]
+async fn pound_denied_in_a_loop_leaves_a_bounded_audit_trail() {
+    let (_d, rt) = runtime();
+    // No policy grants API_KEY to tenant A: every `names` is denied.
+    let pound = load_with_manifest(&rt, "pound", pound_manifest()).await;
+    set_policy(&rt, "tenant-a", "");
+    let out = call_json(&rt, &pound, "tenant-a", r#"{"op":"names","n":100000}"#).await;
+    assert_eq!(out, json!({"calls": 100000, "errors": 0}), "names lists what is granted: nothing");
+    let denied = audit_of(&rt, "tenant-a", "capability.denied");
+    assert!(denied.len() <= 32, "one call wrote {} audit entries", denied.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pound_does_not_stop_another_tenant() {
+    let (_d, rt) = runtime();
+    let pound = load_with_manifest(&rt, "pound", pound_manifest()).await;
+    let echo = load(&rt, "echo").await;
+    let slow = Call {
+        overrides: LimitOverrides { timeout: Some(Duration::from_millis(1500)), ..Default::default() },
+        ..Call::default()
+    };
+    let a_bound = bind(&rt, &pound, "tenant-a");
+    let a = rt.invoke(&a_bound, &slow, r#"{"op":"memory-get"}"#);
+    let b = async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut outs = Vec::new();
+        for i in 0..50 {
+            outs.push(call_json(&rt, &echo, "tenant-b", &json!({"i": i}).to_string()).await);
+        }
+        outs
+    };
+    let (a, b) = tokio::join!(a, b);
+    assert!(matches!(a, Err(Error::OutOfFuel { .. } | Error::Timeout { .. })), "{a:?}");
+    for (i, out) in b.into_iter().enumerate() {
+        assert_eq!(out, json!({"i": i}));
+    }
+}
+
+fn quota_runtime(max_bytes: u64, max_files: u64) -> (tempfile::TempDir, Runtime) {
+    runtime_with(|c| c.files_quota = wasmclaw::disk_quota::FilesQuota { max_bytes, max_files })
+}
+
+#[tokio::test]
+async fn fsbomb_huge_file_stops_at_the_disk_quota() {
+    let (_d, rt) = quota_runtime(8 << 20, 1000);
+    let fsbomb = load(&rt, "fsbomb").await;
+    let out = call_json(&rt, &fsbomb, "tenant-a", r#"{"mode":"huge"}"#).await;
+    assert_eq!(out["bytes"], 8 << 20, "{out}");
+    // The refusal is the WASI `quota` error, but the guest's libc reports
+    // any failed stream write as EIO.
+    assert_eq!(out["error"], "I/O error (os error 29)", "{out}");
+    let on_disk = std::fs::metadata(rt.tenant_files_dir(&tenant("tenant-a")).join("huge.bin")).unwrap().len();
+    assert_eq!(on_disk, 8 << 20);
+    // A second call gets no further.
+    let again = call_json(&rt, &fsbomb, "tenant-a", r#"{"mode":"huge"}"#).await;
+    assert_eq!(again["bytes"], 0, "{again}");
+    // Tenant B has its own quota.
+    let b = call_json(&rt, &fsbomb, "tenant-b", r#"{"mode":"huge","bytes":4194304}"#).await;
+    assert_eq!((b["bytes"].as_u64(), b["error"].as_str()), (Some(4 << 20), Some("")), "{b}");
+    let noted = audit_of(&rt, "tenant-a", "files.quota");
+    assert_eq!(noted.len(), 2, "one note per refused call: {noted:?}");
+    assert_eq!(noted[0]["outcome"], "limit-exceeded");
+    assert!(audit_of(&rt, "tenant-b", "files.quota").is_empty());
+}
+
+#[tokio::test]
+async fn fsbomb_many_files_stop_at_the_entry_quota() {
+    let (_d, rt) = quota_runtime(1 << 30, 50);
+    let fsbomb = load(&rt, "fsbomb").await;
+    let out = call_json(&rt, &fsbomb, "tenant-a", r#"{"mode":"many"}"#).await;
+    // The directory `many` is one of the 50 entries.
+    assert_eq!(out["files"], 49, "{out}");
+    assert!(out["error"].as_str().unwrap().to_lowercase().contains("quota"), "{out}");
+    let dir = rt.tenant_files_dir(&tenant("tenant-a")).join("many");
+    assert_eq!(std::fs::read_dir(dir).unwrap().count(), 49);
+    let b = call_json(&rt, &fsbomb, "tenant-b", r#"{"mode":"many","files":10}"#).await;
+    assert_eq!((b["files"].as_u64(), b["error"].as_str()), (Some(10), Some("")), "{b}");
+}
+
+#[tokio::test]
+async fn fsbomb_links_reach_nothing_outside_the_root() {
+    let (dir, rt) = quota_runtime(1 << 30, 1000);
+    let fsbomb = load(&rt, "fsbomb").await;
+    let out = call_json(&rt, &fsbomb, "tenant-a", r#"{"mode":"links"}"#).await;
+    let attempts = out["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 6, "{out}");
+    for a in attempts {
+        let ok = a["ok"].as_bool().unwrap();
+        match a["name"].as_str().unwrap() {
+            "hard-own" => assert!(ok, "the control failed: {a}"),
+            // An absolute path resolves against the only preopen, the root:
+            // there is no /etc/passwd in it.
+            _ => assert!(!ok, "{a}"),
+        }
+    }
+    let root = rt.tenant_files_dir(&tenant("tenant-a"));
+    assert!(!root.parent().unwrap().join("escaped-link").exists());
+    assert!(!dir.path().join("escaped-link").exists());
+    assert_eq!(std::fs::read_to_string(root.join("mine-link.txt")).unwrap(), "mine");
+}
+
+#[tokio::test]
+async fn bigkv_gets_invalid_for_giant_keys_and_values_and_scans_only_its_own() {
+    let (_d, rt) = runtime();
+    let notes = load(&rt, "notes").await;
+    let bigkv = load(&rt, "bigkv").await;
+    call_json(&rt, &notes, "tenant-b", r#"{"op":"add","text":"b-only"}"#).await;
+    let input = json!({
+        "key_bytes": 100_000,
+        "value_bytes": 2 << 20,
+        "prefixes": ["", "note", "tenant-b", "tenant-b/", "\u{0}", "../tenant-b/"]
+    })
+    .to_string();
+    let out = call_json(&rt, &bigkv, "tenant-a", &input).await;
+    assert_eq!(out["giant_key"], "invalid", "{out}");
+    assert_eq!(out["giant_value"], "invalid", "{out}");
+    assert_eq!(out["listed"], json!([]), "tenant A was shown: {out}");
+    assert_eq!(out["list_errors"], json!([]), "{out}");
+    assert_eq!(rt.db().memory_usage(&tenant("tenant-a")).unwrap().entries, 0);
+    // Control: the same scan as B shows B's notes.
+    let own = call_json(&rt, &bigkv, "tenant-b", &input).await;
+    assert!(
+        own["listed"].as_array().unwrap().iter().any(|k| k.as_str().unwrap().starts_with("note:")),
+        "{own}"
+    );
+}
+
+#[tokio::test]
+async fn logflood_is_capped_truncated_and_stripped() {
+    let (_d, rt) = runtime();
+    let logflood = load(&rt, "logflood").await;
+    let out = call(&rt, &logflood, "tenant-a", r#"{"lines":100000,"len":10000}"#).await.unwrap();
+    assert_eq!(serde_json::from_str::<Value>(&out.output).unwrap(), json!({"written": 100000}));
+    assert_eq!(out.logs.len(), 100, "the default max_log_lines");
+    assert_eq!((out.usage.log_lines, out.usage.log_dropped), (100, 99_900));
+    for line in &out.logs {
+        assert!(line.message.len() <= wasmclaw::caps::log::MAX_MESSAGE_BYTES + 4, "{}", line.message.len());
+        assert!(!line.message.contains(['\n', '\r', '\u{1b}']), "{:?}", &line.message[..80]);
+    }
+}
+
+#[tokio::test]
+async fn stdflood_keeps_only_max_stdio_bytes() {
+    let (_d, rt) = runtime();
+    let stdflood = load(&rt, "stdflood").await;
+    let out = call(&rt, &stdflood, "tenant-a", r#"{"bytes":10485760}"#).await.unwrap();
+    assert_eq!(serde_json::from_str::<Value>(&out.output).unwrap(), json!({"written": 10485760}));
+    assert_eq!(out.stdout.len(), 64 * 1024, "the default max_stdio_bytes");
+}
+
+#[tokio::test]
+async fn bigout_past_max_output_bytes_is_refused_whole() {
+    let (_d, rt) = runtime();
+    let bigout = load(&rt, "bigout").await;
+    let e = call(&rt, &bigout, "tenant-a", r#"{"bytes":4194304}"#).await.unwrap_err();
+    assert!(
+        matches!(&e, Error::InvalidOutput(m) if m == "the skill returned 4194304 bytes, the most is 1048576"),
+        "{e}"
+    );
+    // Control: just under the cap passes.
+    let out = call(&rt, &bigout, "tenant-a", r#"{"bytes":1048576}"#).await.unwrap();
+    assert_eq!(out.output.len(), 1 << 20);
+}
+
+#[tokio::test]
+async fn sleeper_is_ended_by_its_deadline_and_gives_its_slot_back() {
+    let (_d, rt) = runtime_with(|c| c.defaults.concurrency = 1);
+    let sleeper = load(&rt, "sleeper").await;
+    let echo = load(&rt, "echo").await;
+    let c = Call {
+        overrides: LimitOverrides { timeout: Some(Duration::from_millis(500)), ..Default::default() },
+        ..Call::default()
+    };
+    let start = Instant::now();
+    let e = rt.invoke(&bind(&rt, &sleeper, "tenant-a"), &c, r#"{"secs":3600}"#).await.unwrap_err();
+    assert!(matches!(e, Error::Timeout { limit_ms: 500 }), "{e}");
+    assert!(start.elapsed() < Duration::from_secs(3), "{:?}", start.elapsed());
+    // Its only concurrency slot is free again.
+    assert_eq!(call_json(&rt, &echo, "tenant-a", "5").await, json!(5));
+}
+
+#[tokio::test]
+async fn secret_peek_never_gets_another_tenants_secret() {
+    let srv = server::start().await;
+    let (_d, rt) = runtime();
+    let manifest = format!(
+        "name = \"secret-peek\"\nversion = \"0.1.0\"\n[permissions]\nhttp = [\"{}\"]\nsecrets = [\"API_KEY\"]\n",
+        srv.origin()
+    );
+    let peek = load_with_manifest(&rt, "secret-peek", &manifest).await;
+    let policy = format!("[[http]]\norigin = \"{}\"\nsecrets = [\"API_KEY\"]\n", srv.origin());
+    set_policy(&rt, "tenant-a", &policy);
+    set_policy(&rt, "tenant-b", &policy);
+    let b_secret = "sk-tenant-b-0123456789";
+    rt.put_secret("test", &tenant("tenant-b"), "API_KEY", b_secret.as_bytes()).unwrap();
+    let names = ["API_KEY", "../tenant-b/API_KEY", "tenant-b/API_KEY", "tenant-b:API_KEY", "OTHER"];
+    let input = json!({"echo": srv.url("/echo"), "names": names}).to_string();
+
+    let out = call(&rt, &peek, "tenant-a", &input).await.unwrap();
+    assert!(!out.output.contains(b_secret), "{}", out.output);
+    let v: Value = serde_json::from_str(&out.output).unwrap();
+    assert_eq!(v["granted"], json!(["API_KEY"]));
+    let outcomes: Vec<&str> =
+        v["results"].as_array().unwrap().iter().map(|r| r["outcome"].as_str().unwrap()).collect();
+    // A name that is not a secret name is `invalid`; a name not granted is
+    // `denied`; the granted name, unset for A, is `not-found`.
+    assert_eq!(outcomes, ["not-found", "invalid", "invalid", "invalid", "denied"], "{v}");
+    assert!(!audit_of(&rt, "tenant-a", "capability.denied").is_empty());
+
+    // Control: B's own call sends B's value, and it comes back redacted.
+    let own = call_json(&rt, &peek, "tenant-b", &input).await;
+    assert_eq!(own["results"][0]["outcome"], "sent", "{own}");
+    assert_eq!(own["results"][0]["reflected"], "[redacted:API_KEY]", "{own}");
+}
