@@ -275,9 +275,14 @@ pub fn record(bench: &str, rows: &[Row]) {
             r.id, r.what, r.figure, r.baseline, r.ratio, r.goal, r.status
         );
     }
-    if !full() {
-        return;
+    if full() {
+        write_rows(bench, rows);
     }
+}
+
+/// Records `rows` as `target/bench-results/<bench>.json`, whatever the mode
+/// (for the `soak` binary, which `cargo bench` does not start).
+pub fn write_rows(bench: &str, rows: &[Row]) {
     let dir = results_dir();
     let file = dir.join(format!("{bench}.json"));
     let written = std::fs::create_dir_all(&dir)

@@ -12,6 +12,7 @@ mod isolation;
 mod messaging;
 mod packages;
 mod server;
+mod soak;
 mod tenancy;
 
 use std::sync::Arc;

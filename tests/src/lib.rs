@@ -2,6 +2,7 @@
 //! compiled skills are, and a runtime on a fresh data directory.
 
 pub mod fake_llm;
+pub mod soak;
 
 use std::path::PathBuf;
 use wasmclaw::clock::SharedClock;
