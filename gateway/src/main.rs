@@ -5,7 +5,7 @@
 mod cli;
 
 use clap::{Parser, Subcommand};
-use cli::{agents, channels, doctor, keys, local, remote, reports, secrets, serve, skills, tokens};
+use cli::{agents, backup, channels, doctor, keys, local, remote, reports, secrets, serve, skills, tokens};
 use std::process::ExitCode;
 
 /// wasmclaw: a multi-tenant agent gateway where every skill is a WebAssembly
@@ -83,6 +83,13 @@ enum Command {
     /// Security checks of the gateway and its files.
     #[command(subcommand)]
     Security(reports::SecurityCommand),
+    /// Back up every tenant, or one, to a file while the gateway serves
+    /// (admin key): rows, files, media, skills, jobs, and secrets still
+    /// encrypted. `backup rewrap` re-wraps a backup for another master key.
+    Backup(backup::BackupArgs),
+    /// Restore a backup file's tenants, or one of them, into the running
+    /// gateway (admin key); a corrupt file is refused and nothing changes.
+    Restore(backup::RestoreArgs),
 }
 
 fn main() -> ExitCode {
@@ -120,6 +127,8 @@ fn main() -> ExitCode {
             Command::Usage(args) => reports::usage(args).await,
             Command::Doctor(args) => doctor::doctor(args).await,
             Command::Security(cmd) => reports::security(cmd).await,
+            Command::Backup(args) => backup::backup(args).await,
+            Command::Restore(args) => backup::restore(args).await,
         }
     });
     match result {

@@ -41,6 +41,9 @@ fn operation(method: &str, path: &str, route: &crate::routes::Route) -> Value {
     if !route.who.is_empty() {
         op["security"] = json!([{ "bearer": [] }]);
     }
+    if path == "/v1/backup" {
+        op["responses"]["2XX"]["description"] = json!("A backup file (application/vnd.wasmclaw.backup).");
+    }
     op
 }
 

@@ -21,6 +21,7 @@ pub mod agents;
 pub mod audit;
 pub mod auth;
 pub mod auth_cache;
+pub mod backup;
 pub mod bindings;
 pub mod cache;
 pub mod call;

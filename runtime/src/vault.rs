@@ -139,6 +139,40 @@ impl MasterKey {
     }
 }
 
+impl MasterKey {
+    /// A fingerprint of the key, safe to show and to store: the hex SHA-256
+    /// of a domain-separated string and the key (the key cannot be derived
+    /// from it). Backups record it, to tell a wrong master key up front.
+    pub fn fingerprint(&self) -> String {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        h.update(b"wasmclaw:master-key-fingerprint:v1\0");
+        h.update(&self.0[..]);
+        hex::encode(h.finalize())
+    }
+
+    /// The key in a key file (64 hex characters, readable by its owner
+    /// only), as `master.key` holds it; an error when there is none.
+    pub fn from_file(path: &Path) -> Result<MasterKey, VaultError> {
+        read_key_file(path)?
+            .ok_or_else(|| VaultError::MasterKey(format!("there is no key file {}", path.display())))
+    }
+}
+
+/// A tenant's data key wrapped by `from`, wrapped by `to` instead (for a
+/// backup restored under another master key). `Corrupt` when `from` does
+/// not open it.
+pub fn rewrap_data_key(
+    tenant: &TenantId,
+    wrapped: &[u8],
+    from: &MasterKey,
+    to: &MasterKey,
+) -> Result<Vec<u8>, VaultError> {
+    let plain = open(&from.0, &data_key_aad(tenant), wrapped)
+        .map_err(|why| VaultError::Corrupt(format!("the data key of tenant {tenant}: {why}")))?;
+    seal(&to.0, &data_key_aad(tenant), &plain)
+}
+
 /// Parses 64 hex characters (after trimming white space) into a key. The
 /// error never shows the text.
 fn parse_hex_key(text: &str, source: &str) -> Result<MasterKey, VaultError> {
@@ -349,6 +383,16 @@ impl Vault {
     pub fn delete(&self, tenant: &TenantId, name: &str) -> Result<bool, VaultError> {
         check_name(name)?;
         Ok(self.db.delete_secret(tenant, name)?)
+    }
+
+    /// The fingerprint of the master key ([`MasterKey::fingerprint`]).
+    pub fn master_fingerprint(&self) -> String {
+        self.master.fingerprint()
+    }
+
+    /// Checks that the master key opens `wrapped` as the tenant's data key.
+    pub fn check_data_key(&self, tenant: &TenantId, wrapped: &[u8]) -> Result<(), VaultError> {
+        self.unwrap_data_key(tenant, wrapped).map(drop)
     }
 
     /// The tenant's data key, made and stored (wrapped) if it has none.

@@ -12,8 +12,10 @@
 //!   `skill install/list/remove` (remote); `scaffold` is `skill new`.
 //! - `keys`: publisher keys (offline) and the gateway's trusted keys.
 //! - `doctor`: `wasmclaw doctor`.
+//! - `backup`: `backup` and `restore` (remote) and `backup rewrap` (offline).
 
 pub(crate) mod agents;
+pub(crate) mod backup;
 pub(crate) mod channels;
 pub(crate) mod client;
 pub(crate) mod doctor;

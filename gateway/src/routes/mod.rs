@@ -4,6 +4,7 @@
 //! disagree.
 
 mod agents;
+mod backup;
 mod channels;
 mod data;
 mod observe;
@@ -28,6 +29,8 @@ pub const MAX_INVOKE_BODY: usize = 8 * 1024 * 1024 + 1024;
 /// Largest body of a skill install: a base64 component or package of up
 /// to 32 MiB.
 pub const MAX_INSTALL_BODY: usize = 44 * 1024 * 1024;
+/// Largest body of a restore: a backup file of up to 512 MiB.
+pub const MAX_RESTORE_BODY: usize = 512 * 1024 * 1024;
 
 /// One route, as documented.
 pub struct Route {
@@ -112,6 +115,8 @@ pub const ROUTES: &[Route] = &[
         OPERATOR,
         "Stop trusting a publisher key (disables the skills it signed).",
     ),
+    r("GET", "/v1/backup", OPERATOR, "A backup file of every tenant, or of `?tenant=`."),
+    r("POST", "/v1/restore", OPERATOR, "Restore a backup file's tenants, or only `?tenant=`."),
 ];
 
 /// The handler of a documented route.
@@ -165,6 +170,8 @@ fn handler(method: &str, path: &str) -> MethodRouter<Gateway> {
         ("POST", "/v1/trust") => post(trust::add),
         ("GET", "/v1/trust") => get(trust::list),
         ("DELETE", "/v1/trust/{name}") => delete(trust::remove),
+        ("GET", "/v1/backup") => get(backup::backup),
+        ("POST", "/v1/restore") => limit(post(backup::restore), MAX_RESTORE_BODY),
         _ => unreachable!("route {method} {path} has no handler"),
     }
 }

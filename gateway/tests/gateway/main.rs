@@ -15,8 +15,10 @@
 //!   commands.
 //! - `ops`: `/healthz`, `/readyz`, `/openapi.json`, `/metrics`, the
 //!   listening line and the admin key.
+//! - `backup`: backup and restore, through the API and the CLI.
 
 mod agents;
+mod backup;
 mod bad_input;
 mod cli;
 mod harness;

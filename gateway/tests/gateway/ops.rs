@@ -33,6 +33,8 @@ fn documented_routes() -> Vec<(&'static str, String)> {
         ("get", "/v1/audit".into()),
         ("get", "/v1/security/audit".into()),
         ("post", "/v1/inbound/{}/{}".into()),
+        ("get", "/v1/backup".into()),
+        ("post", "/v1/restore".into()),
     ];
     let tenant_routes = [
         ("post", "/tokens"),

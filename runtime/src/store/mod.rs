@@ -16,6 +16,7 @@ use std::path::Path;
 mod agents;
 mod channels;
 mod cron;
+mod dump;
 mod memory;
 mod outbox;
 mod policy;
@@ -27,6 +28,7 @@ mod trust;
 mod usage;
 
 pub use agents::LlmUsageRow;
+pub use dump::{Bytes, TenantRows};
 pub use memory::{MemoryEntry, MemoryUsage};
 
 /// A storage failure.
@@ -47,6 +49,9 @@ pub enum StoreError {
     /// The backend failed.
     #[error("storage failure: {0}")]
     Backend(String),
+    /// Rows given to import are not valid (a restore's data).
+    #[error("invalid data: {0}")]
+    Invalid(String),
 }
 
 macro_rules! backend_errors {

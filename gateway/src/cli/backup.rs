@@ -1,0 +1,195 @@
+//! `wasmclaw backup`, `wasmclaw backup rewrap` and `wasmclaw restore`.
+//!
+//! Backup and restore go through the running gateway (`GET /v1/backup`,
+//! `POST /v1/restore`, admin key), which alone may open its database;
+//! `rewrap` is offline: it moves a backup's tenant data keys from one
+//! master key to another, for a restore into a gateway with another key.
+
+use super::client::{Body, ClientError};
+use super::remote::{Remote, tenant_id};
+use super::{print_json, read_file};
+use clap::{Args, Subcommand};
+use reqwest::Method;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use wasmclaw::Error;
+use wasmclaw::backup::Backup;
+use wasmclaw::vault::MasterKey;
+
+/// The content type of a backup file.
+const BACKUP_TYPE: &str = "application/vnd.wasmclaw.backup";
+
+/// `wasmclaw backup …`.
+#[derive(Args, Debug)]
+pub(crate) struct BackupArgs {
+    #[command(subcommand)]
+    command: Option<BackupCommand>,
+    /// Back up only this tenant (default: every tenant).
+    #[arg(long)]
+    tenant: Option<String>,
+    /// The backup file to write (mode 0600; replaced when it exists).
+    #[arg(short = 'o', long = "out", value_name = "FILE")]
+    out: Option<PathBuf>,
+    #[command(flatten)]
+    remote: Remote,
+}
+
+/// What `wasmclaw backup` does besides taking a backup.
+#[derive(Subcommand, Debug)]
+pub(crate) enum BackupCommand {
+    /// Offline: re-wrap a backup's secrets for another master key, so it
+    /// can be restored into a gateway that has that key. The secrets stay
+    /// encrypted; only each tenant's data key is unwrapped and wrapped
+    /// again.
+    Rewrap {
+        /// The backup file.
+        file: PathBuf,
+        /// The master key the backup was made under (a key file such as
+        /// `<data-dir>/master.key`: 64 hex digits, mode 0600).
+        #[arg(long, value_name = "KEY_FILE")]
+        from_key: PathBuf,
+        /// The master key of the gateway to restore into (a key file).
+        #[arg(long, value_name = "KEY_FILE")]
+        to_key: PathBuf,
+        /// The re-wrapped backup file to write (mode 0600).
+        #[arg(short = 'o', long = "out", value_name = "FILE")]
+        out: PathBuf,
+    },
+}
+
+/// `wasmclaw restore …`.
+#[derive(Args, Debug)]
+pub(crate) struct RestoreArgs {
+    /// The backup file (from `wasmclaw backup`).
+    file: PathBuf,
+    /// Restore only this tenant of the backup (default: every tenant in it).
+    #[arg(long)]
+    tenant: Option<String>,
+    #[command(flatten)]
+    remote: Remote,
+}
+
+/// Runs `wasmclaw backup`.
+pub(crate) async fn backup(args: BackupArgs) -> anyhow::Result<()> {
+    if let Some(BackupCommand::Rewrap { file, from_key, to_key, out }) = args.command {
+        return rewrap(&file, &from_key, &to_key, &out);
+    }
+    let out = args.out.ok_or_else(|| Error::InvalidInput("give the file to write with -o FILE".into()))?;
+    let tenant = args.tenant.as_deref().map(tenant_id).transpose()?;
+    let bytes = fetch_backup(&args.remote, tenant.as_deref()).await?;
+    // Checked before it is kept: a backup that does not decode is no backup.
+    let decoded =
+        Backup::decode(&bytes).map_err(|e| Error::Internal(format!("the gateway's backup: {e}")))?;
+    write_private(&out, &bytes)?;
+    let names: Vec<&str> = decoded.tenants.iter().map(|t| t.rows.tenant.as_str()).collect();
+    if args.remote.json {
+        print_json(&serde_json::json!({ "file": out, "bytes": bytes.len(), "tenants": names }));
+    } else {
+        println!(
+            "backed up {} tenant(s) ({}) to {} ({} bytes)",
+            names.len(),
+            names.join(", "),
+            out.display(),
+            bytes.len()
+        );
+    }
+    Ok(())
+}
+
+/// Runs `wasmclaw restore`.
+pub(crate) async fn restore(args: RestoreArgs) -> anyhow::Result<()> {
+    let bytes = read_file(&args.file, "the backup")?;
+    // Refused here already when it is corrupt (the gateway checks again).
+    Backup::decode(&bytes).map_err(|e| Error::InvalidInput(format!("{}: {e}", args.file.display())))?;
+    let query: Vec<(&str, String)> =
+        args.tenant.as_deref().map(tenant_id).transpose()?.map(|t| ("tenant", t)).into_iter().collect();
+    let answer = args
+        .remote
+        .client()?
+        .send(Method::POST, &["v1", "restore"], &query, Some(Body::raw(bytes, BACKUP_TYPE)), &[])
+        .await?;
+    if args.remote.json {
+        print_json(&answer);
+    } else {
+        let names: Vec<&str> = answer["restored"]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        println!("restored {} tenant(s): {}", names.len(), names.join(", "));
+    }
+    Ok(())
+}
+
+fn rewrap(file: &Path, from: &Path, to: &Path, out: &Path) -> anyhow::Result<()> {
+    let bytes = read_file(file, "the backup")?;
+    let mut backup =
+        Backup::decode(&bytes).map_err(|e| Error::InvalidInput(format!("{}: {e}", file.display())))?;
+    let key = |p: &Path| MasterKey::from_file(p).map_err(|e| Error::InvalidInput(e.to_string()));
+    let (from, to) = (key(from)?, key(to)?);
+    backup.rewrap(&from, &to).map_err(|e| Error::InvalidInput(e.to_string()))?;
+    let encoded = backup.encode().map_err(|e| Error::Internal(e.to_string()))?;
+    write_private(out, &encoded)?;
+    println!(
+        "re-wrapped {} tenant(s) for the master key {} into {}",
+        backup.tenants.len(),
+        to.fingerprint(),
+        out.display()
+    );
+    Ok(())
+}
+
+/// Writes `bytes` to `path` through a temporary file of mode 0600 in the
+/// same directory, renamed into place: never half-written.
+fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let io = |e: std::io::Error| Error::Io { context: format!("cannot write {}", path.display()), source: e };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let mut tmp = tempfile::Builder::new().prefix(".wasmclaw-backup.").tempfile_in(&dir).map_err(io)?;
+    std::io::Write::write_all(&mut tmp, bytes).map_err(io)?;
+    tmp.as_file().sync_all().map_err(io)?;
+    tmp.persist(path).map_err(|e| io(e.error))?;
+    Ok(())
+}
+
+/// `GET /v1/backup[?tenant=]`: the answer's bytes (the API client reads
+/// JSON only).
+async fn fetch_backup(remote: &Remote, tenant: Option<&str>) -> anyhow::Result<Vec<u8>> {
+    let shown = remote.url.as_str().trim_end_matches('/').to_string();
+    let mut url = remote.url.clone();
+    url.set_query(None);
+    if let Ok(mut segments) = url.path_segments_mut() {
+        segments.pop_if_empty().extend(["v1", "backup"]);
+    }
+    if let Some(t) = tenant {
+        url.query_pairs_mut().append_pair("tenant", t);
+    }
+    let http = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .user_agent(concat!("wasmclaw/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| Error::Internal(format!("cannot build the HTTP client: {e}")))?;
+    let mut req = http.get(url);
+    if let Some(c) = remote.admin_key.as_deref().or(remote.token.as_deref()) {
+        req = req.bearer_auth(c.trim());
+    }
+    let unreachable =
+        |e: reqwest::Error| ClientError::Unreachable { url: shown.clone(), reason: e.to_string() };
+    let resp = req.send().await.map_err(unreachable)?;
+    let status = resp.status();
+    let bytes = resp.bytes().await.map_err(unreachable)?;
+    if status.is_success() {
+        return Ok(bytes.to_vec());
+    }
+    let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    let text = |k: &str| v["error"][k].as_str().map(str::to_string);
+    Err(ClientError::Api {
+        status: status.as_u16(),
+        code: text("code").unwrap_or_else(|| format!("http-{}", status.as_u16())),
+        message: text("message").unwrap_or_else(|| format!("the gateway at {shown} answered {status}")),
+        hint: String::new(),
+    }
+    .into())
+}
