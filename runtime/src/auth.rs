@@ -161,7 +161,7 @@ pub fn is_admin_key(key: &str) -> bool {
 }
 
 /// Splits a token into its tenant, id and secret, if it has the form.
-pub(crate) fn parse_token(token: &str) -> Option<(TenantId, &str)> {
+pub fn parse_token(token: &str) -> Option<(TenantId, &str)> {
     let rest = token.strip_prefix(TOKEN_PREFIX)?;
     let mut parts = rest.split('_');
     let (tenant, id, secret) = (parts.next()?, parts.next()?, parts.next()?);

@@ -11,6 +11,7 @@ mod http;
 mod isolation;
 mod messaging;
 mod packages;
+mod props;
 mod server;
 mod soak;
 mod tenancy;
