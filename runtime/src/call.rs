@@ -404,6 +404,15 @@ pub(crate) fn classify(e: wasmtime::Error, store: &Store<HostState>, limits: &Li
     if state.limiter.hit {
         return Error::MemoryLimit { limit_bytes: limits.memory_bytes };
     }
+    if state.limiter.table_hit {
+        return Error::Trap {
+            message: format!(
+                "table limit: the call tried to grow its tables past its limit of {} elements",
+                limits.table_elements
+            ),
+            stderr: tail(&state.stderr.text(), STDERR_TAIL),
+        };
+    }
     if e.is::<DeadlineExceeded>() {
         return Error::Timeout { limit_ms: limits.timeout_ms };
     }

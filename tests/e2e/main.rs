@@ -5,6 +5,7 @@ mod agents;
 mod calls;
 mod channels;
 mod corpus;
+mod corpus_tables;
 mod cron;
 mod hostile;
 mod http;
