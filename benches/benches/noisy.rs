@@ -24,7 +24,7 @@
 //!
 //! `cargo bench -p wasmclaw-benches --bench noisy`; without `--bench` it
 //! runs each phase for 0.2 s as a smoke check. Knobs: `NOISY_SECS`,
-//! `NOISY_INTERVAL_US`, `NOISY_A` (`spin` or `hog` alone), `NOISY_ONLY`
+//! `NOISY_INTERVAL_US`, `NOISY_A` (`spin`, `hog` or `pound` alone), `NOISY_ONLY`
 //! (variant ids, comma-separated), `NOISY_KEEP_RESIDENT` (bytes, overrides
 //! `pool.keep_resident_bytes`).
 
@@ -112,6 +112,10 @@ fn b_phase(
     stats(lat)
 }
 
+/// `pound` imports `secrets`, which its manifest must declare.
+const POUND_MANIFEST: &str =
+    "name = \"pound\"\nversion = \"0.1.0\"\n[permissions]\nsecrets = [\"API_KEY\"]\n";
+
 fn run(v: &Variant, data_dir: &std::path::Path, secs: Duration, interval: Duration) -> Outcome {
     let mut config = RuntimeConfig::with_data_dir(data_dir);
     config.defaults.concurrency = v.a_concurrency;
@@ -120,20 +124,26 @@ fn run(v: &Variant, data_dir: &std::path::Path, secs: Duration, interval: Durati
     config.pool.keep_resident_bytes = knob("NOISY_KEEP_RESIDENT", config.pool.keep_resident_bytes);
     let gateway = tokio_mt("gateway", false);
     let rt = Runtime::new(config).unwrap();
-    let (echo, spin, hog) = gateway.block_on(async {
+    let manifest = data_dir.with_extension("pound.toml");
+    std::fs::write(&manifest, POUND_MANIFEST).unwrap();
+    let (echo, spin, hog, pound) = gateway.block_on(async {
         (
             rt.load_skill_file(&skill_path("echo")).await.unwrap(),
             rt.load_skill_file(&skill_path("spin")).await.unwrap(),
             rt.load_skill_file(&skill_path("hog")).await.unwrap(),
+            rt.load_skill_files(&skill_path("pound"), Some(&manifest)).await.unwrap(),
         )
     });
     let b = rt.bind(&echo, &tenant("tenant-b")).unwrap();
-    let (spin, hog) =
-        (rt.bind(&spin, &tenant("tenant-a")).unwrap(), rt.bind(&hog, &tenant("tenant-a")).unwrap());
-    // `NOISY_A` (`spin`, `hog`, default both) picks what A runs.
-    let a: Vec<Arc<BoundSkill>> = match std::env::var("NOISY_A").as_deref() {
+    let a_bind =
+        |s: &Arc<wasmclaw::Skill>, input: &'static str| (rt.bind(s, &tenant("tenant-a")).unwrap(), input);
+    let (spin, hog) = (a_bind(&spin, "{}"), a_bind(&hog, "{}"));
+    // `NOISY_A` (`spin`, `hog`, `pound`; default spin and hog) picks what A
+    // runs; `pound` calls `memory.get` in a tight loop.
+    let a: Vec<(Arc<BoundSkill>, &str)> = match std::env::var("NOISY_A").as_deref() {
         Ok("spin") => vec![spin],
         Ok("hog") => vec![hog],
+        Ok("pound") => vec![a_bind(&pound, r#"{"op":"memory-get"}"#)],
         _ => vec![spin, hog],
     };
     let handle = gateway.handle().clone();
@@ -153,9 +163,9 @@ fn run(v: &Variant, data_dir: &std::path::Path, secs: Duration, interval: Durati
             a_handle.spawn(async move {
                 let mut n = i;
                 while !stop.load(Ordering::Relaxed) {
-                    let skill = &a[n % a.len()];
+                    let (skill, input) = &a[n % a.len()];
                     n += 1;
-                    let kind = match rt.invoke(skill, &Call::default(), "{}").await {
+                    let kind = match rt.invoke(skill, &Call::default(), input).await {
                         Ok(_) => "ok".to_string(),
                         Err(e) => e.kind().to_string(),
                     };

@@ -86,9 +86,13 @@ pub(crate) fn new_store(
     let _ = store.set_fuel(limits.fuel);
     {
         let turns = turns.clone();
-        store.call_hook(move |_, hook| {
-            if matches!(hook, CallHook::CallingHost) {
-                turns.release();
+        store.call_hook(move |mut ctx, hook| {
+            match hook {
+                CallHook::CallingHost => turns.release(),
+                // No slot free for a long call: a deadline already passed
+                // makes the guest yield at its next check, to queue.
+                CallHook::ReturningFromHost if !turns.resume() => ctx.set_epoch_deadline(0),
+                _ => {}
             }
             Ok(())
         });

@@ -9,7 +9,8 @@
 //! (first come, first served), so long calls take turns a tick at a time,
 //! and a call entering a host function (an HTTP request, a sleep, a
 //! database read) gives its slot back at once, so that waiting never holds
-//! one. While a tenant has a long call, its new calls start as long calls
+//! one; coming back, it takes a free slot or queues for its turn at once,
+//! so that a tight loop of host calls takes turns like a spin. While a tenant has a long call, its new calls start as long calls
 //! (they queue for a slot before they start), so a tenant restarting heavy
 //! calls cannot run them a first tick each outside the slots. Short calls
 //! of other tenants never queue: with one core always free of long calls,
@@ -65,6 +66,28 @@ impl Turns {
     pub(crate) fn release(&self) {
         let held = self.0.held.lock().unwrap_or_else(|p| p.into_inner()).take();
         drop(held);
+    }
+
+    /// Back from a host call: true if the call may run on (it is short, or
+    /// a slot was free and is now held); false if a long call found every
+    /// slot taken and must queue for its turn at once (the caller makes the
+    /// guest yield). Without this, a long call making host calls in a tight
+    /// loop would give its slot back at each one and run on without it.
+    pub(crate) fn resume(&self) -> bool {
+        if !self.0.long.load(Ordering::Acquire) {
+            return true;
+        }
+        let mut held = self.0.held.lock().unwrap_or_else(|p| p.into_inner());
+        if held.is_some() {
+            return true;
+        }
+        match self.0.slots.clone().try_acquire_owned() {
+            Ok(permit) => {
+                *held = Some(permit);
+                true
+            }
+            Err(_) => false,
+        }
     }
 
     /// Marks the call long, gives its slot back and returns the future it
@@ -134,6 +157,23 @@ mod tests {
         drop(b.next_turn(far)); // B's tick: gives back, queues again
         a_turn.await.unwrap();
         assert!(a.held());
+    }
+
+    #[tokio::test]
+    async fn back_from_a_host_call_a_long_call_takes_a_free_slot_or_must_queue() {
+        let slots = Arc::new(Semaphore::new(1));
+        let far = Instant::now() + Duration::from_secs(5);
+        let (ta, tb) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let (a, b, short) = (Turns::new(&slots, &ta), Turns::new(&slots, &tb), Turns::new(&slots, &tb));
+        assert!(short.resume() && !short.held(), "a short call runs on without a slot");
+        a.next_turn(far).await;
+        a.release(); // A calls the host…
+        b.next_turn(far).await; // …and B takes the slot meanwhile.
+        assert!(!a.resume(), "A, back with no slot free, must queue");
+        assert!(!a.held());
+        b.release();
+        assert!(a.resume() && a.held(), "a free slot is taken at once");
+        assert!(a.resume(), "holding one, it runs on");
     }
 
     #[tokio::test]
