@@ -40,17 +40,6 @@ struct Output {
     attempts: Vec<Attempt>,
 }
 
-fn kind(e: &Error) -> &'static str {
-    match e {
-        Error::Denied(_) => "denied",
-        Error::NotFound(_) => "not-found",
-        Error::Invalid(_) => "invalid",
-        Error::LimitExceeded(_) => "limit-exceeded",
-        Error::Unavailable(_) => "unavailable",
-        Error::Failed(_) => "failed",
-    }
-}
-
 struct Spammer;
 
 impl Skill for Spammer {
@@ -65,7 +54,7 @@ impl Skill for Spammer {
             .into_iter()
             .map(|target| match messaging::send(&target, "buy now") {
                 Ok(_) => Attempt { target, ok: true, error: String::new() },
-                Err(e) => Attempt { target, ok: false, error: kind(&e).into() },
+                Err(e) => Attempt { target, ok: false, error: e.kind().into() },
             })
             .collect();
         Ok(Output { attempts })
