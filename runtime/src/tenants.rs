@@ -67,9 +67,10 @@ impl Runtime {
         Ok(t)
     }
 
-    /// Deletes a tenant and everything it owns: memory, policy, secrets,
-    /// cron jobs, messages, tokens, skills, usage (one transaction), then its
-    /// files. The audit log keeps its records.
+    /// Deletes a tenant and everything it owns: its files, then memory,
+    /// policy, secrets, cron jobs, messages, tokens, skills, usage (one
+    /// transaction). The audit log keeps its records. Interrupted (a crash),
+    /// it leaves the tenant suspended, and deleting it again completes.
     ///
     /// Calls in flight finish first, so none writes after the purge: the
     /// tenant is suspended (no new token, no cron run), every one of its
@@ -101,10 +102,11 @@ impl Runtime {
     }
 
     fn purge_tenant(&self, actor: &str, id: &TenantId) -> Result<(), Error> {
-        if !self.inner.db.tenant_delete(id)? {
-            return Err(not_found(id));
-        }
-        self.forget_tenant(id);
+        // The files go first, while the (suspended) tenant is still
+        // recorded: a crash in between leaves it listed and suspended, and
+        // deleting it again finishes. The other order could leave a deleted
+        // tenant's files on disk, out of the API's reach and inherited by a
+        // tenant created later with the same id (the crash test found it).
         let dir = self.inner.config.data_dir.join("tenants").join(id.as_str());
         if let Err(e) = std::fs::remove_dir_all(&dir)
             && e.kind() != std::io::ErrorKind::NotFound
@@ -112,6 +114,10 @@ impl Runtime {
             self.record(actor, Some(id), "tenant.delete", id.as_str(), "files-left");
             return Err(Error::io(format!("cannot remove {}", dir.display()), e));
         }
+        if !self.inner.db.tenant_delete(id)? {
+            return Err(not_found(id));
+        }
+        self.forget_tenant(id);
         self.record(actor, Some(id), "tenant.delete", id.as_str(), "ok");
         Ok(())
     }

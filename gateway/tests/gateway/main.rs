@@ -21,6 +21,7 @@ mod agents;
 mod backup;
 mod bad_input;
 mod cli;
+mod crash;
 mod harness;
 mod isolation;
 mod lifecycle;
