@@ -249,11 +249,12 @@ async fn a_flood_of_300_calls_runs_exactly_concurrency_and_the_rest_are_busy() {
     let (timeouts, busy, full, other) = tally(&a, "tenant-a", 4);
     assert!(other.is_empty(), "unexpected outcomes: {other:?}");
     assert_eq!((timeouts, busy, full), (4, 296, 0));
-    // The four ran side by side: one deadline's time, not four.
-    assert!(took < Duration::from_millis(1500 * 2), "{took:?}");
+    // The four ran side by side: one deadline's time, not four (6 s).
+    assert!(took < Duration::from_millis(1500 * 3), "{took:?}");
     for (i, (out, t)) in b.into_iter().enumerate() {
         assert_eq!(out, json!({"i": i}));
-        assert!(t < Duration::from_secs(1), "tenant B's call {i} waited {t:?}");
+        // Not stuck behind A's queue (200 ms) or A's calls (1.5 s each).
+        assert!(t < Duration::from_millis(1400), "tenant B's call {i} waited {t:?}");
     }
     let used = usage_of(&rt, "tenant-a", "sleeper");
     assert_eq!(used.calls, 300);
