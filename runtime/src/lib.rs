@@ -54,6 +54,7 @@ pub(crate) mod slices;
 pub mod store;
 pub mod tenant_data;
 pub mod tenants;
+pub mod tree;
 pub mod trust;
 pub mod upgrade;
 pub mod vault;

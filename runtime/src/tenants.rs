@@ -108,9 +108,7 @@ impl Runtime {
         // tenant's files on disk, out of the API's reach and inherited by a
         // tenant created later with the same id (the crash test found it).
         let dir = self.inner.config.data_dir.join("tenants").join(id.as_str());
-        if let Err(e) = std::fs::remove_dir_all(&dir)
-            && e.kind() != std::io::ErrorKind::NotFound
-        {
+        if let Err(e) = crate::tree::remove_tree(&dir) {
             self.record(actor, Some(id), "tenant.delete", id.as_str(), "files-left");
             return Err(Error::io(format!("cannot remove {}", dir.display()), e));
         }

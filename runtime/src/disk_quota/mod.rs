@@ -2,54 +2,98 @@
 //! implements it, with every call that can grow a tenant's directory
 //! checked against `[files_quota]` first.
 //!
-//! - Each tenant has one [`DiskUsage`] (bytes of regular files, and
-//!   entries: files, directories and links), measured by walking its
-//!   directory the first time one of its calls writes, then kept up to date
-//!   by the calls themselves.
-//! - Growth is counted before it happens and refused with the WASI error
-//!   `quota` (the guest sees `EDQUOT`) when it would pass the quota: bytes
-//!   written through streams or `write`, `set-size` past the end, and new
-//!   entries (`open-at` with `create`, `create-directory-at`, `link-at`,
-//!   `symlink-at`). Deletions give their room back.
-//! - The count errs high, never low: an overwrite counts as growth. When a
-//!   write would pass the quota, the directory is measured again before the
-//!   write is refused (at most once a second per tenant, so that a guest
-//!   retrying in a loop cannot make the host walk its tree over and over).
+//! What it bounds, exactly: the **apparent size** (`st_size`) of the
+//! tenant's regular files, counted once per inode, and its **entries**
+//! (files, directories, links). Apparent size is what each WASI operation
+//! says it will add before it runs (a write at `offset` of `len` bytes adds
+//! `max(0, offset + len - size)`), so every reservation is exact and made
+//! before the disk is touched; a sparse file counts at its full length, so
+//! holes buy nothing. The disk really used is at most `max_bytes` plus one
+//! filesystem block per entry (`max_files` × 4 KiB on ext4), whatever the
+//! guest writes.
+//!
+//! - Each tenant has one [`DiskUsage`], measured by walking its directory
+//!   ([`crate::tree`]: relative to descriptors, never through a link, no
+//!   path length limit) the first time one of its calls changes it, then
+//!   kept exact by the calls themselves: every call that changes the tree
+//!   runs under the tenant's lock and stats what it changes before and
+//!   after, so it reserves before it grows and gives back only what was
+//!   counted.
+//! - Growth past the quota is refused with the WASI error `quota` (the guest
+//!   sees `EDQUOT`): positional and stream writes, `set-size`, new entries
+//!   (`open-at` with `create`, through a link too, `create-directory-at`,
+//!   `link-at`, `symlink-at`). Deletions, truncations and renames over an
+//!   entry give back what they destroy. An unlinked file that some call
+//!   still holds open stays counted until its last handle closes.
+//! - Directories nest at most `max_depth` levels: `create-directory-at` or
+//!   a `rename-at` that would go deeper is refused with `name-too-long`, so
+//!   every host walk of the tree (backup, measurement, deletion) sees all
+//!   of it.
+//! - Before a growth is refused the directory is measured again (at most
+//!   once a second per tenant). A measurement that could not see all of the
+//!   tree never lowers the count.
 //!
 //! Everything else is delegated unchanged to wasmtime-wasi (in `fs`).
 
+mod depth;
 mod fs;
+mod stream;
+#[cfg(test)]
+mod tests;
 
 pub use fs::{QuotaFilesystem, QuotaFsView, QuotaView};
 use serde::Deserialize;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use wasmtime_wasi::p2::bindings::filesystem::types::ErrorCode;
 
 /// Per-tenant quota of the files directory (`[files_quota]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FilesQuota {
-    /// Bytes of regular files a tenant may hold, over all its users.
+    /// Bytes (apparent size) of regular files a tenant may hold, over all
+    /// its users.
     pub max_bytes: u64,
     /// Entries (files, directories, links) a tenant may hold.
     pub max_files: u64,
+    /// How deep directories may nest below the tenant's files directory.
+    pub max_depth: u32,
 }
 
 impl Default for FilesQuota {
     fn default() -> Self {
-        FilesQuota { max_bytes: 1 << 30, max_files: 100_000 }
+        FilesQuota { max_bytes: 1 << 30, max_files: 100_000, max_depth: 64 }
     }
+}
+
+/// A file's identity: device and inode.
+type Inode = (u64, u64);
+
+fn inode(stat: &rustix::fs::Stat) -> Inode {
+    (stat.st_dev, stat.st_ino)
 }
 
 /// One tenant's disk usage, shared by its calls.
 #[derive(Debug, Default)]
 pub struct DiskUsage {
-    bytes: AtomicU64,
-    files: AtomicU64,
+    /// Held by every call that changes the tenant's tree, for the whole
+    /// change: each then sees its own effect exactly.
+    op: tokio::sync::Mutex<()>,
+    state: std::sync::Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    bytes: u64,
+    files: u64,
     /// When the directory was last walked (`None`: never).
-    measured: std::sync::Mutex<Option<std::time::Instant>>,
+    measured: Option<std::time::Instant>,
+    /// The tenant's open files (descriptors and streams) by inode.
+    open: HashMap<Inode, u32>,
+    /// Unlinked files still open, with the bytes of each still counted.
+    orphans: HashMap<Inode, u64>,
 }
 
 /// How often a tenant's directory may be walked again to correct the count.
@@ -58,167 +102,265 @@ const REMEASURE_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 impl DiskUsage {
     /// `(bytes, entries)` as last counted (not measured if never needed).
     pub fn get(&self) -> (u64, u64) {
-        (self.bytes.load(Ordering::Relaxed), self.files.load(Ordering::Relaxed))
+        let s = self.state();
+        (s.bytes, s.files)
     }
 
-    /// Measures `root` if it never was, or if `again` and the last
-    /// measurement is older than [`REMEASURE_EVERY`]. True if it measured.
-    fn measure_if_due(&self, root: &Path, again: bool) -> bool {
-        let mut measured = self.measured.lock().unwrap_or_else(|e| e.into_inner());
-        let due = match *measured {
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Walks `root` and takes what it found as the count (blocking; the
+    /// caller holds `op`). A walk that could not see everything only ever
+    /// raises the count.
+    fn measure(&self, root: &Path) {
+        let found = measure(root);
+        let mut s = self.state();
+        let orphans: u64 = s.orphans.values().sum();
+        let bytes = found.bytes.saturating_add(orphans);
+        if found.complete {
+            (s.bytes, s.files) = (bytes, found.files);
+        } else {
+            (s.bytes, s.files) = (s.bytes.max(bytes), s.files.max(found.files));
+        }
+        s.measured = Some(std::time::Instant::now());
+    }
+
+    /// Whether a walk is due: never measured, or `again` and the last walk
+    /// is older than [`REMEASURE_EVERY`].
+    fn due(&self, again: bool) -> bool {
+        match self.state().measured {
             None => true,
             Some(at) => again && at.elapsed() >= REMEASURE_EVERY,
-        };
-        if due {
-            self.store(measure(root));
-            *measured = Some(std::time::Instant::now());
         }
-        due
     }
 
-    fn store(&self, (bytes, files): (u64, u64)) {
-        self.bytes.store(bytes, Ordering::Relaxed);
-        self.files.store(files, Ordering::Relaxed);
+    /// Takes `n` bytes (or entries) if they fit under `max`.
+    fn try_take(&self, n: u64, entries: bool, max: u64) -> bool {
+        let mut s = self.state();
+        let counter = if entries { &mut s.files } else { &mut s.bytes };
+        match counter.checked_add(n).filter(|total| *total <= max) {
+            Some(total) => {
+                *counter = total;
+                true
+            }
+            None => false,
+        }
     }
-}
 
-/// `(bytes of regular files, entries)` under `root`, not following links.
-/// Entries that vanish during the walk are skipped.
-pub fn measure(root: &Path) -> (u64, u64) {
-    let (mut bytes, mut files) = (0u64, 0u64);
-    let mut dirs = vec![root.to_path_buf()];
-    while let Some(dir) = dirs.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
-        for entry in entries.flatten() {
-            let Ok(meta) = entry.path().symlink_metadata() else { continue };
-            files += 1;
-            if meta.is_dir() {
-                dirs.push(entry.path());
-            } else if meta.is_file() {
-                bytes += meta.len();
+    /// Gives back `bytes` and `entries` (never below zero).
+    fn release(&self, bytes: u64, entries: u64) {
+        let mut s = self.state();
+        s.bytes = s.bytes.saturating_sub(bytes);
+        s.files = s.files.saturating_sub(entries);
+    }
+
+    /// Adds bytes that grew without a reservation (should not happen: kept
+    /// so that the count never falls behind the disk).
+    fn force(&self, bytes: u64) {
+        let mut s = self.state();
+        s.bytes = s.bytes.saturating_add(bytes);
+    }
+
+    fn opened(&self, file: Inode) {
+        *self.state().open.entry(file).or_default() += 1;
+    }
+
+    fn closed(&self, file: Inode) {
+        let mut s = self.state();
+        let Some(n) = s.open.get_mut(&file) else { return };
+        *n -= 1;
+        if *n == 0 {
+            s.open.remove(&file);
+            if let Some(bytes) = s.orphans.remove(&file) {
+                s.bytes = s.bytes.saturating_sub(bytes);
             }
         }
     }
-    (bytes, files)
+
+    /// A file of `size` bytes lost its last link: its bytes are freed now,
+    /// or with its last handle if it is open.
+    fn unlinked(&self, file: Inode, size: u64) {
+        let mut s = self.state();
+        if s.open.contains_key(&file) {
+            *s.orphans.entry(file).or_default() += size;
+        } else {
+            s.bytes = s.bytes.saturating_sub(size);
+        }
+    }
+
+    /// An unlinked, open file changed size by `delta` bytes (counted or
+    /// released by the caller as for any file); kept beside it so that its
+    /// last close gives back exactly what it holds.
+    fn orphan_resized(&self, file: Inode, delta: i128) {
+        let mut s = self.state();
+        let held = s.orphans.entry(file).or_default();
+        *held = (i128::from(*held) + delta).clamp(0, i128::from(u64::MAX)) as u64;
+    }
 }
 
-/// The quota side of one call: the tenant's usage and where to measure it.
-#[derive(Clone)]
-pub struct DiskCtx {
+/// What a walk of a tenant's directory found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Measured {
+    /// Apparent size of its regular files, each inode once.
+    pub bytes: u64,
+    /// Its entries: files, directories, links.
+    pub files: u64,
+    /// Whether the walk saw all of it (nothing deeper than it may go).
+    pub complete: bool,
+}
+
+/// What is under `root`, not following links, counting a hard-linked file
+/// once; entries that vanish during the walk are skipped.
+pub fn measure(root: &Path) -> Measured {
+    let mut m = Measured { complete: true, ..Default::default() };
+    let fd = match crate::tree::open_root(root) {
+        Ok(Some(fd)) => fd,
+        Ok(None) => return m,
+        Err(_) => return Measured { complete: false, ..m },
+    };
+    let mut linked = std::collections::HashSet::new();
+    let walked = crate::tree::walk(rustix::fd::AsFd::as_fd(&fd), |e| {
+        m.files += 1;
+        if e.kind == rustix::fs::FileType::RegularFile
+            && (e.stat.st_nlink <= 1 || linked.insert(inode(e.stat)))
+        {
+            m.bytes = m.bytes.saturating_add(e.stat.st_size as u64);
+        }
+        Ok(true)
+    });
+    m.complete = matches!(walked, Ok(w) if w.deep == 0);
+    m
+}
+
+/// The quota side of one call, shared with the streams it opens.
+struct Meter {
     usage: Arc<DiskUsage>,
     quota: FilesQuota,
     root: PathBuf,
     audit: crate::caps::CallAudit,
     /// Whether this call's first refusal was noted for the audit log.
-    noted: Arc<std::sync::atomic::AtomicBool>,
+    noted: AtomicBool,
+}
+
+impl Meter {
+    /// Notes the call's first refusal for the audit log.
+    fn refused(&self, what: &'static str, limit: String) {
+        if !self.noted.swap(true, Ordering::Relaxed) {
+            self.audit.limited(what, &limit);
+        }
+    }
+
+    fn max(&self, entries: bool) -> u64 {
+        if entries { self.quota.max_files } else { self.quota.max_bytes }
+    }
+
+    /// Takes `n` from the tenant's room (blocking; the caller holds the
+    /// tenant's lock), measuring first if the count is missing or if it
+    /// would refuse; refuses with `quota` when it still does not fit.
+    fn reserve_blocking(&self, n: u64, entries: bool) -> Result<(), ErrorCode> {
+        if n == 0 {
+            return Ok(());
+        }
+        if self.usage.due(false) {
+            self.usage.measure(&self.root);
+        }
+        if self.usage.try_take(n, entries, self.max(entries)) {
+            return Ok(());
+        }
+        if self.usage.due(true) {
+            self.usage.measure(&self.root);
+            if self.usage.try_take(n, entries, self.max(entries)) {
+                return Ok(());
+            }
+        }
+        let what = if entries { "entries" } else { "bytes" };
+        self.refused("files.quota", format!("{what}: {}", self.max(entries)));
+        Err(ErrorCode::Quota)
+    }
+
+    /// [`Meter::reserve_blocking`] from a call's task: any walk runs on the
+    /// blocking pool.
+    async fn reserve(self: &Arc<Self>, n: u64, entries: bool) -> Result<(), ErrorCode> {
+        if n == 0 {
+            return Ok(());
+        }
+        if !self.usage.due(false) && self.usage.try_take(n, entries, self.max(entries)) {
+            return Ok(());
+        }
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || this.reserve_blocking(n, entries))
+            .await
+            .unwrap_or(Err(ErrorCode::Io))
+    }
+
+    /// Settles a reservation of `reserved` bytes once the file went from
+    /// `before` to `after` bytes; `orphan` is the file if it has no link.
+    fn settle(&self, reserved: u64, before: u64, after: u64, orphan: Option<Inode>) {
+        let grown = after.saturating_sub(before);
+        let shrunk = before.saturating_sub(after);
+        if grown > reserved {
+            self.usage.force(grown - reserved);
+        } else {
+            self.usage.release(reserved - grown + shrunk, 0);
+        }
+        if let Some(file) = orphan {
+            self.usage.orphan_resized(file, i128::from(after) - i128::from(before));
+        }
+    }
+}
+
+/// Marks a file open for as long as it lives.
+struct OpenFile {
+    usage: Arc<DiskUsage>,
+    file: Inode,
+}
+
+impl OpenFile {
+    fn new(usage: &Arc<DiskUsage>, file: Inode) -> Self {
+        usage.opened(file);
+        OpenFile { usage: usage.clone(), file }
+    }
+}
+
+impl Drop for OpenFile {
+    fn drop(&mut self) {
+        self.usage.closed(self.file);
+    }
+}
+
+/// The quota side of one call: the tenant's usage and where to measure it.
+pub struct DiskCtx {
+    meter: Arc<Meter>,
+    /// The files this call's descriptors hold open, by resource.
+    open: HashMap<u32, OpenFile>,
 }
 
 impl DiskCtx {
     /// A call's context: `usage` is the tenant's, `root` its files directory.
     pub fn new(usage: Arc<DiskUsage>, quota: FilesQuota, root: PathBuf) -> Self {
-        DiskCtx { usage, quota, root, audit: Default::default(), noted: Default::default() }
+        let meter = Meter { usage, quota, root, audit: Default::default(), noted: AtomicBool::new(false) };
+        DiskCtx { meter: Arc::new(meter), open: HashMap::new() }
     }
 
-    /// Notes the call's first refusal in `audit` (`files.quota`).
+    /// Notes the call's first refusal in `audit` (`files.quota`,
+    /// `files.depth`).
     pub fn with_audit(mut self, audit: crate::caps::CallAudit) -> Self {
-        self.audit = audit;
+        // Unshared right after `new`: no stream holds the meter yet.
+        if let Some(meter) = Arc::get_mut(&mut self.meter) {
+            meter.audit = audit;
+        }
         self
     }
 
     /// A context in which nothing may grow (`describe`).
     pub fn denied() -> Self {
-        DiskCtx::new(Arc::default(), FilesQuota { max_bytes: 0, max_files: 0 }, PathBuf::new())
+        let quota = FilesQuota { max_bytes: 0, max_files: 0, max_depth: 0 };
+        DiskCtx::new(Arc::default(), quota, PathBuf::new())
     }
 
-    /// Takes `n` from the tenant's room in `counter` (bytes or entries), or
-    /// refuses with `quota` once a fresh measurement confirms it is full.
-    fn reserve(&self, n: u64, entries: bool) -> Result<(), ErrorCode> {
-        self.usage.measure_if_due(&self.root, false);
-        let mut measured_again = false;
-        loop {
-            let (counter, max) = match entries {
-                true => (&self.usage.files, self.quota.max_files),
-                false => (&self.usage.bytes, self.quota.max_bytes),
-            };
-            let took = counter.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| {
-                used.checked_add(n).filter(|total| *total <= max)
-            });
-            match took {
-                Ok(_) => return Ok(()),
-                Err(_) if !measured_again && self.usage.measure_if_due(&self.root, true) => {
-                    measured_again = true;
-                }
-                Err(_) => {
-                    if !self.noted.swap(true, Ordering::Relaxed) {
-                        let what = if entries { "entries" } else { "bytes" };
-                        self.audit.limited("files.quota", &format!("{what}: {max}"));
-                    }
-                    return Err(ErrorCode::Quota);
-                }
-            }
-        }
-    }
-
-    fn release(&self, bytes: u64, entries: u64) {
-        let sub = |c: &AtomicU64, n: u64| {
-            let _ = c.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |u| Some(u.saturating_sub(n)));
-        };
-        sub(&self.usage.bytes, bytes);
-        sub(&self.usage.files, entries);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn ctx(dir: &Path, quota: FilesQuota) -> DiskCtx {
-        DiskCtx::new(Arc::new(DiskUsage::default()), quota, dir.to_path_buf())
-    }
-
-    #[test]
-    fn measures_files_and_bytes_without_following_links() {
-        let d = tempfile::tempdir().unwrap();
-        std::fs::create_dir(d.path().join("sub")).unwrap();
-        std::fs::write(d.path().join("sub/a"), [0; 100]).unwrap();
-        std::fs::write(d.path().join("b"), [0; 20]).unwrap();
-        std::os::unix::fs::symlink("/usr", d.path().join("link")).unwrap();
-        assert_eq!(measure(d.path()), (120, 4));
-    }
-
-    #[test]
-    fn reserves_up_to_the_quota_then_refuses() {
-        let d = tempfile::tempdir().unwrap();
-        std::fs::write(d.path().join("a"), [0; 40]).unwrap();
-        let c = ctx(d.path(), FilesQuota { max_bytes: 100, max_files: 2 });
-        assert_eq!(c.reserve(60, false), Ok(()));
-        assert_eq!(c.reserve(1, false), Err(ErrorCode::Quota));
-        assert_eq!(c.reserve(1, true), Ok(()));
-        assert_eq!(c.reserve(1, true), Err(ErrorCode::Quota));
-        assert_eq!(c.usage.get(), (100, 2));
-    }
-
-    #[test]
-    fn an_overcount_is_corrected_by_measuring_before_refusing() {
-        let d = tempfile::tempdir().unwrap();
-        let c = ctx(d.path(), FilesQuota { max_bytes: 100, max_files: 10 });
-        assert_eq!(c.reserve(10, false), Ok(()));
-        // Measured just now: no second walk within the second.
-        assert_eq!(c.reserve(95, false), Err(ErrorCode::Quota));
-        *c.usage.measured.lock().unwrap() = Some(std::time::Instant::now() - REMEASURE_EVERY);
-        // As if a file had been overwritten in place: counted, not grown.
-        // The directory is empty, so the overcount must not refuse.
-        assert_eq!(c.reserve(95, false), Ok(()));
-        assert_eq!(c.usage.get().0, 95);
-        assert_eq!(c.reserve(6, false), Err(ErrorCode::Quota));
-    }
-
-    #[test]
-    fn releases_never_go_below_zero() {
-        let d = tempfile::tempdir().unwrap();
-        let c = ctx(d.path(), FilesQuota::default());
-        c.reserve(5, false).unwrap();
-        c.release(10, 3);
-        assert_eq!(c.usage.get(), (0, 0));
+    /// The tenant's usage.
+    pub fn usage(&self) -> &Arc<DiskUsage> {
+        &self.meter.usage
     }
 }
