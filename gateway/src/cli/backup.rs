@@ -14,7 +14,7 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use wasmclaw::Error;
-use wasmclaw::backup::Backup;
+use wasmclaw::backup::format;
 use wasmclaw::vault::MasterKey;
 
 /// The content type of a backup file.
@@ -77,31 +77,38 @@ pub(crate) async fn backup(args: BackupArgs) -> anyhow::Result<()> {
     }
     let out = args.out.ok_or_else(|| Error::InvalidInput("give the file to write with -o FILE".into()))?;
     let tenant = args.tenant.as_deref().map(tenant_id).transpose()?;
-    let bytes = fetch_backup(&args.remote, tenant.as_deref()).await?;
-    // Checked before it is kept: a backup that does not decode is no backup.
-    let decoded =
-        Backup::decode(&bytes).map_err(|e| Error::Internal(format!("the gateway's backup: {e}")))?;
-    write_private(&out, &bytes)?;
-    let names: Vec<&str> = decoded.tenants.iter().map(|t| t.rows.tenant.as_str()).collect();
+    let tmp = private_temp(&out)?;
+    let bytes = fetch_backup(&args.remote, tenant.as_deref(), tmp.as_file()).await?;
+    // Checked before it is kept: a backup that does not check is no backup.
+    let summary =
+        check_file(tmp.path()).map_err(|e| Error::Internal(format!("the gateway's backup: {e}")))?;
+    persist(tmp, &out)?;
+    let names = summary.tenants;
     if args.remote.json {
-        print_json(&serde_json::json!({ "file": out, "bytes": bytes.len(), "tenants": names }));
+        print_json(&serde_json::json!({ "file": out, "bytes": bytes, "tenants": names }));
     } else {
         println!(
             "backed up {} tenant(s) ({}) to {} ({} bytes)",
             names.len(),
             names.join(", "),
             out.display(),
-            bytes.len()
+            bytes
         );
     }
     Ok(())
 }
 
+/// Reads and validates the backup file at `path` (streaming).
+fn check_file(path: &Path) -> Result<format::Summary, String> {
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    format::check(std::io::BufReader::with_capacity(1 << 20, file), |_, _| Ok(())).map_err(|e| e.to_string())
+}
+
 /// Runs `wasmclaw restore`.
 pub(crate) async fn restore(args: RestoreArgs) -> anyhow::Result<()> {
-    let bytes = read_file(&args.file, "the backup")?;
     // Refused here already when it is corrupt (the gateway checks again).
-    Backup::decode(&bytes).map_err(|e| Error::InvalidInput(format!("{}: {e}", args.file.display())))?;
+    check_file(&args.file).map_err(|e| Error::InvalidInput(format!("{}: {e}", args.file.display())))?;
+    let bytes = read_file(&args.file, "the backup")?;
     let query: Vec<(&str, String)> =
         args.tenant.as_deref().map(tenant_id).transpose()?.map(|t| ("tenant", t)).into_iter().collect();
     let answer = args
@@ -122,33 +129,41 @@ pub(crate) async fn restore(args: RestoreArgs) -> anyhow::Result<()> {
 }
 
 fn rewrap(file: &Path, from: &Path, to: &Path, out: &Path) -> anyhow::Result<()> {
-    let bytes = read_file(file, "the backup")?;
-    let mut backup =
-        Backup::decode(&bytes).map_err(|e| Error::InvalidInput(format!("{}: {e}", file.display())))?;
     let key = |p: &Path| MasterKey::from_file(p).map_err(|e| Error::InvalidInput(e.to_string()));
     let (from, to) = (key(from)?, key(to)?);
-    backup.rewrap(&from, &to).map_err(|e| Error::InvalidInput(e.to_string()))?;
-    let encoded = backup.encode().map_err(|e| Error::Internal(e.to_string()))?;
-    write_private(out, &encoded)?;
+    let input = std::fs::File::open(file).map_err(|source| Error::Io {
+        context: format!("cannot read the backup {}", file.display()),
+        source,
+    })?;
+    let tmp = private_temp(out)?;
+    let reader = std::io::BufReader::with_capacity(1 << 20, input);
+    let writer = std::io::BufWriter::with_capacity(1 << 20, tmp.as_file());
+    format::rewrap(reader, writer, &from, &to)
+        .map_err(|e| Error::InvalidInput(format!("{}: {e}", file.display())))?;
+    let summary = check_file(tmp.path()).map_err(Error::Internal)?;
+    persist(tmp, out)?;
     println!(
         "re-wrapped {} tenant(s) for the master key {} into {}",
-        backup.tenants.len(),
+        summary.tenants.len(),
         to.fingerprint(),
         out.display()
     );
     Ok(())
 }
 
-/// Writes `bytes` to `path` through a temporary file of mode 0600 in the
-/// same directory, renamed into place: never half-written.
-fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+/// A temporary file of mode 0600 beside `path`, to be renamed into place
+/// by [`persist`]: a backup is never half-written.
+fn private_temp(path: &Path) -> anyhow::Result<tempfile::NamedTempFile> {
     let io = |e: std::io::Error| Error::Io { context: format!("cannot write {}", path.display()), source: e };
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let mut tmp = tempfile::Builder::new().prefix(".wasmclaw-backup.").tempfile_in(&dir).map_err(io)?;
-    std::io::Write::write_all(&mut tmp, bytes).map_err(io)?;
+    Ok(tempfile::Builder::new().prefix(".wasmclaw-backup.").tempfile_in(&dir).map_err(io)?)
+}
+
+fn persist(tmp: tempfile::NamedTempFile, path: &Path) -> anyhow::Result<()> {
+    let io = |e: std::io::Error| Error::Io { context: format!("cannot write {}", path.display()), source: e };
     tmp.as_file().sync_all().map_err(io)?;
     tmp.persist(path).map_err(|e| io(e.error))?;
     Ok(())
@@ -156,7 +171,7 @@ fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 
 /// `GET /v1/backup[?tenant=]`: the answer's bytes (the API client reads
 /// JSON only).
-async fn fetch_backup(remote: &Remote, tenant: Option<&str>) -> anyhow::Result<Vec<u8>> {
+async fn fetch_backup(remote: &Remote, tenant: Option<&str>, mut out: &std::fs::File) -> anyhow::Result<u64> {
     let shown = remote.url.as_str().trim_end_matches('/').to_string();
     let mut url = remote.url.clone();
     url.set_query(None);
@@ -177,12 +192,18 @@ async fn fetch_backup(remote: &Remote, tenant: Option<&str>) -> anyhow::Result<V
     }
     let unreachable =
         |e: reqwest::Error| ClientError::Unreachable { url: shown.clone(), reason: e.to_string() };
-    let resp = req.send().await.map_err(unreachable)?;
+    let mut resp = req.send().await.map_err(unreachable)?;
     let status = resp.status();
-    let bytes = resp.bytes().await.map_err(unreachable)?;
     if status.is_success() {
-        return Ok(bytes.to_vec());
+        let mut written = 0u64;
+        while let Some(chunk) = resp.chunk().await.map_err(unreachable)? {
+            std::io::Write::write_all(&mut out, &chunk)
+                .map_err(|source| Error::Io { context: "cannot write the backup".into(), source })?;
+            written += chunk.len() as u64;
+        }
+        return Ok(written);
     }
+    let bytes = resp.bytes().await.map_err(unreachable)?;
     let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
     let text = |k: &str| v["error"][k].as_str().map(str::to_string);
     Err(ClientError::Api {

@@ -29,8 +29,9 @@ pub const MAX_INVOKE_BODY: usize = 8 * 1024 * 1024 + 1024;
 /// Largest body of a skill install: a base64 component or package of up
 /// to 32 MiB.
 pub const MAX_INSTALL_BODY: usize = 44 * 1024 * 1024;
-/// Largest body of a restore: a backup file of up to 512 MiB.
-pub const MAX_RESTORE_BODY: usize = 512 * 1024 * 1024;
+/// Largest body of a restore: a backup file of up to 256 GiB, streamed to
+/// a file in the data directory (never held in memory).
+pub const MAX_RESTORE_BODY: u64 = 256 << 30;
 
 /// One route, as documented.
 pub struct Route {
@@ -171,7 +172,7 @@ fn handler(method: &str, path: &str) -> MethodRouter<Gateway> {
         ("GET", "/v1/trust") => get(trust::list),
         ("DELETE", "/v1/trust/{name}") => delete(trust::remove),
         ("GET", "/v1/backup") => get(backup::backup),
-        ("POST", "/v1/restore") => limit(post(backup::restore), MAX_RESTORE_BODY),
+        ("POST", "/v1/restore") => post(backup::restore),
         _ => unreachable!("route {method} {path} has no handler"),
     }
 }

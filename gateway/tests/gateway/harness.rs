@@ -283,8 +283,10 @@ impl Gateway {
         let status = resp.status().as_u16();
         let content_type =
             resp.headers().get("content-type").map(|v| v.to_str().unwrap_or_default().to_string());
-        let text = resp.text().unwrap_or_else(|e| panic!("{method} {path}: reading the body: {e}"));
-        Resp { what: format!("{method} {path}"), status, content_type, text }
+        let bytes =
+            resp.bytes().unwrap_or_else(|e| panic!("{method} {path}: reading the body: {e}")).to_vec();
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        Resp { what: format!("{method} {path}"), status, content_type, text, bytes }
     }
 
     /// `GET path`.
@@ -383,8 +385,10 @@ pub struct Resp {
     pub status: u16,
     /// The `content-type` header.
     pub content_type: Option<String>,
-    /// The body.
+    /// The body (as text, lossily).
     pub text: String,
+    /// The body's bytes.
+    pub bytes: Vec<u8>,
 }
 
 impl Resp {

@@ -1,140 +1,177 @@
-//! A tenant's directory, read into a backup and written back.
+//! A tenant's directory, streamed into a backup and written back.
 //!
-//! Reading opens every component with `openat(O_NOFOLLOW)`: a symlink a
-//! skill planted is skipped, never walked (it could point at another
-//! tenant's files or the host's), and so is anything that is neither a
-//! directory nor a regular file. Writing goes to a fresh staging
-//! directory, which the restore then swaps in with a rename.
+//! Reading walks the tree with [`crate::tree::walk`] (iterative, relative
+//! to descriptors, never through a link): a symlink a skill planted is
+//! skipped, never followed (it could point at another tenant's files or the
+//! host's), and so is anything that is neither a directory nor a regular
+//! file, or whose name is not UTF-8. A file's data goes out as extents of
+//! at most 1 MiB, found with `SEEK_DATA`/`SEEK_HOLE`, so a sparse file costs
+//! what it holds, and no file is ever read whole into memory. Writing
+//! creates each entry relative to its parent's descriptor below a fresh
+//! staging directory (no path is ever formed, so depth and name lengths
+//! cannot fail it), which the restore then swaps in with a rename.
 
-use super::format::{FileEntry, valid_relative_path};
-use crate::store::Bytes;
-use rustix::fd::OwnedFd;
-use rustix::fs::{FileType, Mode, OFlags};
-use std::io::Read;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use super::format::{BackupError, MAX_EXTENT, Record, TreeCursor, Writer};
+use rustix::fd::{AsFd, OwnedFd};
+use rustix::fs::{FileType, Mode, OFlags, SeekFrom};
+use std::ffi::CString;
+use std::io::Write;
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-/// Every directory and regular file below `root`, with paths relative to
-/// it, in a stable order; empty when `root` does not exist.
-pub(crate) fn read_tree(root: &Path) -> std::io::Result<Vec<FileEntry>> {
-    let flags = OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW;
-    let fd = match rustix::fs::open(root, flags, Mode::empty()) {
-        Ok(fd) => fd,
-        Err(rustix::io::Errno::NOENT) => return Ok(Vec::new()),
-        Err(e) => return Err(e.into()),
-    };
-    let mut out = Vec::new();
-    read_dir(&fd, "", &mut out)?;
-    Ok(out)
-}
-
-fn read_dir(dir: &OwnedFd, prefix: &str, out: &mut Vec<FileEntry>) -> std::io::Result<()> {
-    let mut names = Vec::new();
-    for entry in rustix::fs::Dir::read_from(dir)? {
-        let name = entry?.file_name().to_string_lossy().into_owned();
-        if name != "." && name != ".." {
-            names.push(name);
-        }
-    }
-    names.sort();
-    for name in names {
-        // Not UTF-8 (lossy) or otherwise odd: it could not be restored as is.
-        if name.contains(['/', '\u{fffd}']) {
-            tracing::warn!(%prefix, %name, "a backup skips a file whose name is not plain UTF-8");
-            continue;
-        }
-        let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW | OFlags::NONBLOCK;
-        let fd = match rustix::fs::openat(dir, name.as_str(), flags, Mode::empty()) {
-            Ok(fd) => fd,
-            // A symlink (ELOOP) or something gone meanwhile: not copied.
-            Err(rustix::io::Errno::LOOP | rustix::io::Errno::NOENT | rustix::io::Errno::NXIO) => continue,
-            Err(e) => return Err(e.into()),
+/// Writes the tree below `root` into `w` (nothing if `root` does not
+/// exist); returns how many entries were skipped.
+pub(crate) fn write_tree<W: Write>(w: &mut Writer<W>, root: &Path) -> Result<u64, BackupError> {
+    let Some(top) = crate::tree::open_root(root)? else { return Ok(0) };
+    let mut skipped = 0u64;
+    let mut buf = Vec::new();
+    let mut failed: Option<BackupError> = None;
+    let walked = crate::tree::walk(top.as_fd(), |e| {
+        let keep = matches!(e.kind, FileType::Directory | FileType::RegularFile);
+        let Some(path) = e.path().filter(|_| keep) else {
+            skipped += 1;
+            return Ok(false);
         };
-        let path = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
-        match FileType::from_raw_mode(rustix::fs::fstat(&fd)?.st_mode) {
-            FileType::Directory => {
-                out.push(FileEntry { path: path.clone(), dir: true, data: Bytes::default() });
-                read_dir(&fd, &path, out)?;
+        let result = if e.kind == FileType::Directory {
+            w.record(&Record::Dir(path))
+        } else {
+            copy_file(w, e.parent, e.name, path, &mut buf)
+        };
+        match result {
+            Ok(()) => Ok(true),
+            Err(err) => {
+                failed = Some(err);
+                Err(std::io::Error::other("backup write failed"))
             }
-            FileType::RegularFile => {
-                let mut data = Vec::new();
-                std::fs::File::from(fd).read_to_end(&mut data)?;
-                out.push(FileEntry { path, dir: false, data: Bytes(data) });
-            }
-            _ => {}
         }
+    });
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    Ok(skipped + walked?.deep)
+}
+
+/// Writes one regular file as a file record and its data's extents.
+fn copy_file<W: Write>(
+    w: &mut Writer<W>,
+    dir: rustix::fd::BorrowedFd<'_>,
+    name: &std::ffi::CStr,
+    path: String,
+    buf: &mut Vec<u8>,
+) -> Result<(), BackupError> {
+    let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY;
+    let fd = match rustix::fs::openat(dir, name, flags, Mode::empty()) {
+        Ok(fd) => fd,
+        // Replaced by a link or gone meanwhile: an empty file keeps its place.
+        Err(_) => return w.record(&Record::File { path, size: 0 }),
+    };
+    let stat = rustix::fs::fstat(&fd).map_err(std::io::Error::from)?;
+    if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
+        return w.record(&Record::File { path, size: 0 });
+    }
+    let size = stat.st_size as u64;
+    w.record(&Record::File { path, size })?;
+    let file = std::fs::File::from(fd);
+    let mut pos = 0u64;
+    while pos < size {
+        let data = match rustix::fs::seek(&file, SeekFrom::Data(pos)) {
+            Ok(at) => at,
+            Err(rustix::io::Errno::NXIO) => break,
+            Err(e) => return Err(std::io::Error::from(e).into()),
+        };
+        let hole = rustix::fs::seek(&file, SeekFrom::Hole(data)).map_err(std::io::Error::from)?;
+        let (mut at, end) = (data, hole.min(size));
+        while at < end {
+            let n = (end - at).min(MAX_EXTENT as u64) as usize;
+            buf.resize(n, 0);
+            let got = file.read_at(&mut buf[..n], at)?;
+            if got == 0 {
+                break; // shrank meanwhile
+            }
+            w.record(&Record::Extent { offset: at, data: buf[..got].to_vec() })?;
+            at += got as u64;
+        }
+        pos = end.max(data + 1);
     }
     Ok(())
 }
 
-/// Creates `dest` (which must not exist) and writes `entries` below it:
-/// directories of mode 0700, files of mode 0600. Every path is checked
-/// again, so nothing can land outside `dest`.
-pub(crate) fn write_tree(dest: &Path, entries: &[FileEntry]) -> std::io::Result<()> {
-    let mut dirs = std::fs::DirBuilder::new();
-    dirs.mode(0o700);
-    dirs.create(dest)?;
-    dirs.recursive(true);
-    for e in entries {
-        if !valid_relative_path(&e.path) {
-            return Err(std::io::Error::other(format!("{:?} is not a relative path", e.path)));
-        }
-        let path = dest.join(&e.path);
-        if e.dir {
-            dirs.create(&path)?;
-            continue;
-        }
-        if let Some(parent) = path.parent() {
-            dirs.create(parent)?;
-        }
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(OFlags::NOFOLLOW.bits() as i32)
-            .open(&path)?;
-        std::io::Write::write_all(&mut file, &e.data.0)?;
-        file.sync_all()?;
-    }
-    Ok(())
+/// Writes a tenant's tree from its records below `dest` (which it
+/// creates): directories of mode 0700, files of mode 0600, each created
+/// relative to its parent's descriptor. The records were validated
+/// ([`super::format::check`]); they are placed again here all the same.
+pub(crate) struct TreeWriter {
+    cursor: TreeCursor,
+    /// The open directories from `dest` down.
+    dirs: Vec<OwnedFd>,
+    /// The file being written, and its size.
+    file: Option<(std::fs::File, u64)>,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+fn invalid(e: String) -> BackupError {
+    BackupError::Invalid(e)
+}
 
-    #[test]
-    fn a_tree_round_trips_and_a_symlink_is_never_followed() {
-        let d = tempfile::tempdir().unwrap();
-        let root = d.path().join("t");
-        std::fs::create_dir_all(root.join("files/users/ab/media")).unwrap();
-        std::fs::create_dir_all(root.join("empty")).unwrap();
-        std::fs::write(root.join("files/notes.json"), b"[1]").unwrap();
-        std::fs::write(root.join("files/users/ab/media/p.png"), b"png").unwrap();
-        std::fs::write(d.path().join("secret"), b"host").unwrap();
-        std::os::unix::fs::symlink(d.path().join("secret"), root.join("files/link")).unwrap();
-        std::os::unix::fs::symlink(d.path(), root.join("files/dirlink")).unwrap();
-        let tree = read_tree(&root).unwrap();
-        let paths: Vec<&str> = tree.iter().map(|e| e.path.as_str()).collect();
-        assert_eq!(
-            paths,
-            [
-                "empty",
-                "files",
-                "files/notes.json",
-                "files/users",
-                "files/users/ab",
-                "files/users/ab/media",
-                "files/users/ab/media/p.png"
-            ]
-        );
-        let copy = d.path().join("copy");
-        write_tree(&copy, &tree).unwrap();
-        assert_eq!(read_tree(&copy).unwrap(), tree);
-        assert_eq!(std::fs::read(copy.join("files/users/ab/media/p.png")).unwrap(), b"png");
-        assert!(read_tree(&d.path().join("none")).unwrap().is_empty());
-        let bad = [FileEntry { path: "../x".into(), dir: false, data: Bytes::default() }];
-        assert!(write_tree(&d.path().join("bad"), &bad).is_err());
-        assert!(!d.path().join("x").exists());
+impl TreeWriter {
+    /// Creates `dest` (which must not exist).
+    pub(crate) fn new(dest: &Path) -> Result<Self, BackupError> {
+        std::os::unix::fs::DirBuilderExt::mode(&mut std::fs::DirBuilder::new(), 0o700).create(dest)?;
+        let top =
+            crate::tree::open_root(dest)?.ok_or_else(|| invalid("the staging directory vanished".into()))?;
+        Ok(TreeWriter { cursor: TreeCursor::new(), dirs: vec![top], file: None })
+    }
+
+    /// Applies one record of the tenant's tree.
+    pub(crate) fn apply(&mut self, rec: &Record) -> Result<(), BackupError> {
+        match rec {
+            Record::Dir(path) | Record::File { path, .. } => {
+                self.close_file()?;
+                let dir = matches!(rec, Record::Dir(_));
+                let (parent, name) = self.cursor.enter(path, dir).map_err(invalid)?;
+                self.dirs.truncate(parent + 1);
+                let at = self.dirs[parent].as_fd();
+                let name = CString::new(name).map_err(|e| invalid(e.to_string()))?;
+                if dir {
+                    rustix::fs::mkdirat(at, &name, Mode::from_raw_mode(0o700))
+                        .map_err(std::io::Error::from)?;
+                    let fd = crate::tree::open_dir_at(at, &name).map_err(std::io::Error::from)?;
+                    self.dirs.push(fd);
+                } else if let Record::File { size, .. } = rec {
+                    let flags =
+                        OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+                    let fd = rustix::fs::openat(at, &name, flags, Mode::from_raw_mode(0o600))
+                        .map_err(std::io::Error::from)?;
+                    self.cursor.file(*size);
+                    self.file = Some((std::fs::File::from(fd), *size));
+                }
+                Ok(())
+            }
+            Record::Extent { offset, data } => {
+                self.cursor.extent(*offset, data.len()).map_err(invalid)?;
+                let (file, _) =
+                    self.file.as_ref().ok_or_else(|| invalid("file data outside a file".into()))?;
+                file.write_all_at(data, *offset)?;
+                Ok(())
+            }
+            _ => Err(invalid("not a record of a tenant's tree".into())),
+        }
+    }
+
+    /// Sizes and syncs the last file (its holes stay holes).
+    fn close_file(&mut self) -> Result<(), BackupError> {
+        if let Some((file, size)) = self.file.take() {
+            file.set_len(size)?;
+            file.sync_all()?;
+        }
+        Ok(())
+    }
+
+    /// Finishes the tree.
+    pub(crate) fn finish(mut self) -> Result<(), BackupError> {
+        self.close_file()?;
+        if let Some(top) = self.dirs.first() {
+            rustix::fs::fsync(top).map_err(std::io::Error::from)?;
+        }
+        Ok(())
     }
 }

@@ -1,30 +1,45 @@
-//! The backup file: one header line, then a JSON body.
+//! The backup file (format 2): one header line, then framed records, then
+//! a trailing SHA-256 of everything before it.
 //!
 //! ```text
-//! wasmclaw-backup 1 sha256=<64 hex digits of the SHA-256 of the body>\n
-//! {"created":…,"gateway":"0.1.0","master_key":"<fingerprint>","tenants":[…]}
+//! wasmclaw-backup 2\n
+//! record*   = kind (1 byte) · length (u64 little-endian) · payload
+//!   'h'  {"created":…,"gateway":"0.1.0","master_key":"<fingerprint>"}
+//!   't'  one tenant's rows (JSON, [`TenantRows`]), then its tree:
+//!   'd'  a directory: its path
+//!   'f'  a regular file: size (u64 LE) · its path
+//!   'x'  data of the last file: offset (u64 LE) · at most 1 MiB of bytes
+//!   'e'  end of the tenant: entries it skipped (u64 LE)
+//!   'z'  the SHA-256 of every byte before this record (32 bytes); the end
 //! ```
 //!
-//! Each tenant carries its database rows as stored ([`TenantRows`]: sealed
-//! secrets and the data key wrapped by the master key, never a plaintext)
-//! and its directory's files (base64). `master_key` is the fingerprint of
-//! the master key that wrapped the data keys ([`MasterKey::fingerprint`]),
-//! never the key. [`Backup::decode`] checks the header, then the checksum
-//! of the whole body, then parses and validates everything, so a truncated,
-//! altered or malformed file is refused before anything is applied.
+//! A file is written and read as a stream of records, never whole: a
+//! file's data travels as extents (a sparse file's holes are not stored),
+//! and a tenant's tree as one entry per record in walk order (a directory
+//! before what it holds, names in byte order), so a reader checks every
+//! path against the directories it has seen with memory in proportion to
+//! the depth only. [`check`] reads a whole file and validates everything
+//! (checksum, order, every path and row) before a restore applies any of
+//! it. Secrets travel sealed and the data keys wrapped by the master key
+//! (`master_key` is its fingerprint, never the key).
 
-use crate::store::{Bytes, TenantRows};
+use crate::store::TenantRows;
 use crate::vault::{MasterKey, rewrap_data_key};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
+use std::io::{Read, Write};
 
 /// The first word of every backup.
 pub const MAGIC: &str = "wasmclaw-backup";
 /// The format version this code writes and reads.
-pub const VERSION: u32 = 1;
-/// The longest header line read.
-const MAX_HEADER: usize = 256;
+pub const VERSION: u32 = 2;
+/// The most bytes of file data in one record.
+pub const MAX_EXTENT: usize = 1 << 20;
+/// The longest JSON record read (a tenant's rows).
+const MAX_JSON: u64 = 1 << 30;
+/// The longest path read.
+const MAX_PATH: u64 = 1 << 20;
 
 /// Why a backup was refused.
 #[derive(Debug, thiserror::Error)]
@@ -33,17 +48,15 @@ pub enum BackupError {
     #[error("not a wasmclaw backup: {0}")]
     NotABackup(String),
     /// The file is of another format version.
-    #[error("the backup is of format version {0}; this gateway reads version {VERSION}")]
+    #[error(
+        "the backup is of format version {0}; this gateway reads version {VERSION} (a version 1 \
+         backup is restored by the gateway release that made it)"
+    )]
     Version(String),
-    /// The body does not match the header's checksum.
-    #[error("the backup is corrupt or truncated: its SHA-256 is {actual}, the header says {expected}")]
-    Checksum {
-        /// The header's.
-        expected: String,
-        /// The body's.
-        actual: String,
-    },
-    /// The body does not parse or holds invalid data.
+    /// The trailing checksum does not match, or the file ends early.
+    #[error("the backup is corrupt or truncated: {0}")]
+    Checksum(String),
+    /// The records hold invalid data.
     #[error("the backup's contents are invalid: {0}")]
     Invalid(String),
     /// The secrets were wrapped under another master key.
@@ -58,45 +71,52 @@ pub enum BackupError {
         /// The current key's.
         current: String,
     },
+    /// Reading or writing the file failed.
+    #[error("cannot read or write the backup: {0}")]
+    Io(#[from] std::io::Error),
 }
 
-/// A whole backup.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// What the backup as a whole says about itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Backup {
+pub struct Header {
     /// When it was made, seconds since the Unix epoch.
     pub created: u64,
     /// The version of the gateway that made it.
     pub gateway: String,
     /// The fingerprint of the master key that wrapped its data keys.
     pub master_key: String,
-    /// The tenants, each with its rows and files.
-    pub tenants: Vec<TenantBackup>,
 }
 
-/// One tenant in a backup.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TenantBackup {
-    /// Its database rows.
-    pub rows: TenantRows,
-    /// Its directory: every directory and regular file (symlinks are never
-    /// followed nor kept).
-    pub files: Vec<FileEntry>,
-}
-
-/// A directory or a regular file of a tenant's directory.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileEntry {
-    /// Its path relative to the tenant's directory, `/`-separated.
-    pub path: String,
-    /// Whether it is a directory.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub dir: bool,
-    /// A file's bytes.
-    #[serde(default)]
-    pub data: Bytes,
+/// One record of a backup file.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Record {
+    /// The header (first).
+    Header(Header),
+    /// A tenant's rows, starting the tenant.
+    Tenant(Box<TenantRows>),
+    /// A directory of the tenant's tree.
+    Dir(String),
+    /// A regular file of the tenant's tree and its size.
+    File {
+        /// Its path.
+        path: String,
+        /// Its size in bytes (its data follows as extents).
+        size: u64,
+    },
+    /// Bytes of the last file at `offset`.
+    Extent {
+        /// Where in the file.
+        offset: u64,
+        /// The bytes.
+        data: Vec<u8>,
+    },
+    /// The tenant's end: how many entries its backup skipped (links,
+    /// names that are not UTF-8, trees deeper than a walk enters).
+    TenantEnd {
+        /// Entries skipped.
+        skipped: u64,
+    },
 }
 
 /// Whether `path` is a relative path of plain components (no `.`, `..`,
@@ -105,201 +125,365 @@ pub fn valid_relative_path(path: &str) -> bool {
     !path.is_empty() && path.split('/').all(|c| !c.is_empty() && c != "." && c != ".." && !c.contains('\0'))
 }
 
-fn hex_sha256(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
+/// Writes a backup file record by record; [`Writer::finish`] seals it.
+pub struct Writer<W: Write> {
+    out: W,
+    sha: Sha256,
 }
 
-impl Backup {
-    /// The file's bytes: the header line, then the body.
-    pub fn encode(&self) -> Result<Vec<u8>, BackupError> {
-        let body = serde_json::to_vec(self).map_err(|e| BackupError::Invalid(e.to_string()))?;
-        let mut out = format!("{MAGIC} {VERSION} sha256={}\n", hex_sha256(&body)).into_bytes();
-        out.extend_from_slice(&body);
-        Ok(out)
+impl<W: Write> Writer<W> {
+    /// Starts a file with its header line and header record.
+    pub fn new(out: W, header: &Header) -> Result<Self, BackupError> {
+        let mut w = Writer { out, sha: Sha256::new() };
+        w.put(format!("{MAGIC} {VERSION}\n").as_bytes())?;
+        w.record(&Record::Header(header.clone()))?;
+        Ok(w)
     }
 
-    /// Parses and validates a file made by [`Backup::encode`].
-    pub fn decode(bytes: &[u8]) -> Result<Backup, BackupError> {
-        let end = bytes
-            .iter()
-            .take(MAX_HEADER)
-            .position(|&b| b == b'\n')
-            .ok_or_else(|| BackupError::NotABackup("no header line".into()))?;
-        let header = std::str::from_utf8(&bytes[..end])
-            .map_err(|_| BackupError::NotABackup("the header is not text".into()))?;
-        let mut words = header.split(' ');
+    fn put(&mut self, bytes: &[u8]) -> Result<(), BackupError> {
+        self.sha.update(bytes);
+        self.out.write_all(bytes)?;
+        Ok(())
+    }
+
+    fn frame(&mut self, kind: u8, parts: &[&[u8]]) -> Result<(), BackupError> {
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        self.put(&[kind])?;
+        self.put(&(len as u64).to_le_bytes())?;
+        for p in parts {
+            self.put(p)?;
+        }
+        Ok(())
+    }
+
+    /// Appends one record.
+    pub fn record(&mut self, r: &Record) -> Result<(), BackupError> {
+        let json = |v: &dyn erased::Json| v.to_json().map_err(|e| BackupError::Invalid(e.to_string()));
+        match r {
+            Record::Header(h) => self.frame(b'h', &[&json(h)?]),
+            Record::Tenant(rows) => self.frame(b't', &[&json(rows.as_ref())?]),
+            Record::Dir(path) => self.frame(b'd', &[path.as_bytes()]),
+            Record::File { path, size } => self.frame(b'f', &[&size.to_le_bytes(), path.as_bytes()]),
+            Record::Extent { offset, data } => self.frame(b'x', &[&offset.to_le_bytes(), data]),
+            Record::TenantEnd { skipped } => self.frame(b'e', &[&skipped.to_le_bytes()]),
+        }
+    }
+
+    /// Writes the trailing checksum; the file is complete.
+    pub fn finish(mut self) -> Result<W, BackupError> {
+        let digest = self.sha.clone().finalize();
+        self.frame(b'z', &[&digest])?;
+        self.out.flush()?;
+        Ok(self.out)
+    }
+}
+
+mod erased {
+    /// A value serialisable to JSON bytes (object-safe).
+    pub trait Json {
+        fn to_json(&self) -> serde_json::Result<Vec<u8>>;
+    }
+    impl<T: serde::Serialize> Json for T {
+        fn to_json(&self) -> serde_json::Result<Vec<u8>> {
+            serde_json::to_vec(self)
+        }
+    }
+}
+
+/// Reads a backup file record by record. The checksum is verified at the
+/// end only: use [`check`] before acting on anything read.
+pub struct Reader<R: Read> {
+    input: R,
+    sha: Sha256,
+    done: bool,
+}
+
+impl<R: Read> Reader<R> {
+    /// Reads the header line (refusing other files and versions).
+    pub fn new(mut input: R) -> Result<Self, BackupError> {
+        let mut line = Vec::new();
+        let mut byte = [0u8];
+        while line.len() < 64 {
+            match input.read(&mut byte)? {
+                0 => break,
+                _ if byte[0] == b'\n' => break,
+                _ => line.push(byte[0]),
+            }
+        }
+        let text = String::from_utf8_lossy(&line);
+        let mut words = text.split(' ');
         if words.next() != Some(MAGIC) {
             return Err(BackupError::NotABackup(format!("the file does not start with {MAGIC:?}")));
         }
-        let version = words.next().unwrap_or_default();
+        let version: String = words.next().unwrap_or_default().chars().take(16).collect();
         if version != VERSION.to_string() {
-            let shown: String = version.chars().take(16).collect();
-            return Err(BackupError::Version(shown));
+            return Err(BackupError::Version(version));
         }
-        let expected = words
-            .next()
-            .and_then(|w| w.strip_prefix("sha256="))
-            .filter(|h| h.len() == 64 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
-            .ok_or_else(|| BackupError::NotABackup("the header has no sha256=<64 hex digits>".into()))?;
-        if words.next().is_some() {
-            return Err(BackupError::NotABackup("the header has more than three words".into()));
+        if words.next().is_some() || byte[0] != b'\n' {
+            return Err(BackupError::NotABackup("the header line is malformed".into()));
         }
-        let body = &bytes[end + 1..];
-        let actual = hex_sha256(body);
-        if actual != expected {
-            return Err(BackupError::Checksum { expected: expected.to_string(), actual });
-        }
-        let backup: Backup = serde_json::from_slice(body).map_err(|e| BackupError::Invalid(e.to_string()))?;
-        backup.validate()?;
-        Ok(backup)
+        let mut sha = Sha256::new();
+        sha.update(&line);
+        sha.update(b"\n");
+        Ok(Reader { input, sha, done: false })
     }
 
-    /// Checks every tenant's rows and file paths, and that no tenant
-    /// appears twice.
-    pub fn validate(&self) -> Result<(), BackupError> {
-        let invalid = BackupError::Invalid;
-        if self.master_key.len() != 64 || !self.master_key.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(invalid("master_key is not a fingerprint (64 hex digits)".into()));
+    fn exact(&mut self, n: u64, what: &str) -> Result<Vec<u8>, BackupError> {
+        let mut buf = Vec::new();
+        (&mut self.input).take(n).read_to_end(&mut buf)?;
+        if buf.len() as u64 != n {
+            return Err(BackupError::Checksum(format!("the file ends inside {what}")));
         }
-        let mut seen = BTreeSet::new();
-        for t in &self.tenants {
-            let id = t.rows.check().map_err(invalid)?;
-            if !seen.insert(id.clone()) {
-                return Err(invalid(format!("tenant {id} appears twice")));
-            }
-            let mut paths = BTreeSet::new();
-            for f in &t.files {
-                if !valid_relative_path(&f.path) {
-                    let shown: String = f.path.chars().take(80).collect();
-                    return Err(invalid(format!("tenant {id}: {shown:?} is not a relative path")));
-                }
-                if !paths.insert(f.path.as_str()) || (f.dir && !f.data.0.is_empty()) {
-                    return Err(invalid(format!(
-                        "tenant {id}: {} is listed twice or is a directory with data",
-                        f.path
-                    )));
-                }
-            }
-        }
-        Ok(())
+        Ok(buf)
     }
 
-    /// Re-wraps every tenant's data key from the master key `from` to `to`
-    /// (offline: no gateway involved). Refused when the backup was not made
-    /// under `from`.
-    pub fn rewrap(&mut self, from: &MasterKey, to: &MasterKey) -> Result<(), BackupError> {
-        if self.master_key != from.fingerprint() {
+    /// The next record; `None` after the checksum, once it matched.
+    pub fn next_record(&mut self) -> Result<Option<Record>, BackupError> {
+        if self.done {
+            return Ok(None);
+        }
+        let head = self.exact(9, "a record's frame")?;
+        let (kind, len) = (head[0], u64::from_le_bytes(head[1..9].try_into().unwrap_or_default()));
+        let max = match kind {
+            b'h' | b't' => MAX_JSON,
+            b'd' => MAX_PATH,
+            b'f' => 8 + MAX_PATH,
+            b'x' => 8 + MAX_EXTENT as u64,
+            b'e' => 8,
+            b'z' => 32,
+            _ => return Err(BackupError::Invalid(format!("unknown record kind {kind:#04x}"))),
+        };
+        if len > max || (matches!(kind, b'f' | b'x' | b'e') && len < 8) || (kind == b'z' && len != 32) {
             return Err(BackupError::Invalid(format!(
-                "the backup was made under the master key of fingerprint {}, not under --from-key's {}",
-                self.master_key,
-                from.fingerprint()
+                "a record of kind {:?} has length {len}",
+                kind as char
             )));
         }
-        for t in &mut self.tenants {
-            let tenant = t.rows.check().map_err(BackupError::Invalid)?;
-            if let Some(key) = &mut t.rows.data_key {
-                key.0 = rewrap_data_key(&tenant, &key.0, from, to)
-                    .map_err(|e| BackupError::Invalid(e.to_string()))?;
+        if kind == b'z' {
+            let expected = self.sha.clone().finalize();
+            let stored = self.exact(32, "the checksum")?;
+            let mut rest = [0u8; 1];
+            if self.input.read(&mut rest)? != 0 {
+                return Err(BackupError::Checksum("bytes follow the checksum".into()));
             }
+            if stored[..] != expected[..] {
+                return Err(BackupError::Checksum(format!(
+                    "its SHA-256 is {}, the file says {}",
+                    hex::encode(expected),
+                    hex::encode(&stored)
+                )));
+            }
+            self.done = true;
+            return Ok(None);
         }
-        self.master_key = to.fingerprint();
+        self.sha.update(&head);
+        let body = self.exact(len, "a record")?;
+        self.sha.update(&body);
+        let invalid = |e: String| BackupError::Invalid(e);
+        let text =
+            |b: &[u8]| String::from_utf8(b.to_vec()).map_err(|_| invalid("a path is not UTF-8".into()));
+        let u64_at = |b: &[u8]| u64::from_le_bytes(b[..8].try_into().unwrap_or_default());
+        Ok(Some(match kind {
+            b'h' => Record::Header(serde_json::from_slice(&body).map_err(|e| invalid(e.to_string()))?),
+            b't' => {
+                Record::Tenant(Box::new(serde_json::from_slice(&body).map_err(|e| invalid(e.to_string()))?))
+            }
+            b'd' => Record::Dir(text(&body)?),
+            b'f' => Record::File { size: u64_at(&body), path: text(&body[8..])? },
+            b'x' => Record::Extent { offset: u64_at(&body), data: body[8..].to_vec() },
+            _ => Record::TenantEnd { skipped: u64_at(&body) },
+        }))
+    }
+}
+
+/// Checks the order of a tenant's tree as it streams by: every entry's
+/// parent is a directory already met and still open in the walk, names
+/// grow within a directory (so no entry comes twice), and a file's extents
+/// lie in order within its size.
+#[derive(Default)]
+pub struct TreeCursor {
+    /// The open directories from the root down, with the last name met in
+    /// each; `levels[0]` is the root.
+    levels: Vec<(String, Option<String>)>,
+    /// The current file's size and where its data has reached.
+    file: Option<(u64, u64)>,
+}
+
+impl TreeCursor {
+    /// A cursor at the root of a tenant's tree.
+    pub fn new() -> Self {
+        TreeCursor { levels: vec![(String::new(), None)], file: None }
+    }
+
+    /// Places the entry `path`: how many directories above it stay open
+    /// (its parent is the last), and its name.
+    pub fn enter(&mut self, path: &str, dir: bool) -> Result<(usize, String), String> {
+        self.file = None;
+        let shown = || path.chars().take(80).collect::<String>();
+        if !valid_relative_path(path) {
+            return Err(format!("{:?} is not a relative path", shown()));
+        }
+        let comps: Vec<&str> = path.split('/').collect();
+        if comps.len() > crate::tree::MAX_WALK_DEPTH {
+            return Err(format!("{:?} lies deeper than {} levels", shown(), crate::tree::MAX_WALK_DEPTH));
+        }
+        let parent = comps.len() - 1;
+        let open = self.levels.iter().skip(1).zip(&comps[..parent]).take_while(|((n, _), c)| n == *c).count();
+        if open != parent {
+            return Err(format!("{:?} comes before its directory or out of order", shown()));
+        }
+        self.levels.truncate(parent + 1);
+        let name = comps[parent].to_string();
+        let last = &mut self.levels[parent].1;
+        if last.as_deref().is_some_and(|l| l >= name.as_str()) {
+            return Err(format!("{:?} is listed twice or out of order", shown()));
+        }
+        *last = Some(name.clone());
+        if dir {
+            self.levels.push((name.clone(), None));
+        }
+        Ok((parent, name))
+    }
+
+    /// Starts a file of `size` bytes (after [`TreeCursor::enter`]).
+    pub fn file(&mut self, size: u64) {
+        self.file = Some((size, 0));
+    }
+
+    /// Checks an extent of the current file.
+    pub fn extent(&mut self, offset: u64, len: usize) -> Result<(), String> {
+        let Some((size, reached)) = self.file.as_mut() else {
+            return Err("file data outside a file".into());
+        };
+        let end = offset.checked_add(len as u64).filter(|e| offset >= *reached && *e <= *size);
+        let Some(end) = end else { return Err("file data out of order or past the file's size".into()) };
+        *reached = end;
         Ok(())
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::collections::BTreeMap;
+/// What [`check`] found in a valid backup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    /// The header.
+    pub header: Header,
+    /// The tenants, in order.
+    pub tenants: Vec<String>,
+}
 
-    fn sample() -> Backup {
-        let rows = TenantRows {
-            tenant: "acme".into(),
-            record: r#"{"created":1,"suspended":false}"#.into(),
-            policy: None,
-            data_key: None,
-            memory_usage: Some((1, 2)),
-            tables: BTreeMap::from([(
-                "memory".to_string(),
-                vec![(Bytes(b"acme\0\0k".to_vec()), Bytes(b"v".to_vec()))],
-            )]),
-            cron_jobs: Vec::new(),
-            outbox_due: Vec::new(),
+/// Reads all of a backup and validates it: the header, the checksum, every
+/// tenant's rows (`rows_ok` checks more, e.g. its data key), every path and
+/// the order of everything. Memory stays in proportion to one tenant's rows.
+pub fn check(
+    input: impl Read,
+    mut rows_ok: impl FnMut(&Header, &TenantRows) -> Result<(), BackupError>,
+) -> Result<Summary, BackupError> {
+    let mut r = Reader::new(input)?;
+    let invalid = BackupError::Invalid;
+    let header = match r.next_record()? {
+        Some(Record::Header(h)) => h,
+        _ => return Err(invalid("the first record is not the header".into())),
+    };
+    if header.master_key.len() != 64 || !header.master_key.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(invalid("master_key is not a fingerprint (64 hex digits)".into()));
+    }
+    let mut tenants = Vec::new();
+    let mut seen = BTreeSet::new();
+    let mut cursor: Option<(String, TreeCursor)> = None;
+    while let Some(rec) = r.next_record()? {
+        if let Record::Tenant(rows) = &rec {
+            if cursor.is_some() {
+                return Err(invalid("a tenant starts inside another".into()));
+            }
+            let id = rows.check().map_err(invalid)?;
+            if !seen.insert(id.to_string()) {
+                return Err(invalid(format!("tenant {id} appears twice")));
+            }
+            rows_ok(&header, rows)?;
+            cursor = Some((id.to_string(), TreeCursor::new()));
+            continue;
+        }
+        if matches!(rec, Record::Header(_)) {
+            return Err(invalid("a second header".into()));
+        }
+        let Some((id, c)) = cursor.as_mut() else {
+            return Err(invalid("a tree entry outside a tenant".into()));
         };
-        let files = vec![
-            FileEntry { path: "files".into(), dir: true, data: Bytes::default() },
-            FileEntry { path: "files/a.txt".into(), dir: false, data: Bytes(b"hello".to_vec()) },
-        ];
-        Backup {
-            created: 5,
-            gateway: "0.1.0".into(),
-            master_key: MasterKey::from_bytes([1; 32]).fingerprint(),
-            tenants: vec![TenantBackup { rows, files }],
+        let shown = id.clone();
+        let placed = match rec {
+            Record::Dir(path) => c.enter(&path, true).map(drop),
+            Record::File { path, size } => c.enter(&path, false).map(|_| c.file(size)),
+            Record::Extent { offset, data } => c.extent(offset, data.len()),
+            _ => {
+                tenants.push(std::mem::take(id));
+                cursor = None;
+                Ok(())
+            }
+        };
+        placed.map_err(|e| invalid(format!("tenant {shown}: {e}")))?;
+    }
+    if cursor.is_some() {
+        return Err(invalid("the last tenant does not end".into()));
+    }
+    Ok(Summary { header, tenants })
+}
+
+/// Copies a backup record by record through `change` (which may rewrite
+/// the header and rows), writing a new checksum; the input's checksum is
+/// verified on the way (a bad input leaves a partial output: write it to a
+/// temporary file).
+pub fn transform<R: Read, W: Write>(
+    input: R,
+    out: W,
+    mut change: impl FnMut(&mut Record) -> Result<(), BackupError>,
+) -> Result<W, BackupError> {
+    let mut r = Reader::new(input)?;
+    let mut header = match r.next_record()? {
+        Some(Record::Header(h)) => Record::Header(h),
+        _ => return Err(BackupError::Invalid("the first record is not the header".into())),
+    };
+    change(&mut header)?;
+    let Record::Header(h) = &header else {
+        return Err(BackupError::Invalid("the header changed kind".into()));
+    };
+    let mut w = Writer::new(out, h)?;
+    while let Some(mut rec) = r.next_record()? {
+        change(&mut rec)?;
+        w.record(&rec)?;
+    }
+    w.finish()
+}
+
+/// Re-wraps every tenant's data key from the master key `from` to `to`
+/// (offline: no gateway involved), streaming `input` to `out`. Refused
+/// when the backup was not made under `from`.
+pub fn rewrap<R: Read, W: Write>(
+    input: R,
+    out: W,
+    from: &MasterKey,
+    to: &MasterKey,
+) -> Result<W, BackupError> {
+    transform(input, out, |rec| {
+        match rec {
+            Record::Header(h) => {
+                if h.master_key != from.fingerprint() {
+                    return Err(BackupError::Invalid(format!(
+                        "the backup was made under the master key of fingerprint {}, not under --from-key's {}",
+                        h.master_key,
+                        from.fingerprint()
+                    )));
+                }
+                h.master_key = to.fingerprint();
+            }
+            Record::Tenant(rows) => {
+                let tenant = rows.check().map_err(BackupError::Invalid)?;
+                if let Some(key) = &mut rows.data_key {
+                    key.0 = rewrap_data_key(&tenant, &key.0, from, to)
+                        .map_err(|e| BackupError::Invalid(e.to_string()))?;
+                }
+            }
+            _ => {}
         }
-    }
-
-    #[test]
-    fn a_backup_round_trips() {
-        let b = sample();
-        let bytes = b.encode().unwrap();
-        assert!(bytes.starts_with(b"wasmclaw-backup 1 sha256="));
-        assert_eq!(Backup::decode(&bytes).unwrap(), b);
-    }
-
-    #[test]
-    fn every_truncation_and_every_flipped_byte_is_refused() {
-        let bytes = sample().encode().unwrap();
-        for len in 0..bytes.len() {
-            assert!(Backup::decode(&bytes[..len]).is_err(), "truncated to {len} bytes");
-        }
-        for i in 0..bytes.len() {
-            let mut bad = bytes.clone();
-            bad[i] ^= 0x01;
-            assert!(Backup::decode(&bad).is_err(), "byte {i} flipped");
-        }
-        let mut longer = bytes.clone();
-        longer.push(b' ');
-        assert!(matches!(Backup::decode(&longer), Err(BackupError::Checksum { .. })));
-    }
-
-    #[test]
-    fn a_consistent_but_hostile_body_is_refused() {
-        let mut b = sample();
-        b.tenants[0].files.push(FileEntry { path: "../other/x".into(), dir: false, data: Bytes::default() });
-        assert!(matches!(Backup::decode(&b.encode().unwrap()), Err(BackupError::Invalid(_))));
-        let mut b = sample();
-        b.tenants[0].rows.tables.get_mut("memory").unwrap()[0].0 = Bytes(b"other\0\0k".to_vec());
-        assert!(matches!(Backup::decode(&b.encode().unwrap()), Err(BackupError::Invalid(_))));
-        let mut b = sample();
-        b.tenants.push(b.tenants[0].clone());
-        assert!(matches!(Backup::decode(&b.encode().unwrap()), Err(BackupError::Invalid(_))));
-        for p in ["", "/etc", "a//b", "a/./b", "a/.."] {
-            assert!(!valid_relative_path(p), "{p:?}");
-        }
-        let v2 = String::from_utf8(sample().encode().unwrap()).unwrap().replacen(" 1 ", " 2 ", 1);
-        assert!(matches!(Backup::decode(v2.as_bytes()), Err(BackupError::Version(_))));
-    }
-
-    #[test]
-    fn rewrapping_moves_the_data_keys_to_the_new_master_key() {
-        let (old, new) = (MasterKey::from_bytes([1; 32]), MasterKey::from_bytes([2; 32]));
-        let tenant = crate::TenantId::parse("acme").unwrap();
-        let mut b = sample();
-        b.tenants[0].rows.data_key = Some(Bytes(wrapped_by([1; 32], &tenant)));
-        assert!(b.clone().rewrap(&new, &old).is_err(), "--from-key must be the backup's key");
-        b.rewrap(&old, &new).unwrap();
-        assert_eq!(b.master_key, new.fingerprint());
-        let moved = &b.tenants[0].rows.data_key.as_ref().unwrap().0;
-        assert!(rewrap_data_key(&tenant, moved, &old, &new).is_err(), "the old key no longer opens it");
-        rewrap_data_key(&tenant, moved, &new, &new).unwrap();
-    }
-
-    /// A data key wrapped by the master key `key`, made through a vault.
-    fn wrapped_by(key: [u8; 32], tenant: &crate::TenantId) -> Vec<u8> {
-        let dir = tempfile::tempdir().unwrap();
-        let db = std::sync::Arc::new(crate::store::Db::open(&dir.path().join("db")).unwrap());
-        let vault = crate::vault::Vault::new(db.clone(), MasterKey::from_bytes(key));
-        vault.put(tenant, "S", b"v").unwrap();
-        db.secret_key(tenant).unwrap().unwrap()
-    }
+        Ok(())
+    })
 }

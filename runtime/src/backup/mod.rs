@@ -7,13 +7,19 @@
 //! memory, sealed secrets and the wrapped data key, installed skills with
 //! their components, cron jobs, agents, sessions, channels, messages,
 //! policy, usage; not tokens), and their directories (files, users' files,
-//! media) are copied, before their calls resume. Other tenants run on.
+//! media) are streamed into a file in the data directory, before their
+//! calls resume; the caller then reads that file at its own pace. Other
+//! tenants run on. A tenant's tree is walked relative to descriptors,
+//! never through a link, a sparse file by its data only, and whatever
+//! cannot be kept (links, names that are not UTF-8) is skipped and counted,
+//! so no tenant's files can fail another tenant's backup.
 //!
-//! A restore ([`Runtime::restore`]) checks the whole file first
-//! ([`Backup::decode`]: header, checksum, every row and path) and that this
-//! gateway's master key opens the backup's data keys. Then, with the
-//! tenants' calls held back: their files are written to a staging
-//! directory, swapped in by renames, and their rows replaced in one write
+//! A restore ([`Runtime::restore`]) reads the whole file first
+//! ([`format::check`]: header, order, every row and path, the trailing
+//! checksum) and checks that this gateway's master key opens the backup's
+//! data keys. Then, with the tenants' calls held back: their files are
+//! written (relative to descriptors: no depth or path length fails it) to a
+//! staging directory, swapped in by renames, and their rows replaced in one write
 //! transaction; a failure puts the old directories back, so a refused or
 //! failed restore changes nothing. Tenants not restored are untouched, and
 //! a restored tenant keeps the tokens it has here. Both are audited
@@ -22,13 +28,14 @@
 mod files;
 pub mod format;
 
-pub use format::{Backup, BackupError, FileEntry, TenantBackup};
+pub use format::{BackupError, Header, Record, Summary};
 
 use crate::error::Error;
 use crate::ids::TenantId;
 use crate::runtime::Runtime;
-use crate::store::StoreError;
+use crate::store::{StoreError, TenantRows};
 use serde::Serialize;
+use std::io::{BufReader, BufWriter, Seek};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::sync::OwnedSemaphorePermit;
@@ -46,6 +53,7 @@ pub struct RestoreOutcome {
 fn refused(e: BackupError) -> Error {
     match e {
         BackupError::MasterKey { .. } => Error::Conflict(e.to_string()),
+        BackupError::Io(e) => Error::io("cannot read or write a backup", e),
         _ => Error::InvalidInput(e.to_string()),
     }
 }
@@ -57,10 +65,16 @@ fn store_error(e: StoreError) -> Error {
     }
 }
 
+fn joined(e: tokio::task::JoinError) -> Error {
+    Error::Internal(format!("backup task: {e}"))
+}
+
 impl Runtime {
-    /// A backup of `only`, or of every tenant, as the bytes of a backup
-    /// file (see the module documentation); audited per tenant.
-    pub async fn backup(&self, actor: &str, only: Option<&TenantId>) -> Result<Vec<u8>, Error> {
+    /// A backup of `only`, or of every tenant: a file (unlinked, in the
+    /// data directory, read from its start) in the format of
+    /// [`format`]; audited per tenant. The tenants' calls are held back
+    /// while it is written, not while the caller reads it.
+    pub async fn backup(&self, actor: &str, only: Option<&TenantId>) -> Result<std::fs::File, Error> {
         let tenants: Vec<TenantId> = match only {
             Some(t) => vec![self.tenant(t)?.id],
             None => self.tenants()?.into_iter().map(|t| t.id).collect(),
@@ -68,12 +82,9 @@ impl Runtime {
         let quiet = self.quiesce(&tenants).await;
         let this = self.clone();
         let ids = tenants.clone();
-        let snapshot = tokio::task::spawn_blocking(move || this.snapshot(&ids))
-            .await
-            .map_err(|e| Error::Internal(format!("backup task: {e}")))?;
+        let written = tokio::task::spawn_blocking(move || this.write_backup(&ids)).await.map_err(joined)?;
         drop(quiet);
-        let bytes = snapshot.and_then(|b| b.encode().map_err(refused));
-        let outcome = match &bytes {
+        let outcome = match &written {
             Ok(_) => "ok".to_string(),
             Err(e) => format!("failed: {e}"),
         };
@@ -83,39 +94,59 @@ impl Runtime {
         if tenants.is_empty() {
             self.record(actor, None, "backup.create", "*", &outcome);
         }
-        bytes
+        written
     }
 
-    fn snapshot(&self, tenants: &[TenantId]) -> Result<Backup, Error> {
+    /// Writes the backup (blocking): the rows of every tenant from one read
+    /// transaction, then each tenant's tree streamed from its directory.
+    fn write_backup(&self, tenants: &[TenantId]) -> Result<std::fs::File, Error> {
         let rows = self.inner.db.export_tenants(tenants).map_err(store_error)?;
-        let mut out = Vec::with_capacity(rows.len());
-        for (id, rows) in tenants.iter().zip(rows) {
-            let dir = self.tenant_dir(id);
-            let files =
-                files::read_tree(&dir).map_err(|e| Error::io(format!("cannot copy {}", dir.display()), e))?;
-            out.push(TenantBackup { rows, files });
-        }
-        Ok(Backup {
+        let dir = &self.inner.config.data_dir;
+        let file = tempfile::tempfile_in(dir)
+            .map_err(|e| Error::io(format!("cannot create a file in {}", dir.display()), e))?;
+        let header = Header {
             created: self.inner.clock.now(),
             gateway: env!("CARGO_PKG_VERSION").to_string(),
             master_key: self.inner.vault.master_fingerprint(),
-            tenants: out,
-        })
+        };
+        let mut w = format::Writer::new(BufWriter::with_capacity(1 << 20, file), &header).map_err(refused)?;
+        for (id, rows) in tenants.iter().zip(rows) {
+            w.record(&Record::Tenant(Box::new(rows))).map_err(refused)?;
+            let root = self.tenant_dir(id);
+            // A tenant's tree cannot fail another's backup: what cannot be
+            // read is skipped and counted (links, odd names, depth).
+            let skipped = files::write_tree(&mut w, &root).map_err(refused)?;
+            if skipped > 0 {
+                tracing::warn!(tenant = id.as_str(), skipped, "a backup skipped entries it cannot keep");
+            }
+            w.record(&Record::TenantEnd { skipped }).map_err(refused)?;
+        }
+        let out = w.finish().map_err(refused)?;
+        let mut file = out.into_inner().map_err(|e| Error::io("cannot write the backup", e.into_error()))?;
+        file.sync_all().map_err(|e| Error::io("cannot write the backup", e))?;
+        file.rewind().map_err(|e| Error::io("cannot read the backup", e))?;
+        Ok(file)
     }
 
-    /// Restores the tenants of a backup file (only `only`, when given) as
-    /// the module documentation says; audited per tenant, a refusal too.
+    /// Restores the tenants of the backup `file` (only `only`, when given)
+    /// as the module documentation says; audited per tenant, a refusal too.
     pub async fn restore(
         &self,
         actor: &str,
-        bytes: &[u8],
+        file: std::fs::File,
         only: Option<&TenantId>,
     ) -> Result<RestoreOutcome, Error> {
         let audit = |tenant: Option<&TenantId>, outcome: &str| {
             let target = tenant.or(only).map_or("*", TenantId::as_str);
             self.record(actor, tenant.or(only), "backup.restore", target, outcome);
         };
-        let (backup, ids) = match self.restore_checked(bytes, only) {
+        let this = self.clone();
+        let wanted = only.cloned();
+        let checked = tokio::task::spawn_blocking(move || this.restore_checked(file, wanted.as_ref()))
+            .await
+            .map_err(joined)
+            .and_then(|r| r);
+        let (file, summary, ids) = match checked {
             Ok(checked) => checked,
             Err(e) => {
                 audit(None, &format!("refused: {e}"));
@@ -124,10 +155,10 @@ impl Runtime {
         };
         let quiet = self.quiesce(&ids).await;
         let this = self.clone();
-        let created = backup.created;
-        let applied = tokio::task::spawn_blocking(move || this.apply(&backup))
+        let selected = ids.clone();
+        let applied = tokio::task::spawn_blocking(move || this.apply(file, &selected))
             .await
-            .map_err(|e| Error::Internal(format!("restore task: {e}")))
+            .map_err(joined)
             .and_then(|r| r);
         if let Err(e) = applied {
             for id in &ids {
@@ -151,44 +182,55 @@ impl Runtime {
             }
             audit(Some(id), "ok");
         }
+        let created = summary.header.created;
         Ok(RestoreOutcome { restored: ids.iter().map(|t| t.to_string()).collect(), backup_created: created })
     }
 
-    /// The decoded backup, narrowed to `only`, once every check passed.
+    /// Reads all of `file` and validates it ([`format::check`]) and that
+    /// this gateway's master key opens its data keys (blocking); the file
+    /// rewound, its summary and the tenants to restore.
     fn restore_checked(
         &self,
-        bytes: &[u8],
+        mut file: std::fs::File,
         only: Option<&TenantId>,
-    ) -> Result<(Backup, Vec<TenantId>), Error> {
-        let mut backup = Backup::decode(bytes).map_err(refused)?;
-        if let Some(t) = only {
-            backup.tenants.retain(|b| b.rows.tenant == t.as_str());
-            if backup.tenants.is_empty() {
-                return Err(Error::NotFound(format!("the backup has no tenant {t}")));
-            }
-        }
+    ) -> Result<(std::fs::File, Summary, Vec<TenantId>), Error> {
         let current = self.inner.vault.master_fingerprint();
-        let mut ids = Vec::with_capacity(backup.tenants.len());
-        for t in &backup.tenants {
-            let id = t.rows.check().map_err(|e| refused(BackupError::Invalid(e)))?;
-            if let Some(key) = &t.rows.data_key {
-                if backup.master_key != current {
-                    return Err(refused(BackupError::MasterKey {
-                        backup: backup.master_key.clone(),
-                        current,
-                    }));
-                }
-                self.inner.vault.check_data_key(&id, &key.0).map_err(|e| {
-                    Error::InvalidInput(format!("the backup's data key of tenant {id} does not open: {e}"))
-                })?;
+        let summary = format::check(BufReader::with_capacity(1 << 20, &mut file), |header, rows| {
+            let Some(key) = &rows.data_key else { return Ok(()) };
+            if only.is_some_and(|t| t.as_str() != rows.tenant) {
+                return Ok(());
             }
-            ids.push(id);
+            if header.master_key != current {
+                return Err(BackupError::MasterKey {
+                    backup: header.master_key.clone(),
+                    current: current.clone(),
+                });
+            }
+            let id = rows.check().map_err(BackupError::Invalid)?;
+            self.inner.vault.check_data_key(&id, &key.0).map_err(|e| {
+                BackupError::Invalid(format!("the backup's data key of tenant {id} does not open: {e}"))
+            })
+        })
+        .map_err(refused)?;
+        let mut ids = Vec::new();
+        for t in &summary.tenants {
+            if only.is_none_or(|o| o.as_str() == t) {
+                ids.push(TenantId::parse(t).map_err(|e| Error::InvalidInput(e.to_string()))?);
+            }
         }
-        Ok((backup, ids))
+        if let Some(t) = only
+            && ids.is_empty()
+        {
+            return Err(Error::NotFound(format!("the backup has no tenant {t}")));
+        }
+        file.rewind().map_err(|e| Error::io("cannot read the backup", e))?;
+        Ok((file, summary, ids))
     }
 
-    /// Writes the backup's files and rows (blocking); all or nothing.
-    fn apply(&self, backup: &Backup) -> Result<(), Error> {
+    /// Writes the backup's files and rows (blocking); all or nothing. The
+    /// trees stream into staging directories; the rows of the tenants
+    /// restored go into the database in one write transaction.
+    fn apply(&self, file: std::fs::File, ids: &[TenantId]) -> Result<(), Error> {
         let base = self.inner.config.data_dir.join("tenants");
         let io = |what: &str, path: &Path, e| Error::io(format!("cannot {what} {}", path.display()), e);
         let staging = tempfile::Builder::new()
@@ -197,20 +239,44 @@ impl Runtime {
             .map_err(|e| io("create a directory in", &base, e))?;
         let mut swaps: Vec<Swap> = Vec::new();
         let result = (|| {
-            for t in &backup.tenants {
-                let new = staging.path().join(format!("new-{}", t.rows.tenant));
-                files::write_tree(&new, &t.files).map_err(|e| io("write", &new, e))?;
+            let mut rows: Vec<TenantRows> = Vec::new();
+            let mut r = format::Reader::new(BufReader::with_capacity(1 << 20, file)).map_err(refused)?;
+            let mut tree: Option<files::TreeWriter> = None;
+            let mut skipping = false;
+            while let Some(rec) = r.next_record().map_err(refused)? {
+                match rec {
+                    Record::Header(_) => {}
+                    Record::Tenant(t) => {
+                        skipping = !ids.iter().any(|id| id.as_str() == t.tenant);
+                        if !skipping {
+                            let new = staging.path().join(format!("new-{}", t.tenant));
+                            tree = Some(files::TreeWriter::new(&new).map_err(refused)?);
+                            rows.push(*t);
+                        }
+                    }
+                    Record::TenantEnd { .. } => {
+                        if let Some(t) = tree.take() {
+                            t.finish().map_err(refused)?;
+                        }
+                    }
+                    rec if !skipping => {
+                        let t = tree
+                            .as_mut()
+                            .ok_or_else(|| Error::InvalidInput("a tree outside a tenant".into()))?;
+                        t.apply(&rec).map_err(refused)?;
+                    }
+                    _ => {}
+                }
             }
-            for t in &backup.tenants {
+            for t in &rows {
                 let swap = Swap {
-                    live: base.join(&t.rows.tenant),
-                    new: staging.path().join(format!("new-{}", t.rows.tenant)),
-                    old: staging.path().join(format!("old-{}", t.rows.tenant)),
+                    live: base.join(&t.tenant),
+                    new: staging.path().join(format!("new-{}", t.tenant)),
+                    old: staging.path().join(format!("old-{}", t.tenant)),
                     had_old: false,
                 };
-                swaps.push(swap.apply().map_err(|e| io("replace", &base.join(&t.rows.tenant), e))?);
+                swaps.push(swap.apply().map_err(|e| io("replace", &base.join(&t.tenant), e))?);
             }
-            let rows: Vec<_> = backup.tenants.iter().map(|t| t.rows.clone()).collect();
             self.inner.db.import_tenants(&rows).map_err(store_error)
         })();
         if result.is_err() {
@@ -220,6 +286,12 @@ impl Runtime {
                     tracing::error!(dir, error = %e, "cannot put a tenant's files back");
                 }
             }
+        }
+        // The staging directory (what was swapped out, what failed) goes
+        // with a walk that no depth can break.
+        let staged = staging.keep();
+        if let Err(e) = crate::tree::remove_tree(&staged) {
+            tracing::warn!(dir = %staged.display(), error = %e, "cannot remove a restore's staging directory");
         }
         result
     }

@@ -1,10 +1,46 @@
 //! Backup and restore on a runtime: a restore that fails at its last step
 //! (the database) puts the tenant's files back and changes nothing.
 
-use super::Backup;
+use super::format::{self, BackupError, Header, Record, Writer};
 use crate::cron::{Job, Schedule};
 use crate::store::Scope;
 use crate::{Error, Runtime, RuntimeConfig, TenantId};
+use std::io::{Read, Seek, Write};
+
+fn read_all(mut f: std::fs::File) -> Vec<u8> {
+    let mut out = Vec::new();
+    f.read_to_end(&mut out).unwrap();
+    out
+}
+
+fn file_of(bytes: &[u8]) -> std::fs::File {
+    let mut f = tempfile::tempfile().unwrap();
+    f.write_all(bytes).unwrap();
+    f.rewind().unwrap();
+    f
+}
+
+fn runtime(dir: &std::path::Path) -> Runtime {
+    let mut config = RuntimeConfig::with_data_dir(dir.join("data"));
+    config.pool.max_instances = 4;
+    Runtime::new(config).unwrap()
+}
+
+/// Makes `levels` nested directories named `name` below `root`, relative
+/// to descriptors (as a guest's `openat` does), with a file at the bottom.
+fn nest(root: &std::path::Path, levels: usize, name: &str) {
+    use rustix::fs::{Mode, OFlags};
+    std::fs::create_dir_all(root).unwrap();
+    let name = std::ffi::CString::new(name).unwrap();
+    let mut fd = crate::tree::open_root(root).unwrap().unwrap();
+    for _ in 0..levels {
+        rustix::fs::mkdirat(&fd, &name, Mode::from_raw_mode(0o700)).unwrap();
+        fd = crate::tree::open_dir_at(rustix::fd::AsFd::as_fd(&fd), &name).unwrap();
+    }
+    let leaf = rustix::fs::openat(&fd, c"leaf", OFlags::CREATE | OFlags::WRONLY, Mode::from_raw_mode(0o600))
+        .unwrap();
+    rustix::io::write(&leaf, b"bottom").unwrap();
+}
 
 fn t(s: &str) -> TenantId {
     TenantId::parse(s).unwrap()
@@ -31,7 +67,7 @@ async fn a_restore_failing_in_the_database_puts_the_files_back_and_changes_nothi
     std::fs::create_dir_all(file.parent().unwrap()).unwrap();
     std::fs::write(&file, "before").unwrap();
     set_memory(&rt, &a, "v1");
-    let bytes = rt.backup("operator", Some(&a)).await.unwrap();
+    let bytes = read_all(rt.backup("operator", Some(&a)).await.unwrap());
 
     std::fs::write(&file, "after").unwrap();
     set_memory(&rt, &a, "v2");
@@ -47,10 +83,15 @@ async fn a_restore_failing_in_the_database_puts_the_files_back_and_changes_nothi
         created: 1,
     };
     rt.inner.db.cron_add(&job, 10, 10).unwrap();
-    let mut crafted = Backup::decode(&bytes).unwrap();
     let stolen = Job { tenant: a.clone(), ..job };
-    crafted.tenants[0].rows.cron_jobs.push(("j1".into(), serde_json::to_string(&stolen).unwrap()));
-    let err = rt.restore("operator", &crafted.encode().unwrap(), None).await.unwrap_err();
+    let crafted = format::transform(&bytes[..], Vec::new(), |rec| {
+        if let Record::Tenant(rows) = rec {
+            rows.cron_jobs.push(("j1".into(), serde_json::to_string(&stolen).unwrap()));
+        }
+        Ok(())
+    })
+    .unwrap();
+    let err = rt.restore("operator", file_of(&crafted), None).await.unwrap_err();
     assert!(matches!(err, Error::InvalidInput(_)), "{err}");
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "after", "the files were put back");
     assert_eq!(memory(&rt, &a).as_deref(), Some("v2"));
@@ -61,8 +102,143 @@ async fn a_restore_failing_in_the_database_puts_the_files_back_and_changes_nothi
         .collect();
     assert_eq!(names, ["a"], "no staging directory is left");
 
-    let done = rt.restore("operator", &bytes, None).await.unwrap();
+    let done = rt.restore("operator", file_of(&bytes), None).await.unwrap();
     assert_eq!(done.restored, ["a"]);
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "before");
     assert_eq!(memory(&rt, &a).as_deref(), Some("v1"));
+}
+
+#[tokio::test]
+async fn a_hostile_tree_never_fails_the_gateway_nor_another_tenants_backup_and_restore() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(dir.path());
+    let (deep, sparse, long, good) = (t("deep"), t("sparse"), t("long"), t("good"));
+    for x in [&deep, &sparse, &long, &good] {
+        rt.create_tenant("operator", x).unwrap();
+    }
+    // 12,000 nested directories (made before depth was bounded): the old
+    // recursive walk overflowed the thread's stack and aborted the gateway.
+    nest(&rt.tenant_files_dir(&deep), 12_000, "d");
+    // A 1 TiB sparse file (1 byte at 2^40): the old backup read it whole.
+    let files = rt.tenant_files_dir(&sparse);
+    std::fs::create_dir_all(&files).unwrap();
+    let f = std::fs::File::create(files.join("hole")).unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&f, b"!", 1 << 40).unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&f, b"start", 0).unwrap();
+    // 20 levels of 250-byte names: past PATH_MAX, so a restore by path
+    // failed with "File name too long".
+    nest(&rt.tenant_files_dir(&long), 20, &"n".repeat(250));
+    std::fs::create_dir_all(rt.tenant_files_dir(&good)).unwrap();
+    std::fs::write(rt.tenant_files_dir(&good).join("ok.txt"), "fine").unwrap();
+    set_memory(&rt, &good, "kept");
+
+    let file = rt.backup("operator", None).await.unwrap();
+    let size = file.metadata().unwrap().len();
+    assert!(size < 4 << 20, "the sparse terabyte is stored by its data: {size} bytes");
+    let bytes = read_all(file);
+    let summary = format::check(&bytes[..], |_, _| Ok(())).unwrap();
+    assert_eq!(summary.tenants, ["deep", "good", "long", "sparse"]);
+
+    for x in [&deep, &sparse, &long, &good] {
+        crate::tree::remove_tree(&rt.inner.config.data_dir.join("tenants").join(x.as_str())).unwrap();
+    }
+    set_memory(&rt, &good, "changed");
+    let done = rt.restore("operator", file_of(&bytes), None).await.unwrap();
+    assert_eq!(done.restored.len(), 4);
+    assert_eq!(std::fs::read_to_string(rt.tenant_files_dir(&good).join("ok.txt")).unwrap(), "fine");
+    assert_eq!(memory(&rt, &good).as_deref(), Some("kept"));
+    let hole = rt.tenant_files_dir(&sparse).join("hole");
+    let meta = std::fs::metadata(&hole).unwrap();
+    assert_eq!(meta.len(), (1 << 40) + 1);
+    assert!(std::os::unix::fs::MetadataExt::blocks(&meta) < 1024, "restored sparse");
+    let f = std::fs::File::open(&hole).unwrap();
+    let mut b = [0u8; 5];
+    std::os::unix::fs::FileExt::read_exact_at(&f, &mut b, 0).unwrap();
+    assert_eq!(&b, b"start");
+    std::os::unix::fs::FileExt::read_exact_at(&f, &mut b[..1], 1 << 40).unwrap();
+    assert_eq!(b[0], b'!');
+    // The long tree came back whole, leaf and all.
+    let m = crate::disk_quota::measure(&rt.tenant_files_dir(&long));
+    assert_eq!((m.files, m.bytes, m.complete), (21, 6, true));
+    // The deep tree: what a walk enters came back, the rest was counted.
+    let m = crate::disk_quota::measure(&rt.tenant_files_dir(&deep));
+    assert_eq!(m.files as usize, crate::tree::MAX_WALK_DEPTH - 1);
+    // And the deep tenant can still be deleted, whatever its depth.
+    nest(&rt.tenant_files_dir(&deep), 12_000, "again");
+    rt.delete_tenant("operator", &deep).await.unwrap();
+    assert!(!rt.inner.config.data_dir.join("tenants/deep").exists());
+}
+
+fn sample(entries: &[Record]) -> Vec<u8> {
+    let header = Header { created: 5, gateway: "0.1.0".into(), master_key: "ab".repeat(32) };
+    let mut w = Writer::new(Vec::new(), &header).unwrap();
+    let rows = crate::store::TenantRows {
+        tenant: "acme".into(),
+        record: r#"{"created":1,"suspended":false}"#.into(),
+        ..Default::default()
+    };
+    w.record(&Record::Tenant(Box::new(rows))).unwrap();
+    for e in entries {
+        w.record(e).unwrap();
+    }
+    w.record(&Record::TenantEnd { skipped: 0 }).unwrap();
+    w.finish().unwrap()
+}
+
+#[test]
+fn every_truncation_and_every_flipped_byte_is_refused() {
+    let bytes = sample(&[
+        Record::Dir("files".into()),
+        Record::File { path: "files/a".into(), size: 5 },
+        Record::Extent { offset: 0, data: b"hello".to_vec() },
+    ]);
+    assert_eq!(format::check(&bytes[..], |_, _| Ok(())).unwrap().tenants, ["acme"]);
+    for len in 0..bytes.len() {
+        assert!(format::check(&bytes[..len], |_, _| Ok(())).is_err(), "truncated to {len} bytes");
+    }
+    for i in 0..bytes.len() {
+        let mut bad = bytes.clone();
+        bad[i] ^= 0x01;
+        assert!(format::check(&bad[..], |_, _| Ok(())).is_err(), "byte {i} flipped");
+    }
+    let mut longer = bytes.clone();
+    longer.push(b' ');
+    assert!(matches!(format::check(&longer[..], |_, _| Ok(())), Err(BackupError::Checksum(_))));
+    let v1 = b"wasmclaw-backup 1 sha256=00\n{}";
+    assert!(matches!(format::check(&v1[..], |_, _| Ok(())), Err(BackupError::Version(_))));
+}
+
+#[test]
+fn a_consistent_but_hostile_tree_is_refused() {
+    let dir = |p: &str| Record::Dir(p.into());
+    let file = |p: &str| Record::File { path: p.into(), size: 1 };
+    let cases: Vec<(&str, Vec<Record>)> = vec![
+        ("escapes", vec![file("../other/x")]),
+        ("absolute", vec![file("/etc/x")]),
+        ("parent missing", vec![file("a/x")]),
+        ("twice", vec![file("x"), file("x")]),
+        ("out of order", vec![file("b"), file("a")]),
+        ("file as parent", vec![file("a"), file("a/x")]),
+        ("closed parent", vec![dir("a"), dir("b"), file("a/x")]),
+        ("extent past size", vec![file("x"), Record::Extent { offset: 1, data: vec![1] }]),
+        (
+            "extents backwards",
+            vec![
+                Record::File { path: "x".into(), size: 9 },
+                Record::Extent { offset: 4, data: vec![1] },
+                Record::Extent { offset: 0, data: vec![1] },
+            ],
+        ),
+        ("extent without file", vec![dir("a"), Record::Extent { offset: 0, data: vec![1] }]),
+        ("too deep", (1..=crate::tree::MAX_WALK_DEPTH + 1).map(|n| dir(&vec!["d"; n].join("/"))).collect()),
+    ];
+    for (what, entries) in cases {
+        let bytes = sample(&entries);
+        assert!(
+            matches!(format::check(&bytes[..], |_, _| Ok(())), Err(BackupError::Invalid(_))),
+            "{what} was accepted"
+        );
+    }
+    let fine = sample(&[dir("a"), dir("a/b"), file("a/b/x"), file("a/c"), dir("b"), file("c")]);
+    format::check(&fine[..], |_, _| Ok(())).unwrap();
 }

@@ -62,7 +62,7 @@ impl<'de> Deserialize<'de> for Bytes {
 }
 
 /// Every row one tenant owns (see the module documentation).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TenantRows {
     /// The tenant.
