@@ -184,7 +184,7 @@ impl TenantPolicy {
         let public = |o: &Origin| -> bool {
             let host = o.host.trim_end_matches('.');
             let local_name = host == "localhost" || host.ends_with(".localhost");
-            !local_name && o.ip_literal().is_none_or(crate::caps::http::is_public)
+            !local_name && o.ip_literal().is_none_or(crate::origin::is_public)
         };
         for g in &self.http {
             if !public(&g.origin) {

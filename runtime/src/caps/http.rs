@@ -16,7 +16,7 @@ use crate::bindings::wasmclaw::skill::http as wit;
 use crate::origin::Origin;
 use crate::policy::HttpGrant;
 use crate::redact::expand_placeholders;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wasmtime::component::{HasData, Linker};
@@ -117,47 +117,7 @@ pub fn client() -> Result<reqwest::Client, reqwest::Error> {
         .build()
 }
 
-/// Whether `ip` is a public unicast address: not loopback, private,
-/// link-local (cloud metadata lives there), unique-local, shared (CGNAT),
-/// unspecified, broadcast, multicast, documentation, benchmarking or
-/// reserved. IPv4-mapped and NAT64 IPv6 addresses are judged by their IPv4.
-pub fn is_public(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            let o = v4.octets();
-            !(v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_multicast()
-                || v4.is_documentation()
-                || o[0] == 0
-                || (o[0] == 100 && (o[1] & 0xc0) == 64)
-                || (o[0] == 192 && o[1] == 0 && o[2] == 0)
-                || (o[0] == 198 && (o[1] & 0xfe) == 18)
-                || o[0] >= 240)
-        }
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_public(IpAddr::V4(v4));
-            }
-            let s = v6.segments();
-            if s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0, 0, 0, 0] {
-                let v4 =
-                    std::net::Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
-                return is_public(IpAddr::V4(v4));
-            }
-            !(v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (s[0] & 0xfe00) == 0xfc00
-                || (s[0] & 0xffc0) == 0xfe80
-                || (s[0] == 0x2001 && s[1] == 0x0db8)
-                || s[0..6] == [0, 0, 0, 0, 0, 0])
-        }
-    }
-}
+pub use crate::origin::is_public;
 
 /// Why a name did not resolve to a usable address.
 #[derive(Debug, thiserror::Error)]
@@ -411,42 +371,6 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
     use wit::Host;
-
-    fn ip(s: &str) -> IpAddr {
-        s.parse().unwrap()
-    }
-
-    #[test]
-    fn non_public_addresses_are_recognised() {
-        for s in [
-            "127.0.0.1",
-            "10.1.2.3",
-            "172.16.0.1",
-            "192.168.1.1",
-            "169.254.169.254",
-            "100.64.0.1",
-            "0.0.0.0",
-            "255.255.255.255",
-            "224.0.0.1",
-            "192.0.2.1",
-            "198.18.0.1",
-            "240.0.0.1",
-            "::1",
-            "::",
-            "fd00:ec2::254",
-            "fe80::1",
-            "ff02::1",
-            "::ffff:127.0.0.1",
-            "::ffff:169.254.169.254",
-            "64:ff9b::a9fe:a9fe",
-            "2001:db8::1",
-        ] {
-            assert!(!is_public(ip(s)), "{s} must not be public");
-        }
-        for s in ["93.184.216.34", "1.1.1.1", "2606:4700::1111", "::ffff:8.8.8.8"] {
-            assert!(is_public(ip(s)), "{s} is public");
-        }
-    }
 
     fn req(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&str>) -> wit::Request {
         wit::Request {
