@@ -17,9 +17,9 @@ use wasmclaw_tests::{package, tenant, trust_tests, user_dir_name};
 const T0: u64 = 1_795_000_000;
 const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR fake image";
 
-async fn setup(fake: &FakeLlm) -> (tempfile::TempDir, Runtime) {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = RuntimeConfig::with_data_dir(dir.path().join("data"));
+/// The configuration of a runtime over `dir`'s data directory.
+fn config(dir: &std::path::Path, fake: &FakeLlm) -> RuntimeConfig {
+    let mut config = RuntimeConfig::with_data_dir(dir.join("data"));
     config.pool.max_instances = 64;
     config.providers.insert(
         "openai".into(),
@@ -33,7 +33,19 @@ async fn setup(fake: &FakeLlm) -> (tempfile::TempDir, Runtime) {
     );
     config.channels.telegram_api_base = fake.telegram_base();
     config.channels.max_media_bytes = 1024;
-    let rt = Runtime::with_clock(config, Arc::new(ManualClock::new(T0))).unwrap();
+    config
+}
+
+/// The runtime over `dir`'s data directory again, as after a restart.
+fn restart(dir: &std::path::Path, fake: &FakeLlm, config: impl FnOnce(&mut RuntimeConfig)) -> Runtime {
+    let mut c = self::config(dir, fake);
+    config(&mut c);
+    Runtime::with_clock(c, Arc::new(ManualClock::new(T0))).unwrap()
+}
+
+async fn setup(fake: &FakeLlm) -> (tempfile::TempDir, Runtime) {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = Runtime::with_clock(config(dir.path(), fake), Arc::new(ManualClock::new(T0))).unwrap();
     trust_tests(&rt);
     for t in ["acme", "globex"] {
         let id = tenant(t);
@@ -292,4 +304,71 @@ async fn a_symlink_planted_in_a_tenants_files_never_leads_the_host_into_another_
     let told = fake.telegram_sent().last().unwrap().1.clone();
     assert_eq!(told, "I could not take that photo: it could not be stored", "no host path in the chat");
     assert!(files_under(&files.join("globex/files")).is_empty(), "nothing reached globex");
+}
+
+#[tokio::test]
+async fn a_webhook_resent_in_another_hex_case_or_after_a_restart_is_a_replay() {
+    let fake = FakeLlm::start().await;
+    let (d, rt) = setup(&fake).await;
+    let body = json!({"sender": "customer-17", "text": "note once"}).to_string();
+    let good = wasmclaw::messaging::sign(b"hmac-key-of-acme", T0, body.as_bytes());
+    let ts = T0.to_string();
+    rt.channel_webhook("acme", "hook", Some(&ts), Some(&good), body.as_bytes()).await.unwrap();
+    let upper = format!("v1={}", good.strip_prefix("v1=").unwrap().to_uppercase());
+    let mixed: String =
+        good.chars().enumerate().map(|(i, c)| if i % 2 == 0 { c.to_ascii_uppercase() } else { c }).collect();
+    let mixed = format!("v1={}", &mixed[3..]);
+    for sig in [upper.as_str(), mixed.as_str(), &format!("  {good} ")] {
+        let e = rt.channel_webhook("acme", "hook", Some(&ts), Some(sig), body.as_bytes()).await.unwrap_err();
+        assert!(matches!(&e, Error::Conflict(m) if m.contains("replay")), "{sig}: {e}");
+    }
+    drop(rt);
+    let rt = restart(d.path(), &fake, |_| {});
+    let e = rt.channel_webhook("acme", "hook", Some(&ts), Some(&good), body.as_bytes()).await.unwrap_err();
+    assert!(matches!(&e, Error::Conflict(m) if m.contains("replay")), "after a restart: {e}");
+    let peer = UserId::parse("customer-17").unwrap();
+    assert_eq!(rt.memory_entries(&tenant("acme"), Some(&peer), "note:").unwrap().len(), 1, "noted once");
+}
+
+#[tokio::test]
+async fn a_telegram_update_redelivered_after_a_restart_is_ignored() {
+    let fake = FakeLlm::start().await;
+    let (d, rt) = setup(&fake).await;
+    let body = update(7, 42, json!({"text": "note once"}));
+    let done = rt.channel_telegram("acme", "tg", Some("hook-secret-of-acme"), &body).await.unwrap();
+    assert!(matches!(done, Delivered::Replied { .. }), "{done:?}");
+    drop(rt);
+    let rt = restart(d.path(), &fake, |_| {});
+    let done = rt.channel_telegram("acme", "tg", Some("hook-secret-of-acme"), &body).await.unwrap();
+    assert!(matches!(done, Delivered::Ignored), "{done:?}");
+    assert_eq!(fake.telegram_sent().len(), 1, "no second reply");
+    // The same update_id at another tenant's channel is that tenant's own.
+    let done = rt.channel_telegram("globex", "tg", Some("hook-secret-of-globex"), &body).await.unwrap();
+    assert!(matches!(done, Delivered::Replied { .. }), "{done:?}");
+}
+
+#[tokio::test]
+async fn one_tenants_flood_of_signed_requests_evicts_no_other_tenants_replay_record() {
+    let fake = FakeLlm::start().await;
+    let (d, rt) = setup(&fake).await;
+    drop(rt);
+    let rt = restart(d.path(), &fake, |c| c.channels.max_replays_per_tenant = 8);
+    let body = json!({"sender": "customer-17", "text": "note once"}).to_string();
+    let good = wasmclaw::messaging::sign(b"hmac-key-of-globex", T0, body.as_bytes());
+    let ts = T0.to_string();
+    rt.channel_webhook("globex", "hook", Some(&ts), Some(&good), body.as_bytes()).await.unwrap();
+    // acme floods its own channel with signed (junk) requests, far past the cap.
+    let mut busy = 0;
+    for i in 0..40 {
+        let junk = format!(r#"{{"n":{i}}}"#);
+        let sig = wasmclaw::messaging::sign(b"hmac-key-of-acme", T0, junk.as_bytes());
+        match rt.channel_webhook("acme", "hook", Some(&ts), Some(&sig), junk.as_bytes()).await.unwrap_err() {
+            Error::InvalidInput(_) => {}
+            Error::Busy(_) => busy += 1,
+            e => panic!("{e}"),
+        }
+    }
+    assert_eq!(busy, 32, "acme is refused past its own cap");
+    let e = rt.channel_webhook("globex", "hook", Some(&ts), Some(&good), body.as_bytes()).await.unwrap_err();
+    assert!(matches!(&e, Error::Conflict(m) if m.contains("replay")), "globex's record survives: {e}");
 }

@@ -213,13 +213,11 @@ pub struct ModelUsage {
 type SessionKey = (TenantId, String, UserId);
 
 /// The runtime's agent state: one lock per live session (turns of one
-/// session run one at a time), the per-tenant message rate, and the
-/// inbound requests seen lately (replays are dropped).
+/// session run one at a time) and the per-tenant message rate.
 pub(crate) struct AgentState {
     sessions: Mutex<HashMap<SessionKey, Arc<tokio::sync::Mutex<()>>>>,
     pub(crate) rate: RateLimiter,
     pub(crate) http: reqwest::Client,
-    pub(crate) seen: crate::channels::Seen,
 }
 
 impl AgentState {
@@ -231,7 +229,6 @@ impl AgentState {
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap_or_default(),
-            seen: crate::channels::Seen::default(),
         }
     }
 

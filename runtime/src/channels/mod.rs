@@ -14,6 +14,11 @@
 //!   bot token (the secret `bot_token_secret`) and stored in the peer's
 //!   `media/`; the reply goes to the chat through `sendMessage`.
 //!
+//! A request is taken once: its replay key (what was signed for a webhook,
+//! the `update_id` for Telegram) is recorded durably under the tenant
+//! ([`crate::store::Db::replay_first`]), so neither a re-spelt signature nor
+//! a restart lets it run the agent twice.
+//!
 //! The inbound endpoint takes no gateway credential: the signature or
 //! secret token is the credential, and every refusal — an unknown tenant or
 //! channel, a bad signature, a stale timestamp — is the same 401, so the
@@ -26,6 +31,7 @@ use crate::agents::AgentReply;
 use crate::error::Error;
 use crate::ids::{TenantId, UserId};
 use crate::runtime::Runtime;
+use crate::store::Replay;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -67,6 +73,10 @@ pub struct ChannelsConfig {
     pub max_media_bytes: u64,
     /// How far a signed webhook's timestamp may be from now, seconds.
     pub max_skew_secs: u64,
+    /// Most live replay records one tenant holds ([`crate::store::Db::replay_first`]):
+    /// past it, new inbound requests to the tenant are refused (429) until
+    /// some expire, and no other tenant's records are touched.
+    pub max_replays_per_tenant: usize,
 }
 
 impl Default for ChannelsConfig {
@@ -75,6 +85,7 @@ impl Default for ChannelsConfig {
             telegram_api_base: "https://api.telegram.org".into(),
             max_media_bytes: 10 * 1024 * 1024,
             max_skew_secs: 300,
+            max_replays_per_tenant: 10_000,
         }
     }
 }
@@ -98,38 +109,8 @@ pub enum Delivered {
     },
 }
 
-/// Inbound requests seen lately, by key, with when each may be forgotten:
-/// a signed webhook replayed within its timestamp window, or a Telegram
-/// update redelivered, is acknowledged without a second turn. Kept in
-/// memory (bounded); a restart forgets it.
-#[derive(Default)]
-pub(crate) struct Seen(std::sync::Mutex<std::collections::HashMap<String, u64>>);
-
-/// Most keys [`Seen`] holds; past that, the soonest expiries go first.
-const MAX_SEEN: usize = 100_000;
-
-impl Seen {
-    /// Records `key` until `until`; whether it was new.
-    fn first(&self, key: String, now: u64, until: u64) -> bool {
-        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if map.len() >= MAX_SEEN {
-            map.retain(|_, t| *t > now);
-            if map.len() >= MAX_SEEN {
-                let mut times: Vec<u64> = map.values().copied().collect();
-                times.sort_unstable();
-                let cut = times[times.len() / 2];
-                map.retain(|_, t| *t > cut);
-            }
-        }
-        match map.get(&key) {
-            Some(t) if *t > now => false,
-            _ => {
-                map.insert(key, until);
-                true
-            }
-        }
-    }
-}
+/// How long a Telegram `update_id` is remembered, seconds.
+const TELEGRAM_REPLAY_SECS: u64 = 24 * 3600;
 
 /// The one answer to every refused inbound request.
 fn refused() -> Error {
@@ -228,6 +209,21 @@ impl Runtime {
         refused()
     }
 
+    /// Records inbound request `key` of `tenant` (durably, until `until`):
+    /// `Err(None)` if it was taken already, `Err(Some(_))` if it cannot be
+    /// recorded (the tenant is at its cap: 429; or the store failed).
+    fn take_once(&self, tenant: &TenantId, key: &str, now: u64, until: u64) -> Result<(), Option<Error>> {
+        let cap = self.inner.config.channels.max_replays_per_tenant;
+        match self.inner.db.replay_first(tenant, key, now, until, cap) {
+            Ok(Replay::First) => Ok(()),
+            Ok(Replay::Seen) => Err(None),
+            Ok(Replay::Full) => Err(Some(Error::Busy(format!(
+                "tenant {tenant} holds {cap} recent inbound requests; try again later"
+            )))),
+            Err(e) => Err(Some(e.into())),
+        }
+    }
+
     /// A signed webhook request to channel `name` of `tenant`.
     pub async fn channel_webhook(
         &self,
@@ -248,11 +244,18 @@ impl Runtime {
         if !signature.is_some_and(|s| crate::messaging::verify(&key, ts, body, s)) {
             return Err(self.refuse_inbound(&tenant, name, "bad signature"));
         }
+        // The replay key is what was signed, not how the signature was
+        // spelled: a resend with its hex in another case is the same request.
         let window = self.inner.config.channels.max_skew_secs;
-        let key = format!("webhook\0{tenant}\0{name}\0{}", signature.unwrap_or_default().trim());
-        if !self.inner.agents.seen.first(key, now, ts.saturating_add(window).max(now) + 1) {
-            return Err(Error::Conflict("this signed request was already taken (a replay)".into()));
-        }
+        let mut signed = Sha256::new();
+        signed.update(ts.to_string().as_bytes());
+        signed.update(b".");
+        signed.update(body);
+        let key = format!("webhook:{name}:{}", hex::encode(signed.finalize()));
+        self.take_once(&tenant, &key, now, ts.saturating_add(window).max(now) + 1).map_err(|replay| {
+            replay
+                .unwrap_or_else(|| Error::Conflict("this signed request was already taken (a replay)".into()))
+        })?;
         let msg: WebhookBody = serde_json::from_slice(body)
             .map_err(|e| Error::InvalidInput(format!("the body is not {{\"sender\",\"text\"}}: {e}")))?;
         let peer = UserId::parse(&msg.sender)?;
@@ -278,9 +281,11 @@ impl Runtime {
         };
         // Telegram redelivers an update it thinks failed: take each once.
         let now = self.inner.clock.now();
-        let key = format!("telegram\0{tenant}\0{name}\0{}", update.update_id);
-        if !self.inner.agents.seen.first(key, now, now + 24 * 3600) {
-            return Ok(Delivered::Ignored);
+        let key = format!("telegram:{name}:{}", update.update_id);
+        match self.take_once(&tenant, &key, now, now + TELEGRAM_REPLAY_SECS) {
+            Ok(()) => {}
+            Err(None) => return Ok(Delivered::Ignored),
+            Err(Some(e)) => return Err(e),
         }
         let token_name = spec.bot_token_secret.as_deref().unwrap_or_default();
         let token = self.secret_value(&tenant, token_name)?.ok_or_else(|| {

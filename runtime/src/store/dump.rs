@@ -32,7 +32,8 @@ const OUTBOX_DUE: TableDefinition<(u64, &[u8]), ()> = TableDefinition::new("outb
 /// The tables keyed `tenant \0 …` whose values are bytes.
 const BYTE_TABLES: [&str; 3] = ["memory", "secrets", "skill_components"];
 /// The tables keyed `tenant \0 …` whose values are text.
-const TEXT_TABLES: [&str; 7] = ["skills", "agents", "sessions", "llm_usage", "channels", "usage", "outbox"];
+const TEXT_TABLES: [&str; 8] =
+    ["skills", "agents", "sessions", "llm_usage", "channels", "replays", "usage", "outbox"];
 
 fn bytes_table(name: &str) -> TableDefinition<'_, &'static [u8], &'static [u8]> {
     TableDefinition::new(name)
@@ -205,6 +206,7 @@ fn import_one(txn: &WriteTransaction, tenant: &TenantId, rows: &TenantRows) -> R
     super::usage::purge(txn, tenant)?;
     super::agents::purge(txn, tenant)?;
     super::channels::purge(txn, tenant)?;
+    super::replays::purge(txn, tenant)?;
     if let Some(p) = &rows.policy {
         txn.open_table(POLICIES)?.insert(id, p.as_str())?;
     }

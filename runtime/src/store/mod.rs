@@ -20,6 +20,7 @@ mod dump;
 mod memory;
 mod outbox;
 mod policy;
+mod replays;
 mod secrets;
 mod skills;
 mod tenants;
@@ -30,6 +31,7 @@ mod usage;
 pub use agents::LlmUsageRow;
 pub use dump::{Bytes, TenantRows};
 pub use memory::{MemoryEntry, MemoryUsage};
+pub use replays::Replay;
 
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]
@@ -175,6 +177,7 @@ impl Db {
         trust::create_tables(&txn)?;
         agents::create_tables(&txn)?;
         channels::create_tables(&txn)?;
+        replays::create_tables(&txn)?;
         txn.commit()?;
         Ok(Db { db, credentials: Default::default() })
     }

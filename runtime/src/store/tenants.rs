@@ -98,7 +98,7 @@ impl Db {
 
     /// Deletes a tenant and everything it owns in the database (memory,
     /// policy, secrets and data key, cron jobs, messages, tokens, skills,
-    /// usage, agents, sessions, model usage, channels) in one durable
+    /// usage, agents, sessions, model usage, channels, inbound replay records) in one durable
     /// transaction; `false` if there was no tenant.
     pub fn tenant_delete(&self, id: &TenantId) -> Result<bool, StoreError> {
         let txn = self.db.begin_write()?;
@@ -113,6 +113,7 @@ impl Db {
         super::usage::purge(&txn, id)?;
         super::agents::purge(&txn, id)?;
         super::channels::purge(&txn, id)?;
+        super::replays::purge(&txn, id)?;
         let committed = txn.commit();
         self.credentials_changed();
         committed?;
