@@ -245,6 +245,7 @@ impl Runtime {
                 inner.db.clone(),
                 tenant.clone(),
                 skill.info.name.clone(),
+                crate::cron::JobScope { user: call.user.clone(), in_session: call.in_session },
                 grant.cron,
                 inner.clock.clone(),
             )

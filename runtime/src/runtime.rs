@@ -481,8 +481,8 @@ impl Runtime {
 }
 
 /// Scheduled jobs fire through the runtime: the job's skill, bound to the
-/// job's tenant with its current grant, invoked with the job's input and no
-/// user. A job whose cron grant was revoked since it was added does not run,
+/// job's tenant with its current grant, invoked with the job's input in the
+/// job's scope (the user and session flag of the call that added it). A job whose cron grant was revoked since it was added does not run,
 /// nor does any job of a suspended tenant (its fire times pass unused).
 impl JobRunner for Runtime {
     fn run_job<'a>(
@@ -499,7 +499,9 @@ impl JobRunner for Runtime {
             if bound.grant.cron.is_none() {
                 return Err(format!("tenant {} no longer grants cron to skill {}", job.tenant, job.skill));
             }
-            self.invoke(&bound, &Call::default(), &job.input).await.map(drop).map_err(|e| e.to_string())
+            let call =
+                Call { user: job.scope.user.clone(), in_session: job.scope.in_session, ..Call::default() };
+            self.invoke(&bound, &call, &job.input).await.map(drop).map_err(|e| e.to_string())
         })
     }
 }

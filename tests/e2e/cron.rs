@@ -126,3 +126,66 @@ async fn cron_hijack_sees_and_touches_nothing_of_another_tenant() {
     );
     assert_eq!(fired(&rt, "tenant-a"), 1);
 }
+
+/// A job fires in exactly the scope of the call that added it: a user's job
+/// as that user (their files, their memory), a peer's job from an agent's
+/// session inside that session's limits; and one user cannot list or remove
+/// another's jobs of the same skill.
+#[tokio::test]
+async fn a_job_fires_in_the_scope_of_the_call_that_added_it() {
+    use wasmclaw::{Call, UserId};
+    let clock = ManualClock::new(T0);
+    let (dir, rt) = runtime_with_clock(Arc::new(clock.clone()));
+    set_policy(
+        &rt,
+        "tenant-a",
+        "[cron]\nmax_jobs = 5\nmin_interval_secs = 60\n\
+         [[contacts]]\nname = \"ops\"\nchannel = \"webhook\"\nurl = \"https://hooks.example/ops\"\n",
+    );
+    let skill = load(&rt, "cron-snoop").await;
+    let bound = crate::bind(&rt, &skill, "tenant-a");
+    let files = dir.path().join("data/tenants/tenant-a/files");
+    let alice_dir = files.join("users").join(wasmclaw_tests::user_dir_name("alice"));
+    std::fs::create_dir_all(&alice_dir).unwrap();
+    std::fs::write(alice_dir.join("diary.txt"), "alice's secrets").unwrap();
+    let alice = UserId::parse("alice").unwrap();
+    let mallory = UserId::parse("mallory").unwrap();
+    let as_alice = Call { user: Some(alice.clone()), ..Call::default() };
+    let as_mallory = Call { user: Some(mallory.clone()), ..Call::default() };
+    let in_session = Call { user: Some(mallory.clone()), in_session: true, ..Call::default() };
+    let run = |call: &Call, input: serde_json::Value| {
+        let (rt, bound, call) = (rt.clone(), bound.clone(), call.clone());
+        async move {
+            let out = rt.invoke(&bound, &call, &input.to_string()).await;
+            out.map(|o| serde_json::from_str::<serde_json::Value>(&o.output).unwrap())
+        }
+    };
+    let alices = run(&as_alice, json!({"op": "add", "path": "diary.txt", "contact": "ops"})).await.unwrap();
+    let alices = alices["job_id"].as_str().unwrap().to_string();
+    let alice_path = format!("users/{}/diary.txt", wasmclaw_tests::user_dir_name("alice"));
+    run(&in_session, json!({"op": "add", "path": alice_path, "contact": "ops"})).await.unwrap();
+
+    // mallory, as a member's user or in her session, sees and removes nothing of alice's.
+    for call in [&as_mallory, &in_session] {
+        let listed = run(call, json!({"op": "list"})).await.unwrap();
+        assert!(!listed["jobs"].as_array().unwrap().iter().any(|j| j == alices.as_str()), "{listed}");
+        let e = run(call, json!({"op": "remove", "id": alices})).await.unwrap_err();
+        assert_eq!(skill_error_kind(&e), "not-found", "{e}");
+    }
+    assert_eq!(run(&as_alice, json!({"op": "list"})).await.unwrap()["jobs"], json!([alices]));
+
+    clock.advance(60);
+    let fired_now = rt.scheduler().tick(&rt).await.unwrap();
+    assert_eq!(fired_now.len(), 2);
+    assert!(fired_now.iter().all(|f| f.result.is_ok()), "{fired_now:?}");
+    let t = tenant("tenant-a");
+    let mem = |user: Option<&UserId>, key: &str| rt.db().memory_get(Scope { tenant: &t, user }, key).unwrap();
+    // Allowed: alice's job ran as alice, read her diary, and reached the contact she could.
+    assert_eq!(mem(Some(&alice), "snoop:read").as_deref(), Some("alice's secrets"));
+    assert_eq!(mem(Some(&alice), "snoop:send").as_deref(), Some("sent"));
+    // Denied: the job from mallory's session ran in that session — mallory's
+    // files (no users/alice there) and only her own contacts (not ops).
+    assert_eq!(mem(Some(&mallory), "snoop:read").as_deref(), Some("error"));
+    assert_eq!(mem(Some(&mallory), "snoop:send").as_deref(), Some("denied"));
+    assert_eq!(mem(None, "snoop:read"), None, "no job ran tenant-wide");
+}

@@ -77,6 +77,7 @@ async fn a_restore_failing_in_the_database_puts_the_files_back_and_changes_nothi
         id: "j1".into(),
         tenant: b.clone(),
         skill: "s".into(),
+        scope: Default::default(),
         schedule: Schedule::EverySeconds(60),
         input: "{}".into(),
         next_run: 10,

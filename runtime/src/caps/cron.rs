@@ -2,11 +2,13 @@
 //! as the call's tenant.
 //!
 //! Security properties:
-//! - The owner of a job is the (tenant, skill) of the call that added it,
-//!   taken from the host's context, never from the guest. `list` and
-//!   `remove` reach only that owner's jobs: another tenant's job, or
-//!   another skill's in the same tenant, is `not-found` exactly like an id
-//!   that does not exist, so ids cannot be probed.
+//! - The owner of a job is the (tenant, skill) and call scope (user, in an
+//!   agent's session or not: [`JobScope`]) of the call that added it, taken
+//!   from the host's context, never from the guest; the job fires in that
+//!   scope. `list` and `remove` reach only that owner's jobs in that same
+//!   scope: another tenant's job, another skill's in the same tenant, or
+//!   another user's (or another scope's) of the same skill, is `not-found`
+//!   exactly like an id that does not exist, so ids cannot be probed.
 //! - Without a cron grant for this (tenant, skill), every function is
 //!   `denied`.
 //! - The tenant's and skill's maximum jobs are checked in the same storage
@@ -19,7 +21,7 @@
 use crate::bindings::WitError;
 use crate::bindings::wasmclaw::skill::cron as wit;
 use crate::clock::SharedClock;
-use crate::cron::{Job, Schedule, next_run, shortest_gap};
+use crate::cron::{Job, JobScope, Schedule, next_run, shortest_gap};
 use crate::ids::TenantId;
 use crate::policy::CronGrant;
 use crate::store::{Db, StoreError};
@@ -44,24 +46,27 @@ struct Access {
     db: Arc<Db>,
     tenant: TenantId,
     skill: String,
+    scope: JobScope,
     grant: CronGrant,
     clock: SharedClock,
 }
 
 impl CronCtx {
-    /// Jobs of `skill` for `tenant`, within `grant`; with no grant, every
-    /// call returns `denied`.
+    /// Jobs of `skill` for `tenant` in the call scope `scope`, within
+    /// `grant`; with no grant, every call returns `denied`.
     pub fn new(
         db: Arc<Db>,
         tenant: TenantId,
         skill: String,
+        scope: JobScope,
         grant: Option<CronGrant>,
         clock: SharedClock,
     ) -> Self {
         match grant {
-            Some(grant) => {
-                CronCtx { access: Ok(Access { db, tenant, skill, grant, clock }), audit: Default::default() }
-            }
+            Some(grant) => CronCtx {
+                access: Ok(Access { db, tenant, skill, scope, grant, clock }),
+                audit: Default::default(),
+            },
             None => CronCtx::denied(NO_GRANT),
         }
     }
@@ -149,6 +154,7 @@ impl wit::Host for CronCtx {
             id: hex::encode(rand::random::<[u8; 16]>()),
             tenant: a.tenant.clone(),
             skill: a.skill.clone(),
+            scope: a.scope.clone(),
             schedule,
             input,
             next_run: next,
@@ -162,7 +168,7 @@ impl wit::Host for CronCtx {
     fn list(&mut self) -> Result<Vec<wit::Job>, WitError> {
         let a = self.access()?;
         let jobs = a.db.cron_list(&a.tenant, &a.skill).map_err(store_error)?;
-        Ok(jobs.into_iter().map(to_wit).collect())
+        Ok(jobs.into_iter().filter(|j| j.scope == a.scope).map(to_wit).collect())
     }
 
     fn remove(&mut self, id: String) -> Result<(), WitError> {
@@ -171,7 +177,8 @@ impl wit::Host for CronCtx {
         if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(not_found());
         }
-        match a.db.cron_remove(&a.tenant, &a.skill, &id).map_err(store_error)? {
+        let removed = a.db.cron_remove_if(&a.tenant, &a.skill, &id, |j| j.scope == a.scope);
+        match removed.map_err(store_error)? {
             true => {
                 self.audit.changed("cron.remove", &id);
                 Ok(())
@@ -218,6 +225,7 @@ mod tests {
             db.clone(),
             TenantId::parse(tenant).unwrap(),
             skill.into(),
+            JobScope::default(),
             Some(GRANT),
             Arc::new(ManualClock::new(NOW)),
         )
@@ -260,6 +268,7 @@ mod tests {
             db.clone(),
             TenantId::parse("acme").unwrap(),
             "notes".into(),
+            JobScope::default(),
             None,
             Arc::new(ManualClock::new(NOW)),
         );
@@ -339,6 +348,41 @@ mod tests {
         assert!(matches!(mail.remove(id.clone()), Err(WitError::NotFound(_))));
         assert_eq!(notes.list().unwrap().len(), 1);
         notes.remove(id).unwrap();
+    }
+
+    fn scoped(db: &Arc<Db>, user: Option<&str>, in_session: bool) -> CronCtx {
+        let scope = JobScope { user: user.map(|u| crate::ids::UserId::parse(u).unwrap()), in_session };
+        CronCtx::new(
+            db.clone(),
+            TenantId::parse("acme").unwrap(),
+            "notes".into(),
+            scope,
+            Some(GRANT),
+            Arc::new(ManualClock::new(NOW)),
+        )
+    }
+
+    #[test]
+    fn a_job_belongs_to_the_scope_that_added_it() {
+        let (_d, db) = db();
+        let mut alice = scoped(&db, Some("alice"), false);
+        let id = alice.add(wit::Schedule::EverySeconds(3600), "{}".into()).unwrap();
+        let stored = db.cron_list_tenant(&TenantId::parse("acme").unwrap()).unwrap();
+        assert_eq!(stored[0].scope.user.as_ref().map(|u| u.as_str()), Some("alice"));
+        assert!(!stored[0].scope.in_session);
+        // Another user, alice in a session, and a tenant-wide call of the same
+        // skill see nothing and remove nothing: the same answer as no job.
+        for (user, in_session) in
+            [(Some("mallory"), false), (Some("mallory"), true), (Some("alice"), true), (None, false)]
+        {
+            let mut other = scoped(&db, user, in_session);
+            assert!(other.list().unwrap().is_empty(), "{user:?} {in_session}");
+            let by_id = other.remove(id.clone());
+            assert_eq!(format!("{by_id:?}"), format!("{:?}", other.remove("0".repeat(32))));
+        }
+        assert_eq!(alice.list().unwrap().len(), 1, "alice's job is intact");
+        alice.remove(id).unwrap();
+        assert!(alice.list().unwrap().is_empty());
     }
 
     #[test]

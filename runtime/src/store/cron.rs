@@ -185,6 +185,19 @@ impl Db {
     /// `skill`; `false` otherwise (whether the id is unknown or another
     /// owner's: the caller cannot tell which).
     pub fn cron_remove(&self, tenant: &TenantId, skill: &str, id: &str) -> Result<bool, StoreError> {
+        self.cron_remove_if(tenant, skill, id, |_| true)
+    }
+
+    /// [`Db::cron_remove`], and only if `also` accepts the job (its scope,
+    /// say); a job it refuses is left exactly as it was, and is `false`
+    /// like an unknown id.
+    pub fn cron_remove_if(
+        &self,
+        tenant: &TenantId,
+        skill: &str,
+        id: &str,
+        also: impl Fn(&Job) -> bool,
+    ) -> Result<bool, StoreError> {
         if skill.contains('\0') || id.contains('\0') {
             return Ok(false);
         }
@@ -202,6 +215,7 @@ impl Db {
                     None => None,
                 };
                 match job {
+                    Some(job) if &job.tenant == tenant && job.skill == skill && !also(&job) => false,
                     Some(job) if &job.tenant == tenant && job.skill == skill => {
                         jobs.remove(id)?;
                         due.remove((job.next_run, id))?;
@@ -292,6 +306,7 @@ mod tests {
             id: id.into(),
             tenant: t(tenant),
             skill: skill.into(),
+            scope: Default::default(),
             schedule: Schedule::EverySeconds(60),
             input: format!("{{\"job\":\"{id}\"}}"),
             next_run,
