@@ -356,3 +356,64 @@ async fn in_a_session_a_skill_may_message_only_the_peers_own_contacts() {
     let r = send("bob", "ops").await;
     assert_eq!(r.tool_calls[0].error, None, "{}", r.reply);
 }
+
+/// How many calls of `skill` the tenant has run.
+fn skill_calls(rt: &Runtime, t: &str, skill: &str) -> u64 {
+    let rows = rt.usage(Some(&tenant(t))).unwrap();
+    rows.iter().filter(|r| r.skill == skill).map(|r| r.totals.calls).sum()
+}
+
+#[tokio::test]
+async fn one_reply_asking_for_a_thousand_tools_runs_only_the_agents_bound() {
+    let fake = FakeLlm::start().await;
+    let (_d, rt) = setup_with(&fake, |_| {}).await;
+    let acme = tenant("acme");
+    // Allowed: a reply within the bound runs every call it asks for.
+    rt.agent_put("test", &acme, &agent("helper", "openai", json!({"max_steps": 1})), true).unwrap();
+    let r = say(&rt, "acme", "helper", "alice", r#"fan 3 notes {"op":"list"}"#).await.unwrap();
+    assert_eq!(r.tool_calls.len(), 3);
+    assert!(r.tool_calls.iter().all(|t| t.error.is_none()), "{:?}", r.tool_calls);
+    assert_eq!(skill_calls(&rt, "acme", "notes"), 3);
+
+    // Denied: 1,000 calls in one reply with max_steps = 1 run the default 16;
+    // the rest are answered to the model as refused, and the turn still ends.
+    let r = say(&rt, "acme", "helper", "alice", r#"fan 1000 notes {"op":"list"}"#).await.unwrap();
+    assert_eq!(r.tool_calls.len(), 1000, "every call is answered");
+    let refused = r.tool_calls.iter().filter(|t| t.error.as_deref() == Some("limit-exceeded")).count();
+    assert_eq!(refused, 1000 - 16);
+    assert_eq!(skill_calls(&rt, "acme", "notes"), 3 + 16, "16 skill runs, not 1,000");
+    assert_eq!(fake.violations(), Vec::<String>::new(), "each call id was answered");
+    assert_eq!(
+        r.reply,
+        r#"result: {"error":{"kind":"limit-exceeded","message":"refused: a reply may run at most 16 tool calls (max_tool_calls_per_reply)"}}"#
+    );
+
+    // The per-turn bound holds over several replies.
+    let spec = json!({"max_steps": 4, "max_tool_calls_per_reply": 10, "max_tool_calls_per_turn": 12});
+    rt.agent_put("test", &acme, &agent("looper", "openai", spec), true).unwrap();
+    let before = skill_calls(&rt, "acme", "notes");
+    let e = say(&rt, "acme", "looper", "alice", "loop 10").await.unwrap_err();
+    assert!(matches!(e, Error::StepLimit(_)), "{e}");
+    assert_eq!(skill_calls(&rt, "acme", "notes") - before, 12, "10, then 2 of 10, then none");
+    assert_eq!(fake.violations(), Vec::<String>::new());
+    let r = say(&rt, "acme", "looper", "bob", r#"fan 10 notes {"op":"list"}"#).await.unwrap();
+    assert_eq!(r.tool_calls.iter().filter(|t| t.error.is_none()).count(), 10);
+    let e = rt.agent_put("test", &acme, &agent("x", "openai", json!({"max_tool_calls_per_reply": 0})), true);
+    assert!(matches!(e, Err(Error::InvalidInput(_))), "{e:?}");
+}
+
+#[tokio::test]
+async fn the_turn_deadline_is_checked_between_tool_calls() {
+    let fake = FakeLlm::start().await;
+    // A one-second turn budget (request_timeout_secs less 5, at least 1).
+    let (_d, rt) = setup_with(&fake, |c| c.request_timeout_secs = 1).await;
+    let acme = tenant("acme");
+    rt.install_skill("operator", &acme, SkillSource::Package(package("sleeper")), Default::default())
+        .await
+        .unwrap();
+    rt.agent_put("test", &acme, &agent("helper", "openai", json!({"skills": ["sleeper"]})), true).unwrap();
+    // Each call sleeps past the whole budget: the first runs, the turn then ends.
+    let e = say(&rt, "acme", "helper", "alice", r#"fan 5 sleeper {"secs":2}"#).await.unwrap_err();
+    assert!(matches!(&e, Error::StepLimit(m) if m.contains("deadline")), "{e}");
+    assert_eq!(skill_calls(&rt, "acme", "sleeper"), 1, "no tool call started after the deadline");
+}

@@ -13,7 +13,10 @@
 //! - `list notes` calls `notes` `{"op":"list"}`, then `notes: <output>`;
 //! - `export notes` calls `notes` `{"op":"export"}`, then `exported: <output>`;
 //! - `call NAME JSON` calls tool NAME with JSON, then `result: <output>`;
+//! - `fan N NAME JSON` asks, in one reply, for N calls of tool NAME with
+//!   JSON, then `result: <the last output>`;
 //! - `loop` asks for `notes` `{"op":"list"}` every time (never answers);
+//!   `loop N` asks for N of them in each reply;
 //! - `history` answers the user messages it was sent, joined by ` | `;
 //! - `fail STATUS` answers that HTTP status, every time;
 //! - `leak` answers 400 with an error message that repeats the API key;
@@ -186,6 +189,8 @@ enum Act {
     Tool {
         name: String,
         arguments: Value,
+        /// How many calls of it the one reply asks for.
+        count: usize,
     },
     Answer(String),
     Fail(u16),
@@ -197,10 +202,10 @@ enum Act {
 /// and tool results after the last user text.
 fn decide(shared: &Shared, user_texts: &[String], results_since_user: &[String]) -> Act {
     let last = user_texts.last().map(String::as_str).unwrap_or("").trim();
-    let tool = |name: &str, args: Value| Act::Tool { name: name.into(), arguments: args };
+    let tool = |name: &str, args: Value| Act::Tool { name: name.into(), arguments: args, count: 1 };
     let (word, rest) = last.split_once(' ').unwrap_or((last, ""));
     if let Some(result) = results_since_user.last()
-        && last != "loop"
+        && word != "loop"
     {
         let label = match word {
             "note" => "noted",
@@ -214,10 +219,20 @@ fn decide(shared: &Shared, user_texts: &[String], results_since_user: &[String])
         "note" => tool("notes", json!({"op": "add", "text": rest})),
         "list" => tool("notes", json!({"op": "list"})),
         "export" => tool("notes", json!({"op": "export"})),
-        "loop" => tool("notes", json!({"op": "list"})),
+        "loop" => Act::Tool {
+            name: "notes".into(),
+            arguments: json!({"op": "list"}),
+            count: rest.trim().parse().unwrap_or(1),
+        },
         "call" => {
             let (name, args) = rest.split_once(' ').unwrap_or((rest, "{}"));
             tool(name, serde_json::from_str(args).unwrap_or(json!({})))
+        }
+        "fan" => {
+            let (n, rest) = rest.split_once(' ').unwrap_or((rest, ""));
+            let (name, args) = rest.split_once(' ').unwrap_or((rest, "{}"));
+            let arguments = serde_json::from_str(args).unwrap_or(json!({}));
+            Act::Tool { name: name.into(), arguments, count: n.parse().unwrap_or(1) }
         }
         "history" => Act::Answer(user_texts.join(" | ")),
         "fail" => Act::Fail(rest.trim().parse().unwrap_or(500)),
@@ -330,11 +345,15 @@ async fn openai(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Byt
             return (StatusCode::BAD_REQUEST, axum::Json(err(&m))).into_response();
         }
         Act::Answer(text) => json!({"role": "assistant", "content": text}),
-        Act::Tool { name, arguments } => {
-            let id = format!("call_{}", shared.next_id.fetch_add(1, Ordering::Relaxed));
-            json!({"role": "assistant", "content": null, "tool_calls": [
-                {"id": id, "type": "function", "function": {"name": name, "arguments": arguments.to_string()}}
-            ]})
+        Act::Tool { name, arguments, count } => {
+            let calls: Vec<Value> = (0..count)
+                .map(|_| {
+                    let id = format!("call_{}", shared.next_id.fetch_add(1, Ordering::Relaxed));
+                    json!({"id": id, "type": "function",
+                        "function": {"name": name, "arguments": arguments.to_string()}})
+                })
+                .collect();
+            json!({"role": "assistant", "content": null, "tool_calls": calls})
         }
     };
     let finish = if message["tool_calls"].is_array() { "tool_calls" } else { "stop" };
@@ -466,9 +485,14 @@ async fn anthropic(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: 
             return (StatusCode::BAD_REQUEST, axum::Json(err("invalid_request_error", &m))).into_response();
         }
         Act::Answer(text) => (json!([{"type": "text", "text": text}]), "end_turn"),
-        Act::Tool { name, arguments } => {
-            let id = format!("toolu_{}", shared.next_id.fetch_add(1, Ordering::Relaxed));
-            (json!([{"type": "tool_use", "id": id, "name": name, "input": arguments}]), "tool_use")
+        Act::Tool { name, arguments, count } => {
+            let uses: Vec<Value> = (0..count)
+                .map(|_| {
+                    let id = format!("toolu_{}", shared.next_id.fetch_add(1, Ordering::Relaxed));
+                    json!({"type": "tool_use", "id": id, "name": name, "input": arguments})
+                })
+                .collect();
+            (json!(uses), "tool_use")
         }
     };
     axum::Json(json!({

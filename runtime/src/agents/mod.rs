@@ -26,6 +26,10 @@ pub const MAX_SYSTEM_PROMPT: usize = 32 * 1024;
 pub const MAX_TOOLS: usize = 64;
 /// Most tool steps a turn may be allowed.
 pub const MAX_STEPS: u32 = 32;
+/// Most tool calls one model reply may be allowed to run.
+pub const MAX_TOOL_CALLS_PER_REPLY: u32 = 64;
+/// Most tool calls one turn may be allowed to run.
+pub const MAX_TOOL_CALLS_PER_TURN: u32 = 256;
 /// Longest message a peer may send, in bytes.
 pub const MAX_MESSAGE: usize = 32 * 1024;
 
@@ -52,6 +56,14 @@ pub struct AgentSpec {
     /// Most tool steps (model answers asking for tools) in one turn.
     #[serde(default = "default_max_steps")]
     pub max_steps: u32,
+    /// Most tool calls run from one model reply; the reply's further calls
+    /// are answered to the model as refused (`limit-exceeded`).
+    #[serde(default = "default_max_tool_calls_per_reply")]
+    pub max_tool_calls_per_reply: u32,
+    /// Most tool calls run in one turn, over all its replies; further calls
+    /// are answered to the model as refused (`limit-exceeded`).
+    #[serde(default = "default_max_tool_calls_per_turn")]
+    pub max_tool_calls_per_turn: u32,
     /// Most tokens one model answer may have.
     #[serde(default = "default_max_tokens")]
     pub max_tokens: u32,
@@ -62,6 +74,14 @@ pub struct AgentSpec {
 
 fn default_max_steps() -> u32 {
     8
+}
+
+fn default_max_tool_calls_per_reply() -> u32 {
+    16
+}
+
+fn default_max_tool_calls_per_turn() -> u32 {
+    64
 }
 
 fn default_max_tokens() -> u32 {
@@ -116,6 +136,12 @@ impl AgentSpec {
         }
         if !(1..=MAX_STEPS).contains(&self.max_steps) {
             return Err(format!("max_steps: 1 to {MAX_STEPS}"));
+        }
+        if !(1..=MAX_TOOL_CALLS_PER_REPLY).contains(&self.max_tool_calls_per_reply) {
+            return Err(format!("max_tool_calls_per_reply: 1 to {MAX_TOOL_CALLS_PER_REPLY}"));
+        }
+        if !(1..=MAX_TOOL_CALLS_PER_TURN).contains(&self.max_tool_calls_per_turn) {
+            return Err(format!("max_tool_calls_per_turn: 1 to {MAX_TOOL_CALLS_PER_TURN}"));
         }
         if !(16..=65_536).contains(&self.max_tokens) {
             return Err("max_tokens: 16 to 65536".into());
@@ -368,6 +394,10 @@ mod tests {
             (|s| s.skills = vec!["../etc".into()], "skills"),
             (|s| s.max_steps = 0, "max_steps"),
             (|s| s.max_steps = MAX_STEPS + 1, "max_steps"),
+            (|s| s.max_tool_calls_per_reply = 0, "max_tool_calls_per_reply"),
+            (|s| s.max_tool_calls_per_reply = MAX_TOOL_CALLS_PER_REPLY + 1, "max_tool_calls_per_reply"),
+            (|s| s.max_tool_calls_per_turn = 0, "max_tool_calls_per_turn"),
+            (|s| s.max_tool_calls_per_turn = MAX_TOOL_CALLS_PER_TURN + 1, "max_tool_calls_per_turn"),
             (|s| s.max_tokens = 1, "max_tokens"),
             (|s| s.history_tokens = 10, "history_tokens"),
             (|s| s.api_key_secret = Some(String::new()), "api_key_secret"),

@@ -98,7 +98,7 @@ impl Runtime {
         let mut usage = LlmUsage { turns: 1, ..Default::default() };
         let mut reports = Vec::new();
         let mut steps = 0;
-        let outcome = loop {
+        let outcome = 'turn: loop {
             let req = llm::Request {
                 model: &spec.model,
                 system: &spec.system_prompt,
@@ -131,9 +131,24 @@ impl Runtime {
             steps += 1;
             let calls = reply.tool_calls.clone();
             session.turns.push(Turn::Assistant { text: reply.text, tool_calls: reply.tool_calls });
-            for c in calls {
-                usage.tool_calls += 1;
-                let (content, error, fuel) = self.run_tool(&bound, peer, &c).await;
+            for (i, c) in calls.into_iter().enumerate() {
+                // Between tool calls, not only around model requests: a reply
+                // asking for many slow tools cannot outlast the turn.
+                if Instant::now() >= deadline {
+                    break 'turn Err(Error::StepLimit(format!(
+                        "agent {agent}'s turn passed its {budget} s deadline while running tools"
+                    )));
+                }
+                let (content, error, fuel) = match tool_call_refused(&spec, i, usage.tool_calls) {
+                    Some(why) => {
+                        let body = serde_json::json!({"error": {"kind": "limit-exceeded", "message": why}});
+                        (body.to_string(), Some("limit-exceeded".to_string()), 0)
+                    }
+                    None => {
+                        usage.tool_calls += 1;
+                        self.run_tool(&bound, peer, &c).await
+                    }
+                };
                 usage.tool_fuel += fuel;
                 reports.push(ToolReport { skill: c.name.clone(), error: error.clone() });
                 session.turns.push(Turn::Tool {
@@ -304,6 +319,20 @@ impl Runtime {
             }
             Err(e) => failed(e.kind(), e.to_string()),
         }
+    }
+}
+
+/// Why the `index`th tool call of a reply is not run, when `ran` calls of
+/// the turn have run already: past the agent's per-reply or per-turn bound.
+fn tool_call_refused(spec: &AgentSpec, index: usize, ran: u64) -> Option<String> {
+    let per_reply = spec.max_tool_calls_per_reply;
+    let per_turn = spec.max_tool_calls_per_turn;
+    if index >= per_reply as usize {
+        Some(format!("refused: a reply may run at most {per_reply} tool calls (max_tool_calls_per_reply)"))
+    } else if ran >= u64::from(per_turn) {
+        Some(format!("refused: a turn may run at most {per_turn} tool calls (max_tool_calls_per_turn)"))
+    } else {
+        None
     }
 }
 

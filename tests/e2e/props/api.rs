@@ -39,6 +39,8 @@ const API_KEYS: &[&str] = &[
     "system_prompt",
     "skills",
     "max_steps",
+    "max_tool_calls_per_reply",
+    "max_tool_calls_per_turn",
     "max_tokens",
     "history_tokens",
     "api_key_secret",
