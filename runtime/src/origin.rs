@@ -145,7 +145,7 @@ fn is_public_v6(v6: Ipv6Addr) -> bool {
         return false;
     }
     let isatap = (s[4] & 0xfcff) == 0 && s[5] == 0x5efe;
-    !(isatap && !is_public_v4(tail))
+    !isatap || is_public_v4(tail)
 }
 
 #[cfg(test)]
