@@ -123,7 +123,7 @@ fn check(
     if allowed.contains(&who) {
         return Ok(());
     }
-    gw.runtime().record(&p.actor(), tenant, action, "route", "role-denied");
+    gw.runtime().record_refusal(&p.actor(), tenant, action, "route", "role-denied");
     Err(ApiError::forbidden(format!("{} may not {action}", who.name())))
 }
 
@@ -156,7 +156,7 @@ impl FromRequestParts<Gateway> for Scoped {
             }
             (Some(raw), Principal::Token(t)) => {
                 if raw != t.tenant.as_str() {
-                    gw.runtime().record(
+                    gw.runtime().record_refusal(
                         &principal.actor(),
                         Some(&t.tenant),
                         "cross-tenant",

@@ -97,6 +97,8 @@ pub async fn run(
                     _ = tick.tick() => {}
                 }
                 let rt = rt.clone();
+                // Also the summary lines of refusal floods whose window ended.
+                rt.flush_refusals();
                 match tokio::task::spawn_blocking(move || rt.flush_usage()).await {
                     Ok(Err(e)) => tracing::error!(error = %e, "cannot flush the usage"),
                     Err(e) => tracing::error!(error = %e, "usage flush task failed"),

@@ -207,10 +207,16 @@ impl Runtime {
     /// Checks a presented credential (the bearer value). Unknown, revoked,
     /// expired and malformed credentials are all `Unauthorized` with the
     /// same message; a valid token of a suspended tenant is `Suspended`.
-    /// Every refusal is audited.
+    /// Every refusal is audited, rate-limited ([`crate::refusals`]): a
+    /// credential that does not authenticate is filed under no tenant (the
+    /// tenant it names is only a claim; the target says what it claimed).
     pub fn authenticate(&self, credential: &str) -> Result<Principal, Error> {
-        let refused = |this: &Self, tenant: Option<&TenantId>, target: &str| {
-            this.record("anonymous", tenant, "auth", target, "denied");
+        let refused = |this: &Self, claimed: Option<&TenantId>, target: &str| {
+            let target = match claimed {
+                Some(t) => format!("{t}/{target}"),
+                None => target.to_string(),
+            };
+            this.record_refusal("anonymous", None, "auth", &target, "denied");
             Error::Unauthorized("unknown, revoked or malformed credential".into())
         };
         if credential.starts_with(ADMIN_PREFIX) {
@@ -240,7 +246,7 @@ impl Runtime {
         match self.inner.db.tenant(&tenant)? {
             None => return Err(refused(self, Some(&tenant), id)),
             Some(t) if t.suspended => {
-                self.record(&format!("token:{id}"), Some(&tenant), "auth", id, "suspended");
+                self.record_refusal(&format!("token:{id}"), Some(&tenant), "auth", id, "suspended");
                 return Err(Error::Suspended(tenant.to_string()));
             }
             Some(_) => {}

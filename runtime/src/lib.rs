@@ -46,6 +46,7 @@ pub mod permissions;
 pub mod policy;
 pub mod ratelimit;
 pub mod redact;
+pub mod refusals;
 pub mod runtime;
 pub mod security;
 pub mod signing;

@@ -76,6 +76,8 @@ pub(crate) struct Inner {
     pub(crate) clock: SharedClock,
     pub(crate) audit: AuditLog,
     pub(crate) log_rate: Arc<RateLimiter>,
+    /// The rate of refusal audit lines, per stream ([`crate::refusals`]).
+    pub(crate) refusals: crate::refusals::RefusalThrottle,
     pub(crate) message_rate: Arc<RateLimiter>,
     tenants: Mutex<HashMap<TenantId, Arc<TenantSlot>>>,
     /// Tenants deleted since the start (until created again): a call bound
@@ -153,6 +155,7 @@ impl Runtime {
                 http,
                 config,
                 log_rate: Arc::new(RateLimiter::new(clock.clone())),
+                refusals: Default::default(),
                 message_rate: Arc::new(RateLimiter::new(clock.clone())),
                 agents: crate::agents::AgentState::new(clock.clone()),
                 clock,

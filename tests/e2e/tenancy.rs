@@ -255,3 +255,57 @@ async fn deletion_waits_for_the_calls_in_flight() {
     install(&rt, "acme", "echo").await;
     assert_eq!(invoke(&rt, "acme", "echo", json!({"again": true})).await.unwrap(), r#"{"again":true}"#);
 }
+
+/// A flood of made-up bearers naming a tenant is filed under no tenant,
+/// bounded, and summarised; the tenant's own history stays in its view. A
+/// tenant's own authenticated refusals are bounded the same way.
+#[tokio::test]
+async fn a_flood_of_refused_bearers_never_buries_the_tenants_own_audit() {
+    use wasmclaw::audit::AuditFilter;
+    use wasmclaw::refusals::PER_WINDOW;
+    let clock = ManualClock::new(T0);
+    let (_d, rt) = runtime_with_clock(Arc::new(clock.clone()));
+    trust_tests(&rt);
+    let acme = tenant("acme");
+    rt.create_tenant("operator", &acme).unwrap();
+    install(&rt, "acme", "echo").await;
+    for i in 0..1200u32 {
+        let made_up = format!("wct_acme_{i:012x}_{:032x}", u128::from(i) * 7919);
+        assert!(matches!(rt.authenticate(&made_up), Err(Error::Unauthorized(_))));
+    }
+    let view = |rt: &Runtime| {
+        let filter = AuditFilter { tenant: Some("acme".into()), since: None, limit: 1000 };
+        rt.audit().query(&filter).unwrap()
+    };
+    let acme_view = view(&rt);
+    assert!(acme_view.iter().any(|e| e.action == "skill.install"), "{acme_view:?}");
+    assert!(acme_view.iter().all(|e| e.actor != "anonymous"), "nothing anonymous filed under acme");
+    let anonymous = |rt: &Runtime| -> Vec<serde_json::Value> {
+        let all = rt.audit().read_all().unwrap();
+        all.into_iter().filter(|e| e["actor"] == "anonymous").collect()
+    };
+    let lines = anonymous(&rt);
+    assert_eq!(lines.len(), PER_WINDOW as usize, "the first of the window only");
+    assert!(
+        lines.iter().all(|e| e["tenant"].is_null() && e["target"].as_str().unwrap().starts_with("acme/"))
+    );
+    clock.advance(60);
+    rt.flush_refusals();
+    let summary: Vec<_> = anonymous(&rt).into_iter().filter(|e| e["action"] == "audit.suppressed").collect();
+    assert_eq!(summary.len(), 1, "{summary:?}");
+    assert_eq!(summary[0]["outcome"], format!("{} more refused", 1200 - PER_WINDOW));
+
+    // acme's own refused requests (a suspended tenant's valid token): bounded too.
+    let (_, token) = rt.mint_token("operator", &acme, Role::Member, "").unwrap();
+    rt.suspend_tenant("operator", &acme).unwrap();
+    for _ in 0..1200 {
+        assert!(matches!(rt.authenticate(&token), Err(Error::Suspended(_))));
+    }
+    clock.advance(60);
+    rt.flush_refusals();
+    let acme_view = view(&rt);
+    let refused = acme_view.iter().filter(|e| e.outcome == "suspended").count();
+    assert_eq!(refused, PER_WINDOW as usize);
+    assert!(acme_view.iter().any(|e| e.outcome == format!("{} more refused", 1200 - PER_WINDOW)));
+    assert!(acme_view.iter().any(|e| e.action == "skill.install"), "its history is still in view");
+}

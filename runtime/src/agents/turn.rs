@@ -184,7 +184,7 @@ impl Runtime {
     fn check_quota(&self, actor: &str, tenant: &TenantId, agent: &str) -> Result<(), Error> {
         let quota = *self.inner.config.quotas.of(tenant.as_str());
         let refuse = |why: String| {
-            self.record(actor, Some(tenant), "agent.message", agent, &format!("refused: {why}"));
+            self.record_refusal(actor, Some(tenant), "agent.message", agent, &format!("refused: {why}"));
             Err(Error::QuotaExceeded(format!("tenant {tenant}: {why}")))
         };
         if quota.requests_per_minute > 0

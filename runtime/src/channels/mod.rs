@@ -198,14 +198,12 @@ impl Runtime {
         self.inner.vault.get(tenant, name).map_err(crate::runtime::vault_error)
     }
 
+    /// Audits a refused inbound request under no tenant: the request is
+    /// unauthenticated, so the tenant it names is only its claim
+    /// ([`crate::refusals`]; rate-limited).
     fn refuse_inbound(&self, tenant: &TenantId, name: &str, why: &str) -> Error {
-        self.record(
-            &format!("channel:{name}"),
-            Some(tenant),
-            "channel.inbound",
-            name,
-            &format!("refused: {why}"),
-        );
+        let target = format!("{tenant}/{name}");
+        self.record_refusal("anonymous", None, "channel.inbound", &target, &format!("refused: {why}"));
         refused()
     }
 
