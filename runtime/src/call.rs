@@ -221,6 +221,7 @@ impl Runtime {
             ),
             secrets: caps::secrets::SecretsCtx::new(grant.secrets.clone()).with_audit(audit.clone()),
             http: caps::http::HttpCtx::new(inner.http.clone(), grant.http.clone(), lookup, deadline)
+                .with_redactor(redactor.clone())
                 .with_audit(audit.clone()),
             messaging: if grant.contacts.is_empty() {
                 caps::messaging::MessagingCtx::denied("no contact is granted to this skill for this tenant")
@@ -293,6 +294,14 @@ impl Runtime {
                 None => (text.to_string(), Vec::new()),
             }
         };
+        // Values an origin reflected, scrubbed before the guest saw them.
+        let reflected = state.http.secrets_redacted().to_vec();
+        let with_reflected = |mut hits: Vec<String>| {
+            hits.extend(reflected.iter().cloned());
+            hits.sort();
+            hits.dedup();
+            hits
+        };
         let actor = format!("skill:{}", skill.info.name);
         for note in audit.take() {
             let (target, _) = clean(&note.target);
@@ -302,25 +311,23 @@ impl Runtime {
             Ok(Ok(output)) => output,
             Ok(Err(skill_error)) => {
                 let (e, hits) = scrub_wit(skill_error, &clean);
-                self.audit_redaction(bound, &hits);
+                self.audit_redaction(bound, &with_reflected(hits));
                 return Err(Error::Skill(e));
             }
             Err(e) => {
-                let mut err = classify(e, store, &limits);
-                if let Error::Trap { stderr, .. } = &mut err {
-                    let (text, hits) = clean(stderr);
-                    *stderr = text;
-                    self.audit_redaction(bound, &hits);
-                }
+                let (err, hits) = scrub_trap(classify(e, store, &limits), &clean);
+                self.audit_redaction(bound, &with_reflected(hits));
                 return Err(err);
             }
         };
-        check_output(&output, &limits)?;
+        if let Err(e) = check_output(&output, &limits) {
+            self.audit_redaction(bound, &reflected);
+            return Err(e);
+        }
         let (output, mut redacted) = clean(&output);
         let (stdout, hits) = clean(&stdout.text());
         redacted.extend(hits);
-        redacted.sort();
-        redacted.dedup();
+        let redacted = with_reflected(redacted);
         self.audit_redaction(bound, &redacted);
         let logs = std::mem::take(&mut store.data_mut().log.lines);
         Ok(Outcome { output, usage, stdout, logs, redacted })
@@ -346,6 +353,22 @@ fn scrub_wit(e: WitError, clean: &dyn Fn(&str) -> (String, Vec<String>)) -> (Wit
     };
     let (text, hits) = clean(&text);
     (ctor(text), hits)
+}
+
+/// Scrubs the texts of a trap: its message (a host error's root cause can
+/// carry text the guest chose) and the guest's stderr.
+fn scrub_trap(e: Error, clean: &dyn Fn(&str) -> (String, Vec<String>)) -> (Error, Vec<String>) {
+    match e {
+        Error::Trap { message, stderr } => {
+            let (message, mut hits) = clean(&message);
+            let (stderr, more) = clean(&stderr);
+            hits.extend(more);
+            hits.sort();
+            hits.dedup();
+            (Error::Trap { message, stderr }, hits)
+        }
+        other => (other, Vec::new()),
+    }
 }
 
 /// Refuses an input that is too large or not JSON before any guest runs.
@@ -476,6 +499,19 @@ mod tests {
     fn tail_keeps_the_end_on_a_char_boundary() {
         assert_eq!(tail("abc", 5), "abc");
         assert_eq!(tail("aébc", 3), "bc");
+    }
+
+    #[test]
+    fn a_trap_message_and_its_stderr_are_scrubbed() {
+        let clean = |t: &str| (t.replace("s3cret", "[redacted:K]"), vec!["K".to_string()]);
+        let trap = Error::Trap { message: "host error: s3cret".into(), stderr: "said s3cret".into() };
+        let (e, hits) = scrub_trap(trap, &clean);
+        assert!(
+            matches!(&e, Error::Trap { message, stderr }
+                if message == "host error: [redacted:K]" && stderr == "said [redacted:K]"),
+            "{e:?}"
+        );
+        assert_eq!(hits, vec!["K".to_string()]);
     }
 
     #[test]

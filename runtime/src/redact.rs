@@ -27,7 +27,8 @@
 //!
 //! The needles are computed once, in [`Redactor::new`], and held in buffers
 //! wiped on drop; [`Redactor::redact`] does one linear substring search per
-//! needle.
+//! needle. [`Redactor::found_except`] is the same search used as a check:
+//! which secrets a request carries that its destination may not receive.
 
 use crate::bindings::WitError;
 use crate::manifest::valid_secret_name;
@@ -111,25 +112,41 @@ impl Redactor {
         self.needles.is_empty()
     }
 
+    /// Every occurrence of every needle in `hay`: for each needle, its
+    /// non-overlapping occurrences from the left.
+    fn matches(&self, hay: &[u8]) -> Vec<Match> {
+        let mut matches = Vec::new();
+        for entry in &self.needles {
+            let n: &[u8] = match &entry.needle {
+                Needle::Text(n) => n.as_bytes(),
+                Needle::Bytes(n) => n,
+            };
+            for start in memchr::memmem::find_iter(hay, n) {
+                matches.push(Match { start, end: start + n.len(), name: entry.name });
+            }
+        }
+        matches
+    }
+
     /// `text` with every occurrence of a secret replaced by
     /// `[redacted:NAME]`, and the names found. Overlapping occurrences are
     /// replaced as one, named after the longest of them.
     pub fn redact(&self, text: &str) -> Redacted {
-        let mut matches = Vec::new();
-        for entry in &self.needles {
-            match &entry.needle {
-                Needle::Text(n) => {
-                    for (start, m) in text.match_indices(n.as_str()) {
-                        matches.push(Match { start, end: start + m.len(), name: entry.name });
-                    }
-                }
-                Needle::Bytes(n) => find_bytes(text.as_bytes(), n, |start| {
-                    matches.push(Match { start, end: start + n.len(), name: entry.name });
-                }),
-            }
-        }
+        let (out, hits) = self.redact_bytes(text.as_bytes());
+        // Only a clear value that is not UTF-8 can cut a character in two.
+        let text = match String::from_utf8(out) {
+            Ok(t) => t,
+            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+        };
+        Redacted { text, hits }
+    }
+
+    /// [`Redactor::redact`] of bytes that need not be text (a response
+    /// body): the bytes with every occurrence replaced, and the names found.
+    pub fn redact_bytes(&self, hay: &[u8]) -> (Vec<u8>, Vec<String>) {
+        let mut matches = self.matches(hay);
         if matches.is_empty() {
-            return Redacted { text: text.to_string(), hits: Vec::new() };
+            return (hay.to_vec(), Vec::new());
         }
 
         // By start, the longest first; then merge overlapping matches into
@@ -159,48 +176,60 @@ impl Redactor {
             regions.push(Region { start: m.start, end: m.end, name: m.name, longest: len });
         }
 
-        let bytes = text.as_bytes();
-        let mut out = Vec::with_capacity(text.len());
+        let mut out = Vec::with_capacity(hay.len());
         let mut at = 0;
         for r in &regions {
-            out.extend_from_slice(&bytes[at..r.start]);
+            out.extend_from_slice(&hay[at..r.start]);
             out.extend_from_slice(b"[redacted:");
             out.extend_from_slice(self.names[r.name].as_bytes());
             out.push(b']');
             at = r.end;
         }
-        out.extend_from_slice(&bytes[at..]);
-        // Only a clear value that is not UTF-8 can cut a character in two.
-        let text =
-            String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+        out.extend_from_slice(&hay[at..]);
+        (out, self.names_found(&found))
+    }
 
+    fn names_found(&self, found: &[bool]) -> Vec<String> {
         let mut hits: Vec<String> =
             found.iter().zip(&self.names).filter(|(f, _)| **f).map(|(_, n)| n.clone()).collect();
         hits.sort();
         hits.dedup();
-        Redacted { text, hits }
+        hits
+    }
+
+    /// The names of the secrets found in `hay` (in clear or any encoding
+    /// this redactor knows) for which `allowed` is false, sorted. An
+    /// occurrence lying wholly inside an occurrence of an allowed secret is
+    /// part of that secret's value and is not counted.
+    pub fn found_except(&self, hay: &[u8], allowed: &dyn Fn(&str) -> bool) -> Vec<String> {
+        let matches = self.matches(hay);
+        if matches.is_empty() {
+            return Vec::new();
+        }
+        let ok: Vec<bool> = self.names.iter().map(|n| allowed(n)).collect();
+        // Allowed occurrences by start, with the furthest end reached so far.
+        let mut cover: Vec<(usize, usize)> =
+            matches.iter().filter(|m| ok[m.name]).map(|m| (m.start, m.end)).collect();
+        cover.sort_unstable();
+        let mut furthest = 0;
+        for c in &mut cover {
+            furthest = furthest.max(c.1);
+            c.1 = furthest;
+        }
+        let mut found = vec![false; self.names.len()];
+        for m in matches.iter().filter(|m| !ok[m.name]) {
+            let before = cover.partition_point(|c| c.0 <= m.start);
+            let covered = before > 0 && cover[before - 1].1 >= m.end;
+            if !covered {
+                found[m.name] = true;
+            }
+        }
+        self.names_found(&found)
     }
 
     /// This redactor as a [`Scrub`] function.
     pub fn scrub(self: Arc<Self>) -> Scrub {
         Arc::new(move |text: &str| if self.is_empty() { text.to_string() } else { self.redact(text).text })
-    }
-}
-
-/// Calls `found` with the start of each non-overlapping occurrence of
-/// `needle` (not empty) in `hay`.
-fn find_bytes(hay: &[u8], needle: &[u8], mut found: impl FnMut(usize)) {
-    let Some((&first, _)) = needle.split_first() else {
-        return;
-    };
-    let mut i = 0;
-    while i + needle.len() <= hay.len() {
-        if hay[i] == first && hay[i..].starts_with(needle) {
-            found(i);
-            i += needle.len();
-        } else {
-            i += 1;
-        }
     }
 }
 

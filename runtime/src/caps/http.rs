@@ -10,12 +10,23 @@
 //! (how tests reach their local server). `{{secret:NAME}}` placeholders in
 //! the URL, headers and body are replaced by the host, per hop, only when
 //! NAME is granted for that hop's origin; the guest never sees the value.
+//!
+//! A secret's value reaches only the origins it is granted to, however the
+//! guest came by it: every hop's final request (URL, header names and
+//! values, body, after substitution) is scanned for every secret of the
+//! tenant, in clear and in every encoding the [`Redactor`] knows, and a
+//! request carrying one not granted to its origin is `denied` (and audited).
+//! What comes back (headers and body) is scrubbed of the tenant's secrets
+//! before the guest sees it, so an origin reflecting a value hands the guest
+//! `[redacted:NAME]`; so are the texts of the errors this capability
+//! returns. A redirect's `Location` is followed literally: it is the
+//! server's text, never a template for the host to fill.
 
 use crate::bindings::WitError;
 use crate::bindings::wasmclaw::skill::http as wit;
 use crate::origin::Origin;
 use crate::policy::HttpGrant;
-use crate::redact::expand_placeholders;
+use crate::redact::{Redactor, expand_placeholders};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -67,6 +78,10 @@ struct Access {
     deadline: Instant,
     /// Names of the secrets substituted into requests during this call.
     used: Vec<String>,
+    /// Every secret of the tenant (`None`: it has none).
+    redactor: Option<Arc<Redactor>>,
+    /// Names of the secrets scrubbed from responses during this call.
+    redacted: Vec<String>,
 }
 
 impl HttpCtx {
@@ -82,7 +97,15 @@ impl HttpCtx {
             return Self::denied("no HTTP origin is granted to this skill for this tenant");
         }
         HttpCtx {
-            access: Ok(Access { client, grants, secrets, deadline, used: Vec::new() }),
+            access: Ok(Access {
+                client,
+                grants,
+                secrets,
+                deadline,
+                used: Vec::new(),
+                redactor: None,
+                redacted: Vec::new(),
+            }),
             audit: Default::default(),
         }
     }
@@ -90,6 +113,15 @@ impl HttpCtx {
     /// Notes this context's refusals in `audit`.
     pub fn with_audit(mut self, audit: super::CallAudit) -> Self {
         self.audit = audit;
+        self
+    }
+
+    /// Scans requests and scrubs responses with `redactor`, built from every
+    /// secret of the call's tenant.
+    pub fn with_redactor(mut self, redactor: Option<Arc<Redactor>>) -> Self {
+        if let Ok(a) = &mut self.access {
+            a.redactor = redactor;
+        }
         self
     }
 
@@ -101,6 +133,11 @@ impl HttpCtx {
     /// The secrets substituted into requests so far.
     pub fn secrets_used(&self) -> &[String] {
         self.access.as_ref().map(|a| a.used.as_slice()).unwrap_or(&[])
+    }
+
+    /// The secrets found and scrubbed in responses so far (sorted).
+    pub fn secrets_redacted(&self) -> &[String] {
+        self.access.as_ref().map(|a| a.redacted.as_slice()).unwrap_or(&[])
     }
 }
 
@@ -219,49 +256,136 @@ impl Access {
         })
     }
 
-    /// Builds one hop's request: checks the origin, then substitutes the
-    /// secrets that origin may receive.
+    /// Builds one hop's request: checks the origin, substitutes the
+    /// secrets that origin may receive (in the URL only when it is the
+    /// guest's template, not a redirect's `Location`), then checks that the
+    /// bytes to be sent carry no other secret of the tenant.
     fn build(
         &mut self,
-        url_template: &str,
+        url: &str,
+        expand_url: bool,
         t: &Template,
         method: &reqwest::Method,
         with_body: bool,
     ) -> Result<reqwest::RequestBuilder, WitError> {
         // The origin is judged on the URL before substitution: a secret
         // cannot change where a request goes.
-        let raw = url::Url::parse(url_template).map_err(|e| invalid(format!("the URL: {e}")))?;
+        let raw = url::Url::parse(url).map_err(|e| invalid(format!("the URL: {e}")))?;
         let grant = self.grant_for(&raw)?.clone();
-        let url = self.expand(url_template, &grant)?;
-        let url = url::Url::parse(&url).map_err(|e| invalid(format!("the URL after substitution: {e}")))?;
-        if Origin::of_url(&url).ok().as_ref() != Some(&grant.origin) {
-            return Err(WitError::Denied("a secret may not change the request's origin".into()));
-        }
-        let mut rb = self.client.request(method.clone(), url);
+        let url = if expand_url {
+            let url = self.expand(url, &grant)?;
+            let url =
+                url::Url::parse(&url).map_err(|e| invalid(format!("the URL after substitution: {e}")))?;
+            if Origin::of_url(&url).ok().as_ref() != Some(&grant.origin) {
+                return Err(WitError::Denied("a secret may not change the request's origin".into()));
+            }
+            url
+        } else {
+            raw
+        };
+        let mut headers = Vec::with_capacity(t.headers.len());
         for (name, value) in &t.headers {
-            let value = self.expand(value, &grant)?;
-            rb = rb.header(name.as_str(), value);
+            headers.push((name.as_str(), Zeroizing::new(self.expand(value, &grant)?)));
         }
-        if let (true, Some(body)) = (with_body, &t.body) {
-            let body = match std::str::from_utf8(body) {
-                Ok(text) => self.expand(text, &grant)?.into_bytes(),
-                Err(_) => body.clone(),
-            };
-            rb = rb.body(body);
+        let body = match (with_body, &t.body) {
+            (true, Some(body)) => Some(match std::str::from_utf8(body) {
+                Ok(text) => Zeroizing::new(self.expand(text, &grant)?.into_bytes()),
+                Err(_) => Zeroizing::new(body.clone()),
+            }),
+            _ => None,
+        };
+
+        if let Some(r) = &self.redactor {
+            let allowed = |name: &str| grant.secrets.iter().any(|s| s == name);
+            let mut found = r.found_except(url.as_str().as_bytes(), &allowed);
+            for (name, value) in &headers {
+                found.extend(r.found_except(name.as_bytes(), &allowed));
+                found.extend(r.found_except(value.as_bytes(), &allowed));
+            }
+            if let Some(body) = &body {
+                found.extend(r.found_except(body, &allowed));
+            }
+            if !found.is_empty() {
+                found.sort();
+                found.dedup();
+                return Err(WitError::Denied(format!(
+                    "the request carries the value of secret {}, which may not be sent to {}",
+                    found.join(", "),
+                    grant.origin
+                )));
+            }
+        }
+
+        let mut rb = self.client.request(method.clone(), url);
+        for (name, value) in headers {
+            rb = rb.header(name, value.as_str());
+        }
+        if let Some(body) = body {
+            rb = rb.body(body.to_vec());
         }
         Ok(rb)
+    }
+
+    /// `resp` with the tenant's secrets scrubbed from its headers and body,
+    /// noting the names found.
+    fn scrub(&mut self, mut resp: wit::Response) -> wit::Response {
+        let Some(r) = &self.redactor else {
+            return resp;
+        };
+        let mut hits = Vec::new();
+        for h in &mut resp.headers {
+            let red = r.redact(&h.value);
+            h.value = red.text;
+            hits.extend(red.hits);
+        }
+        let (body, found) = r.redact_bytes(&resp.body);
+        if !found.is_empty() {
+            resp.body = body;
+            hits.extend(found);
+        }
+        self.note_redacted(hits);
+        resp
+    }
+
+    fn note_redacted(&mut self, hits: Vec<String>) {
+        if hits.is_empty() {
+            return;
+        }
+        self.redacted.extend(hits);
+        self.redacted.sort();
+        self.redacted.dedup();
+    }
+
+    /// `e` with the tenant's secrets scrubbed from its text.
+    fn scrub_error(&mut self, e: WitError) -> WitError {
+        let Some(r) = self.redactor.clone() else {
+            return e;
+        };
+        let (ctor, text): (fn(String) -> WitError, String) = match e {
+            WitError::Denied(m) => (WitError::Denied, m),
+            WitError::NotFound(m) => (WitError::NotFound, m),
+            WitError::Invalid(m) => (WitError::Invalid, m),
+            WitError::LimitExceeded(m) => (WitError::LimitExceeded, m),
+            WitError::Unavailable(m) => (WitError::Unavailable, m),
+            WitError::Failed(m) => (WitError::Failed, m),
+        };
+        let red = r.redact(&text);
+        self.note_redacted(red.hits);
+        ctor(red.text)
     }
 
     async fn send(&mut self, req: wit::Request) -> Result<wit::Response, WitError> {
         let (mut url, t) = check_request(req)?;
         let mut method = t.method.clone();
         let mut with_body = true;
+        // Only the guest's own URL is a template.
+        let mut expand_url = true;
         for _hop in 0..=MAX_REDIRECTS {
             let remaining = self.deadline.saturating_duration_since(Instant::now()).min(MAX_REQUEST_TIME);
             if remaining.is_zero() {
                 return Err(WitError::Unavailable("the call has no time left for a request".into()));
             }
-            let rb = self.build(&url, &t, &method, with_body)?;
+            let rb = self.build(&url, expand_url, &t, &method, with_body)?;
             let resp = tokio::time::timeout(remaining, rb.send())
                 .await
                 .map_err(|_| WitError::Unavailable("the request timed out".into()))?
@@ -283,9 +407,11 @@ impl Access {
                     with_body = false;
                 }
                 url = next.to_string();
+                expand_url = false;
                 continue;
             }
-            return read_response(resp, remaining).await;
+            let resp = read_response(resp, remaining).await?;
+            return Ok(self.scrub(resp));
         }
         Err(WitError::Unavailable(format!("more than {MAX_REDIRECTS} redirects")))
     }
@@ -344,7 +470,7 @@ async fn read_response(mut resp: reqwest::Response, time: Duration) -> Result<wi
 impl wit::Host for HttpCtx {
     async fn send(&mut self, req: wit::Request) -> Result<wit::Response, WitError> {
         let r = match &mut self.access {
-            Ok(a) => a.send(req).await,
+            Ok(a) => a.send(req).await.map_err(|e| a.scrub_error(e)),
             Err(reason) => Err(WitError::Denied(reason.clone())),
         };
         self.audit.check("http", r)
@@ -384,23 +510,36 @@ mod tests {
         }
     }
 
-    /// A local server: `/echo` returns the request's headers and body as
-    /// JSON; `/to?u=URL` redirects; `/big` returns 5 MiB.
+    /// Every request a test server received: method, URI, headers and body,
+    /// one string each.
+    type Seen = Arc<std::sync::Mutex<Vec<String>>>;
+
+    /// A local server: `/echo` returns the request's URI, headers and body
+    /// as JSON; `/to?u=URL` redirects; `/big` returns 5 MiB.
     async fn server() -> SocketAddr {
+        recording_server().await.0
+    }
+
+    /// [`server`], also recording what it received.
+    async fn recording_server() -> (SocketAddr, Seen) {
         use axum::Router;
         use axum::extract::Query;
-        use axum::http::HeaderMap;
+        use axum::http::{HeaderMap, Method, Uri};
         use axum::response::Redirect;
         use axum::routing::{any, get};
+        let seen: Seen = Default::default();
+        let record = seen.clone();
         let app = Router::new()
             .route(
                 "/echo",
-                any(|headers: HeaderMap, body: String| async move {
+                any(move |method: Method, uri: Uri, headers: HeaderMap, body: axum::body::Bytes| async move {
                     let h: HashMap<String, String> = headers
                         .iter()
                         .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
                         .collect();
-                    axum::Json(serde_json::json!({ "headers": h, "body": body }))
+                    let body = String::from_utf8_lossy(&body).into_owned();
+                    record.lock().unwrap().push(format!("{method} {uri} {h:?} {body}"));
+                    axum::Json(serde_json::json!({ "uri": uri.to_string(), "headers": h, "body": body }))
                 }),
             )
             .route(
@@ -411,7 +550,7 @@ mod tests {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        addr
+        (addr, seen)
     }
 
     fn ctx(addr: SocketAddr, secrets_for_origin: &[&str]) -> HttpCtx {
@@ -536,5 +675,120 @@ mod tests {
         // The placeholder sits in the host part: the template's origin is not granted.
         let r = h.send(req("GET", "http://{{secret:HOST}}/", &[], None)).await;
         assert!(matches!(r, Err(WitError::Invalid(_)) | Err(WitError::Denied(_))), "{:?}", r.err());
+    }
+
+    // Reserved characters, so that its percent-encoding differs from it.
+    const API_KEY: &str = "s3cr3t-v@lue/k+y";
+
+    /// A context granting `x` with API_KEY and `y` with no secret, scanning
+    /// and scrubbing with the tenant's two secrets.
+    fn two_origins(x: SocketAddr, y: SocketAddr) -> HttpCtx {
+        let grant = |addr: SocketAddr, secrets: &[&str]| HttpGrant {
+            origin: Origin::parse(&format!("http://{addr}")).unwrap(),
+            secrets: secrets.iter().map(|s| s.to_string()).collect(),
+        };
+        let values = [("API_KEY", API_KEY), ("OTHER", "other-value")];
+        let pairs: Vec<(String, crate::vault::SecretValue)> =
+            values.iter().map(|(n, v)| (n.to_string(), Zeroizing::new(v.as_bytes().to_vec()))).collect();
+        let lookup: SecretLookup = Arc::new(move |name: &str| {
+            values.iter().find(|(n, _)| *n == name).map(|(_, v)| Zeroizing::new(v.as_bytes().to_vec()))
+        });
+        HttpCtx::new(
+            client().unwrap(),
+            Arc::new(vec![grant(x, &["API_KEY"]), grant(y, &[])]),
+            lookup,
+            Instant::now() + Duration::from_secs(10),
+        )
+        .with_redactor(Some(Arc::new(Redactor::new(&pairs))))
+    }
+
+    #[tokio::test]
+    async fn a_secret_reaches_only_the_origins_it_is_granted_to() {
+        use base64::Engine;
+        let ((x, seen_x), (y, seen_y)) = (recording_server().await, recording_server().await);
+        let mut h = two_origins(x, y);
+
+        // Allowed: the granted origin receives the expanded value.
+        let r = h
+            .send(req(
+                "POST",
+                &format!("http://{x}/echo?k={{{{secret:API_KEY}}}}"),
+                &[("authorization", "Bearer {{secret:API_KEY}}")],
+                Some("key={{secret:API_KEY}}"),
+            ))
+            .await
+            .unwrap();
+        assert_eq!(r.status, 200);
+        let got = seen_x.lock().unwrap().join("\n");
+        assert_eq!(got.matches(API_KEY).count(), 3, "{got}");
+        // ... and reflects it, but the guest reads it scrubbed.
+        let body = String::from_utf8(r.body.clone()).unwrap();
+        assert!(!body.contains(API_KEY), "{body}");
+        assert_eq!(json(&r)["headers"]["authorization"], "Bearer [redacted:API_KEY]");
+        assert_eq!(json(&r)["body"], "key=[redacted:API_KEY]");
+        assert_eq!(h.secrets_redacted(), ["API_KEY".to_string()]);
+
+        // Denied: the value, however the guest came by it, sent to Y (granted,
+        // but not this secret) in a body, the URL or a header, in clear or
+        // encoded.
+        let b64 = base64::engine::general_purpose::STANDARD.encode(API_KEY);
+        let hex = hex::encode(API_KEY);
+        let pct: String = url::form_urlencoded::byte_serialize(API_KEY.as_bytes()).collect();
+        assert_ne!(pct, API_KEY);
+        let echo = format!("http://{y}/echo");
+        let attempts = [
+            req("POST", &echo, &[], Some(&format!("stolen={API_KEY}"))),
+            req("POST", &echo, &[], Some(&format!("stolen={b64}"))),
+            req("POST", &echo, &[], Some(&format!("stolen={hex}"))),
+            req("POST", &echo, &[], Some(&format!("stolen={pct}"))),
+            req("GET", &format!("{echo}?stolen={API_KEY}"), &[], None),
+            req("GET", &format!("{echo}?stolen={pct}"), &[], None),
+            req("GET", &format!("http://{y}/{hex}/echo"), &[], None),
+            req("GET", &echo, &[("x-stolen", API_KEY)], None),
+            req("GET", &echo, &[("x-stolen", b64.as_str())], None),
+            req("GET", &echo, &[(format!("x-{hex}").as_str(), "1")], None),
+        ];
+        for a in attempts {
+            let shown = format!("{} {} {:?} {:?}", a.method, a.url, a.headers.len(), a.body.as_ref().map(|b| b.len()));
+            let r = h.send(a).await;
+            assert!(
+                matches!(&r, Err(WitError::Denied(m)) if m.contains("API_KEY") && !m.contains(API_KEY)),
+                "{shown}: {:?}",
+                r.as_ref().err()
+            );
+        }
+        // A body that is not UTF-8 is scanned as bytes.
+        let mut raw = vec![0xff, 0xfe];
+        raw.extend_from_slice(API_KEY.as_bytes());
+        let r = h.send(wit::Request { method: "POST".into(), url: echo.clone(), headers: vec![], body: Some(raw) }).await;
+        assert!(matches!(r, Err(WitError::Denied(_))), "{:?}", r.err());
+        assert!(seen_y.lock().unwrap().is_empty(), "Y received {:?}", seen_y.lock().unwrap());
+        // Text without a secret still reaches Y.
+        h.send(req("POST", &echo, &[], Some("nothing secret"))).await.unwrap();
+        assert_eq!(seen_y.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_redirect_location_is_followed_literally_never_expanded() {
+        let ((x, seen_x), (y, _)) = (recording_server().await, recording_server().await);
+        let mut h = two_origins(x, y);
+        // The server (not the guest) names a placeholder in its Location.
+        let to = format!("http://{x}/to?u=/echo%3Fk%3D%7B%7Bsecret:API_KEY%7D%7D");
+        let r = h.send(req("GET", &to, &[], None)).await.unwrap();
+        assert_eq!(r.status, 200);
+        let got = seen_x.lock().unwrap().join("\n");
+        assert!(!got.contains(API_KEY), "the host filled the server's template: {got}");
+        assert!(json(&r)["uri"].as_str().unwrap().contains("k={{secret:API_KEY}}"), "{:?}", json(&r));
+    }
+
+    #[tokio::test]
+    async fn error_texts_are_scrubbed() {
+        let (x, y) = (server().await, server().await);
+        let mut h = two_origins(x, y);
+        // An ungranted origin whose URL carries the value: the refusal's
+        // text names the URL, scrubbed.
+        let r = h.send(req("GET", &format!("ftp://{API_KEY}.example/"), &[], None)).await;
+        let text = format!("{:?}", r.err());
+        assert!(!text.contains(API_KEY), "{text}");
     }
 }
