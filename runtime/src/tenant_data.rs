@@ -1,6 +1,13 @@
 //! What a tenant's own people may see and manage of what its skills keep:
 //! memory entries, cron jobs, contacts. Every read and write is scoped to
 //! the tenant given, which the gateway takes from the credential.
+//!
+//! Whatever a skill wrote comes back scrubbed of every secret of its tenant
+//! ([`Runtime::scrub_text`], [`Runtime::scrub_json`]), for every reader,
+//! the operator included: a value a skill got reflected by an origin and
+//! stored must not leave through the API when it cannot leave through the
+//! skill's own output. Secret values are write-only for everyone; only the
+//! operator's backup file keeps the exact bytes.
 
 use crate::caps::memory::{MAX_KEY_BYTES, MAX_LIST_BYTES, MAX_LIST_ENTRIES};
 use crate::cron::Job;
@@ -24,7 +31,14 @@ impl Runtime {
             return Err(Error::InvalidInput(format!("the prefix is longer than {MAX_KEY_BYTES} bytes")));
         }
         let scope = Scope { tenant, user };
-        Ok(self.inner.db.memory_list(scope, prefix, MAX_LIST_ENTRIES, MAX_LIST_BYTES)?)
+        let mut entries = self.inner.db.memory_list(scope, prefix, MAX_LIST_ENTRIES, MAX_LIST_BYTES)?;
+        if let Some(r) = self.tenant_redactor(tenant) {
+            for e in &mut entries {
+                e.key = r.redact(&e.key).text;
+                e.value = r.redact(&e.value).text;
+            }
+        }
+        Ok(entries)
     }
 
     /// Deletes one memory entry; `NotFound` if there is none.
@@ -48,8 +62,18 @@ impl Runtime {
         Ok(())
     }
 
-    /// The tenant's cron jobs.
+    /// The tenant's cron jobs, their inputs scrubbed.
     pub fn cron_jobs(&self, tenant: &TenantId) -> Result<Vec<Job>, Error> {
+        let mut jobs = self.cron_jobs_exact(tenant)?;
+        if let Some(r) = self.tenant_redactor(tenant) {
+            for j in &mut jobs {
+                j.input = r.redact(&j.input).text;
+            }
+        }
+        Ok(jobs)
+    }
+
+    fn cron_jobs_exact(&self, tenant: &TenantId) -> Result<Vec<Job>, Error> {
         self.tenant(tenant)?;
         Ok(self.inner.db.cron_list_tenant(tenant)?)
     }
@@ -59,7 +83,7 @@ impl Runtime {
     pub fn remove_cron_job(&self, actor: &str, tenant: &TenantId, id: &str) -> Result<(), Error> {
         let missing =
             || Error::NotFound(format!("no cron job {:?}", id.chars().take(80).collect::<String>()));
-        let job = self.cron_jobs(tenant)?.into_iter().find(|j| j.id == id).ok_or_else(missing)?;
+        let job = self.cron_jobs_exact(tenant)?.into_iter().find(|j| j.id == id).ok_or_else(missing)?;
         if !self.inner.db.cron_remove(tenant, &job.skill, id)? {
             return Err(missing());
         }
@@ -72,5 +96,41 @@ impl Runtime {
     pub fn contacts(&self, tenant: &TenantId) -> Result<Vec<crate::policy::Contact>, Error> {
         self.tenant(tenant)?;
         Ok(self.inner.db.policy(tenant)?.contacts)
+    }
+}
+
+impl Runtime {
+    /// `text` with every secret value of `tenant` (in clear and in every
+    /// encoding the redactor knows) replaced by `[redacted:NAME]`.
+    pub fn scrub_text(&self, tenant: &TenantId, text: &str) -> String {
+        match self.tenant_redactor(tenant) {
+            Some(r) => r.redact(text).text,
+            None => text.to_string(),
+        }
+    }
+
+    /// Scrubs every string of `value` (object keys included) as
+    /// [`Runtime::scrub_text`] does, for a JSON answer of the API holding
+    /// what skills or models wrote.
+    pub fn scrub_json(&self, tenant: &TenantId, value: &mut serde_json::Value) {
+        if let Some(r) = self.tenant_redactor(tenant) {
+            scrub_value(&r, value);
+        }
+    }
+}
+
+fn scrub_value(r: &crate::redact::Redactor, value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::String(s) => *s = r.redact(s).text,
+        Value::Array(items) => items.iter_mut().for_each(|v| scrub_value(r, v)),
+        Value::Object(map) => {
+            let entries = std::mem::take(map);
+            for (k, mut v) in entries {
+                scrub_value(r, &mut v);
+                map.insert(r.redact(&k).text, v);
+            }
+        }
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
     }
 }

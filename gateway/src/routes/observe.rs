@@ -55,7 +55,12 @@ pub(crate) async fn usage_all(
             models.push(v);
         }
     }
-    Ok(Json(json!({ "usage": rt.usage(tenant.as_ref())?, "models": models })))
+    let usage: Vec<Value> =
+        rt.usage(tenant.as_ref())?.into_iter().map(|row| scrubbed_row(rt, json!(row))).collect();
+    for m in &mut models {
+        *m = scrubbed_row(rt, std::mem::take(m));
+    }
+    Ok(Json(json!({ "usage": usage, "models": models })))
 }
 
 #[derive(Deserialize)]
@@ -64,6 +69,16 @@ pub(crate) struct UsageAllQuery {
     tenant: Option<String>,
     /// Model usage from the day of this time (seconds since the Unix epoch).
     since: Option<u64>,
+}
+
+/// `row` (naming its tenant in `tenant`) scrubbed of that tenant's secrets:
+/// labels (skill, agent, model names) are the tenant's own text, and secret
+/// values are write-only for every reader.
+fn scrubbed_row(rt: &wasmclaw::Runtime, mut row: Value) -> Value {
+    if let Some(t) = row["tenant"].as_str().and_then(|t| TenantId::parse(t).ok()) {
+        rt.scrub_json(&t, &mut row);
+    }
+    row
 }
 
 /// On the short routes the operator reads every tenant (or the one asked
@@ -91,10 +106,12 @@ pub(crate) async fn usage(
     scoped.allow(&gw, MEMBERS, "read usage")?;
     let rt = gw.runtime();
     let since = q.since.unwrap_or(0);
-    Ok(Json(json!({
+    let mut v = json!({
         "usage": rt.usage(Some(&scoped.tenant))?,
         "models": rt.model_usage(&scoped.tenant, since)?,
-    })))
+    });
+    rt.scrub_json(&scoped.tenant, &mut v);
+    Ok(Json(v))
 }
 
 #[derive(Deserialize)]
@@ -116,10 +133,16 @@ async fn read_audit(gw: &Gateway, tenant: Option<String>, q: &AuditQuery) -> Api
         limit: q.limit.unwrap_or(AUDIT_DEFAULT_LIMIT).min(AUDIT_MAX_LIMIT),
     };
     let rt = gw.runtime().clone();
-    let events = tokio::task::spawn_blocking(move || rt.audit().query(&filter))
-        .await
-        .map_err(|e| ApiError::from(wasmclaw::Error::Internal(format!("audit task: {e}"))))?
-        .map_err(|e| ApiError::from(wasmclaw::Error::Internal(format!("cannot read the audit log: {e}"))))?;
+    let events = tokio::task::spawn_blocking(move || {
+        // Targets name what skills and people chose (keys, job ids, reasons):
+        // each event is scrubbed of its tenant's secrets.
+        rt.audit()
+            .query(&filter)
+            .map(|events| events.into_iter().map(|e| scrubbed_row(&rt, json!(e))).collect::<Vec<Value>>())
+    })
+    .await
+    .map_err(|e| ApiError::from(wasmclaw::Error::Internal(format!("audit task: {e}"))))?
+    .map_err(|e| ApiError::from(wasmclaw::Error::Internal(format!("cannot read the audit log: {e}"))))?;
     Ok(Json(json!({ "events": events })))
 }
 

@@ -16,6 +16,7 @@
 //! - `ops`: `/healthz`, `/readyz`, `/openapi.json`, `/metrics`, the
 //!   listening line and the admin key.
 //! - `backup`: backup and restore, through the API and the CLI.
+//! - `secrets`: what skills wrote comes back scrubbed of secret values.
 
 mod agents;
 mod backup;
@@ -28,4 +29,5 @@ mod lifecycle;
 mod ops;
 mod packages;
 mod roles;
+mod secrets;
 mod slow_clients;

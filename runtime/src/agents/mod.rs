@@ -332,10 +332,14 @@ impl Runtime {
     }
 
     /// The history of `peer`'s session with an agent (empty when it has
-    /// none).
+    /// none), scrubbed of the tenant's secrets.
     pub fn session(&self, tenant: &TenantId, agent: &str, peer: &UserId) -> Result<Session, Error> {
         self.agent(tenant, agent)?;
-        Ok(self.inner.db.session(tenant, agent, peer)?.unwrap_or_default())
+        let session = self.inner.db.session(tenant, agent, peer)?.unwrap_or_default();
+        // What the model and the tools said, scrubbed of the tenant's secrets.
+        let mut v = serde_json::to_value(&session).map_err(|e| Error::Internal(format!("a session: {e}")))?;
+        self.scrub_json(tenant, &mut v);
+        serde_json::from_value(v).map_err(|e| Error::Internal(format!("a session: {e}")))
     }
 
     /// `tenant`'s model usage from the day of `since` (seconds since the

@@ -113,6 +113,7 @@ impl Runtime {
                     // A provider may echo the key it was sent (the operator's,
                     // for some agents): never pass it on.
                     let message = e.to_string().replace(key.as_str(), "[redacted]");
+                    let message = self.scrub_text(tenant, &message);
                     break Err(Error::Provider(format!("agent {agent} ({}): {message}", spec.provider)));
                 }
             };
@@ -168,6 +169,7 @@ impl Runtime {
                 if !self.inner.db.session_save(tenant, agent, peer, &session, &day)? {
                     return Err(Error::NotFound(format!("agent {agent} was removed during the turn")));
                 }
+                let reply = self.scrub_text(tenant, &reply);
                 Ok(AgentReply { reply, steps, tool_calls: reports, usage: tokens })
             }
             Err(e) => {
