@@ -24,7 +24,10 @@
 //!
 //! `cargo bench -p wasmclaw-benches --bench noisy`; without `--bench` it
 //! runs each phase for 0.2 s as a smoke check. Knobs: `NOISY_SECS`,
-//! `NOISY_INTERVAL_US`, `NOISY_A` (`spin`, `hog` or `pound` alone), `NOISY_ONLY`
+//! `NOISY_INTERVAL_US`, `NOISY_A` (`spin`, `hog` or `pound` alone, or
+//! `redact`: A holds secrets at the default caps, 100 of 2,600 bytes, rewrites
+//! one before every call so its redactor is built again, and echoes 900 KB
+//! that the host must scrub), `NOISY_ONLY`
 //! (variant ids, comma-separated), `NOISY_KEEP_RESIDENT` (bytes, overrides
 //! `pool.keep_resident_bytes`).
 
@@ -140,10 +143,23 @@ fn run(v: &Variant, data_dir: &std::path::Path, secs: Duration, interval: Durati
     let (spin, hog) = (a_bind(&spin, "{}"), a_bind(&hog, "{}"));
     // `NOISY_A` (`spin`, `hog`, `pound`; default spin and hog) picks what A
     // runs; `pound` calls `memory.get` in a tight loop.
+    let redact = std::env::var("NOISY_A").as_deref() == Ok("redact");
     let a: Vec<(Arc<BoundSkill>, &str)> = match std::env::var("NOISY_A").as_deref() {
         Ok("spin") => vec![spin],
         Ok("hog") => vec![hog],
         Ok("pound") => vec![a_bind(&pound, r#"{"op":"memory-get"}"#)],
+        Ok("redact") => {
+            let t = tenant("tenant-a");
+            for i in 0..100 {
+                rt.put_secret("bench", &t, &format!("S{i}"), secret_value(i, 0).as_bytes()).unwrap();
+            }
+            // Text that is not secret, with a secret's prefix every 4 KB.
+            let chunk = format!("{}{}", "lorem ipsum ".repeat(340), &secret_value(7, 0)[..40]);
+            let text = chunk.repeat(900_000 / chunk.len());
+            let input: &'static str =
+                Box::leak(serde_json::json!({ "text": text }).to_string().into_boxed_str());
+            vec![a_bind(&echo, input)]
+        }
         _ => vec![spin, hog],
     };
     let handle = gateway.handle().clone();
@@ -165,6 +181,13 @@ fn run(v: &Variant, data_dir: &std::path::Path, secs: Duration, interval: Durati
                 while !stop.load(Ordering::Relaxed) {
                     let (skill, input) = &a[n % a.len()];
                     n += 1;
+                    if redact {
+                        let value = secret_value(n % 100, n);
+                        let name = format!("S{}", n % 100);
+                        if let Err(e) = rt.put_secret("bench", &tenant("tenant-a"), &name, value.as_bytes()) {
+                            *a_calls.lock().unwrap().entry(format!("put {}", e.kind())).or_default() += 1;
+                        }
+                    }
                     let kind = match rt.invoke(skill, &Call::default(), input).await {
                         Ok(_) => "ok".to_string(),
                         Err(e) => e.kind().to_string(),
@@ -280,6 +303,18 @@ fn main() {
     }
     println!("\nload average (1, 5, 15 min, …): before {load_before}, after {}", loadavg());
     record("noisy", &rows);
+}
+
+/// Secret `i`'s value in its `version`: 2,600 bytes, so that 100 of them
+/// sit at the default caps (256 KiB).
+fn secret_value(i: usize, version: usize) -> String {
+    let head = format!("sk-{i:03}-{version:08}-");
+    let mut v = head.clone();
+    while v.len() < 2600 {
+        v.push_str(&format!("{:016x}", (v.len() as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ i as u64));
+    }
+    v.truncate(2600);
+    v
 }
 
 /// `/proc/loadavg`, to show whether something else was using the cores.

@@ -168,7 +168,7 @@ impl Runtime {
         let slot = self.tenant_slot(tenant, limits.concurrency)?;
         let _permits = self.acquire(bound, &slot.slots, &limits).await?;
 
-        let redactor = self.tenant_redactor(tenant);
+        let redactor = self.tenant_redactor_async(tenant).await;
         let scrub: Option<Scrub> = redactor.clone().map(Redactor::scrub);
         // Opened only when a request fills a placeholder (the http context
         // checks the grant first), so calls that never do pay nothing.
@@ -324,8 +324,8 @@ impl Runtime {
             self.audit_redaction(bound, &reflected);
             return Err(e);
         }
-        let (output, mut redacted) = clean(&output);
-        let (stdout, hits) = clean(&stdout.text());
+        let (output, mut redacted) = clean_off_worker(&redactor, output).await?;
+        let (stdout, hits) = clean_off_worker(&redactor, stdout.text()).await?;
         redacted.extend(hits);
         let redacted = with_reflected(redacted);
         self.audit_redaction(bound, &redacted);
@@ -353,6 +353,30 @@ fn scrub_wit(e: WitError, clean: &dyn Fn(&str) -> (String, Vec<String>)) -> (Wit
     };
     let (text, hits) = clean(&text);
     (ctor(text), hits)
+}
+
+/// Texts longer than this are scrubbed on the blocking pool, not on the
+/// async worker that other tenants' calls share.
+const SCRUB_INLINE_BYTES: usize = 64 * 1024;
+
+/// `text` scrubbed by `redactor`, and the names found; a large text on the
+/// blocking pool.
+async fn clean_off_worker(
+    redactor: &Option<Arc<Redactor>>,
+    text: String,
+) -> Result<(String, Vec<String>), Error> {
+    let Some(r) = redactor else {
+        return Ok((text, Vec::new()));
+    };
+    if text.len() <= SCRUB_INLINE_BYTES {
+        let red = r.redact(&text);
+        return Ok((red.text, red.hits));
+    }
+    let r = r.clone();
+    let red = tokio::task::spawn_blocking(move || r.redact(&text))
+        .await
+        .map_err(|e| Error::Internal(format!("scrubbing the output failed: {e}")))?;
+    Ok((red.text, red.hits))
 }
 
 /// Scrubs the texts of a trap: its message (a host error's root cause can

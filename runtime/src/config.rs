@@ -38,6 +38,7 @@ pub const OPERATOR_KEYS: &[&str] = &[
     "providers",
     "quotas",
     "channels",
+    "secret_limits",
 ];
 
 const MIB: u64 = 1024 * 1024;
@@ -81,6 +82,9 @@ pub struct RuntimeConfig {
     pub quotas: QuotaConfig,
     /// Inbound channels: the Telegram API base, media and signature bounds.
     pub channels: crate::channels::ChannelsConfig,
+    /// How many secrets a tenant may hold and how large, and the memory the
+    /// redactors built from them may take.
+    pub secret_limits: SecretLimits,
 }
 
 impl Default for RuntimeConfig {
@@ -103,6 +107,7 @@ impl Default for RuntimeConfig {
             providers: BTreeMap::new(),
             quotas: QuotaConfig::default(),
             channels: crate::channels::ChannelsConfig::default(),
+            secret_limits: SecretLimits::default(),
         }
     }
 }
@@ -384,6 +389,36 @@ pub struct MemoryQuota {
 impl Default for MemoryQuota {
     fn default() -> Self {
         MemoryQuota { max_entries: 100_000, max_bytes: 64 * MIB }
+    }
+}
+
+/// Bounds on a tenant's secrets. Every secret is matched in every output of
+/// the tenant's calls (in about 30 encodings), so their number and size are
+/// what scrubbing costs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecretLimits {
+    /// Secrets a tenant may hold.
+    pub max_count: usize,
+    /// Bytes of all of a tenant's secret values together.
+    pub max_total_bytes: usize,
+    /// Bytes of one value (at most the vault's own
+    /// [`crate::vault::MAX_SECRET_BYTES`]).
+    pub max_value_bytes: usize,
+    /// Memory all tenants' cached redactors may take together, in bytes;
+    /// past it the least recently used are dropped (and rebuilt when next
+    /// needed).
+    pub redactor_cache_bytes: usize,
+}
+
+impl Default for SecretLimits {
+    fn default() -> Self {
+        SecretLimits {
+            max_count: 100,
+            max_total_bytes: 256 * 1024,
+            max_value_bytes: 8 * 1024,
+            redactor_cache_bytes: 64 * MIB as usize,
+        }
     }
 }
 

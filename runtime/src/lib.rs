@@ -46,6 +46,7 @@ pub mod permissions;
 pub mod policy;
 pub mod ratelimit;
 pub mod redact;
+pub(crate) mod redactors;
 pub mod refusals;
 pub mod runtime;
 pub mod security;

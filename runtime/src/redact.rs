@@ -26,8 +26,14 @@
 //! the control.
 //!
 //! The needles are computed once, in [`Redactor::new`], and held in buffers
-//! wiped on drop; [`Redactor::redact`] does one linear substring search per
-//! needle. [`Redactor::found_except`] is the same search used as a check:
+//! wiped on drop. One Aho-Corasick automaton holds the first
+//! [`PREFIX_BYTES`] bytes of every needle, so its size does not grow with
+//! the secrets' lengths; [`Redactor::redact`] makes one pass of it over the
+//! text and checks each candidate against its whole needle, keeping for
+//! each needle its leftmost non-overlapping occurrences (what a substring
+//! search per needle finds). A needle whose candidates fail too often (a
+//! periodic value in periodic text) is searched on its own instead, so the
+//! work stays linear in the text for each needle. [`Redactor::found_except`] is the same search used as a check:
 //! which secrets a request carries that its destination may not receive.
 
 use crate::bindings::WitError;
@@ -46,16 +52,13 @@ pub type Scrub = Arc<dyn Fn(&str) -> String + Send + Sync>;
 /// Values shorter than this (in bytes) are matched only in clear.
 pub const MIN_ENCODED_BYTES: usize = 4;
 
-/// One string to look for, derived from one secret value.
-enum Needle {
-    /// UTF-8 text (every encoding, and most clear values).
-    Text(Zeroizing<String>),
-    /// A clear value that is not UTF-8.
-    Bytes(Zeroizing<Vec<u8>>),
-}
+/// Bytes of each needle the automaton holds; longer needles are checked
+/// whole at each candidate.
+pub const PREFIX_BYTES: usize = 32;
 
+/// One string to look for (an encoding of one secret value), and whose.
 struct Entry {
-    needle: Needle,
+    needle: Zeroizing<Vec<u8>>,
     /// Index into `Redactor::names`.
     name: usize,
 }
@@ -64,6 +67,10 @@ struct Entry {
 pub struct Redactor {
     names: Vec<String>,
     needles: Vec<Entry>,
+    /// Over the distinct prefixes of the needles (none without needles).
+    automaton: Option<aho_corasick::AhoCorasick>,
+    /// For each pattern of the automaton, the needles starting with it.
+    groups: Vec<Vec<usize>>,
 }
 
 impl fmt::Debug for Redactor {
@@ -86,6 +93,7 @@ struct Match {
     start: usize,
     end: usize,
     name: usize,
+    needle: usize,
 }
 
 impl Redactor {
@@ -104,7 +112,42 @@ impl Redactor {
                 needles.push(Entry { needle, name: index });
             }
         }
-        Redactor { names, needles }
+        let mut prefixes: Vec<&[u8]> = Vec::new();
+        let mut groups: Vec<Vec<usize>> = Vec::new();
+        let mut by_prefix: std::collections::HashMap<&[u8], usize> = std::collections::HashMap::new();
+        for (i, e) in needles.iter().enumerate() {
+            let prefix = &e.needle[..e.needle.len().min(PREFIX_BYTES)];
+            let id = *by_prefix.entry(prefix).or_insert_with(|| {
+                prefixes.push(prefix);
+                groups.push(Vec::new());
+                prefixes.len() - 1
+            });
+            groups[id].push(i);
+        }
+        let automaton = if prefixes.is_empty() {
+            None
+        } else {
+            // Prefixes are at most PREFIX_BYTES each and a tenant's secrets
+            // are capped, so the build cannot fail on size; if it did,
+            // finding nothing would leak, so fall back to the plain NFA.
+            let built = aho_corasick::AhoCorasick::builder()
+                .match_kind(aho_corasick::MatchKind::Standard)
+                .build(&prefixes)
+                .or_else(|_| {
+                    aho_corasick::AhoCorasick::builder()
+                        .kind(Some(aho_corasick::AhoCorasickKind::NoncontiguousNFA))
+                        .build(&prefixes)
+                });
+            match built {
+                Ok(a) => Some(a),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot build the redactor's automaton");
+                    None
+                }
+            }
+        };
+        drop(by_prefix);
+        Redactor { names, needles, automaton, groups }
     }
 
     /// Whether this redactor finds nothing (it has no non-empty value).
@@ -112,17 +155,52 @@ impl Redactor {
         self.needles.is_empty()
     }
 
+    /// The memory this redactor holds, in bytes: its automaton and its
+    /// needles (what the cache of redactors counts against its budget).
+    pub fn memory_bytes(&self) -> usize {
+        let needles: usize = self.needles.iter().map(|e| e.needle.capacity() + 32).sum();
+        let groups: usize = self.groups.iter().map(|g| g.capacity() * 8 + 24).sum();
+        let names: usize = self.names.iter().map(|n| n.capacity() + 24).sum();
+        self.automaton.as_ref().map_or(0, |a| a.memory_usage()) + needles + groups + names
+    }
+
     /// Every occurrence of every needle in `hay`: for each needle, its
-    /// non-overlapping occurrences from the left.
+    /// leftmost non-overlapping occurrences.
     fn matches(&self, hay: &[u8]) -> Vec<Match> {
+        let Some(automaton) = &self.automaton else {
+            return Vec::new();
+        };
+        let n = self.needles.len();
         let mut matches = Vec::new();
-        for entry in &self.needles {
-            let n: &[u8] = match &entry.needle {
-                Needle::Text(n) => n.as_bytes(),
-                Needle::Bytes(n) => n,
-            };
-            for start in memchr::memmem::find_iter(hay, n) {
-                matches.push(Match { start, end: start + n.len(), name: entry.name });
+        let mut next_start = vec![0usize; n];
+        // Bytes compared in failed checks, per needle; past the budget the
+        // needle is searched on its own, in linear time.
+        let budget = 4 * hay.len() + 1024;
+        let mut spent = vec![0usize; n];
+        let mut alone = vec![false; n];
+        for m in automaton.find_overlapping_iter(hay) {
+            let start = m.start();
+            for &i in &self.groups[m.pattern().as_usize()] {
+                if alone[i] || start < next_start[i] {
+                    continue;
+                }
+                let e = &self.needles[i];
+                if hay[start..].starts_with(&e.needle) {
+                    let end = start + e.needle.len();
+                    matches.push(Match { start, end, name: e.name, needle: i });
+                    next_start[i] = end;
+                } else {
+                    spent[i] += e.needle.len();
+                    alone[i] = spent[i] > budget;
+                }
+            }
+        }
+        if alone.iter().any(|a| *a) {
+            matches.retain(|m| !alone[m.needle]);
+            for (i, e) in self.needles.iter().enumerate().filter(|(i, _)| alone[*i]) {
+                for start in memchr::memmem::find_iter(hay, &e.needle[..]) {
+                    matches.push(Match { start, end: start + e.needle.len(), name: e.name, needle: i });
+                }
             }
         }
         matches
@@ -259,13 +337,10 @@ fn percent(value: &[u8], keep: &[u8], plus: bool, upper: bool) -> Zeroizing<Stri
 }
 
 /// Every string to look for to find `value` (not empty), duplicates removed.
-fn needles_of(value: &[u8]) -> Vec<Needle> {
+fn needles_of(value: &[u8]) -> Vec<Zeroizing<Vec<u8>>> {
     let mut texts: Vec<Zeroizing<String>> = Vec::new();
     let clear = std::str::from_utf8(value).ok();
-    let mut needles = vec![match clear {
-        Some(s) => Needle::Text(Zeroizing::new(s.to_string())),
-        None => Needle::Bytes(Zeroizing::new(value.to_vec())),
-    }];
+    let mut needles = vec![Zeroizing::new(value.to_vec())];
     if value.len() < MIN_ENCODED_BYTES {
         return needles;
     }
@@ -314,12 +389,8 @@ fn needles_of(value: &[u8]) -> Vec<Needle> {
         if t.is_empty() {
             continue;
         }
-        let duplicate = needles.iter().any(|n| match n {
-            Needle::Text(s) => **s == *t,
-            Needle::Bytes(_) => false,
-        });
-        if !duplicate {
-            needles.push(Needle::Text(t));
+        if !needles.iter().any(|n| n[..] == *t.as_bytes()) {
+            needles.push(Zeroizing::new(t.as_bytes().to_vec()));
         }
     }
     needles

@@ -90,7 +90,7 @@ pub(crate) struct Inner {
     pub(crate) auth_cache: crate::auth_cache::AuthCache,
     /// Per tenant, a redactor of all its secrets (None: it has none),
     /// rebuilt after the tenant's secrets change.
-    redactors: Mutex<HashMap<TenantId, Option<Arc<Redactor>>>>,
+    redactors: crate::redactors::RedactorCache,
     /// The trusted publisher keys (key → name), as in the database.
     pub(crate) trusted: std::sync::RwLock<crate::trust::TrustCache>,
     pub(crate) capacity: Arc<Semaphore>,
@@ -116,6 +116,7 @@ impl Runtime {
         for (name, p) in &config.providers {
             p.validate(name).map_err(Error::Config)?;
         }
+        let redactors = crate::redactors::RedactorCache::new(config.secret_limits.redactor_cache_bytes);
         let dir = &config.data_dir;
         create_private_dir(dir)?;
         create_private_dir(&dir.join("tenants"))?;
@@ -165,7 +166,7 @@ impl Runtime {
                 bound: Mutex::new(HashMap::new()),
                 shared_skills: Default::default(),
                 auth_cache: Default::default(),
-                redactors: Mutex::new(HashMap::new()),
+                redactors,
                 trusted: std::sync::RwLock::new(trusted),
                 capacity,
                 long_calls,
@@ -361,7 +362,7 @@ impl Runtime {
         self.inner.deleted.lock().unwrap_or_else(|e| e.into_inner()).insert(tenant.clone());
         self.inner.bound.lock().unwrap_or_else(|e| e.into_inner()).retain(|(t, _), _| t != tenant);
         self.inner.tenants.lock().unwrap_or_else(|e| e.into_inner()).remove(tenant);
-        self.inner.redactors.lock().unwrap_or_else(|e| e.into_inner()).remove(tenant);
+        self.inner.redactors.invalidate(tenant);
         self.inner.meter.forget(tenant);
     }
 
@@ -383,35 +384,76 @@ impl Runtime {
     /// Stores a tenant's secret (encrypted). Values are write-only: nothing
     /// in the runtime's API returns them.
     pub fn put_secret(&self, actor: &str, tenant: &TenantId, name: &str, value: &[u8]) -> Result<(), Error> {
-        self.inner.vault.put(tenant, name, value).map_err(vault_error)?;
-        self.inner.redactors.lock().unwrap_or_else(|e| e.into_inner()).remove(tenant);
+        crate::vault::check_name(name).map_err(vault_error)?;
+        self.check_secret_limits(tenant, name, value.len())?;
+        self.inner.redactors.invalidate(tenant);
+        let put = self.inner.vault.put(tenant, name, value).map_err(vault_error);
+        // After the write too: a build that read the old secrets meanwhile
+        // is not kept.
+        self.inner.redactors.invalidate(tenant);
+        put?;
         self.record(actor, Some(tenant), "secret.write", name, "ok");
+        Ok(())
+    }
+
+    /// Refuses a value of `size` bytes for the tenant's secret `name` past
+    /// the operator's [`crate::config::SecretLimits`]: the value's size, the
+    /// number of secrets and their total size (a replaced value counts as
+    /// its new size).
+    fn check_secret_limits(&self, tenant: &TenantId, name: &str, size: usize) -> Result<(), Error> {
+        let l = &self.inner.config.secret_limits;
+        let max_value = l.max_value_bytes.min(crate::vault::MAX_SECRET_BYTES);
+        if size > max_value {
+            return Err(Error::TooLarge(format!(
+                "the secret value is {size} bytes, the most is {max_value}"
+            )));
+        }
+        let others: Vec<(String, usize)> = self
+            .inner
+            .vault
+            .sizes(tenant)
+            .map_err(vault_error)?
+            .into_iter()
+            .filter(|(n, _)| n != name)
+            .collect();
+        if others.len() >= l.max_count {
+            return Err(Error::QuotaExceeded(format!(
+                "tenant {tenant} holds {} secrets, the most is {}; delete one first",
+                others.len(),
+                l.max_count
+            )));
+        }
+        let total = others.iter().map(|(_, s)| s).sum::<usize>() + size;
+        if total > l.max_total_bytes {
+            return Err(Error::QuotaExceeded(format!(
+                "tenant {tenant}'s secrets would take {total} bytes, the most is {}",
+                l.max_total_bytes
+            )));
+        }
         Ok(())
     }
 
     /// A redactor of every secret of `tenant`, whatever the call's grant: a
     /// value one call obtained (reflected by a granted origin) and stored in
     /// memory or a file must not leave in clear through a later call of
-    /// another skill. Cached per tenant; `None` when the tenant has none.
+    /// another skill. Cached per tenant ([`crate::redactors`]); `None` when
+    /// the tenant has none. For callers that are not async.
     pub(crate) fn tenant_redactor(&self, tenant: &TenantId) -> Option<Arc<Redactor>> {
-        if let Some(r) = self.inner.redactors.lock().unwrap_or_else(|e| e.into_inner()).get(tenant) {
-            return r.clone();
-        }
-        let vault = &self.inner.vault;
-        let mut pairs = Vec::new();
-        for name in vault.names(tenant).unwrap_or_else(|e| {
-            tracing::error!(%tenant, error = %e, "cannot list the tenant's secrets");
-            Vec::new()
-        }) {
-            match vault.get(tenant, &name) {
-                Ok(Some(v)) => pairs.push((name, v)),
-                Ok(None) => {}
-                Err(e) => tracing::error!(%tenant, secret = %name, error = %e, "cannot open a secret"),
-            }
-        }
-        let r = (!pairs.is_empty()).then(|| Arc::new(Redactor::new(&pairs)));
-        self.inner.redactors.lock().unwrap_or_else(|e| e.into_inner()).insert(tenant.clone(), r.clone());
-        r
+        let (vault, t) = (self.inner.vault.clone(), tenant.clone());
+        self.inner.redactors.get_blocking(tenant, move || build_redactor(&vault, &t))
+    }
+
+    /// [`Runtime::tenant_redactor`] for a call: built on the blocking pool,
+    /// once for all the calls waiting for it.
+    pub(crate) async fn tenant_redactor_async(&self, tenant: &TenantId) -> Option<Arc<Redactor>> {
+        let (vault, t) = (self.inner.vault.clone(), tenant.clone());
+        self.inner.redactors.get(tenant, move || build_redactor(&vault, &t)).await
+    }
+
+    /// Bytes the cached redactors take (at most
+    /// `secret_limits.redactor_cache_bytes`).
+    pub fn redactor_cache_bytes(&self) -> usize {
+        self.inner.redactors.used_bytes()
     }
 
     /// The names of a tenant's secrets.
@@ -518,6 +560,22 @@ pub(crate) fn vault_error(e: crate::vault::VaultError) -> Error {
         VaultError::MasterKey(_) => Error::Config(e.to_string()),
         VaultError::Corrupt(_) => Error::Internal(e.to_string()),
     }
+}
+
+/// A redactor of every secret of `tenant` (`None`: it has none).
+fn build_redactor(vault: &Vault, tenant: &TenantId) -> Option<Arc<Redactor>> {
+    let mut pairs = Vec::new();
+    for name in vault.names(tenant).unwrap_or_else(|e| {
+        tracing::error!(%tenant, error = %e, "cannot list the tenant's secrets");
+        Vec::new()
+    }) {
+        match vault.get(tenant, &name) {
+            Ok(Some(v)) => pairs.push((name, v)),
+            Ok(None) => {}
+            Err(e) => tracing::error!(%tenant, secret = %name, error = %e, "cannot open a secret"),
+        }
+    }
+    (!pairs.is_empty()).then(|| Arc::new(Redactor::new(&pairs)))
 }
 
 /// Makes `file` readable and writable by the gateway's user only.

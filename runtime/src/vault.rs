@@ -314,7 +314,7 @@ fn open(key: &[u8; KEY_LEN], aad: &[u8], sealed: &[u8]) -> Result<SecretValue, S
     Ok(buf)
 }
 
-fn check_name(name: &str) -> Result<(), VaultError> {
+pub(crate) fn check_name(name: &str) -> Result<(), VaultError> {
     if valid_secret_name(name) {
         return Ok(());
     }
@@ -376,6 +376,18 @@ impl Vault {
     /// The names of the tenant's secrets, sorted.
     pub fn names(&self, tenant: &TenantId) -> Result<Vec<String>, VaultError> {
         Ok(self.db.secret_names(tenant)?)
+    }
+
+    /// The tenant's secrets with the size of each value in bytes (read from
+    /// the sealed blobs' lengths, without opening them), sorted by name.
+    pub fn sizes(&self, tenant: &TenantId) -> Result<Vec<(String, usize)>, VaultError> {
+        let mut out = Vec::new();
+        for name in self.db.secret_names(tenant)? {
+            if let Some(sealed) = self.db.secret(tenant, &name)? {
+                out.push((name, sealed.len().saturating_sub(HEADER_LEN + TAG_LEN)));
+            }
+        }
+        Ok(out)
     }
 
     /// Deletes the tenant's secret `name`, durably; `false` when it was not

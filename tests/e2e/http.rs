@@ -163,3 +163,32 @@ async fn a_secret_laundered_through_memory_is_still_redacted() {
     let out = call(&rt, &notes, "tenant-b", r#"{"op":"list"}"#).await.unwrap();
     assert_eq!(out.redacted, vec!["OTHER".to_string()], "{}", out.output);
 }
+
+#[tokio::test]
+async fn secrets_are_capped_in_number_and_size_with_a_clear_error() {
+    let (_d, rt) = wasmclaw_tests::runtime_with(|c| {
+        c.secret_limits.max_count = 3;
+        c.secret_limits.max_total_bytes = 100;
+        c.secret_limits.max_value_bytes = 40;
+    });
+    let a = tenant("tenant-a");
+    // Allowed: within every bound; replacing a value is not one more.
+    for name in ["S1", "S2", "S3"] {
+        rt.put_secret("test", &a, name, &[b'x'; 30]).unwrap();
+    }
+    rt.put_secret("test", &a, "S3", &[b'y'; 40]).unwrap();
+    assert_eq!(rt.secret_names(&a).unwrap().len(), 3);
+    // Denied: a fourth secret, a value past the per-value bound, a total
+    // past the tenant's bound.
+    let e = rt.put_secret("test", &a, "S4", b"v").unwrap_err();
+    assert_eq!(e.kind(), "quota-exceeded", "{e}");
+    assert!(e.to_string().contains("3 secrets, the most is 3"), "{e}");
+    let e = rt.put_secret("test", &a, "S1", &[b'x'; 41]).unwrap_err();
+    assert_eq!(e.kind(), "too-large", "{e}");
+    let e = rt.put_secret("test", &a, "S1", &[b'x'; 31]).unwrap_err();
+    assert_eq!(e.kind(), "quota-exceeded", "{e}");
+    assert!(e.to_string().contains("101 bytes, the most is 100"), "{e}");
+    // Nothing refused was written; another tenant has its own bounds.
+    assert_eq!(rt.secret_names(&a).unwrap(), ["S1", "S2", "S3"]);
+    rt.put_secret("test", &tenant("tenant-b"), "S4", b"v").unwrap();
+}

@@ -45,6 +45,8 @@ pub const MAX_HEADERS: usize = 64;
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// Redirects followed before giving up.
 pub const MAX_REDIRECTS: usize = 5;
+/// Response bodies larger than this are scrubbed on the blocking pool.
+const SCRUB_INLINE_BYTES: usize = 64 * 1024;
 /// The longest one request may take, whatever time the call has left.
 pub const MAX_REQUEST_TIME: Duration = Duration::from_secs(30);
 
@@ -326,11 +328,11 @@ impl Access {
         Ok(rb)
     }
 
-    /// `resp` with the tenant's secrets scrubbed from its headers and body,
-    /// noting the names found.
-    fn scrub(&mut self, mut resp: wit::Response) -> wit::Response {
-        let Some(r) = &self.redactor else {
-            return resp;
+    /// `resp` with the tenant's secrets scrubbed from its headers and body
+    /// (a large body on the blocking pool), noting the names found.
+    async fn scrub(&mut self, mut resp: wit::Response) -> Result<wit::Response, WitError> {
+        let Some(r) = self.redactor.clone() else {
+            return Ok(resp);
         };
         let mut hits = Vec::new();
         for h in &mut resp.headers {
@@ -338,13 +340,18 @@ impl Access {
             h.value = red.text;
             hits.extend(red.hits);
         }
-        let (body, found) = r.redact_bytes(&resp.body);
-        if !found.is_empty() {
-            resp.body = body;
-            hits.extend(found);
-        }
+        let (body, found) = if resp.body.len() <= SCRUB_INLINE_BYTES {
+            r.redact_bytes(&resp.body)
+        } else {
+            let body = std::mem::take(&mut resp.body);
+            tokio::task::spawn_blocking(move || r.redact_bytes(&body))
+                .await
+                .map_err(|_| WitError::Failed("scrubbing the response failed".into()))?
+        };
+        resp.body = body;
+        hits.extend(found);
         self.note_redacted(hits);
-        resp
+        Ok(resp)
     }
 
     fn note_redacted(&mut self, hits: Vec<String>) {
@@ -411,7 +418,7 @@ impl Access {
                 continue;
             }
             let resp = read_response(resp, remaining).await?;
-            return Ok(self.scrub(resp));
+            return self.scrub(resp).await;
         }
         Err(WitError::Unavailable(format!("more than {MAX_REDIRECTS} redirects")))
     }
@@ -532,15 +539,17 @@ mod tests {
         let app = Router::new()
             .route(
                 "/echo",
-                any(move |method: Method, uri: Uri, headers: HeaderMap, body: axum::body::Bytes| async move {
-                    let h: HashMap<String, String> = headers
-                        .iter()
-                        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
-                        .collect();
-                    let body = String::from_utf8_lossy(&body).into_owned();
-                    record.lock().unwrap().push(format!("{method} {uri} {h:?} {body}"));
-                    axum::Json(serde_json::json!({ "uri": uri.to_string(), "headers": h, "body": body }))
-                }),
+                any(
+                    move |method: Method, uri: Uri, headers: HeaderMap, body: axum::body::Bytes| async move {
+                        let h: HashMap<String, String> = headers
+                            .iter()
+                            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+                            .collect();
+                        let body = String::from_utf8_lossy(&body).into_owned();
+                        record.lock().unwrap().push(format!("{method} {uri} {h:?} {body}"));
+                        axum::Json(serde_json::json!({ "uri": uri.to_string(), "headers": h, "body": body }))
+                    },
+                ),
             )
             .route(
                 "/to",
@@ -749,7 +758,13 @@ mod tests {
             req("GET", &echo, &[(format!("x-{hex}").as_str(), "1")], None),
         ];
         for a in attempts {
-            let shown = format!("{} {} {:?} {:?}", a.method, a.url, a.headers.len(), a.body.as_ref().map(|b| b.len()));
+            let shown = format!(
+                "{} {} {:?} {:?}",
+                a.method,
+                a.url,
+                a.headers.len(),
+                a.body.as_ref().map(|b| b.len())
+            );
             let r = h.send(a).await;
             assert!(
                 matches!(&r, Err(WitError::Denied(m)) if m.contains("API_KEY") && !m.contains(API_KEY)),
@@ -760,7 +775,9 @@ mod tests {
         // A body that is not UTF-8 is scanned as bytes.
         let mut raw = vec![0xff, 0xfe];
         raw.extend_from_slice(API_KEY.as_bytes());
-        let r = h.send(wit::Request { method: "POST".into(), url: echo.clone(), headers: vec![], body: Some(raw) }).await;
+        let r = h
+            .send(wit::Request { method: "POST".into(), url: echo.clone(), headers: vec![], body: Some(raw) })
+            .await;
         assert!(matches!(r, Err(WitError::Denied(_))), "{:?}", r.err());
         assert!(seen_y.lock().unwrap().is_empty(), "Y received {:?}", seen_y.lock().unwrap());
         // Text without a secret still reaches Y.
