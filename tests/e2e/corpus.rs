@@ -76,7 +76,7 @@ async fn pound_does_not_stop_another_tenant() {
 }
 
 fn quota_runtime(max_bytes: u64, max_files: u64) -> (tempfile::TempDir, Runtime) {
-    runtime_with(|c| c.files_quota = wasmclaw::disk_quota::FilesQuota { max_bytes, max_files })
+    runtime_with(|c| c.files_quota = wasmclaw::disk_quota::FilesQuota { max_bytes, max_files, ..Default::default() })
 }
 
 #[tokio::test]
