@@ -243,3 +243,37 @@ fn a_consistent_but_hostile_tree_is_refused() {
     let fine = sample(&[dir("a"), dir("a/b"), file("a/b/x"), file("a/c"), dir("b"), file("c")]);
     format::check(&fine[..], |_, _| Ok(())).unwrap();
 }
+
+#[tokio::test]
+async fn a_backup_never_follows_a_link_nor_keeps_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(dir.path());
+    let (a, b) = (t("a"), t("b"));
+    rt.create_tenant("operator", &a).unwrap();
+    rt.create_tenant("operator", &b).unwrap();
+    let (fa, fb) = (rt.tenant_files_dir(&a), rt.tenant_files_dir(&b));
+    std::fs::create_dir_all(fa.join("sub")).unwrap();
+    std::fs::create_dir_all(&fb).unwrap();
+    std::fs::write(fb.join("diary.txt"), "b's secret diary").unwrap();
+    std::fs::write(fa.join("sub/mine.txt"), "a's own").unwrap();
+    std::os::unix::fs::symlink(&fb, fa.join("to-b")).unwrap();
+    std::os::unix::fs::symlink(fb.join("diary.txt"), fa.join("sub/diary.txt")).unwrap();
+    std::os::unix::fs::symlink("/etc", fa.join("etc")).unwrap();
+    let bytes = read_all(rt.backup("operator", Some(&a)).await.unwrap());
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(!text.contains("b's secret diary"), "a link's target was copied");
+    assert!(!text.contains("to-b") && !text.contains("sub/diary.txt"), "a link was kept");
+    let mut r = format::Reader::new(&bytes[..]).unwrap();
+    let mut skipped = None;
+    while let Some(rec) = r.next_record().unwrap() {
+        if let Record::TenantEnd { skipped: n } = rec {
+            skipped = Some(n);
+        }
+    }
+    assert_eq!(skipped, Some(3), "the three links are counted as skipped");
+    crate::tree::remove_tree(&fa).unwrap();
+    rt.restore("operator", file_of(&bytes), None).await.unwrap();
+    assert_eq!(std::fs::read_to_string(fa.join("sub/mine.txt")).unwrap(), "a's own");
+    assert!(std::fs::symlink_metadata(fa.join("to-b")).is_err());
+    assert_eq!(std::fs::read_to_string(fb.join("diary.txt")).unwrap(), "b's secret diary");
+}
