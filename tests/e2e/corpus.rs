@@ -76,7 +76,9 @@ async fn pound_does_not_stop_another_tenant() {
 }
 
 fn quota_runtime(max_bytes: u64, max_files: u64) -> (tempfile::TempDir, Runtime) {
-    runtime_with(|c| c.files_quota = wasmclaw::disk_quota::FilesQuota { max_bytes, max_files, ..Default::default() })
+    runtime_with(|c| {
+        c.files_quota = wasmclaw::disk_quota::FilesQuota { max_bytes, max_files, ..Default::default() }
+    })
 }
 
 #[tokio::test]
@@ -250,4 +252,59 @@ async fn secret_peek_never_gets_another_tenants_secret() {
     let own = call_json(&rt, &peek, "tenant-b", &input).await;
     assert_eq!(own["results"][0]["outcome"], "sent", "{own}");
     assert_eq!(own["results"][0]["reflected"], "[redacted:API_KEY]", "{own}");
+}
+
+/// The review's disk attacks through a real skill: a 1 TiB sparse file, a
+/// sparse stride, truncate-and-rewrite, and 12,000 nested directories, each
+/// in its own tenant on a 1 MiB quota; then the operator backs up and
+/// restores every tenant, and the gateway serves on with their trees whole.
+#[tokio::test]
+async fn fsbomb_sparse_stride_truncate_and_deep_stop_at_the_quota_and_survive_a_backup_and_restore() {
+    let (_d, rt) = runtime_with(|c| {
+        c.files_quota =
+            wasmclaw::disk_quota::FilesQuota { max_bytes: 1 << 20, max_files: 15_000, max_depth: 64 }
+    });
+    for t in ["t-sparse", "t-stride", "t-trunc", "t-deep"] {
+        rt.create_tenant("operator", &tenant(t)).unwrap();
+    }
+    let fsbomb = load(&rt, "fsbomb").await;
+    let files = |t: &str| rt.tenant_files_dir(&tenant(t));
+
+    let sparse = call_json(&rt, &fsbomb, "t-sparse", r#"{"mode":"sparse"}"#).await;
+    assert_eq!(sparse["bytes"], 0, "1 byte at 2^40 is a 1 TiB file: refused {sparse}");
+    assert_ne!(sparse["error"], "", "{sparse}");
+    assert_eq!(std::fs::metadata(files("t-sparse").join("sparse.bin")).unwrap().len(), 0);
+
+    let stride = call_json(&rt, &fsbomb, "t-stride", r#"{"mode":"stride","bytes":100000000}"#).await;
+    let len = std::fs::metadata(files("t-stride").join("stride.bin")).unwrap();
+    assert!(len.len() <= 1 << 20, "the holes count: {stride}");
+    assert!(std::os::unix::fs::MetadataExt::blocks(&len) * 512 <= 2 << 20, "real disk stays near the quota");
+    assert_ne!(stride["error"], "", "{stride}");
+
+    let trunc = call_json(&rt, &fsbomb, "t-trunc", r#"{"mode":"truncate","bytes":600000,"files":20}"#).await;
+    assert_eq!((trunc["bytes"].as_u64(), trunc["error"].as_str()), (Some(12_000_000), Some("")), "{trunc}");
+    // Each truncate gave back what its write took, never more: the room is
+    // exactly the quota again.
+    let huge = call_json(&rt, &fsbomb, "t-trunc", r#"{"mode":"huge"}"#).await;
+    assert_eq!(huge["bytes"], 1 << 20, "{huge}");
+
+    let deep = call_json(&rt, &fsbomb, "t-deep", r#"{"mode":"deep","files":12000}"#).await;
+    assert_eq!(deep["files"], 64, "directories nest at most max_depth levels: {deep}");
+    assert_ne!(deep["error"], "", "{deep}");
+
+    let before: Vec<_> = ["t-sparse", "t-stride", "t-trunc", "t-deep"]
+        .iter()
+        .map(|t| wasmclaw::disk_quota::measure(&files(t)))
+        .collect();
+    let backup = rt.backup("operator", None).await.unwrap();
+    let restored = rt.restore("operator", backup, None).await.unwrap();
+    assert_eq!(restored.restored.len(), 4, "{restored:?}");
+    let after: Vec<_> = ["t-sparse", "t-stride", "t-trunc", "t-deep"]
+        .iter()
+        .map(|t| wasmclaw::disk_quota::measure(&files(t)))
+        .collect();
+    assert_eq!(before, after, "every tree came back whole");
+    assert!(after.iter().all(|m| m.complete));
+    let again = call_json(&rt, &fsbomb, "t-deep", r#"{"mode":"many","files":3}"#).await;
+    assert_eq!((again["files"].as_u64(), again["error"].as_str()), (Some(3), Some("")), "{again}");
 }

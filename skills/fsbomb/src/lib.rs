@@ -7,6 +7,17 @@
 //! - `links`: hard links to and from paths outside the root (absolute,
 //!   `..`), reads of absolute host paths, and a hard link of its own file
 //!   (allowed, counted as a file). Symlinks are `escape`'s.
+//! - `sparse`: one byte at offset 2^40 of `sparse.bin` (a 1 TiB file);
+//! - `stride`: one byte every 4 KiB of `stride.bin` until a write fails or
+//!   `bytes` of file length are reached (`bytes` counts the length);
+//! - `truncate`: writes `bytes` at the end of a fresh file, truncates it to
+//!   0, and again, `files` times: each round must find the room it freed,
+//!   never more (`bytes` then counts what was written in all);
+//! - `deep`: nests directories `d/d/d/…` until one fails or `files` exist.
+//!
+//! (Creating through a symlink is the host test
+//! `disk_quota::tests::creating_through_a_link_counts_the_file_it_makes`:
+//! std has no stable symlink call on wasm32-wasip2.)
 //!
 //! Expected host outcome: `huge` and `many` stop exactly at the tenant's
 //! disk quota (`[files_quota]`), never past it: a new file gets `EDQUOT`, a
@@ -94,6 +105,58 @@ fn links(out: &mut Output) {
     attempt("read-proc", std::fs::read("/proc/self/environ").map(drop));
 }
 
+fn sparse(out: &mut Output) {
+    use std::io::{Seek, SeekFrom};
+    let r = std::fs::File::create("sparse.bin").and_then(|mut f| {
+        f.seek(SeekFrom::Start(1 << 40)).and_then(|_| f.write_all(b"!")).and_then(|_| f.flush())
+    });
+    match r {
+        Ok(()) => out.bytes = 1,
+        Err(e) => out.error = e.to_string(),
+    }
+}
+
+fn stride(limit: u64, out: &mut Output) {
+    use std::io::{Seek, SeekFrom};
+    let mut f = match std::fs::File::create("stride.bin") {
+        Ok(f) => f,
+        Err(e) => return out.error = e.to_string(),
+    };
+    while out.bytes < limit {
+        let r = f.seek(SeekFrom::Start(out.bytes)).and_then(|_| f.write_all(b"s")).and_then(|_| f.flush());
+        match r {
+            Ok(()) => out.bytes += 4096,
+            Err(e) => return out.error = e.to_string(),
+        }
+    }
+}
+
+fn truncate(bytes: u64, rounds: u64, out: &mut Output) {
+    let chunk = vec![b't'; bytes as usize];
+    for _ in 0..rounds {
+        let r = std::fs::File::create("trunc.bin").and_then(|mut f| {
+            f.write_all(&chunk)?;
+            f.flush()?;
+            f.set_len(0)
+        });
+        match r {
+            Ok(()) => out.bytes += bytes,
+            Err(e) => return out.error = e.to_string(),
+        }
+    }
+}
+
+fn deep(limit: u64, out: &mut Output) {
+    let mut path = String::from("d");
+    while out.files < limit {
+        match std::fs::create_dir(&path) {
+            Ok(()) => out.files += 1,
+            Err(e) => return out.error = e.to_string(),
+        }
+        path.push_str("/d");
+    }
+}
+
 struct FsBomb;
 
 impl Skill for FsBomb {
@@ -108,6 +171,10 @@ impl Skill for FsBomb {
             "huge" => huge(input.bytes, &mut out),
             "many" => many(input.files, &mut out),
             "links" => links(&mut out),
+            "sparse" => sparse(&mut out),
+            "stride" => stride(input.bytes, &mut out),
+            "truncate" => truncate(input.bytes, input.files, &mut out),
+            "deep" => deep(input.files, &mut out),
             other => return Err(Error::invalid(format!("unknown mode {other:?}"))),
         }
         Ok(out)
