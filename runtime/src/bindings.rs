@@ -1,14 +1,20 @@
 //! Host-side bindings generated from the WIT package in `wit/`.
 //!
 //! Imports (host capabilities) are synchronous, short and run on the call's
-//! fiber, except `http.send`, which awaits the network. Exports (`describe`,
+//! fiber, except `http.send`, which awaits the network, and `memory.list`
+//! and `memory.search`, which read the store on a blocking thread (in a
+//! long-call turn when the scope is large). Exports (`describe`,
 //! `invoke`) are called asynchronously so a long call yields to other calls
 //! at every epoch tick.
 
 wasmtime::component::bindgen!({
     path: "../wit",
     world: "skill",
-    imports: { "wasmclaw:skill/http.send": async },
+    imports: {
+        "wasmclaw:skill/http.send": async,
+        "wasmclaw:skill/memory.list": async,
+        "wasmclaw:skill/memory.search": async,
+    },
     exports: { default: async },
 });
 

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::OwnedSemaphorePermit;
 use wasmtime::component::ResourceTable;
-use wasmtime::{CallHook, Engine, Store, Trap, UpdateDeadline};
+use wasmtime::{CallHook, Engine, Store, StoreContextMut, Trap, UpdateDeadline};
 
 /// Longest tail of the guest's stderr kept in a trap's message.
 pub(crate) const STDERR_TAIL: usize = 2048;
@@ -73,12 +73,16 @@ impl std::fmt::Display for DeadlineExceeded {
 impl std::error::Error for DeadlineExceeded {}
 
 /// A store with the call's fuel, limiter and deadline, whose guest runs
-/// past its first epoch tick only in `turns` (see [`crate::slices`]).
+/// past its first epoch tick only in `turns` (see [`crate::slices`]), and
+/// whose host calls are paid for in fuel: [`caps::HOST_CALL_FUEL`] each,
+/// plus what the host functions charged to `debt` for their work, taken
+/// when the host returns to the guest (past the fuel left: `out of fuel`).
 pub(crate) fn new_store(
     engine: &Engine,
     state: HostState,
     limits: &Limits,
     turns: Turns,
+    debt: caps::FuelDebt,
 ) -> Store<HostState> {
     let mut store = Store::new(engine, state);
     store.limiter(|s| &mut s.limiter);
@@ -86,12 +90,33 @@ pub(crate) fn new_store(
     let _ = store.set_fuel(limits.fuel);
     {
         let turns = turns.clone();
+        // Host calls nest: lowering a result may call the guest's
+        // allocator, whose own libcalls (`memory.grow`) are host calls too,
+        // and that guest code keeps its fuel in a register across them, so
+        // fuel set in a nested one is lost. The debt is paid only on
+        // returning from the outermost.
+        let mut depth = 0u32;
         store.call_hook(move |mut ctx, hook| {
             match hook {
-                CallHook::CallingHost => turns.release(),
-                // No slot free for a long call: a deadline already passed
-                // makes the guest yield at its next check, to queue.
-                CallHook::ReturningFromHost if !turns.resume() => ctx.set_epoch_deadline(0),
+                CallHook::CallingHost => {
+                    turns.release();
+                    if depth == 0 {
+                        debt.set_left(ctx.get_fuel()?);
+                    }
+                    depth += 1;
+                }
+                CallHook::ReturningFromHost => {
+                    depth = depth.saturating_sub(1);
+                    if depth == 0 {
+                        pay_debt(&mut ctx, &debt)?;
+                    }
+                    // No slot free for a long call: a deadline already
+                    // passed makes the guest yield at its next check, to
+                    // queue.
+                    if !turns.resume() {
+                        ctx.set_epoch_deadline(0);
+                    }
+                }
                 _ => {}
             }
             Ok(())
@@ -107,6 +132,18 @@ pub(crate) fn new_store(
         }
     });
     store
+}
+
+/// Takes one host call's cost and its debt from the call's fuel; a cost
+/// past the fuel left empties it and ends the call as `out of fuel`.
+fn pay_debt(ctx: &mut StoreContextMut<'_, HostState>, debt: &caps::FuelDebt) -> wasmtime::Result<()> {
+    let owed = debt.take().saturating_add(caps::HOST_CALL_FUEL);
+    let fuel = ctx.get_fuel()?;
+    if owed > fuel {
+        ctx.set_fuel(0)?;
+        return Err(Trap::OutOfFuel.into());
+    }
+    ctx.set_fuel(fuel - owed)
 }
 
 impl Runtime {
@@ -197,6 +234,8 @@ impl Runtime {
         let contacts = session_contacts(grant, call);
         let inner = &self.inner;
         let audit = caps::CallAudit::default();
+        let debt = caps::FuelDebt::default();
+        let turns = Turns::new(&inner.long_calls, &slot.long_calls);
         let state = HostState {
             wasi,
             table: ResourceTable::new(),
@@ -206,20 +245,25 @@ impl Runtime {
                 tenant.clone(),
                 call.user.clone(),
                 inner.config.memory_quota,
-            ),
+            )
+            .with_debt(debt.clone())
+            .with_turns(turns.clone(), deadline),
             log: caps::log::LogCtx::new(
                 tenant.as_str().into(),
                 skill.info.name.as_str().into(),
                 limits.max_log_lines,
             )
             .with_call(call_id)
+            .with_debt(debt.clone())
             .with_scrub(scrub.clone())
             .with_rate(
                 inner.log_rate.clone(),
                 tenant.clone(),
                 crate::runtime::LOG_LINES_PER_MINUTE,
             ),
-            secrets: caps::secrets::SecretsCtx::new(grant.secrets.clone()).with_audit(audit.clone()),
+            secrets: caps::secrets::SecretsCtx::new(grant.secrets.clone())
+                .with_audit(audit.clone())
+                .with_debt(debt.clone()),
             http: caps::http::HttpCtx::new(inner.http.clone(), grant.http.clone(), lookup, deadline)
                 .with_redactor(redactor.clone())
                 .with_audit(audit.clone()),
@@ -241,7 +285,8 @@ impl Runtime {
                     scrub.clone(),
                 )
             }
-            .with_audit(audit.clone()),
+            .with_audit(audit.clone())
+            .with_debt(debt.clone()),
             cron: caps::cron::CronCtx::new(
                 inner.db.clone(),
                 tenant.clone(),
@@ -250,7 +295,8 @@ impl Runtime {
                 grant.cron,
                 inner.clock.clone(),
             )
-            .with_audit(audit.clone()),
+            .with_audit(audit.clone())
+            .with_debt(debt.clone()),
             disk: crate::disk_quota::DiskCtx::new(
                 slot.disk.clone(),
                 inner.config.files_quota,
@@ -260,11 +306,10 @@ impl Runtime {
             stderr,
             deadline,
         };
-        let turns = Turns::new(&inner.long_calls, &slot.long_calls);
         if turns.tenant_has_long_calls() {
             turns.next_turn(deadline).await;
         }
-        let mut store = new_store(&inner.engine, state, &limits, turns);
+        let mut store = new_store(&inner.engine, state, &limits, turns, debt);
         let store = &mut store;
         let run = async {
             let instance = skill.pre.instantiate_async(&mut *store).await?;

@@ -306,7 +306,7 @@ impl Runtime {
             "describe may not use host capabilities",
         );
         let turns = crate::slices::Turns::new(&self.inner.long_calls, &Default::default());
-        let mut store = crate::call::new_store(&self.inner.engine, state, &limits, turns);
+        let mut store = crate::call::new_store(&self.inner.engine, state, &limits, turns, Default::default());
         let result = async {
             let instance = pre.instantiate_async(&mut store).await?;
             instance.wasmclaw_skill_handler().call_describe(&mut store).await

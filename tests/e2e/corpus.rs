@@ -75,6 +75,51 @@ async fn pound_does_not_stop_another_tenant() {
     }
 }
 
+/// `search-hog` in `tenant`: fills `mb` MiB, then searches `n` times.
+async fn search_hog(
+    rt: &Runtime,
+    hog: &std::sync::Arc<wasmclaw::Skill>,
+    tenant: &str,
+    mb: u32,
+    n: u64,
+) -> (Value, u64) {
+    call_json(rt, hog, tenant, &json!({"op": "fill", "mb": mb}).to_string()).await;
+    let out = call(rt, hog, tenant, &json!({"op": "search", "n": n}).to_string()).await.unwrap();
+    (serde_json::from_str(&out.output).unwrap(), out.usage.fuel)
+}
+
+#[tokio::test]
+async fn search_hog_pays_fuel_for_every_byte_it_scans() {
+    let (_d, rt) = runtime();
+    let hog = load(&rt, "search-hog").await;
+    // Allowed: a small scope is searched and the match found.
+    let (small, small_fuel) = search_hog(&rt, &hog, "tenant-a", 1, 10).await;
+    assert_eq!(small, json!({"calls": 10, "errors": 0, "found": 10}));
+    let (mid, mid_fuel) = search_hog(&rt, &hog, "tenant-b", 8, 10).await;
+    assert_eq!(mid, json!({"calls": 10, "errors": 0, "found": 10}));
+    // Ten searches of 1 MiB and of 8 MiB: the fuel follows the bytes read.
+    assert!(small_fuel >= 10 << 20, "{small_fuel}");
+    assert!(mid_fuel >= 80 << 20 && mid_fuel > 6 * small_fuel, "{small_fuel} {mid_fuel}");
+}
+
+#[tokio::test]
+async fn search_hog_is_bounded_per_search_and_runs_out_of_fuel() {
+    let (_d, rt) = runtime();
+    let hog = load(&rt, "search-hog").await;
+    // Denied: 40 MiB is more than one search reads (16 MiB): each is
+    // `limit-exceeded`, charged for the 16 MiB it read and no more.
+    let (big, fuel) = search_hog(&rt, &hog, "tenant-a", 40, 5).await;
+    assert_eq!(big, json!({"calls": 5, "errors": 5, "found": 0, "error": "limit-exceeded"}));
+    assert!((5 * (15 << 20)..5 * (17 << 20) + 50_000_000).contains(&fuel), "{fuel}");
+    // Looping, it runs out of fuel after about fuel / 16 Mi searches.
+    let c = Call {
+        overrides: LimitOverrides { fuel: Some(200_000_000), ..Default::default() },
+        ..Call::default()
+    };
+    let e = rt.invoke(&bind(&rt, &hog, "tenant-a"), &c, r#"{"op":"search"}"#).await.unwrap_err();
+    assert!(matches!(e, Error::OutOfFuel { limit: 200_000_000 }), "{e}");
+}
+
 fn quota_runtime(max_bytes: u64, max_files: u64) -> (tempfile::TempDir, Runtime) {
     runtime_with(|c| {
         c.files_quota = wasmclaw::disk_quota::FilesQuota { max_bytes, max_files, ..Default::default() }

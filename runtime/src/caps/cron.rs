@@ -40,6 +40,7 @@ const NO_GRANT: &str = "this skill has no cron grant for this tenant";
 pub struct CronCtx {
     access: Result<Access, String>,
     audit: super::CallAudit,
+    debt: super::FuelDebt,
 }
 
 struct Access {
@@ -66,9 +67,16 @@ impl CronCtx {
             Some(grant) => CronCtx {
                 access: Ok(Access { db, tenant, skill, scope, grant, clock }),
                 audit: Default::default(),
+                debt: Default::default(),
             },
             None => CronCtx::denied(NO_GRANT),
         }
+    }
+
+    /// Charges this context's work to `debt`.
+    pub fn with_debt(mut self, debt: super::FuelDebt) -> Self {
+        self.debt = debt;
+        self
     }
 
     /// Notes this context's refusals in `audit`.
@@ -79,7 +87,7 @@ impl CronCtx {
 
     /// A context in which every call returns `denied` with `reason`.
     pub fn denied(reason: impl Into<String>) -> Self {
-        CronCtx { access: Err(reason.into()), audit: Default::default() }
+        CronCtx { access: Err(reason.into()), audit: Default::default(), debt: Default::default() }
     }
 
     fn access(&self) -> Result<&Access, WitError> {
@@ -130,6 +138,7 @@ fn to_wit(job: Job) -> wit::Job {
 
 impl wit::Host for CronCtx {
     fn add(&mut self, schedule: wit::Schedule, input: String) -> Result<String, WitError> {
+        self.debt.charge_work(input.len() as u64, 1);
         let a = self.access()?;
         if input.len() > MAX_INPUT_BYTES {
             return Err(WitError::Invalid(format!(
@@ -168,6 +177,7 @@ impl wit::Host for CronCtx {
     fn list(&mut self) -> Result<Vec<wit::Job>, WitError> {
         let a = self.access()?;
         let jobs = a.db.cron_list(&a.tenant, &a.skill).map_err(store_error)?;
+        self.debt.charge_work(jobs.iter().map(|j| j.input.len() as u64).sum(), jobs.len() as u64 + 1);
         Ok(jobs.into_iter().filter(|j| j.scope == a.scope).map(to_wit).collect())
     }
 

@@ -37,6 +37,7 @@ pub struct LogCtx {
     pub dropped: u32,
     /// The lines written, in order.
     pub lines: Vec<LogLine>,
+    debt: super::FuelDebt,
 }
 
 impl LogCtx {
@@ -53,6 +54,7 @@ impl LogCtx {
             written: 0,
             dropped: 0,
             lines: Vec::new(),
+            debt: Default::default(),
         }
     }
 
@@ -65,6 +67,12 @@ impl LogCtx {
     /// Passes every line through `scrub` (secret redaction).
     pub fn with_scrub(mut self, scrub: Option<Scrub>) -> Self {
         self.scrub = scrub;
+        self
+    }
+
+    /// Charges each line's bytes to `debt`.
+    pub fn with_debt(mut self, debt: super::FuelDebt) -> Self {
+        self.debt = debt;
         self
     }
 
@@ -91,6 +99,8 @@ pub fn sanitize(message: &str) -> String {
 
 impl wit::Host for LogCtx {
     fn log(&mut self, level: wit::Level, message: String) {
+        // What the host handles of a line: at most MAX_MESSAGE_BYTES of it.
+        self.debt.charge_work(message.len().min(MAX_MESSAGE_BYTES) as u64, 1);
         let over_rate = self.rate.as_ref().is_some_and(|(l, t, per_minute)| !l.try_take(t, *per_minute));
         if self.lines_left == 0 || over_rate {
             self.dropped = self.dropped.saturating_add(1);

@@ -43,6 +43,7 @@ const MAX_SHOWN_NAME: usize = 64;
 pub struct MessagingCtx {
     access: Result<Access, String>,
     audit: super::CallAudit,
+    debt: super::FuelDebt,
 }
 
 struct Access {
@@ -75,7 +76,14 @@ impl MessagingCtx {
         MessagingCtx {
             access: Ok(Access { db, tenant, skill, contacts, policy, limiter, clock, scrub }),
             audit: Default::default(),
+            debt: Default::default(),
         }
+    }
+
+    /// Charges this context's work to `debt`.
+    pub fn with_debt(mut self, debt: super::FuelDebt) -> Self {
+        self.debt = debt;
+        self
     }
 
     /// Notes this context's refusals in `audit`.
@@ -86,7 +94,7 @@ impl MessagingCtx {
 
     /// A context in which every call returns `denied` with `reason`.
     pub fn denied(reason: impl Into<String>) -> Self {
-        MessagingCtx { access: Err(reason.into()), audit: Default::default() }
+        MessagingCtx { access: Err(reason.into()), audit: Default::default(), debt: Default::default() }
     }
 
     fn access(&self) -> Result<&Access, WitError> {
@@ -120,12 +128,14 @@ impl wit::Host for MessagingCtx {
     fn contacts(&mut self) -> Result<Vec<String>, WitError> {
         let a = self.access()?;
         let mut names: Vec<String> = a.contacts.iter().map(|c| c.name.clone()).collect();
+        self.debt.charge_work(names.iter().map(|n| n.len() as u64).sum(), names.len() as u64);
         names.sort();
         names.dedup();
         Ok(names)
     }
 
     fn send(&mut self, contact: String, body: String) -> Result<String, WitError> {
+        self.debt.charge_work(body.len() as u64, 1);
         let a = self.access()?;
         // Exact match on a granted name; nothing else can select a recipient.
         let Some(c) = a.contacts.iter().find(|c| c.name == contact) else {
@@ -168,6 +178,7 @@ impl wit::Host for MessagingCtx {
     }
 
     fn status(&mut self, message_id: String) -> Result<wit::DeliveryState, WitError> {
+        self.debt.charge_work(message_id.len() as u64, 1);
         let a = self.access()?;
         let not_found = || WitError::NotFound("no message with this id for this tenant".into());
         match a.db.outbox_get(&a.tenant, &message_id).map_err(store_error)? {

@@ -15,6 +15,7 @@ pub struct SecretsCtx {
     /// capability is denied.
     access: Result<Vec<String>, String>,
     audit: super::CallAudit,
+    debt: super::FuelDebt,
 }
 
 impl SecretsCtx {
@@ -23,7 +24,13 @@ impl SecretsCtx {
     pub fn new(mut granted: Vec<String>) -> Self {
         granted.sort();
         granted.dedup();
-        SecretsCtx { access: Ok(granted), audit: Default::default() }
+        SecretsCtx { access: Ok(granted), audit: Default::default(), debt: Default::default() }
+    }
+
+    /// Charges this context's work to `debt`.
+    pub fn with_debt(mut self, debt: super::FuelDebt) -> Self {
+        self.debt = debt;
+        self
     }
 
     /// Notes this context's refusals in `audit`.
@@ -34,14 +41,17 @@ impl SecretsCtx {
 
     /// A context in which every call returns `denied` with `reason`.
     pub fn denied(reason: impl Into<String>) -> Self {
-        SecretsCtx { access: Err(reason.into()), audit: Default::default() }
+        SecretsCtx { access: Err(reason.into()), audit: Default::default(), debt: Default::default() }
     }
 }
 
 impl wit::Host for SecretsCtx {
     fn names(&mut self) -> Result<Vec<String>, WitError> {
         match &self.access {
-            Ok(names) => Ok(names.clone()),
+            Ok(names) => {
+                self.debt.charge_work(names.iter().map(|n| n.len() as u64).sum(), names.len() as u64);
+                Ok(names.clone())
+            }
             Err(reason) => self.audit.check("secrets", Err(WitError::Denied(reason.clone()))),
         }
     }

@@ -154,24 +154,39 @@ impl Db {
     }
 
     /// Finds up to `limit` entries whose key or value contains every one of
-    /// `words` (compared in lower case), with the same byte budget as
-    /// [`Db::memory_list`].
+    /// `words` (case-insensitive), with the same byte budget as
+    /// [`Db::memory_list`], reading no more of the scope than `bound`
+    /// allows. The result says what was read, for the caller to charge.
     pub fn memory_search(
         &self,
         scope: Scope<'_>,
         words: &[String],
         limit: usize,
         max_bytes: usize,
-    ) -> Result<Vec<MemoryEntry>, StoreError> {
-        let mut out = Vec::new();
+        bound: &ScanBound,
+    ) -> Result<SearchScan, StoreError> {
+        let mut out = SearchScan::default();
         let mut budget = Budget::new(limit, max_bytes);
+        let mut matcher = Matcher::new(words)?;
         self.memory_scan(scope, "", |k, v| {
-            let (k_lower, v_lower) = (k.to_lowercase(), v.to_lowercase());
-            if words.iter().all(|w| k_lower.contains(w.as_str()) || v_lower.contains(w.as_str())) {
-                budget.take(&mut out, k, v)
-            } else {
-                true
+            let size = (k.len() + v.len()) as u64;
+            if out.scanned_bytes + size > bound.max_bytes as u64
+                || out.scanned_entries >= bound.max_entries as u64
+            {
+                out.stopped = Some(ScanStop::Bound);
+                return false;
             }
+            // The clock is read every 64 entries, and a large entry is
+            // always followed by a check.
+            if (out.scanned_entries % 64 == 0 || size > 64 * 1024)
+                && bound.deadline.is_some_and(|d| std::time::Instant::now() >= d)
+            {
+                out.stopped = Some(ScanStop::Deadline);
+                return false;
+            }
+            out.scanned_bytes += size;
+            out.scanned_entries += 1;
+            if matcher.matches(k, v) { budget.take(&mut out.entries, k, v) } else { true }
         })?;
         Ok(out)
     }
@@ -182,6 +197,88 @@ impl Db {
         let table = txn.open_table(MEMORY_USAGE)?;
         let (entries, bytes) = table.get(tenant.as_str())?.map(|v| v.value()).unwrap_or((0, 0));
         Ok(MemoryUsage { entries, bytes })
+    }
+}
+
+/// How much of a scope one search may read, and until when.
+#[derive(Debug, Clone, Copy)]
+pub struct ScanBound {
+    /// Most bytes of keys and values read.
+    pub max_bytes: usize,
+    /// Most entries read.
+    pub max_entries: usize,
+    /// When to stop reading, whatever is left.
+    pub deadline: Option<std::time::Instant>,
+}
+
+/// Why a search stopped before the end of its scope with room for more
+/// matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScanStop {
+    /// It read all its [`ScanBound`] allows.
+    Bound,
+    /// The deadline passed.
+    Deadline,
+}
+
+/// What a search found, and what it read to find it.
+#[derive(Debug, Default)]
+pub struct SearchScan {
+    /// The matches, in key order.
+    pub entries: Vec<MemoryEntry>,
+    /// Bytes of keys and values read.
+    pub scanned_bytes: u64,
+    /// Entries read.
+    pub scanned_entries: u64,
+    /// Set when the search stopped early (neither the scope's end nor
+    /// `limit` matches).
+    pub stopped: Option<ScanStop>,
+}
+
+/// Tests whether an entry holds every word, case-insensitively, without
+/// allocating for ASCII entries: one ASCII-case-insensitive automaton for
+/// all the words (a lower-cased word with a non-ASCII letter can never be
+/// in an ASCII text, so this is the same test as lower-casing both). Only
+/// an entry with non-ASCII text is lower-cased, to compare as Unicode does.
+struct Matcher {
+    words: Vec<String>,
+    automaton: aho_corasick::AhoCorasick,
+    seen: Vec<bool>,
+}
+
+impl Matcher {
+    fn new(words: &[String]) -> Result<Self, StoreError> {
+        let mut words: Vec<String> = words.iter().map(|w| w.to_lowercase()).collect();
+        words.sort();
+        words.dedup();
+        let automaton = aho_corasick::AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(&words)
+            .map_err(|e| StoreError::Invalid(format!("the search words: {e}")))?;
+        let seen = vec![false; words.len()];
+        Ok(Matcher { words, automaton, seen })
+    }
+
+    fn matches(&mut self, key: &str, value: &str) -> bool {
+        if !(key.is_ascii() && value.is_ascii()) {
+            let (k, v) = (key.to_lowercase(), value.to_lowercase());
+            return self.words.iter().all(|w| k.contains(w.as_str()) || v.contains(w.as_str()));
+        }
+        self.seen.fill(false);
+        let mut left = self.words.len();
+        for text in [key, value] {
+            for m in self.automaton.find_overlapping_iter(text) {
+                let seen = &mut self.seen[m.pattern().as_usize()];
+                if !*seen {
+                    *seen = true;
+                    left -= 1;
+                    if left == 0 {
+                        return true;
+                    }
+                }
+            }
+        }
+        left == 0
     }
 }
 
@@ -218,6 +315,7 @@ mod tests {
     use crate::store::testing::{db, t};
 
     const QUOTA: MemoryQuota = MemoryQuota { max_entries: 3, max_bytes: 100 };
+    const UNBOUNDED: ScanBound = ScanBound { max_bytes: usize::MAX, max_entries: usize::MAX, deadline: None };
 
     #[test]
     fn set_get_delete_round_trip() {
@@ -247,7 +345,7 @@ mod tests {
         // Tenant "a" is a string prefix of tenant "ab": the separator keeps them apart.
         assert_eq!(db.memory_get(sa, "secret").unwrap(), None);
         assert!(db.memory_list(sa, "", 100, 1 << 20).unwrap().is_empty());
-        assert!(db.memory_search(sa, &["of".into()], 100, 1 << 20).unwrap().is_empty());
+        assert!(db.memory_search(sa, &["of".into()], 100, 1 << 20, &UNBOUNDED).unwrap().entries.is_empty());
         assert_eq!(db.memory_list(sa_alice, "", 100, 1 << 20).unwrap().len(), 1);
         // A key that embeds the separator cannot reach another scope.
         assert_eq!(db.memory_get(sa, "\0secret").unwrap(), None);
@@ -288,9 +386,39 @@ mod tests {
         assert_eq!(db.memory_list(s, "note:", 3, 1 << 20).unwrap().len(), 3);
         // Each entry is 6 + 13 = 19 bytes: a 40-byte budget holds two.
         assert_eq!(db.memory_list(s, "note:", 100, 40).unwrap().len(), 2);
-        let hits = db.memory_search(s, &["world".into(), "7".into()], 100, 1 << 20).unwrap();
-        assert_eq!(hits, vec![MemoryEntry { key: "note:7".into(), value: "Hello world 7".into() }]);
-        assert_eq!(db.memory_search(s, &["hello".into()], 100, 1 << 20).unwrap().len(), 11);
+        let hits = db.memory_search(s, &["world".into(), "7".into()], 100, 1 << 20, &UNBOUNDED).unwrap();
+        assert_eq!(hits.entries, vec![MemoryEntry { key: "note:7".into(), value: "Hello world 7".into() }]);
+        assert_eq!(hits.scanned_entries, 11, "the whole scope was read");
+        assert_eq!(hits.stopped, None);
+        assert_eq!(
+            db.memory_search(s, &["hello".into()], 100, 1 << 20, &UNBOUNDED).unwrap().entries.len(),
+            11
+        );
+    }
+
+    #[test]
+    fn a_search_stops_at_its_bound_and_says_so() {
+        let (_d, db) = db();
+        let a = t("a");
+        let s = Scope { tenant: &a, user: None };
+        let q = MemoryQuota { max_entries: 100, max_bytes: 10_000 };
+        for i in 0..10 {
+            db.memory_set(s, &format!("k{i}"), "0123456789", &q).unwrap();
+        }
+        let words = ["zzz".to_string()];
+        let by_entries = ScanBound { max_entries: 4, ..UNBOUNDED };
+        let scan = db.memory_search(s, &words, 100, 1 << 20, &by_entries).unwrap();
+        assert_eq!((scan.scanned_entries, scan.stopped), (4, Some(ScanStop::Bound)));
+        // Each entry is 2 + 10 bytes: 30 bytes read two.
+        let by_bytes = ScanBound { max_bytes: 30, ..UNBOUNDED };
+        let scan = db.memory_search(s, &words, 100, 1 << 20, &by_bytes).unwrap();
+        assert_eq!((scan.scanned_bytes, scan.stopped), (24, Some(ScanStop::Bound)));
+        let past = ScanBound { deadline: Some(std::time::Instant::now()), ..UNBOUNDED };
+        let scan = db.memory_search(s, &words, 100, 1 << 20, &past).unwrap();
+        assert_eq!((scan.scanned_entries, scan.stopped), (0, Some(ScanStop::Deadline)));
+        // Enough matches end a search early without an error.
+        let scan = db.memory_search(s, &["0123".to_string()], 3, 1 << 20, &by_entries).unwrap();
+        assert_eq!((scan.entries.len(), scan.stopped), (3, None));
     }
 
     #[test]

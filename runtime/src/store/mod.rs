@@ -30,7 +30,7 @@ mod usage;
 
 pub use agents::LlmUsageRow;
 pub use dump::{Bytes, TenantRows};
-pub use memory::{MemoryEntry, MemoryUsage};
+pub use memory::{MemoryEntry, MemoryUsage, ScanBound, ScanStop, SearchScan};
 pub use replays::Replay;
 
 /// A storage failure.
