@@ -204,6 +204,7 @@ impl Runtime {
         let skill = &bound.skill;
         let slot = self.tenant_slot(tenant, limits.concurrency)?;
         let _permits = self.acquire(bound, &slot.slots, &limits).await?;
+        let _memory = self.acquire_memory(tenant, &slot, &limits).await?;
 
         let redactor = self.tenant_redactor_async(tenant).await;
         let scrub: Option<Scrub> = redactor.clone().map(Redactor::scrub);

@@ -291,6 +291,12 @@ pub struct Limits {
     /// How long a call waits for one of its tenant's slots before `busy`, in
     /// milliseconds.
     pub queue_wait_ms: u64,
+    /// A tenant's memory budget: the linear memory (`memory_bytes`) of all
+    /// its calls running at once, in bytes. As a cap, a tenant policy whose
+    /// `concurrency × memory_bytes` passes it is refused, and at call time
+    /// a call waits (then `busy`) until its `memory_bytes` fits in what the
+    /// tenant's running calls leave of it.
+    pub tenant_memory_bytes: u64,
 }
 
 impl Default for Limits {
@@ -306,6 +312,7 @@ impl Default for Limits {
             max_log_lines: 100,
             concurrency: 4,
             queue_wait_ms: 2_000,
+            tenant_memory_bytes: 256 * MIB,
         }
     }
 }
@@ -324,6 +331,7 @@ impl Limits {
             max_log_lines: 10_000,
             concurrency: 64,
             queue_wait_ms: 30_000,
+            tenant_memory_bytes: 256 * MIB,
         }
     }
 
@@ -340,6 +348,7 @@ impl Limits {
             max_log_lines: self.max_log_lines.min(caps.max_log_lines),
             concurrency: self.concurrency.clamp(1, caps.concurrency.max(1)),
             queue_wait_ms: self.queue_wait_ms.min(caps.queue_wait_ms),
+            tenant_memory_bytes: self.tenant_memory_bytes.min(caps.tenant_memory_bytes),
         }
     }
 

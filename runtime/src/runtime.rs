@@ -57,6 +57,17 @@ pub(crate) struct TenantSlot {
     pub(crate) long_calls: Arc<std::sync::atomic::AtomicUsize>,
     /// The tenant's disk usage ([`crate::disk_quota`]).
     pub(crate) disk: Arc<crate::disk_quota::DiskUsage>,
+    /// The tenant's memory budget, one permit per MiB
+    /// ([`crate::config::Limits::tenant_memory_bytes`]).
+    pub(crate) memory: Arc<Semaphore>,
+}
+
+/// The unit of a tenant's memory budget permits.
+pub(crate) const MEMORY_PERMIT_BYTES: u64 = 1024 * 1024;
+
+/// Permits of `bytes` of memory budget, rounded up.
+pub(crate) fn memory_permits(bytes: u64) -> u32 {
+    u32::try_from(bytes.div_ceil(MEMORY_PERMIT_BYTES)).unwrap_or(u32::MAX)
 }
 
 /// The runtime. Cheap to clone; share one per process.
@@ -370,6 +381,7 @@ impl Runtime {
     /// skills (calls already running keep the grant they started with).
     pub fn set_policy(&self, actor: &str, tenant: &TenantId, policy: &TenantPolicy) -> Result<(), Error> {
         policy.validate().map_err(Error::InvalidInput)?;
+        self.check_memory_budget(policy)?;
         self.inner.db.set_policy(tenant, policy)?;
         let mut map = self.inner.bound.lock().unwrap_or_else(|e| e.into_inner());
         for ((t, _), bound) in map.iter_mut().filter(|((t, _), _)| t == tenant) {
@@ -499,8 +511,53 @@ impl Runtime {
         let c = &self.inner.config;
         let mut l = grant.limits.with(overrides).clamped(&c.caps);
         l.concurrency = grant.limits.concurrency;
-        l.memory_bytes = l.memory_bytes.min(c.pool.max_memory_bytes);
+        l.memory_bytes = l.memory_bytes.min(c.pool.max_memory_bytes).min(c.caps.tenant_memory_bytes);
         l
+    }
+
+    /// Takes `limits.memory_bytes` of the tenant's memory budget for one
+    /// call, waiting at most `queue_wait_ms` for running calls to give it
+    /// back (then `busy`).
+    pub(crate) async fn acquire_memory(
+        &self,
+        tenant: &TenantId,
+        slot: &TenantSlot,
+        limits: &Limits,
+    ) -> Result<tokio::sync::OwnedSemaphorePermit, Error> {
+        let wait = std::time::Duration::from_millis(limits.queue_wait_ms);
+        let want = memory_permits(limits.memory_bytes);
+        let budget = self.inner.config.caps.tenant_memory_bytes;
+        tokio::time::timeout(wait, slot.memory.clone().acquire_many_owned(want))
+            .await
+            .map_err(|_| {
+                Error::Busy(format!(
+                    "tenant {tenant}'s running calls hold its memory budget of {budget} bytes; \
+                     this call needs {} more; retry later",
+                    limits.memory_bytes
+                ))
+            })?
+            .map_err(|_| Error::NotFound(format!("tenant {tenant} was deleted")))
+    }
+
+    /// Refuses a policy whose calls could together hold more memory than
+    /// the operator's `caps.tenant_memory_bytes`: `concurrency` calls of
+    /// `memory_bytes` each, as the policy sets them (or the defaults).
+    fn check_memory_budget(&self, policy: &TenantPolicy) -> Result<(), Error> {
+        let c = &self.inner.config;
+        let tl = &policy.limits;
+        let concurrency = u64::from(tl.concurrency.unwrap_or(c.defaults.concurrency));
+        let memory = tl.memory_bytes.unwrap_or(c.defaults.memory_bytes).min(c.caps.memory_bytes);
+        let budget = c.caps.tenant_memory_bytes;
+        let asked = concurrency.saturating_mul(memory);
+        if concurrency > u64::from(c.caps.concurrency) || asked > budget {
+            return Err(Error::InvalidInput(format!(
+                "the policy lets {concurrency} calls of {memory} bytes of memory run at once ({asked} bytes); \
+                 the operator allows a tenant {budget} bytes in all and {} calls at once: lower \
+                 [limits] concurrency or memory_bytes",
+                c.caps.concurrency
+            )));
+        }
+        Ok(())
     }
 
     pub(crate) fn tenant_slot(&self, tenant: &TenantId, concurrency: u32) -> Result<Arc<TenantSlot>, Error> {
@@ -519,6 +576,9 @@ impl Runtime {
             files,
             long_calls: Default::default(),
             disk: Default::default(),
+            memory: Arc::new(Semaphore::new(
+                memory_permits(self.inner.config.caps.tenant_memory_bytes) as usize
+            )),
         });
         map.insert(tenant.clone(), slot.clone());
         Ok(slot)

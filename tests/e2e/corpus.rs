@@ -352,4 +352,62 @@ async fn fsbomb_sparse_stride_truncate_and_deep_stop_at_the_quota_and_survive_a_
     assert!(after.iter().all(|m| m.complete));
     let again = call_json(&rt, &fsbomb, "t-deep", r#"{"mode":"many","files":3}"#).await;
     assert_eq!((again["files"].as_u64(), again["error"].as_str()), (Some(3), Some("")), "{again}");
+
+#[tokio::test]
+async fn a_policy_past_the_tenant_memory_budget_is_refused() {
+    let (_d, rt) = runtime();
+    let parse = |p: &str| wasmclaw::policy::TenantPolicy::parse(p).unwrap();
+    let t = tenant("tenant-a");
+    // Allowed: 2 × 128 MiB and the defaults (4 × 64 MiB) fit in 256 MiB.
+    rt.set_policy("test", &t, &parse("[limits]\nconcurrency = 2\nmemory_bytes = 134217728\n")).unwrap();
+    rt.set_policy("test", &t, &parse("")).unwrap();
+    // Denied: 64 × 256 MiB = 16 GiB from one tenant, or past the caps.
+    for p in [
+        "[limits]\nconcurrency = 64\nmemory_bytes = 268435456\n",
+        "[limits]\nconcurrency = 5\n",
+        "[limits]\nconcurrency = 65\nmemory_bytes = 1048576\n",
+    ] {
+        let e = rt.set_policy("test", &t, &parse(p)).unwrap_err();
+        assert!(
+            matches!(&e, Error::InvalidInput(m) if m.contains("the operator allows a tenant")),
+            "{p}: {e}"
+        );
+    }
+    // The refused policies changed nothing: the last accepted one holds.
+    assert_eq!(rt.db().policy(&t).unwrap().limits.concurrency, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_past_the_tenant_memory_budget_wait_then_are_busy() {
+    let (_d, rt) = runtime_with(|c| {
+        c.caps.tenant_memory_bytes = 128 << 20;
+        c.defaults.concurrency = 4;
+        c.defaults.queue_wait_ms = 200;
+    });
+    let sleeper = load(&rt, "sleeper").await;
+    let echo = load(&rt, "echo").await;
+    // Four calls of 64 MiB each within a concurrency of 4: two fit in the
+    // 128 MiB budget and run; the other two wait, then are busy.
+    let a = bind(&rt, &sleeper, "tenant-a");
+    let calls: Vec<_> = (0..4)
+        .map(|_| {
+            let (rt, a) = (rt.clone(), a.clone());
+            tokio::spawn(async move { rt.invoke(&a, &Call::default(), r#"{"secs":1}"#).await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let b = call_json(&rt, &echo, "tenant-b", r#"{"b":1}"#).await;
+    let mut results = Vec::new();
+    for c in calls {
+        results.push(c.await.unwrap());
+    }
+    let ok = results.iter().filter(|r| r.is_ok()).count();
+    let busy: Vec<_> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    assert_eq!(ok, 2, "{results:?}");
+    assert_eq!(busy.len(), 2, "{results:?}");
+    for e in busy {
+        assert!(matches!(e, Error::Busy(m) if m.contains("memory budget")), "{e}");
+    }
+    // Tenant B's budget is its own.
+    assert_eq!(b, json!({"b": 1}));
 }
