@@ -24,7 +24,8 @@
 //!
 //! `cargo bench -p wasmclaw-benches --bench noisy`; without `--bench` it
 //! runs each phase for 0.2 s as a smoke check. Knobs: `NOISY_SECS`,
-//! `NOISY_INTERVAL_US`, `NOISY_A` (`spin`, `hog` or `pound` alone, or
+//! `NOISY_INTERVAL_US`, `NOISY_A` (`spin`, `hog`, `pound` or `search-hog` alone — `search-hog`
+//! first fills A's memory with 60 MiB — or
 //! `redact`: A holds secrets at the default caps, 100 of 2,600 bytes, rewrites
 //! one before every call so its redactor is built again, and echoes 900 KB
 //! that the host must scrub), `NOISY_ONLY`
@@ -129,12 +130,13 @@ fn run(v: &Variant, data_dir: &std::path::Path, secs: Duration, interval: Durati
     let rt = Runtime::new(config).unwrap();
     let manifest = data_dir.with_extension("pound.toml");
     std::fs::write(&manifest, POUND_MANIFEST).unwrap();
-    let (echo, spin, hog, pound) = gateway.block_on(async {
+    let (echo, spin, hog, pound, search_hog) = gateway.block_on(async {
         (
             rt.load_skill_file(&skill_path("echo")).await.unwrap(),
             rt.load_skill_file(&skill_path("spin")).await.unwrap(),
             rt.load_skill_file(&skill_path("hog")).await.unwrap(),
             rt.load_skill_files(&skill_path("pound"), Some(&manifest)).await.unwrap(),
+            rt.load_skill_file(&skill_path("search-hog")).await.unwrap(),
         )
     });
     let b = rt.bind(&echo, &tenant("tenant-b")).unwrap();
@@ -142,7 +144,9 @@ fn run(v: &Variant, data_dir: &std::path::Path, secs: Duration, interval: Durati
         |s: &Arc<wasmclaw::Skill>, input: &'static str| (rt.bind(s, &tenant("tenant-a")).unwrap(), input);
     let (spin, hog) = (a_bind(&spin, "{}"), a_bind(&hog, "{}"));
     // `NOISY_A` (`spin`, `hog`, `pound`; default spin and hog) picks what A
-    // runs; `pound` calls `memory.get` in a tight loop.
+    // runs; `pound` calls `memory.get` in a tight loop; `search-hog` fills
+    // 60 MiB of A's memory (inside the 64 MiB quota), then loops
+    // `memory.search` over it.
     let redact = std::env::var("NOISY_A").as_deref() == Ok("redact");
     let a: Vec<(Arc<BoundSkill>, &str)> = match std::env::var("NOISY_A").as_deref() {
         Ok("spin") => vec![spin],
@@ -159,6 +163,12 @@ fn run(v: &Variant, data_dir: &std::path::Path, secs: Duration, interval: Durati
             let input: &'static str =
                 Box::leak(serde_json::json!({ "text": text }).to_string().into_boxed_str());
             vec![a_bind(&echo, input)]
+        }
+        Ok("search-hog") => {
+            let (bound, _) = a_bind(&search_hog, "");
+            let filled = gateway.block_on(rt.invoke(&bound, &Call::default(), r#"{"op":"fill","mb":60}"#));
+            filled.unwrap_or_else(|e| panic!("search-hog fill: {e}"));
+            vec![(bound, r#"{"op":"search"}"#)]
         }
         _ => vec![spin, hog],
     };
