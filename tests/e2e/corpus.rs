@@ -352,6 +352,7 @@ async fn fsbomb_sparse_stride_truncate_and_deep_stop_at_the_quota_and_survive_a_
     assert!(after.iter().all(|m| m.complete));
     let again = call_json(&rt, &fsbomb, "t-deep", r#"{"mode":"many","files":3}"#).await;
     assert_eq!((again["files"].as_u64(), again["error"].as_str()), (Some(3), Some("")), "{again}");
+}
 
 #[tokio::test]
 async fn a_policy_past_the_tenant_memory_budget_is_refused() {
