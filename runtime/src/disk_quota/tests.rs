@@ -255,6 +255,31 @@ async fn directories_nest_no_deeper_than_max_depth_by_mkdir_or_rename() {
     assert_eq!(t.disk.usage().get(), (m.bytes, m.files));
 }
 
+#[tokio::test]
+async fn a_max_depth_past_what_host_walks_enter_is_held_to_what_they_enter() {
+    // `max_depth` is the operator's, but the walks that measure, back up
+    // and check the tree enter at most MAX_WALK_DEPTH levels: a tree the
+    // guest could make deeper was measured incomplete (the count could
+    // never be corrected again) and backed up without its bottom.
+    let mut t = Fixture::new(FilesQuota { max_depth: 1000, max_files: 1000, ..quota() });
+    let root = t.root_fd();
+    let mut made = 0;
+    for level in 1..=200 {
+        let path = vec!["d"; level].join("/");
+        match t.view().create_directory_at(borrow(&root), path).await.map_err(code) {
+            Ok(()) => made = level,
+            Err(e) => {
+                assert_eq!(e, ErrorCode::NameTooLong);
+                break;
+            }
+        }
+    }
+    assert_eq!(made, crate::tree::MAX_WALK_DEPTH - 1);
+    let m = measure(&t.root);
+    assert!(m.complete, "every directory the guest made is walked");
+    assert_eq!(t.disk.usage().get(), (m.bytes, m.files));
+}
+
 /// One WASI file operation of a random sequence.
 #[derive(Debug, Clone)]
 enum Op {
