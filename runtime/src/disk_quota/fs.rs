@@ -71,7 +71,10 @@ impl QuotaFsView<'_> {
     /// Refuses a directory that would lie deeper than `max_depth` levels:
     /// `height` levels below the last component of `path` under `fd`.
     fn check_depth(&self, fd: &Resource<Descriptor>, path: &str, height: u32) -> FsResult<()> {
-        let max = self.disk.meter.quota.max_depth;
+        // Never deeper than the host's walks enter (measure, backup,
+        // removal), whatever the configuration says.
+        let walks = u32::try_from(crate::tree::MAX_WALK_DEPTH - 1).unwrap_or(u32::MAX);
+        let max = self.disk.meter.quota.max_depth.min(walks);
         let Some(dir) = self.dir_of(fd) else { return Ok(()) };
         // Unresolvable: the call itself fails and reports why.
         let Some((parent, _)) = depth::parent_of(dir.as_fd(), path) else { return Ok(()) };
