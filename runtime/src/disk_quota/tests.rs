@@ -97,6 +97,16 @@ impl Fixture {
         result
     }
 
+    /// Another call of the same tenant: its own WASI context on the same
+    /// directory, sharing this one's usage.
+    fn sharing(&self) -> Self {
+        let mut b = WasiCtxBuilder::new();
+        b.preopened_dir(&self.root, ".", FsPerms::ReadWrite).unwrap();
+        let disk = DiskCtx::new(self.disk.usage().clone(), self.disk.meter.quota, self.root.clone());
+        let dir = tempfile::tempdir().unwrap();
+        Fixture { _dir: dir, root: self.root.clone(), ctx: b.build(), table: ResourceTable::new(), disk }
+    }
+
     /// The count, and a fresh measurement of the tree.
     fn counted_and_measured(&self) -> ((u64, u64), Measured) {
         (self.disk.usage().get(), measure(&self.root))
@@ -278,6 +288,58 @@ async fn a_max_depth_past_what_host_walks_enter_is_held_to_what_they_enter() {
     let m = measure(&t.root);
     assert!(m.complete, "every directory the guest made is walked");
     assert_eq!(t.disk.usage().get(), (m.bytes, m.files));
+}
+
+#[test]
+fn stream_writes_waiting_for_the_tenant_lock_cannot_starve_the_call_holding_it() {
+    // A call holding the tenant's lock awaits the blocking pool (for its
+    // own file operation); stream writes of another call of the tenant
+    // used to wait for that lock *on* blocking-pool threads. Enough of
+    // them (512 by default, 2 here) and the holder's operation never gets
+    // a thread: the tenant's calls, and every other tenant's file I/O on
+    // that pool, hang for good.
+    const THREADS: usize = 2;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(THREADS)
+        .enable_all()
+        .build()
+        .unwrap();
+    let finished = rt.block_on(async {
+        let mut a = Fixture::new(FilesQuota { max_files: 100_000, ..quota() });
+        let mut b = a.sharing();
+        // A tree from before this process: its first measurement (a walk
+        // on the blocking pool, under the lock) takes a while.
+        for i in 0..20_000 {
+            std::fs::File::create(a.root.join(format!("old{i}"))).unwrap();
+        }
+        let fd = b.open("old0", OpenFlags::empty(), PathFlags::empty()).await.unwrap();
+        let mut streams = Vec::new();
+        for _ in 0..THREADS * 4 {
+            streams.push(b.view().write_via_stream(borrow(&fd), 0).unwrap());
+        }
+        let root = a.root_fd();
+        let flags = DescriptorFlags::READ | DescriptorFlags::WRITE;
+        let mut view = a.view();
+        let open = view.open_at(root, PathFlags::empty(), "g".into(), OpenFlags::CREATE, flags);
+        let mut open = std::pin::pin!(open);
+        // A takes the lock and awaits its first blocking step.
+        tokio::select! {
+            biased;
+            r = &mut open => panic!("the open finished without the blocking pool: {:?}", r.map_err(code)),
+            _ = std::future::ready(()) => {}
+        }
+        // Meanwhile B's streams each start a write.
+        for s in &streams {
+            let stream: &mut DynOutputStream = b.table.get_mut(s).unwrap();
+            assert!(stream.check_write().unwrap() > 0);
+            stream.write(bytes::Bytes::from_static(b"x")).unwrap();
+        }
+        let done = tokio::time::timeout(std::time::Duration::from_secs(20), &mut open).await;
+        done.is_ok_and(|r| r.is_ok())
+    });
+    rt.shutdown_timeout(std::time::Duration::from_secs(5));
+    assert!(finished, "the call holding the tenant's lock never got a blocking thread");
 }
 
 /// One WASI file operation of a random sequence.
