@@ -47,10 +47,9 @@ impl QuotaStream {
         Ok(QuotaStream { file, mode, meter, state: State::Ready, _open: open })
     }
 
-    /// Writes all of `buf` (blocking), under the tenant's lock, after
-    /// reserving what it adds past the end of the file.
+    /// Writes all of `buf` (blocking; the caller holds the tenant's lock),
+    /// after reserving what it adds past the end of the file.
     fn write_all(file: &std::fs::File, meter: &Meter, buf: &[u8], mode: Mode) -> std::io::Result<usize> {
-        let _op = meter.usage.op.blocking_lock();
         let before = rustix::fs::fstat(file)?;
         let size = before.st_size as u64;
         let at = match mode {
@@ -99,8 +98,15 @@ impl OutputStream for QuotaStream {
             return Err(StreamError::Trap(wasmtime::format_err!("write past check_write's capacity")));
         }
         let (file, meter, mode) = (self.file.clone(), self.meter.clone(), self.mode);
-        self.state =
-            State::Waiting(tokio::task::spawn_blocking(move || Self::write_all(&file, &meter, &bytes, mode)));
+        // The lock is awaited here, never on a blocking thread: a call
+        // holding it may itself be waiting for one.
+        self.state = State::Waiting(tokio::spawn(async move {
+            let _op = meter.usage.op.lock().await;
+            let m = meter.clone();
+            tokio::task::spawn_blocking(move || Self::write_all(&file, &m, &bytes, mode))
+                .await
+                .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())))
+        }));
         Ok(())
     }
     fn flush(&mut self) -> Result<(), StreamError> {
