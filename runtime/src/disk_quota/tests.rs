@@ -361,7 +361,10 @@ async fn links_renames_and_odd_paths_keep_the_count_exact() {
     exact(&t, 0, "rename over a link of itself");
     t.view().symlink_at(borrow(&root), "b".into(), "l".into()).await.unwrap();
     // (wasmtime-wasi refuses to follow; either way the count holds.)
-    let _ = t.view().link_at(borrow(&root), PathFlags::SYMLINK_FOLLOW, "l".into(), borrow(&root), "c".into()).await;
+    let _ = t
+        .view()
+        .link_at(borrow(&root), PathFlags::SYMLINK_FOLLOW, "l".into(), borrow(&root), "c".into())
+        .await;
     exact(&t, 0, "link through a link");
     let tr = t.open("l", OpenFlags::TRUNCATE, PathFlags::SYMLINK_FOLLOW).await.unwrap();
     exact(&t, 0, "truncate through a link");
@@ -390,11 +393,13 @@ async fn links_renames_and_odd_paths_keep_the_count_exact() {
     }
     let r = t.view().create_directory_at(borrow(&root2), "x/y/z/q".into()).await.map_err(code);
     assert_eq!(r, Err(ErrorCode::NameTooLong));
-    let r = t.view().rename_at(borrow(&root2), "x".into(), borrow(&root2), "x/y/x".into()).await.map_err(code);
+    let r =
+        t.view().rename_at(borrow(&root2), "x".into(), borrow(&root2), "x/y/x".into()).await.map_err(code);
     assert!(r.is_err());
     t.view().symlink_at(borrow(&root2), "x/y".into(), "up".into()).await.unwrap();
     t.view().create_directory_at(borrow(&root2), "m".into()).await.unwrap();
-    let r = t.view().rename_at(borrow(&root2), "m".into(), borrow(&root2), "up/z/m".into()).await.map_err(code);
+    let r =
+        t.view().rename_at(borrow(&root2), "m".into(), borrow(&root2), "up/z/m".into()).await.map_err(code);
     assert_eq!(r, Err(ErrorCode::NameTooLong), "through a linked parent");
     let r = t.view().create_directory_at(borrow(&root2), "up/z/../../../../out".into()).await.map_err(code);
     assert!(r.is_err(), "above the root");
