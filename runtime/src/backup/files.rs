@@ -26,15 +26,25 @@ pub(crate) fn write_tree<W: Write>(w: &mut Writer<W>, root: &Path) -> Result<u64
     let mut skipped = 0u64;
     let mut buf = Vec::new();
     let mut failed: Option<BackupError> = None;
+    // Files with more than one link, by inode: the first path met. The
+    // others are stored as links to it, so data is stored once per inode,
+    // as the quota counts it.
+    let mut linked: std::collections::HashMap<(u64, u64), String> = Default::default();
     let walked = crate::tree::walk(top.as_fd(), |e| {
         let keep = matches!(e.kind, FileType::Directory | FileType::RegularFile);
         let Some(path) = e.path().filter(|_| keep) else {
             skipped += 1;
             return Ok(false);
         };
+        let inode = (e.stat.st_dev, e.stat.st_ino);
         let result = if e.kind == FileType::Directory {
             w.record(&Record::Dir(path))
+        } else if let Some(to) = linked.get(&inode).filter(|_| e.stat.st_nlink > 1) {
+            w.record(&Record::Link { path, to: to.clone() })
         } else {
+            if e.stat.st_nlink > 1 {
+                linked.insert(inode, path.clone());
+            }
             copy_file(w, e.parent, e.name, path, &mut buf)
         };
         match result {
@@ -144,6 +154,32 @@ impl TreeWriter {
                     self.cursor.file(*size);
                     self.file = Some((std::fs::File::from(fd), *size));
                 }
+                Ok(())
+            }
+            Record::Link { path, to } => {
+                self.close_file()?;
+                let (parent, name) = self.cursor.enter(path, false).map_err(invalid)?;
+                self.dirs.truncate(parent + 1);
+                let name = CString::new(name).map_err(|e| invalid(e.to_string()))?;
+                // The target, resolved from the root one directory at a
+                // time (never through a link, no path length limit).
+                let comps: Vec<&str> = to.split('/').collect();
+                let mut at: Option<OwnedFd> = None;
+                for c in &comps[..comps.len() - 1] {
+                    let from = at.as_ref().map_or(self.dirs[0].as_fd(), |f| f.as_fd());
+                    let c = CString::new(*c).map_err(|e| invalid(e.to_string()))?;
+                    at = Some(crate::tree::open_dir_at(from, &c).map_err(std::io::Error::from)?);
+                }
+                let from = at.as_ref().map_or(self.dirs[0].as_fd(), |f| f.as_fd());
+                let target = CString::new(comps[comps.len() - 1]).map_err(|e| invalid(e.to_string()))?;
+                rustix::fs::linkat(
+                    from,
+                    &target,
+                    self.dirs[parent].as_fd(),
+                    &name,
+                    rustix::fs::AtFlags::empty(),
+                )
+                .map_err(|e| invalid(format!("the link {path} to {to}: {e}")))?;
                 Ok(())
             }
             Record::Extent { offset, data } => {

@@ -9,6 +9,7 @@
 //!   'd'  a directory: its path
 //!   'f'  a regular file: size (u64 LE) · its path
 //!   'x'  data of the last file: offset (u64 LE) · at most 1 MiB of bytes
+//!   'l'  a hard link to a file met earlier: its path · NUL · that file's
 //!   'e'  end of the tenant: entries it skipped (u64 LE)
 //!   'z'  the SHA-256 of every byte before this record (32 bytes); the end
 //! ```
@@ -104,6 +105,14 @@ pub enum Record {
         /// Its size in bytes (its data follows as extents).
         size: u64,
     },
+    /// Another name of a file met earlier in the same tenant (a hard
+    /// link: its data is stored once).
+    Link {
+        /// Its path.
+        path: String,
+        /// The path of the file it names, met earlier.
+        to: String,
+    },
     /// Bytes of the last file at `offset`.
     Extent {
         /// Where in the file.
@@ -165,6 +174,7 @@ impl<W: Write> Writer<W> {
             Record::Dir(path) => self.frame(b'd', &[path.as_bytes()]),
             Record::File { path, size } => self.frame(b'f', &[&size.to_le_bytes(), path.as_bytes()]),
             Record::Extent { offset, data } => self.frame(b'x', &[&offset.to_le_bytes(), data]),
+            Record::Link { path, to } => self.frame(b'l', &[path.as_bytes(), b"\0", to.as_bytes()]),
             Record::TenantEnd { skipped } => self.frame(b'e', &[&skipped.to_le_bytes()]),
         }
     }
@@ -249,6 +259,7 @@ impl<R: Read> Reader<R> {
             b'd' => MAX_PATH,
             b'f' => 8 + MAX_PATH,
             b'x' => 8 + MAX_EXTENT as u64,
+            b'l' => 2 * MAX_PATH + 1,
             b'e' => 8,
             b'z' => 32,
             _ => return Err(BackupError::Invalid(format!("unknown record kind {kind:#04x}"))),
@@ -291,6 +302,13 @@ impl<R: Read> Reader<R> {
             b'd' => Record::Dir(text(&body)?),
             b'f' => Record::File { size: u64_at(&body), path: text(&body[8..])? },
             b'x' => Record::Extent { offset: u64_at(&body), data: body[8..].to_vec() },
+            b'l' => {
+                let at = body
+                    .iter()
+                    .position(|&b| b == 0)
+                    .ok_or_else(|| invalid("a link without a target".into()))?;
+                Record::Link { path: text(&body[..at])?, to: text(&body[at + 1..])? }
+            }
             _ => Record::TenantEnd { skipped: u64_at(&body) },
         }))
     }
@@ -414,6 +432,10 @@ pub fn check(
             Record::Dir(path) => c.enter(&path, true).map(drop),
             Record::File { path, size } => c.enter(&path, false).map(|_| c.file(size)),
             Record::Extent { offset, data } => c.extent(offset, data.len()),
+            Record::Link { path, to } if valid_relative_path(&to) && to != path => {
+                c.enter(&path, false).map(drop)
+            }
+            Record::Link { .. } => Err("a link's target is not a relative path".into()),
             _ => {
                 tenants.push(std::mem::take(id));
                 cursor = None;

@@ -57,7 +57,7 @@ pub(super) fn depth_of(dir: BorrowedFd<'_>, root: &Path, limit: u32) -> Option<u
 /// How many levels of directories lie below the directory `name` of
 /// `parent` (0 when it holds none); `u32::MAX` past what a walk enters.
 pub(super) fn height(parent: BorrowedFd<'_>, name: &std::ffi::CStr) -> u32 {
-    let Ok(fd) = crate::tree::open_dir_at(parent, name) else { return 0 };
+    let Ok(fd) = crate::tree::open_dir_at(parent, name) else { return u32::MAX };
     let mut deepest = 0;
     let walked = crate::tree::walk(fd.as_fd(), |e| {
         if e.kind == FileType::Directory {

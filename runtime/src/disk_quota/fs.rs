@@ -328,7 +328,12 @@ impl HostDescriptor for QuotaFsView<'_> {
             && let Some(dir) = self.dir_of(&fd)
             && let Some((parent, name)) = depth::parent_of(dir.as_fd(), &old)
         {
-            self.check_depth(&new_fd, &new, depth::height(parent.as_fd(), &name))?;
+            // A walk of the moved subtree: on the blocking pool, never on
+            // the worker other tenants' calls need.
+            let height = tokio::task::spawn_blocking(move || depth::height(parent.as_fd(), &name))
+                .await
+                .unwrap_or(u32::MAX);
+            self.check_depth(&new_fd, &new, height)?;
         }
         self.fs.rename_at(fd, old, new_fd, new).await?;
         if let (Some(from), Some(to)) = (from, to)
