@@ -555,7 +555,14 @@ mod tests {
                 "/to",
                 get(|Query(q): Query<HashMap<String, String>>| async move { Redirect::temporary(&q["u"]) }),
             )
-            .route("/big", get(|| async { vec![b'x'; 5 * 1024 * 1024] }));
+            .route("/big", get(|| async { vec![b'x'; 5 * 1024 * 1024] }))
+            // Reflects OTHER's value as a header name.
+            .route("/hdr", get(|| async { ([("other-value", "1")], "ok") }))
+            // A body the host cannot read (compressed), whatever was asked.
+            .route(
+                "/enc",
+                get(|| async { ([("content-encoding", "gzip")], vec![0x1f, 0x8b, 0x08, 0x00, 0x01, 0x02]) }),
+            );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -796,6 +803,62 @@ mod tests {
         let got = seen_x.lock().unwrap().join("\n");
         assert!(!got.contains(API_KEY), "the host filled the server's template: {got}");
         assert!(json(&r)["uri"].as_str().unwrap().contains("k={{secret:API_KEY}}"), "{:?}", json(&r));
+    }
+
+    #[tokio::test]
+    async fn a_value_partly_percent_encoded_is_still_found() {
+        let ((x, _), (y, seen_y)) = (recording_server().await, recording_server().await);
+        let mut h = two_origins(x, y);
+        // Only some bytes encoded (`3` as %33): no whole encoding the
+        // redactor knows, but the server decodes it to the value.
+        let partly = "s%33cr3t-v%40lue%2Fk%2By";
+        let echo = format!("http://{y}/echo");
+        for a in [
+            req("GET", &format!("{echo}?stolen={partly}"), &[], None),
+            req("POST", &echo, &[("content-type", "application/x-www-form-urlencoded")], Some(&format!("stolen={partly}"))),
+            req("GET", &echo, &[("x-stolen", partly)], None),
+        ] {
+            let shown = format!("{} {} {:?}", a.method, a.url, a.body.as_ref().map(|b| b.len()));
+            let r = h.send(a).await;
+            assert!(matches!(&r, Err(WitError::Denied(m)) if m.contains("API_KEY")), "{shown}: {:?}", r.err());
+        }
+        assert!(seen_y.lock().unwrap().is_empty(), "Y received {:?}", seen_y.lock().unwrap());
+        // Percent-encoded text without a secret still reaches Y.
+        h.send(req("GET", &format!("{echo}?q=a%20b%2Fc"), &[], None)).await.unwrap();
+        assert_eq!(seen_y.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn response_header_names_are_scrubbed() {
+        let ((x, _), (y, _)) = (recording_server().await, recording_server().await);
+        let mut h = two_origins(x, y);
+        let r = h.send(req("GET", &format!("http://{y}/hdr"), &[], None)).await.unwrap();
+        let shown = format!("{:?}", r.headers);
+        assert!(!shown.contains("other-value"), "{shown}");
+        assert_eq!(h.secrets_redacted(), ["OTHER".to_string()]);
+    }
+
+    #[tokio::test]
+    async fn a_body_the_host_cannot_scrub_is_not_handed_over() {
+        let ((x, seen_x), (y, _)) = (recording_server().await, recording_server().await);
+        let mut h = two_origins(x, y);
+        // Asking for a compressed reflection would hide the value from the
+        // scrubber: the host chooses the encodings.
+        let r = h
+            .send(req(
+                "GET",
+                &format!("http://{x}/echo?k={{{{secret:API_KEY}}}}"),
+                &[("accept-encoding", "gzip")],
+                None,
+            ))
+            .await;
+        assert!(matches!(r, Err(WitError::Invalid(_))), "{:?}", r.as_ref().map(|r| r.status));
+        assert!(seen_x.lock().unwrap().is_empty());
+        // A server compressing unasked: the body is refused, not passed on.
+        let r = h.send(req("GET", &format!("http://{x}/enc"), &[], None)).await;
+        assert!(matches!(r, Err(WitError::Unavailable(_))), "{:?}", r.as_ref().map(|r| r.status));
+        // An uncompressed body still arrives.
+        assert_eq!(h.send(req("GET", &format!("http://{x}/echo"), &[], None)).await.unwrap().status, 200);
     }
 
     #[tokio::test]
