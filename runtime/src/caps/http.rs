@@ -15,11 +15,14 @@
 //! guest came by it: every hop's final request (URL, header names and
 //! values, body, after substitution) is scanned for every secret of the
 //! tenant, in clear and in every encoding the [`Redactor`] knows, and a
-//! request carrying one not granted to its origin is `denied` (and audited).
-//! What comes back (headers and body) is scrubbed of the tenant's secrets
-//! before the guest sees it, so an origin reflecting a value hands the guest
-//! `[redacted:NAME]`; so are the texts of the errors this capability
-//! returns. A redirect's `Location` is followed literally: it is the
+//! request carrying one not granted to its origin is `denied` (and audited);
+//! the scan also reads each part percent-decoded, so a value with only some
+//! bytes encoded is found. What comes back (header names and values, body)
+//! is scrubbed of the tenant's secrets before the guest sees it, so an
+//! origin reflecting a value hands the guest `[redacted:NAME]`; so are the
+//! texts of the errors this capability returns. The guest may not set
+//! `accept-encoding`, and a content-encoded body is refused rather than
+//! handed over unscrubbed. A redirect's `Location` is followed literally: it is the
 //! server's text, never a template for the host to fill.
 
 use crate::bindings::WitError;
@@ -51,8 +54,11 @@ const SCRUB_INLINE_BYTES: usize = 64 * 1024;
 pub const MAX_REQUEST_TIME: Duration = Duration::from_secs(30);
 
 const METHODS: [&str; 6] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"];
-const FORBIDDEN_HEADERS: [&str; 10] = [
+/// `accept-encoding` is the host's: a compressed reflection of a secret
+/// would pass the scrubber unseen.
+const FORBIDDEN_HEADERS: [&str; 11] = [
     "host",
+    "accept-encoding",
     "content-length",
     "transfer-encoding",
     "connection",
@@ -299,13 +305,13 @@ impl Access {
 
         if let Some(r) = &self.redactor {
             let allowed = |name: &str| grant.secrets.iter().any(|s| s == name);
-            let mut found = r.found_except(url.as_str().as_bytes(), &allowed);
+            let mut found = scan(r, url.as_str().as_bytes(), &allowed);
             for (name, value) in &headers {
-                found.extend(r.found_except(name.as_bytes(), &allowed));
-                found.extend(r.found_except(value.as_bytes(), &allowed));
+                found.extend(scan(r, name.as_bytes(), &allowed));
+                found.extend(scan(r, value.as_bytes(), &allowed));
             }
             if let Some(body) = &body {
-                found.extend(r.found_except(body, &allowed));
+                found.extend(scan(r, body, &allowed));
             }
             if !found.is_empty() {
                 found.sort();
@@ -335,7 +341,21 @@ impl Access {
             return Ok(resp);
         };
         let mut hits = Vec::new();
+        if let Some(h) = resp.headers.iter().find(|h| {
+            h.name.eq_ignore_ascii_case("content-encoding")
+                && !h.value.trim().eq_ignore_ascii_case("identity")
+        }) {
+            // The host asks for no encoding; a body it cannot read is one it
+            // cannot scrub.
+            let shown: String = r.redact(&h.value).text.chars().take(32).collect();
+            return Err(WitError::Unavailable(format!(
+                "the response is encoded ({shown}), which the host does not accept"
+            )));
+        }
         for h in &mut resp.headers {
+            let name = r.redact(&h.name);
+            h.name = name.text;
+            hits.extend(name.hits);
             let red = r.redact(&h.value);
             h.value = red.text;
             hits.extend(red.hits);
@@ -422,6 +442,26 @@ impl Access {
         }
         Err(WitError::Unavailable(format!("more than {MAX_REDIRECTS} redirects")))
     }
+}
+
+/// The secrets `r` finds in `bytes` that `allowed` refuses, in the bytes as
+/// they are and percent-decoded (also with `+` as a space): a value with
+/// only some of its bytes encoded matches no whole encoding, yet any server
+/// decodes it.
+fn scan(r: &Redactor, bytes: &[u8], allowed: &dyn Fn(&str) -> bool) -> Vec<String> {
+    let mut found = r.found_except(bytes, allowed);
+    if bytes.contains(&b'%') {
+        let decoded: Zeroizing<Vec<u8>> = Zeroizing::new(percent_encoding::percent_decode(bytes).collect());
+        found.extend(r.found_except(&decoded, allowed));
+        if bytes.contains(&b'+') {
+            let spaced: Zeroizing<Vec<u8>> =
+                Zeroizing::new(bytes.iter().map(|&b| if b == b'+' { b' ' } else { b }).collect());
+            let decoded: Zeroizing<Vec<u8>> =
+                Zeroizing::new(percent_encoding::percent_decode(&spaced).collect());
+            found.extend(r.found_except(&decoded, allowed));
+        }
+    }
+    found
 }
 
 fn network_error(e: reqwest::Error) -> WitError {
@@ -815,12 +855,21 @@ mod tests {
         let echo = format!("http://{y}/echo");
         for a in [
             req("GET", &format!("{echo}?stolen={partly}"), &[], None),
-            req("POST", &echo, &[("content-type", "application/x-www-form-urlencoded")], Some(&format!("stolen={partly}"))),
+            req(
+                "POST",
+                &echo,
+                &[("content-type", "application/x-www-form-urlencoded")],
+                Some(&format!("stolen={partly}")),
+            ),
             req("GET", &echo, &[("x-stolen", partly)], None),
         ] {
             let shown = format!("{} {} {:?}", a.method, a.url, a.body.as_ref().map(|b| b.len()));
             let r = h.send(a).await;
-            assert!(matches!(&r, Err(WitError::Denied(m)) if m.contains("API_KEY")), "{shown}: {:?}", r.err());
+            assert!(
+                matches!(&r, Err(WitError::Denied(m)) if m.contains("API_KEY")),
+                "{shown}: {:?}",
+                r.err()
+            );
         }
         assert!(seen_y.lock().unwrap().is_empty(), "Y received {:?}", seen_y.lock().unwrap());
         // Percent-encoded text without a secret still reaches Y.
