@@ -37,6 +37,10 @@ impl Runtime {
                 e.key = r.redact(&e.key).text;
                 e.value = r.redact(&e.value).text;
             }
+            // The prefix applies to what the caller sees: filtering on the
+            // raw key would let prefixes spell out a secret inside a key
+            // one character at a time.
+            entries.retain(|e| e.key.starts_with(prefix));
         }
         Ok(entries)
     }
@@ -132,5 +136,30 @@ fn scrub_value(r: &crate::redact::Redactor, value: &mut serde_json::Value) {
             }
         }
         Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::store::Scope;
+    use crate::{Runtime, RuntimeConfig, TenantId};
+
+    #[test]
+    fn a_prefix_cannot_spell_out_a_secret_hidden_in_a_memory_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let rt = Runtime::new(RuntimeConfig::with_data_dir(dir.path().join("data"))).unwrap();
+        let t = TenantId::parse("acme").unwrap();
+        rt.create_tenant("operator", &t).unwrap();
+        rt.put_secret("operator", &t, "API_KEY", b"sk-live-0123456789abcdef").unwrap();
+        let scope = Scope { tenant: &t, user: None };
+        rt.inner.db.memory_set(scope, "k:sk-live-0123456789abcdef", "v", &Default::default()).unwrap();
+        rt.inner.db.memory_set(scope, "k:plain", "v", &Default::default()).unwrap();
+        // Allowed: a prefix of what the caller sees.
+        let all = rt.memory_entries(&t, None, "k:").unwrap();
+        assert_eq!(all.len(), 2);
+        assert!(all.iter().all(|e| !e.key.contains("sk-live")), "{all:?}");
+        // Denied: a prefix of the raw secret finds nothing, right or wrong.
+        assert!(rt.memory_entries(&t, None, "k:sk-live-0").unwrap().is_empty());
+        assert!(rt.memory_entries(&t, None, "k:sk-live-1").unwrap().is_empty());
     }
 }
