@@ -1333,10 +1333,13 @@ fn acknowledged_writes_survive_sigkill_and_nothing_is_half_written() {
         log: dir.path().join("gateway.log"),
     };
     // A provider that is never reached: agents need one, and the secret
-    // checks stop at the signature.
+    // checks stop at the signature. The writers put a new secret per
+    // write, past the default cap of 100 per tenant: raised here, since the
+    // cap is not what this test is about (`http::secrets_are_capped…` is).
     std::fs::write(
         &paths.config,
-        "[providers.dead]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9\"\nmax_retries = 0\n",
+        "[providers.dead]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9\"\nmax_retries = 0\n\
+         [secret_limits]\nmax_count = 1000000\nmax_total_bytes = 1073741824\n",
     )
     .expect("write the config");
     let mut rng = Rng(seed);
