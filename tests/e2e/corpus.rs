@@ -412,3 +412,63 @@ async fn calls_past_the_tenant_memory_budget_wait_then_are_busy() {
     // Tenant B's budget is its own.
     assert_eq!(b, json!({"b": 1}));
 }
+
+/// Every hostile skill of this file's corpus (and `hostile.rs`'s that need
+/// no setup) acts in a tenant of its own
+/// (each its worst, as the tests above drive it); then the operator backs
+/// up and restores every tenant at once: the restore brings each tree and
+/// each tenant's data back, and every tenant is served on.
+#[tokio::test]
+async fn the_gateway_survives_the_corpus_under_a_backup_and_restore_of_all_tenants() {
+    let (_d, rt) = runtime_with(|c| {
+        c.files_quota =
+            wasmclaw::disk_quota::FilesQuota { max_bytes: 8 << 20, max_files: 2000, max_depth: 64 }
+    });
+    let acts: &[(&str, &str)] = &[
+        ("fsbomb", r#"{"mode":"huge"}"#),
+        ("fsbomb", r#"{"mode":"many"}"#),
+        ("fsbomb", r#"{"mode":"links"}"#),
+        ("fsbomb", r#"{"mode":"sparse"}"#),
+        ("fsbomb", r#"{"mode":"stride","bytes":100000000}"#),
+        ("fsbomb", r#"{"mode":"truncate","bytes":600000,"files":5}"#),
+        ("fsbomb", r#"{"mode":"deep","files":12000}"#),
+        ("pound", r#"{"op":"names","n":1000}"#),
+        ("logflood", r#"{"lines":1000,"len":10000}"#),
+        ("stdflood", r#"{"bytes":1048576}"#),
+        ("bigout", r#"{"bytes":4194304}"#),
+        ("search-hog", r#"{"op":"fill","mb":2}"#),
+        ("escape", "{}"),
+        ("snoop", "{}"),
+        ("flood", "{}"),
+        ("panic", "{}"),
+        ("deep", "{}"),
+        ("hog", "{}"),
+        ("spin", "{}"),
+        ("notes", r#"{"op":"add","text":"kept across the restore"}"#),
+    ];
+    let names: Vec<String> = (0..acts.len()).map(|i| format!("c{i}")).collect();
+    for t in &names {
+        rt.create_tenant("operator", &tenant(t)).unwrap();
+    }
+    for ((skill, input), t) in acts.iter().zip(&names) {
+        let s = load(&rt, skill).await;
+        // Outcomes are the tests above; here only what follows matters.
+        let _ = call(&rt, &s, t, input).await;
+    }
+    let files = |t: &str| rt.tenant_files_dir(&tenant(t));
+    let before: Vec<_> = names.iter().map(|t| wasmclaw::disk_quota::measure(&files(t))).collect();
+    let backup = rt.backup("operator", None).await.unwrap();
+    let restored = rt.restore("operator", backup, None).await.unwrap();
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(restored.restored, sorted, "{restored:?}");
+    let after: Vec<_> = names.iter().map(|t| wasmclaw::disk_quota::measure(&files(t))).collect();
+    assert_eq!(before, after, "every tree came back whole");
+    let notes = load(&rt, "notes").await;
+    let list = call_json(&rt, &notes, names.last().unwrap(), r#"{"op":"list"}"#).await.to_string();
+    assert!(list.contains("kept across the restore"), "{list}");
+    let echo = load(&rt, "echo").await;
+    for t in &names {
+        assert_eq!(call_json(&rt, &echo, t, "7").await, json!(7), "tenant {t} is served on");
+    }
+}
