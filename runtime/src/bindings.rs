@@ -19,3 +19,17 @@ wasmtime::component::bindgen!({
 });
 
 pub use self::wasmclaw::skill::types::Error as WitError;
+
+impl WitError {
+    /// The same error with its message passed through `f` (e.g. scrubbed).
+    pub fn map_message(self, f: impl FnOnce(String) -> String) -> WitError {
+        match self {
+            WitError::Denied(m) => WitError::Denied(f(m)),
+            WitError::NotFound(m) => WitError::NotFound(f(m)),
+            WitError::Invalid(m) => WitError::Invalid(f(m)),
+            WitError::LimitExceeded(m) => WitError::LimitExceeded(f(m)),
+            WitError::Unavailable(m) => WitError::Unavailable(f(m)),
+            WitError::Failed(m) => WitError::Failed(f(m)),
+        }
+    }
+}

@@ -389,16 +389,13 @@ impl Runtime {
 
 /// Scrubs the text of a skill's own error.
 fn scrub_wit(e: WitError, clean: &dyn Fn(&str) -> (String, Vec<String>)) -> (WitError, Vec<String>) {
-    let (ctor, text): (fn(String) -> WitError, String) = match e {
-        WitError::Denied(m) => (WitError::Denied, m),
-        WitError::NotFound(m) => (WitError::NotFound, m),
-        WitError::Invalid(m) => (WitError::Invalid, m),
-        WitError::LimitExceeded(m) => (WitError::LimitExceeded, m),
-        WitError::Unavailable(m) => (WitError::Unavailable, m),
-        WitError::Failed(m) => (WitError::Failed, m),
-    };
-    let (text, hits) = clean(&text);
-    (ctor(text), hits)
+    let mut hits = Vec::new();
+    let e = e.map_message(|text| {
+        let (text, found) = clean(&text);
+        hits = found;
+        text
+    });
+    (e, hits)
 }
 
 /// Texts longer than this are scrubbed on the blocking pool, not on the

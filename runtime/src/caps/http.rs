@@ -388,17 +388,11 @@ impl Access {
         let Some(r) = self.redactor.clone() else {
             return e;
         };
-        let (ctor, text): (fn(String) -> WitError, String) = match e {
-            WitError::Denied(m) => (WitError::Denied, m),
-            WitError::NotFound(m) => (WitError::NotFound, m),
-            WitError::Invalid(m) => (WitError::Invalid, m),
-            WitError::LimitExceeded(m) => (WitError::LimitExceeded, m),
-            WitError::Unavailable(m) => (WitError::Unavailable, m),
-            WitError::Failed(m) => (WitError::Failed, m),
-        };
-        let red = r.redact(&text);
-        self.note_redacted(red.hits);
-        ctor(red.text)
+        e.map_message(|text| {
+            let red = r.redact(&text);
+            self.note_redacted(red.hits);
+            red.text
+        })
     }
 
     async fn send(&mut self, req: wit::Request) -> Result<wit::Response, WitError> {
