@@ -85,7 +85,7 @@ fn backup_of(gw: &Gateway, id: &str) -> Vec<u8> {
     let r = gw.get(&format!("/v1/backup?tenant={id}"), Some(ADMIN_KEY));
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.content_type.as_deref(), Some(BACKUP_TYPE));
-    assert!(r.bytes.starts_with(b"wasmclaw-backup 2\n"), "{}", &r.text[..40.min(r.text.len())]);
+    assert!(r.bytes.starts_with(b"wasmclaw-backup 3\n"), "{}", &r.text[..40.min(r.text.len())]);
     let secret = secret_of(id);
     assert!(
         !r.bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),

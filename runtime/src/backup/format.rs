@@ -1,11 +1,12 @@
-//! The backup file (format 2): one header line, then framed records, then
+//! The backup file (format 3): one header line, then framed records, then
 //! a trailing SHA-256 of everything before it.
 //!
 //! ```text
-//! wasmclaw-backup 2\n
+//! wasmclaw-backup 3\n
 //! record*   = kind (1 byte) · length (u64 little-endian) · payload
 //!   'h'  {"created":…,"gateway":"0.1.0","master_key":"<fingerprint>"}
-//!   't'  one tenant's rows (JSON, [`TenantRows`]), then its tree:
+//!   't'  one tenant's rows (JSON, [`TenantRows`]: logical rows, the same
+//!        from every store backend), then its tree:
 //!   'd'  a directory: its path
 //!   'f'  a regular file: size (u64 LE) · its path
 //!   'x'  data of the last file: offset (u64 LE) · at most 1 MiB of bytes
@@ -34,7 +35,10 @@ use std::io::{Read, Write};
 /// The first word of every backup.
 pub const MAGIC: &str = "wasmclaw-backup";
 /// The format version this code writes and reads.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
+/// The older version this code still reads: format 2 is format 3 with a
+/// tenant's rows as redb stored them ([`super::legacy`]).
+pub const READS_ALSO: u32 = 2;
 /// The most bytes of file data in one record.
 pub const MAX_EXTENT: usize = 1 << 20;
 /// The longest JSON record read (a tenant's rows).
@@ -50,8 +54,8 @@ pub enum BackupError {
     NotABackup(String),
     /// The file is of another format version.
     #[error(
-        "the backup is of format version {0}; this gateway reads version {VERSION} (a version 1 \
-         backup is restored by the gateway release that made it)"
+        "the backup is of format version {0}; this gateway reads versions {READS_ALSO} and {VERSION} \
+         (a version 1 backup is restored by the gateway release that made it)"
     )]
     Version(String),
     /// The trailing checksum does not match, or the file ends early.
@@ -206,6 +210,8 @@ pub struct Reader<R: Read> {
     input: R,
     sha: Sha256,
     done: bool,
+    /// The file's format version.
+    version: u32,
 }
 
 impl<R: Read> Reader<R> {
@@ -226,16 +232,17 @@ impl<R: Read> Reader<R> {
             return Err(BackupError::NotABackup(format!("the file does not start with {MAGIC:?}")));
         }
         let version: String = words.next().unwrap_or_default().chars().take(16).collect();
-        if version != VERSION.to_string() {
-            return Err(BackupError::Version(version));
-        }
+        let version = match version.parse::<u32>() {
+            Ok(v) if v == VERSION || v == READS_ALSO => v,
+            _ => return Err(BackupError::Version(version)),
+        };
         if words.next().is_some() || byte[0] != b'\n' {
             return Err(BackupError::NotABackup("the header line is malformed".into()));
         }
         let mut sha = Sha256::new();
         sha.update(&line);
         sha.update(b"\n");
-        Ok(Reader { input, sha, done: false })
+        Ok(Reader { input, sha, done: false, version })
     }
 
     fn exact(&mut self, n: u64, what: &str) -> Result<Vec<u8>, BackupError> {
@@ -296,6 +303,12 @@ impl<R: Read> Reader<R> {
         let u64_at = |b: &[u8]| u64::from_le_bytes(b[..8].try_into().unwrap_or_default());
         Ok(Some(match kind {
             b'h' => Record::Header(serde_json::from_slice(&body).map_err(|e| invalid(e.to_string()))?),
+            b't' if self.version == READS_ALSO => Record::Tenant(Box::new(
+                serde_json::from_slice::<super::legacy::Format2Rows>(&body)
+                    .map_err(|e| invalid(e.to_string()))?
+                    .into_rows()
+                    .map_err(invalid)?,
+            )),
             b't' => {
                 Record::Tenant(Box::new(serde_json::from_slice(&body).map_err(|e| invalid(e.to_string()))?))
             }
@@ -499,7 +512,7 @@ pub fn rewrap<R: Read, W: Write>(
             }
             Record::Tenant(rows) => {
                 let tenant = rows.check().map_err(BackupError::Invalid)?;
-                if let Some(key) = &mut rows.data_key {
+                if let Some((_, key)) = rows.families.get_mut("data_key").and_then(|r| r.first_mut()) {
                     key.0 = rewrap_data_key(&tenant, &key.0, from, to)
                         .map_err(|e| BackupError::Invalid(e.to_string()))?;
                 }

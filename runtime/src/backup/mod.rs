@@ -27,6 +27,7 @@
 
 mod files;
 pub mod format;
+mod legacy;
 
 pub use format::{BackupError, Header, Record, Summary};
 
@@ -196,7 +197,7 @@ impl Runtime {
     ) -> Result<(std::fs::File, Summary, Vec<TenantId>), Error> {
         let current = self.inner.vault.master_fingerprint();
         let summary = format::check(BufReader::with_capacity(1 << 20, &mut file), |header, rows| {
-            let Some(key) = &rows.data_key else { return Ok(()) };
+            let Some(key) = rows.one("data_key") else { return Ok(()) };
             if only.is_some_and(|t| t.as_str() != rows.tenant) {
                 return Ok(());
             }
@@ -207,7 +208,7 @@ impl Runtime {
                 });
             }
             let id = rows.check().map_err(BackupError::Invalid)?;
-            self.inner.vault.check_data_key(&id, &key.0).map_err(|e| {
+            self.inner.vault.check_data_key(&id, key).map_err(|e| {
                 BackupError::Invalid(format!("the backup's data key of tenant {id} does not open: {e}"))
             })
         })

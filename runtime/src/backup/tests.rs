@@ -87,7 +87,11 @@ async fn a_restore_failing_in_the_database_puts_the_files_back_and_changes_nothi
     let stolen = Job { tenant: a.clone(), ..job };
     let crafted = format::transform(&bytes[..], Vec::new(), |rec| {
         if let Record::Tenant(rows) = rec {
-            rows.cron_jobs.push(("j1".into(), serde_json::to_string(&stolen).unwrap()));
+            let job = crate::store::Bytes(serde_json::to_vec(&stolen).unwrap());
+            rows.families
+                .entry("cron_jobs".into())
+                .or_default()
+                .push((crate::store::Bytes(b"j1".to_vec()), job));
         }
         Ok(())
     })
@@ -175,8 +179,14 @@ fn sample(entries: &[Record]) -> Vec<u8> {
     let mut w = Writer::new(Vec::new(), &header).unwrap();
     let rows = crate::store::TenantRows {
         tenant: "acme".into(),
-        record: r#"{"created":1,"suspended":false}"#.into(),
-        ..Default::default()
+        families: [(
+            "tenant".to_string(),
+            vec![(
+                crate::store::Bytes::default(),
+                crate::store::Bytes(br#"{"created":1,"suspended":false}"#.to_vec()),
+            )],
+        )]
+        .into(),
     };
     w.record(&Record::Tenant(Box::new(rows))).unwrap();
     for e in entries {

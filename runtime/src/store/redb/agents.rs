@@ -7,9 +7,11 @@
 //!
 //! Removing an agent removes its sessions (not its usage: that is billing).
 
-use super::{Db, StoreError, remove_prefixed, tenant_prefix};
+use super::RedbBackend;
+use super::{remove_prefixed, tenant_prefix};
 use crate::agents::{AgentSpec, LlmUsage, Session};
 use crate::ids::{TenantId, UserId};
+use crate::store::{LlmUsageRow, StoreError};
 use redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -51,23 +53,15 @@ fn decode<T: DeserializeOwned>(what: &str, json: &str) -> Result<T, StoreError> 
     serde_json::from_str(json).map_err(|e| StoreError::Backend(format!("stored {what} is corrupt: {e}")))
 }
 
-/// One day's model usage of one (tenant, agent, model).
-#[derive(Debug, Clone, PartialEq)]
-pub struct LlmUsageRow {
-    /// The agent.
-    pub agent: String,
-    /// The model.
-    pub model: String,
-    /// The day, `YYYY-MM-DD` (UTC).
-    pub day: String,
-    /// The usage.
-    pub usage: LlmUsage,
-}
-
-impl Db {
+impl RedbBackend {
     /// Stores an agent; with `create`, `Ok(false)` (nothing written) when the
     /// tenant has one of that name already.
-    pub fn agent_put(&self, tenant: &TenantId, agent: &AgentSpec, create: bool) -> Result<bool, StoreError> {
+    pub(super) fn agent_put(
+        &self,
+        tenant: &TenantId,
+        agent: &AgentSpec,
+        create: bool,
+    ) -> Result<bool, StoreError> {
         let k = key(&[tenant.as_str(), &agent.name]);
         let json = encode(agent)?;
         let txn = self.db.begin_write()?;
@@ -83,7 +77,7 @@ impl Db {
     }
 
     /// One agent of a tenant.
-    pub fn agent(&self, tenant: &TenantId, name: &str) -> Result<Option<AgentSpec>, StoreError> {
+    pub(super) fn agent(&self, tenant: &TenantId, name: &str) -> Result<Option<AgentSpec>, StoreError> {
         let txn = self.db.begin_read()?;
         let table = txn.open_table(AGENTS)?;
         let v = table.get(key(&[tenant.as_str(), name]).as_slice())?;
@@ -91,14 +85,14 @@ impl Db {
     }
 
     /// A tenant's agents, by name.
-    pub fn agents(&self, tenant: &TenantId) -> Result<Vec<AgentSpec>, StoreError> {
+    pub(super) fn agents(&self, tenant: &TenantId) -> Result<Vec<AgentSpec>, StoreError> {
         let txn = self.db.begin_read()?;
         super::values_prefixed(&txn.open_table(AGENTS)?, &tenant_prefix(tenant), |v| decode("agent", v))
     }
 
     /// Removes an agent and its sessions in one transaction; whether it
     /// existed.
-    pub fn agent_remove(&self, tenant: &TenantId, name: &str) -> Result<bool, StoreError> {
+    pub(super) fn agent_remove(&self, tenant: &TenantId, name: &str) -> Result<bool, StoreError> {
         let txn = self.db.begin_write()?;
         let existed = txn.open_table(AGENTS)?.remove(key(&[tenant.as_str(), name]).as_slice())?.is_some();
         let mut sessions = key(&[tenant.as_str(), name]);
@@ -109,7 +103,7 @@ impl Db {
     }
 
     /// The session of `peer` with an agent, if it has one.
-    pub fn session(
+    pub(super) fn session(
         &self,
         tenant: &TenantId,
         agent: &str,
@@ -124,7 +118,7 @@ impl Db {
     /// Stores a session and adds a turn's model usage, in one durable
     /// transaction (a turn is saved whole or not at all). Refused (nothing
     /// written) if the agent was removed meanwhile.
-    pub fn session_save(
+    pub(super) fn session_save(
         &self,
         tenant: &TenantId,
         agent: &str,
@@ -148,7 +142,7 @@ impl Db {
 
     /// Adds model usage (model, day, delta) of an agent (a failed turn's
     /// usage is billed too).
-    pub fn llm_usage_add(
+    pub(super) fn llm_usage_add(
         &self,
         tenant: &TenantId,
         agent: &str,
@@ -161,7 +155,12 @@ impl Db {
     }
 
     /// Removes a session; whether it existed.
-    pub fn session_remove(&self, tenant: &TenantId, agent: &str, peer: &UserId) -> Result<bool, StoreError> {
+    pub(super) fn session_remove(
+        &self,
+        tenant: &TenantId,
+        agent: &str,
+        peer: &UserId,
+    ) -> Result<bool, StoreError> {
         let txn = self.db.begin_write()?;
         let existed = txn
             .open_table(SESSIONS)?
@@ -173,7 +172,11 @@ impl Db {
 
     /// A tenant's model usage on or after `since_day` (`YYYY-MM-DD`), by
     /// agent, model and day.
-    pub fn llm_usage(&self, tenant: &TenantId, since_day: &str) -> Result<Vec<LlmUsageRow>, StoreError> {
+    pub(super) fn llm_usage(
+        &self,
+        tenant: &TenantId,
+        since_day: &str,
+    ) -> Result<Vec<LlmUsageRow>, StoreError> {
         let prefix = tenant_prefix(tenant);
         let txn = self.db.begin_read()?;
         let table = txn.open_table(LLM_USAGE)?;
@@ -216,74 +219,4 @@ fn add_usage(
         table.insert(k.as_slice(), encode(&total)?.as_str())?;
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::agents::AgentSpec;
-    use crate::llm::Turn;
-    use crate::store::testing::{db, t};
-
-    fn agent(name: &str) -> AgentSpec {
-        serde_json::from_value(serde_json::json!({"name": name, "provider": "p", "model": "m"})).unwrap()
-    }
-
-    fn peer(p: &str) -> UserId {
-        UserId::parse(p).unwrap()
-    }
-
-    #[test]
-    fn sessions_are_per_tenant_agent_and_peer_and_go_with_their_agent() {
-        let (_d, db) = db();
-        let (a, ab) = (t("a"), t("ab"));
-        assert!(db.agent_put(&a, &agent("helper"), true).unwrap());
-        assert!(!db.agent_put(&a, &agent("helper"), true).unwrap(), "a second create is refused");
-        assert!(db.agent_put(&ab, &agent("helper"), true).unwrap());
-        let s = Session { turns: vec![Turn::User { text: "hi".into() }], updated: 1 };
-        let u =
-            [("m".to_string(), "2026-11-25".to_string(), LlmUsage { input_tokens: 5, ..Default::default() })];
-        assert!(db.session_save(&a, "helper", &peer("alice"), &s, &u).unwrap());
-        assert!(db.session(&a, "helper", &peer("bob")).unwrap().is_none());
-        assert!(db.session(&ab, "helper", &peer("alice")).unwrap().is_none());
-        assert_eq!(db.session(&a, "helper", &peer("alice")).unwrap(), Some(s.clone()));
-        assert!(
-            !db.session_save(&a, "gone", &peer("alice"), &s, &u).unwrap(),
-            "no session for a missing agent"
-        );
-        assert_eq!(db.llm_usage(&a, "2026-11-01").unwrap()[0].usage.input_tokens, 5);
-        assert!(db.llm_usage(&a, "2026-11-26").unwrap().is_empty());
-        assert!(db.llm_usage(&ab, "").unwrap().is_empty());
-        assert!(db.agent_remove(&a, "helper").unwrap());
-        assert!(db.session(&a, "helper", &peer("alice")).unwrap().is_none());
-        assert_eq!(db.agents(&ab).unwrap().len(), 1, "the other tenant's agent stays");
-        assert_eq!(db.llm_usage(&a, "").unwrap().len(), 1, "usage is billing: it stays");
-    }
-
-    #[test]
-    fn deleting_a_tenant_takes_its_agents_sessions_usage_and_channels_and_nothing_else() {
-        let (_d, db) = db();
-        let (a, ab) = (t("a"), t("ab"));
-        let s = Session { turns: vec![Turn::User { text: "hi".into() }], updated: 1 };
-        let u = [("m".to_string(), "2026-11-25".to_string(), LlmUsage { turns: 1, ..Default::default() })];
-        let channel: crate::channels::ChannelSpec = serde_json::from_value(serde_json::json!(
-            {"name": "tg", "kind": "webhook", "agent": "helper", "secret": "K"}
-        ))
-        .unwrap();
-        for x in [&a, &ab] {
-            db.tenant_create(&crate::tenants::Tenant { id: x.clone(), created: 1, suspended: false })
-                .unwrap();
-            db.agent_put(x, &agent("helper"), true).unwrap();
-            db.session_save(x, "helper", &peer("alice"), &s, &u).unwrap();
-            db.channel_add(x, &channel).unwrap();
-        }
-        assert!(db.tenant_delete(&a).unwrap());
-        assert!(db.agents(&a).unwrap().is_empty() && db.channels(&a).unwrap().is_empty());
-        assert!(db.session(&a, "helper", &peer("alice")).unwrap().is_none());
-        assert!(db.llm_usage(&a, "").unwrap().is_empty());
-        assert_eq!(db.agents(&ab).unwrap().len(), 1);
-        assert_eq!(db.channels(&ab).unwrap().len(), 1);
-        assert!(db.session(&ab, "helper", &peer("alice")).unwrap().is_some());
-        assert_eq!(db.llm_usage(&ab, "").unwrap().len(), 1);
-    }
 }

@@ -12,8 +12,9 @@
 //! another key here fails to open. Tenant ids cannot contain `\0`, so one
 //! tenant's range of names never overlaps another's (`a` vs `ab`).
 
-use super::{Db, StoreError};
+use super::RedbBackend;
 use crate::ids::TenantId;
+use crate::store::StoreError;
 use redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 
 /// Wrapped data keys: tenant → wrapped key.
@@ -48,9 +49,9 @@ fn key(tenant: &TenantId, name: &str) -> Vec<u8> {
     k
 }
 
-impl Db {
+impl RedbBackend {
     /// The tenant's wrapped data key, if it has one.
-    pub fn secret_key(&self, tenant: &TenantId) -> Result<Option<Vec<u8>>, StoreError> {
+    pub(super) fn secret_key(&self, tenant: &TenantId) -> Result<Option<Vec<u8>>, StoreError> {
         let txn = self.db.begin_read()?;
         let table = txn.open_table(TENANT_KEYS)?;
         Ok(table.get(tenant.as_str())?.map(|v| v.value().to_vec()))
@@ -61,7 +62,7 @@ impl Db {
     /// Replacing a key makes every secret sealed under the old one
     /// unreadable; the vault creates keys with
     /// [`Db::secret_key_or_insert`], which never replaces one.
-    pub fn put_secret_key(&self, tenant: &TenantId, wrapped: &[u8]) -> Result<(), StoreError> {
+    pub(super) fn put_secret_key(&self, tenant: &TenantId, wrapped: &[u8]) -> Result<(), StoreError> {
         let txn = self.db.begin_write()?;
         txn.open_table(TENANT_KEYS)?.insert(tenant.as_str(), wrapped)?;
         txn.commit()?;
@@ -71,7 +72,11 @@ impl Db {
     /// The tenant's wrapped data key; when it has none, stores `wrapped`
     /// (durably) and returns it. Atomic: of two concurrent first uses, both
     /// get the same key.
-    pub fn secret_key_or_insert(&self, tenant: &TenantId, wrapped: &[u8]) -> Result<Vec<u8>, StoreError> {
+    pub(super) fn secret_key_or_insert(
+        &self,
+        tenant: &TenantId,
+        wrapped: &[u8],
+    ) -> Result<Vec<u8>, StoreError> {
         let txn = self.db.begin_write()?;
         let stored = {
             let mut table = txn.open_table(TENANT_KEYS)?;
@@ -89,7 +94,7 @@ impl Db {
     }
 
     /// Stores (or replaces) one sealed secret value, durably.
-    pub fn put_secret(&self, tenant: &TenantId, name: &str, sealed: &[u8]) -> Result<(), StoreError> {
+    pub(super) fn put_secret(&self, tenant: &TenantId, name: &str, sealed: &[u8]) -> Result<(), StoreError> {
         let txn = self.db.begin_write()?;
         txn.open_table(SECRETS)?.insert(key(tenant, name).as_slice(), sealed)?;
         txn.commit()?;
@@ -97,14 +102,14 @@ impl Db {
     }
 
     /// One sealed secret value, if set.
-    pub fn secret(&self, tenant: &TenantId, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    pub(super) fn secret(&self, tenant: &TenantId, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let txn = self.db.begin_read()?;
         let table = txn.open_table(SECRETS)?;
         Ok(table.get(key(tenant, name).as_slice())?.map(|v| v.value().to_vec()))
     }
 
     /// The names of the tenant's secrets, sorted.
-    pub fn secret_names(&self, tenant: &TenantId) -> Result<Vec<String>, StoreError> {
+    pub(super) fn secret_names(&self, tenant: &TenantId) -> Result<Vec<String>, StoreError> {
         let start = prefix(tenant);
         let txn = self.db.begin_read()?;
         let table = txn.open_table(SECRETS)?;
@@ -124,90 +129,10 @@ impl Db {
     }
 
     /// Deletes one secret value, durably; `false` when there was none.
-    pub fn delete_secret(&self, tenant: &TenantId, name: &str) -> Result<bool, StoreError> {
+    pub(super) fn delete_secret(&self, tenant: &TenantId, name: &str) -> Result<bool, StoreError> {
         let txn = self.db.begin_write()?;
         let removed = txn.open_table(SECRETS)?.remove(key(tenant, name).as_slice())?.is_some();
         txn.commit()?;
         Ok(removed)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    use crate::store::testing::{db, t};
-
-    #[test]
-    fn round_trip() {
-        let (_d, db) = db();
-        let a = t("a");
-        assert_eq!(db.secret_key(&a).unwrap(), None);
-        db.put_secret_key(&a, b"wrapped-1").unwrap();
-        assert_eq!(db.secret_key(&a).unwrap().as_deref(), Some(&b"wrapped-1"[..]));
-
-        assert_eq!(db.secret(&a, "K").unwrap(), None);
-        db.put_secret(&a, "K", b"sealed-1").unwrap();
-        db.put_secret(&a, "K", b"sealed-2").unwrap();
-        assert_eq!(db.secret(&a, "K").unwrap().as_deref(), Some(&b"sealed-2"[..]));
-        assert_eq!(db.secret_names(&a).unwrap(), vec!["K".to_string()]);
-        assert!(db.delete_secret(&a, "K").unwrap());
-        assert!(!db.delete_secret(&a, "K").unwrap());
-        assert_eq!(db.secret(&a, "K").unwrap(), None);
-        assert!(db.secret_names(&a).unwrap().is_empty());
-    }
-
-    #[test]
-    fn key_or_insert_never_replaces() {
-        let (_d, db) = db();
-        let a = t("a");
-        assert_eq!(db.secret_key_or_insert(&a, b"first").unwrap(), b"first");
-        assert_eq!(db.secret_key_or_insert(&a, b"second").unwrap(), b"first");
-        assert_eq!(db.secret_key(&a).unwrap().as_deref(), Some(&b"first"[..]));
-    }
-
-    #[test]
-    fn tenants_are_isolated() {
-        let (_d, db) = db();
-        let (a, ab) = (t("a"), t("ab"));
-        db.put_secret_key(&ab, b"key-of-ab").unwrap();
-        db.put_secret(&ab, "K", b"of-ab").unwrap();
-        db.put_secret(&ab, "L", b"of-ab").unwrap();
-        // Tenant "a" is a string prefix of tenant "ab": the separator keeps them apart.
-        assert_eq!(db.secret_key(&a).unwrap(), None);
-        assert_eq!(db.secret(&a, "K").unwrap(), None);
-        assert_eq!(db.secret(&a, "bK").unwrap(), None);
-        assert!(db.secret_names(&a).unwrap().is_empty());
-        assert!(!db.delete_secret(&a, "K").unwrap());
-        db.put_secret(&a, "K", b"of-a").unwrap();
-        assert_eq!(db.secret_names(&a).unwrap(), vec!["K".to_string()]);
-        assert_eq!(db.secret(&ab, "K").unwrap().as_deref(), Some(&b"of-ab"[..]));
-        assert_eq!(db.secret_names(&ab).unwrap(), vec!["K".to_string(), "L".to_string()]);
-    }
-
-    #[test]
-    fn names_are_sorted() {
-        let (_d, db) = db();
-        let a = t("a");
-        for n in ["ZETA", "ALPHA", "MID_2", "MID_10", "B"] {
-            db.put_secret(&a, n, b"x").unwrap();
-        }
-        db.put_secret(&t("b"), "AAA", b"x").unwrap();
-        assert_eq!(db.secret_names(&a).unwrap(), vec!["ALPHA", "B", "MID_10", "MID_2", "ZETA"]);
-    }
-
-    #[test]
-    fn writes_survive_reopen() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("db.redb");
-        let a = t("a");
-        {
-            let db = Db::open(&path).unwrap();
-            db.put_secret_key(&a, b"w").unwrap();
-            db.put_secret(&a, "K", b"s").unwrap();
-        }
-        let db = Db::open(&path).unwrap();
-        assert_eq!(db.secret_key(&a).unwrap().as_deref(), Some(&b"w"[..]));
-        assert_eq!(db.secret(&a, "K").unwrap().as_deref(), Some(&b"s"[..]));
     }
 }

@@ -1,8 +1,10 @@
 //! A tenant's inbound channels: `tenant \0 name` → the channel (JSON).
 
-use super::{Db, StoreError, remove_prefixed, tenant_prefix};
+use super::RedbBackend;
+use super::{remove_prefixed, tenant_prefix};
 use crate::channels::ChannelSpec;
 use crate::ids::TenantId;
+use crate::store::StoreError;
 use redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 
 const CHANNELS: TableDefinition<&[u8], &str> = TableDefinition::new("channels");
@@ -27,10 +29,10 @@ fn decode(json: &str) -> Result<ChannelSpec, StoreError> {
     serde_json::from_str(json).map_err(|e| StoreError::Backend(format!("stored channel is corrupt: {e}")))
 }
 
-impl Db {
+impl RedbBackend {
     /// Adds a channel; `Ok(false)` (nothing written) if the tenant has one
     /// of that name.
-    pub fn channel_add(&self, tenant: &TenantId, spec: &ChannelSpec) -> Result<bool, StoreError> {
+    pub(super) fn channel_add(&self, tenant: &TenantId, spec: &ChannelSpec) -> Result<bool, StoreError> {
         let k = key(tenant, &spec.name);
         let json = serde_json::to_string(spec).map_err(|e| StoreError::Backend(e.to_string()))?;
         let txn = self.db.begin_write()?;
@@ -46,20 +48,20 @@ impl Db {
     }
 
     /// One channel of a tenant.
-    pub fn channel(&self, tenant: &TenantId, name: &str) -> Result<Option<ChannelSpec>, StoreError> {
+    pub(super) fn channel(&self, tenant: &TenantId, name: &str) -> Result<Option<ChannelSpec>, StoreError> {
         let txn = self.db.begin_read()?;
         let v = txn.open_table(CHANNELS)?.get(key(tenant, name).as_slice())?.map(|v| decode(v.value()));
         v.transpose()
     }
 
     /// A tenant's channels, by name.
-    pub fn channels(&self, tenant: &TenantId) -> Result<Vec<ChannelSpec>, StoreError> {
+    pub(super) fn channels(&self, tenant: &TenantId) -> Result<Vec<ChannelSpec>, StoreError> {
         let txn = self.db.begin_read()?;
         super::values_prefixed(&txn.open_table(CHANNELS)?, &tenant_prefix(tenant), decode)
     }
 
     /// Removes a channel; whether it existed.
-    pub fn channel_remove(&self, tenant: &TenantId, name: &str) -> Result<bool, StoreError> {
+    pub(super) fn channel_remove(&self, tenant: &TenantId, name: &str) -> Result<bool, StoreError> {
         let txn = self.db.begin_write()?;
         let existed = txn.open_table(CHANNELS)?.remove(key(tenant, name).as_slice())?.is_some();
         txn.commit()?;

@@ -1,9 +1,11 @@
 //! Metered usage: `tenant \0 skill` → totals (JSON). The runtime adds
 //! batches of deltas ([`Db::usage_add`]) in one transaction.
 
-use super::{Db, StoreError, remove_prefixed, tenant_prefix};
+use super::RedbBackend;
+use super::{remove_prefixed, tenant_prefix};
 use crate::ids::TenantId;
 use crate::metering::UsageTotals;
+use crate::store::StoreError;
 use redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 
 const USAGE: TableDefinition<&[u8], &str> = TableDefinition::new("usage");
@@ -28,10 +30,10 @@ fn decode(json: &str) -> Result<UsageTotals, StoreError> {
     serde_json::from_str(json).map_err(|e| StoreError::Backend(format!("stored usage is corrupt: {e}")))
 }
 
-impl Db {
+impl RedbBackend {
     /// Adds each delta to its `(tenant, skill)` totals, in one durable
     /// transaction.
-    pub fn usage_add(&self, deltas: &[(TenantId, String, UsageTotals)]) -> Result<(), StoreError> {
+    pub(super) fn usage_add(&self, deltas: &[(TenantId, String, UsageTotals)]) -> Result<(), StoreError> {
         if deltas.is_empty() {
             return Ok(());
         }
@@ -55,7 +57,7 @@ impl Db {
 
     /// Stored totals of one tenant (or every tenant), as `(tenant, skill,
     /// totals)` sorted by tenant then skill.
-    pub fn usage(
+    pub(super) fn usage(
         &self,
         tenant: Option<&TenantId>,
     ) -> Result<Vec<(TenantId, String, UsageTotals)>, StoreError> {
@@ -78,29 +80,5 @@ impl Db {
             out.push((t, skill.to_string(), decode(v.value())?));
         }
         Ok(out)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use crate::metering::UsageTotals;
-    use crate::store::testing::{db, t};
-
-    #[test]
-    fn deltas_add_up_per_tenant_and_skill() {
-        let (_d, db) = db();
-        let one =
-            UsageTotals { calls: 1, fuel: 10, wall_us: 5, memory_peak_bytes: 100, ..Default::default() };
-        let mut failed = one.clone();
-        failed.errors.insert("trap".into(), 1);
-        failed.memory_peak_bytes = 300;
-        db.usage_add(&[(t("a"), "echo".into(), one.clone()), (t("ab"), "echo".into(), one.clone())]).unwrap();
-        db.usage_add(&[(t("a"), "echo".into(), failed)]).unwrap();
-        let a = db.usage(Some(&t("a"))).unwrap();
-        assert_eq!(a.len(), 1);
-        let totals = &a[0].2;
-        assert_eq!((totals.calls, totals.fuel, totals.memory_peak_bytes), (2, 20, 300));
-        assert_eq!(totals.errors.get("trap"), Some(&1));
-        assert_eq!(db.usage(None).unwrap().len(), 2);
     }
 }

@@ -1,8 +1,9 @@
 //! Tenant policies: tenant → policy (JSON).
 
-use super::{Db, StoreError};
+use super::RedbBackend;
 use crate::ids::TenantId;
 use crate::policy::TenantPolicy;
+use crate::store::StoreError;
 use redb::{ReadableDatabase, TableDefinition, WriteTransaction};
 
 const POLICIES: TableDefinition<&str, &str> = TableDefinition::new("policies");
@@ -17,9 +18,9 @@ pub(super) fn purge(txn: &WriteTransaction, tenant: &TenantId) -> Result<(), Sto
     Ok(())
 }
 
-impl Db {
+impl RedbBackend {
     /// Replaces a tenant's policy, durably.
-    pub fn set_policy(&self, tenant: &TenantId, policy: &TenantPolicy) -> Result<(), StoreError> {
+    pub(super) fn set_policy(&self, tenant: &TenantId, policy: &TenantPolicy) -> Result<(), StoreError> {
         let json = serde_json::to_string(policy).map_err(|e| StoreError::Backend(e.to_string()))?;
         let txn = self.db.begin_write()?;
         txn.open_table(POLICIES)?.insert(tenant.as_str(), json.as_str())?;
@@ -28,7 +29,7 @@ impl Db {
     }
 
     /// A tenant's policy; the empty policy (nothing granted) when none is set.
-    pub fn policy(&self, tenant: &TenantId) -> Result<TenantPolicy, StoreError> {
+    pub(super) fn policy(&self, tenant: &TenantId) -> Result<TenantPolicy, StoreError> {
         let txn = self.db.begin_read()?;
         let table = txn.open_table(POLICIES)?;
         match table.get(tenant.as_str())? {
@@ -36,23 +37,5 @@ impl Db {
             Some(v) => serde_json::from_str(v.value())
                 .map_err(|e| StoreError::Backend(format!("stored policy of {tenant} is corrupt: {e}"))),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn policies_round_trip_per_tenant() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Db::open(&dir.path().join("db.redb")).unwrap();
-        let a = TenantId::parse("a").unwrap();
-        let b = TenantId::parse("b").unwrap();
-        assert_eq!(db.policy(&a).unwrap(), TenantPolicy::default());
-        let p = TenantPolicy::parse("[cron]\nmax_jobs = 3\nmin_interval_secs = 60\n").unwrap();
-        db.set_policy(&a, &p).unwrap();
-        assert_eq!(db.policy(&a).unwrap(), p);
-        assert_eq!(db.policy(&b).unwrap(), TenantPolicy::default());
     }
 }

@@ -7,9 +7,11 @@
 //! - `tenant_tokens`: `tenant \0 id` → `()`, to list a tenant's tokens;
 //! - `meta`: `admin_key_sha256` → the admin key's hash.
 
-use super::{Db, StoreError, remove_prefixed, tenant_prefix};
+use super::RedbBackend;
+use super::{remove_prefixed, tenant_prefix};
 use crate::auth::{Role, TokenInfo};
 use crate::ids::TenantId;
+use crate::store::StoreError;
 use redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
@@ -87,9 +89,9 @@ fn encode(info: &TokenInfo, hash: &[u8; 32]) -> Result<String, StoreError> {
     .map_err(|e| StoreError::Backend(e.to_string()))
 }
 
-impl Db {
+impl RedbBackend {
     /// Stores a new token, durably; `false` if its id is taken.
-    pub fn token_insert(&self, info: &TokenInfo, hash: &[u8; 32]) -> Result<bool, StoreError> {
+    pub(super) fn token_insert(&self, info: &TokenInfo, hash: &[u8; 32]) -> Result<bool, StoreError> {
         let txn = self.db.begin_write()?;
         let inserted = {
             let mut tokens = txn.open_table(TOKENS)?;
@@ -107,14 +109,14 @@ impl Db {
 
     /// A token's record and hash, by id (over all tenants: the caller checks
     /// the tenant the presented token names against it).
-    pub fn token(&self, id: &str) -> Result<Option<(TokenInfo, [u8; 32])>, StoreError> {
+    pub(super) fn token(&self, id: &str) -> Result<Option<(TokenInfo, [u8; 32])>, StoreError> {
         let txn = self.db.begin_read()?;
         let table = txn.open_table(TOKENS)?;
         table.get(id)?.map(|v| decode(id, v.value())).transpose()
     }
 
     /// A tenant's tokens, by id.
-    pub fn tokens(&self, tenant: &TenantId) -> Result<Vec<TokenInfo>, StoreError> {
+    pub(super) fn tokens(&self, tenant: &TenantId) -> Result<Vec<TokenInfo>, StoreError> {
         let txn = self.db.begin_read()?;
         let index = txn.open_table(TENANT_TOKENS)?;
         let tokens = txn.open_table(TOKENS)?;
@@ -136,11 +138,11 @@ impl Db {
 
     /// Applies `change` to token `id` of `tenant`, durably; `None` if the
     /// tenant has no such token. Moves the credential generation.
-    pub fn token_update(
+    pub(super) fn token_update(
         &self,
         tenant: &TenantId,
         id: &str,
-        change: impl FnOnce(&mut TokenInfo),
+        change: &mut dyn FnMut(&mut TokenInfo),
     ) -> Result<Option<TokenInfo>, StoreError> {
         let result = self.token_change(tenant, id, change);
         self.credentials_changed();
@@ -150,20 +152,20 @@ impl Db {
     /// Records that token `id` of `tenant` was used at `now`, durably. This
     /// changes no credential's validity, so it leaves the credential
     /// generation alone.
-    pub fn token_touch(
+    pub(super) fn token_touch(
         &self,
         tenant: &TenantId,
         id: &str,
         now: u64,
     ) -> Result<Option<TokenInfo>, StoreError> {
-        self.token_change(tenant, id, |i| i.last_used = Some(now))
+        self.token_change(tenant, id, &mut |i| i.last_used = Some(now))
     }
 
     fn token_change(
         &self,
         tenant: &TenantId,
         id: &str,
-        change: impl FnOnce(&mut TokenInfo),
+        change: &mut dyn FnMut(&mut TokenInfo),
     ) -> Result<Option<TokenInfo>, StoreError> {
         let txn = self.db.begin_write()?;
         let updated = {
@@ -183,7 +185,7 @@ impl Db {
     }
 
     /// Deletes token `id` of `tenant`, durably; `false` if it has no such token.
-    pub fn token_remove(&self, tenant: &TenantId, id: &str) -> Result<bool, StoreError> {
+    pub(super) fn token_remove(&self, tenant: &TenantId, id: &str) -> Result<bool, StoreError> {
         let txn = self.db.begin_write()?;
         let removed = {
             let mut tokens = txn.open_table(TOKENS)?;
@@ -204,59 +206,17 @@ impl Db {
     }
 
     /// The stored hash of the operator's admin key.
-    pub fn admin_key_hash(&self) -> Result<Option<[u8; 32]>, StoreError> {
+    pub(super) fn admin_key_hash(&self) -> Result<Option<[u8; 32]>, StoreError> {
         let txn = self.db.begin_read()?;
         let meta = txn.open_table(META)?;
         Ok(meta.get(ADMIN_KEY)?.and_then(|v| v.value().try_into().ok()))
     }
 
     /// Replaces the hash of the operator's admin key, durably.
-    pub fn set_admin_key_hash(&self, hash: &[u8; 32]) -> Result<(), StoreError> {
+    pub(super) fn set_admin_key_hash(&self, hash: &[u8; 32]) -> Result<(), StoreError> {
         let txn = self.db.begin_write()?;
         txn.open_table(META)?.insert(ADMIN_KEY, hash.as_slice())?;
         txn.commit()?;
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use crate::auth::{Role, TokenInfo};
-    use crate::store::testing::{db, t};
-
-    fn info(id: &str, tenant: &str) -> TokenInfo {
-        TokenInfo {
-            id: id.into(),
-            tenant: t(tenant),
-            role: Role::Member,
-            name: String::new(),
-            created: 1,
-            last_used: None,
-            expires: None,
-        }
-    }
-
-    #[test]
-    fn tokens_are_listed_and_changed_only_within_their_tenant() {
-        let (_d, db) = db();
-        assert!(db.token_insert(&info("aaaa", "a"), &[1; 32]).unwrap());
-        assert!(!db.token_insert(&info("aaaa", "b"), &[2; 32]).unwrap(), "ids are unique");
-        assert!(db.token_insert(&info("bbbb", "ab"), &[3; 32]).unwrap());
-        assert_eq!(db.tokens(&t("a")).unwrap().len(), 1);
-        assert_eq!(db.tokens(&t("ab")).unwrap()[0].id, "bbbb");
-        assert!(!db.token_remove(&t("a"), "bbbb").unwrap(), "another tenant's token is not removed");
-        assert!(db.token_update(&t("a"), "bbbb", |i| i.role = Role::Admin).unwrap().is_none());
-        assert_eq!(db.token("bbbb").unwrap().unwrap().0.role, Role::Member);
-        assert!(db.token_remove(&t("ab"), "bbbb").unwrap());
-        assert!(db.token("bbbb").unwrap().is_none());
-        assert!(db.tokens(&t("ab")).unwrap().is_empty());
-    }
-
-    #[test]
-    fn the_admin_key_hash_round_trips() {
-        let (_d, db) = db();
-        assert_eq!(db.admin_key_hash().unwrap(), None);
-        db.set_admin_key_hash(&[7; 32]).unwrap();
-        assert_eq!(db.admin_key_hash().unwrap(), Some([7; 32]));
     }
 }

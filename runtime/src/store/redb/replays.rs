@@ -8,8 +8,10 @@
 //! A record is never dropped before it expires: a tenant at its cap has new
 //! requests refused until some of its records expire.
 
-use super::{Db, StoreError, remove_prefixed, tenant_prefix};
+use super::RedbBackend;
+use super::{remove_prefixed, tenant_prefix};
 use crate::ids::TenantId;
+use crate::store::{Replay, StoreError};
 use redb::{ReadableTable, TableDefinition, WriteTransaction};
 
 const REPLAYS: TableDefinition<&[u8], &str> = TableDefinition::new("replays");
@@ -24,28 +26,17 @@ pub(super) fn purge(txn: &WriteTransaction, tenant: &TenantId) -> Result<(), Sto
     Ok(())
 }
 
-/// What [`Db::replay_first`] found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Replay {
-    /// The key was new (or its record had expired); it is now recorded.
-    First,
-    /// The key is recorded and has not expired: a replay.
-    Seen,
-    /// The tenant holds `cap` live records: nothing was recorded.
-    Full,
-}
-
 fn expiry(v: &str) -> u64 {
     // A corrupt value counts as live for ever: refusing is the safe side.
     v.parse().unwrap_or(u64::MAX)
 }
 
-impl Db {
+impl RedbBackend {
     /// Records `key` for `tenant` until `until` (unix seconds), durably,
     /// unless a live record of it exists ([`Replay::Seen`]) or the tenant
     /// already holds `cap` live records ([`Replay::Full`]). Expired records
     /// of the tenant are dropped on the way. `key` must not contain `\0`.
-    pub fn replay_first(
+    pub(super) fn replay_first(
         &self,
         tenant: &TenantId,
         key: &str,
@@ -85,48 +76,5 @@ impl Db {
         };
         txn.commit()?;
         Ok(outcome)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Replay;
-    use crate::store::testing::{db, t};
-
-    #[test]
-    fn a_key_is_taken_once_until_it_expires() {
-        let (_d, db) = db();
-        assert_eq!(db.replay_first(&t("a"), "k", 10, 20, 5).unwrap(), Replay::First);
-        assert_eq!(db.replay_first(&t("a"), "k", 19, 30, 5).unwrap(), Replay::Seen);
-        assert_eq!(db.replay_first(&t("b"), "k", 19, 30, 5).unwrap(), Replay::First, "another tenant's key");
-        assert_eq!(db.replay_first(&t("a"), "k", 20, 30, 5).unwrap(), Replay::First, "expired: taken again");
-    }
-
-    #[test]
-    fn one_tenant_at_its_cap_is_refused_and_evicts_no_one() {
-        let (_d, db) = db();
-        assert_eq!(db.replay_first(&t("b"), "b-key", 0, 100, 3).unwrap(), Replay::First);
-        for i in 0..3 {
-            assert_eq!(db.replay_first(&t("a"), &format!("a{i}"), 0, 100, 3).unwrap(), Replay::First);
-        }
-        assert_eq!(db.replay_first(&t("a"), "a3", 0, 100, 3).unwrap(), Replay::Full);
-        assert_eq!(db.replay_first(&t("a"), "a0", 0, 100, 3).unwrap(), Replay::Seen, "its own kept");
-        assert_eq!(db.replay_first(&t("b"), "b-key", 1, 100, 3).unwrap(), Replay::Seen, "b's kept");
-        // Once a's records expire, it is served again.
-        assert_eq!(db.replay_first(&t("a"), "a3", 100, 200, 3).unwrap(), Replay::First);
-    }
-
-    #[test]
-    fn records_survive_a_reopen_and_go_with_their_tenant() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("db.redb");
-        {
-            let db = crate::store::Db::open(&path).unwrap();
-            assert_eq!(db.replay_first(&t("a"), "k", 0, 100, 5).unwrap(), Replay::First);
-        }
-        let db = crate::store::Db::open(&path).unwrap();
-        assert_eq!(db.replay_first(&t("a"), "k", 1, 100, 5).unwrap(), Replay::Seen);
-        db.tenant_delete(&t("a")).unwrap();
-        assert_eq!(db.replay_first(&t("a"), "k", 1, 100, 5).unwrap(), Replay::First, "purged with it");
     }
 }

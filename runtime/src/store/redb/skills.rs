@@ -2,9 +2,11 @@
 //! the component's bytes, so the gateway can reload every tenant's skills
 //! after a restart without anything outside the database.
 
-use super::{Db, StoreError, remove_prefixed, tenant_prefix};
+use super::RedbBackend;
+use super::{remove_prefixed, tenant_prefix};
 use crate::ids::TenantId;
 use crate::installed::InstalledSkill;
+use crate::store::StoreError;
 use redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 
 const SKILLS: TableDefinition<&[u8], &str> = TableDefinition::new("skills");
@@ -33,12 +35,12 @@ fn decode(json: &str) -> Result<InstalledSkill, StoreError> {
     serde_json::from_str(json).map_err(|e| StoreError::Backend(format!("stored skill is corrupt: {e}")))
 }
 
-impl Db {
+impl RedbBackend {
     /// Installs or replaces a skill of `tenant`, durably, if what is
     /// installed under its name is still `expected` (the digest of the
     /// installed component, or `None` for nothing installed); `false` and
     /// nothing written otherwise (a concurrent install won).
-    pub fn skill_put(
+    pub(super) fn skill_put(
         &self,
         tenant: &TenantId,
         skill: &InstalledSkill,
@@ -67,7 +69,7 @@ impl Db {
     /// touching its record (and so its pinned digest): for repair tools and
     /// for the tests that prove a changed component is refused at load.
     #[doc(hidden)]
-    pub fn skill_component_overwrite(
+    pub(super) fn skill_component_overwrite(
         &self,
         tenant: &TenantId,
         name: &str,
@@ -83,7 +85,7 @@ impl Db {
     /// Replaces the stored record of an installed skill as given (repair and
     /// tests: a changed manifest must be refused at load).
     #[doc(hidden)]
-    pub fn skill_record_overwrite(
+    pub(super) fn skill_record_overwrite(
         &self,
         tenant: &TenantId,
         skill: &InstalledSkill,
@@ -97,7 +99,7 @@ impl Db {
     }
 
     /// One installed skill of `tenant`, with its component's bytes.
-    pub fn skill(
+    pub(super) fn skill(
         &self,
         tenant: &TenantId,
         name: &str,
@@ -115,58 +117,18 @@ impl Db {
     }
 
     /// The skills installed for `tenant`, by name.
-    pub fn skills(&self, tenant: &TenantId) -> Result<Vec<InstalledSkill>, StoreError> {
+    pub(super) fn skills(&self, tenant: &TenantId) -> Result<Vec<InstalledSkill>, StoreError> {
         let txn = self.db.begin_read()?;
         super::values_prefixed(&txn.open_table(SKILLS)?, &tenant_prefix(tenant), decode)
     }
 
     /// Uninstalls a skill of `tenant`, durably; `false` if none of that name.
-    pub fn skill_remove(&self, tenant: &TenantId, name: &str) -> Result<bool, StoreError> {
+    pub(super) fn skill_remove(&self, tenant: &TenantId, name: &str) -> Result<bool, StoreError> {
         let k = key(tenant, name);
         let txn = self.db.begin_write()?;
         let removed = txn.open_table(SKILLS)?.remove(k.as_slice())?.is_some();
         txn.open_table(COMPONENTS)?.remove(k.as_slice())?;
         txn.commit()?;
         Ok(removed)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use crate::installed::InstalledSkill;
-    use crate::store::testing::{db, t};
-
-    fn skill(name: &str) -> InstalledSkill {
-        InstalledSkill {
-            name: name.into(),
-            version: "1.0.0".into(),
-            description: String::new(),
-            digest: "00".into(),
-            guest: false,
-            installed: 1,
-            manifest: None,
-            manifest_digest: String::new(),
-            publisher: None,
-            imports: vec![],
-            exports: vec![],
-            capabilities: vec![],
-        }
-    }
-
-    #[test]
-    fn skills_are_per_tenant() {
-        let (_d, db) = db();
-        assert!(db.skill_put(&t("a"), &skill("echo"), b"wasm-a", None).unwrap());
-        assert!(!db.skill_put(&t("a"), &skill("echo"), b"again", None).unwrap(), "one is installed");
-        assert!(!db.skill_put(&t("a"), &skill("echo"), b"again", Some("11")).unwrap(), "not that one");
-        assert_eq!(db.skill(&t("a"), "echo").unwrap().unwrap().1, b"wasm-a");
-        assert!(db.skill_put(&t("a"), &skill("echo"), b"wasm-a2", Some("00")).unwrap(), "replaced");
-        assert_eq!(db.skill(&t("a"), "echo").unwrap().unwrap().1, b"wasm-a2");
-        assert!(db.skill_put(&t("ab"), &skill("notes"), b"wasm-b", None).unwrap());
-        assert_eq!(db.skills(&t("a")).unwrap().len(), 1);
-        assert!(db.skill(&t("a"), "notes").unwrap().is_none(), "tenant a cannot see ab's skill");
-        assert!(!db.skill_remove(&t("a"), "notes").unwrap());
-        assert!(db.skill_remove(&t("ab"), "notes").unwrap());
-        assert!(db.skills(&t("ab")).unwrap().is_empty());
     }
 }

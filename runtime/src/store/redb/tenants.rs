@@ -1,8 +1,9 @@
 //! Tenants: tenant → record (JSON), and the purge that deletes everything a
 //! tenant owns in every table in one transaction.
 
-use super::{Db, StoreError};
+use super::RedbBackend;
 use crate::ids::TenantId;
+use crate::store::StoreError;
 use crate::tenants::Tenant;
 use redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 use serde::{Deserialize, Serialize};
@@ -34,9 +35,9 @@ fn encode(t: &Tenant) -> Result<String, StoreError> {
         .map_err(|e| StoreError::Backend(e.to_string()))
 }
 
-impl Db {
+impl RedbBackend {
     /// Creates a tenant, durably; `false` (and nothing written) if it exists.
-    pub fn tenant_create(&self, tenant: &Tenant) -> Result<bool, StoreError> {
+    pub(super) fn tenant_create(&self, tenant: &Tenant) -> Result<bool, StoreError> {
         let txn = self.db.begin_write()?;
         let created = {
             let mut table = txn.open_table(TENANTS)?;
@@ -52,14 +53,14 @@ impl Db {
     }
 
     /// One tenant's record.
-    pub fn tenant(&self, id: &TenantId) -> Result<Option<Tenant>, StoreError> {
+    pub(super) fn tenant(&self, id: &TenantId) -> Result<Option<Tenant>, StoreError> {
         let txn = self.db.begin_read()?;
         let table = txn.open_table(TENANTS)?;
         table.get(id.as_str())?.map(|v| decode(id.as_str(), v.value())).transpose()
     }
 
     /// Every tenant, by id.
-    pub fn tenants(&self) -> Result<Vec<Tenant>, StoreError> {
+    pub(super) fn tenants(&self) -> Result<Vec<Tenant>, StoreError> {
         let txn = self.db.begin_read()?;
         let table = txn.open_table(TENANTS)?;
         let mut out = Vec::new();
@@ -71,12 +72,16 @@ impl Db {
     }
 
     /// Whether the tenant exists and is suspended.
-    pub fn tenant_suspended(&self, id: &TenantId) -> Result<bool, StoreError> {
+    pub(super) fn tenant_suspended(&self, id: &TenantId) -> Result<bool, StoreError> {
         Ok(self.tenant(id)?.is_some_and(|t| t.suspended))
     }
 
     /// Sets a tenant's suspension, durably; `None` if there is no such tenant.
-    pub fn tenant_set_suspended(&self, id: &TenantId, suspended: bool) -> Result<Option<Tenant>, StoreError> {
+    pub(super) fn tenant_set_suspended(
+        &self,
+        id: &TenantId,
+        suspended: bool,
+    ) -> Result<Option<Tenant>, StoreError> {
         let txn = self.db.begin_write()?;
         let updated = {
             let mut table = txn.open_table(TENANTS)?;
@@ -100,42 +105,13 @@ impl Db {
     /// policy, secrets and data key, cron jobs, messages, tokens, skills,
     /// usage, agents, sessions, model usage, channels, inbound replay records) in one durable
     /// transaction; `false` if there was no tenant.
-    pub fn tenant_delete(&self, id: &TenantId) -> Result<bool, StoreError> {
+    pub(super) fn tenant_delete(&self, id: &TenantId) -> Result<bool, StoreError> {
         let txn = self.db.begin_write()?;
         let existed = txn.open_table(TENANTS)?.remove(id.as_str())?.is_some();
-        super::memory::purge(&txn, id)?;
-        super::policy::purge(&txn, id)?;
-        super::secrets::purge(&txn, id)?;
-        super::cron::purge(&txn, id)?;
-        super::outbox::purge(&txn, id)?;
-        super::tokens::purge(&txn, id)?;
-        super::skills::purge(&txn, id)?;
-        super::usage::purge(&txn, id)?;
-        super::agents::purge(&txn, id)?;
-        super::channels::purge(&txn, id)?;
-        super::replays::purge(&txn, id)?;
+        super::purge_tenant(&txn, id, true)?;
         let committed = txn.commit();
         self.credentials_changed();
         committed?;
         Ok(existed)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use crate::store::testing::{db, t};
-    use crate::tenants::Tenant;
-
-    #[test]
-    fn create_is_once_and_suspension_is_stored() {
-        let (_d, db) = db();
-        let acme = Tenant { id: t("acme"), created: 5, suspended: false };
-        assert!(db.tenant_create(&acme).unwrap());
-        assert!(!db.tenant_create(&acme).unwrap(), "a second create is refused");
-        assert!(!db.tenant_suspended(&t("acme")).unwrap());
-        assert!(db.tenant_set_suspended(&t("acme"), true).unwrap().unwrap().suspended);
-        assert!(db.tenant_suspended(&t("acme")).unwrap());
-        assert!(db.tenant_set_suspended(&t("nobody"), true).unwrap().is_none());
-        assert_eq!(db.tenants().unwrap().len(), 1);
     }
 }

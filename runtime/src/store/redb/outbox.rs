@@ -19,9 +19,10 @@
 //! in [`crate::cron`]), so the rest of the crate can name it; this module
 //! only stores it, through a private raw form.
 
-use super::{Db, StoreError};
+use super::RedbBackend;
 use crate::ids::TenantId;
 use crate::messaging::{Message, MessageState};
+use crate::store::StoreError;
 use redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 use serde::{Deserialize, Serialize};
 
@@ -161,10 +162,10 @@ fn check_id(id: &str) -> Result<(), StoreError> {
     }
 }
 
-impl Db {
+impl RedbBackend {
     /// Queues a new message, durably (indexed as due at its `next_attempt`
     /// when pending). Fails if the tenant already has a message with its id.
-    pub fn outbox_put(&self, m: &Message) -> Result<(), StoreError> {
+    pub(super) fn outbox_put(&self, m: &Message) -> Result<(), StoreError> {
         check_id(&m.id)?;
         let key = outbox_key(&m.tenant, &m.id);
         let json = to_json(m)?;
@@ -185,7 +186,7 @@ impl Db {
 
     /// One message of `tenant`; `None` when `tenant` has no message `id`
     /// (whether or not another tenant has).
-    pub fn outbox_get(&self, tenant: &TenantId, id: &str) -> Result<Option<Message>, StoreError> {
+    pub(super) fn outbox_get(&self, tenant: &TenantId, id: &str) -> Result<Option<Message>, StoreError> {
         if !valid_id(id) {
             return Ok(None);
         }
@@ -197,7 +198,7 @@ impl Db {
     }
 
     /// Up to `limit` messages of `tenant`, in id order.
-    pub fn outbox_list(&self, tenant: &TenantId, limit: usize) -> Result<Vec<Message>, StoreError> {
+    pub(super) fn outbox_list(&self, tenant: &TenantId, limit: usize) -> Result<Vec<Message>, StoreError> {
         let prefix = tenant_prefix(tenant);
         let txn = self.db.begin_read()?;
         let table = txn.open_table(OUTBOX)?;
@@ -222,7 +223,7 @@ impl Db {
     /// `now`, over all tenants, soonest due first. (For the delivery worker
     /// only: it is the one read not scoped to a tenant.) A corrupt record is
     /// logged and skipped rather than stopping every tenant's delivery.
-    pub fn outbox_due(&self, now: u64, limit: usize) -> Result<Vec<Message>, StoreError> {
+    pub(super) fn outbox_due(&self, now: u64, limit: usize) -> Result<Vec<Message>, StoreError> {
         let txn = self.db.begin_read()?;
         let due = txn.open_table(OUTBOX_DUE)?;
         let table = txn.open_table(OUTBOX)?;
@@ -255,7 +256,7 @@ impl Db {
     /// Replaces a stored message (same tenant and id) with `m`, durably,
     /// moving or dropping its due-index entry to match `m`'s state and
     /// `next_attempt`. Fails if there is no such message.
-    pub fn outbox_update(&self, m: &Message) -> Result<(), StoreError> {
+    pub(super) fn outbox_update(&self, m: &Message) -> Result<(), StoreError> {
         self.outbox_replace(m, None).map(drop)
     }
 
@@ -264,7 +265,7 @@ impl Db {
     /// worker picks it up meanwhile, and a worker that dies mid-attempt
     /// leaves it due again at `until`) and returns `true`; otherwise changes
     /// nothing and returns `false`.
-    pub fn outbox_claim(&self, m: &Message, until: u64) -> Result<bool, StoreError> {
+    pub(super) fn outbox_claim(&self, m: &Message, until: u64) -> Result<bool, StoreError> {
         let claimed = Message { next_attempt: until, ..m.clone() };
         self.outbox_replace(&claimed, Some(m))
     }
@@ -297,120 +298,5 @@ impl Db {
         }
         txn.commit()?;
         Ok(true)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    use crate::store::testing::{db, t};
-
-    fn msg(tenant: &str, id: &str, next_attempt: u64) -> Message {
-        Message {
-            id: id.into(),
-            tenant: t(tenant),
-            skill: "notify".into(),
-            contact: "ops".into(),
-            url: "http://127.0.0.1:9/hook".into(),
-            body: format!("body of {id}"),
-            created: 100,
-            state: MessageState::Pending,
-            attempts: 0,
-            next_attempt,
-            last_error: None,
-        }
-    }
-
-    #[test]
-    fn outbox_round_trip() {
-        let (_d, db) = db();
-        let mut m = msg("a", "m1", 100);
-        db.outbox_put(&m).unwrap();
-        assert_eq!(db.outbox_get(&t("a"), "m1").unwrap(), Some(m.clone()));
-        assert!(db.outbox_put(&m).is_err(), "an id is never reused");
-        m.state = MessageState::Dead;
-        m.attempts = 5;
-        m.last_error = Some("HTTP 500".into());
-        db.outbox_update(&m).unwrap();
-        assert_eq!(db.outbox_get(&t("a"), "m1").unwrap(), Some(m));
-        assert!(db.outbox_update(&msg("a", "nope", 1)).is_err());
-    }
-
-    #[test]
-    fn outbox_is_isolated_per_tenant() {
-        let (_d, db) = db();
-        let (a, ab) = (t("a"), t("ab"));
-        db.outbox_put(&msg("ab", "m1", 100)).unwrap();
-        db.outbox_put(&msg("b", "m2", 100)).unwrap();
-        // "a" is a string prefix of "ab": the separator keeps them apart.
-        assert_eq!(db.outbox_get(&a, "m1").unwrap(), None);
-        assert_eq!(db.outbox_get(&a, "b\0m2").unwrap(), None);
-        assert_eq!(db.outbox_get(&a, "").unwrap(), None);
-        assert!(db.outbox_list(&a, 100).unwrap().is_empty());
-        let listed = db.outbox_list(&ab, 100).unwrap();
-        assert_eq!(listed.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(), ["m1"]);
-        // The same id in two tenants is two messages.
-        db.outbox_put(&msg("a", "m1", 100)).unwrap();
-        assert_eq!(db.outbox_get(&a, "m1").unwrap().unwrap().tenant, a);
-        assert_eq!(db.outbox_get(&ab, "m1").unwrap().unwrap().tenant, ab);
-        for i in 0..5 {
-            db.outbox_put(&msg("a", &format!("x{i}"), 100)).unwrap();
-        }
-        assert_eq!(db.outbox_list(&a, 3).unwrap().len(), 3);
-        assert_eq!(db.outbox_list(&a, 100).unwrap().len(), 6);
-    }
-
-    #[test]
-    fn outbox_due_index_follows_updates() {
-        let (_d, db) = db();
-        db.outbox_put(&msg("a", "late", 300)).unwrap();
-        db.outbox_put(&msg("b", "soon", 100)).unwrap();
-        db.outbox_put(&msg("a", "now", 200)).unwrap();
-        let mut done = msg("a", "done", 50);
-        done.state = MessageState::Delivered;
-        db.outbox_put(&done).unwrap();
-        let ids = |v: Vec<Message>| v.into_iter().map(|m| m.id).collect::<Vec<_>>();
-        assert!(db.outbox_due(99, 10).unwrap().is_empty());
-        assert_eq!(ids(db.outbox_due(200, 10).unwrap()), ["soon", "now"]);
-        assert_eq!(ids(db.outbox_due(1000, 2).unwrap()), ["soon", "now"]);
-        // Rescheduled: moves in the index.
-        let mut soon = db.outbox_get(&t("b"), "soon").unwrap().unwrap();
-        soon.attempts = 1;
-        soon.next_attempt = 400;
-        db.outbox_update(&soon).unwrap();
-        assert_eq!(ids(db.outbox_due(300, 10).unwrap()), ["now", "late"]);
-        assert_eq!(ids(db.outbox_due(400, 10).unwrap()), ["now", "late", "soon"]);
-        // Delivered or dead: leaves the index.
-        let mut now = db.outbox_get(&t("a"), "now").unwrap().unwrap();
-        now.state = MessageState::Delivered;
-        db.outbox_update(&now).unwrap();
-        soon.state = MessageState::Dead;
-        db.outbox_update(&soon).unwrap();
-        assert_eq!(ids(db.outbox_due(u64::MAX, 10).unwrap()), ["late"]);
-    }
-
-    #[test]
-    fn outbox_claim_is_compare_and_set() {
-        let (_d, db) = db();
-        let m = msg("a", "m1", 100);
-        db.outbox_put(&m).unwrap();
-        assert!(db.outbox_claim(&m, 160).unwrap());
-        // A second worker holding the same snapshot loses.
-        assert!(!db.outbox_claim(&m, 160).unwrap());
-        assert!(db.outbox_due(159, 10).unwrap().is_empty());
-        assert_eq!(db.outbox_due(160, 10).unwrap().len(), 1);
-    }
-
-    #[test]
-    fn outbox_survives_reopen() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("db.redb");
-        {
-            Db::open(&path).unwrap().outbox_put(&msg("a", "m1", 100)).unwrap();
-        }
-        let db = Db::open(&path).unwrap();
-        assert!(db.outbox_get(&t("a"), "m1").unwrap().is_some());
-        assert_eq!(db.outbox_due(100, 10).unwrap().len(), 1);
     }
 }

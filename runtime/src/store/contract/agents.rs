@@ -1,0 +1,67 @@
+//! The contract of agents: the redb and PostgreSQL backends alike.
+
+use crate::agents::AgentSpec;
+use crate::llm::Turn;
+use crate::store::backend::names::*;
+use crate::store::testing::t;
+use crate::store::*;
+
+fn agent(name: &str) -> AgentSpec {
+    serde_json::from_value(serde_json::json!({"name": name, "provider": "p", "model": "m"})).unwrap()
+}
+
+fn peer(p: &str) -> UserId {
+    UserId::parse(p).unwrap()
+}
+
+super::contract! {
+    fn sessions_are_per_tenant_agent_and_peer_and_go_with_their_agent(db: &Db) {
+        let (a, ab) = (t("a"), t("ab"));
+        assert!(db.agent_put(&a, &agent("helper"), true).unwrap());
+        assert!(!db.agent_put(&a, &agent("helper"), true).unwrap(), "a second create is refused");
+        assert!(db.agent_put(&ab, &agent("helper"), true).unwrap());
+        let s = Session { turns: vec![Turn::User { text: "hi".into() }], updated: 1 };
+        let u =
+            [("m".to_string(), "2026-11-25".to_string(), LlmUsage { input_tokens: 5, ..Default::default() })];
+        assert!(db.session_save(&a, "helper", &peer("alice"), &s, &u).unwrap());
+        assert!(db.session(&a, "helper", &peer("bob")).unwrap().is_none());
+        assert!(db.session(&ab, "helper", &peer("alice")).unwrap().is_none());
+        assert_eq!(db.session(&a, "helper", &peer("alice")).unwrap(), Some(s.clone()));
+        assert!(
+            !db.session_save(&a, "gone", &peer("alice"), &s, &u).unwrap(),
+            "no session for a missing agent"
+        );
+        assert_eq!(db.llm_usage(&a, "2026-11-01").unwrap()[0].usage.input_tokens, 5);
+        assert!(db.llm_usage(&a, "2026-11-26").unwrap().is_empty());
+        assert!(db.llm_usage(&ab, "").unwrap().is_empty());
+        assert!(db.agent_remove(&a, "helper").unwrap());
+        assert!(db.session(&a, "helper", &peer("alice")).unwrap().is_none());
+        assert_eq!(db.agents(&ab).unwrap().len(), 1, "the other tenant's agent stays");
+        assert_eq!(db.llm_usage(&a, "").unwrap().len(), 1, "usage is billing: it stays");
+    }
+
+    fn deleting_a_tenant_takes_its_agents_sessions_usage_and_channels_and_nothing_else(db: &Db) {
+        let (a, ab) = (t("a"), t("ab"));
+        let s = Session { turns: vec![Turn::User { text: "hi".into() }], updated: 1 };
+        let u = [("m".to_string(), "2026-11-25".to_string(), LlmUsage { turns: 1, ..Default::default() })];
+        let channel: crate::channels::ChannelSpec = serde_json::from_value(serde_json::json!(
+            {"name": "tg", "kind": "webhook", "agent": "helper", "secret": "K"}
+        ))
+        .unwrap();
+        for x in [&a, &ab] {
+            db.tenant_create(&crate::tenants::Tenant { id: x.clone(), created: 1, suspended: false })
+                .unwrap();
+            db.agent_put(x, &agent("helper"), true).unwrap();
+            db.session_save(x, "helper", &peer("alice"), &s, &u).unwrap();
+            db.channel_add(x, &channel).unwrap();
+        }
+        assert!(db.tenant_delete(&a).unwrap());
+        assert!(db.agents(&a).unwrap().is_empty() && db.channels(&a).unwrap().is_empty());
+        assert!(db.session(&a, "helper", &peer("alice")).unwrap().is_none());
+        assert!(db.llm_usage(&a, "").unwrap().is_empty());
+        assert_eq!(db.agents(&ab).unwrap().len(), 1);
+        assert_eq!(db.channels(&ab).unwrap().len(), 1);
+        assert!(db.session(&ab, "helper", &peer("alice")).unwrap().is_some());
+        assert_eq!(db.llm_usage(&ab, "").unwrap().len(), 1);
+    }
+}

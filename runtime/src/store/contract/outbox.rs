@@ -1,0 +1,108 @@
+//! The contract of outbox: the redb and PostgreSQL backends alike.
+
+use crate::messaging::MessageState;
+use crate::store::backend::names::*;
+use crate::store::testing::t;
+use crate::store::*;
+
+fn msg(tenant: &str, id: &str, next_attempt: u64) -> Message {
+    Message {
+        id: id.into(),
+        tenant: t(tenant),
+        skill: "notify".into(),
+        contact: "ops".into(),
+        url: "http://127.0.0.1:9/hook".into(),
+        body: format!("body of {id}"),
+        created: 100,
+        state: MessageState::Pending,
+        attempts: 0,
+        next_attempt,
+        last_error: None,
+    }
+}
+
+#[test]
+fn outbox_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db.redb");
+    {
+        Db::open(&path).unwrap().outbox_put(&msg("a", "m1", 100)).unwrap();
+    }
+    let db = Db::open(&path).unwrap();
+    assert!(db.outbox_get(&t("a"), "m1").unwrap().is_some());
+    assert_eq!(db.outbox_due(100, 10).unwrap().len(), 1);
+}
+
+super::contract! {
+    fn outbox_round_trip(db: &Db) {
+        let mut m = msg("a", "m1", 100);
+        db.outbox_put(&m).unwrap();
+        assert_eq!(db.outbox_get(&t("a"), "m1").unwrap(), Some(m.clone()));
+        assert!(db.outbox_put(&m).is_err(), "an id is never reused");
+        m.state = MessageState::Dead;
+        m.attempts = 5;
+        m.last_error = Some("HTTP 500".into());
+        db.outbox_update(&m).unwrap();
+        assert_eq!(db.outbox_get(&t("a"), "m1").unwrap(), Some(m));
+        assert!(db.outbox_update(&msg("a", "nope", 1)).is_err());
+    }
+
+    fn outbox_is_isolated_per_tenant(db: &Db) {
+        let (a, ab) = (t("a"), t("ab"));
+        db.outbox_put(&msg("ab", "m1", 100)).unwrap();
+        db.outbox_put(&msg("b", "m2", 100)).unwrap();
+        // "a" is a string prefix of "ab": the separator keeps them apart.
+        assert_eq!(db.outbox_get(&a, "m1").unwrap(), None);
+        assert_eq!(db.outbox_get(&a, "b\0m2").unwrap(), None);
+        assert_eq!(db.outbox_get(&a, "").unwrap(), None);
+        assert!(db.outbox_list(&a, 100).unwrap().is_empty());
+        let listed = db.outbox_list(&ab, 100).unwrap();
+        assert_eq!(listed.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(), ["m1"]);
+        // The same id in two tenants is two messages.
+        db.outbox_put(&msg("a", "m1", 100)).unwrap();
+        assert_eq!(db.outbox_get(&a, "m1").unwrap().unwrap().tenant, a);
+        assert_eq!(db.outbox_get(&ab, "m1").unwrap().unwrap().tenant, ab);
+        for i in 0..5 {
+            db.outbox_put(&msg("a", &format!("x{i}"), 100)).unwrap();
+        }
+        assert_eq!(db.outbox_list(&a, 3).unwrap().len(), 3);
+        assert_eq!(db.outbox_list(&a, 100).unwrap().len(), 6);
+    }
+
+    fn outbox_due_index_follows_updates(db: &Db) {
+        db.outbox_put(&msg("a", "late", 300)).unwrap();
+        db.outbox_put(&msg("b", "soon", 100)).unwrap();
+        db.outbox_put(&msg("a", "now", 200)).unwrap();
+        let mut done = msg("a", "done", 50);
+        done.state = MessageState::Delivered;
+        db.outbox_put(&done).unwrap();
+        let ids = |v: Vec<Message>| v.into_iter().map(|m| m.id).collect::<Vec<_>>();
+        assert!(db.outbox_due(99, 10).unwrap().is_empty());
+        assert_eq!(ids(db.outbox_due(200, 10).unwrap()), ["soon", "now"]);
+        assert_eq!(ids(db.outbox_due(1000, 2).unwrap()), ["soon", "now"]);
+        // Rescheduled: moves in the index.
+        let mut soon = db.outbox_get(&t("b"), "soon").unwrap().unwrap();
+        soon.attempts = 1;
+        soon.next_attempt = 400;
+        db.outbox_update(&soon).unwrap();
+        assert_eq!(ids(db.outbox_due(300, 10).unwrap()), ["now", "late"]);
+        assert_eq!(ids(db.outbox_due(400, 10).unwrap()), ["now", "late", "soon"]);
+        // Delivered or dead: leaves the index.
+        let mut now = db.outbox_get(&t("a"), "now").unwrap().unwrap();
+        now.state = MessageState::Delivered;
+        db.outbox_update(&now).unwrap();
+        soon.state = MessageState::Dead;
+        db.outbox_update(&soon).unwrap();
+        assert_eq!(ids(db.outbox_due(u64::MAX, 10).unwrap()), ["late"]);
+    }
+
+    fn outbox_claim_is_compare_and_set(db: &Db) {
+        let m = msg("a", "m1", 100);
+        db.outbox_put(&m).unwrap();
+        assert!(db.outbox_claim(&m, 160).unwrap());
+        // A second worker holding the same snapshot loses.
+        assert!(!db.outbox_claim(&m, 160).unwrap());
+        assert!(db.outbox_due(159, 10).unwrap().is_empty());
+        assert_eq!(db.outbox_due(160, 10).unwrap().len(), 1);
+    }
+}

@@ -1,0 +1,21 @@
+//! The contract of trust: the redb and PostgreSQL backends alike.
+
+use crate::store::*;
+use crate::trust::TrustedKey;
+
+fn k(name: &str, key: &str) -> TrustedKey {
+    TrustedKey { name: name.into(), key: key.into(), added: 1 }
+}
+
+super::contract! {
+    fn names_and_keys_are_unique(db: &Db) {
+        db.trust_add(&k("a", "ed25519:A")).unwrap().unwrap();
+        assert_eq!(db.trust_add(&k("a", "ed25519:B")).unwrap().unwrap_err().key, "ed25519:A");
+        assert_eq!(db.trust_add(&k("b", "ed25519:A")).unwrap().unwrap_err().name, "a");
+        db.trust_add(&k("b", "ed25519:B")).unwrap().unwrap();
+        assert_eq!(db.trusted_keys().unwrap().len(), 2);
+        assert_eq!(db.trust_remove("a").unwrap().unwrap().key, "ed25519:A");
+        assert!(db.trust_remove("a").unwrap().is_none());
+        assert_eq!(db.trusted_keys().unwrap(), vec![k("b", "ed25519:B")]);
+    }
+}

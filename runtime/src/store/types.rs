@@ -1,0 +1,154 @@
+//! What the store's reads return, and the bounds every backend applies
+//! while it scans a memory scope: shared so both backends answer alike.
+
+use super::StoreError;
+use crate::agents::LlmUsage;
+
+/// One memory entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemoryEntry {
+    /// The key within its scope.
+    pub key: String,
+    /// The value.
+    pub value: String,
+}
+
+/// A tenant's memory usage.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MemoryUsage {
+    /// Entries held.
+    pub entries: u64,
+    /// Bytes held (keys plus values).
+    pub bytes: u64,
+}
+
+/// How much of a scope one search may read, and until when.
+#[derive(Debug, Clone, Copy)]
+pub struct ScanBound {
+    /// Most bytes of keys and values read.
+    pub max_bytes: usize,
+    /// Most entries read.
+    pub max_entries: usize,
+    /// When to stop reading, whatever is left.
+    pub deadline: Option<std::time::Instant>,
+}
+
+/// Why a search stopped before the end of its scope with room for more
+/// matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScanStop {
+    /// It read all its [`ScanBound`] allows.
+    Bound,
+    /// The deadline passed.
+    Deadline,
+}
+
+/// What a search found, and what it read to find it.
+#[derive(Debug, Default)]
+pub struct SearchScan {
+    /// The matches, in key order.
+    pub entries: Vec<MemoryEntry>,
+    /// Bytes of keys and values read.
+    pub scanned_bytes: u64,
+    /// Entries read.
+    pub scanned_entries: u64,
+    /// Set when the search stopped early (neither the scope's end nor
+    /// `limit` matches).
+    pub stopped: Option<ScanStop>,
+}
+
+/// Tests whether an entry holds every word, case-insensitively, without
+/// allocating for ASCII entries: one ASCII-case-insensitive automaton for
+/// all the words (a lower-cased word with a non-ASCII letter can never be
+/// in an ASCII text, so this is the same test as lower-casing both). Only
+/// an entry with non-ASCII text is lower-cased, to compare as Unicode does.
+pub(crate) struct Matcher {
+    words: Vec<String>,
+    automaton: aho_corasick::AhoCorasick,
+    seen: Vec<bool>,
+}
+
+impl Matcher {
+    pub(crate) fn new(words: &[String]) -> Result<Self, StoreError> {
+        let mut words: Vec<String> = words.iter().map(|w| w.to_lowercase()).collect();
+        words.sort();
+        words.dedup();
+        let automaton = aho_corasick::AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(&words)
+            .map_err(|e| StoreError::Invalid(format!("the search words: {e}")))?;
+        let seen = vec![false; words.len()];
+        Ok(Matcher { words, automaton, seen })
+    }
+
+    pub(crate) fn matches(&mut self, key: &str, value: &str) -> bool {
+        if !(key.is_ascii() && value.is_ascii()) {
+            let (k, v) = (key.to_lowercase(), value.to_lowercase());
+            return self.words.iter().all(|w| k.contains(w.as_str()) || v.contains(w.as_str()));
+        }
+        self.seen.fill(false);
+        let mut left = self.words.len();
+        for text in [key, value] {
+            for m in self.automaton.find_overlapping_iter(text) {
+                let seen = &mut self.seen[m.pattern().as_usize()];
+                if !*seen {
+                    *seen = true;
+                    left -= 1;
+                    if left == 0 {
+                        return true;
+                    }
+                }
+            }
+        }
+        left == 0
+    }
+}
+
+/// Bounds what a list or search returns: a count and a byte budget, so the
+/// host never allocates more than it was configured to for one call.
+pub(crate) struct Budget {
+    left: usize,
+    bytes_left: usize,
+}
+
+impl Budget {
+    pub(crate) fn new(limit: usize, max_bytes: usize) -> Self {
+        Budget { left: limit, bytes_left: max_bytes }
+    }
+
+    /// Adds the entry if it fits; returns whether to keep scanning.
+    pub(crate) fn take(&mut self, out: &mut Vec<MemoryEntry>, key: &str, value: &str) -> bool {
+        let size = key.len() + value.len();
+        if self.left == 0 || size > self.bytes_left {
+            return false;
+        }
+        self.left -= 1;
+        self.bytes_left -= size;
+        out.push(MemoryEntry { key: key.to_string(), value: value.to_string() });
+        self.left > 0
+    }
+}
+
+/// One day's model usage of one (tenant, agent, model).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LlmUsageRow {
+    /// The agent.
+    pub agent: String,
+    /// The model.
+    pub model: String,
+    /// The day, `YYYY-MM-DD` (UTC).
+    pub day: String,
+    /// The usage.
+    pub usage: LlmUsage,
+}
+
+/// What [`super::Db::replay_first`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replay {
+    /// The key was new (or its record had expired); it is now recorded.
+    First,
+    /// The key is recorded and has not expired: a replay.
+    Seen,
+    /// The tenant holds `cap` live records: nothing was recorded.
+    Full,
+}
