@@ -3,11 +3,13 @@
 //! at it, and the fixtures every test builds on (tenants, tokens, skills).
 //!
 //! A gateway is found ready by the line `wasmclaw listening on http://ADDR`
-//! on its stdout (never by sleeping), and stopped with SIGTERM. Each one has
-//! a watchdog (`sh`, reading a pipe this process holds) that terminates it
-//! if the test process dies first, so no gateway outlives the tests: that
-//! is what lets [`shared`] keep one gateway in a static for the tests that
-//! do not interfere with each other (each uses its own tenant ids).
+//! on its stdout (never by sleeping), and stopped with SIGTERM (the crash
+//! tests kill it with SIGKILL and restart it on the same data directory).
+//! Each one has a watchdog (`sh`, reading a pipe this process holds) that
+//! terminates it if the test process dies first, so no gateway outlives the
+//! tests: that is what lets [`shared`] keep one gateway in a static for the
+//! tests that do not interfere with each other (each uses its own tenant
+//! ids).
 
 use base64::Engine;
 use serde_json::{Value, json};
@@ -47,9 +49,13 @@ pub struct Gateway {
     admin_key: Option<String>,
     /// The `--config` file, if the test gave one.
     config: Option<PathBuf>,
+    /// More `serve` arguments, after the harness's own (see [`serve_command`]).
+    serve_args: Vec<String>,
+    /// How long the log was when this start began.
+    log_start: u64,
     /// Owns the directory (none for the shared gateway, whose watchdog
-    /// removes it when the test process exits).
-    _dir: Option<tempfile::TempDir>,
+    /// removes it when the test process exits, or once kept).
+    dir: Option<tempfile::TempDir>,
 }
 
 impl Gateway {
@@ -61,16 +67,23 @@ impl Gateway {
     /// Starts a gateway on a fresh data directory; `admin_key` is passed as
     /// `WASMCLAW_ADMIN_KEY` (none: the gateway generates or reuses one).
     pub fn start_with_key(admin_key: Option<&str>) -> Gateway {
-        Self::start_with(admin_key, None)
+        Self::start_with(admin_key, None, &[])
     }
 
     /// Starts a gateway with [`ADMIN_KEY`] and `config` (TOML) as its
     /// `--config` file.
     pub fn start_with_config(config: &str) -> Gateway {
-        Self::start_with(Some(ADMIN_KEY), Some(config))
+        Self::start_with(Some(ADMIN_KEY), Some(config), &[])
     }
 
-    fn start_with(admin_key: Option<&str>, config: Option<&str>) -> Gateway {
+    /// Starts a gateway with [`ADMIN_KEY`], `config` (TOML) as its
+    /// `--config` file and `serve_args` after the harness's own `serve`
+    /// arguments (every restart passes them again).
+    pub fn start_with_serve_args(config: &str, serve_args: &[&str]) -> Gateway {
+        Self::start_with(Some(ADMIN_KEY), Some(config), serve_args)
+    }
+
+    fn start_with(admin_key: Option<&str>, config: Option<&str>, serve_args: &[&str]) -> Gateway {
         let dir = tempfile::tempdir().expect("temp dir");
         let config = config.map(|text| {
             let path = dir.path().join("wasmclaw.toml");
@@ -86,7 +99,9 @@ impl Gateway {
             log: dir.path().join("gateway.log"),
             admin_key: admin_key.map(str::to_string),
             config,
-            _dir: Some(dir),
+            serve_args: serve_args.iter().map(|a| a.to_string()).collect(),
+            log_start: 0,
+            dir: Some(dir),
         };
         gw.spawn(None);
         if admin_key.is_some() {
@@ -117,29 +132,42 @@ impl Gateway {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// What the gateway wrote to stderr since its last start began.
+    pub fn log_since_start(&self) -> String {
+        let text = std::fs::read(&self.log).unwrap_or_default();
+        let from = usize::try_from(self.log_start).unwrap_or(usize::MAX).min(text.len());
+        String::from_utf8_lossy(&text[from..]).into_owned()
+    }
+
+    /// Keeps the gateway's directory (its data, log and config) after the
+    /// test, to look into a failure; its path, none for the shared gateway.
+    pub fn keep_dir(&mut self) -> Option<PathBuf> {
+        self.dir.take().map(tempfile::TempDir::keep)
+    }
+
     /// Spawns the process, waits for its listening line and arms the
     /// watchdog (which also removes `cleanup` once the process is gone).
     fn spawn(&mut self, cleanup: Option<&Path>) {
+        self.try_spawn(cleanup).unwrap_or_else(|e| panic!("{e}; log:\n{}", self.log_text()));
+    }
+
+    /// [`Gateway::spawn`], with `Err` saying what happened when no
+    /// listening line came within [`START_TIMEOUT`].
+    fn try_spawn(&mut self, cleanup: Option<&Path>) -> Result<(), String> {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).expect("log file");
-        let mut cmd = Command::new(bin());
-        cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(&self.data_dir)
-            .env_remove("WASMCLAW_ADMIN_KEY")
-            .env_remove("WASMCLAW_TOKEN")
-            .env_remove("WASMCLAW_URL")
-            .env_remove("WASMCLAW_CONFIG")
-            .env_remove("WASMCLAW_DATA_DIR")
-            .env_remove("WASMCLAW_MASTER_KEY")
+        self.log_start = log.metadata().map(|m| m.len()).unwrap_or(0);
+        let mut cmd = serve_command(
+            &self.data_dir,
+            self.config.as_deref(),
+            self.admin_key.as_deref(),
+            &self.serve_args,
+        );
+        let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(log);
-        if let Some(key) = &self.admin_key {
-            cmd.env("WASMCLAW_ADMIN_KEY", key);
-        }
-        if let Some(config) = &self.config {
-            cmd.arg("--config").arg(config);
-        }
-        let mut child = cmd.spawn().expect("spawn wasmclaw serve");
+            .stderr(log)
+            .spawn()
+            .expect("spawn wasmclaw serve");
         let pid = child.id().to_string();
         let cleanup = cleanup.map(|p| p.display().to_string()).unwrap_or_default();
         let mut watchdog = Command::new("sh")
@@ -181,21 +209,21 @@ impl Gateway {
                 Ok(line) => {
                     if let Some(addr) = line.strip_prefix(LISTENING) {
                         self.addr =
-                            addr.trim().parse().unwrap_or_else(|e| panic!("listening line {line:?}: {e}"));
+                            addr.trim().parse().map_err(|e| format!("listening line {line:?}: {e}"))?;
                         break;
                     }
                     preamble.push(line);
                 }
                 Err(e) => {
                     let status = self.child.as_mut().unwrap().try_wait().ok().flatten();
-                    panic!(
-                        "no `{LISTENING}ADDR` line ({e}); exit status {status:?}; stdout so far {preamble:?}; log:\n{}",
-                        self.log_text()
-                    );
+                    return Err(format!(
+                        "no `{LISTENING}ADDR` line ({e}); exit status {status:?}; stdout so far {preamble:?}"
+                    ));
                 }
             }
         }
         self.preamble = preamble;
+        Ok(())
     }
 
     /// Sends SIGTERM and waits for the process to exit; its exit status.
@@ -236,11 +264,27 @@ impl Gateway {
         self.spawn(None);
     }
 
-    /// Starts a gateway stopped with [`Gateway::stop`] again on the same
-    /// data directory.
+    /// Starts a gateway stopped with [`Gateway::stop`] (or killed with
+    /// [`Gateway::kill`]) again on the same data directory.
     pub fn restart_stopped(&mut self) {
         assert!(self.child.is_none(), "the gateway is running");
         self.spawn(None);
+    }
+
+    /// [`Gateway::restart_stopped`], with `Err` saying what happened when
+    /// the gateway printed no listening line in time.
+    pub fn try_restart_stopped(&mut self) -> Result<(), String> {
+        assert!(self.child.is_none(), "the gateway is running");
+        self.try_spawn(None)
+    }
+
+    /// Sends SIGKILL (the process ends at once, whatever it was writing)
+    /// and waits until it is gone.
+    pub fn kill(&mut self) {
+        let mut child = self.child.take().expect("the gateway is running");
+        let _ = child.kill();
+        let _ = child.wait();
+        self.disarm();
     }
 
     /// Ends the watchdog without letting it signal anything.
@@ -266,27 +310,7 @@ impl Gateway {
         headers: &[(&str, &str)],
         body: Body,
     ) -> Resp {
-        let method_v = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-        let mut rb = client().request(method_v, self.url(path));
-        for (k, v) in headers {
-            rb = rb.header(*k, *v);
-        }
-        if let Some(c) = cred {
-            rb = rb.bearer_auth(c);
-        }
-        rb = match body {
-            Body::None => rb,
-            Body::Json(v) => rb.header("content-type", "application/json").body(v.to_string()),
-            Body::Raw(ct, bytes) => rb.header("content-type", ct).body(bytes),
-        };
-        let resp = rb.send().unwrap_or_else(|e| panic!("{method} {path}: {e}"));
-        let status = resp.status().as_u16();
-        let content_type =
-            resp.headers().get("content-type").map(|v| v.to_str().unwrap_or_default().to_string());
-        let bytes =
-            resp.bytes().unwrap_or_else(|e| panic!("{method} {path}: reading the body: {e}")).to_vec();
-        let text = String::from_utf8_lossy(&bytes).into_owned();
-        Resp { what: format!("{method} {path}"), status, content_type, text, bytes }
+        try_req_at(self.addr, method, path, cred, headers, body).unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// `GET path`.
@@ -326,6 +350,34 @@ impl Drop for Gateway {
     }
 }
 
+/// The command line of `wasmclaw serve` on `data_dir`: the one place it is
+/// built. `serve_args` come after the harness's own arguments (another
+/// store, say), so a suite runs over another backend by passing them.
+fn serve_command(
+    data_dir: &Path,
+    config: Option<&Path>,
+    admin_key: Option<&str>,
+    serve_args: &[String],
+) -> Command {
+    let mut cmd = Command::new(bin());
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .env_remove("WASMCLAW_ADMIN_KEY")
+        .env_remove("WASMCLAW_TOKEN")
+        .env_remove("WASMCLAW_URL")
+        .env_remove("WASMCLAW_CONFIG")
+        .env_remove("WASMCLAW_DATA_DIR")
+        .env_remove("WASMCLAW_MASTER_KEY");
+    if let Some(key) = admin_key {
+        cmd.env("WASMCLAW_ADMIN_KEY", key);
+    }
+    if let Some(config) = config {
+        cmd.arg("--config").arg(config);
+    }
+    cmd.args(serve_args);
+    cmd
+}
+
 /// The gateway shared by the tests that do not interfere with one another
 /// (each works on tenants of its own). Started on first use; its watchdog
 /// stops it and removes its directory when the test process exits.
@@ -342,7 +394,9 @@ pub fn shared() -> &'static Gateway {
             log: dir.join("gateway.log"),
             admin_key: Some(ADMIN_KEY.to_string()),
             config: None,
-            _dir: None,
+            serve_args: Vec::new(),
+            log_start: 0,
+            dir: None,
         };
         gw.spawn(Some(&dir));
         gw.trust_test_publisher();
@@ -374,6 +428,57 @@ pub enum Body {
     Json(Value),
     /// Bytes with this content type.
     Raw(&'static str, Vec<u8>),
+}
+
+/// A request without a whole answer.
+#[derive(Debug)]
+pub struct Lost {
+    /// Whether a connection was made (if not, the gateway never saw it).
+    pub connected: bool,
+    /// The request and what went wrong.
+    pub what: String,
+}
+
+impl std::fmt::Display for Lost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.what)
+    }
+}
+
+/// Sends a request to the gateway at `addr` (`cred`: the bearer credential,
+/// if any); `Ok` only once the whole answer was read, `Err` when the
+/// connection failed or the answer was cut short (the gateway killed).
+pub fn try_req_at(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    cred: Option<&str>,
+    headers: &[(&str, &str)],
+    body: Body,
+) -> Result<Resp, Lost> {
+    let method_v = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+    let mut rb = client().request(method_v, format!("http://{addr}{path}"));
+    for (k, v) in headers {
+        rb = rb.header(*k, *v);
+    }
+    if let Some(c) = cred {
+        rb = rb.bearer_auth(c);
+    }
+    rb = match body {
+        Body::None => rb,
+        Body::Json(v) => rb.header("content-type", "application/json").body(v.to_string()),
+        Body::Raw(ct, bytes) => rb.header("content-type", ct).body(bytes),
+    };
+    let resp =
+        rb.send().map_err(|e| Lost { connected: !e.is_connect(), what: format!("{method} {path}: {e}") })?;
+    let status = resp.status().as_u16();
+    let content_type = resp.headers().get("content-type").map(|v| v.to_str().unwrap_or_default().to_string());
+    let bytes = resp
+        .bytes()
+        .map_err(|e| Lost { connected: true, what: format!("{method} {path}: reading the body: {e}") })?
+        .to_vec();
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    Ok(Resp { what: format!("{method} {path}"), status, content_type, text, bytes })
 }
 
 /// An answer, with what was asked for the failure messages.

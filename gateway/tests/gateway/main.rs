@@ -17,6 +17,8 @@
 //!   listening line and the admin key.
 //! - `backup`: backup and restore, through the API and the CLI.
 //! - `secrets`: what skills wrote comes back scrubbed of secret values.
+//! - `crash`: SIGKILL at random moments under acknowledged writes, a
+//!   restart on the same data directory, every write whole or absent.
 
 mod agents;
 mod backup;
