@@ -14,6 +14,7 @@ use crate::ids::{TenantId, UserId};
 use crate::llm::{self, ModelReply, Provider, TokenUsage, ToolSpec, Turn};
 use crate::runtime::{Call, Runtime};
 use crate::skill::BoundSkill;
+use chrono::{DateTime, Datelike, Utc};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -45,10 +46,15 @@ pub struct ToolReport {
     pub error: Option<String>,
 }
 
-/// `YYYY-MM-DD` of a time (UTC).
+/// `YYYY-MM-DD` of a time (UTC). A time past the year 9999 (a `since` a
+/// client sent, say) is the last day of 9999, so it still sorts after every
+/// stored day instead of growing a fifth digit of year.
 pub(crate) fn day_of(secs: u64) -> String {
-    let (y, m, d) = crate::cron::civil_from_days(secs / 86_400);
-    format!("{y:04}-{m:02}-{d:02}")
+    i64::try_from(secs)
+        .ok()
+        .and_then(|s| DateTime::<Utc>::from_timestamp(s, 0))
+        .filter(|t| t.year() <= 9999)
+        .map_or_else(|| "9999-12-31".into(), |t| t.format("%Y-%m-%d").to_string())
 }
 
 /// The first day of the month of a time.
@@ -347,5 +353,9 @@ mod tests {
         assert_eq!(day_of(0), "1970-01-01");
         assert_eq!(day_of(1_795_000_000), "2026-11-18");
         assert_eq!(month_of(1_795_000_000), "2026-11-01");
+        assert_eq!(day_of(1_709_208_000), "2024-02-29");
+        assert_eq!(day_of(253_402_300_799), "9999-12-31");
+        assert_eq!(day_of(253_402_300_800), "9999-12-31", "not 10000-01-01");
+        assert_eq!(day_of(u64::MAX), "9999-12-31");
     }
 }

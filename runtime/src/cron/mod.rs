@@ -32,7 +32,6 @@
 //! [`Clock`]: crate::clock::Clock
 
 mod schedule;
-pub(crate) use schedule::civil_from_days;
 
 pub use schedule::{Schedule, next_run, shortest_gap};
 

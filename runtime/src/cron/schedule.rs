@@ -3,11 +3,14 @@
 //! [`shortest_gap`] the smallest interval a schedule can have (for the
 //! tenant's minimum interval).
 //!
-//! The next fire time of a cron expression is computed here from the
-//! `cron` crate's parsed fields, on unix seconds, so no calendar crate is
-//! needed; the tests check it against hand-computed dates and a
-//! second-by-second scan.
+//! The next fire time of a cron expression is the `cron` crate's own
+//! schedule iteration ([`cron::Schedule::after`]) on `DateTime<Utc>`; this
+//! module converts unix seconds to and from it and stops at the end of the
+//! crate's years (2100). The crate keeps a day only when both its day of
+//! month and its day of week match, as [`Schedule::Cron`] documents. The
+//! tests check it against hand-computed dates and a second-by-second scan.
 
+use chrono::{DateTime, Utc};
 use cron::TimeUnitSpec;
 use serde::{Deserialize, Serialize};
 use std::str::FromStr;
@@ -105,96 +108,18 @@ fn parse_cron(expr: &str) -> Result<cron::Schedule, String> {
     cron::Schedule::from_str(expr).map_err(|e| format!("invalid cron expression: {e}"))
 }
 
-/// The first time strictly after `after` that `s` matches, in UTC.
-///
-/// The `cron` crate computes this on chrono dates; this walks the same
-/// fields (year, month, day of month and day of week, hour, minute,
-/// second, smallest first) on unix seconds, which keeps chrono out of the
-/// crate's direct dependencies.
+/// The first time strictly after `after` that `s` matches, in UTC: the
+/// `cron` crate's own schedule iteration, on unix seconds.
 fn next_cron(s: &cron::Schedule, after: u64) -> Option<u64> {
-    let start = after.checked_add(1)?;
-    if start >= END_OF_CRON_YEARS {
+    // Nothing fires past the last cron year. Stopping here also keeps
+    // `after` well inside chrono's range: the crate adds a second to it,
+    // which would panic at chrono's last representable time.
+    if after >= END_OF_CRON_YEARS {
         return None;
     }
-    let (days, time) = (start / DAY, start % DAY);
-    let (y, m, d) = civil_from_days(days);
-    // Each below 86400, so they fit a u32.
-    let (h, mi, sec) = ((time / 3600) as u32, (time % 3600 / 60) as u32, (time % 60) as u32);
-    for year in s.years().range(y..) {
-        let first_year = year == y;
-        for month in s.months().range(if first_year { m } else { 1 }..).take_while(|&x| x <= 12) {
-            let first_month = first_year && month == m;
-            let last_day = days_in_month(year, month);
-            for day in
-                s.days_of_month().range(if first_month { d } else { 1 }..).take_while(|&x| x <= last_day)
-            {
-                let date = days_from_civil(year, month, day);
-                if !s.days_of_week().includes(weekday_from_sunday(date)) {
-                    continue;
-                }
-                let from = if first_month && day == d { (h, mi, sec) } else { (0, 0, 0) };
-                if let Some(t) = first_time_of_day(s, from) {
-                    return Some(date * DAY + t);
-                }
-            }
-        }
-    }
-    None
-}
-
-/// The first time of day (seconds) at or after `(hour, minute, second)`
-/// that `s` matches.
-fn first_time_of_day(s: &cron::Schedule, (h, m, sec): (u32, u32, u32)) -> Option<u64> {
-    for hour in s.hours().range(h..) {
-        for minute in s.minutes().range(if hour == h { m } else { 0 }..) {
-            let from = if hour == h && minute == m { sec } else { 0 };
-            if let Some(second) = s.seconds().range(from..).next() {
-                return Some(u64::from(hour) * 3600 + u64::from(minute) * 60 + u64::from(second));
-            }
-        }
-    }
-    None
-}
-
-/// (year, month, day) of a day counted from 1970-01-01 (H. Hinnant's
-/// algorithm, for days on or after the epoch).
-pub(crate) fn civil_from_days(days: u64) -> (u32, u32, u32) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = (yoe + era * 400) as u32 + u32::from(month <= 2);
-    (year, month, day)
-}
-
-/// Days from 1970-01-01 to a date on or after it.
-pub(crate) fn days_from_civil(year: u32, month: u32, day: u32) -> u64 {
-    let y = u64::from(if month <= 2 { year - 1 } else { year });
-    let era = y / 400;
-    let yoe = y - era * 400;
-    let mp = u64::from(if month > 2 { month - 3 } else { month + 9 });
-    let doy = (153 * mp + 2) / 5 + u64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn days_in_month(year: u32, month: u32) -> u32 {
-    match month {
-        2 if year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400)) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// The day of the week as cron numbers it: Sunday 1 to Saturday 7
-/// (1970-01-01 was a Thursday).
-fn weekday_from_sunday(days: u64) -> u32 {
-    ((days + 4) % 7) as u32 + 1
+    let after = DateTime::<Utc>::from_timestamp(i64::try_from(after).ok()?, 0)?;
+    let next = s.after(&after).next()?;
+    u64::try_from(next.timestamp()).ok()
 }
 
 #[cfg(test)]
@@ -208,16 +133,18 @@ pub(super) mod tests {
         Schedule::Cron(s.into())
     }
 
+    /// The seconds a `DateTime<Utc>` of `t`, for the tests' own checks.
+    fn utc(t: u64) -> DateTime<Utc> {
+        DateTime::from_timestamp(i64::try_from(t).unwrap(), 0).unwrap()
+    }
+
     #[test]
-    fn calendar_round_trips() {
-        for days in [0, 59, 365, 10_957, 19_723, 19_782, 47_846] {
-            let (y, m, d) = civil_from_days(days);
-            assert_eq!(days_from_civil(y, m, d), days, "{y}-{m}-{d}");
-        }
-        assert_eq!(civil_from_days(MON / DAY), (2024, 1, 1));
-        assert_eq!(civil_from_days(19_782), (2024, 2, 29));
-        assert_eq!(weekday_from_sunday(MON / DAY), 2);
-        assert_eq!(days_from_civil(2101, 1, 1) * DAY, END_OF_CRON_YEARS);
+    fn constants_name_their_dates() {
+        use chrono::{Datelike, Weekday};
+        assert_eq!(utc(MON).to_rfc3339(), "2024-01-01T00:00:00+00:00");
+        assert_eq!(utc(MON).weekday(), Weekday::Mon);
+        assert_eq!(utc(END_OF_CRON_YEARS).to_rfc3339(), "2101-01-01T00:00:00+00:00");
+        assert_eq!(DAY, 24 * 3600);
     }
 
     #[test]
@@ -245,13 +172,14 @@ pub(super) mod tests {
     #[test]
     fn next_run_agrees_with_matching_every_second() {
         // Walk two days second by second against the schedule's fields.
+        use chrono::{Datelike, Timelike};
         let s = parse_cron("*/7 0,13,59 0-2,23 * * Mon,Tue").unwrap();
         let matches = |t: u64| {
-            let (days, time) = (t / DAY, t % DAY);
-            s.days_of_week().includes(weekday_from_sunday(days))
-                && s.hours().includes((time / 3600) as u32)
-                && s.minutes().includes((time % 3600 / 60) as u32)
-                && s.seconds().includes((time % 60) as u32)
+            let at = utc(t);
+            s.days_of_week().includes(at.weekday().number_from_sunday())
+                && s.hours().includes(at.hour())
+                && s.minutes().includes(at.minute())
+                && s.seconds().includes(at.second())
         };
         let mut expected = MON - 1;
         let mut t = MON - 1;
@@ -264,6 +192,29 @@ pub(super) mod tests {
             assert_eq!(next, expected);
             t = next;
         }
+    }
+
+    #[test]
+    fn day_of_month_and_day_of_week_must_both_match() {
+        use chrono::{Datelike, Weekday};
+        // Friday 13 September 2024 at noon, not the first Friday nor the
+        // first 13th after Monday 2024-01-01.
+        assert_eq!(next_run(&cron("0 0 12 13 * Fri"), MON), Ok(1_726_228_800));
+        // The first Monday of February 2024 (the 5th), not 1 February.
+        assert_eq!(next_run(&cron("0 0 0 1-7 * Mon"), MON), Ok(1_707_091_200));
+        // Every fire through 2030 is a Friday the 13th, and none is
+        // skipped: the scan finds the 12 such days a calendar has.
+        let s = cron("0 0 12 13 * Fri");
+        let (mut t, mut fires) = (MON, 0);
+        while let Ok(next) = next_run(&s, t) {
+            if next >= 1_924_992_000 {
+                break; // 2031-01-01
+            }
+            let at = utc(next);
+            assert_eq!((at.day(), at.weekday()), (13, Weekday::Fri), "{at}");
+            (t, fires) = (next, fires + 1);
+        }
+        assert_eq!(fires, 12);
     }
 
     #[test]
