@@ -15,6 +15,14 @@
 //! more than [`PRUNE_ABOVE`] buckets, buckets idle for a minute or more (which
 //! are full again, hence equivalent to no bucket) are dropped, at most once a
 //! minute so the sweep's cost stays amortised.
+//!
+//! Why not `governor`: its quota is fixed when a limiter is built (no
+//! setter), so a rate passed per call needs one limiter per rate, and a rate
+//! change then meets a fresh full bucket (an exhausted tenant whose rate is
+//! lowered or raised could send at once, and cycling rates adds the bursts
+//! up), and every rate ever seen keeps a limiter. Its GCRA also keeps the
+//! debt in time, not tokens, so even a state shared across rates would not
+//! clamp as described above. The rate-change tests below pin this.
 
 use crate::clock::SharedClock;
 use crate::ids::TenantId;
@@ -177,6 +185,34 @@ mod tests {
         assert!(!l.try_take(&a, 2));
         c.advance(30);
         assert!(l.try_take(&a, 2));
+    }
+
+    #[test]
+    fn an_exhausted_bucket_stays_empty_whatever_the_new_rate() {
+        let (c, l) = limiter();
+        let a = t("a");
+        for _ in 0..100 {
+            assert!(l.try_take(&a, 100));
+        }
+        // Lowered or raised, the rate starts from the tokens left (none), not
+        // from a fresh burst; cycling rates adds nothing up.
+        for per_minute in [2, 100, 200, 5, 6, 5, 6, 7] {
+            assert!(!l.try_take(&a, per_minute), "{per_minute} per minute");
+        }
+        // The new rate refills: 7 per minute is a token in 60/7 s.
+        c.advance(9);
+        assert!(l.try_take(&a, 7));
+        assert!(!l.try_take(&a, 7));
+    }
+
+    #[test]
+    fn many_rates_keep_one_bucket_per_key() {
+        let (_c, l) = limiter();
+        let a = t("a");
+        for per_minute in 1..=1000 {
+            l.try_take(&a, per_minute);
+        }
+        assert_eq!(l.state.lock().unwrap().buckets.len(), 1);
     }
 
     #[test]
