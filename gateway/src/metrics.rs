@@ -1,70 +1,231 @@
-//! `GET /metrics`: Prometheus text. Per-tenant series carry a `tenant`
-//! label (the route is the operator's alone).
+//! `GET /metrics`: Prometheus text (exposition format 0.0.4), encoded by
+//! `prometheus-client`. Per-tenant series carry a `tenant` label (the route
+//! is the operator's alone).
+//!
+//! Each scrape builds a [`Registry`]. What the runtime holds (tenants,
+//! usage) is read once into a [`Snapshot`], a collector of constant series
+//! in the store's order. A live metric (a latency histogram, say) lives in
+//! the gateway's state and is registered here by a clone: a
+//! `prometheus-client` metric shares its values between clones.
 
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::state::Gateway;
-use std::fmt::Write;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric, prometheus_text};
+use prometheus_client::metrics::TypedMetric;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::Registry;
+use std::fmt;
+use wasmclaw::metering::UsageRow;
 
-/// Escapes a label value.
-fn label(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
-}
-
-fn header(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-}
+/// The `Content-Type` of the metrics text.
+pub const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
 
 /// The metrics text.
 pub fn render(gw: &Gateway) -> ApiResult<String> {
     let rt = gw.runtime();
     let usage = rt.usage(None)?;
     let tenants = rt.tenants()?;
-    let mut out = String::new();
-
     let suspended = tenants.iter().filter(|t| t.suspended).count();
-    header(&mut out, "wasmclaw_tenants", "gauge", "Tenants by status.");
-    let _ = writeln!(out, "wasmclaw_tenants{{status=\"active\"}} {}", tenants.len() - suspended);
-    let _ = writeln!(out, "wasmclaw_tenants{{status=\"suspended\"}} {suspended}");
-    header(&mut out, "wasmclaw_requests_in_flight", "gauge", "HTTP requests being served.");
-    let _ = writeln!(out, "wasmclaw_requests_in_flight {}", gw.in_flight());
+    let snapshot =
+        Snapshot { active: tenants.len() - suspended, suspended, in_flight: gw.in_flight(), usage };
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(snapshot));
+    encode(&registry)
+}
 
-    type Series = (&'static str, &'static str, &'static str, fn(&wasmclaw::metering::UsageRow) -> f64);
-    let series: [Series; 5] = [
-        ("wasmclaw_calls_total", "counter", "Skill calls.", |r| r.totals.calls as f64),
-        ("wasmclaw_fuel_consumed_total", "counter", "Fuel consumed by skill calls.", |r| {
-            r.totals.fuel as f64
-        }),
-        ("wasmclaw_call_wall_seconds_total", "counter", "Wall-clock time of skill calls.", |r| {
-            r.totals.wall_us as f64 / 1e6
-        }),
-        ("wasmclaw_call_memory_peak_bytes", "gauge", "Most linear memory one call held.", |r| {
-            r.totals.memory_peak_bytes as f64
-        }),
-        ("wasmclaw_cost_total", "counter", "Usage priced by the operator's rate card.", |r| r.cost),
-    ];
-    for (name, kind, help, value) in series {
-        header(&mut out, name, kind, help);
-        for row in &usage {
-            let _ = writeln!(
-                out,
-                "{name}{{tenant=\"{}\",skill=\"{}\"}} {}",
-                label(&row.tenant),
-                label(&row.skill),
-                value(row)
-            );
-        }
-    }
-    header(&mut out, "wasmclaw_call_errors_total", "counter", "Failed skill calls by error kind.");
-    for row in &usage {
-        for (kind, n) in &row.totals.errors {
-            let _ = writeln!(
-                out,
-                "wasmclaw_call_errors_total{{tenant=\"{}\",skill=\"{}\",kind=\"{}\"}} {n}",
-                label(&row.tenant),
-                label(&row.skill),
-                label(kind)
-            );
-        }
-    }
+/// `registry` as Prometheus text.
+fn encode(registry: &Registry) -> ApiResult<String> {
+    let mut out = String::new();
+    prometheus_text::encode(&mut out, registry)
+        .map_err(|e| ApiError::from(wasmclaw::Error::Internal(format!("encoding the metrics: {e}"))))?;
     Ok(out)
+}
+
+/// What one scrape reads from the runtime.
+#[derive(Debug)]
+struct Snapshot {
+    /// Tenants not suspended.
+    active: usize,
+    /// Suspended tenants.
+    suspended: usize,
+    /// HTTP requests being served.
+    in_flight: u64,
+    /// Usage by tenant and skill.
+    usage: Vec<UsageRow>,
+}
+
+impl Collector for Snapshot {
+    fn encode(&self, mut out: DescriptorEncoder) -> fmt::Result {
+        let status = [("active", self.active), ("suspended", self.suspended)];
+        family(
+            &mut out,
+            "wasmclaw_tenants",
+            "Tenants by status.",
+            status.map(|(s, n)| ([("status", s)], ConstGauge::new(n as u64))),
+        )?;
+        let in_flight = ConstGauge::new(self.in_flight);
+        in_flight.encode(out.encode_descriptor(
+            "wasmclaw_requests_in_flight",
+            "HTTP requests being served.",
+            None,
+            in_flight.metric_type(),
+        )?)?;
+
+        let usage = &self.usage;
+        family(
+            &mut out,
+            "wasmclaw_calls",
+            "Skill calls.",
+            usage.iter().map(|r| (skill(r), ConstCounter::new(r.totals.calls))),
+        )?;
+        family(
+            &mut out,
+            "wasmclaw_fuel_consumed",
+            "Fuel consumed by skill calls.",
+            usage.iter().map(|r| (skill(r), ConstCounter::new(r.totals.fuel))),
+        )?;
+        family(
+            &mut out,
+            "wasmclaw_call_wall_seconds",
+            "Wall-clock time of skill calls.",
+            usage.iter().map(|r| (skill(r), ConstCounter::new(r.totals.wall_us as f64 / 1e6))),
+        )?;
+        family(
+            &mut out,
+            "wasmclaw_call_memory_peak_bytes",
+            "Most linear memory one call held.",
+            usage.iter().map(|r| (skill(r), ConstGauge::new(r.totals.memory_peak_bytes))),
+        )?;
+        family(
+            &mut out,
+            "wasmclaw_cost",
+            "Usage priced by the operator's rate card.",
+            usage.iter().map(|r| (skill(r), ConstCounter::new(r.cost))),
+        )?;
+        family(
+            &mut out,
+            "wasmclaw_call_errors",
+            "Failed skill calls by error kind.",
+            usage.iter().flat_map(|r| {
+                r.totals.errors.iter().map(|(kind, n)| {
+                    let [tenant, skill] = skill(r);
+                    ([tenant, skill, ("kind", kind.as_str())], ConstCounter::new(*n))
+                })
+            }),
+        )
+    }
+}
+
+/// The labels of a usage row's series.
+fn skill(r: &UsageRow) -> [(&'static str, &str); 2] {
+    [("tenant", &r.tenant), ("skill", &r.skill)]
+}
+
+/// One metric family: its help and type, then a series per label set. A
+/// counter's name is given without `_total`, which the encoder adds.
+fn family<L: EncodeLabelSet, M: EncodeMetric + TypedMetric>(
+    out: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    series: impl IntoIterator<Item = (L, M)>,
+) -> fmt::Result {
+    let mut metric = out.encode_descriptor(name, help, None, M::TYPE)?;
+    for (labels, value) in series {
+        value.encode(metric.encode_family(&labels)?)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasmclaw::metering::UsageTotals;
+
+    fn row(tenant: &str, skill: &str, calls: u64, errors: &[(&str, u64)]) -> UsageRow {
+        UsageRow {
+            tenant: tenant.into(),
+            skill: skill.into(),
+            totals: UsageTotals {
+                calls,
+                errors: errors.iter().map(|(k, n)| (k.to_string(), *n)).collect(),
+                fuel: 1_000_000,
+                wall_us: 250_000,
+                memory_peak_bytes: 65_536,
+            },
+            cost: 0.5,
+        }
+    }
+
+    fn text(s: Snapshot) -> String {
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(s));
+        encode(&registry).unwrap()
+    }
+
+    #[test]
+    fn the_text_keeps_names_types_help_and_labels() {
+        let s = Snapshot {
+            active: 2,
+            suspended: 1,
+            in_flight: 4,
+            usage: vec![
+                row("a", "echo", 3, &[]),
+                row("b", "we\"ird\\\nname", 7, &[("trap", 2), ("timeout", 1)]),
+            ],
+        };
+        let expected = r#"# HELP wasmclaw_tenants Tenants by status.
+# TYPE wasmclaw_tenants gauge
+wasmclaw_tenants{status="active"} 2
+wasmclaw_tenants{status="suspended"} 1
+# HELP wasmclaw_requests_in_flight HTTP requests being served.
+# TYPE wasmclaw_requests_in_flight gauge
+wasmclaw_requests_in_flight 4
+# HELP wasmclaw_calls_total Skill calls.
+# TYPE wasmclaw_calls_total counter
+wasmclaw_calls_total{tenant="a",skill="echo"} 3
+wasmclaw_calls_total{tenant="b",skill="we\"ird\\\nname"} 7
+# HELP wasmclaw_fuel_consumed_total Fuel consumed by skill calls.
+# TYPE wasmclaw_fuel_consumed_total counter
+wasmclaw_fuel_consumed_total{tenant="a",skill="echo"} 1000000
+wasmclaw_fuel_consumed_total{tenant="b",skill="we\"ird\\\nname"} 1000000
+# HELP wasmclaw_call_wall_seconds_total Wall-clock time of skill calls.
+# TYPE wasmclaw_call_wall_seconds_total counter
+wasmclaw_call_wall_seconds_total{tenant="a",skill="echo"} 0.25
+wasmclaw_call_wall_seconds_total{tenant="b",skill="we\"ird\\\nname"} 0.25
+# HELP wasmclaw_call_memory_peak_bytes Most linear memory one call held.
+# TYPE wasmclaw_call_memory_peak_bytes gauge
+wasmclaw_call_memory_peak_bytes{tenant="a",skill="echo"} 65536
+wasmclaw_call_memory_peak_bytes{tenant="b",skill="we\"ird\\\nname"} 65536
+# HELP wasmclaw_cost_total Usage priced by the operator's rate card.
+# TYPE wasmclaw_cost_total counter
+wasmclaw_cost_total{tenant="a",skill="echo"} 0.5
+wasmclaw_cost_total{tenant="b",skill="we\"ird\\\nname"} 0.5
+# HELP wasmclaw_call_errors_total Failed skill calls by error kind.
+# TYPE wasmclaw_call_errors_total counter
+wasmclaw_call_errors_total{tenant="b",skill="we\"ird\\\nname",kind="timeout"} 1
+wasmclaw_call_errors_total{tenant="b",skill="we\"ird\\\nname",kind="trap"} 2
+"#;
+        assert_eq!(text(s), expected);
+    }
+
+    #[test]
+    fn no_usage_still_describes_every_family() {
+        let s = Snapshot { active: 0, suspended: 0, in_flight: 0, usage: vec![] };
+        let out = text(s);
+        for name in [
+            "wasmclaw_tenants",
+            "wasmclaw_requests_in_flight",
+            "wasmclaw_calls_total",
+            "wasmclaw_fuel_consumed_total",
+            "wasmclaw_call_wall_seconds_total",
+            "wasmclaw_call_memory_peak_bytes",
+            "wasmclaw_cost_total",
+            "wasmclaw_call_errors_total",
+        ] {
+            assert!(out.contains(&format!("# TYPE {name} ")), "{name}:\n{out}");
+        }
+        assert!(!out.contains("tenant="), "{out}");
+    }
 }

@@ -171,7 +171,7 @@ pub(crate) async fn audit(
 pub(crate) async fn metrics(State(gw): State<Gateway>, caller: Caller) -> ApiResult<Response> {
     caller.allow(&gw, OPERATOR, "read metrics")?;
     let text = crate::metrics::render(&gw)?;
-    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
+    Ok(([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text).into_response())
 }
 
 pub(crate) async fn security(State(gw): State<Gateway>, caller: Caller) -> ApiResult<Json<Value>> {
