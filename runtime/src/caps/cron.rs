@@ -137,7 +137,7 @@ fn to_wit(job: Job) -> wit::Job {
 }
 
 impl wit::Host for CronCtx {
-    fn add(&mut self, schedule: wit::Schedule, input: String) -> Result<String, WitError> {
+    async fn add(&mut self, schedule: wit::Schedule, input: String) -> Result<String, WitError> {
         self.debt.charge_work(input.len() as u64, 1);
         let a = self.access()?;
         if input.len() > MAX_INPUT_BYTES {
@@ -169,25 +169,29 @@ impl wit::Host for CronCtx {
             next_run: next,
             created: now,
         };
-        a.db.cron_add(&job, a.grant.tenant_max_jobs, a.grant.skill_max_jobs).map_err(store_error)?;
-        self.audit.changed("cron.add", &job.id);
-        Ok(job.id)
+        let (id, tenant_max, skill_max) = (job.id.clone(), a.grant.tenant_max_jobs, a.grant.skill_max_jobs);
+        a.db.run(move |db| db.cron_add(&job, tenant_max, skill_max)).await.map_err(store_error)?;
+        self.audit.changed("cron.add", &id);
+        Ok(id)
     }
 
-    fn list(&mut self) -> Result<Vec<wit::Job>, WitError> {
+    async fn list(&mut self) -> Result<Vec<wit::Job>, WitError> {
         let a = self.access()?;
-        let jobs = a.db.cron_list(&a.tenant, &a.skill).map_err(store_error)?;
+        let (tenant, skill) = (a.tenant.clone(), a.skill.clone());
+        let jobs = a.db.run(move |db| db.cron_list(&tenant, &skill)).await.map_err(store_error)?;
         self.debt.charge_work(jobs.iter().map(|j| j.input.len() as u64).sum(), jobs.len() as u64 + 1);
         Ok(jobs.into_iter().filter(|j| j.scope == a.scope).map(to_wit).collect())
     }
 
-    fn remove(&mut self, id: String) -> Result<(), WitError> {
+    async fn remove(&mut self, id: String) -> Result<(), WitError> {
         let a = self.access()?;
         // Ids are 32 hex digits; anything else cannot be a job.
         if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(not_found());
         }
-        let removed = a.db.cron_remove_if(&a.tenant, &a.skill, &id, |j| j.scope == a.scope);
+        let (tenant, skill, scope, job) = (a.tenant.clone(), a.skill.clone(), a.scope.clone(), id.clone());
+        let removed =
+            a.db.run(move |db| db.cron_remove_if(&tenant, &skill, &job, |j| j.scope == scope)).await;
         match removed.map_err(store_error)? {
             true => {
                 self.audit.changed("cron.remove", &id);
@@ -245,16 +249,16 @@ mod tests {
         wit::Schedule::Cron(s.into())
     }
 
-    #[test]
-    fn add_list_remove() {
+    #[tokio::test]
+    async fn add_list_remove() {
         let (_d, db) = db();
         let mut c = ctx(&db, "acme", "notes");
-        let id = c.add(cron("0 30 9 * * Mon-Fri"), "{\"say\":\"hi\"}".into()).unwrap();
+        let id = c.add(cron("0 30 9 * * Mon-Fri"), "{\"say\":\"hi\"}".into()).await.unwrap();
         assert_eq!(id.len(), 32);
         assert!(id.bytes().all(|b| b.is_ascii_hexdigit()));
-        let id2 = c.add(wit::Schedule::EverySeconds(60), "[]".into()).unwrap();
+        let id2 = c.add(wit::Schedule::EverySeconds(60), "[]".into()).await.unwrap();
         assert_ne!(id, id2);
-        let jobs = c.list().unwrap();
+        let jobs = c.list().await.unwrap();
         assert_eq!(jobs.len(), 2);
         let j = jobs.iter().find(|j| j.id == id).unwrap();
         assert!(matches!(&j.schedule, wit::Schedule::Cron(e) if e == "0 30 9 * * Mon-Fri"));
@@ -266,13 +270,13 @@ mod tests {
         // The stored job is owned by the call's tenant and skill.
         let stored = db.cron_list_tenant(&TenantId::parse("acme").unwrap()).unwrap();
         assert!(stored.iter().all(|j| j.tenant.as_str() == "acme" && j.skill == "notes" && j.created == NOW));
-        c.remove(id.clone()).unwrap();
-        assert!(matches!(c.remove(id), Err(WitError::NotFound(_))));
-        assert_eq!(c.list().unwrap().len(), 1);
+        c.remove(id.clone()).await.unwrap();
+        assert!(matches!(c.remove(id).await, Err(WitError::NotFound(_))));
+        assert_eq!(c.list().await.unwrap().len(), 1);
     }
 
-    #[test]
-    fn no_grant_denies_every_function() {
+    #[tokio::test]
+    async fn no_grant_denies_every_function() {
         let (_d, db) = db();
         let mut c = CronCtx::new(
             db.clone(),
@@ -283,81 +287,81 @@ mod tests {
             Arc::new(ManualClock::new(NOW)),
         );
         let denied = |r: Result<(), WitError>| matches!(r, Err(WitError::Denied(ref s)) if s == NO_GRANT);
-        assert!(denied(c.add(wit::Schedule::EverySeconds(3600), "{}".into()).map(drop)));
-        assert!(denied(c.list().map(drop)));
-        assert!(denied(c.remove("0".repeat(32))));
+        assert!(denied(c.add(wit::Schedule::EverySeconds(3600), "{}".into()).await.map(drop)));
+        assert!(denied(c.list().await.map(drop)));
+        assert!(denied(c.remove("0".repeat(32)).await));
         assert_eq!(db.cron_count(&TenantId::parse("acme").unwrap()).unwrap(), 0);
 
         let mut c = CronCtx::denied("no cron in describe");
         let denied =
             |r: Result<(), WitError>| matches!(r, Err(WitError::Denied(ref s)) if s == "no cron in describe");
-        assert!(denied(c.add(wit::Schedule::EverySeconds(3600), "{}".into()).map(drop)));
-        assert!(denied(c.list().map(drop)));
-        assert!(denied(c.remove("x".into())));
+        assert!(denied(c.add(wit::Schedule::EverySeconds(3600), "{}".into()).await.map(drop)));
+        assert!(denied(c.list().await.map(drop)));
+        assert!(denied(c.remove("x".into()).await));
     }
 
-    #[test]
-    fn minimum_interval_is_limit_exceeded() {
+    #[tokio::test]
+    async fn minimum_interval_is_limit_exceeded() {
         let (_d, db) = db();
         let mut c = ctx(&db, "acme", "notes");
         let limited = |r: Result<String, WitError>| matches!(r, Err(WitError::LimitExceeded(ref m)) if m.contains("60 seconds"));
-        assert!(limited(c.add(wit::Schedule::EverySeconds(59), "{}".into())));
-        assert!(limited(c.add(cron("* * * * * *"), "{}".into())));
-        assert!(limited(c.add(cron("0,30 * * * * *"), "{}".into())));
+        assert!(limited(c.add(wit::Schedule::EverySeconds(59), "{}".into()).await));
+        assert!(limited(c.add(cron("* * * * * *"), "{}".into()).await));
+        assert!(limited(c.add(cron("0,30 * * * * *"), "{}".into()).await));
         // One close pair at midnight is enough to refuse.
-        assert!(limited(c.add(cron("0,59 0,59 0,23 * * *"), "{}".into())));
-        c.add(wit::Schedule::EverySeconds(60), "{}".into()).unwrap();
-        c.add(cron("0 * * * * *"), "{}".into()).unwrap();
-        assert_eq!(c.list().unwrap().len(), 2);
+        assert!(limited(c.add(cron("0,59 0,59 0,23 * * *"), "{}".into()).await));
+        c.add(wit::Schedule::EverySeconds(60), "{}".into()).await.unwrap();
+        c.add(cron("0 * * * * *"), "{}".into()).await.unwrap();
+        assert_eq!(c.list().await.unwrap().len(), 2);
     }
 
-    #[test]
-    fn maximum_jobs_is_limit_exceeded() {
+    #[tokio::test]
+    async fn maximum_jobs_is_limit_exceeded() {
         let (_d, db) = db();
         let mut notes = ctx(&db, "acme", "notes");
         let mut mail = ctx(&db, "acme", "mail");
         let every = || wit::Schedule::EverySeconds(3600);
-        notes.add(every(), "{}".into()).unwrap();
-        notes.add(every(), "{}".into()).unwrap();
+        notes.add(every(), "{}".into()).await.unwrap();
+        notes.add(every(), "{}".into()).await.unwrap();
         // The skill's maximum is 2.
-        assert!(matches!(notes.add(every(), "{}".into()), Err(WitError::LimitExceeded(_))));
-        mail.add(every(), "{}".into()).unwrap();
+        assert!(matches!(notes.add(every(), "{}".into()).await, Err(WitError::LimitExceeded(_))));
+        mail.add(every(), "{}".into()).await.unwrap();
         // The tenant's maximum is 3.
-        assert!(matches!(mail.add(every(), "{}".into()), Err(WitError::LimitExceeded(_))));
+        assert!(matches!(mail.add(every(), "{}".into()).await, Err(WitError::LimitExceeded(_))));
         // Another tenant has its own.
-        ctx(&db, "other", "notes").add(every(), "{}".into()).unwrap();
+        ctx(&db, "other", "notes").add(every(), "{}".into()).await.unwrap();
         assert_eq!(db.cron_count(&TenantId::parse("acme").unwrap()).unwrap(), 3);
     }
 
-    #[test]
-    fn other_tenants_cannot_see_or_remove_a_job() {
+    #[tokio::test]
+    async fn other_tenants_cannot_see_or_remove_a_job() {
         let (_d, db) = db();
         let mut a = ctx(&db, "tenant-a", "notes");
-        let id = a.add(wit::Schedule::EverySeconds(3600), "{\"a\":1}".into()).unwrap();
+        let id = a.add(wit::Schedule::EverySeconds(3600), "{\"a\":1}".into()).await.unwrap();
         for tenant in ["tenant-b", "tenant"] {
             let mut b = ctx(&db, tenant, "notes");
-            assert!(b.list().unwrap().is_empty());
-            let by_id = b.remove(id.clone());
-            let unknown = b.remove("0".repeat(32));
+            assert!(b.list().await.unwrap().is_empty());
+            let by_id = b.remove(id.clone()).await;
+            let unknown = b.remove("0".repeat(32)).await;
             // The same answer for another tenant's id as for no job at all.
             assert!(matches!(&by_id, Err(WitError::NotFound(_))));
             assert_eq!(format!("{by_id:?}"), format!("{unknown:?}"));
         }
-        let jobs = a.list().unwrap();
+        let jobs = a.list().await.unwrap();
         assert_eq!(jobs.len(), 1);
         assert_eq!((jobs[0].id.as_str(), jobs[0].input.as_str()), (id.as_str(), "{\"a\":1}"));
     }
 
-    #[test]
-    fn other_skills_of_the_tenant_cannot_see_or_remove_a_job() {
+    #[tokio::test]
+    async fn other_skills_of_the_tenant_cannot_see_or_remove_a_job() {
         let (_d, db) = db();
         let mut notes = ctx(&db, "acme", "notes");
-        let id = notes.add(wit::Schedule::EverySeconds(3600), "{}".into()).unwrap();
+        let id = notes.add(wit::Schedule::EverySeconds(3600), "{}".into()).await.unwrap();
         let mut mail = ctx(&db, "acme", "mail");
-        assert!(mail.list().unwrap().is_empty());
-        assert!(matches!(mail.remove(id.clone()), Err(WitError::NotFound(_))));
-        assert_eq!(notes.list().unwrap().len(), 1);
-        notes.remove(id).unwrap();
+        assert!(mail.list().await.unwrap().is_empty());
+        assert!(matches!(mail.remove(id.clone()).await, Err(WitError::NotFound(_))));
+        assert_eq!(notes.list().await.unwrap().len(), 1);
+        notes.remove(id).await.unwrap();
     }
 
     fn scoped(db: &Arc<Db>, user: Option<&str>, in_session: bool) -> CronCtx {
@@ -372,11 +376,11 @@ mod tests {
         )
     }
 
-    #[test]
-    fn a_job_belongs_to_the_scope_that_added_it() {
+    #[tokio::test]
+    async fn a_job_belongs_to_the_scope_that_added_it() {
         let (_d, db) = db();
         let mut alice = scoped(&db, Some("alice"), false);
-        let id = alice.add(wit::Schedule::EverySeconds(3600), "{}".into()).unwrap();
+        let id = alice.add(wit::Schedule::EverySeconds(3600), "{}".into()).await.unwrap();
         let stored = db.cron_list_tenant(&TenantId::parse("acme").unwrap()).unwrap();
         assert_eq!(stored[0].scope.user.as_ref().map(|u| u.as_str()), Some("alice"));
         assert!(!stored[0].scope.in_session);
@@ -386,37 +390,39 @@ mod tests {
             [(Some("mallory"), false), (Some("mallory"), true), (Some("alice"), true), (None, false)]
         {
             let mut other = scoped(&db, user, in_session);
-            assert!(other.list().unwrap().is_empty(), "{user:?} {in_session}");
-            let by_id = other.remove(id.clone());
-            assert_eq!(format!("{by_id:?}"), format!("{:?}", other.remove("0".repeat(32))));
+            assert!(other.list().await.unwrap().is_empty(), "{user:?} {in_session}");
+            let by_id = other.remove(id.clone()).await;
+            assert_eq!(format!("{by_id:?}"), format!("{:?}", other.remove("0".repeat(32)).await));
         }
-        assert_eq!(alice.list().unwrap().len(), 1, "alice's job is intact");
-        alice.remove(id).unwrap();
-        assert!(alice.list().unwrap().is_empty());
+        assert_eq!(alice.list().await.unwrap().len(), 1, "alice's job is intact");
+        alice.remove(id).await.unwrap();
+        assert!(alice.list().await.unwrap().is_empty());
     }
 
-    #[test]
-    fn bad_schedule_or_input_is_invalid() {
+    #[tokio::test]
+    async fn bad_schedule_or_input_is_invalid() {
         let (_d, db) = db();
         let mut c = ctx(&db, "acme", "notes");
         let invalid = |r: Result<String, WitError>| matches!(r, Err(WitError::Invalid(_)));
-        assert!(invalid(c.add(cron("every day"), "{}".into())));
-        let Err(WitError::Invalid(m)) = c.add(cron("0 0 0 1 13 *"), "{}".into()) else { panic!() };
+        assert!(invalid(c.add(cron("every day"), "{}".into()).await));
+        let Err(WitError::Invalid(m)) = c.add(cron("0 0 0 1 13 *"), "{}".into()).await else { panic!() };
         assert!(m.starts_with("invalid cron expression"), "{m}");
-        assert!(invalid(c.add(cron("0 0 0 30 2 *"), "{}".into())), "never fires");
-        assert!(invalid(c.add(cron(&format!("0 0 0 * * *{}", " ".repeat(300))), "{}".into())));
-        assert!(invalid(c.add(wit::Schedule::EverySeconds(0), "{}".into())));
-        assert!(invalid(c.add(wit::Schedule::EverySeconds(u64::MAX), "{}".into())));
-        assert!(invalid(c.add(wit::Schedule::EverySeconds(3600), "not json".into())));
-        assert!(invalid(c.add(wit::Schedule::EverySeconds(3600), "{} {}".into())));
-        assert!(invalid(c.add(wit::Schedule::EverySeconds(3600), "".into())));
+        assert!(invalid(c.add(cron("0 0 0 30 2 *"), "{}".into()).await), "never fires");
+        assert!(invalid(c.add(cron(&format!("0 0 0 * * *{}", " ".repeat(300))), "{}".into()).await));
+        assert!(invalid(c.add(wit::Schedule::EverySeconds(0), "{}".into()).await));
+        assert!(invalid(c.add(wit::Schedule::EverySeconds(u64::MAX), "{}".into()).await));
+        assert!(invalid(c.add(wit::Schedule::EverySeconds(3600), "not json".into()).await));
+        assert!(invalid(c.add(wit::Schedule::EverySeconds(3600), "{} {}".into()).await));
+        assert!(invalid(c.add(wit::Schedule::EverySeconds(3600), "".into()).await));
         let big = format!("\"{}\"", "x".repeat(MAX_INPUT_BYTES));
-        assert!(invalid(c.add(wit::Schedule::EverySeconds(3600), big)));
-        c.add(wit::Schedule::EverySeconds(3600), format!("\"{}\"", "x".repeat(MAX_INPUT_BYTES - 2))).unwrap();
-        assert_eq!(c.list().unwrap().len(), 1);
+        assert!(invalid(c.add(wit::Schedule::EverySeconds(3600), big).await));
+        c.add(wit::Schedule::EverySeconds(3600), format!("\"{}\"", "x".repeat(MAX_INPUT_BYTES - 2)))
+            .await
+            .unwrap();
+        assert_eq!(c.list().await.unwrap().len(), 1);
         // Ids of any shape are not-found, not a trap.
-        assert!(matches!(c.remove("".into()), Err(WitError::NotFound(_))));
-        assert!(matches!(c.remove("\0".repeat(32)), Err(WitError::NotFound(_))));
-        assert!(matches!(c.remove("z".repeat(100_000)), Err(WitError::NotFound(_))));
+        assert!(matches!(c.remove("".into()).await, Err(WitError::NotFound(_))));
+        assert!(matches!(c.remove("\0".repeat(32)).await, Err(WitError::NotFound(_))));
+        assert!(matches!(c.remove("z".repeat(100_000)).await, Err(WitError::NotFound(_))));
     }
 }

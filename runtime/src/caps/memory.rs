@@ -158,16 +158,17 @@ fn list_limit(limit: u32) -> usize {
 }
 
 impl wit::Host for MemoryCtx {
-    fn get(&mut self, key: String) -> Result<String, WitError> {
-        let (a, scope) = self.access()?;
+    async fn get(&mut self, key: String) -> Result<String, WitError> {
+        let a = self.access()?.0.clone();
         check_key(&key)?;
-        let value = a.db.memory_get(scope, &key).map_err(store_error)?;
+        let k = key.clone();
+        let value = a.db.clone().run(move |db| db.memory_get(a.scope(), &k)).await.map_err(store_error)?;
         self.debt.charge_work((key.len() + value.as_ref().map_or(0, String::len)) as u64, 1);
         value.ok_or_else(|| WitError::NotFound(format!("no entry {key:?}")))
     }
 
-    fn set(&mut self, key: String, value: String) -> Result<(), WitError> {
-        let (a, scope) = self.access()?;
+    async fn set(&mut self, key: String, value: String) -> Result<(), WitError> {
+        let a = self.access()?.0.clone();
         check_key(&key)?;
         if value.len() > MAX_VALUE_BYTES {
             return Err(WitError::Invalid(format!(
@@ -176,14 +177,18 @@ impl wit::Host for MemoryCtx {
             )));
         }
         self.debt.charge_work((key.len() + value.len()) as u64, 1);
-        a.db.memory_set(scope, &key, &value, &a.quota).map_err(store_error)
+        a.db.clone()
+            .run(move |db| db.memory_set(a.scope(), &key, &value, &a.quota))
+            .await
+            .map_err(store_error)
     }
 
-    fn delete(&mut self, key: String) -> Result<(), WitError> {
-        let (a, scope) = self.access()?;
+    async fn delete(&mut self, key: String) -> Result<(), WitError> {
+        let a = self.access()?.0.clone();
         check_key(&key)?;
         self.debt.charge_work(key.len() as u64, 1);
-        match a.db.memory_delete(scope, &key).map_err(store_error)? {
+        let k = key.clone();
+        match a.db.clone().run(move |db| db.memory_delete(a.scope(), &k)).await.map_err(store_error)? {
             true => Ok(()),
             false => Err(WitError::NotFound(format!("no entry {key:?}"))),
         }
@@ -283,22 +288,22 @@ mod tests {
     async fn allowed_round_trip() {
         let (_d, db) = db();
         let mut m = ctx(&db, "acme", None);
-        m.set("k".into(), "v".into()).unwrap();
-        assert_eq!(m.get("k".into()).unwrap(), "v");
+        m.set("k".into(), "v".into()).await.unwrap();
+        assert_eq!(m.get("k".into()).await.unwrap(), "v");
         assert_eq!(m.list("".into(), 10).await.unwrap().len(), 1);
         assert_eq!(m.search("V".into(), 10).await.unwrap().len(), 1);
-        m.delete("k".into()).unwrap();
-        assert!(matches!(m.get("k".into()), Err(WitError::NotFound(_))));
-        assert!(matches!(m.delete("k".into()), Err(WitError::NotFound(_))));
+        m.delete("k".into()).await.unwrap();
+        assert!(matches!(m.get("k".into()).await, Err(WitError::NotFound(_))));
+        assert!(matches!(m.delete("k".into()).await, Err(WitError::NotFound(_))));
     }
 
     #[tokio::test]
     async fn denied_context_returns_denied_for_every_function() {
         let mut m = MemoryCtx::denied("no memory in describe");
         let is_denied = |r: Result<(), WitError>| matches!(r, Err(WitError::Denied(ref s)) if s == "no memory in describe");
-        assert!(is_denied(m.get("k".into()).map(drop)));
-        assert!(is_denied(m.set("k".into(), "v".into())));
-        assert!(is_denied(m.delete("k".into())));
+        assert!(is_denied(m.get("k".into()).await.map(drop)));
+        assert!(is_denied(m.set("k".into(), "v".into()).await));
+        assert!(is_denied(m.delete("k".into()).await));
         assert!(is_denied(m.list("".into(), 1).await.map(drop)));
         assert!(is_denied(m.search("q".into(), 1).await.map(drop)));
     }
@@ -307,25 +312,28 @@ mod tests {
     async fn bounds_are_invalid_not_traps() {
         let (_d, db) = db();
         let mut m = ctx(&db, "acme", None);
-        assert!(matches!(m.set("".into(), "v".into()), Err(WitError::Invalid(_))));
-        assert!(matches!(m.set("k".repeat(513), "v".into()), Err(WitError::Invalid(_))));
-        m.set("k".repeat(512), "v".into()).unwrap();
-        assert!(matches!(m.set("k".into(), "v".repeat(MAX_VALUE_BYTES + 1)), Err(WitError::Invalid(_))));
-        m.set("big".into(), "v".repeat(MAX_VALUE_BYTES)).unwrap();
+        assert!(matches!(m.set("".into(), "v".into()).await, Err(WitError::Invalid(_))));
+        assert!(matches!(m.set("k".repeat(513), "v".into()).await, Err(WitError::Invalid(_))));
+        m.set("k".repeat(512), "v".into()).await.unwrap();
+        assert!(matches!(
+            m.set("k".into(), "v".repeat(MAX_VALUE_BYTES + 1)).await,
+            Err(WitError::Invalid(_))
+        ));
+        m.set("big".into(), "v".repeat(MAX_VALUE_BYTES)).await.unwrap();
         assert!(matches!(m.search("   ".into(), 1).await, Err(WitError::Invalid(_))));
         assert!(matches!(m.search("q".repeat(2000), 1).await, Err(WitError::Invalid(_))));
     }
 
-    #[test]
-    fn quota_is_limit_exceeded() {
+    #[tokio::test]
+    async fn quota_is_limit_exceeded() {
         let (_d, db) = db();
         let mut m = ctx(&db, "acme", None);
         for i in 0..5 {
-            m.set(format!("k{i}"), "v".into()).unwrap();
+            m.set(format!("k{i}"), "v".into()).await.unwrap();
         }
-        assert!(matches!(m.set("k5".into(), "v".into()), Err(WitError::LimitExceeded(_))));
+        assert!(matches!(m.set("k5".into(), "v".into()).await, Err(WitError::LimitExceeded(_))));
         // Another tenant's quota is its own.
-        ctx(&db, "other", None).set("k5".into(), "v".into()).unwrap();
+        ctx(&db, "other", None).set("k5".into(), "v".into()).await.unwrap();
     }
 
     #[tokio::test]
@@ -338,7 +346,7 @@ mod tests {
             MemoryQuota { max_entries: 2000, max_bytes: 1 << 30 },
         );
         for i in 0..(MAX_LIST_ENTRIES + 5) {
-            m.set(format!("k{i:05}"), "v".into()).unwrap();
+            m.set(format!("k{i:05}"), "v".into()).await.unwrap();
         }
         assert_eq!(m.list("".into(), u32::MAX).await.unwrap().len(), MAX_LIST_ENTRIES);
     }
@@ -346,17 +354,17 @@ mod tests {
     #[tokio::test]
     async fn cross_tenant_and_cross_user_reads_fail() {
         let (_d, db) = db();
-        ctx(&db, "tenant-b", None).set("secret".into(), "b-secret".into()).unwrap();
-        ctx(&db, "tenant-a", Some("alice")).set("secret".into(), "alice-secret".into()).unwrap();
+        ctx(&db, "tenant-b", None).set("secret".into(), "b-secret".into()).await.unwrap();
+        ctx(&db, "tenant-a", Some("alice")).set("secret".into(), "alice-secret".into()).await.unwrap();
         let mut a = ctx(&db, "tenant-a", None);
-        assert!(matches!(a.get("secret".into()), Err(WitError::NotFound(_))));
+        assert!(matches!(a.get("secret".into()).await, Err(WitError::NotFound(_))));
         assert!(a.list("".into(), 100).await.unwrap().is_empty());
         assert!(a.search("secret".into(), 100).await.unwrap().is_empty());
         let mut bob = ctx(&db, "tenant-a", Some("bob"));
         assert!(bob.list("".into(), 100).await.unwrap().is_empty());
-        assert!(matches!(a.delete("secret".into()), Err(WitError::NotFound(_))));
+        assert!(matches!(a.delete("secret".into()).await, Err(WitError::NotFound(_))));
         // B's entry is intact after A's attempts.
-        assert_eq!(ctx(&db, "tenant-b", None).get("secret".into()).unwrap(), "b-secret");
+        assert_eq!(ctx(&db, "tenant-b", None).get("secret".into()).await.unwrap(), "b-secret");
     }
 
     fn big_ctx(db: &Arc<Db>, tenant: &str, debt: &FuelDebt) -> MemoryCtx {
@@ -370,9 +378,9 @@ mod tests {
     }
 
     /// Fills `m` with `n` entries of `size`-byte values, none holding "needle".
-    fn fill(m: &mut MemoryCtx, n: usize, size: usize) {
+    async fn fill(m: &mut MemoryCtx, n: usize, size: usize) {
         for i in 0..n {
-            m.set(format!("k{i:06}"), "x".repeat(size)).unwrap();
+            m.set(format!("k{i:06}"), "x".repeat(size)).await.unwrap();
         }
     }
 
@@ -381,9 +389,9 @@ mod tests {
         let (_d, db) = db();
         let debt = FuelDebt::default();
         let mut m = big_ctx(&db, "acme", &debt);
-        m.set("key".into(), "v".repeat(1000)).unwrap();
+        m.set("key".into(), "v".repeat(1000)).await.unwrap();
         assert_eq!(debt.take(), 1003 * crate::caps::FUEL_PER_BYTE + crate::caps::FUEL_PER_ENTRY);
-        m.get("key".into()).unwrap();
+        m.get("key".into()).await.unwrap();
         assert_eq!(debt.take(), 1003 * crate::caps::FUEL_PER_BYTE + crate::caps::FUEL_PER_ENTRY);
         m.list("".into(), 10).await.unwrap();
         assert!(debt.take() >= 1003);
@@ -397,10 +405,10 @@ mod tests {
         let (small_debt, big_debt) = (FuelDebt::default(), FuelDebt::default());
         let mut small = big_ctx(&db, "small", &small_debt);
         let mut big = big_ctx(&db, "big", &big_debt);
-        fill(&mut small, 10, 10_000);
-        fill(&mut big, 100, 10_000);
-        small.set("hit".into(), "the Needle".into()).unwrap();
-        big.set("hit".into(), "the Needle".into()).unwrap();
+        fill(&mut small, 10, 10_000).await;
+        fill(&mut big, 100, 10_000).await;
+        small.set("hit".into(), "the Needle".into()).await.unwrap();
+        big.set("hit".into(), "the Needle".into()).await.unwrap();
         small_debt.take();
         big_debt.take();
         // Allowed: a search in a small scope finds its match.
@@ -419,7 +427,7 @@ mod tests {
         let debt = FuelDebt::default();
         let mut m = big_ctx(&db, "acme", &debt);
         // 20 MiB: more than one search reads.
-        fill(&mut m, 20, MAX_VALUE_BYTES);
+        fill(&mut m, 20, MAX_VALUE_BYTES).await;
         debt.take();
         let e = m.search("needle".into(), 10).await.unwrap_err();
         assert!(matches!(&e, WitError::LimitExceeded(m) if m.contains("the most one search reads")), "{e:?}");
@@ -432,24 +440,25 @@ mod tests {
         let (_d, db) = db();
         let debt = FuelDebt::default();
         let mut m = big_ctx(&db, "acme", &debt);
-        fill(&mut m, 4, MAX_VALUE_BYTES);
+        fill(&mut m, 4, MAX_VALUE_BYTES).await;
         debt.take();
         debt.set_left(1_000_000);
         assert!(matches!(m.search("needle".into(), 10).await, Err(WitError::LimitExceeded(_))));
         assert_eq!(debt.take(), u64::MAX, "the call is left owing more than it has");
     }
 
-    #[test]
-    fn words_match_case_insensitively_in_ascii_and_unicode() {
+    #[tokio::test]
+    async fn words_match_case_insensitively_in_ascii_and_unicode() {
         let (_d, db) = db();
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let mut m = ctx(&db, "acme", None);
-        m.set("ascii".into(), "Hello WORLD".into()).unwrap();
-        m.set("unicode".into(), "ÄPFEL und Birnen".into()).unwrap();
-        let mut search = |q: &str| rt.block_on(m.search(q.into(), 10)).unwrap().len();
-        assert_eq!(search("world hello"), 1);
-        assert_eq!(search("äpfel BIRNEN"), 1);
-        assert_eq!(search("hello äpfel"), 0, "every word in one entry");
-        assert_eq!(search("E"), 2);
+        m.set("ascii".into(), "Hello WORLD".into()).await.unwrap();
+        m.set("unicode".into(), "ÄPFEL und Birnen".into()).await.unwrap();
+        for (query, hits) in [("world hello", 1), ("äpfel BIRNEN", 1), ("hello äpfel", 0), ("E", 2)] {
+            assert_eq!(
+                m.search(query.into(), 10).await.unwrap().len(),
+                hits,
+                "{query}: every word in one entry"
+            );
+        }
     }
 }

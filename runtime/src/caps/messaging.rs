@@ -134,7 +134,7 @@ impl wit::Host for MessagingCtx {
         Ok(names)
     }
 
-    fn send(&mut self, contact: String, body: String) -> Result<String, WitError> {
+    async fn send(&mut self, contact: String, body: String) -> Result<String, WitError> {
         self.debt.charge_work(body.len() as u64, 1);
         let a = self.access()?;
         // Exact match on a granted name; nothing else can select a recipient.
@@ -173,15 +173,17 @@ impl wit::Host for MessagingCtx {
             next_attempt: now,
             last_error: None,
         };
-        a.db.outbox_put(&m).map_err(store_error)?;
-        Ok(m.id)
+        let id = m.id.clone();
+        a.db.run(move |db| db.outbox_put(&m)).await.map_err(store_error)?;
+        Ok(id)
     }
 
-    fn status(&mut self, message_id: String) -> Result<wit::DeliveryState, WitError> {
+    async fn status(&mut self, message_id: String) -> Result<wit::DeliveryState, WitError> {
         self.debt.charge_work(message_id.len() as u64, 1);
         let a = self.access()?;
         let not_found = || WitError::NotFound("no message with this id for this tenant".into());
-        match a.db.outbox_get(&a.tenant, &message_id).map_err(store_error)? {
+        let tenant = a.tenant.clone();
+        match a.db.run(move |db| db.outbox_get(&tenant, &message_id)).await.map_err(store_error)? {
             None => Err(not_found()),
             Some(m) => Ok(match m.state {
                 MessageState::Pending => wit::DeliveryState::Pending,
@@ -269,15 +271,15 @@ mod tests {
         matches!(r, Err(WitError::Denied(_)))
     }
 
-    #[test]
-    fn messaging_allowed_send_then_status() {
+    #[tokio::test]
+    async fn messaging_allowed_send_then_status() {
         let f = Fixture::new();
         let mut m = f.ctx("tenant-a", &[("ops", A_HOOK), ("alerts", A_HOOK)]);
         assert_eq!(m.contacts().unwrap(), ["alerts", "ops"]);
-        let id = m.send("ops".into(), "disk full".into()).unwrap();
+        let id = m.send("ops".into(), "disk full".into()).await.unwrap();
         assert_eq!(id.len(), 32);
         assert!(id.bytes().all(|b| b.is_ascii_hexdigit()));
-        assert_eq!(m.status(id.clone()).unwrap(), wit::DeliveryState::Pending);
+        assert_eq!(m.status(id.clone()).await.unwrap(), wit::DeliveryState::Pending);
         let s = f.stored("tenant-a", &id);
         assert_eq!(
             (s.skill.as_str(), s.contact.as_str(), s.url.as_str(), s.body.as_str()),
@@ -288,16 +290,16 @@ mod tests {
             (MessageState::Pending, 0, T0, T0)
         );
         // Ids are fresh.
-        assert_ne!(m.send("ops".into(), "again".into()).unwrap(), id);
+        assert_ne!(m.send("ops".into(), "again".into()).await.unwrap(), id);
         // The state follows the store.
         let mut s = s;
         s.state = MessageState::Delivered;
         f.db.outbox_update(&s).unwrap();
-        assert_eq!(m.status(id).unwrap(), wit::DeliveryState::Delivered);
+        assert_eq!(m.status(id).await.unwrap(), wit::DeliveryState::Delivered);
     }
 
-    #[test]
-    fn messaging_unknown_contacts_and_addresses_are_denied() {
+    #[tokio::test]
+    async fn messaging_unknown_contacts_and_addresses_are_denied() {
         let f = Fixture::new();
         let mut m = f.ctx("tenant-a", &[("ops", A_HOOK)]);
         for target in [
@@ -313,7 +315,7 @@ mod tests {
             "tenant-b/ops",
             "ops\0",
         ] {
-            let r = m.send(target.into(), "x".into());
+            let r = m.send(target.into(), "x".into()).await;
             match r {
                 Err(WitError::Denied(e)) => assert!(e.starts_with("no contact named"), "{target:?}: {e}"),
                 other => panic!("{target:?}: {other:?}"),
@@ -321,35 +323,35 @@ mod tests {
         }
         assert!(f.db.outbox_list(&TenantId::parse("tenant-a").unwrap(), 10).unwrap().is_empty());
         // The error text is bounded and printable.
-        let Err(WitError::Denied(e)) = m.send(format!("\n{}", "x".repeat(10_000)), "x".into()) else {
+        let Err(WitError::Denied(e)) = m.send(format!("\n{}", "x".repeat(10_000)), "x".into()).await else {
             panic!("not denied")
         };
         assert!(e.len() < 200 && !e.contains('\n'), "{e}");
     }
 
-    #[test]
-    fn messaging_denied_context_and_no_contacts() {
+    #[tokio::test]
+    async fn messaging_denied_context_and_no_contacts() {
         let f = Fixture::new();
         let mut d = MessagingCtx::denied("messaging is not granted");
         assert!(matches!(d.contacts(), Err(WitError::Denied(ref s)) if s == "messaging is not granted"));
-        assert!(is_denied(d.send("ops".into(), "x".into())));
-        assert!(is_denied(d.status("0".repeat(32))));
+        assert!(is_denied(d.send("ops".into(), "x".into()).await));
+        assert!(is_denied(d.status("0".repeat(32)).await));
         let mut none = f.ctx("tenant-a", &[]);
         assert_eq!(none.contacts().unwrap(), Vec::<String>::new());
-        assert!(is_denied(none.send("ops".into(), "x".into())));
+        assert!(is_denied(none.send("ops".into(), "x".into()).await));
     }
 
-    #[test]
-    fn messaging_is_isolated_between_tenants() {
+    #[tokio::test]
+    async fn messaging_is_isolated_between_tenants() {
         let f = Fixture::new();
         let mut a = f.ctx("tenant-a", &[("ops", A_HOOK)]);
         let mut b = f.ctx("tenant-b", &[("b-ops", B_HOOK)]);
-        let a_id = a.send("ops".into(), "for a".into()).unwrap();
+        let a_id = a.send("ops".into(), "for a".into()).await.unwrap();
         // B cannot read A's message state, nor message A's contact.
-        assert!(matches!(b.status(a_id.clone()), Err(WitError::NotFound(_))));
-        assert!(matches!(b.status("f".repeat(32)), Err(WitError::NotFound(_))));
-        let Err(WitError::Denied(e_exists)) = b.send("ops".into(), "x".into()) else { panic!() };
-        let Err(WitError::Denied(e_nowhere)) = b.send("opz".into(), "x".into()) else { panic!() };
+        assert!(matches!(b.status(a_id.clone()).await, Err(WitError::NotFound(_))));
+        assert!(matches!(b.status("f".repeat(32)).await, Err(WitError::NotFound(_))));
+        let Err(WitError::Denied(e_exists)) = b.send("ops".into(), "x".into()).await else { panic!() };
+        let Err(WitError::Denied(e_nowhere)) = b.send("opz".into(), "x".into()).await else { panic!() };
         assert_eq!(
             e_exists.replace("ops", "opz"),
             e_nowhere,
@@ -357,51 +359,51 @@ mod tests {
         );
         // B's own contact named like A's resolves to B's own URL.
         let mut b2 = f.ctx("tenant-b", &[("ops", B_HOOK)]);
-        let b_id = b2.send("ops".into(), "for b".into()).unwrap();
+        let b_id = b2.send("ops".into(), "for b".into()).await.unwrap();
         assert_eq!(f.stored("tenant-b", &b_id).url, B_HOOK);
         assert_eq!(f.stored("tenant-a", &a_id).url, A_HOOK);
-        assert!(matches!(a.status(b_id), Err(WitError::NotFound(_))));
-        assert_eq!(a.status(a_id).unwrap(), wit::DeliveryState::Pending);
+        assert!(matches!(a.status(b_id).await, Err(WitError::NotFound(_))));
+        assert_eq!(a.status(a_id).await.unwrap(), wit::DeliveryState::Pending);
     }
 
-    #[test]
-    fn messaging_body_too_large_is_invalid() {
+    #[tokio::test]
+    async fn messaging_body_too_large_is_invalid() {
         let f = Fixture::new();
         let policy = MessagingPolicy { max_body_bytes: 10, ..Default::default() };
         let mut m = f.ctx_with("tenant-a", &[("ops", A_HOOK)], policy);
-        assert!(matches!(m.send("ops".into(), "x".repeat(11)), Err(WitError::Invalid(_))));
-        m.send("ops".into(), "x".repeat(10)).unwrap();
+        assert!(matches!(m.send("ops".into(), "x".repeat(11)).await, Err(WitError::Invalid(_))));
+        m.send("ops".into(), "x".repeat(10)).await.unwrap();
         // The policy cannot raise the bound past the global maximum.
         let policy = MessagingPolicy { max_body_bytes: u32::MAX, ..Default::default() };
         let mut m = f.ctx_with("tenant-a", &[("ops", A_HOOK)], policy);
         let big = "x".repeat(MAX_MESSAGE_BYTES as usize + 1);
-        assert!(matches!(m.send("ops".into(), big), Err(WitError::Invalid(_))));
+        assert!(matches!(m.send("ops".into(), big).await, Err(WitError::Invalid(_))));
     }
 
-    #[test]
-    fn messaging_rate_limit_is_per_tenant() {
+    #[tokio::test]
+    async fn messaging_rate_limit_is_per_tenant() {
         let f = Fixture::new();
         let policy = MessagingPolicy { per_minute: 3, ..Default::default() };
         let mut a = f.ctx_with("tenant-a", &[("ops", A_HOOK)], policy.clone());
         // Refused sends do not spend the budget.
-        assert!(is_denied(a.send("nobody".into(), "x".into())));
+        assert!(is_denied(a.send("nobody".into(), "x".into()).await));
         for _ in 0..3 {
-            a.send("ops".into(), "x".into()).unwrap();
+            a.send("ops".into(), "x".into()).await.unwrap();
         }
-        assert!(matches!(a.send("ops".into(), "x".into()), Err(WitError::LimitExceeded(_))));
+        assert!(matches!(a.send("ops".into(), "x".into()).await, Err(WitError::LimitExceeded(_))));
         // The budget is the tenant's, across calls (contexts)...
         let mut a2 = f.ctx_with("tenant-a", &[("ops", A_HOOK)], policy.clone());
-        assert!(matches!(a2.send("ops".into(), "x".into()), Err(WitError::LimitExceeded(_))));
+        assert!(matches!(a2.send("ops".into(), "x".into()).await, Err(WitError::LimitExceeded(_))));
         // ...not shared with another tenant.
         let mut b = f.ctx_with("tenant-b", &[("ops", B_HOOK)], policy);
-        b.send("ops".into(), "x".into()).unwrap();
+        b.send("ops".into(), "x".into()).await.unwrap();
         f.clock.advance(20);
-        a.send("ops".into(), "x".into()).unwrap();
+        a.send("ops".into(), "x".into()).await.unwrap();
         assert_eq!(f.db.outbox_list(&TenantId::parse("tenant-a").unwrap(), 100).unwrap().len(), 4);
     }
 
-    #[test]
-    fn messaging_scrub_is_applied_to_the_stored_body() {
+    #[tokio::test]
+    async fn messaging_scrub_is_applied_to_the_stored_body() {
         let f = Fixture::new();
         let scrub: Scrub = Arc::new(|s: &str| s.replace("hunter2", "[REDACTED]"));
         let mut m = MessagingCtx::new(
@@ -414,7 +416,7 @@ mod tests {
             Arc::new(f.clock.clone()),
             Some(scrub),
         );
-        let id = m.send("ops".into(), "the password is hunter2".into()).unwrap();
+        let id = m.send("ops".into(), "the password is hunter2".into()).await.unwrap();
         assert_eq!(f.stored("tenant-a", &id).body, "the password is [REDACTED]");
     }
 }

@@ -23,6 +23,7 @@
 
 use crate::ids::{TenantId, UserId};
 use std::path::Path;
+use std::sync::Arc;
 
 pub(crate) mod backend;
 #[cfg(test)]
@@ -70,18 +71,48 @@ pub struct Scope<'a> {
     pub user: Option<&'a UserId>,
 }
 
+/// The most operations of a remote backend waiting at once on blocking
+/// threads for [`Db::run`]; more wait for a turn without holding a thread.
+const MAX_BLOCKING: usize = 32;
+
 /// The gateway's database: the facade over its backend.
 pub struct Db {
     backend: Box<dyn backend::Backend>,
     /// Whether an operation may wait on the network (see the module
     /// documentation): then [`Db::run`] moves it off the async workers.
     remote: bool,
+    /// Turns on the blocking pool for [`Db::run`] (remote backends).
+    blocking: Arc<tokio::sync::Semaphore>,
 }
 
 impl Db {
+    fn with_backend(backend: Box<dyn backend::Backend>, remote: bool) -> Db {
+        Db { backend, remote, blocking: Arc::new(tokio::sync::Semaphore::new(MAX_BLOCKING)) }
+    }
+
     /// Opens (or creates) the redb database file at `path` and its tables.
     pub fn open(path: &Path) -> Result<Db, StoreError> {
-        Ok(Db { backend: Box::new(redb::RedbBackend::open(path)?), remote: false })
+        Ok(Db::with_backend(Box::new(redb::RedbBackend::open(path)?), false))
+    }
+
+    /// Runs `op` on the store from async code without holding an async
+    /// worker through a network wait: in place on redb (as a direct call),
+    /// on a bounded pool of blocking threads on a remote backend.
+    pub async fn run<T: Send + 'static>(
+        self: &Arc<Self>,
+        op: impl FnOnce(&Db) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        if !self.remote {
+            return op(self);
+        }
+        let turn = self.blocking.clone().acquire_owned().await;
+        let db = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let _turn = turn;
+            op(&db)
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("a store operation did not finish: {e}")))?
     }
 
     /// Whether operations may wait on the network (PostgreSQL).
