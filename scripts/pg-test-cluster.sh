@@ -1,0 +1,193 @@
+#!/usr/bin/env bash
+# A throwaway PostgreSQL cluster for the tests of the PostgreSQL store.
+#
+#   eval "$(bash scripts/pg-test-cluster.sh start)"   # exports WASMCLAW_TEST_PG, WASMCLAW_TEST_PG_DIR
+#   bash scripts/pg-test-cluster.sh stop              # stops it, removes its directory
+#   bash scripts/pg-test-cluster.sh run CMD ARGS...   # start, run CMD, stop (whatever CMD's status)
+#
+# `start` makes a fresh cluster in a new temporary directory: a superuser
+# role with a random password, scram-sha-256 for every connection, listening
+# on 127.0.0.1 only at a free port, its Unix socket in a private directory
+# (so it meets no other server on the machine). It waits until the server
+# accepts connections, then prints two `export` lines on stdout (everything
+# else goes to stderr):
+#
+#   WASMCLAW_TEST_PG      postgres://USER:PASSWORD@127.0.0.1:PORT/postgres
+#   WASMCLAW_TEST_PG_DIR  the cluster's directory, what `stop` takes
+#
+# `stop [DIR]` (DIR defaults to $WASMCLAW_TEST_PG_DIR) stops the server and
+# removes the directory; it does nothing when there is nothing to stop, so
+# it is safe in a trap. It removes only a directory `start` made.
+#
+# PostgreSQL refuses to run as root: as root the cluster belongs to the
+# `postgres` user. When no PostgreSQL is installed and we are root, `start`
+# installs Debian's `postgresql` package (without its default cluster).
+# PG_BINDIR overrides where initdb, pg_ctl and pg_isready are looked for.
+set -euo pipefail
+
+MARKER=.wasmclaw-pg-test-cluster
+ROLE=wasmclaw_test
+
+log() { printf 'pg-test-cluster: %s\n' "$*" >&2; }
+die() {
+    log "$*"
+    exit 1
+}
+
+# The directory holding initdb, pg_ctl and pg_isready, or nothing.
+find_bindir() {
+    if [[ -n "${PG_BINDIR:-}" ]]; then
+        echo "$PG_BINDIR"
+        return
+    fi
+    # Debian keeps the server binaries out of PATH, one directory per major
+    # version: take the newest.
+    local d
+    d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
+    if [[ -n "$d" && -x "$d/initdb" ]]; then
+        echo "$d"
+        return
+    fi
+    if command -v initdb >/dev/null 2>&1; then
+        dirname "$(command -v initdb)"
+    fi
+}
+
+install_postgres() {
+    [[ $EUID -eq 0 ]] || die "PostgreSQL is not installed (no initdb); install it (Debian: apt-get install postgresql) or set PG_BINDIR"
+    command -v apt-get >/dev/null 2>&1 || die "PostgreSQL is not installed and there is no apt-get to install it"
+    log "installing PostgreSQL (apt-get install postgresql)"
+    # The package would create and start a default cluster on port 5432;
+    # the tests need none, so ask it not to (unless the machine says otherwise).
+    if [[ ! -e /etc/postgresql-common/createcluster.conf ]]; then
+        mkdir -p /etc/postgresql-common
+        echo "create_main_cluster = false" >/etc/postgresql-common/createcluster.conf
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >&2
+    apt-get install -y -qq postgresql >&2
+}
+
+# Runs a PostgreSQL binary as the cluster's owner.
+as_owner() {
+    if [[ $EUID -eq 0 ]]; then
+        runuser -u postgres -- "$@"
+    else
+        "$@"
+    fi
+}
+
+random_hex() { od -An -tx1 -N"$1" /dev/urandom | tr -d ' \n'; }
+
+# True when something accepts TCP connections on 127.0.0.1:$1.
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+cmd_start() {
+    local bindir
+    bindir=$(find_bindir)
+    if [[ -z "$bindir" ]]; then
+        install_postgres
+        bindir=$(find_bindir)
+        [[ -n "$bindir" ]] || die "PostgreSQL was installed but no initdb was found"
+    fi
+    if [[ $EUID -eq 0 ]]; then
+        id postgres >/dev/null 2>&1 || die "running as root needs a 'postgres' user to own the cluster"
+    fi
+
+    local dir
+    dir=$(mktemp -d "${TMPDIR:-/tmp}/wasmclaw-pg.XXXXXXXX")
+    # Remove the half-made cluster if anything below fails.
+    trap 'cmd_stop "$dir" || true' EXIT
+    touch "$dir/$MARKER"
+    mkdir "$dir/sock"
+    if [[ $EUID -eq 0 ]]; then
+        chown -R postgres: "$dir"
+        as_owner test -w "$dir" || die "the postgres user cannot write $dir (set TMPDIR to a directory it can reach)"
+    fi
+
+    local password
+    password=$(random_hex 24)
+    (umask 077 && printf '%s\n' "$password" >"$dir/pwfile")
+    [[ $EUID -ne 0 ]] || chown postgres: "$dir/pwfile"
+    as_owner "$bindir/initdb" -D "$dir/data" -U "$ROLE" --pwfile="$dir/pwfile" \
+        --auth=scram-sha-256 --encoding=UTF8 --no-locale >"$dir/initdb.log" 2>&1 ||
+        {
+            cat "$dir/initdb.log" >&2
+            die "initdb failed"
+        }
+    rm -f "$dir/pwfile"
+
+    # A free port: probe, start, and try another when the server could not
+    # bind (another process took it in between).
+    local port="" attempt
+    for attempt in $(seq 1 20); do
+        local candidate=$((20000 + RANDOM % 40000))
+        port_in_use "$candidate" && continue
+        # fsync off: a test cluster need not survive a crash of the machine.
+        if as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+            -o "-c listen_addresses=127.0.0.1 -p $candidate -k $dir/sock -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
+            start >&2; then
+            port=$candidate
+            break
+        fi
+        if ! grep -q "could not bind\|could not create any TCP/IP sockets" "$dir/server.log" 2>/dev/null; then
+            cat "$dir/server.log" >&2 || true
+            die "the server did not start"
+        fi
+        log "port $candidate was taken; trying another"
+        rm -f "$dir/server.log"
+    done
+    [[ -n "$port" ]] || die "found no free port"
+
+    local waited=0
+    until "$bindir/pg_isready" -q -h 127.0.0.1 -p "$port" -d postgres; do
+        waited=$((waited + 1))
+        if [[ $waited -gt 60 ]]; then
+            cat "$dir/server.log" >&2 || true
+            die "the server did not become ready"
+        fi
+        sleep 1
+    done
+
+    trap - EXIT
+    log "PostgreSQL $("$bindir/pg_ctl" --version | awk '{print $3}') on 127.0.0.1:$port, directory $dir"
+    printf "export WASMCLAW_TEST_PG='postgres://%s:%s@127.0.0.1:%s/postgres'\n" "$ROLE" "$password" "$port"
+    printf "export WASMCLAW_TEST_PG_DIR='%s'\n" "$dir"
+}
+
+cmd_stop() {
+    local dir=${1:-${WASMCLAW_TEST_PG_DIR:-}}
+    [[ -n "$dir" && -d "$dir" ]] || return 0
+    [[ -e "$dir/$MARKER" ]] || die "$dir is not a directory made by pg-test-cluster.sh start; not touching it"
+    if [[ -e "$dir/data/postmaster.pid" ]]; then
+        local bindir
+        bindir=$(find_bindir)
+        if ! as_owner "$bindir/pg_ctl" -D "$dir/data" -m fast -w -t 30 stop >&2; then
+            log "fast shutdown failed; shutting down immediately"
+            as_owner "$bindir/pg_ctl" -D "$dir/data" -m immediate -w -t 30 stop >&2 || true
+        fi
+    fi
+    rm -rf -- "$dir"
+    log "stopped; removed $dir"
+}
+
+cmd_run() {
+    [[ $# -gt 0 ]] || die "usage: $0 run CMD [ARGS...]"
+    eval "$(cmd_start)"
+    trap 'cmd_stop "$WASMCLAW_TEST_PG_DIR"' EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+    local status=0
+    "$@" || status=$?
+    exit "$status"
+}
+
+case "${1:-}" in
+start) cmd_start ;;
+stop) cmd_stop "${2:-}" ;;
+run)
+    shift
+    cmd_run "$@"
+    ;;
+*) die "usage: $0 start | stop [DIR] | run CMD [ARGS...]" ;;
+esac
