@@ -1,7 +1,12 @@
 //! Helpers shared by the end-to-end tests and the benchmarks: where the
-//! compiled skills are, and a runtime on a fresh data directory.
+//! compiled skills are, a runtime on a fresh data directory, and an empty
+//! PostgreSQL database per test (`pg_testing`).
 
 pub mod fake_llm;
+// One file for the runtime's store tests and for these: it uses nothing of
+// the runtime crate.
+#[path = "../../runtime/src/store/pg_testing.rs"]
+pub mod pg_testing;
 pub mod soak;
 
 use std::path::PathBuf;
