@@ -5,19 +5,22 @@
 #   bash scripts/pg-test-cluster.sh stop              # stops it, removes its directory
 #   bash scripts/pg-test-cluster.sh run CMD ARGS...   # start, run CMD, stop (whatever CMD's status)
 #
-# `start` makes a fresh cluster in a new temporary directory: a superuser
-# role with a random password, scram-sha-256 for every connection, listening
-# on 127.0.0.1 only at a free port, its Unix socket in a private directory
-# (so it meets no other server on the machine). It waits until the server
-# accepts connections, then prints two `export` lines on stdout (everything
-# else goes to stderr):
+# `start [DIR]` makes a fresh cluster in a new temporary directory, or in
+# DIR, an empty directory `dir` made (so a caller can set its trap before
+# `start` and stop what an interrupted start left). The cluster has a
+# superuser role with a random password, scram-sha-256 for every
+# connection, listens on 127.0.0.1 only at a free port, and has its Unix
+# socket in a private directory (so it meets no other server on the
+# machine). `start` waits until the server accepts connections, then prints
+# two `export` lines on stdout (everything else goes to stderr):
 #
 #   WASMCLAW_TEST_PG      postgres://USER:PASSWORD@127.0.0.1:PORT/postgres
 #   WASMCLAW_TEST_PG_DIR  the cluster's directory, what `stop` takes
 #
 # `stop [DIR]` (DIR defaults to $WASMCLAW_TEST_PG_DIR) stops the server and
 # removes the directory; it does nothing when there is nothing to stop, so
-# it is safe in a trap. It removes only a directory `start` made.
+# it is safe in a trap. It removes only a directory `start` made, or an
+# empty one.
 #
 # PostgreSQL refuses to run as root: as root the cluster belongs to the
 # `postgres` user. When no PostgreSQL is installed and we are root, `start`
@@ -38,7 +41,7 @@ die() {
 find_bindir() {
     if [[ -n "${PG_BINDIR:-}" ]]; then
         echo "$PG_BINDIR"
-        return
+        return 0
     fi
     # Debian keeps the server binaries out of PATH, one directory per major
     # version: take the newest.
@@ -46,7 +49,7 @@ find_bindir() {
     d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
     if [[ -n "$d" && -x "$d/initdb" ]]; then
         echo "$d"
-        return
+        return 0
     fi
     if command -v initdb >/dev/null 2>&1; then
         dirname "$(command -v initdb)"
@@ -58,14 +61,14 @@ install_postgres() {
     command -v apt-get >/dev/null 2>&1 || die "PostgreSQL is not installed and there is no apt-get to install it"
     log "installing PostgreSQL (apt-get install postgresql)"
     # The package would create and start a default cluster on port 5432;
-    # the tests need none, so ask it not to (unless the machine says otherwise).
-    if [[ ! -e /etc/postgresql-common/createcluster.conf ]]; then
-        mkdir -p /etc/postgresql-common
-        echo "create_main_cluster = false" >/etc/postgresql-common/createcluster.conf
-    fi
+    # the tests need none. createcluster.conf includes this directory (and
+    # is the package's own file, which dpkg would ask about).
+    mkdir -p /etc/postgresql-common/createcluster.d
+    echo "create_main_cluster = false" >/etc/postgresql-common/createcluster.d/wasmclaw-tests.conf
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq >&2
-    apt-get install -y -qq postgresql >&2
+    apt-get install -y -qq -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
+        postgresql </dev/null >&2
 }
 
 # Runs a PostgreSQL binary as the cluster's owner.
@@ -76,6 +79,9 @@ as_owner() {
         "$@"
     fi
 }
+
+# A new empty directory for a cluster.
+new_dir() { mktemp -d "${TMPDIR:-/tmp}/wasmclaw-pg.XXXXXXXX"; }
 
 random_hex() { od -An -tx1 -N"$1" /dev/urandom | tr -d ' \n'; }
 
@@ -94,11 +100,20 @@ cmd_start() {
         id postgres >/dev/null 2>&1 || die "running as root needs a 'postgres' user to own the cluster"
     fi
 
-    local dir
-    dir=$(mktemp -d "${TMPDIR:-/tmp}/wasmclaw-pg.XXXXXXXX")
-    # Remove the half-made cluster if anything below fails.
-    trap 'cmd_stop "$dir" || true' EXIT
+    local dir=${1:-}
+    if [[ -z "$dir" ]]; then
+        dir=$(new_dir)
+    elif [[ ! -d "$dir" || -n "$(ls -A "$dir")" ]]; then
+        die "$dir is not an empty directory"
+    fi
     touch "$dir/$MARKER"
+    # Remove the half-made cluster if anything below fails or a signal
+    # comes (bash runs the EXIT trap on a signal only when the signal is
+    # trapped).
+    trap 'cmd_stop "$dir" || true' EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+    trap 'exit 129' HUP
     mkdir "$dir/sock"
     if [[ $EUID -eq 0 ]]; then
         chown -R postgres: "$dir"
@@ -149,7 +164,7 @@ cmd_start() {
         sleep 1
     done
 
-    trap - EXIT
+    trap - EXIT INT TERM HUP
     log "PostgreSQL $("$bindir/pg_ctl" --version | awk '{print $3}') on 127.0.0.1:$port, directory $dir"
     printf "export WASMCLAW_TEST_PG='postgres://%s:%s@127.0.0.1:%s/postgres'\n" "$ROLE" "$password" "$port"
     printf "export WASMCLAW_TEST_PG_DIR='%s'\n" "$dir"
@@ -158,6 +173,10 @@ cmd_start() {
 cmd_stop() {
     local dir=${1:-${WASMCLAW_TEST_PG_DIR:-}}
     [[ -n "$dir" && -d "$dir" ]] || return 0
+    if [[ -z "$(ls -A "$dir")" ]]; then
+        rmdir -- "$dir"
+        return 0
+    fi
     [[ -e "$dir/$MARKER" ]] || die "$dir is not a directory made by pg-test-cluster.sh start; not touching it"
     if [[ -e "$dir/data/postmaster.pid" ]]; then
         local bindir
@@ -173,21 +192,26 @@ cmd_stop() {
 
 cmd_run() {
     [[ $# -gt 0 ]] || die "usage: $0 run CMD [ARGS...]"
-    eval "$(cmd_start)"
-    trap 'cmd_stop "$WASMCLAW_TEST_PG_DIR"' EXIT
+    local dir env
+    dir=$(new_dir)
+    trap 'cmd_stop "$dir"' EXIT
     trap 'exit 130' INT
     trap 'exit 143' TERM
+    trap 'exit 129' HUP
+    env=$(cmd_start "$dir")
+    eval "$env"
     local status=0
     "$@" || status=$?
     exit "$status"
 }
 
 case "${1:-}" in
-start) cmd_start ;;
+start) cmd_start "${2:-}" ;;
 stop) cmd_stop "${2:-}" ;;
+dir) new_dir ;;
 run)
     shift
     cmd_run "$@"
     ;;
-*) die "usage: $0 start | stop [DIR] | run CMD [ARGS...]" ;;
+*) die "usage: $0 start [DIR] | stop [DIR] | dir | run CMD [ARGS...]" ;;
 esac
