@@ -18,7 +18,7 @@ use axum::http::{Request, StatusCode};
 use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
 use tower::ServiceExt;
-use wasmclaw::channels::{ChannelKind, ChannelSpec};
+use wasmclaw::records::{ChannelKind, ChannelSpec};
 use wasmclaw::{Runtime, RuntimeConfig, TenantId};
 use wasmclaw_gateway::Gateway;
 

@@ -9,7 +9,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use wasmclaw::cron::{Schedule, next_run, shortest_gap};
+use wasmclaw::cron::{next_run, shortest_gap};
+use wasmclaw::records::Schedule;
 
 /// 2024-01-01T00:00:00Z.
 const MON: u64 = 1_704_067_200;

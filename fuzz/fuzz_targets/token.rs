@@ -8,7 +8,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use wasmclaw::auth::{Role, is_admin_key, parse_token};
+use wasmclaw::auth::{is_admin_key, parse_token};
+use wasmclaw::records::Role;
 use wasmclaw::ids::{TenantId, UserId};
 
 fuzz_target!(|data: &[u8]| {

@@ -15,7 +15,8 @@ use axum::extract::{FromRequestParts, RawPathParams};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use wasmclaw::TenantId;
-use wasmclaw::auth::{Principal, Role};
+use wasmclaw::auth::Principal;
+use wasmclaw::records::Role;
 
 /// Who a route admits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -12,7 +12,8 @@
 //! Only valid tokens are cached, so a stream of bad credentials cannot grow
 //! it; it is emptied when it reaches [`MAX_ENTRIES`].
 
-use crate::auth::{Principal, TokenInfo, hash, parse_token};
+use crate::auth::{Principal, hash, parse_token};
+use crate::records::TokenInfo;
 use crate::runtime::Runtime;
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -69,8 +70,9 @@ impl Runtime {
 
 #[cfg(test)]
 mod tests {
-    use crate::auth::{Principal, Role};
+    use crate::auth::Principal;
     use crate::clock::ManualClock;
+    use crate::records::Role;
     use std::sync::Arc;
 
     fn setup() -> (tempfile::TempDir, crate::Runtime, ManualClock, String) {

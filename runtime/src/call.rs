@@ -177,7 +177,7 @@ impl Runtime {
     pub async fn invoke(&self, bound: &BoundSkill, call: &Call, input: &str) -> Result<Outcome, Error> {
         let start = Instant::now();
         let result = self.run_call(bound, call, input).await;
-        let mut delta = crate::metering::UsageTotals { calls: 1, ..Default::default() };
+        let mut delta = crate::records::UsageTotals { calls: 1, ..Default::default() };
         match &result {
             Ok(outcome) => {
                 delta.fuel = outcome.usage.fuel;
@@ -292,7 +292,7 @@ impl Runtime {
                 inner.db.clone(),
                 tenant.clone(),
                 skill.info.name.clone(),
-                crate::cron::JobScope { user: call.user.clone(), in_session: call.in_session },
+                crate::records::JobScope { user: call.user.clone(), in_session: call.in_session },
                 grant.cron,
                 inner.clock.clone(),
             )

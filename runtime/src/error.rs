@@ -3,6 +3,7 @@
 
 use crate::bindings::WitError;
 use crate::ids::InvalidId;
+use crate::records::UnknownRole;
 use crate::store::StoreError;
 
 /// Why a call (or loading a skill) did not produce an output.
@@ -192,6 +193,12 @@ impl Error {
 
 impl From<InvalidId> for Error {
     fn from(e: InvalidId) -> Self {
+        Error::InvalidInput(e.to_string())
+    }
+}
+
+impl From<UnknownRole> for Error {
+    fn from(e: UnknownRole) -> Self {
         Error::InvalidInput(e.to_string())
     }
 }

@@ -14,7 +14,8 @@
 //! - [`tenants`], [`auth`], [`installed`] and [`metering`] are what the
 //!   gateway manages: tenants, credentials and roles, installed skills and
 //!   per-tenant usage.
-//! - [`store`] is the only module touching the database.
+//! - [`records`] are the plain rows every layer shares; [`store`] is the
+//!   only module touching the database.
 //! - [`error::Error`] is every way a call can fail.
 
 pub mod agents;
@@ -45,6 +46,7 @@ pub mod package;
 pub mod permissions;
 pub mod policy;
 pub mod ratelimit;
+pub mod records;
 pub mod redact;
 pub(crate) mod redactors;
 pub mod refusals;

@@ -50,6 +50,7 @@
 
 use crate::clock::SharedClock;
 use crate::ids::TenantId;
+use crate::records::{Message, MessageState};
 use crate::store::{Db, StoreError};
 use hmac::{Hmac, KeyInit, Mac};
 use serde::Serialize;
@@ -64,45 +65,6 @@ use zeroize::Zeroizing;
 /// tenant has no such secret. The runtime passes a closure reading the
 /// encrypted vault.
 pub type KeyLookup = Arc<dyn Fn(&TenantId, &str) -> Option<Vec<u8>> + Send + Sync>;
-
-/// Where a message is in its delivery.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MessageState {
-    /// Queued; not yet delivered (it may have failed attempts).
-    Pending,
-    /// Accepted by the receiver (a 2xx answer).
-    Delivered,
-    /// Given up after the maximum number of attempts.
-    Dead,
-}
-
-/// One queued message and its delivery state.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Message {
-    /// The message id (random, hex), unique within its tenant.
-    pub id: String,
-    /// The tenant that sent it.
-    pub tenant: TenantId,
-    /// The skill that sent it.
-    pub skill: String,
-    /// The contact's name.
-    pub contact: String,
-    /// Where it is delivered: the contact's URL when it was sent.
-    pub url: String,
-    /// The body (already scrubbed of secret values).
-    pub body: String,
-    /// When it was queued, seconds since the Unix epoch.
-    pub created: u64,
-    /// Its delivery state.
-    pub state: MessageState,
-    /// Failed delivery attempts so far.
-    pub attempts: u32,
-    /// When the next attempt is due, seconds since the Unix epoch
-    /// (meaningful while pending).
-    pub next_attempt: u64,
-    /// Why the last attempt failed, if one did.
-    pub last_error: Option<String>,
-}
 
 /// How long a suspended tenant's due message is held before it is looked
 /// at again, in seconds (no attempt is counted).

@@ -10,9 +10,9 @@
 //! operator's backup file keeps the exact bytes.
 
 use crate::caps::memory::{MAX_KEY_BYTES, MAX_LIST_BYTES, MAX_LIST_ENTRIES};
-use crate::cron::Job;
 use crate::error::Error;
 use crate::ids::{TenantId, UserId};
+use crate::records::Job;
 use crate::runtime::Runtime;
 use crate::store::{MemoryEntry, Scope};
 

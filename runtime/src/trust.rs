@@ -5,21 +5,11 @@
 
 use crate::error::Error;
 use crate::ids::TenantId;
+use crate::records::TrustedKey;
 use crate::runtime::Runtime;
 use crate::signing::PublicKey;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::collections::HashMap;
-
-/// A trusted publisher key.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TrustedKey {
-    /// The operator's name for the publisher.
-    pub name: String,
-    /// Its public key, `ed25519:<base64>`.
-    pub key: String,
-    /// When it was added, seconds since the Unix epoch.
-    pub added: u64,
-}
 
 /// An installed skill a trust change affects.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -5,9 +5,10 @@
 //! `accept_permissions`.
 
 use crate::error::Error;
-use crate::installed::{InstallOptions, InstalledSkill};
+use crate::installed::InstallOptions;
 use crate::manifest::Manifest;
 use crate::permissions::{PermissionChange, PermissionSet};
+use crate::records::InstalledSkill;
 use crate::skill::Skill;
 
 /// The permission changes from the installed version to the new one,

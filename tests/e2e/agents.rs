@@ -4,11 +4,11 @@
 
 use serde_json::{Value, json};
 use std::sync::Arc;
-use wasmclaw::agents::AgentSpec;
 use wasmclaw::clock::ManualClock;
 use wasmclaw::config::Quota;
 use wasmclaw::installed::SkillSource;
-use wasmclaw::llm::{Kind, ProviderConfig, Turn};
+use wasmclaw::llm::{Kind, ProviderConfig};
+use wasmclaw::records::{AgentSpec, Turn};
 use wasmclaw::{Error, Runtime, RuntimeConfig, UserId};
 use wasmclaw_tests::fake_llm::{FAKE_KEY, FakeLlm};
 use wasmclaw_tests::{package, tenant, trust_tests};

@@ -5,11 +5,11 @@
 
 use serde_json::json;
 use std::sync::Arc;
-use wasmclaw::agents::AgentSpec;
-use wasmclaw::channels::{ChannelKind, ChannelSpec, Delivered};
+use wasmclaw::channels::Delivered;
 use wasmclaw::clock::ManualClock;
 use wasmclaw::installed::SkillSource;
 use wasmclaw::llm::{Kind, ProviderConfig};
+use wasmclaw::records::{AgentSpec, ChannelKind, ChannelSpec};
 use wasmclaw::{Error, Runtime, RuntimeConfig, UserId};
 use wasmclaw_tests::fake_llm::{FAKE_BOT_TOKEN, FAKE_KEY, FakeLlm};
 use wasmclaw_tests::{package, tenant, trust_tests, user_dir_name};

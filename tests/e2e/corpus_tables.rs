@@ -34,7 +34,7 @@ async fn grow(rt: &Runtime, tables: &Arc<Skill>, tenant_id: &str, input: Value) 
     call_json(rt, tables, tenant_id, &input.to_string()).await
 }
 
-fn usage_of(rt: &Runtime, tenant_id: &str, skill: &str) -> wasmclaw::metering::UsageTotals {
+fn usage_of(rt: &Runtime, tenant_id: &str, skill: &str) -> wasmclaw::records::UsageTotals {
     let rows = rt.usage(Some(&tenant(tenant_id))).unwrap();
     rows.into_iter().find(|r| r.skill == skill).map(|r| r.totals).unwrap_or_default()
 }

@@ -5,8 +5,9 @@
 
 use serde_json::{Value, json};
 use std::sync::Arc;
-use wasmclaw::installed::{InstallOptions, InstallOutcome, InstalledSkill, SkillSource};
+use wasmclaw::installed::{InstallOptions, InstallOutcome, SkillSource};
 use wasmclaw::package::Package;
+use wasmclaw::records::InstalledSkill;
 use wasmclaw::signing::PublisherKey;
 use wasmclaw::{Call, Error, Runtime, RuntimeConfig};
 use wasmclaw_tests::{

@@ -6,9 +6,10 @@
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
-use wasmclaw::auth::{Principal, Role};
+use wasmclaw::auth::Principal;
 use wasmclaw::clock::ManualClock;
 use wasmclaw::installed::SkillSource;
+use wasmclaw::records::Role;
 use wasmclaw::store::Scope;
 use wasmclaw::{Call, Error, Runtime};
 use wasmclaw_tests::{package, runtime_with_clock, tenant, trust_tests};

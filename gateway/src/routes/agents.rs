@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use wasmclaw::UserId;
-use wasmclaw::agents::AgentSpec;
+use wasmclaw::records::AgentSpec;
 
 pub(crate) async fn create(
     State(gw): State<Gateway>,

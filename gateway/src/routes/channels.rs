@@ -10,8 +10,9 @@ use axum::Json;
 use axum::extract::{RawPathParams, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
-use wasmclaw::channels::{ChannelSpec, telegram};
+use wasmclaw::channels::telegram;
 use wasmclaw::messaging::{SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use wasmclaw::records::ChannelSpec;
 
 pub(crate) async fn add(
     State(gw): State<Gateway>,

@@ -11,7 +11,8 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use wasmclaw::installed::{InstallOptions, InstalledSkill, SkillSource};
+use wasmclaw::installed::{InstallOptions, SkillSource};
+use wasmclaw::records::InstalledSkill;
 use wasmclaw::{Call, UserId};
 
 /// An install: a signed `package` (base64 of a `.wcpkg`), or an unsigned

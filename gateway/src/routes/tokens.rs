@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::time::Duration;
-use wasmclaw::auth::{Role, TokenInfo};
+use wasmclaw::records::{Role, TokenInfo};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -42,7 +42,7 @@ pub(crate) async fn mint(
     ApiJson(body): ApiJson<Mint>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     scoped.allow(&gw, MANAGERS, "mint tokens")?;
-    let role: Role = body.role.parse()?;
+    let role: Role = body.role.parse().map_err(wasmclaw::Error::from)?;
     let (info, token) = gw.runtime().mint_token(&scoped.actor(), &scoped.tenant, role, &body.name)?;
     Ok(minted(&info, token))
 }

@@ -8,10 +8,11 @@
 //! is stored only when the turn ends with an answer; the model usage of
 //! every turn is stored, answered or not.
 
-use super::{AgentSpec, LlmUsage, MAX_MESSAGE};
+use super::MAX_MESSAGE;
 use crate::error::Error;
 use crate::ids::{TenantId, UserId};
-use crate::llm::{self, ModelReply, Provider, TokenUsage, ToolSpec, Turn};
+use crate::llm::{self, ModelReply, Provider, TokenUsage, ToolSpec};
+use crate::records::{AgentSpec, LlmUsage, ToolCall, Turn};
 use crate::runtime::{Call, Runtime};
 use crate::skill::BoundSkill;
 use chrono::{DateTime, Datelike, Utc};
@@ -302,7 +303,7 @@ impl Runtime {
         &self,
         bound: &BTreeMap<String, Arc<BoundSkill>>,
         peer: &UserId,
-        call: &llm::ToolCall,
+        call: &ToolCall,
     ) -> (String, Option<String>, u64) {
         let failed = |kind: &str, message: String| {
             let body = serde_json::json!({"error": {"kind": kind, "message": message}});

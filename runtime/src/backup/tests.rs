@@ -2,7 +2,7 @@
 //! (the database) puts the tenant's files back and changes nothing.
 
 use super::format::{self, BackupError, Header, Record, Writer};
-use crate::cron::{Job, Schedule};
+use crate::records::{Job, Schedule};
 use crate::store::Scope;
 use crate::{Error, Runtime, RuntimeConfig, TenantId};
 use std::io::{Read, Seek, Write};

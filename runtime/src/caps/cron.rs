@@ -21,9 +21,10 @@
 use crate::bindings::WitError;
 use crate::bindings::wasmclaw::skill::cron as wit;
 use crate::clock::SharedClock;
-use crate::cron::{Job, JobScope, Schedule, next_run, shortest_gap};
+use crate::cron::{next_run, shortest_gap};
 use crate::ids::TenantId;
 use crate::policy::CronGrant;
+use crate::records::{Job, JobScope, Schedule};
 use crate::store::{Db, StoreError};
 use std::sync::Arc;
 use wasmtime::component::{HasData, Linker};

@@ -30,38 +30,11 @@ pub mod telegram;
 use crate::agents::AgentReply;
 use crate::error::Error;
 use crate::ids::{TenantId, UserId};
+use crate::records::{ChannelKind, ChannelSpec, valid_name};
 use crate::runtime::Runtime;
 use crate::store::Replay;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-
-/// The kinds of channel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ChannelKind {
-    /// A signed JSON webhook.
-    Webhook,
-    /// Telegram Bot API, webhook mode.
-    Telegram,
-}
-
-/// A channel, as the tenant's admin defines it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ChannelSpec {
-    /// Its name within the tenant (the last part of its endpoint).
-    pub name: String,
-    /// Its kind.
-    pub kind: ChannelKind,
-    /// The agent it feeds.
-    pub agent: String,
-    /// The tenant secret holding the webhook's HMAC key, or Telegram's
-    /// webhook secret token.
-    pub secret: String,
-    /// Telegram: the tenant secret holding the bot token.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bot_token_secret: Option<String>,
-}
 
 /// The operator's channel settings (`[channels]`).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -129,7 +102,7 @@ impl Runtime {
     /// Adds a channel to `tenant`: its agent must exist, and the secrets it
     /// names must be set.
     pub fn channel_add(&self, actor: &str, tenant: &TenantId, spec: &ChannelSpec) -> Result<(), Error> {
-        if !crate::agents::valid_name(&spec.name) {
+        if !valid_name(&spec.name) {
             return Err(Error::InvalidInput(
                 "channel name: 1 to 63 of a-z, 0-9 and '-', not starting or ending with '-'".into(),
             ));

@@ -1,9 +1,9 @@
 //! Scheduled jobs: the model and the scheduler behind `wasmclaw:skill/cron`.
 //!
 //! A [`Job`] belongs to one (tenant, skill) and one call scope
-//! ([`JobScope`]: the user and whether the call ran in an agent's session):
-//! those of the call that added it through the capability
-//! ([`crate::caps::cron`]). Only a call of that pair in that same scope can
+//! ([`JobScope`](crate::records::JobScope): the user and whether the call
+//! ran in an agent's session): those of the call that added it through the
+//! capability ([`crate::caps::cron`]). Only a call of that pair in that same scope can
 //! list or remove it, and when it fires the [`Scheduler`] hands it to a
 //! [`JobRunner`], which invokes the same skill with the job's stored input
 //! under the job's tenant, in the job's scope (so it reaches that user's
@@ -12,7 +12,7 @@
 //! tenant, skill and scope come from the stored job, which only the host
 //! writes.
 //!
-//! A job fires on a [`Schedule`]: a cron expression (UTC) or a fixed
+//! A job fires on a [`Schedule`](crate::records::Schedule): a cron expression (UTC) or a fixed
 //! interval. Times are unix seconds from an injectable [`Clock`], so tests
 //! move time instead of sleeping.
 //!
@@ -33,12 +33,12 @@
 
 mod schedule;
 
-pub use schedule::{Schedule, next_run, shortest_gap};
+pub use schedule::{next_run, shortest_gap};
 
 use crate::clock::SharedClock;
-use crate::ids::{TenantId, UserId};
+use crate::ids::TenantId;
+use crate::records::Job;
 use crate::store::{Db, StoreError};
-use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::future::Future;
 use std::pin::Pin;
@@ -47,94 +47,6 @@ use std::time::Duration;
 
 /// Due jobs read from the store at once.
 const DUE_BATCH: usize = 256;
-
-/// A scheduled job.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(into = "RawJob", try_from = "RawJob")]
-pub struct Job {
-    /// The job's id (32 hex digits).
-    pub id: String,
-    /// The tenant that added it, and under which it runs.
-    pub tenant: TenantId,
-    /// The skill that added it, and which it invokes.
-    pub skill: String,
-    /// The scope of the call that added it, in which it fires.
-    pub scope: JobScope,
-    /// When it fires.
-    pub schedule: Schedule,
-    /// The input (JSON) the skill is invoked with.
-    pub input: String,
-    /// When it fires next, unix seconds.
-    pub next_run: u64,
-    /// When it was added, unix seconds.
-    pub created: u64,
-}
-
-/// The call scope a job was added in and fires in: the call's user, and
-/// whether the call ran in an agent's session for that user (whose skills
-/// may message only the peer's own contacts). A call with no user is
-/// tenant-wide.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct JobScope {
-    /// The user within the tenant, when the call had one.
-    pub user: Option<UserId>,
-    /// Whether the call was made in an agent's session.
-    pub in_session: bool,
-}
-
-/// A job as stored: the tenant and user as text, validated again when read.
-/// Jobs stored before scopes existed have neither `user` nor `in_session`
-/// and read as tenant-wide, which is what they were.
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawJob {
-    id: String,
-    tenant: String,
-    skill: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    user: Option<String>,
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    in_session: bool,
-    schedule: Schedule,
-    input: String,
-    next_run: u64,
-    created: u64,
-}
-
-impl From<Job> for RawJob {
-    fn from(j: Job) -> Self {
-        RawJob {
-            id: j.id,
-            tenant: j.tenant.as_str().to_string(),
-            skill: j.skill,
-            user: j.scope.user.map(|u| u.as_str().to_string()),
-            in_session: j.scope.in_session,
-            schedule: j.schedule,
-            input: j.input,
-            next_run: j.next_run,
-            created: j.created,
-        }
-    }
-}
-
-impl TryFrom<RawJob> for Job {
-    type Error = String;
-    fn try_from(r: RawJob) -> Result<Self, String> {
-        Ok(Job {
-            id: r.id,
-            tenant: TenantId::parse(&r.tenant).map_err(|e| e.to_string())?,
-            skill: r.skill,
-            scope: JobScope {
-                user: r.user.as_deref().map(UserId::parse).transpose().map_err(|e| e.to_string())?,
-                in_session: r.in_session,
-            },
-            schedule: r.schedule,
-            input: r.input,
-            next_run: r.next_run,
-            created: r.created,
-        })
-    }
-}
 
 /// Runs a job that fired: invokes `job.skill` with `job.input` as
 /// `job.tenant`, with that tenant's limits and grants.
@@ -284,53 +196,7 @@ mod tests {
     use super::schedule::{DAY, END_OF_CRON_YEARS};
     use super::*;
     use crate::clock::ManualClock;
-
-    #[test]
-    fn job_serde_keeps_the_tenant_validated() {
-        let job = Job {
-            id: "j".into(),
-            tenant: TenantId::parse("acme").unwrap(),
-            skill: "notes".into(),
-            scope: JobScope::default(),
-            schedule: cron("0 * * * * *"),
-            input: "{}".into(),
-            next_run: 5,
-            created: 1,
-        };
-        let json = serde_json::to_string(&job).unwrap();
-        assert!(
-            !json.contains("user") && !json.contains("in_session"),
-            "a tenant-wide job reads as before: {json}"
-        );
-        assert_eq!(serde_json::from_str::<Job>(&json).unwrap(), job);
-        let bad = json.replace("\"acme\"", "\"../etc\"");
-        assert!(serde_json::from_str::<Job>(&bad).unwrap_err().to_string().contains("invalid tenant id"));
-        let every = Job { schedule: Schedule::EverySeconds(60), ..job };
-        assert_eq!(serde_json::from_str::<Job>(&serde_json::to_string(&every).unwrap()).unwrap(), every);
-    }
-
-    #[test]
-    fn a_job_keeps_its_scope_and_an_old_job_reads_as_tenant_wide() {
-        let scope = JobScope { user: Some(UserId::parse("mallory").unwrap()), in_session: true };
-        let job = Job {
-            id: "j".into(),
-            tenant: TenantId::parse("acme").unwrap(),
-            skill: "notes".into(),
-            scope,
-            schedule: Schedule::EverySeconds(60),
-            input: "{}".into(),
-            next_run: 5,
-            created: 1,
-        };
-        let json = serde_json::to_string(&job).unwrap();
-        assert_eq!(serde_json::from_str::<Job>(&json).unwrap(), job);
-        // As stored before jobs had a scope.
-        let old = r#"{"id":"j","tenant":"acme","skill":"notes","schedule":{"every_seconds":60},"input":"{}","next_run":5,"created":1}"#;
-        let old: Job = serde_json::from_str(old).unwrap();
-        assert_eq!(old.scope, JobScope::default());
-        let bad = json.replace("\"mallory\"", "\"\"");
-        assert!(serde_json::from_str::<Job>(&bad).is_err(), "the user is validated");
-    }
+    use crate::records::Schedule;
 
     /// Records every job it runs; fails the ones whose input says so.
     #[derive(Default)]

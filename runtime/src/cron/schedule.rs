@@ -12,8 +12,9 @@
 
 use chrono::{DateTime, Utc};
 use cron::TimeUnitSpec;
-use serde::{Deserialize, Serialize};
 use std::str::FromStr;
+
+use crate::records::Schedule;
 
 /// Seconds in a day.
 pub(crate) const DAY: u64 = 86_400;
@@ -21,21 +22,6 @@ pub(crate) const DAY: u64 = 86_400;
 pub(crate) const END_OF_CRON_YEARS: u64 = 4_133_980_800;
 /// Firing days sampled by [`shortest_gap`] for the gap between days.
 const GAP_SAMPLE_DAYS: usize = 32;
-
-/// When a job fires.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Schedule {
-    /// A cron expression with seconds, in UTC: `sec min hour day-of-month
-    /// month day-of-week [year]`, e.g. `0 30 9 * * Mon-Fri`. Day of month
-    /// and day of week must both match. Days of the week are `Sun`–`Sat` or
-    /// 1–7 counted from Sunday (1 is Sunday, unlike Unix cron); years run
-    /// to 2100. `@hourly`, `@daily`, `@weekly`, `@monthly` and `@yearly`
-    /// are accepted too.
-    Cron(String),
-    /// Every this many seconds, the first one interval after it is added.
-    EverySeconds(u64),
-}
 
 /// The first fire time of `schedule` strictly after `after` (unix seconds,
 /// UTC); an error explaining why for an invalid schedule or one that never

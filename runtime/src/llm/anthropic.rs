@@ -1,7 +1,8 @@
 //! The Anthropic messages wire format, with tool use: `POST {base}/messages`,
 //! `x-api-key: KEY`, `anthropic-version: 2023-06-01`.
 
-use super::{LlmError, ModelReply, Request, TokenUsage, ToolCall, Turn, arguments_value};
+use super::{LlmError, ModelReply, Request, TokenUsage, arguments_value};
+use crate::records::{ToolCall, Turn};
 use serde_json::{Value, json};
 
 /// The `anthropic-version` header sent.

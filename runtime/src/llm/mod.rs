@@ -10,67 +10,9 @@
 pub mod anthropic;
 pub mod openai;
 
+use crate::records::{ToolCall, Turn};
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
-
-/// One turn of a conversation, in the runtime's own (provider-neutral) form.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "role", rename_all = "snake_case")]
-pub enum Turn {
-    /// What the peer said.
-    User {
-        /// The text.
-        text: String,
-    },
-    /// What the model answered: text, tool calls, or both.
-    Assistant {
-        /// The text, if any.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        text: Option<String>,
-        /// The tools it asked for, in order.
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        tool_calls: Vec<ToolCall>,
-    },
-    /// The result of one tool call, given back to the model.
-    Tool {
-        /// The id of the call it answers.
-        call_id: String,
-        /// The tool (skill) that ran.
-        name: String,
-        /// Its output (JSON), or `{"error":{"kind","message"}}`.
-        content: String,
-        /// Whether the call failed.
-        #[serde(default)]
-        is_error: bool,
-    },
-}
-
-impl Turn {
-    /// A rough token count (4 bytes a token, plus framing), used to trim a
-    /// history to its budget without a tokenizer.
-    pub fn estimated_tokens(&self) -> u64 {
-        let bytes = match self {
-            Turn::User { text } => text.len(),
-            Turn::Assistant { text, tool_calls } => {
-                text.as_deref().map_or(0, str::len)
-                    + tool_calls.iter().map(|c| c.name.len() + c.arguments.len() + c.id.len()).sum::<usize>()
-            }
-            Turn::Tool { content, call_id, .. } => content.len() + call_id.len(),
-        };
-        bytes.div_ceil(4) as u64 + 4
-    }
-}
-
-/// A tool call the model asked for.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ToolCall {
-    /// The provider's id for the call (echoed with its result).
-    pub id: String,
-    /// The tool's name.
-    pub name: String,
-    /// The arguments, as JSON text (possibly malformed: the model wrote it).
-    pub arguments: String,
-}
 
 /// A tool the model may call: one skill.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -387,11 +329,5 @@ mod tests {
         assert!(c.validate("p").unwrap_err().contains("http"));
         c.base_url = Some("http://127.0.0.1:9/v1/".into());
         assert_eq!(c.base(), "http://127.0.0.1:9/v1");
-    }
-
-    #[test]
-    fn tokens_are_estimated_from_bytes() {
-        let t = Turn::User { text: "x".repeat(400) };
-        assert_eq!(t.estimated_tokens(), 104);
     }
 }

@@ -1,7 +1,8 @@
 //! The OpenAI-compatible chat-completions wire format, with function
 //! calling: `POST {base}/chat/completions`, `Authorization: Bearer KEY`.
 
-use super::{LlmError, ModelReply, Request, TokenUsage, ToolCall, Turn};
+use super::{LlmError, ModelReply, Request, TokenUsage};
+use crate::records::{ToolCall, Turn};
 use serde_json::{Value, json};
 
 /// The request body for `req`.

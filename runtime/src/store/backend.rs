@@ -12,21 +12,21 @@
 /// The names the operations' signatures use, for the modules that expand
 /// [`forward_to_inherent!`].
 pub(crate) mod names {
-    pub(crate) use crate::agents::{AgentSpec, LlmUsage, Session};
-    pub(crate) use crate::auth::TokenInfo;
-    pub(crate) use crate::channels::ChannelSpec;
     pub(crate) use crate::config::MemoryQuota;
-    pub(crate) use crate::cron::Job;
     pub(crate) use crate::ids::{TenantId, UserId};
-    pub(crate) use crate::installed::InstalledSkill;
-    pub(crate) use crate::messaging::Message;
-    pub(crate) use crate::metering::UsageTotals;
     pub(crate) use crate::policy::TenantPolicy;
+    pub(crate) use crate::records::ChannelSpec;
+    pub(crate) use crate::records::InstalledSkill;
+    pub(crate) use crate::records::Job;
+    pub(crate) use crate::records::Message;
+    pub(crate) use crate::records::Tenant;
+    pub(crate) use crate::records::TokenInfo;
+    pub(crate) use crate::records::TrustedKey;
+    pub(crate) use crate::records::UsageTotals;
+    pub(crate) use crate::records::{AgentSpec, LlmUsage, Session};
     pub(crate) use crate::store::{
         LlmUsageRow, MemoryEntry, MemoryUsage, Replay, ScanBound, Scope, SearchScan, StoreError, TenantRows,
     };
-    pub(crate) use crate::tenants::Tenant;
-    pub(crate) use crate::trust::TrustedKey;
 }
 use super::Db;
 use names::*;

@@ -158,7 +158,7 @@ impl TenantRows {
             }
         }
         for (id, json) in self.rows("cron_jobs") {
-            let job: crate::cron::Job =
+            let job: crate::records::Job =
                 serde_json::from_slice(&json.0).map_err(|e| format!("tenant {tenant}: a cron job: {e}"))?;
             if job.id.as_bytes() != id.0.as_slice()
                 || job.tenant != tenant

@@ -2,7 +2,7 @@
 //! while it scans a memory scope: shared so both backends answer alike.
 
 use super::StoreError;
-use crate::agents::LlmUsage;
+use crate::records::LlmUsage;
 
 /// One memory entry.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -21,12 +21,13 @@ use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use tower::ServiceExt;
 use wasmclaw::Error;
-use wasmclaw::auth::{Principal, Role, is_admin_key, parse_token};
+use wasmclaw::auth::{Principal, is_admin_key, parse_token};
 use wasmclaw::channels::telegram::{Attachment, Inbound, parse_update};
-use wasmclaw::cron::{Schedule, next_run, shortest_gap};
+use wasmclaw::cron::{next_run, shortest_gap};
 use wasmclaw::ids::{TenantId, UserId};
 use wasmclaw::manifest::{CronWants, Manifest};
 use wasmclaw::package::Package;
+use wasmclaw::records::{Role, Schedule};
 use wasmclaw::redact::{MIN_ENCODED_BYTES, Redactor, expand_placeholders};
 use wasmclaw_tests::tenant;
 

@@ -1,7 +1,7 @@
 //! The contract of agents: the redb and PostgreSQL backends alike.
 
-use crate::agents::AgentSpec;
-use crate::llm::Turn;
+use crate::records::AgentSpec;
+use crate::records::Turn;
 use crate::store::backend::names::*;
 use crate::store::testing::t;
 use crate::store::*;
@@ -44,12 +44,12 @@ super::contract! {
         let (a, ab) = (t("a"), t("ab"));
         let s = Session { turns: vec![Turn::User { text: "hi".into() }], updated: 1 };
         let u = [("m".to_string(), "2026-11-25".to_string(), LlmUsage { turns: 1, ..Default::default() })];
-        let channel: crate::channels::ChannelSpec = serde_json::from_value(serde_json::json!(
+        let channel: crate::records::ChannelSpec = serde_json::from_value(serde_json::json!(
             {"name": "tg", "kind": "webhook", "agent": "helper", "secret": "K"}
         ))
         .unwrap();
         for x in [&a, &ab] {
-            db.tenant_create(&crate::tenants::Tenant { id: x.clone(), created: 1, suspended: false })
+            db.tenant_create(&crate::records::Tenant { id: x.clone(), created: 1, suspended: false })
                 .unwrap();
             db.agent_put(x, &agent("helper"), true).unwrap();
             db.session_save(x, "helper", &peer("alice"), &s, &u).unwrap();

@@ -1,6 +1,6 @@
 //! The contract of cron: the redb and PostgreSQL backends alike.
 
-use crate::cron::Schedule;
+use crate::records::Schedule;
 use crate::store::backend::names::*;
 use crate::store::testing::t;
 use crate::store::*;

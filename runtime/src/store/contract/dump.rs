@@ -1,9 +1,9 @@
 //! The contract of dump: the redb and PostgreSQL backends alike.
 
+use crate::records::Tenant;
 use crate::store::testing::t;
 use crate::store::*;
 use crate::store::{Scope, StoreError};
-use crate::tenants::Tenant;
 
 fn setup(db: &Db, id: &str, value: &str) {
     let tenant = t(id);

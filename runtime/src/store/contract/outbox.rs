@@ -1,6 +1,6 @@
 //! The contract of outbox: the redb and PostgreSQL backends alike.
 
-use crate::messaging::MessageState;
+use crate::records::MessageState;
 use crate::store::backend::names::*;
 use crate::store::testing::t;
 use crate::store::*;

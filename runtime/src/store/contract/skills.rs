@@ -1,6 +1,6 @@
 //! The contract of skills: the redb and PostgreSQL backends alike.
 
-use crate::installed::InstalledSkill;
+use crate::records::InstalledSkill;
 use crate::store::testing::t;
 use crate::store::*;
 

@@ -1,8 +1,8 @@
 //! The contract of tenants: the redb and PostgreSQL backends alike.
 
+use crate::records::Tenant;
 use crate::store::testing::t;
 use crate::store::*;
-use crate::tenants::Tenant;
 
 super::contract! {
     fn create_is_once_and_suspension_is_stored(db: &Db) {

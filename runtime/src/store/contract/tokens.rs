@@ -1,6 +1,6 @@
 //! The contract of tokens: the redb and PostgreSQL backends alike.
 
-use crate::auth::{Role, TokenInfo};
+use crate::records::{Role, TokenInfo};
 use crate::store::testing::t;
 use crate::store::*;
 

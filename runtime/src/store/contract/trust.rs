@@ -1,7 +1,7 @@
 //! The contract of trust: the redb and PostgreSQL backends alike.
 
+use crate::records::TrustedKey;
 use crate::store::*;
-use crate::trust::TrustedKey;
 
 fn k(name: &str, key: &str) -> TrustedKey {
     TrustedKey { name: name.into(), key: key.into(), added: 1 }

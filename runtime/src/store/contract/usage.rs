@@ -1,6 +1,6 @@
 //! The contract of usage: the redb and PostgreSQL backends alike.
 
-use crate::metering::UsageTotals;
+use crate::records::UsageTotals;
 use crate::store::testing::t;
 use crate::store::*;
 

@@ -9,8 +9,8 @@
 
 use super::RedbBackend;
 use super::{remove_prefixed, tenant_prefix};
-use crate::agents::{AgentSpec, LlmUsage, Session};
 use crate::ids::{TenantId, UserId};
+use crate::records::{AgentSpec, LlmUsage, Session};
 use crate::store::{LlmUsageRow, StoreError};
 use redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 use serde::Serialize;

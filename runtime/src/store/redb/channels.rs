@@ -2,8 +2,8 @@
 
 use super::RedbBackend;
 use super::{remove_prefixed, tenant_prefix};
-use crate::channels::ChannelSpec;
 use crate::ids::TenantId;
+use crate::records::ChannelSpec;
 use crate::store::StoreError;
 use redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 

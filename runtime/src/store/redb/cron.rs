@@ -15,8 +15,8 @@
 //! for, so even a damaged index cannot hand one tenant's job to another.
 
 use super::RedbBackend;
-use crate::cron::Job;
 use crate::ids::TenantId;
+use crate::records::Job;
 use crate::store::StoreError;
 use redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 

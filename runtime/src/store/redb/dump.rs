@@ -143,7 +143,7 @@ fn import_one(txn: &WriteTransaction, tenant: &TenantId, rows: &TenantRows) -> R
                 let (mut jobs, mut due, mut owner) =
                     (txn.open_table(CRON_JOBS)?, txn.open_table(CRON_DUE)?, txn.open_table(CRON_OWNER)?);
                 for (_, json) in family_rows {
-                    let job: crate::cron::Job =
+                    let job: crate::records::Job =
                         serde_json::from_str(text(json)?).map_err(|e| StoreError::Invalid(e.to_string()))?;
                     if jobs.get(job.id.as_str())?.is_some() {
                         return Err(StoreError::Invalid(format!(

@@ -21,7 +21,7 @@
 
 use super::RedbBackend;
 use crate::ids::TenantId;
-use crate::messaging::{Message, MessageState};
+use crate::records::{Message, MessageState};
 use crate::store::StoreError;
 use redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 use serde::{Deserialize, Serialize};

@@ -5,7 +5,7 @@
 use super::RedbBackend;
 use super::{remove_prefixed, tenant_prefix};
 use crate::ids::TenantId;
-use crate::installed::InstalledSkill;
+use crate::records::InstalledSkill;
 use crate::store::StoreError;
 use redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 

@@ -3,8 +3,8 @@
 
 use super::RedbBackend;
 use crate::ids::TenantId;
+use crate::records::Tenant;
 use crate::store::StoreError;
-use crate::tenants::Tenant;
 use redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 use serde::{Deserialize, Serialize};
 

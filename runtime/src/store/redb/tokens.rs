@@ -9,8 +9,8 @@
 
 use super::RedbBackend;
 use super::{remove_prefixed, tenant_prefix};
-use crate::auth::{Role, TokenInfo};
 use crate::ids::TenantId;
+use crate::records::{Role, TokenInfo};
 use crate::store::StoreError;
 use redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 use serde::{Deserialize, Serialize};

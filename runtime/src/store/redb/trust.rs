@@ -2,8 +2,8 @@
 //! tenant: no tenant purge touches it.
 
 use super::RedbBackend;
+use crate::records::TrustedKey;
 use crate::store::StoreError;
-use crate::trust::TrustedKey;
 use redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 
 const TRUST: TableDefinition<&str, &str> = TableDefinition::new("trusted_keys");

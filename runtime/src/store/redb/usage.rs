@@ -4,7 +4,7 @@
 use super::RedbBackend;
 use super::{remove_prefixed, tenant_prefix};
 use crate::ids::TenantId;
-use crate::metering::UsageTotals;
+use crate::records::UsageTotals;
 use crate::store::StoreError;
 use redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 
