@@ -60,7 +60,7 @@ pub struct RuntimeConfig {
     /// Per-tenant quota of the `memory` capability.
     pub memory_quota: MemoryQuota,
     /// Per-tenant quota of the files directory, as skills write to it.
-    pub files_quota: crate::disk_quota::FilesQuota,
+    pub files_quota: FilesQuota,
     /// Rotation of the audit log.
     pub audit: AuditConfig,
     /// Prices applied to the metered usage.
@@ -81,7 +81,7 @@ pub struct RuntimeConfig {
     /// Per-tenant quotas of agent use.
     pub quotas: QuotaConfig,
     /// Inbound channels: the Telegram API base, media and signature bounds.
-    pub channels: crate::channels::ChannelsConfig,
+    pub channels: ChannelsConfig,
     /// How many secrets a tenant may hold and how large, and the memory the
     /// redactors built from them may take.
     pub secret_limits: SecretLimits,
@@ -106,7 +106,7 @@ impl Default for RuntimeConfig {
             max_connections: 10_000,
             providers: BTreeMap::new(),
             quotas: QuotaConfig::default(),
-            channels: crate::channels::ChannelsConfig::default(),
+            channels: ChannelsConfig::default(),
             secret_limits: SecretLimits::default(),
         }
     }
@@ -401,6 +401,25 @@ impl Default for MemoryQuota {
     }
 }
 
+/// Per-tenant quota of the files directory (`[files_quota]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FilesQuota {
+    /// Bytes (apparent size) of regular files a tenant may hold, over all
+    /// its users.
+    pub max_bytes: u64,
+    /// Entries (files, directories, links) a tenant may hold.
+    pub max_files: u64,
+    /// How deep directories may nest below the tenant's files directory.
+    pub max_depth: u32,
+}
+
+impl Default for FilesQuota {
+    fn default() -> Self {
+        FilesQuota { max_bytes: 1 << 30, max_files: 100_000, max_depth: 64 }
+    }
+}
+
 /// Bounds on a tenant's secrets. Every secret is matched in every output of
 /// the tenant's calls (in about 30 encodings), so their number and size are
 /// what scrubbing costs.
@@ -427,6 +446,33 @@ impl Default for SecretLimits {
             max_total_bytes: 256 * 1024,
             max_value_bytes: 8 * 1024,
             redactor_cache_bytes: 64 * MIB as usize,
+        }
+    }
+}
+
+/// The operator's channel settings (`[channels]`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ChannelsConfig {
+    /// The Telegram Bot API base.
+    pub telegram_api_base: String,
+    /// Largest inbound media file, bytes.
+    pub max_media_bytes: u64,
+    /// How far a signed webhook's timestamp may be from now, seconds.
+    pub max_skew_secs: u64,
+    /// Most live replay records one tenant holds ([`crate::store::Db::replay_first`]):
+    /// past it, new inbound requests to the tenant are refused (429) until
+    /// some expire, and no other tenant's records are touched.
+    pub max_replays_per_tenant: usize,
+}
+
+impl Default for ChannelsConfig {
+    fn default() -> Self {
+        ChannelsConfig {
+            telegram_api_base: "https://api.telegram.org".into(),
+            max_media_bytes: 10 * 1024 * 1024,
+            max_skew_secs: 300,
+            max_replays_per_tenant: 10_000,
         }
     }
 }

@@ -122,7 +122,7 @@ async fn search_hog_is_bounded_per_search_and_runs_out_of_fuel() {
 
 fn quota_runtime(max_bytes: u64, max_files: u64) -> (tempfile::TempDir, Runtime) {
     runtime_with(|c| {
-        c.files_quota = wasmclaw::disk_quota::FilesQuota { max_bytes, max_files, ..Default::default() }
+        c.files_quota = wasmclaw::config::FilesQuota { max_bytes, max_files, ..Default::default() }
     })
 }
 
@@ -306,8 +306,7 @@ async fn secret_peek_never_gets_another_tenants_secret() {
 #[tokio::test]
 async fn fsbomb_sparse_stride_truncate_and_deep_stop_at_the_quota_and_survive_a_backup_and_restore() {
     let (_d, rt) = runtime_with(|c| {
-        c.files_quota =
-            wasmclaw::disk_quota::FilesQuota { max_bytes: 1 << 20, max_files: 15_000, max_depth: 64 }
+        c.files_quota = wasmclaw::config::FilesQuota { max_bytes: 1 << 20, max_files: 15_000, max_depth: 64 }
     });
     for t in ["t-sparse", "t-stride", "t-trunc", "t-deep"] {
         rt.create_tenant("operator", &tenant(t)).unwrap();
@@ -421,8 +420,7 @@ async fn calls_past_the_tenant_memory_budget_wait_then_are_busy() {
 #[tokio::test]
 async fn the_gateway_survives_the_corpus_under_a_backup_and_restore_of_all_tenants() {
     let (_d, rt) = runtime_with(|c| {
-        c.files_quota =
-            wasmclaw::disk_quota::FilesQuota { max_bytes: 8 << 20, max_files: 2000, max_depth: 64 }
+        c.files_quota = wasmclaw::config::FilesQuota { max_bytes: 8 << 20, max_files: 2000, max_depth: 64 }
     });
     let acts: &[(&str, &str)] = &[
         ("fsbomb", r#"{"mode":"huge"}"#),

@@ -36,33 +36,6 @@ use crate::store::Replay;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-/// The operator's channel settings (`[channels]`).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ChannelsConfig {
-    /// The Telegram Bot API base.
-    pub telegram_api_base: String,
-    /// Largest inbound media file, bytes.
-    pub max_media_bytes: u64,
-    /// How far a signed webhook's timestamp may be from now, seconds.
-    pub max_skew_secs: u64,
-    /// Most live replay records one tenant holds ([`crate::store::Db::replay_first`]):
-    /// past it, new inbound requests to the tenant are refused (429) until
-    /// some expire, and no other tenant's records are touched.
-    pub max_replays_per_tenant: usize,
-}
-
-impl Default for ChannelsConfig {
-    fn default() -> Self {
-        ChannelsConfig {
-            telegram_api_base: "https://api.telegram.org".into(),
-            max_media_bytes: 10 * 1024 * 1024,
-            max_skew_secs: 300,
-            max_replays_per_tenant: 10_000,
-        }
-    }
-}
-
 /// What an accepted inbound request led to.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "outcome", rename_all = "kebab-case")]

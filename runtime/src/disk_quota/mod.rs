@@ -41,32 +41,13 @@ mod stream;
 #[cfg(test)]
 mod tests;
 
+use crate::config::FilesQuota;
 pub use fs::{QuotaFilesystem, QuotaFsView, QuotaView};
-use serde::Deserialize;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use wasmtime_wasi::p2::bindings::filesystem::types::ErrorCode;
-
-/// Per-tenant quota of the files directory (`[files_quota]`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct FilesQuota {
-    /// Bytes (apparent size) of regular files a tenant may hold, over all
-    /// its users.
-    pub max_bytes: u64,
-    /// Entries (files, directories, links) a tenant may hold.
-    pub max_files: u64,
-    /// How deep directories may nest below the tenant's files directory.
-    pub max_depth: u32,
-}
-
-impl Default for FilesQuota {
-    fn default() -> Self {
-        FilesQuota { max_bytes: 1 << 30, max_files: 100_000, max_depth: 64 }
-    }
-}
 
 /// A file's identity: device and inode.
 type Inode = (u64, u64);
