@@ -17,7 +17,7 @@
 use crate::error::Error;
 use crate::ids::TenantId;
 use crate::manifest::{Manifest, valid_skill_name};
-use crate::package::{Package, PackageError};
+use crate::package::{MAX_COMPONENT_BYTES, Package, PackageError};
 use crate::permissions::{self, PermissionChange};
 use crate::records::{InstalledSkill, Publisher};
 use crate::runtime::Runtime;
@@ -65,9 +65,6 @@ pub struct InstallOutcome {
     /// Warnings: permissions declared but not imported.
     pub warnings: Vec<String>,
 }
-
-/// The largest component accepted, in bytes.
-pub const MAX_COMPONENT_BYTES: usize = 32 * 1024 * 1024;
 
 /// A verified install request, before the upgrade checks.
 struct Candidate {

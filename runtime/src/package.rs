@@ -24,8 +24,9 @@ pub const MAGIC: &[u8; 8] = b"\0wcpkg1\n";
 /// The largest manifest a package may carry.
 pub const MAX_MANIFEST_BYTES: usize = 64 * 1024;
 
-/// The largest component a package may carry.
-pub const MAX_COMPONENT_BYTES: usize = crate::installed::MAX_COMPONENT_BYTES;
+/// The largest component a package may carry, and the largest accepted at
+/// all (an unsigned install is held to it too).
+pub const MAX_COMPONENT_BYTES: usize = 32 * 1024 * 1024;
 
 /// Why a package was refused.
 #[derive(Debug, thiserror::Error)]
