@@ -1,10 +1,11 @@
 //! The one error type of the runtime: every way a call or a load can fail,
-//! each with a clear message and a distinct exit code for the CLI.
+//! each with a clear message and a distinct exit code for the CLI. The
+//! storage failure it carries ([`StoreError`]) is defined here too, so this
+//! module sits below the store instead of importing it.
 
 use crate::bindings::WitError;
 use crate::ids::InvalidId;
 use crate::records::UnknownRole;
-use crate::store::StoreError;
 
 /// Why a call (or loading a skill) did not produce an output.
 #[derive(Debug, thiserror::Error)]
@@ -105,6 +106,32 @@ pub enum Error {
     /// An agent's turn reached its step limit without an answer.
     #[error("step limit: {0}")]
     StepLimit(String),
+}
+
+/// A storage failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A write would exceed the tenant's quota.
+    #[error("quota exceeded: {0}")]
+    QuotaExceeded(String),
+    /// The store could not be opened.
+    #[error("cannot open the store {store}: {reason}")]
+    Open {
+        /// The store (a file, or a database URL without its password).
+        store: String,
+        /// Why.
+        reason: String,
+    },
+    /// The store cannot be reached now (a connection lost, every connection
+    /// busy): retrying later may succeed, and nothing was written.
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
+    /// The backend failed.
+    #[error("storage failure: {0}")]
+    Backend(String),
+    /// Rows given to import are not valid (a restore's data).
+    #[error("invalid data: {0}")]
+    Invalid(String),
 }
 
 fn stderr_suffix(stderr: &str) -> String {

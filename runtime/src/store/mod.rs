@@ -36,31 +36,9 @@ pub use dump::{Bytes, TenantRows};
 pub(crate) use types::{Budget, Matcher};
 pub use types::{LlmUsageRow, MemoryEntry, MemoryUsage, Replay, ScanBound, ScanStop, SearchScan};
 
-/// A storage failure.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// A write would exceed the tenant's quota.
-    #[error("quota exceeded: {0}")]
-    QuotaExceeded(String),
-    /// The store could not be opened.
-    #[error("cannot open the store {store}: {reason}")]
-    Open {
-        /// The store (a file, or a database URL without its password).
-        store: String,
-        /// Why.
-        reason: String,
-    },
-    /// The store cannot be reached now (a connection lost, every connection
-    /// busy): retrying later may succeed, and nothing was written.
-    #[error("the store is unavailable: {0}")]
-    Unavailable(String),
-    /// The backend failed.
-    #[error("storage failure: {0}")]
-    Backend(String),
-    /// Rows given to import are not valid (a restore's data).
-    #[error("invalid data: {0}")]
-    Invalid(String),
-}
+// Defined beside the runtime's `Error`, which carries it, so that the error
+// type sits below the store instead of importing it.
+pub use crate::error::StoreError;
 
 /// The scope of a memory operation: a tenant, and optionally one user in it.
 #[derive(Debug, Clone, Copy)]
