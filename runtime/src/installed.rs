@@ -150,7 +150,9 @@ impl Runtime {
         if let Some(old) = &existing {
             *action = "skill.upgrade";
             changes = upgrade::changes(old, &record, &skill)?;
-            upgrade::check(old, &record, &changes, options)?;
+            let accept =
+                upgrade::Accept { downgrade: options.allow_downgrade, wider: options.accept_permissions };
+            upgrade::check(old, &record, &changes, accept)?;
             record.installed = self.inner.clock.now();
         }
         let expected = existing.as_ref().map(|s| s.digest.as_str());

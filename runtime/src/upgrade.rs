@@ -5,7 +5,6 @@
 //! `accept_permissions`.
 
 use crate::error::Error;
-use crate::installed::InstallOptions;
 use crate::manifest::Manifest;
 use crate::permissions::{PermissionChange, PermissionSet};
 use crate::records::InstalledSkill;
@@ -53,13 +52,23 @@ pub(crate) fn changes(
     Ok(changes)
 }
 
+/// What an upgrade accepts beyond a higher version of the same permissions
+/// (the install options' `allow_downgrade` and `accept_permissions`).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Accept {
+    /// A version that is not higher than the installed one.
+    pub(crate) downgrade: bool,
+    /// Wider permissions than the installed version's.
+    pub(crate) wider: bool,
+}
+
 /// Refuses an upgrade that is not one (same bytes), a downgrade, or a
-/// widening of permissions the options do not accept.
+/// widening of permissions that `accept` does not accept.
 pub(crate) fn check(
     old: &InstalledSkill,
     new: &InstalledSkill,
     changes: &[PermissionChange],
-    options: InstallOptions,
+    accept: Accept,
 ) -> Result<(), Error> {
     let name = &new.name;
     if old.digest == new.digest && old.manifest_digest == new.manifest_digest && changes.is_empty() {
@@ -72,7 +81,7 @@ pub(crate) fn check(
         (Ok(a), Ok(b)) => Some(b.cmp(&a)),
         _ => None,
     };
-    if order != Some(std::cmp::Ordering::Greater) && !options.allow_downgrade {
+    if order != Some(std::cmp::Ordering::Greater) && !accept.downgrade {
         let why = match order {
             Some(std::cmp::Ordering::Less) => {
                 format!("{} is lower than the installed {}", new.version, old.version)
@@ -87,7 +96,7 @@ pub(crate) fn check(
         )));
     }
     let wider: Vec<String> = changes.iter().filter(|c| c.widens).map(ToString::to_string).collect();
-    if !wider.is_empty() && !options.accept_permissions {
+    if !wider.is_empty() && !accept.wider {
         return Err(Error::Conflict(format!(
             "skill {name}: upgrading {} -> {} widens its permissions: {}; pass --accept-permissions to accept",
             old.version,
@@ -125,8 +134,8 @@ mod tests {
 
     #[test]
     fn versions_must_rise_unless_a_downgrade_is_allowed() {
-        let none = InstallOptions::default();
-        let down = InstallOptions { allow_downgrade: true, ..Default::default() };
+        let none = Accept::default();
+        let down = Accept { downgrade: true, ..Default::default() };
         check(&record("1.2.0", "a"), &record("1.10.0", "b"), &[], none).unwrap();
         let e = check(&record("1.10.0", "a"), &record("1.2.0", "b"), &[], none).unwrap_err().to_string();
         assert!(e.contains("1.2.0 is lower than the installed 1.10.0"), "{e}");
@@ -141,14 +150,14 @@ mod tests {
 
     #[test]
     fn widening_needs_acceptance_and_narrowing_does_not() {
-        let e = check(&record("1.0.0", "a"), &record("2.0.0", "b"), &widening(), InstallOptions::default())
+        let e = check(&record("1.0.0", "a"), &record("2.0.0", "b"), &widening(), Accept::default())
             .unwrap_err()
             .to_string();
         assert!(e.contains("widens its permissions: + secret K; pass --accept-permissions"), "{e}");
-        let accept = InstallOptions { accept_permissions: true, ..Default::default() };
+        let accept = Accept { wider: true, ..Default::default() };
         check(&record("1.0.0", "a"), &record("2.0.0", "b"), &widening(), accept).unwrap();
         let mut narrowing = widening();
         narrowing[0].widens = false;
-        check(&record("1.0.0", "a"), &record("2.0.0", "b"), &narrowing, InstallOptions::default()).unwrap();
+        check(&record("1.0.0", "a"), &record("2.0.0", "b"), &narrowing, Accept::default()).unwrap();
     }
 }
