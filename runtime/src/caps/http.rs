@@ -162,7 +162,7 @@ pub fn client() -> Result<reqwest::Client, reqwest::Error> {
         .build()
 }
 
-pub use crate::origin::is_public;
+use crate::origin::is_public;
 
 /// Why a name did not resolve to a usable address.
 #[derive(Debug, thiserror::Error)]
