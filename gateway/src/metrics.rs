@@ -141,7 +141,7 @@ fn family<L: EncodeLabelSet, M: EncodeMetric + TypedMetric>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use wasmclaw::metering::UsageTotals;
+    use wasmclaw::records::UsageTotals;
 
     fn row(tenant: &str, skill: &str, calls: u64, errors: &[(&str, u64)]) -> UsageRow {
         UsageRow {
