@@ -26,12 +26,14 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub(crate) mod backend;
+mod codec;
 #[cfg(test)]
 mod contract;
 pub mod dump;
 mod redb;
 mod types;
 
+pub use codec::MAX_MESSAGE_ID_BYTES;
 pub use dump::{Bytes, TenantRows};
 pub(crate) use types::{Budget, Matcher};
 pub use types::{LlmUsageRow, MemoryEntry, MemoryUsage, Replay, ScanBound, ScanStop, SearchScan};

@@ -23,16 +23,15 @@ use super::RedbBackend;
 use crate::ids::TenantId;
 use crate::records::{Message, MessageState};
 use crate::store::StoreError;
+use crate::store::codec::{
+    self, check_message_id as check_id, message_encode as to_json, valid_message_id as valid_id,
+};
 use redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
-use serde::{Deserialize, Serialize};
 
 /// Messages: `tenant \0 id` → JSON.
 const OUTBOX: TableDefinition<&[u8], &str> = TableDefinition::new("outbox");
 /// Pending messages by due time: `(next_attempt, tenant \0 id)` → `()`.
 const OUTBOX_DUE: TableDefinition<(u64, &[u8]), ()> = TableDefinition::new("outbox_due");
-
-/// Longest message id accepted, in bytes.
-pub const MAX_MESSAGE_ID_BYTES: usize = 128;
 
 pub(super) fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(OUTBOX)?;
@@ -58,78 +57,10 @@ pub(super) fn purge(txn: &WriteTransaction, tenant: &TenantId) -> Result<(), Sto
     Ok(())
 }
 
-#[derive(Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-enum RawState {
-    Pending,
-    Delivered,
-    Dead,
-}
-
-/// The stored form of a [`Message`].
-#[derive(Serialize, Deserialize)]
-struct RawMessage {
-    id: String,
-    tenant: String,
-    skill: String,
-    contact: String,
-    url: String,
-    body: String,
-    created: u64,
-    state: RawState,
-    attempts: u32,
-    next_attempt: u64,
-    last_error: Option<String>,
-}
-
-/// The stored form of `m`.
-fn to_json(m: &Message) -> Result<String, StoreError> {
-    let raw = RawMessage {
-        id: m.id.clone(),
-        tenant: m.tenant.as_str().to_string(),
-        skill: m.skill.clone(),
-        contact: m.contact.clone(),
-        url: m.url.clone(),
-        body: m.body.clone(),
-        created: m.created,
-        state: match m.state {
-            MessageState::Pending => RawState::Pending,
-            MessageState::Delivered => RawState::Delivered,
-            MessageState::Dead => RawState::Dead,
-        },
-        attempts: m.attempts,
-        next_attempt: m.next_attempt,
-        last_error: m.last_error.clone(),
-    };
-    serde_json::to_string(&raw).map_err(|e| StoreError::Backend(format!("cannot encode a message: {e}")))
-}
-
 /// Decodes a stored message found under `key`, checking that it belongs
 /// there.
 fn from_json(key: &[u8], json: &str) -> Result<Message, StoreError> {
-    let corrupt = |why: String| StoreError::Backend(format!("stored message is corrupt: {why}"));
-    let raw: RawMessage = serde_json::from_str(json).map_err(|e| corrupt(e.to_string()))?;
-    let tenant = TenantId::parse(&raw.tenant).map_err(|e| corrupt(e.to_string()))?;
-    if key != outbox_key(&tenant, &raw.id).as_slice() {
-        return Err(corrupt("its tenant or id does not match its key".into()));
-    }
-    Ok(Message {
-        id: raw.id,
-        tenant,
-        skill: raw.skill,
-        contact: raw.contact,
-        url: raw.url,
-        body: raw.body,
-        created: raw.created,
-        state: match raw.state {
-            RawState::Pending => MessageState::Pending,
-            RawState::Delivered => MessageState::Delivered,
-            RawState::Dead => MessageState::Dead,
-        },
-        attempts: raw.attempts,
-        next_attempt: raw.next_attempt,
-        last_error: raw.last_error,
-    })
+    codec::message_decode(json, |tenant, id| key == outbox_key(tenant, id).as_slice())
 }
 
 /// `tenant \0`: the start of every key of `tenant`.
@@ -145,21 +76,6 @@ fn outbox_key(tenant: &TenantId, id: &str) -> Vec<u8> {
     let mut k = tenant_prefix(tenant);
     k.extend_from_slice(id.as_bytes());
     k
-}
-
-/// Whether `id` can name a message: not empty, bounded, no `\0`.
-fn valid_id(id: &str) -> bool {
-    !id.is_empty() && id.len() <= MAX_MESSAGE_ID_BYTES && !id.contains('\0')
-}
-
-fn check_id(id: &str) -> Result<(), StoreError> {
-    if valid_id(id) {
-        Ok(())
-    } else {
-        Err(StoreError::Backend(format!(
-            "a message id must be 1 to {MAX_MESSAGE_ID_BYTES} bytes without NUL"
-        )))
-    }
 }
 
 impl RedbBackend {

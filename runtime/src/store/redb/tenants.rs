@@ -5,8 +5,8 @@ use super::RedbBackend;
 use crate::ids::TenantId;
 use crate::records::Tenant;
 use crate::store::StoreError;
+use crate::store::codec::{tenant_decode as decode, tenant_encode as encode};
 use redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
-use serde::{Deserialize, Serialize};
 
 /// Tenants: tenant → record (JSON).
 const TENANTS: TableDefinition<&str, &str> = TableDefinition::new("tenants");
@@ -14,25 +14,6 @@ const TENANTS: TableDefinition<&str, &str> = TableDefinition::new("tenants");
 pub(super) fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(TENANTS)?;
     Ok(())
-}
-
-#[derive(Serialize, Deserialize)]
-struct Raw {
-    created: u64,
-    suspended: bool,
-}
-
-fn decode(id: &str, json: &str) -> Result<Tenant, StoreError> {
-    let tenant =
-        TenantId::parse(id).map_err(|e| StoreError::Backend(format!("stored tenant id is corrupt: {e}")))?;
-    let raw: Raw = serde_json::from_str(json)
-        .map_err(|e| StoreError::Backend(format!("stored tenant {id} is corrupt: {e}")))?;
-    Ok(Tenant { id: tenant, created: raw.created, suspended: raw.suspended })
-}
-
-fn encode(t: &Tenant) -> Result<String, StoreError> {
-    serde_json::to_string(&Raw { created: t.created, suspended: t.suspended })
-        .map_err(|e| StoreError::Backend(e.to_string()))
 }
 
 impl RedbBackend {

@@ -10,10 +10,10 @@
 use super::RedbBackend;
 use super::{remove_prefixed, tenant_prefix};
 use crate::ids::TenantId;
-use crate::records::{Role, TokenInfo};
+use crate::records::TokenInfo;
 use crate::store::StoreError;
+use crate::store::codec::{token_decode as decode, token_encode as encode};
 use redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
-use serde::{Deserialize, Serialize};
 
 const TOKENS: TableDefinition<&str, &str> = TableDefinition::new("tokens");
 const TENANT_TOKENS: TableDefinition<&[u8], ()> = TableDefinition::new("tenant_tokens");
@@ -39,54 +39,10 @@ pub(super) fn purge(txn: &WriteTransaction, tenant: &TenantId) -> Result<(), Sto
     Ok(())
 }
 
-#[derive(Serialize, Deserialize)]
-struct Raw {
-    tenant: String,
-    role: Role,
-    name: String,
-    created: u64,
-    last_used: Option<u64>,
-    expires: Option<u64>,
-    sha256: String,
-}
-
 fn index_key(tenant: &TenantId, id: &str) -> Vec<u8> {
     let mut k = tenant_prefix(tenant);
     k.extend_from_slice(id.as_bytes());
     k
-}
-
-fn decode(id: &str, json: &str) -> Result<(TokenInfo, [u8; 32]), StoreError> {
-    let corrupt = |e: String| StoreError::Backend(format!("stored token {id} is corrupt: {e}"));
-    let raw: Raw = serde_json::from_str(json).map_err(|e| corrupt(e.to_string()))?;
-    let tenant = TenantId::parse(&raw.tenant).map_err(|e| corrupt(e.to_string()))?;
-    let hash: [u8; 32] = hex::decode(&raw.sha256)
-        .ok()
-        .and_then(|h| h.try_into().ok())
-        .ok_or_else(|| corrupt("bad hash".into()))?;
-    let info = TokenInfo {
-        id: id.to_string(),
-        tenant,
-        role: raw.role,
-        name: raw.name,
-        created: raw.created,
-        last_used: raw.last_used,
-        expires: raw.expires,
-    };
-    Ok((info, hash))
-}
-
-fn encode(info: &TokenInfo, hash: &[u8; 32]) -> Result<String, StoreError> {
-    serde_json::to_string(&Raw {
-        tenant: info.tenant.to_string(),
-        role: info.role,
-        name: info.name.clone(),
-        created: info.created,
-        last_used: info.last_used,
-        expires: info.expires,
-        sha256: hex::encode(hash),
-    })
-    .map_err(|e| StoreError::Backend(e.to_string()))
 }
 
 impl RedbBackend {
