@@ -30,11 +30,15 @@ mod codec;
 #[cfg(test)]
 mod contract;
 pub mod dump;
+#[cfg(test)]
+mod pg_testing;
+mod postgres;
 mod redb;
 mod types;
 
 pub use codec::MAX_MESSAGE_ID_BYTES;
 pub use dump::{Bytes, TenantRows};
+pub use postgres::{PgOptions, redacted_url};
 pub(crate) use types::{Budget, Matcher};
 pub use types::{LlmUsageRow, MemoryEntry, MemoryUsage, Replay, ScanBound, ScanStop, SearchScan};
 
@@ -73,6 +77,17 @@ impl Db {
     /// Opens (or creates) the redb database file at `path` and its tables.
     pub fn open(path: &Path) -> Result<Db, StoreError> {
         Ok(Db::with_backend(Box::new(redb::RedbBackend::open(path)?), false))
+    }
+
+    /// Connects to the PostgreSQL database at `url` (`postgres://…`) with
+    /// the default bounds, applying the schema migrations it lacks.
+    pub fn open_postgres(url: &str) -> Result<Db, StoreError> {
+        Ok(Db::with_backend(Box::new(postgres::PgBackend::connect(url)?), true))
+    }
+
+    /// [`Db::open_postgres`] with the given bounds.
+    pub fn open_postgres_with(url: &str, options: &PgOptions) -> Result<Db, StoreError> {
+        Ok(Db::with_backend(Box::new(postgres::PgBackend::connect_with(url, options)?), true))
     }
 
     /// Runs `op` on the store from async code without holding an async
@@ -115,13 +130,18 @@ pub(crate) mod testing {
     }
 
     /// A fresh PostgreSQL database, or `None` (the test is skipped) when no
-    /// server is configured; under `CI=true` a missing server fails.
+    /// server is configured; under `CI=true` a missing server fails. The
+    /// guard drops the database.
     pub(crate) fn postgres() -> Option<(Box<dyn std::any::Any>, Db)> {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("CI=true but the PostgreSQL backend is not wired into the tests yet");
-        }
-        eprintln!("skipped: no PostgreSQL");
-        None
+        let guard = super::pg_testing::TestDb::create()?;
+        let db = Db::open_postgres_with(guard.url(), &pg_options()).expect("open the test database");
+        Some((Box::new(guard), db))
+    }
+
+    /// The bounds of a test store: a small pool (tests run in parallel on
+    /// one server).
+    pub(crate) fn pg_options() -> super::PgOptions {
+        super::PgOptions { pool_size: 4, ..Default::default() }
     }
 
     /// A tenant id the test knows is valid.
