@@ -714,3 +714,6 @@ async fn apply_migrations(client: &mut tokio_postgres::Client) -> Result<(), Sto
     })?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

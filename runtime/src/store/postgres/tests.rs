@@ -1,0 +1,537 @@
+//! What only the PostgreSQL store can get wrong: its URL's secret, a
+//! server that is missing or newer, concurrent starts, bounds, and bytes
+//! that SQL treats specially.
+
+use super::{PgBackend, PgOptions, StoreError};
+use crate::ids::UserId;
+use crate::store::Scope;
+use crate::store::pg_testing::TestDb;
+use crate::store::testing::{pg_options as options, t};
+use std::time::Duration;
+
+/// A store on `db`.
+fn connect(db: &TestDb) -> PgBackend {
+    PgBackend::connect_with(db.url(), &options()).expect("connect to the test database")
+}
+
+/// A store on a fresh database, kept alive by the guard.
+fn pg() -> Option<(TestDb, PgBackend)> {
+    let db = TestDb::create()?;
+    let store = connect(&db);
+    Some((db, store))
+}
+
+impl PgBackend {
+    /// The first column of the first row of `sql`, as text (tests only).
+    fn text_of(&self, sql: &str) -> Result<Option<String>, StoreError> {
+        let sql = sql.to_string();
+        self.with_client(move |c| {
+            Box::pin(async move {
+                let rows = c.simple_query(&sql).await?;
+                Ok(rows.iter().find_map(|m| match m {
+                    tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
+                    _ => None,
+                }))
+            })
+        })
+    }
+}
+
+/// `url` with `password` in place of its own.
+fn with_password(url: &str, password: &str) -> String {
+    let mut u = url::Url::parse(url).unwrap();
+    u.set_password(Some(password)).unwrap();
+    u.to_string()
+}
+
+/// A local port nothing listens on.
+fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+#[test]
+fn the_password_never_appears_in_an_error() {
+    let Some(db) = TestDb::create() else { return };
+    let secret = "Sw0rdf1sh-never-shown";
+    // A wrong password on a live server, and the right form of URL to a
+    // port where nothing listens.
+    let wrong = with_password(db.url(), secret);
+    let mut dead = url::Url::parse(&wrong).unwrap();
+    dead.set_port(Some(closed_port())).unwrap();
+    for url in [wrong, dead.to_string()] {
+        let e = PgBackend::connect_with(&url, &options()).unwrap_err();
+        let (shown, debug) = (e.to_string(), format!("{e:?}"));
+        assert!(!shown.contains(secret) && !debug.contains(secret), "{shown} / {debug}");
+        assert!(shown.contains("***"), "the URL is named, its password hidden: {shown}");
+    }
+    // A password PostgreSQL echoes nowhere still never appears when it
+    // is in an error text.
+    let e = super::scrub(StoreError::Backend(format!("boom {secret}")), &[secret.to_string()]);
+    assert!(!e.to_string().contains(secret));
+}
+
+#[test]
+fn an_unreachable_database_is_a_clear_error() {
+    let url = format!("postgres://u:pw@127.0.0.1:{}/db", closed_port());
+    let e = PgBackend::connect_with(&url, &options()).unwrap_err();
+    let shown = e.to_string();
+    assert!(shown.contains("cannot open the store postgres://u:***@127.0.0.1:"), "{shown}");
+    assert!(shown.contains("connect"), "says it could not connect: {shown}");
+    let e = PgBackend::connect_with("postgres://u:pw@[::1", &options()).unwrap_err();
+    assert!(e.to_string().contains("not a valid PostgreSQL URL"), "{e}");
+}
+
+#[test]
+fn a_schema_newer_than_the_binary_is_refused() {
+    let Some(db) = TestDb::create() else { return };
+    drop(connect(&db));
+    drop(connect(&db));
+    connect(&db)
+        .text_of(
+            "INSERT INTO wasmclaw_schema_history (version, name, applied_on, checksum) \
+         VALUES (2, 'from_the_future', '2030-01-01T00:00:00Z', '0')",
+        )
+        .unwrap();
+    let e = PgBackend::connect_with(db.url(), &options()).unwrap_err().to_string();
+    assert!(e.contains("at version 2") && e.contains("up to version 1"), "{e}");
+}
+
+#[test]
+fn concurrent_starts_migrate_once() {
+    let Some(db) = TestDb::create() else { return };
+    let url = db.url().to_string();
+    let starts: Vec<_> = (0..4)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || PgBackend::connect_with(&url, &options()).map(drop))
+        })
+        .collect();
+    for s in starts {
+        s.join().unwrap().unwrap();
+    }
+    let store = connect(&db);
+    let applied = store.text_of("SELECT count(*) FROM wasmclaw_schema_history").unwrap();
+    assert_eq!(applied.as_deref(), Some("1"));
+}
+
+#[test]
+fn every_connection_has_a_statement_timeout() {
+    let Some(db) = TestDb::create() else { return };
+    let quick = PgOptions { statement_timeout: Duration::from_millis(200), ..options() };
+    let store = PgBackend::connect_with(db.url(), &quick).unwrap();
+    assert_eq!(store.text_of("SHOW statement_timeout").unwrap().as_deref(), Some("200ms"));
+    let e = store.text_of("SELECT pg_sleep(5)::text").unwrap_err();
+    assert!(matches!(e, StoreError::Unavailable(_)), "a cancelled statement is retryable: {e}");
+    assert_eq!(connect(&db).text_of("SHOW statement_timeout").unwrap().as_deref(), Some("30s"));
+}
+
+#[test]
+fn an_exhausted_pool_answers_unavailable_instead_of_waiting() {
+    let Some(db) = TestDb::create() else { return };
+    let tight = PgOptions { pool_size: 1, pool_timeout: Duration::from_millis(300), ..options() };
+    let store = std::sync::Arc::new(PgBackend::connect_with(db.url(), &tight).unwrap());
+    let info = crate::auth::TokenInfo {
+        id: "tok".into(),
+        tenant: t("a"),
+        role: crate::auth::Role::Member,
+        name: String::new(),
+        created: 1,
+        last_used: None,
+        expires: None,
+    };
+    assert!(store.token_insert(&info, &[0; 32]).unwrap());
+    // A token update holds its connection while its closure runs: the
+    // closure waits until the other call has been refused.
+    let (held_tx, held_rx) = std::sync::mpsc::channel();
+    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+    let holder = {
+        let store = store.clone();
+        std::thread::spawn(move || {
+            store.token_update(&t("a"), "tok", &mut |i| {
+                held_tx.send(()).unwrap();
+                go_rx.recv().unwrap();
+                i.name = "renamed".into();
+            })
+        })
+    };
+    held_rx.recv().unwrap();
+    let e = store.tenant(&t("a")).unwrap_err();
+    assert!(matches!(e, StoreError::Unavailable(_)), "{e}");
+    go_tx.send(()).unwrap();
+    assert_eq!(holder.join().unwrap().unwrap().unwrap().name, "renamed");
+    assert!(store.tenant(&t("a")).unwrap().is_none(), "served again once the connection is back");
+}
+
+#[test]
+fn a_caller_on_a_tokio_runtime_is_served_and_may_drop_the_store() {
+    let Some(db) = TestDb::create() else { return };
+    for multi in [false, true] {
+        let rt = if multi {
+            tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap()
+        } else {
+            tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+        };
+        rt.block_on(async {
+            let store = connect(&db);
+            let a = t("a");
+            let s = Scope { tenant: &a, user: None };
+            store.memory_set(s, "k", "v", &Default::default()).unwrap();
+            assert_eq!(store.memory_get(s, "k").unwrap().as_deref(), Some("v"));
+            drop(store);
+        });
+    }
+}
+
+/// Strings SQL gives a meaning to: NUL, LIKE's wildcards and escape,
+/// quotes, a backslash escape, and non-ASCII.
+const NASTY: [&str; 8] =
+    ["\0", "%", "_", "\\", "'", "\"", "a'; DROP TABLE memory; --", "\u{0}é%_\\'\"\u{1F600}"];
+
+#[test]
+fn special_bytes_in_every_stored_string_round_trip_and_through_a_dump() {
+    let Some((_d, db)) = pg() else { return };
+    let a = t("a");
+    let alice = UserId::parse("alice").unwrap();
+    let quota = crate::config::MemoryQuota { max_entries: 1000, max_bytes: 1 << 20 };
+    for (i, s) in NASTY.iter().enumerate() {
+        let text = format!("x{s}y{i}");
+        for user in [None, Some(&alice)] {
+            let scope = Scope { tenant: &a, user };
+            db.memory_set(scope, &text, &text, &quota).unwrap();
+            assert_eq!(db.memory_get(scope, &text).unwrap().as_deref(), Some(text.as_str()));
+        }
+        db.put_secret(&a, &text, text.as_bytes()).unwrap();
+        assert_eq!(db.secret(&a, &text).unwrap().as_deref(), Some(text.as_bytes()));
+        db.put_secret_key(&a, text.as_bytes()).unwrap();
+        assert_eq!(db.secret_key(&a).unwrap().as_deref(), Some(text.as_bytes()));
+
+        let agent: crate::agents::AgentSpec =
+            serde_json::from_value(serde_json::json!({"name": text, "provider": text, "model": text}))
+                .unwrap();
+        assert!(db.agent_put(&a, &agent, true).unwrap());
+        assert_eq!(db.agent(&a, &text).unwrap(), Some(agent));
+        let session =
+            crate::agents::Session { turns: vec![crate::llm::Turn::User { text: text.clone() }], updated: 1 };
+        let usage = [(
+            text.clone(),
+            "2026-01-01".to_string(),
+            crate::agents::LlmUsage { turns: 1, ..Default::default() },
+        )];
+        assert!(db.session_save(&a, &text, &alice, &session, &usage).unwrap());
+        assert_eq!(db.session(&a, &text, &alice).unwrap(), Some(session));
+        // As in redb, a usage key is split at NUL: an agent or model name
+        // holding one is not listed (no other row is shown in its place).
+        let listed = db.llm_usage(&a, "").unwrap().iter().any(|r| r.agent == text && r.model == text);
+        assert_eq!(listed, !text.contains('\0'), "{text:?}");
+
+        let channel: crate::channels::ChannelSpec = serde_json::from_value(
+            serde_json::json!({"name": text, "kind": "webhook", "agent": text, "secret": "K"}),
+        )
+        .unwrap();
+        assert!(db.channel_add(&a, &channel).unwrap());
+        assert_eq!(db.channel(&a, &text).unwrap(), Some(channel));
+
+        let token = crate::auth::TokenInfo {
+            id: text.clone(),
+            tenant: a.clone(),
+            role: crate::auth::Role::Member,
+            name: text.clone(),
+            created: 1,
+            last_used: None,
+            expires: None,
+        };
+        assert!(db.token_insert(&token, &[1; 32]).unwrap());
+        assert_eq!(db.token(&text).unwrap().map(|(t, _)| t), Some(token));
+
+        let key = crate::trust::TrustedKey { name: text.clone(), key: text.clone(), added: 1 };
+        db.trust_add(&key).unwrap().unwrap();
+        assert!(db.trusted_keys().unwrap().contains(&key));
+
+        let mut skill: crate::installed::InstalledSkill =
+            serde_json::from_value(serde_json::json!({"name": text, "version": "1", "description": text,
+                "digest": "00", "guest": false, "installed": 1, "manifest": null, "manifest_digest": "",
+                "publisher": null, "imports": [], "exports": [], "capabilities": []}))
+            .unwrap();
+        skill.name = text.clone();
+        assert!(db.skill_put(&a, &skill, text.as_bytes(), None).unwrap());
+        assert_eq!(db.skill(&a, &text).unwrap(), Some((skill, text.as_bytes().to_vec())));
+
+        let totals = crate::metering::UsageTotals { calls: 1, ..Default::default() };
+        db.usage_add(&[(a.clone(), text.clone(), totals)]).unwrap();
+        assert!(db.usage(Some(&a)).unwrap().iter().any(|(_, s, _)| *s == text));
+
+        let m = crate::messaging::Message {
+            id: format!("m{i}{}", s.replace('\0', "")),
+            tenant: a.clone(),
+            skill: text.clone(),
+            contact: text.clone(),
+            url: text.clone(),
+            body: text.clone(),
+            created: 1,
+            state: crate::messaging::MessageState::Pending,
+            attempts: 0,
+            next_attempt: 1,
+            last_error: Some(text.clone()),
+        };
+        db.outbox_put(&m).unwrap();
+        assert_eq!(db.outbox_get(&a, &m.id).unwrap(), Some(m));
+
+        let job = crate::cron::Job {
+            id: format!("j{i}{}", s.replace('\0', "")),
+            tenant: a.clone(),
+            skill: format!("s{}", s.replace('\0', "")),
+            scope: Default::default(),
+            schedule: crate::cron::Schedule::EverySeconds(60),
+            input: text.clone(),
+            next_run: 1,
+            created: 1,
+        };
+        db.cron_add(&job, 100, 100).unwrap();
+        assert_eq!(db.cron_list(&a, &job.skill).unwrap(), vec![job]);
+
+        let replay = format!("r{i}{}", s.replace('\0', ""));
+        assert_eq!(db.replay_first(&a, &replay, 0, 10, 100).unwrap(), crate::store::Replay::First);
+        assert_eq!(db.replay_first(&a, &replay, 0, 10, 100).unwrap(), crate::store::Replay::Seen);
+    }
+    let names = db.secret_names(&a).unwrap();
+    assert_eq!(names.len(), NASTY.len());
+    assert!(db.memory_list(Scope { tenant: &a, user: None }, "", 100, 1 << 20).unwrap().len() == NASTY.len());
+    // Nothing leaked into another tenant, and a delete takes it all.
+    assert!(db.memory_list(Scope { tenant: &t("b"), user: None }, "", 100, 1 << 20).unwrap().is_empty());
+    db.tenant_delete(&a).unwrap();
+    assert!(db.secret_names(&a).unwrap().is_empty() && db.skills(&a).unwrap().is_empty());
+}
+
+#[test]
+fn a_prefix_scan_matches_literal_bytes_only() {
+    let Some((_d, db)) = pg() else { return };
+    let a = t("a");
+    let s = Scope { tenant: &a, user: None };
+    let q = crate::config::MemoryQuota { max_entries: 100, max_bytes: 10_000 };
+    for k in ["a%b", "a_b", "axb", "a\\b", "a\\%", "ab", "a", "b%", "a\0b", "a\u{ff}"] {
+        db.memory_set(s, k, "v", &q).unwrap();
+    }
+    let keys = |prefix: &str| -> Vec<String> {
+        db.memory_list(s, prefix, 100, 1 << 20).unwrap().into_iter().map(|e| e.key).collect()
+    };
+    assert_eq!(keys("a%"), ["a%b"]);
+    assert_eq!(keys("a_"), ["a_b"]);
+    assert_eq!(keys("a\\"), ["a\\%", "a\\b"]);
+    assert_eq!(keys("%"), Vec::<String>::new());
+    assert_eq!(keys("_"), Vec::<String>::new());
+    // Byte order, as redb's: NUL first, then ASCII, then the rest.
+    assert_eq!(keys("a"), ["a", "a\0b", "a%b", "a\\%", "a\\b", "a_b", "ab", "axb", "a\u{ff}"]);
+    let found = db.memory_search(
+        s,
+        &["%".into()],
+        100,
+        1 << 20,
+        &crate::store::ScanBound { max_bytes: usize::MAX, max_entries: usize::MAX, deadline: None },
+    );
+    let found: Vec<String> = found.unwrap().entries.into_iter().map(|e| e.key).collect();
+    assert_eq!(found, ["a%b", "a\\%", "b%"]);
+}
+
+#[test]
+fn the_credential_generation_row_moves_with_the_mirror() {
+    let Some((_d, db)) = pg() else { return };
+    let row = || db.text_of("SELECT generation FROM credentials_generation").unwrap().unwrap();
+    let (row0, mirror0) = (row(), db.credentials_generation());
+    let tenant = crate::tenants::Tenant { id: t("a"), created: 1, suspended: false };
+    db.tenant_create(&tenant).unwrap();
+    db.tenant_set_suspended(&t("a"), true).unwrap();
+    db.tenant_delete(&t("a")).unwrap();
+    assert_eq!(row().parse::<u64>().unwrap(), row0.parse::<u64>().unwrap() + 2);
+    assert_eq!(db.credentials_generation(), mirror0 + 2);
+}
+
+#[test]
+fn a_dump_of_special_bytes_is_the_same_bytes_from_either_backend() {
+    let Some(pg_a) = TestDb::create() else { return };
+    let source = crate::store::Db::open_postgres_with(pg_a.url(), &options()).unwrap();
+    let d = t("d");
+    let alice = UserId::parse("alice").unwrap();
+    source.tenant_create(&crate::tenants::Tenant { id: d.clone(), created: 7, suspended: true }).unwrap();
+    let policy =
+        crate::policy::TenantPolicy::parse("[cron]\nmax_jobs = 3\nmin_interval_secs = 60\n").unwrap();
+    source.set_policy(&d, &policy).unwrap();
+    source.put_secret_key(&d, b"wrapped\0key").unwrap();
+    let quota = crate::config::MemoryQuota { max_entries: 1000, max_bytes: 1 << 20 };
+    for (i, s) in NASTY.iter().enumerate() {
+        // Names (keys of one part) cannot hold NUL in a dump; values can.
+        let name = format!("n{i}{}", s.replace('\0', ""));
+        let value = format!("v{s}{i}");
+        for user in [None, Some(&alice)] {
+            source.memory_set(Scope { tenant: &d, user }, &value, &value, &quota).unwrap();
+        }
+        source.put_secret(&d, &name, value.as_bytes()).unwrap();
+        let agent: crate::agents::AgentSpec =
+            serde_json::from_value(serde_json::json!({"name": name, "provider": value, "model": value}))
+                .unwrap();
+        source.agent_put(&d, &agent, true).unwrap();
+        let session = crate::agents::Session {
+            turns: vec![crate::llm::Turn::User { text: value.clone() }],
+            updated: 1,
+        };
+        let usage = [(
+            name.clone(),
+            "2026-01-01".to_string(),
+            crate::agents::LlmUsage { turns: 1, ..Default::default() },
+        )];
+        source.session_save(&d, &name, &alice, &session, &usage).unwrap();
+        let channel: crate::channels::ChannelSpec = serde_json::from_value(
+            serde_json::json!({"name": name, "kind": "webhook", "agent": value, "secret": "K"}),
+        )
+        .unwrap();
+        source.channel_add(&d, &channel).unwrap();
+        let skill: crate::installed::InstalledSkill =
+            serde_json::from_value(serde_json::json!({"name": name,
+            "version": "1", "description": value, "digest": "00", "guest": false, "installed": 1,
+            "manifest": null, "manifest_digest": "", "publisher": null, "imports": [], "exports": [],
+            "capabilities": []}))
+            .unwrap();
+        // Two installs of the same bytes: one component row, two rows in the dump.
+        source.skill_put(&d, &skill, b"same\0bytes", None).unwrap();
+        source
+            .usage_add(&[(
+                d.clone(),
+                name.clone(),
+                crate::metering::UsageTotals { calls: 1, ..Default::default() },
+            )])
+            .unwrap();
+        source
+            .outbox_put(&crate::messaging::Message {
+                id: name.clone(),
+                tenant: d.clone(),
+                skill: value.clone(),
+                contact: value.clone(),
+                url: value.clone(),
+                body: value.clone(),
+                created: 1,
+                state: if i % 2 == 0 {
+                    crate::messaging::MessageState::Pending
+                } else {
+                    crate::messaging::MessageState::Dead
+                },
+                attempts: 0,
+                next_attempt: u64::MAX - i as u64,
+                last_error: None,
+            })
+            .unwrap();
+        source
+            .cron_add(
+                &crate::cron::Job {
+                    id: name.clone(),
+                    tenant: d.clone(),
+                    skill: name.clone(),
+                    scope: Default::default(),
+                    schedule: crate::cron::Schedule::EverySeconds(60),
+                    input: value.clone(),
+                    next_run: i as u64,
+                    created: 1,
+                },
+                100,
+                100,
+            )
+            .unwrap();
+        source.replay_first(&d, &name, 0, 10, 100).unwrap();
+    }
+    let dump = source.export_tenants(std::slice::from_ref(&d)).unwrap();
+    let usage = source.memory_usage(&d).unwrap();
+
+    // Into redb and out: the same rows.
+    let (_dir, redb) = crate::store::testing::db();
+    redb.import_tenants(&dump).unwrap();
+    assert_eq!(redb.export_tenants(std::slice::from_ref(&d)).unwrap(), dump, "redb gives back the same rows");
+    assert_eq!(redb.memory_usage(&d).unwrap(), usage, "memory usage rebuilt alike");
+    // Into a fresh PostgreSQL and out: the same rows, and the derived rows
+    // rebuilt (due messages and jobs, usage).
+    let Some(pg_b) = TestDb::create() else { return };
+    let target = crate::store::Db::open_postgres_with(pg_b.url(), &options()).unwrap();
+    target.import_tenants(&redb.export_tenants(std::slice::from_ref(&d)).unwrap()).unwrap();
+    assert_eq!(
+        target.export_tenants(std::slice::from_ref(&d)).unwrap(),
+        dump,
+        "PostgreSQL gives back the same rows"
+    );
+    assert_eq!(target.memory_usage(&d).unwrap(), usage);
+    assert_eq!(target.outbox_due(u64::MAX, 100).unwrap(), source.outbox_due(u64::MAX, 100).unwrap());
+    assert_eq!(target.cron_due(u64::MAX, 100).unwrap(), redb.cron_due(u64::MAX, 100).unwrap());
+    assert_eq!(target.tenant(&d).unwrap(), source.tenant(&d).unwrap());
+    // Restoring over the tenant itself changes nothing.
+    source.import_tenants(&dump).unwrap();
+    assert_eq!(source.export_tenants(std::slice::from_ref(&d)).unwrap(), dump);
+}
+
+#[test]
+fn a_component_is_stored_once_and_goes_with_its_last_install() {
+    let Some((_d, db)) = pg() else { return };
+    let components = || db.text_of("SELECT count(*) FROM components").unwrap().unwrap();
+    let skill = |name: &str| -> crate::installed::InstalledSkill {
+        serde_json::from_value(serde_json::json!({"name": name, "version": "1", "description": "",
+            "digest": "00", "guest": false, "installed": 1, "manifest": null, "manifest_digest": "",
+            "publisher": null, "imports": [], "exports": [], "capabilities": []}))
+        .unwrap()
+    };
+    assert!(db.skill_put(&t("a"), &skill("echo"), b"bytes-1", None).unwrap());
+    assert!(db.skill_put(&t("b"), &skill("echo"), b"bytes-1", None).unwrap());
+    assert!(db.skill_put(&t("b"), &skill("other"), b"bytes-1", None).unwrap());
+    assert_eq!(components(), "1", "three installs of the same bytes, one row");
+    assert!(db.skill_remove(&t("a"), "echo").unwrap());
+    db.tenant_delete(&t("b")).unwrap();
+    assert_eq!(components(), "0", "the last install took it");
+    assert!(db.skill_put(&t("a"), &skill("echo"), b"bytes-1", None).unwrap());
+    assert!(db.skill_put(&t("a"), &skill("echo"), b"bytes-2", Some("00")).unwrap());
+    assert_eq!(components(), "1", "a replaced component goes");
+    db.skill_component_overwrite(&t("a"), "echo", b"tampered").unwrap();
+    assert_eq!(db.skill(&t("a"), "echo").unwrap().unwrap().1, b"tampered");
+    assert_eq!(components(), "1");
+}
+
+#[test]
+fn byte_ranges_and_unsigned_times_keep_redbs_order() {
+    let Some((_d, db)) = pg() else { return };
+    let a = t("a");
+    let s = Scope { tenant: &a, user: None };
+    let q = crate::config::MemoryQuota { max_entries: 1000, max_bytes: 100_000 };
+    // More entries than one round trip reads: all of them, in key order.
+    for i in 0..300 {
+        db.memory_set(s, &format!("bulk:{i:04}"), "v", &q).unwrap();
+    }
+    let all = db.memory_list(s, "bulk:", 1000, 1 << 20).unwrap();
+    assert_eq!(all.len(), 300);
+    assert!(all.windows(2).all(|w| w[0].key < w[1].key));
+    let unbounded =
+        crate::store::ScanBound { max_bytes: usize::MAX, max_entries: usize::MAX, deadline: None };
+    assert_eq!(db.memory_search(s, &["zzz".into()], 100, 1 << 20, &unbounded).unwrap().scanned_entries, 300);
+    // An agent's sessions are the range of `name \0`, not of the name's prefix.
+    let agent = |n: &str| -> crate::agents::AgentSpec {
+        serde_json::from_value(serde_json::json!({"name": n, "provider": "p", "model": "m"})).unwrap()
+    };
+    let alice = UserId::parse("alice").unwrap();
+    let session = crate::agents::Session { turns: vec![], updated: 1 };
+    for n in ["helper", "helper2"] {
+        db.agent_put(&a, &agent(n), true).unwrap();
+        db.session_save(&a, n, &alice, &session, &[]).unwrap();
+    }
+    assert!(db.agent_remove(&a, "helper").unwrap());
+    assert!(db.session(&a, "helper2", &alice).unwrap().is_some());
+    // Times past i64::MAX order as u64.
+    let job = |id: &str, next_run: u64| crate::cron::Job {
+        id: id.into(),
+        tenant: a.clone(),
+        skill: "s".into(),
+        scope: Default::default(),
+        schedule: crate::cron::Schedule::EverySeconds(60),
+        input: String::new(),
+        next_run,
+        created: 1,
+    };
+    for (id, at) in [("never", u64::MAX), ("late", 1 << 63), ("soon", 5)] {
+        db.cron_add(&job(id, at), 10, 10).unwrap();
+    }
+    let ids = |v: Vec<crate::cron::Job>| v.into_iter().map(|j| j.id).collect::<Vec<_>>();
+    assert_eq!(ids(db.cron_due(i64::MAX as u64, 10).unwrap()), ["soon"]);
+    assert_eq!(ids(db.cron_due(u64::MAX, 10).unwrap()), ["soon", "late", "never"]);
+}
