@@ -39,7 +39,7 @@ mod types;
 pub use codec::MAX_MESSAGE_ID_BYTES;
 pub use dump::{Bytes, TenantRows};
 pub use postgres::{PgOptions, redacted_url};
-pub(crate) use types::{Budget, Matcher};
+pub(crate) use types::{Budget, Search};
 pub use types::{LlmUsageRow, MemoryEntry, MemoryUsage, Replay, ScanBound, ScanStop, SearchScan};
 
 // Defined beside the runtime's `Error`, which carries it, so that the error

@@ -129,6 +129,61 @@ impl Budget {
     }
 }
 
+/// One search over a memory scope, entry by entry in key order: the same
+/// bounds, budget and matching on every backend, which only feeds it.
+pub(crate) struct Search<'a> {
+    out: SearchScan,
+    budget: Budget,
+    matcher: Matcher,
+    bound: &'a ScanBound,
+}
+
+impl<'a> Search<'a> {
+    /// A search for `words`, returning at most `limit` entries and
+    /// `max_bytes` bytes, reading no more than `bound` allows.
+    pub(crate) fn new(
+        words: &[String],
+        limit: usize,
+        max_bytes: usize,
+        bound: &'a ScanBound,
+    ) -> Result<Self, StoreError> {
+        Ok(Search {
+            out: SearchScan::default(),
+            budget: Budget::new(limit, max_bytes),
+            matcher: Matcher::new(words)?,
+            bound,
+        })
+    }
+
+    /// Reads the next entry of the scope; returns whether to read on.
+    pub(crate) fn visit(&mut self, k: &str, v: &str) -> bool {
+        let (out, bound) = (&mut self.out, self.bound);
+        let size = (k.len() + v.len()) as u64;
+        if out.scanned_bytes + size > bound.max_bytes as u64
+            || out.scanned_entries >= bound.max_entries as u64
+        {
+            out.stopped = Some(ScanStop::Bound);
+            return false;
+        }
+        // The clock is read every 64 entries, and a large entry is
+        // always followed by a check.
+        if (out.scanned_entries % 64 == 0 || size > 64 * 1024)
+            && bound.deadline.is_some_and(|d| std::time::Instant::now() >= d)
+        {
+            out.stopped = Some(ScanStop::Deadline);
+            return false;
+        }
+        out.scanned_bytes += size;
+        out.scanned_entries += 1;
+        if self.matcher.matches(k, v) { self.budget.take(&mut out.entries, k, v) } else { true }
+    }
+
+    /// What the search found and read.
+    pub(crate) fn finish(self) -> SearchScan {
+        self.out
+    }
+}
+
 /// One day's model usage of one (tenant, agent, model).
 #[derive(Debug, Clone, PartialEq)]
 pub struct LlmUsageRow {

@@ -12,7 +12,7 @@
 use super::{PgBackend, StoreError, from_i64, prefix_upper, to_i64};
 use crate::config::MemoryQuota;
 use crate::ids::TenantId;
-use crate::store::{Budget, Matcher, MemoryEntry, MemoryUsage, ScanBound, ScanStop, Scope, SearchScan};
+use crate::store::{Budget, MemoryEntry, MemoryUsage, ScanBound, Scope, Search, SearchScan};
 use tokio_postgres::types::ToSql;
 
 /// Rows a scan reads per round trip.
@@ -199,28 +199,9 @@ impl PgBackend {
         max_bytes: usize,
         bound: &ScanBound,
     ) -> Result<SearchScan, StoreError> {
-        let mut out = SearchScan::default();
-        let mut budget = Budget::new(limit, max_bytes);
-        let mut matcher = Matcher::new(words)?;
-        self.memory_scan(scope, "", SCAN_BATCH, |k, v| {
-            let size = (k.len() + v.len()) as u64;
-            if out.scanned_bytes + size > bound.max_bytes as u64
-                || out.scanned_entries >= bound.max_entries as u64
-            {
-                out.stopped = Some(ScanStop::Bound);
-                return false;
-            }
-            if (out.scanned_entries % 64 == 0 || size > 64 * 1024)
-                && bound.deadline.is_some_and(|d| std::time::Instant::now() >= d)
-            {
-                out.stopped = Some(ScanStop::Deadline);
-                return false;
-            }
-            out.scanned_bytes += size;
-            out.scanned_entries += 1;
-            if matcher.matches(k, v) { budget.take(&mut out.entries, k, v) } else { true }
-        })?;
-        Ok(out)
+        let mut search = Search::new(words, limit, max_bytes, bound)?;
+        self.memory_scan(scope, "", SCAN_BATCH, |k, v| search.visit(k, v))?;
+        Ok(search.finish())
     }
 
     /// A tenant's memory usage.
