@@ -218,18 +218,22 @@ impl PgBackend {
         let tenants = tenants.to_vec();
         let pool = self.pool.clone();
         self.run(async move {
-            let mut client = pool.get().await?;
-            let tx = client
-                .build_transaction()
-                .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-                .read_only(true)
-                .start()
-                .await?;
-            let mut out = Vec::with_capacity(tenants.len());
-            for t in &tenants {
-                out.push(export_one(&tx, t).await?);
-            }
-            Ok(out)
+            super::using(&pool, move |c| {
+                Box::pin(async move {
+                    let tx = c
+                        .build_transaction()
+                        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+                        .read_only(true)
+                        .start()
+                        .await?;
+                    let mut out = Vec::with_capacity(tenants.len());
+                    for t in &tenants {
+                        out.push(export_one(&tx, t).await?);
+                    }
+                    Ok(out)
+                })
+            })
+            .await
         })
     }
 

@@ -470,10 +470,7 @@ impl PgBackend {
         F: for<'a> FnOnce(&'a Object) -> BoxFut<'a, T> + Send + 'static,
     {
         let pool = self.pool.clone();
-        self.run(async move {
-            let client = pool.get().await?;
-            f(&client).await
-        })
+        self.run(async move { using(&pool, move |c| f(&*c)).await })
     }
 
     /// Runs `f` in a transaction (read committed), committed when `f`
@@ -485,11 +482,15 @@ impl PgBackend {
     {
         let pool = self.pool.clone();
         self.run(async move {
-            let mut client = pool.get().await?;
-            let tx = client.transaction().await?;
-            let out = f(&tx).await?;
-            tx.commit().await?;
-            Ok(out)
+            using(&pool, move |c| {
+                Box::pin(async move {
+                    let tx = c.transaction().await?;
+                    let out = f(&tx).await?;
+                    tx.commit().await?;
+                    Ok(out)
+                })
+            })
+            .await
         })
     }
 
@@ -512,25 +513,29 @@ impl PgBackend {
         let pool = self.pool.clone();
         let limit = self.call_timeout;
         let done = self.run_detached(async move {
-            let mut client = pool.get().await?;
-            let tx = client.transaction().await?;
-            match read(&tx).await {
-                Ok(a) => {
-                    let _ = read_tx.send(Ok(a));
-                }
-                Err(e) => {
-                    let _ = read_tx.send(Err(e));
-                    return Err(StoreError::Backend("the read failed".into()));
-                }
-            }
-            // The caller gone (or panicked in `decide`): roll back.
-            let decided = tokio::time::timeout(limit, decided_rx)
-                .await
-                .map_err(|_| StoreError::Unavailable("the store's caller did not answer".into()))?
-                .map_err(|_| StoreError::Backend("the store's caller went away".into()))?;
-            let out = write(&tx, decided).await?;
-            tx.commit().await?;
-            Ok(out)
+            using(&pool, move |c| {
+                Box::pin(async move {
+                    let tx = c.transaction().await?;
+                    match read(&tx).await {
+                        Ok(a) => {
+                            let _ = read_tx.send(Ok(a));
+                        }
+                        Err(e) => {
+                            let _ = read_tx.send(Err(e));
+                            return Err(StoreError::Backend("the read failed".into()));
+                        }
+                    }
+                    // The caller gone (or panicked in `decide`): roll back.
+                    let decided = tokio::time::timeout(limit, decided_rx)
+                        .await
+                        .map_err(|_| StoreError::Unavailable("the store's caller did not answer".into()))?
+                        .map_err(|_| StoreError::Backend("the store's caller went away".into()))?;
+                    let out = write(&tx, decided).await?;
+                    tx.commit().await?;
+                    Ok(out)
+                })
+            })
+            .await
         });
         let a = match read_rx.recv_timeout(limit + Duration::from_secs(1)) {
             Ok(Ok(a)) => a,
@@ -594,24 +599,28 @@ impl PgBackend {
         self.handle.spawn(async move {
             let feed = rows_tx.clone();
             let read = async move {
-                let mut client = pool.get().await?;
-                let tx = client
-                    .build_transaction()
-                    .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-                    .read_only(true)
-                    .start()
-                    .await?;
-                let stmt = tx.prepare_cached(sql).await?;
-                let refs: Vec<&(dyn ToSql + Sync)> =
-                    params.iter().map(|p| &**p as &(dyn ToSql + Sync)).collect();
-                let portal = tx.bind(&stmt, &refs).await?;
-                while asked.recv().await.is_some() {
-                    let rows = tx.query_portal(&portal, batch).await?;
-                    if feed.send(Ok(rows)).is_err() {
-                        break;
-                    }
-                }
-                Ok::<(), StoreError>(())
+                using(&pool, move |c| {
+                    Box::pin(async move {
+                        let tx = c
+                            .build_transaction()
+                            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+                            .read_only(true)
+                            .start()
+                            .await?;
+                        let stmt = tx.prepare_cached(sql).await?;
+                        let refs: Vec<&(dyn ToSql + Sync)> =
+                            params.iter().map(|p| &**p as &(dyn ToSql + Sync)).collect();
+                        let portal = tx.bind(&stmt, &refs).await?;
+                        while asked.recv().await.is_some() {
+                            let rows = tx.query_portal(&portal, batch).await?;
+                            if feed.send(Ok(rows)).is_err() {
+                                break;
+                            }
+                        }
+                        Ok(())
+                    })
+                })
+                .await
             };
             let out = tokio::time::timeout(limit, read)
                 .await
@@ -658,6 +667,22 @@ impl PgBackend {
     fn credentials_changed(&self) {
         self.credentials.fetch_add(1, Ordering::AcqRel);
     }
+}
+
+/// Runs `f` with a connection of `pool`. After an [`StoreError::Unavailable`]
+/// the connection is dropped instead of going back to the pool: it may be
+/// one the server closed (a restart), which the pool's cheap check on
+/// reuse does not always see yet, and the next call must not meet it.
+async fn using<T, F>(pool: &Pool, f: F) -> Result<T, StoreError>
+where
+    F: for<'a> FnOnce(&'a mut Object) -> BoxFut<'a, T>,
+{
+    let mut client = pool.get().await?;
+    let out = f(&mut client).await;
+    if matches!(out, Err(StoreError::Unavailable(_))) {
+        drop(Object::take(client));
+    }
+    out
 }
 
 /// Applies every migration the database lacks, holding the migration lock

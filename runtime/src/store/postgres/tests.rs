@@ -535,3 +535,36 @@ fn byte_ranges_and_unsigned_times_keep_redbs_order() {
     assert_eq!(ids(db.cron_due(i64::MAX as u64, 10).unwrap()), ["soon"]);
     assert_eq!(ids(db.cron_due(u64::MAX, 10).unwrap()), ["soon", "late", "never"]);
 }
+
+#[test]
+fn a_connection_the_server_closes_is_unavailable_then_replaced() {
+    let Some((db, store)) = pg() else { return };
+    let info = crate::auth::TokenInfo {
+        id: "tok".into(),
+        tenant: t("a"),
+        role: crate::auth::Role::Member,
+        name: String::new(),
+        created: 1,
+        last_used: None,
+        expires: None,
+    };
+    assert!(store.token_insert(&info, &[0; 32]).unwrap());
+    // While the update's transaction waits for its closure, the server
+    // ends every other connection to the database (as a restart would).
+    let other = connect(&db);
+    let e = store
+        .token_update(&t("a"), "tok", &mut |i| {
+            other
+                .text_of(
+                    "SELECT count(pg_terminate_backend(pid))::text FROM pg_stat_activity \
+                     WHERE datname = current_database() AND pid <> pg_backend_pid()",
+                )
+                .unwrap();
+            i.name = "lost".into();
+        })
+        .unwrap_err();
+    assert!(matches!(e, StoreError::Unavailable(_)), "{e}");
+    // Nothing was written, and the next call gets a new connection.
+    let (stored, _) = store.token("tok").unwrap().unwrap();
+    assert_eq!(stored.name, "", "the update was not half applied");
+}
