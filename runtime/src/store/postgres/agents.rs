@@ -8,8 +8,8 @@
 //! Removing an agent removes its sessions (not its usage: that is billing).
 
 use super::{PgBackend, StoreError, merge_row, prefix_upper};
-use crate::agents::{AgentSpec, LlmUsage, Session};
 use crate::ids::{TenantId, UserId};
+use crate::records::{AgentSpec, LlmUsage, Session};
 use crate::store::LlmUsageRow;
 
 /// The parts joined by `\0`, as redb's keys are (after the tenant).

@@ -1,8 +1,8 @@
 //! A tenant's inbound channels: `channels(tenant, name, spec)` (JSON).
 
 use super::{PgBackend, StoreError};
-use crate::channels::ChannelSpec;
 use crate::ids::TenantId;
+use crate::records::ChannelSpec;
 
 fn decode(json: &str) -> Result<ChannelSpec, StoreError> {
     serde_json::from_str(json).map_err(|e| StoreError::Backend(format!("stored channel is corrupt: {e}")))

@@ -10,8 +10,8 @@
 //! asked for, as in redb.
 
 use super::{LockSpace, PgBackend, StoreError, lock, ordered};
-use crate::cron::Job;
 use crate::ids::TenantId;
+use crate::records::Job;
 
 fn decode(id: &[u8], json: &str) -> Result<Job, StoreError> {
     serde_json::from_str(json).map_err(|e| {

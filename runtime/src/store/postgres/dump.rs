@@ -153,7 +153,7 @@ async fn import_one(tx: &Transaction<'_>, tenant: &TenantId, rows: &TenantRows) 
                     .await?;
                 for (k, v) in family_rows {
                     let json = text(id, f.name, v)?;
-                    let job: crate::cron::Job =
+                    let job: crate::records::Job =
                         serde_json::from_str(json).map_err(|e| StoreError::Invalid(e.to_string()))?;
                     if tx.query_opt(&taken, &[&k.0]).await?.is_some() {
                         return Err(StoreError::Invalid(format!(

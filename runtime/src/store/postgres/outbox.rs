@@ -5,7 +5,7 @@
 
 use super::{PgBackend, StoreError, ordered};
 use crate::ids::TenantId;
-use crate::messaging::{Message, MessageState};
+use crate::records::{Message, MessageState};
 use crate::store::codec::{check_message_id as check_id, message_encode, valid_message_id as valid_id};
 use tokio_postgres::types::ToSql;
 

@@ -10,7 +10,7 @@
 
 use super::{LockSpace, PgBackend, StoreError, Transaction, lock};
 use crate::ids::TenantId;
-use crate::installed::InstalledSkill;
+use crate::records::InstalledSkill;
 use sha2::{Digest, Sha256};
 
 fn decode(json: &str) -> Result<InstalledSkill, StoreError> {

@@ -3,8 +3,8 @@
 
 use super::{PgBackend, StoreError, Transaction, bump_credentials};
 use crate::ids::TenantId;
+use crate::records::Tenant;
 use crate::store::codec::{tenant_decode, tenant_encode};
-use crate::tenants::Tenant;
 
 impl PgBackend {
     /// Creates a tenant, durably; `false` (and nothing written) if it exists.

@@ -131,10 +131,10 @@ fn an_exhausted_pool_answers_unavailable_instead_of_waiting() {
     let Some(db) = TestDb::create() else { return };
     let tight = PgOptions { pool_size: 1, pool_timeout: Duration::from_millis(300), ..options() };
     let store = std::sync::Arc::new(PgBackend::connect_with(db.url(), &tight).unwrap());
-    let info = crate::auth::TokenInfo {
+    let info = crate::records::TokenInfo {
         id: "tok".into(),
         tenant: t("a"),
-        role: crate::auth::Role::Member,
+        role: crate::records::Role::Member,
         name: String::new(),
         created: 1,
         last_used: None,
@@ -206,17 +206,19 @@ fn special_bytes_in_every_stored_string_round_trip_and_through_a_dump() {
         db.put_secret_key(&a, text.as_bytes()).unwrap();
         assert_eq!(db.secret_key(&a).unwrap().as_deref(), Some(text.as_bytes()));
 
-        let agent: crate::agents::AgentSpec =
+        let agent: crate::records::AgentSpec =
             serde_json::from_value(serde_json::json!({"name": text, "provider": text, "model": text}))
                 .unwrap();
         assert!(db.agent_put(&a, &agent, true).unwrap());
         assert_eq!(db.agent(&a, &text).unwrap(), Some(agent));
-        let session =
-            crate::agents::Session { turns: vec![crate::llm::Turn::User { text: text.clone() }], updated: 1 };
+        let session = crate::records::Session {
+            turns: vec![crate::records::Turn::User { text: text.clone() }],
+            updated: 1,
+        };
         let usage = [(
             text.clone(),
             "2026-01-01".to_string(),
-            crate::agents::LlmUsage { turns: 1, ..Default::default() },
+            crate::records::LlmUsage { turns: 1, ..Default::default() },
         )];
         assert!(db.session_save(&a, &text, &alice, &session, &usage).unwrap());
         assert_eq!(db.session(&a, &text, &alice).unwrap(), Some(session));
@@ -225,17 +227,17 @@ fn special_bytes_in_every_stored_string_round_trip_and_through_a_dump() {
         let listed = db.llm_usage(&a, "").unwrap().iter().any(|r| r.agent == text && r.model == text);
         assert_eq!(listed, !text.contains('\0'), "{text:?}");
 
-        let channel: crate::channels::ChannelSpec = serde_json::from_value(
+        let channel: crate::records::ChannelSpec = serde_json::from_value(
             serde_json::json!({"name": text, "kind": "webhook", "agent": text, "secret": "K"}),
         )
         .unwrap();
         assert!(db.channel_add(&a, &channel).unwrap());
         assert_eq!(db.channel(&a, &text).unwrap(), Some(channel));
 
-        let token = crate::auth::TokenInfo {
+        let token = crate::records::TokenInfo {
             id: text.clone(),
             tenant: a.clone(),
-            role: crate::auth::Role::Member,
+            role: crate::records::Role::Member,
             name: text.clone(),
             created: 1,
             last_used: None,
@@ -244,11 +246,11 @@ fn special_bytes_in_every_stored_string_round_trip_and_through_a_dump() {
         assert!(db.token_insert(&token, &[1; 32]).unwrap());
         assert_eq!(db.token(&text).unwrap().map(|(t, _)| t), Some(token));
 
-        let key = crate::trust::TrustedKey { name: text.clone(), key: text.clone(), added: 1 };
+        let key = crate::records::TrustedKey { name: text.clone(), key: text.clone(), added: 1 };
         db.trust_add(&key).unwrap().unwrap();
         assert!(db.trusted_keys().unwrap().contains(&key));
 
-        let mut skill: crate::installed::InstalledSkill =
+        let mut skill: crate::records::InstalledSkill =
             serde_json::from_value(serde_json::json!({"name": text, "version": "1", "description": text,
                 "digest": "00", "guest": false, "installed": 1, "manifest": null, "manifest_digest": "",
                 "publisher": null, "imports": [], "exports": [], "capabilities": []}))
@@ -257,11 +259,11 @@ fn special_bytes_in_every_stored_string_round_trip_and_through_a_dump() {
         assert!(db.skill_put(&a, &skill, text.as_bytes(), None).unwrap());
         assert_eq!(db.skill(&a, &text).unwrap(), Some((skill, text.as_bytes().to_vec())));
 
-        let totals = crate::metering::UsageTotals { calls: 1, ..Default::default() };
+        let totals = crate::records::UsageTotals { calls: 1, ..Default::default() };
         db.usage_add(&[(a.clone(), text.clone(), totals)]).unwrap();
         assert!(db.usage(Some(&a)).unwrap().iter().any(|(_, s, _)| *s == text));
 
-        let m = crate::messaging::Message {
+        let m = crate::records::Message {
             id: format!("m{i}{}", s.replace('\0', "")),
             tenant: a.clone(),
             skill: text.clone(),
@@ -269,7 +271,7 @@ fn special_bytes_in_every_stored_string_round_trip_and_through_a_dump() {
             url: text.clone(),
             body: text.clone(),
             created: 1,
-            state: crate::messaging::MessageState::Pending,
+            state: crate::records::MessageState::Pending,
             attempts: 0,
             next_attempt: 1,
             last_error: Some(text.clone()),
@@ -277,12 +279,12 @@ fn special_bytes_in_every_stored_string_round_trip_and_through_a_dump() {
         db.outbox_put(&m).unwrap();
         assert_eq!(db.outbox_get(&a, &m.id).unwrap(), Some(m));
 
-        let job = crate::cron::Job {
+        let job = crate::records::Job {
             id: format!("j{i}{}", s.replace('\0', "")),
             tenant: a.clone(),
             skill: format!("s{}", s.replace('\0', "")),
             scope: Default::default(),
-            schedule: crate::cron::Schedule::EverySeconds(60),
+            schedule: crate::records::Schedule::EverySeconds(60),
             input: text.clone(),
             next_run: 1,
             created: 1,
@@ -338,7 +340,7 @@ fn the_credential_generation_row_moves_with_the_mirror() {
     let Some((_d, db)) = pg() else { return };
     let row = || db.text_of("SELECT generation FROM credentials_generation").unwrap().unwrap();
     let (row0, mirror0) = (row(), db.credentials_generation());
-    let tenant = crate::tenants::Tenant { id: t("a"), created: 1, suspended: false };
+    let tenant = crate::records::Tenant { id: t("a"), created: 1, suspended: false };
     db.tenant_create(&tenant).unwrap();
     db.tenant_set_suspended(&t("a"), true).unwrap();
     db.tenant_delete(&t("a")).unwrap();
@@ -352,7 +354,7 @@ fn a_dump_of_special_bytes_is_the_same_bytes_from_either_backend() {
     let source = crate::store::Db::open_postgres_with(pg_a.url(), &options()).unwrap();
     let d = t("d");
     let alice = UserId::parse("alice").unwrap();
-    source.tenant_create(&crate::tenants::Tenant { id: d.clone(), created: 7, suspended: true }).unwrap();
+    source.tenant_create(&crate::records::Tenant { id: d.clone(), created: 7, suspended: true }).unwrap();
     let policy =
         crate::policy::TenantPolicy::parse("[cron]\nmax_jobs = 3\nmin_interval_secs = 60\n").unwrap();
     source.set_policy(&d, &policy).unwrap();
@@ -366,42 +368,41 @@ fn a_dump_of_special_bytes_is_the_same_bytes_from_either_backend() {
             source.memory_set(Scope { tenant: &d, user }, &value, &value, &quota).unwrap();
         }
         source.put_secret(&d, &name, value.as_bytes()).unwrap();
-        let agent: crate::agents::AgentSpec =
+        let agent: crate::records::AgentSpec =
             serde_json::from_value(serde_json::json!({"name": name, "provider": value, "model": value}))
                 .unwrap();
         source.agent_put(&d, &agent, true).unwrap();
-        let session = crate::agents::Session {
-            turns: vec![crate::llm::Turn::User { text: value.clone() }],
+        let session = crate::records::Session {
+            turns: vec![crate::records::Turn::User { text: value.clone() }],
             updated: 1,
         };
         let usage = [(
             name.clone(),
             "2026-01-01".to_string(),
-            crate::agents::LlmUsage { turns: 1, ..Default::default() },
+            crate::records::LlmUsage { turns: 1, ..Default::default() },
         )];
         source.session_save(&d, &name, &alice, &session, &usage).unwrap();
-        let channel: crate::channels::ChannelSpec = serde_json::from_value(
+        let channel: crate::records::ChannelSpec = serde_json::from_value(
             serde_json::json!({"name": name, "kind": "webhook", "agent": value, "secret": "K"}),
         )
         .unwrap();
         source.channel_add(&d, &channel).unwrap();
-        let skill: crate::installed::InstalledSkill =
-            serde_json::from_value(serde_json::json!({"name": name,
+        let skill: crate::records::InstalledSkill = serde_json::from_value(serde_json::json!({"name": name,
             "version": "1", "description": value, "digest": "00", "guest": false, "installed": 1,
             "manifest": null, "manifest_digest": "", "publisher": null, "imports": [], "exports": [],
             "capabilities": []}))
-            .unwrap();
+        .unwrap();
         // Two installs of the same bytes: one component row, two rows in the dump.
         source.skill_put(&d, &skill, b"same\0bytes", None).unwrap();
         source
             .usage_add(&[(
                 d.clone(),
                 name.clone(),
-                crate::metering::UsageTotals { calls: 1, ..Default::default() },
+                crate::records::UsageTotals { calls: 1, ..Default::default() },
             )])
             .unwrap();
         source
-            .outbox_put(&crate::messaging::Message {
+            .outbox_put(&crate::records::Message {
                 id: name.clone(),
                 tenant: d.clone(),
                 skill: value.clone(),
@@ -410,9 +411,9 @@ fn a_dump_of_special_bytes_is_the_same_bytes_from_either_backend() {
                 body: value.clone(),
                 created: 1,
                 state: if i % 2 == 0 {
-                    crate::messaging::MessageState::Pending
+                    crate::records::MessageState::Pending
                 } else {
-                    crate::messaging::MessageState::Dead
+                    crate::records::MessageState::Dead
                 },
                 attempts: 0,
                 next_attempt: u64::MAX - i as u64,
@@ -421,12 +422,12 @@ fn a_dump_of_special_bytes_is_the_same_bytes_from_either_backend() {
             .unwrap();
         source
             .cron_add(
-                &crate::cron::Job {
+                &crate::records::Job {
                     id: name.clone(),
                     tenant: d.clone(),
                     skill: name.clone(),
                     scope: Default::default(),
-                    schedule: crate::cron::Schedule::EverySeconds(60),
+                    schedule: crate::records::Schedule::EverySeconds(60),
                     input: value.clone(),
                     next_run: i as u64,
                     created: 1,
@@ -468,7 +469,7 @@ fn a_dump_of_special_bytes_is_the_same_bytes_from_either_backend() {
 fn a_component_is_stored_once_and_goes_with_its_last_install() {
     let Some((_d, db)) = pg() else { return };
     let components = || db.text_of("SELECT count(*) FROM components").unwrap().unwrap();
-    let skill = |name: &str| -> crate::installed::InstalledSkill {
+    let skill = |name: &str| -> crate::records::InstalledSkill {
         serde_json::from_value(serde_json::json!({"name": name, "version": "1", "description": "",
             "digest": "00", "guest": false, "installed": 1, "manifest": null, "manifest_digest": "",
             "publisher": null, "imports": [], "exports": [], "capabilities": []}))
@@ -506,11 +507,11 @@ fn byte_ranges_and_unsigned_times_keep_redbs_order() {
         crate::store::ScanBound { max_bytes: usize::MAX, max_entries: usize::MAX, deadline: None };
     assert_eq!(db.memory_search(s, &["zzz".into()], 100, 1 << 20, &unbounded).unwrap().scanned_entries, 300);
     // An agent's sessions are the range of `name \0`, not of the name's prefix.
-    let agent = |n: &str| -> crate::agents::AgentSpec {
+    let agent = |n: &str| -> crate::records::AgentSpec {
         serde_json::from_value(serde_json::json!({"name": n, "provider": "p", "model": "m"})).unwrap()
     };
     let alice = UserId::parse("alice").unwrap();
-    let session = crate::agents::Session { turns: vec![], updated: 1 };
+    let session = crate::records::Session { turns: vec![], updated: 1 };
     for n in ["helper", "helper2"] {
         db.agent_put(&a, &agent(n), true).unwrap();
         db.session_save(&a, n, &alice, &session, &[]).unwrap();
@@ -518,12 +519,12 @@ fn byte_ranges_and_unsigned_times_keep_redbs_order() {
     assert!(db.agent_remove(&a, "helper").unwrap());
     assert!(db.session(&a, "helper2", &alice).unwrap().is_some());
     // Times past i64::MAX order as u64.
-    let job = |id: &str, next_run: u64| crate::cron::Job {
+    let job = |id: &str, next_run: u64| crate::records::Job {
         id: id.into(),
         tenant: a.clone(),
         skill: "s".into(),
         scope: Default::default(),
-        schedule: crate::cron::Schedule::EverySeconds(60),
+        schedule: crate::records::Schedule::EverySeconds(60),
         input: String::new(),
         next_run,
         created: 1,
@@ -531,7 +532,7 @@ fn byte_ranges_and_unsigned_times_keep_redbs_order() {
     for (id, at) in [("never", u64::MAX), ("late", 1 << 63), ("soon", 5)] {
         db.cron_add(&job(id, at), 10, 10).unwrap();
     }
-    let ids = |v: Vec<crate::cron::Job>| v.into_iter().map(|j| j.id).collect::<Vec<_>>();
+    let ids = |v: Vec<crate::records::Job>| v.into_iter().map(|j| j.id).collect::<Vec<_>>();
     assert_eq!(ids(db.cron_due(i64::MAX as u64, 10).unwrap()), ["soon"]);
     assert_eq!(ids(db.cron_due(u64::MAX, 10).unwrap()), ["soon", "late", "never"]);
 }
@@ -539,10 +540,10 @@ fn byte_ranges_and_unsigned_times_keep_redbs_order() {
 #[test]
 fn a_connection_the_server_closes_is_unavailable_then_replaced() {
     let Some((db, store)) = pg() else { return };
-    let info = crate::auth::TokenInfo {
+    let info = crate::records::TokenInfo {
         id: "tok".into(),
         tenant: t("a"),
-        role: crate::auth::Role::Member,
+        role: crate::records::Role::Member,
         name: String::new(),
         created: 1,
         last_used: None,

@@ -2,8 +2,8 @@
 //! only, never a secret) and the admin key's hash in `meta`.
 
 use super::{PgBackend, StoreError, bump_credentials};
-use crate::auth::TokenInfo;
 use crate::ids::TenantId;
+use crate::records::TokenInfo;
 use crate::store::codec::{token_decode, token_encode};
 
 const ADMIN_KEY: &str = "admin_key_sha256";

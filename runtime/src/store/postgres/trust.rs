@@ -2,7 +2,7 @@
 //! Operator-wide, not per tenant: no tenant purge touches it.
 
 use super::{LockSpace, PgBackend, StoreError, lock};
-use crate::trust::TrustedKey;
+use crate::records::TrustedKey;
 
 fn decode(json: &str) -> Result<TrustedKey, StoreError> {
     serde_json::from_str(json).map_err(|e| StoreError::Backend(format!("stored trusted key is corrupt: {e}")))

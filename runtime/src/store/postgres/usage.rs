@@ -3,7 +3,7 @@
 
 use super::{PgBackend, StoreError, merge_row};
 use crate::ids::TenantId;
-use crate::metering::UsageTotals;
+use crate::records::UsageTotals;
 
 fn decode(json: &str) -> Result<UsageTotals, StoreError> {
     serde_json::from_str(json).map_err(|e| StoreError::Backend(format!("stored usage is corrupt: {e}")))
