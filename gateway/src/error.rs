@@ -75,6 +75,14 @@ impl From<Error> for ApiError {
             | Error::InvalidOutput(_)
             | Error::InvalidSkill(_)
             | Error::StepLimit(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Error::Store(wasmclaw::store::StoreError::Unavailable(why)) => {
+                tracing::warn!(error = %why, "the store is unavailable");
+                return Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "store-unavailable",
+                    "the gateway's store cannot be reached just now; retry shortly",
+                );
+            }
             Error::Store(_) | Error::Io { .. } | Error::Config(_) | Error::Internal(_) => {
                 tracing::error!(error = %e, "internal error");
                 return Self::new(
@@ -126,6 +134,10 @@ impl From<PathRejection> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = serde_json::json!({ "error": { "code": self.code, "message": self.message } });
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            // Retryable: the store comes back (a restart) or frees a connection.
+            return (self.status, [(axum::http::header::RETRY_AFTER, "1")], Json(body)).into_response();
+        }
         (self.status, Json(body)).into_response()
     }
 }

@@ -85,6 +85,10 @@ pub struct RuntimeConfig {
     /// How many secrets a tenant may hold and how large, and the memory the
     /// redactors built from them may take.
     pub secret_limits: SecretLimits,
+    /// Where the database is: set by `--store` or `WASMCLAW_STORE`, never
+    /// by the file (a store URL may hold a password).
+    #[serde(skip)]
+    pub store: crate::store_location::StoreLocation,
 }
 
 impl Default for RuntimeConfig {
@@ -108,6 +112,7 @@ impl Default for RuntimeConfig {
             quotas: QuotaConfig::default(),
             channels: ChannelsConfig::default(),
             secret_limits: SecretLimits::default(),
+            store: Default::default(),
         }
     }
 }

@@ -24,6 +24,7 @@ use crate::records::Job;
 use crate::redact::Redactor;
 use crate::skill::{BoundSkill, Skill, SkillInfo, check_info, implicit_manifest};
 use crate::store::Db;
+use crate::store_location::StoreLocation;
 use crate::vault::{MasterKey, Vault};
 use crate::wasi;
 use std::collections::HashMap;
@@ -134,9 +135,15 @@ impl Runtime {
         create_private_dir(&dir.join("tenants"))?;
         let engine = engine::build(&config.pool)?;
         let cache = CompiledCache::new(&dir.join("cache"), &engine)?;
-        let db_path = dir.join("wasmclaw.redb");
-        let db = Arc::new(Db::open(&db_path)?);
-        make_private(&db_path)?;
+        let db = Arc::new(match &config.store {
+            StoreLocation::Embedded => {
+                let db_path = dir.join("wasmclaw.redb");
+                let db = Db::open(&db_path)?;
+                make_private(&db_path)?;
+                db
+            }
+            StoreLocation::Postgres(url) => Db::open_postgres(url.expose())?,
+        });
         let master = MasterKey::load_or_create(dir).map_err(|e| Error::Config(e.to_string()))?;
         let vault = Arc::new(Vault::new(db.clone(), master));
         let trusted = crate::trust::load_cache(&db)?;

@@ -41,7 +41,7 @@ use wasmclaw::{Error, RuntimeConfig};
 pub(crate) const CHECKS_FAILED_EXIT: u8 = 21;
 
 /// Options of the commands that open the data directory themselves.
-#[derive(Args, Debug, Clone)]
+#[derive(Args, Clone)]
 pub(crate) struct Common {
     /// Data directory: database, compiled cache and tenants' files.
     #[arg(long, env = "WASMCLAW_DATA_DIR", value_name = "DIR")]
@@ -49,6 +49,26 @@ pub(crate) struct Common {
     /// Runtime configuration file (TOML): pool, default limits, caps, quotas.
     #[arg(long, env = "WASMCLAW_CONFIG", value_name = "FILE")]
     pub(crate) config: Option<PathBuf>,
+    /// The database: a PostgreSQL URL (postgres://USER:PASSWORD@HOST:PORT/DB).
+    /// Without it, the embedded redb file in the data directory. The URL is
+    /// a secret: it is never printed with its password.
+    #[arg(long, env = "WASMCLAW_STORE", value_name = "URL", hide_env_values = true)]
+    pub(crate) store: Option<String>,
+}
+
+impl std::fmt::Debug for Common {
+    /// Without the store URL's password (see `store`).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let store = self.store.as_deref().map(|s| match wasmclaw::StoreLocation::parse(s) {
+            Ok(loc) => loc.to_string(),
+            Err(_) => "(not a store URL)".to_string(),
+        });
+        f.debug_struct("Common")
+            .field("data_dir", &self.data_dir)
+            .field("config", &self.config)
+            .field("store", &store)
+            .finish()
+    }
 }
 
 /// The operator's configuration: the `--config` file (or the defaults),
@@ -65,6 +85,10 @@ pub(crate) fn load_config(common: &Common) -> anyhow::Result<RuntimeConfig> {
     };
     if let Some(dir) = &common.data_dir {
         config.data_dir = dir.clone();
+    }
+    if let Some(store) = common.store.as_deref().filter(|s| !s.is_empty()) {
+        config.store =
+            wasmclaw::StoreLocation::parse(store).map_err(|e| Error::Config(format!("--store: {e}")))?;
     }
     Ok(config)
 }

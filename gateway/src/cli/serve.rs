@@ -44,7 +44,7 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .map_err(|e| Error::Io { context: format!("cannot listen on {}", config.listen), source: e })?;
     let addr = listener.local_addr().context("the bound address")?;
-    tracing::info!(%addr, skills = loaded, data_dir = %config.data_dir.display(), "serving");
+    tracing::info!(%addr, skills = loaded, data_dir = %config.data_dir.display(), store = %config.store, "serving");
     println!("wasmclaw listening on http://{addr}");
     std::io::stdout().flush().ok();
     wasmclaw_gateway::run(listener, Gateway::new(runtime), shutdown_signal())

@@ -20,6 +20,7 @@ use std::process::{Child, ChildStdin, Command, ExitStatus, Output, Stdio};
 use std::sync::OnceLock;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+use wasmclaw_tests::pg_testing::TestDb;
 
 /// The operator's admin key every test gateway is started with.
 pub const ADMIN_KEY: &str = "wca_00112233445566778899aabbccddeeff";
@@ -56,6 +57,27 @@ pub struct Gateway {
     /// Owns the directory (none for the shared gateway, whose watchdog
     /// removes it when the test process exits, or once kept).
     dir: Option<tempfile::TempDir>,
+    /// The PostgreSQL database the gateway stores in, when this test binary
+    /// runs its suites on PostgreSQL ([`crate::ON_POSTGRES`]); dropped with
+    /// the gateway.
+    store: Option<TestDb>,
+}
+
+/// The store of a new gateway: a fresh PostgreSQL database when this test
+/// binary runs on PostgreSQL, else none (redb in the data directory).
+/// Without a server (and not under `CI=true`, where that fails) the whole
+/// binary is skipped: it says so and exits.
+fn test_store() -> Option<TestDb> {
+    if !crate::ON_POSTGRES {
+        return None;
+    }
+    match TestDb::create() {
+        Some(db) => Some(db),
+        None => {
+            eprintln!("skipped: no PostgreSQL (set WASMCLAW_TEST_PG to run the gateway suites on it)");
+            std::process::exit(0)
+        }
+    }
 }
 
 impl Gateway {
@@ -102,6 +124,7 @@ impl Gateway {
             serve_args: serve_args.iter().map(|a| a.to_string()).collect(),
             log_start: 0,
             dir: Some(dir),
+            store: test_store(),
         };
         gw.spawn(None);
         if admin_key.is_some() {
@@ -160,6 +183,7 @@ impl Gateway {
             &self.data_dir,
             self.config.as_deref(),
             self.admin_key.as_deref(),
+            self.store.as_ref().map(TestDb::url),
             &self.serve_args,
         );
         let mut child = cmd
@@ -331,7 +355,14 @@ impl Gateway {
     /// Runs the `wasmclaw` CLI against this gateway (`WASMCLAW_URL` set);
     /// `env` adds variables (`WASMCLAW_ADMIN_KEY`, `WASMCLAW_TOKEN`, …).
     pub fn cli(&self, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Cli {
-        cli_at(&self.url(""), args, env, stdin)
+        match &self.store {
+            Some(db) => {
+                let mut env = env.to_vec();
+                env.push(("WASMCLAW_STORE", db.url()));
+                cli_at(&self.url(""), args, &env, stdin)
+            }
+            None => cli_at(&self.url(""), args, env, stdin),
+        }
     }
 }
 
@@ -357,6 +388,7 @@ fn serve_command(
     data_dir: &Path,
     config: Option<&Path>,
     admin_key: Option<&str>,
+    store: Option<&str>,
     serve_args: &[String],
 ) -> Command {
     let mut cmd = Command::new(bin());
@@ -367,9 +399,13 @@ fn serve_command(
         .env_remove("WASMCLAW_URL")
         .env_remove("WASMCLAW_CONFIG")
         .env_remove("WASMCLAW_DATA_DIR")
-        .env_remove("WASMCLAW_MASTER_KEY");
+        .env_remove("WASMCLAW_MASTER_KEY")
+        .env_remove("WASMCLAW_STORE");
     if let Some(key) = admin_key {
         cmd.env("WASMCLAW_ADMIN_KEY", key);
+    }
+    if let Some(url) = store {
+        cmd.env("WASMCLAW_STORE", url);
     }
     if let Some(config) = config {
         cmd.arg("--config").arg(config);
@@ -397,6 +433,7 @@ pub fn shared() -> &'static Gateway {
             serve_args: Vec::new(),
             log_start: 0,
             dir: None,
+            store: test_store(),
         };
         gw.spawn(Some(&dir));
         gw.trust_test_publisher();
@@ -590,6 +627,7 @@ pub fn cli_at(url: &str, args: &[&str], env: &[(&str, &str)], stdin: Option<&str
         "WASMCLAW_DATA_DIR",
         "WASMCLAW_MASTER_KEY",
         "WASMCLAW_LOG",
+        "WASMCLAW_STORE",
     ] {
         cmd.env_remove(var);
     }

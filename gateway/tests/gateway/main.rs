@@ -20,6 +20,10 @@
 //! - `crash`: SIGKILL at random moments under acknowledged writes, a
 //!   restart on the same data directory, every write whole or absent.
 
+/// This binary runs every gateway on the embedded redb store
+/// (`gateway_pg` runs the store-heavy suites again on PostgreSQL).
+const ON_POSTGRES: bool = false;
+
 mod agents;
 mod backup;
 mod bad_input;

@@ -1,0 +1,32 @@
+//! The gateway suites that exercise the store — tenancy and isolation,
+//! the lifecycle of tenants and tokens, memory and secrets, cron and the
+//! outbox (through agents and channels), backup and restore, and the
+//! crash test — run again with every gateway on a PostgreSQL database of
+//! its own (`wasmclaw serve --store`, through `WASMCLAW_STORE`), from the
+//! same source as `tests/gateway`.
+//!
+//! It needs a server: `WASMCLAW_TEST_PG` (see `scripts/pg-test-cluster.sh`).
+//! Without one the binary says "skipped: no PostgreSQL" and exits, except
+//! under `CI=true`, where that fails.
+
+/// Every gateway this binary starts stores in PostgreSQL.
+const ON_POSTGRES: bool = true;
+
+#[path = "../gateway/agents.rs"]
+mod agents;
+#[path = "../gateway/backup.rs"]
+mod backup;
+#[path = "../gateway/crash/mod.rs"]
+mod crash;
+// Not every helper is used by the suites run here.
+#[allow(dead_code)]
+#[path = "../gateway/harness.rs"]
+mod harness;
+#[path = "../gateway/isolation.rs"]
+mod isolation;
+#[path = "../gateway/lifecycle.rs"]
+mod lifecycle;
+#[path = "../gateway/roles.rs"]
+mod roles;
+#[path = "../gateway/secrets.rs"]
+mod secrets;
