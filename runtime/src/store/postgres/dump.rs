@@ -218,7 +218,7 @@ impl PgBackend {
         let tenants = tenants.to_vec();
         let pool = self.pool.clone();
         self.run(async move {
-            super::using(&pool, move |c| {
+            super::calls::using(&pool, move |c| {
                 Box::pin(async move {
                     let tx = c
                         .build_transaction()

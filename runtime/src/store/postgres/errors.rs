@@ -1,0 +1,121 @@
+//! Errors of the PostgreSQL store: what is retryable (`Unavailable`), what
+//! is fatal, and the URL's password kept out of every message.
+
+use super::StoreError;
+
+/// The store at `shown` could not be opened: a fatal error at start, not a
+/// retryable one.
+pub(super) fn open_error(shown: &str, reason: String) -> StoreError {
+    StoreError::Open { store: shown.to_string(), reason }
+}
+
+/// `url` with its password shown as `***`, for messages.
+pub fn redacted_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) => {
+            if u.password().is_some() {
+                let _ = u.set_password(Some("***"));
+            }
+            u.to_string()
+        }
+        Err(_) => "the PostgreSQL URL (unparsable, not shown)".to_string(),
+    }
+}
+
+/// The password in `url`, if it has one (percent-decoded, and as written).
+pub(super) fn passwords_of(url: &str) -> Vec<String> {
+    let Ok(u) = url::Url::parse(url) else { return Vec::new() };
+    let Some(raw) = u.password() else { return Vec::new() };
+    let mut out = vec![raw.to_string()];
+    if let Ok(decoded) = percent_encoding::percent_decode_str(raw).decode_utf8() {
+        out.push(decoded.into_owned());
+    }
+    out.retain(|p| !p.is_empty());
+    out
+}
+
+pub(super) fn scrub_text(text: &mut String, secrets: &[String]) {
+    for s in secrets {
+        if text.contains(s.as_str()) {
+            *text = text.replace(s.as_str(), "***");
+        }
+    }
+}
+
+/// `e` with every secret in `secrets` replaced by `***`.
+pub(super) fn scrub(e: StoreError, secrets: &[String]) -> StoreError {
+    match e {
+        StoreError::QuotaExceeded(mut m) => {
+            scrub_text(&mut m, secrets);
+            StoreError::QuotaExceeded(m)
+        }
+        StoreError::Backend(mut m) => {
+            scrub_text(&mut m, secrets);
+            StoreError::Backend(m)
+        }
+        StoreError::Invalid(mut m) => {
+            scrub_text(&mut m, secrets);
+            StoreError::Invalid(m)
+        }
+        StoreError::Unavailable(mut m) => {
+            scrub_text(&mut m, secrets);
+            StoreError::Unavailable(m)
+        }
+        StoreError::Open { mut store, mut reason } => {
+            scrub_text(&mut store, secrets);
+            scrub_text(&mut reason, secrets);
+            StoreError::Open { store, reason }
+        }
+    }
+}
+
+/// SQLSTATE classes and codes that say "try again later": the connection
+/// (08), too many connections or no room (53), the server shutting down or
+/// refusing connections (57P0x), a statement or lock timeout (57014,
+/// 55P03), and a serialisation failure or deadlock (40001, 40P01).
+pub(super) fn retryable(code: &str) -> bool {
+    code.starts_with("08")
+        || code.starts_with("53")
+        || code.starts_with("57P")
+        || matches!(code, "57014" | "55P03" | "40001" | "40P01")
+}
+
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        if let Some(db) = e.as_db_error() {
+            let msg = format!("PostgreSQL: {} ({})", db.message(), db.code().code());
+            return if retryable(db.code().code()) {
+                StoreError::Unavailable(msg)
+            } else {
+                StoreError::Backend(msg)
+            };
+        }
+        let io = std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>());
+        if e.is_closed() || io || e.code().is_some_and(|c| retryable(c.code())) {
+            return StoreError::Unavailable(format!("PostgreSQL connection: {e}"));
+        }
+        // Without a server error, tokio-postgres fails on the connection
+        // (connecting, a timeout, a broken stream) or on a conversion; only
+        // the conversions are this program's to fix.
+        let text = e.to_string();
+        if text.starts_with("error serializing") || text.starts_with("error deserializing") {
+            StoreError::Backend(format!("PostgreSQL: {text}"))
+        } else {
+            StoreError::Unavailable(format!("PostgreSQL connection: {text}"))
+        }
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for StoreError {
+    fn from(e: deadpool_postgres::PoolError) -> Self {
+        use deadpool_postgres::PoolError;
+        match e {
+            PoolError::Backend(e) => e.into(),
+            PoolError::Timeout(kind) => {
+                StoreError::Unavailable(format!("no PostgreSQL connection in time ({kind:?})"))
+            }
+            PoolError::Closed => StoreError::Unavailable("the PostgreSQL pool is closed".into()),
+            other => StoreError::Unavailable(format!("PostgreSQL pool: {other}")),
+        }
+    }
+}
