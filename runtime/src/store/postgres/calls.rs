@@ -116,8 +116,17 @@ impl PgBackend {
                             let _ = read_tx.send(Ok(a));
                         }
                         Err(e) => {
+                            // The caller gets the error; the task ends with
+                            // one of the same kind, so a broken connection
+                            // is still dropped.
+                            let ended = match &e {
+                                StoreError::Unavailable(_) => {
+                                    StoreError::Unavailable("the read failed".into())
+                                }
+                                _ => StoreError::Backend("the read failed".into()),
+                            };
                             let _ = read_tx.send(Err(e));
-                            return Err(StoreError::Backend("the read failed".into()));
+                            return Err(ended);
                         }
                     }
                     // The caller gone (or panicked in `decide`): roll back.

@@ -569,3 +569,32 @@ fn a_connection_the_server_closes_is_unavailable_then_replaced() {
     let (stored, _) = store.token("tok").unwrap().unwrap();
     assert_eq!(stored.name, "", "the update was not half applied");
 }
+
+#[test]
+fn a_connection_that_failed_is_not_handed_back_to_the_pool() {
+    let Some((db, holder)) = pg() else { return };
+    let quick = PgOptions { pool_size: 1, statement_timeout: Duration::from_millis(300), ..options() };
+    let waiter = PgBackend::connect_with(db.url(), &quick).unwrap();
+    let info = crate::records::TokenInfo {
+        id: "tok".into(),
+        tenant: t("a"),
+        role: crate::records::Role::Member,
+        name: String::new(),
+        created: 1,
+        last_used: None,
+        expires: None,
+    };
+    assert!(holder.token_insert(&info, &[0; 32]).unwrap());
+    assert!(waiter.token("tok").unwrap().is_some());
+    assert_eq!(waiter.pool.status().size, 1, "one pooled connection");
+    // The holder locks the token's row while the waiter's read of it times
+    // out: an Unavailable in the first step of a two-step transaction.
+    holder
+        .token_update(&t("a"), "tok", &mut |_| {
+            let e = waiter.token_touch(&t("a"), "tok", 5).unwrap_err();
+            assert!(matches!(e, StoreError::Unavailable(_)), "{e}");
+        })
+        .unwrap();
+    assert_eq!(waiter.pool.status().size, 0, "the failed connection was dropped");
+    assert_eq!(waiter.token_touch(&t("a"), "tok", 6).unwrap().unwrap().last_used, Some(6));
+}
