@@ -3,6 +3,9 @@
 //! commands against a running gateway are tested with the gateway; here,
 //! only what needs none.)
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 use wasmclaw_tests::skill_path;

@@ -4,6 +4,9 @@
 //! `wasmclaw` first on PATH. Its last line of output must be the skill's
 //! answer.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};

@@ -11,6 +11,9 @@
 //! `invoke`) are called asynchronously so a long call yields to other calls
 //! at every epoch tick.
 
+// The generated items mirror the WIT package, whose comments are their docs.
+#![allow(missing_docs)]
+
 wasmtime::component::bindgen!({
     path: "../wit",
     world: "skill",

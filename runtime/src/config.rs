@@ -94,7 +94,7 @@ pub struct RuntimeConfig {
 impl Default for RuntimeConfig {
     fn default() -> Self {
         RuntimeConfig {
-            listen: DEFAULT_LISTEN.parse().expect("valid default address"),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8420)),
             data_dir: PathBuf::from("wasmclaw-data"),
             pool: PoolConfig::default(),
             defaults: Limits::default(),
@@ -511,5 +511,15 @@ mod tests {
         let c: RuntimeConfig = toml::from_str("").unwrap();
         assert_eq!(c.defaults, Limits::default());
         assert_eq!(c.caps, Limits::caps());
+    }
+}
+
+#[cfg(test)]
+mod default_listen_tests {
+    use super::*;
+
+    #[test]
+    fn the_default_listen_is_default_listen() {
+        assert_eq!(RuntimeConfig::default().listen, DEFAULT_LISTEN.parse::<SocketAddr>().unwrap());
     }
 }

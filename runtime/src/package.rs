@@ -111,8 +111,12 @@ impl Package {
         if rest.len() > 96 {
             return Err(bad("bytes follow the signature"));
         }
-        let key: [u8; 32] = rest[..32].try_into().expect("32 bytes");
-        let signature: [u8; 64] = rest[32..].try_into().expect("64 bytes");
+        let (Some(key), Some(signature)) =
+            (rest.first_chunk::<32>(), rest.get(32..).and_then(|r| r.first_chunk::<64>()))
+        else {
+            return Err(bad("the key and signature are truncated"));
+        };
+        let (key, signature) = (*key, *signature);
         Ok(Package {
             manifest,
             component: component.to_vec(),
@@ -130,11 +134,8 @@ impl Package {
 /// Splits a length-prefixed field off `bytes`.
 fn take_sized<'a>(bytes: &'a [u8], max: usize, what: &str) -> Result<(&'a [u8], &'a [u8]), PackageError> {
     let bad = |m: String| PackageError::Malformed(m);
-    let len: [u8; 4] = bytes
-        .get(..4)
-        .ok_or_else(|| bad(format!("it is truncated before the {what} length")))?
-        .try_into()
-        .expect("4 bytes");
+    let len: [u8; 4] =
+        *bytes.first_chunk::<4>().ok_or_else(|| bad(format!("it is truncated before the {what} length")))?;
     let len = u32::from_le_bytes(len) as usize;
     if len > max {
         return Err(bad(format!("its {what} is {len} bytes, over the {max}-byte limit")));

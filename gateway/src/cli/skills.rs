@@ -293,7 +293,7 @@ fn inspect(path: &Path, manifest: Option<PathBuf>, json: bool, common: &Common) 
     let allow = &config.trust.allow_imports;
     let statuses: Vec<ImportStatus> =
         imports.iter().map(|i| permissions::classify(i, parsed.as_ref(), allow)).collect();
-    let empty = Manifest::parse("name = \"x\"\nversion = \"0\"\n").expect("a minimal manifest");
+    let empty = Manifest::parse("name = \"x\"\nversion = \"0\"\n").map_err(anyhow::Error::msg)?;
     let verdict = permissions::check(&imports, &exports, parsed.as_ref().unwrap_or(&empty), allow);
     let answer = json!({
         "file": path.display().to_string(),

@@ -20,6 +20,9 @@
 //! - `crash`: SIGKILL at random moments under acknowledged writes, a
 //!   restart on the same data directory, every write whole or absent.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 /// This binary runs every gateway on the embedded redb store
 /// (`gateway_pg` runs the store-heavy suites again on PostgreSQL).
 const ON_POSTGRES: bool = false;

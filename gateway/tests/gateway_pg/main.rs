@@ -9,6 +9,9 @@
 //! Without one the binary says "skipped: no PostgreSQL" and exits, except
 //! under `CI=true`, where that fails.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 /// Every gateway this binary starts stores in PostgreSQL.
 const ON_POSTGRES: bool = true;
 

@@ -183,7 +183,14 @@ macro_rules! with_operations {
     /// installed component, or `None` for nothing installed); `false` and
     /// nothing written otherwise (a concurrent install won).
     fn skill_put(&self, tenant: &TenantId, skill: &InstalledSkill, component: &[u8], expected: Option<&str>) -> Result<bool, StoreError>;
+    /// Replaces the stored component bytes of an installed skill without
+    /// touching its record (and so its pinned digest): for repair tools and
+    /// for the tests that prove a changed component is refused at load.
+    #[doc(hidden)]
     fn skill_component_overwrite(&self, tenant: &TenantId, name: &str, component: &[u8]) -> Result<(), StoreError>;
+    /// Replaces the stored record of an installed skill as given (repair and
+    /// tests: a changed manifest must be refused at load).
+    #[doc(hidden)]
     fn skill_record_overwrite(&self, tenant: &TenantId, skill: &InstalledSkill) -> Result<(), StoreError>;
     /// One installed skill of `tenant`, with its component's bytes.
     fn skill(&self, tenant: &TenantId, name: &str) -> Result<Option<(InstalledSkill, Vec<u8>)>, StoreError>;
