@@ -2,8 +2,9 @@
 //!
 //! Check the input → take one of the tenant's concurrency slots (bounded
 //! wait, then `busy`) → a fresh `Store` holding a flat [`HostState`] built
-//! from the binding's grant (the tenant's directory, memory scope, granted
-//! origins, secrets, contacts and schedule) → instantiate from the skill's
+//! by [`HostState::for_call`] from the binding's grant (the tenant's
+//! directory, memory scope, granted origins, secrets, contacts and
+//! schedule) → instantiate from the skill's
 //! `InstancePre` → `invoke` → scrub every secret value of the tenant from
 //! what leaves the call (output, stdout, log lines, messages, error texts) →
 //! [`Outcome`] or [`Error`]. Nothing of the instance survives the call.
@@ -13,20 +14,16 @@ use crate::caps;
 use crate::caps::log::LogLine;
 use crate::config::Limits;
 use crate::error::Error;
-use crate::host::{CallLimiter, HostState};
-use crate::redact::{Redactor, Scrub};
+use crate::host::{CallHandles, CallSpec, HostState, STDERR_TAIL};
+use crate::redact::Redactor;
 use crate::runtime::{Call, Runtime};
 use crate::skill::BoundSkill;
 use crate::slices::Turns;
-use crate::wasi::{self, BoundedPipe};
+use crate::wasi::BoundedPipe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::OwnedSemaphorePermit;
-use wasmtime::component::ResourceTable;
 use wasmtime::{CallHook, Engine, Store, StoreContextMut, Trap, UpdateDeadline};
-
-/// Longest tail of the guest's stderr kept in a trap's message.
-pub(crate) const STDERR_TAIL: usize = 2048;
 
 /// What a call measured.
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -57,6 +54,15 @@ pub struct Outcome {
     /// Names of the secrets whose values were found and redacted in what
     /// left the call (the event is audited).
     pub redacted: Vec<String>,
+}
+
+/// What [`Runtime::finish`] takes of a call that ran.
+struct Ended<'a> {
+    bound: &'a BoundSkill,
+    limits: &'a Limits,
+    redactor: &'a Option<Arc<Redactor>>,
+    audit: caps::CallAudit,
+    stdout: BoundedPipe,
 }
 
 /// Marker error raised by the epoch callback when a call passes its
@@ -196,143 +202,58 @@ impl Runtime {
         result
     }
 
+    /// The steps of one call: the grant still holds, the input is sound,
+    /// the tenant has a slot and memory for it; then its state, its turn
+    /// (for a tenant with long calls), its run, and what leaves it scrubbed.
     async fn run_call(&self, bound: &BoundSkill, call: &Call, input: &str) -> Result<Outcome, Error> {
         self.check_publisher(bound)?;
         let limits = self.call_limits(&bound.grant, &call.overrides);
         check_input(input, &limits)?;
-        let tenant = &bound.tenant;
-        let skill = &bound.skill;
-        let slot = self.tenant_slot(tenant, limits.concurrency)?;
+        let slot = self.tenant_slot(&bound.tenant, limits.concurrency)?;
         let _permits = self.acquire(bound, &slot.slots, &limits).await?;
-        let _memory = self.acquire_memory(tenant, &slot, &limits).await?;
-
-        let redactor = self.tenant_redactor_async(tenant).await;
-        let scrub: Option<Scrub> = redactor.clone().map(Redactor::scrub);
-        // Opened only when a request fills a placeholder (the http context
-        // checks the grant first), so calls that never do pay nothing.
-        let lookup: caps::http::SecretLookup = {
-            let (vault, tenant) = (self.inner.vault.clone(), tenant.clone());
-            Arc::new(move |name: &str| {
-                vault.get(&tenant, name).unwrap_or_else(|e| {
-                    tracing::error!(%tenant, secret = %name, error = %e, "cannot open a secret");
-                    None
-                })
-            })
-        };
-
-        let stdout = BoundedPipe::new(limits.max_stdio_bytes as usize);
-        let stderr = BoundedPipe::new(limits.max_stdio_bytes as usize);
-        // Held open until the context has its own handle on it.
-        let user_root = call.user.as_ref().map(|u| user_dir(&slot.files, u, &[])).transpose()?;
-        let root = user_root.as_ref().map_or_else(|| slot.files.clone(), wasi::HeldDir::path);
-        let wasi = wasi::context(&root, stdout.clone(), stderr.clone())
-            .map_err(|e| Error::io(format!("tenant {tenant}'s directory"), e))?;
-        drop(user_root);
-        let call_id: Arc<str> = format!("{:016x}", rand::random::<u64>()).into();
-        let start = Instant::now();
-        let deadline = start + limits.timeout();
-        let grant = &bound.grant;
-        let contacts = session_contacts(grant, call);
-        let inner = &self.inner;
-        let audit = caps::CallAudit::default();
-        let debt = caps::FuelDebt::default();
-        let turns = Turns::new(&inner.long_calls, &slot.long_calls);
-        let state = HostState {
-            wasi,
-            table: ResourceTable::new(),
-            limiter: CallLimiter::new(limits.memory_bytes, limits.table_elements),
-            memory: caps::memory::MemoryCtx::new(
-                inner.db.clone(),
-                tenant.clone(),
-                call.user.clone(),
-                inner.config.memory_quota,
-            )
-            .with_debt(debt.clone())
-            .with_turns(turns.clone(), deadline),
-            log: caps::log::LogCtx::new(
-                tenant.as_str().into(),
-                skill.info.name.as_str().into(),
-                limits.max_log_lines,
-            )
-            .with_call(call_id)
-            .with_debt(debt.clone())
-            .with_scrub(scrub.clone())
-            .with_rate(
-                inner.log_rate.clone(),
-                tenant.clone(),
-                crate::runtime::LOG_LINES_PER_MINUTE,
-            ),
-            secrets: caps::secrets::SecretsCtx::new(grant.secrets.clone())
-                .with_audit(audit.clone())
-                .with_debt(debt.clone()),
-            http: caps::http::HttpCtx::new(inner.http.clone(), grant.http.clone(), lookup, deadline)
-                .with_redactor(redactor.clone())
-                .with_audit(audit.clone()),
-            messaging: if grant.contacts.is_empty() {
-                caps::messaging::MessagingCtx::denied("no contact is granted to this skill for this tenant")
-            } else if contacts.is_empty() {
-                caps::messaging::MessagingCtx::denied(
-                    "in an agent's session, only the peer's own contacts may be messaged",
-                )
-            } else {
-                caps::messaging::MessagingCtx::new(
-                    inner.db.clone(),
-                    tenant.clone(),
-                    skill.info.name.clone(),
-                    contacts,
-                    grant.messaging.clone(),
-                    inner.message_rate.clone(),
-                    inner.clock.clone(),
-                    scrub.clone(),
-                )
-            }
-            .with_audit(audit.clone())
-            .with_debt(debt.clone()),
-            cron: caps::cron::CronCtx::new(
-                inner.db.clone(),
-                tenant.clone(),
-                skill.info.name.clone(),
-                crate::records::JobScope { user: call.user.clone(), in_session: call.in_session },
-                grant.cron,
-                inner.clock.clone(),
-            )
-            .with_audit(audit.clone())
-            .with_debt(debt.clone()),
-            disk: crate::disk_quota::DiskCtx::new(
-                slot.disk.clone(),
-                inner.config.files_quota,
-                slot.files.clone(),
-            )
-            .with_audit(audit.clone()),
-            stderr,
-            deadline,
-        };
-        if turns.tenant_has_long_calls() {
-            turns.next_turn(deadline).await;
+        let _memory = self.acquire_memory(&bound.tenant, &slot, &limits).await?;
+        let redactor = self.tenant_redactor_async(&bound.tenant).await;
+        let spec = CallSpec { bound, call, limits: &limits, slot: &slot, redactor: redactor.clone() };
+        let (state, handles) = HostState::for_call(&self.inner.host, spec)?;
+        if handles.turns.tenant_has_long_calls() {
+            handles.turns.next_turn(state.deadline).await;
         }
-        let mut store = new_store(&inner.engine, state, &limits, turns, debt);
-        let store = &mut store;
+        let CallHandles { turns, debt, audit, stdout, start } = handles;
+        let mut store = new_store(&self.inner.engine, state, &limits, turns, debt);
         let run = async {
-            let instance = skill.pre.instantiate_async(&mut *store).await?;
-            instance.wasmclaw_skill_handler().call_invoke(&mut *store, input).await
+            let instance = bound.skill.pre.instantiate_async(&mut store).await?;
+            instance.wasmclaw_skill_handler().call_invoke(&mut store, input).await
         };
         // The epoch callback enforces the deadline inside the guest, and
         // host calls bound themselves by it; this is a backstop.
         let backstop = limits.timeout() + Duration::from_secs(1);
-        let result = match tokio::time::timeout(backstop, run).await {
-            Ok(r) => r,
-            Err(_) => return Err(Error::Timeout { limit_ms: limits.timeout_ms }),
+        let Ok(result) = tokio::time::timeout(backstop, run).await else {
+            return Err(Error::Timeout { limit_ms: limits.timeout_ms });
         };
-        let state = store.data();
         let usage = Usage {
             fuel: limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0)),
             wall_us: u64::try_from(start.elapsed().as_micros()).unwrap_or(u64::MAX),
-            memory_peak_bytes: state.limiter.memory_peak as u64,
-            log_lines: state.log.written,
-            log_dropped: state.log.dropped,
+            memory_peak_bytes: store.data().limiter.memory_peak as u64,
+            log_lines: store.data().log.written,
+            log_dropped: store.data().log.dropped,
         };
+        let ended = Ended { bound, limits: &limits, redactor: &redactor, audit, stdout };
+        self.finish(ended, &mut store, result, usage).await
+    }
+
+    /// What leaves a call that ran, scrubbed of every secret value of the
+    /// tenant: the capabilities' audit notes, the error or the output, the
+    /// guest's stdout and log lines; the names found are audited.
+    async fn finish(
+        &self,
+        ended: Ended<'_>,
+        store: &mut Store<HostState>,
+        result: wasmtime::Result<Result<String, WitError>>,
+        usage: Usage,
+    ) -> Result<Outcome, Error> {
+        let Ended { bound, limits, redactor, audit, stdout } = ended;
         let clean = |text: &str| -> (String, Vec<String>) {
-            match &redactor {
+            match redactor {
                 Some(r) => {
                     let red = r.redact(text);
                     (red.text, red.hits)
@@ -341,17 +262,17 @@ impl Runtime {
             }
         };
         // Values an origin reflected, scrubbed before the guest saw them.
-        let reflected = state.http.secrets_redacted().to_vec();
+        let reflected = store.data().http.secrets_redacted().to_vec();
         let with_reflected = |mut hits: Vec<String>| {
             hits.extend(reflected.iter().cloned());
             hits.sort();
             hits.dedup();
             hits
         };
-        let actor = format!("skill:{}", skill.info.name);
+        let actor = format!("skill:{}", bound.skill.info.name);
         for note in audit.take() {
             let (target, _) = clean(&note.target);
-            self.record(&actor, Some(tenant), note.action, &target, note.outcome);
+            self.record(&actor, Some(&bound.tenant), note.action, &target, note.outcome);
         }
         let output = match result {
             Ok(Ok(output)) => output,
@@ -361,17 +282,17 @@ impl Runtime {
                 return Err(Error::Skill(e));
             }
             Err(e) => {
-                let (err, hits) = scrub_trap(classify(e, store, &limits), &clean);
+                let (err, hits) = scrub_trap(classify(e, store, limits), &clean);
                 self.audit_redaction(bound, &with_reflected(hits));
                 return Err(err);
             }
         };
-        if let Err(e) = check_output(&output, &limits) {
+        if let Err(e) = check_output(&output, limits) {
             self.audit_redaction(bound, &reflected);
             return Err(e);
         }
-        let (output, mut redacted) = clean_off_worker(&redactor, output).await?;
-        let (stdout, hits) = clean_off_worker(&redactor, stdout.text()).await?;
+        let (output, mut redacted) = clean_off_worker(redactor, output).await?;
+        let (stdout, hits) = clean_off_worker(redactor, stdout.text()).await?;
         redacted.extend(hits);
         let redacted = with_reflected(redacted);
         self.audit_redaction(bound, &redacted);
@@ -464,33 +385,6 @@ fn check_output(output: &str, limits: &Limits) -> Result<(), Error> {
     serde_json::from_str::<serde::de::IgnoredAny>(output)
         .map_err(|e| Error::InvalidOutput(format!("the skill's output is not JSON: {e}")))?;
     Ok(())
-}
-
-/// The contacts a call may message: all the granted ones, or in an agent's
-/// session (unless the tenant allows more) those of the session's peer.
-fn session_contacts(grant: &crate::policy::Grant, call: &Call) -> Vec<crate::policy::Contact> {
-    if !call.in_session || grant.messaging.sessions_message_any {
-        return grant.contacts.clone();
-    }
-    let peer = call.user.as_ref().map(crate::ids::UserId::as_str);
-    grant.contacts.iter().filter(|c| c.peer.is_some() && c.peer.as_deref() == peer).cloned().collect()
-}
-
-/// The directory of a call made for one user of a tenant,
-/// `<tenant>/users/<hex of the user id>/` (and `below` it), created on
-/// first use and opened without following a symlink the tenant's skills may
-/// have planted. Hex keeps any user id (even `..`) one inert path
-/// component, distinct by case.
-pub(crate) fn user_dir(
-    tenant_files: &std::path::Path,
-    user: &crate::ids::UserId,
-    below: &[&str],
-) -> Result<wasi::HeldDir, Error> {
-    std::fs::create_dir_all(tenant_files).map_err(|e| Error::io(format!("{}", tenant_files.display()), e))?;
-    let hex = hex::encode(user.as_str());
-    let components: Vec<&str> = ["users", hex.as_str()].into_iter().chain(below.iter().copied()).collect();
-    wasi::HeldDir::open(tenant_files, &components)
-        .map_err(|e| Error::io(format!("user {user}'s directory"), e))
 }
 
 /// Turns a failed instantiation or call into the runtime's error.

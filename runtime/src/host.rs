@@ -1,5 +1,11 @@
-//! The flat per-call host state that lives in each call's `Store`, and the
-//! resource limiter that caps the call's memory, tables and instances.
+//! The flat per-call host state that lives in each call's `Store`, how it
+//! is built ([`HostState::for_call`] from the runtime-wide [`HostEnv`] and
+//! one call's [`CallSpec`]; [`HostState::for_describe`] with every
+//! capability denied), and the resource limiter that caps the call's
+//! memory, tables and instances.
+//!
+//! A capability's context is built here and nowhere else: adding one is its
+//! `caps/X.rs`, a field and a line below, and its grant in the policy.
 
 use crate::caps::cron::CronCtx;
 use crate::caps::http::HttpCtx;
@@ -7,9 +13,25 @@ use crate::caps::log::LogCtx;
 use crate::caps::memory::MemoryCtx;
 use crate::caps::messaging::MessagingCtx;
 use crate::caps::secrets::SecretsCtx;
+use crate::caps::{self, CallAudit, FuelDebt};
+use crate::clock::SharedClock;
+use crate::config::FilesQuota;
+use crate::config::{Limits, MemoryQuota};
 use crate::disk_quota::{DiskCtx, QuotaFsView, QuotaView};
-use crate::wasi::BoundedPipe;
+use crate::error::Error;
+use crate::ids::UserId;
+use crate::policy::{Contact, Grant};
+use crate::ratelimit::RateLimiter;
+use crate::redact::{Redactor, Scrub};
+use crate::runtime::TenantSlot;
+use crate::skill::BoundSkill;
+use crate::slices::Turns;
+use crate::store::Db;
+use crate::vault::Vault;
+use crate::wasi::{self, BoundedPipe};
+use std::sync::Arc;
 use std::time::Instant;
+use tokio::sync::Semaphore;
 use wasmtime::component::ResourceTable;
 use wasmtime::{ResourceLimiter, Result};
 use wasmtime_wasi::filesystem::WasiFilesystemCtxView;
@@ -33,20 +55,187 @@ pub struct HostState {
     pub(crate) deadline: Instant,
 }
 
+/// Who a call runs for within its tenant, and what it asks of the limits.
+/// The tenant itself comes from the [`BoundSkill`].
+#[derive(Debug, Clone, Default)]
+pub struct Call {
+    /// The user within the tenant, when there is one.
+    pub user: Option<UserId>,
+    /// Requested limits; clamped to the operator's caps.
+    pub overrides: crate::config::LimitOverrides,
+    /// Made in an agent's session for `user`: messaging reaches only that
+    /// peer's contacts, unless the tenant's policy says otherwise.
+    pub in_session: bool,
+}
+
+/// Log lines a tenant may write per minute, over all its calls.
+pub const LOG_LINES_PER_MINUTE: u32 = 1200;
+
+/// Longest tail of the guest's stderr kept in a trap's message.
+pub(crate) const STDERR_TAIL: usize = 2048;
+
+/// What the host capabilities of every call share, built once by the
+/// runtime: the database and the vault, the outbound HTTP client, the
+/// clock, the quotas, the tenants' log and message rates and the slots
+/// long calls take turns in ([`crate::slices`]).
+pub(crate) struct HostEnv {
+    db: Arc<Db>,
+    vault: Arc<Vault>,
+    http: reqwest::Client,
+    clock: SharedClock,
+    memory_quota: MemoryQuota,
+    files_quota: FilesQuota,
+    log_rate: Arc<RateLimiter>,
+    message_rate: Arc<RateLimiter>,
+    long_calls: Arc<Semaphore>,
+}
+
+impl HostEnv {
+    /// The handles of a runtime on `db`, `vault` and `clock`; `long_call_slots`
+    /// as configured ([`crate::slices::slots`]).
+    pub(crate) fn new(
+        db: Arc<Db>,
+        vault: Arc<Vault>,
+        clock: SharedClock,
+        config: &crate::config::RuntimeConfig,
+    ) -> Result<Self, Error> {
+        let http = caps::http::client().map_err(|e| Error::Internal(format!("HTTP client: {e}")))?;
+        Ok(HostEnv {
+            db,
+            vault,
+            http,
+            memory_quota: config.memory_quota,
+            files_quota: config.files_quota,
+            log_rate: Arc::new(RateLimiter::new(clock.clone())),
+            message_rate: Arc::new(RateLimiter::new(clock.clone())),
+            clock,
+            long_calls: Arc::new(Semaphore::new(crate::slices::slots(config.pool.long_call_slots))),
+        })
+    }
+
+    /// The tenant's secrets by name, opened only when a request fills a
+    /// placeholder (the http context checks the grant first), so calls that
+    /// never do pay nothing.
+    fn secret_lookup(&self, tenant: &crate::ids::TenantId) -> caps::http::SecretLookup {
+        let (vault, tenant) = (self.vault.clone(), tenant.clone());
+        Arc::new(move |name: &str| {
+            vault.get(&tenant, name).unwrap_or_else(|e| {
+                tracing::error!(%tenant, secret = %name, error = %e, "cannot open a secret");
+                None
+            })
+        })
+    }
+}
+
+/// One call, as [`HostState::for_call`] needs it: its binding, its
+/// caller's scope, its limits, its tenant's slot and the redactor of the
+/// tenant's secrets (`None`: it has none).
+pub(crate) struct CallSpec<'a> {
+    pub(crate) bound: &'a BoundSkill,
+    pub(crate) call: &'a Call,
+    pub(crate) limits: &'a Limits,
+    pub(crate) slot: &'a TenantSlot,
+    pub(crate) redactor: Option<Arc<Redactor>>,
+}
+
+/// What the runner of a call keeps beside its state: the handles its
+/// capabilities share with the store ([`crate::call::new_store`]) and with
+/// the end of the call (the audit notes, the guest's stdout).
+pub(crate) struct CallHandles {
+    pub(crate) turns: Turns,
+    pub(crate) debt: FuelDebt,
+    pub(crate) audit: CallAudit,
+    pub(crate) stdout: BoundedPipe,
+    /// When the call's clock started (its deadline counts from it).
+    pub(crate) start: Instant,
+}
+
 impl HostState {
-    /// A state in which every capability is denied with `reason` (used to
-    /// run `describe`).
-    pub(crate) fn without_capabilities(
-        wasi: WasiCtx,
-        limiter: CallLimiter,
-        stderr: BoundedPipe,
-        deadline: Instant,
-        reason: &str,
-    ) -> Self {
-        HostState {
+    /// The state of one invocation: the tenant's directory (the user's,
+    /// for a call made for one) as the guest's only filesystem, and every
+    /// capability scoped to the binding's tenant, skill and grant, bounded
+    /// by the call's limits and deadline.
+    pub(crate) fn for_call(env: &HostEnv, spec: CallSpec<'_>) -> Result<(HostState, CallHandles), Error> {
+        let CallSpec { bound, call, limits, slot, redactor } = spec;
+        let (tenant, skill, grant) = (&bound.tenant, bound.skill.info.name.as_str(), &bound.grant);
+        let scrub: Option<Scrub> = redactor.clone().map(Redactor::scrub);
+        let stdout = BoundedPipe::new(limits.max_stdio_bytes as usize);
+        let stderr = BoundedPipe::new(limits.max_stdio_bytes as usize);
+        // Held open until the context has its own handle on it.
+        let user_root = call.user.as_ref().map(|u| wasi::user_dir(&slot.files, u, &[])).transpose()?;
+        let root = user_root.as_ref().map_or_else(|| slot.files.clone(), wasi::HeldDir::path);
+        let wasi = wasi::context(&root, stdout.clone(), stderr.clone())
+            .map_err(|e| Error::io(format!("tenant {tenant}'s directory"), e))?;
+        drop(user_root);
+        let call_id: Arc<str> = format!("{:016x}", rand::random::<u64>()).into();
+        let start = Instant::now();
+        let deadline = start + limits.timeout();
+        let audit = CallAudit::default();
+        let debt = FuelDebt::default();
+        let turns = Turns::new(&env.long_calls, &slot.long_calls);
+        let contacts = session_contacts(grant, call);
+        let state = HostState {
             wasi,
             table: ResourceTable::new(),
-            limiter,
+            limiter: CallLimiter::new(limits.memory_bytes, limits.table_elements),
+            memory: MemoryCtx::new(env.db.clone(), tenant.clone(), call.user.clone(), env.memory_quota)
+                .with_debt(debt.clone())
+                .with_turns(turns.clone(), deadline),
+            log: LogCtx::new(tenant.as_str().into(), skill.into(), limits.max_log_lines)
+                .with_call(call_id)
+                .with_debt(debt.clone())
+                .with_scrub(scrub.clone())
+                .with_rate(env.log_rate.clone(), tenant.clone(), LOG_LINES_PER_MINUTE),
+            secrets: SecretsCtx::new(grant.secrets.clone()).with_audit(audit.clone()).with_debt(debt.clone()),
+            http: HttpCtx::new(env.http.clone(), grant.http.clone(), env.secret_lookup(tenant), deadline)
+                .with_redactor(redactor)
+                .with_audit(audit.clone()),
+            messaging: if grant.contacts.is_empty() {
+                MessagingCtx::denied("no contact is granted to this skill for this tenant")
+            } else if contacts.is_empty() {
+                MessagingCtx::denied("in an agent's session, only the peer's own contacts may be messaged")
+            } else {
+                MessagingCtx::new(
+                    env.db.clone(),
+                    tenant.clone(),
+                    skill.to_string(),
+                    contacts,
+                    grant.messaging.clone(),
+                    env.message_rate.clone(),
+                    env.clock.clone(),
+                    scrub,
+                )
+            }
+            .with_audit(audit.clone())
+            .with_debt(debt.clone()),
+            cron: CronCtx::new(
+                env.db.clone(),
+                tenant.clone(),
+                skill.to_string(),
+                crate::records::JobScope { user: call.user.clone(), in_session: call.in_session },
+                grant.cron,
+                env.clock.clone(),
+            )
+            .with_audit(audit.clone())
+            .with_debt(debt.clone()),
+            disk: DiskCtx::new(slot.disk.clone(), env.files_quota, slot.files.clone())
+                .with_audit(audit.clone()),
+            stderr,
+            deadline,
+        };
+        Ok((state, CallHandles { turns, debt, audit, stdout, start }))
+    }
+
+    /// The state of a skill's `describe` at load: no filesystem, every
+    /// capability denied, the default limits (clamped to the caps) and no
+    /// tenant's slot.
+    pub(crate) fn for_describe(env: &HostEnv, limits: &Limits) -> (HostState, CallHandles) {
+        let reason = "describe may not use host capabilities";
+        let start = Instant::now();
+        let state = HostState {
+            wasi: wasmtime_wasi::WasiCtxBuilder::new().build(),
+            table: ResourceTable::new(),
+            limiter: CallLimiter::new(limits.memory_bytes, limits.table_elements),
             memory: MemoryCtx::denied(reason),
             log: LogCtx::new("-".into(), "describe".into(), 0),
             secrets: SecretsCtx::denied(reason),
@@ -54,10 +243,28 @@ impl HostState {
             messaging: MessagingCtx::denied(reason),
             cron: CronCtx::denied(reason),
             disk: DiskCtx::denied(),
-            stderr,
-            deadline,
-        }
+            stderr: BoundedPipe::new(STDERR_TAIL),
+            deadline: start + limits.timeout(),
+        };
+        let handles = CallHandles {
+            turns: Turns::new(&env.long_calls, &Default::default()),
+            debt: FuelDebt::default(),
+            audit: CallAudit::default(),
+            stdout: BoundedPipe::new(0),
+            start,
+        };
+        (state, handles)
     }
+}
+
+/// The contacts a call may message: all the granted ones, or in an agent's
+/// session (unless the tenant allows more) those of the session's peer.
+fn session_contacts(grant: &Grant, call: &Call) -> Vec<Contact> {
+    if !call.in_session || grant.messaging.sessions_message_any {
+        return grant.contacts.clone();
+    }
+    let peer = call.user.as_ref().map(UserId::as_str);
+    grant.contacts.iter().filter(|c| c.peer.is_some() && c.peer.as_deref() == peer).cloned().collect()
 }
 
 impl QuotaView for HostState {

@@ -13,13 +13,12 @@ use crate::config::{LimitOverrides, Limits, RuntimeConfig};
 use crate::cron::{JobRunner, Scheduler};
 use crate::engine::{self, EpochTicker};
 use crate::error::Error;
-use crate::host::{CallLimiter, HostState};
+use crate::host::{HostEnv, HostState};
 use crate::ids::TenantId;
 use crate::manifest::Manifest;
 use crate::messaging::{Deliverer, KeyLookup};
 use crate::permissions::{self, ImportStatus};
 use crate::policy::{Grant, TenantPolicy};
-use crate::ratelimit::RateLimiter;
 use crate::records::Job;
 use crate::redact::Redactor;
 use crate::skill::{BoundSkill, Skill, SkillInfo, check_info, implicit_manifest};
@@ -30,23 +29,12 @@ use crate::wasi;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::Semaphore;
 use wasmtime::Engine;
 use wasmtime::component::{HasSelf, Linker};
 
-/// Who a call runs for within its tenant, and what it asks of the limits.
-/// The tenant itself comes from the [`BoundSkill`].
-#[derive(Debug, Clone, Default)]
-pub struct Call {
-    /// The user within the tenant, when there is one.
-    pub user: Option<crate::ids::UserId>,
-    /// Requested limits; clamped to the operator's caps.
-    pub overrides: LimitOverrides,
-    /// Made in an agent's session for `user`: messaging reaches only that
-    /// peer's contacts, unless the tenant's policy says otherwise.
-    pub in_session: bool,
-}
+pub use crate::host::{Call, LOG_LINES_PER_MINUTE};
 
 /// The per-tenant state the runtime keeps: a concurrency semaphore and the
 /// tenant's files directory (created once).
@@ -84,14 +72,13 @@ pub(crate) struct Inner {
     pub(crate) cache: CompiledCache,
     pub(crate) db: Arc<Db>,
     pub(crate) vault: Arc<Vault>,
-    pub(crate) http: reqwest::Client,
+    /// What every call's host capabilities share.
+    pub(crate) host: HostEnv,
     pub(crate) config: RuntimeConfig,
     pub(crate) clock: SharedClock,
     pub(crate) audit: AuditLog,
-    pub(crate) log_rate: Arc<RateLimiter>,
     /// The rate of refusal audit lines, per stream ([`crate::refusals`]).
     pub(crate) refusals: crate::refusals::RefusalThrottle,
-    pub(crate) message_rate: Arc<RateLimiter>,
     tenants: Mutex<HashMap<TenantId, Arc<TenantSlot>>>,
     /// Tenants deleted since the start (until created again): a call bound
     /// before the delete may not run as them.
@@ -107,15 +94,10 @@ pub(crate) struct Inner {
     /// The trusted publisher keys (key → name), as in the database.
     pub(crate) trusted: std::sync::RwLock<crate::trust::TrustCache>,
     pub(crate) capacity: Arc<Semaphore>,
-    /// The slots long calls take turns in ([`crate::slices`]).
-    pub(crate) long_calls: Arc<Semaphore>,
     pub(crate) meter: crate::metering::Meter,
     pub(crate) agents: crate::agents::AgentState,
     _ticker: EpochTicker,
 }
-
-/// Log lines a tenant may write per minute, over all its calls.
-pub const LOG_LINES_PER_MINUTE: u32 = 1200;
 
 impl Runtime {
     /// Opens the data directory (database, vault, cache, tenants) and starts
@@ -149,7 +131,7 @@ impl Runtime {
         let trusted = crate::trust::load_cache(&db)?;
         let audit = AuditLog::open(&dir.join("audit.log"), &config.audit)
             .map_err(|e| Error::io(format!("cannot open {}", dir.join("audit.log").display()), e))?;
-        let http = caps::http::client().map_err(|e| Error::Internal(format!("HTTP client: {e}")))?;
+        let host = HostEnv::new(db.clone(), vault.clone(), clock.clone(), &config)?;
 
         let mut linker: Linker<HostState> = Linker::new(&engine);
         let link = |r: wasmtime::Result<()>| r.map_err(|e| Error::Internal(format!("linker: {e}")));
@@ -164,7 +146,6 @@ impl Runtime {
 
         let ticker = EpochTicker::start(&engine, Duration::from_millis(config.pool.epoch_tick_ms))?;
         let capacity = Arc::new(Semaphore::new(config.pool.max_instances as usize));
-        let long_calls = Arc::new(Semaphore::new(crate::slices::slots(config.pool.long_call_slots)));
         Ok(Runtime {
             inner: Arc::new(Inner {
                 engine,
@@ -172,11 +153,9 @@ impl Runtime {
                 cache,
                 db,
                 vault,
-                http,
+                host,
                 config,
-                log_rate: Arc::new(RateLimiter::new(clock.clone())),
                 refusals: Default::default(),
-                message_rate: Arc::new(RateLimiter::new(clock.clone())),
                 agents: crate::agents::AgentState::new(clock.clone()),
                 clock,
                 audit,
@@ -188,7 +167,6 @@ impl Runtime {
                 redactors,
                 trusted: std::sync::RwLock::new(trusted),
                 capacity,
-                long_calls,
                 meter: Default::default(),
                 _ticker: ticker,
             }),
@@ -317,15 +295,9 @@ impl Runtime {
     /// Runs `describe` in a throwaway instance with no capabilities.
     async fn describe(&self, pre: &bindings::SkillPre<HostState>) -> Result<SkillInfo, Error> {
         let limits = self.inner.config.defaults.clamped(&self.inner.config.caps);
-        let state = HostState::without_capabilities(
-            wasmtime_wasi::WasiCtxBuilder::new().build(),
-            CallLimiter::new(limits.memory_bytes, limits.table_elements),
-            wasi::BoundedPipe::new(crate::call::STDERR_TAIL),
-            Instant::now() + limits.timeout(),
-            "describe may not use host capabilities",
-        );
-        let turns = crate::slices::Turns::new(&self.inner.long_calls, &Default::default());
-        let mut store = crate::call::new_store(&self.inner.engine, state, &limits, turns, Default::default());
+        let (state, handles) = HostState::for_describe(&self.inner.host, &limits);
+        let mut store =
+            crate::call::new_store(&self.inner.engine, state, &limits, handles.turns, handles.debt);
         let result = async {
             let instance = pre.instantiate_async(&mut store).await?;
             instance.wasmclaw_skill_handler().call_describe(&mut store).await

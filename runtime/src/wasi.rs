@@ -223,6 +223,24 @@ impl HeldDir {
     }
 }
 
+/// The directory of a call made for one user of a tenant,
+/// `<tenant>/users/<hex of the user id>/` (and `below` it), created on
+/// first use and opened without following a symlink the tenant's skills may
+/// have planted. Hex keeps any user id (even `..`) one inert path
+/// component, distinct by case.
+pub(crate) fn user_dir(
+    tenant_files: &std::path::Path,
+    user: &crate::ids::UserId,
+    below: &[&str],
+) -> Result<HeldDir, crate::error::Error> {
+    std::fs::create_dir_all(tenant_files)
+        .map_err(|e| crate::error::Error::io(format!("{}", tenant_files.display()), e))?;
+    let hex = hex::encode(user.as_str());
+    let components: Vec<&str> = ["users", hex.as_str()].into_iter().chain(below.iter().copied()).collect();
+    HeldDir::open(tenant_files, &components)
+        .map_err(|e| crate::error::Error::io(format!("user {user}'s directory"), e))
+}
+
 #[cfg(test)]
 mod held_dir_tests {
     use super::HeldDir;

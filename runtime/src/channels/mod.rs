@@ -247,7 +247,7 @@ impl Runtime {
         let mut text = update.text.clone();
         if let Some(a) = &update.attachment {
             let saved = match bot.download(&a.file_id, config.max_media_bytes).await {
-                Ok(bytes) => crate::call::user_dir(&self.tenant_files_dir(&tenant), &peer, &["media"])
+                Ok(bytes) => crate::wasi::user_dir(&self.tenant_files_dir(&tenant), &peer, &["media"])
                     .and_then(|media| media::store(&media.path(), &bytes, config.max_media_bytes)),
                 Err(e) => Err(e),
             };
