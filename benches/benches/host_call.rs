@@ -26,7 +26,7 @@ fn main() {
     let t = tenant("bench");
     let scope = Scope { tenant: &t, user: None };
     let quota = rt.config().memory_quota;
-    rt.db().memory_set(scope, "k", "a small value", &quota).unwrap();
+    rt.db_for_tests().memory_set(scope, "k", "a small value", &quota).unwrap();
     let skill = tokio.block_on(rt.load_skill_file(&skill_path("memget"))).unwrap();
     let bound = rt.bind(&skill, &t).unwrap();
     let call = Call::default();
@@ -45,7 +45,7 @@ fn main() {
         .map(|_| {
             let start = Instant::now();
             for _ in 0..n {
-                std::hint::black_box(rt.db().memory_get(scope, "k").unwrap());
+                std::hint::black_box(rt.db_for_tests().memory_get(scope, "k").unwrap());
             }
             start.elapsed() / n
         })

@@ -162,7 +162,7 @@ impl Runtime {
                 record.name
             )));
         }
-        self.bind(&skill, tenant)?;
+        self.bind_as(&skill, tenant, record.guest)?;
         self.inner.shared_skills.put(share, &skill);
         Ok(InstallOutcome { replaced: existing.map(|s| s.version), skill: record, changes, warnings })
     }
@@ -320,7 +320,7 @@ impl Runtime {
         }
         .await;
         match result {
-            Ok(skill) => self.bind(&skill, tenant),
+            Ok(skill) => self.bind_as(&skill, tenant, record.guest),
             Err(e) => {
                 self.record("gateway", Some(tenant), "skill.load", name, &format!("refused: {e}"));
                 Err(e)

@@ -178,9 +178,18 @@ impl Runtime {
         &self.inner.config
     }
 
-    /// The database (for tenant-scoped reads by the layers above).
-    pub fn db(&self) -> &Arc<Db> {
+    /// The database behind the runtime, for tests and benchmarks that
+    /// check or seed what is stored (not API: only with the `testing`
+    /// feature).
+    #[cfg(feature = "testing")]
+    #[doc(hidden)]
+    pub fn db_for_tests(&self) -> &Arc<Db> {
         &self.inner.db
+    }
+
+    /// Now on the runtime's clock, seconds since the Unix epoch.
+    pub fn now(&self) -> u64 {
+        self.inner.clock.now()
     }
 
     /// The audit log.
@@ -314,8 +323,19 @@ impl Runtime {
     /// the tenant's stored policy, and registers it so scheduled jobs of
     /// that tenant can fire it.
     pub fn bind(&self, skill: &Arc<Skill>, tenant: &TenantId) -> Result<Arc<BoundSkill>, Error> {
+        self.bind_as(skill, tenant, false)
+    }
+
+    /// [`Runtime::bind`] for an installed skill, `guest` as installed.
+    pub(crate) fn bind_as(
+        &self,
+        skill: &Arc<Skill>,
+        tenant: &TenantId,
+        guest: bool,
+    ) -> Result<Arc<BoundSkill>, Error> {
         let policy = self.inner.db.policy(tenant)?;
-        let bound = Arc::new(BoundSkill::new(skill.clone(), tenant.clone(), self.grant(skill, &policy)));
+        let grant = self.grant(skill, &policy);
+        let bound = Arc::new(BoundSkill::new(skill.clone(), tenant.clone(), grant, guest));
         let mut map = self.inner.bound.lock().unwrap_or_else(|e| e.into_inner());
         map.insert((tenant.clone(), skill.info.name.clone()), bound.clone());
         Ok(bound)
@@ -357,6 +377,11 @@ impl Runtime {
         self.inner.meter.forget(tenant);
     }
 
+    /// A tenant's policy (the default one when none was set).
+    pub fn policy(&self, tenant: &TenantId) -> Result<TenantPolicy, Error> {
+        Ok(self.inner.db.policy(tenant)?)
+    }
+
     /// Replaces a tenant's policy and recomputes the grants of its bound
     /// skills (calls already running keep the grant they started with).
     pub fn set_policy(&self, actor: &str, tenant: &TenantId, policy: &TenantPolicy) -> Result<(), Error> {
@@ -365,8 +390,8 @@ impl Runtime {
         self.inner.db.set_policy(tenant, policy)?;
         let mut map = self.inner.bound.lock().unwrap_or_else(|e| e.into_inner());
         for ((t, _), bound) in map.iter_mut().filter(|((t, _), _)| t == tenant) {
-            *bound =
-                Arc::new(BoundSkill::new(bound.skill.clone(), t.clone(), self.grant(&bound.skill, policy)));
+            let grant = self.grant(&bound.skill, policy);
+            *bound = Arc::new(BoundSkill::new(bound.skill.clone(), t.clone(), grant, bound.guest));
         }
         drop(map);
         self.record(actor, Some(tenant), "policy.set", tenant.as_str(), "ok");

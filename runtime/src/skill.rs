@@ -57,11 +57,15 @@ pub struct BoundSkill {
     pub tenant: TenantId,
     /// What it may do for that tenant.
     pub grant: Arc<Grant>,
+    /// Whether the tenant's guest tokens may invoke it: installed for
+    /// guests ([`crate::installed::InstallOptions::guest`]); false for a
+    /// skill bound directly.
+    pub guest: bool,
 }
 
 impl BoundSkill {
-    pub(crate) fn new(skill: Arc<Skill>, tenant: TenantId, grant: Grant) -> Self {
-        BoundSkill { skill, tenant, grant: Arc::new(grant) }
+    pub(crate) fn new(skill: Arc<Skill>, tenant: TenantId, grant: Grant, guest: bool) -> Self {
+        BoundSkill { skill, tenant, grant: Arc::new(grant), guest }
     }
 }
 

@@ -202,7 +202,7 @@ async fn bigkv_gets_invalid_for_giant_keys_and_values_and_scans_only_its_own() {
     assert_eq!(out["giant_value"], "invalid", "{out}");
     assert_eq!(out["listed"], json!([]), "tenant A was shown: {out}");
     assert_eq!(out["list_errors"], json!([]), "{out}");
-    assert_eq!(rt.db().memory_usage(&tenant("tenant-a")).unwrap().entries, 0);
+    assert_eq!(rt.db_for_tests().memory_usage(&tenant("tenant-a")).unwrap().entries, 0);
     // Control: the same scan as B shows B's notes.
     let own = call_json(&rt, &bigkv, "tenant-b", &input).await;
     assert!(
@@ -374,7 +374,7 @@ async fn a_policy_past_the_tenant_memory_budget_is_refused() {
         );
     }
     // The refused policies changed nothing: the last accepted one holds.
-    assert_eq!(rt.db().policy(&t).unwrap().limits.concurrency, None);
+    assert_eq!(rt.policy(&t).unwrap().limits.concurrency, None);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -14,7 +14,7 @@ const T0: u64 = 1_700_000_000;
 
 fn fired(rt: &wasmclaw::Runtime, t: &str) -> u64 {
     let t = tenant(t);
-    let v = rt.db().memory_get(Scope { tenant: &t, user: None }, "fired:count").unwrap();
+    let v = rt.db_for_tests().memory_get(Scope { tenant: &t, user: None }, "fired:count").unwrap();
     v.map(|s| s.parse().unwrap()).unwrap_or(0)
 }
 
@@ -179,7 +179,9 @@ async fn a_job_fires_in_the_scope_of_the_call_that_added_it() {
     assert_eq!(fired_now.len(), 2);
     assert!(fired_now.iter().all(|f| f.result.is_ok()), "{fired_now:?}");
     let t = tenant("tenant-a");
-    let mem = |user: Option<&UserId>, key: &str| rt.db().memory_get(Scope { tenant: &t, user }, key).unwrap();
+    let mem = |user: Option<&UserId>, key: &str| {
+        rt.db_for_tests().memory_get(Scope { tenant: &t, user }, key).unwrap()
+    };
     // Allowed: alice's job ran as alice, read her diary, and reached the contact she could.
     assert_eq!(mem(Some(&alice), "snoop:read").as_deref(), Some("alice's secrets"));
     assert_eq!(mem(Some(&alice), "snoop:send").as_deref(), Some("sent"));

@@ -188,7 +188,7 @@ async fn flood_stops_at_the_quota_and_other_tenants_keep_writing() {
     assert_eq!(out["error_kind"], "limit-exceeded", "{out}");
     // Each entry is 14 key bytes + 1024 value bytes: 19 fit in 20,000.
     assert_eq!(out["written"], 19, "{out}");
-    let usage = rt.db().memory_usage(&tenant("tenant-a")).unwrap();
+    let usage = rt.db_for_tests().memory_usage(&tenant("tenant-a")).unwrap();
     assert_eq!((usage.entries, usage.bytes), (19, 19 * 1038));
     // Tenant B is unaffected; tenant A, with 278 bytes of quota left, cannot
     // add a 300-byte note.

@@ -111,7 +111,7 @@ async fn suspension_refuses_tokens_and_pauses_cron_until_resumed() {
     );
     let (_, token) = rt.mint_token("operator", &acme, Role::Member, "").unwrap();
     let fired = |rt: &Runtime| {
-        let v = rt.db().memory_get(Scope { tenant: &acme, user: None }, "fired:count").unwrap();
+        let v = rt.db_for_tests().memory_get(Scope { tenant: &acme, user: None }, "fired:count").unwrap();
         v.map(|s| s.parse::<u64>().unwrap()).unwrap_or(0)
     };
 
@@ -151,13 +151,18 @@ async fn deleting_a_tenant_removes_everything_it_owns_and_nothing_of_its_neighbo
     rt.delete_tenant("operator", &acme).await.unwrap();
     assert!(matches!(rt.tenant(&acme), Err(Error::NotFound(_))));
     assert!(matches!(rt.authenticate(&token), Err(Error::Unauthorized(_))), "its tokens are gone");
-    assert!(rt.db().tokens(&acme).unwrap().is_empty());
-    assert!(rt.db().skills(&acme).unwrap().is_empty());
+    assert!(rt.db_for_tests().tokens(&acme).unwrap().is_empty());
+    assert!(rt.db_for_tests().skills(&acme).unwrap().is_empty());
     assert!(matches!(invoke(&rt, "acme", "notes", json!({"op":"list"})).await, Err(Error::NotFound(_))));
-    assert!(rt.db().memory_list(Scope { tenant: &acme, user: None }, "", 100, 1 << 20).unwrap().is_empty());
-    assert!(rt.db().cron_list_tenant(&acme).unwrap().is_empty());
+    assert!(
+        rt.db_for_tests()
+            .memory_list(Scope { tenant: &acme, user: None }, "", 100, 1 << 20)
+            .unwrap()
+            .is_empty()
+    );
+    assert!(rt.db_for_tests().cron_list_tenant(&acme).unwrap().is_empty());
     assert!(rt.secret_names(&acme).unwrap().is_empty());
-    assert!(rt.db().secret_key(&acme).unwrap().is_none(), "its data key is gone too");
+    assert!(rt.db_for_tests().secret_key(&acme).unwrap().is_none(), "its data key is gone too");
     assert!(rt.usage(Some(&acme)).unwrap().is_empty());
     assert!(!dir.path().join("data/tenants/acme").exists(), "its files are gone");
     assert!(matches!(rt.delete_tenant("operator", &acme).await, Err(Error::NotFound(_))));
@@ -167,9 +172,9 @@ async fn deleting_a_tenant_removes_everything_it_owns_and_nothing_of_its_neighbo
     let notes: serde_json::Value =
         serde_json::from_str(&invoke(&rt, "globex", "notes", json!({"op":"list"})).await.unwrap()).unwrap();
     assert_eq!(notes["notes"].as_array().map(Vec::len), Some(1), "{notes}");
-    assert_eq!(rt.db().cron_list_tenant(&globex).unwrap().len(), 1);
+    assert_eq!(rt.db_for_tests().cron_list_tenant(&globex).unwrap().len(), 1);
     assert_eq!(rt.secret_names(&globex).unwrap(), ["API_KEY"]);
-    assert_eq!(rt.db().tokens(&globex).unwrap().len(), 1);
+    assert_eq!(rt.db_for_tests().tokens(&globex).unwrap().len(), 1);
     assert!(rt.usage(Some(&globex)).unwrap().iter().any(|r| r.skill == "notes" && r.totals.calls == 2));
     assert!(rt.tenant_files_dir(&globex).join("file.txt").exists());
 

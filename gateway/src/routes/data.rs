@@ -14,7 +14,7 @@ use wasmclaw::policy::TenantPolicy;
 
 pub(crate) async fn get_policy(State(gw): State<Gateway>, scoped: Scoped) -> ApiResult<Json<Value>> {
     scoped.allow(&gw, MANAGERS, "read the policy")?;
-    Ok(Json(json!(gw.runtime().db().policy(&scoped.tenant).map_err(wasmclaw::Error::from)?)))
+    Ok(Json(json!(gw.runtime().policy(&scoped.tenant)?)))
 }
 
 pub(crate) async fn put_policy(

@@ -132,7 +132,7 @@ pub(crate) async fn invoke(
     let name = param(&params, "name")?;
     let runtime = gw.runtime();
     let bound = runtime.installed(&scoped.tenant, &name).await?;
-    if scoped.is_guest() && !runtime.installed_skill(&scoped.tenant, &name)?.guest {
+    if scoped.is_guest() && !bound.guest {
         runtime.record_refusal(&scoped.actor(), Some(&scoped.tenant), "invoke", &name, "role-denied");
         return Err(ApiError::forbidden(format!(
             "a guest token may not invoke {name}: it is not a guest skill"

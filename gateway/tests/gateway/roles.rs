@@ -4,7 +4,7 @@
 //! on both forms, `/v1/tenants/{t}/…` and the short `/v1/…`.
 
 use crate::harness::{
-    ADMIN_KEY, Body, Gateway, Tenant, install, output, shared, skill_names, tenant, token_ids,
+    ADMIN_KEY, Body, Gateway, Tenant, install, install_body, output, shared, skill_names, tenant, token_ids,
 };
 use serde_json::{Value, json};
 
@@ -190,6 +190,26 @@ fn invoke_is_for_tokens_and_guests_get_guest_skills_only() {
             }
         }
     }
+}
+
+/// The guest check on invoke reads the binding, not the stored record: the
+/// flag must follow the binding through a policy change (which rebinds)
+/// and an upgrade (which replaces it).
+#[test]
+fn the_guest_flag_follows_the_binding_through_a_policy_change_and_an_upgrade() {
+    let gw = shared();
+    let t = tenant(gw, "roles-guest-flag");
+    gw.post(&t.path("/skills"), Some(&t.admin), install_body("greeter-v1", true)).expect(201);
+    assert_eq!(output(gw, &t.guest, "greeter", &json!({}))["version"], 1);
+    let policy = Body::Raw("application/toml", b"[limits]\nfuel = 123456789\n".to_vec());
+    gw.req("PUT", &t.path("/policy"), Some(ADMIN_KEY), policy).expect(200);
+    assert_eq!(output(gw, &t.guest, "greeter", &json!({}))["version"], 1, "still a guest skill");
+
+    let mut body = install_body("greeter-v2", false);
+    body["accept_permissions"] = json!(true);
+    gw.post(&t.path("/skills"), Some(&t.admin), body).expect(200);
+    crate::harness::invoke(gw, &t.guest, "greeter", &json!({})).expect_error(403, "forbidden");
+    assert_eq!(output(gw, &t.member, "greeter", &json!({}))["version"], 2);
 }
 
 #[test]
