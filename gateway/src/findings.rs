@@ -44,8 +44,8 @@ pub fn collect(rt: &Runtime) -> Result<Vec<Finding>, Error> {
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
-    use wasmclaw::auth::Role;
     use wasmclaw::clock::ManualClock;
+    use wasmclaw::records::Role;
     use wasmclaw::security::STALE_TOKEN_SECS;
     use wasmclaw::{Runtime, RuntimeConfig, TenantId};
 

@@ -1,7 +1,7 @@
 //! Recently authenticated tenant tokens, so that a request with a valid
 //! token needs no database read and no blocking thread.
 //!
-//! An entry is what [`Runtime::authenticate`] read from the database (the
+//! An entry is what [`crate::Runtime::authenticate`] read from the database (the
 //! token's record and hash), stamped with the database's credential
 //! generation taken *before* that read. A hit needs the same generation now
 //! (no token was updated or removed and no tenant suspended, resumed or
@@ -12,9 +12,7 @@
 //! Only valid tokens are cached, so a stream of bad credentials cannot grow
 //! it; it is emptied when it reaches [`MAX_ENTRIES`].
 
-use crate::auth::{Principal, hash, parse_token};
 use crate::records::TokenInfo;
-use crate::runtime::Runtime;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -41,30 +39,15 @@ impl AuthCache {
         map.insert(info.id.clone(), Entry { generation, hash, info });
     }
 
-    fn get(&self, id: &str, generation: u64, hash: &[u8; 32]) -> Option<TokenInfo> {
+    pub(crate) fn get(&self, id: &str, generation: u64, hash: &[u8; 32]) -> Option<TokenInfo> {
         let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
         let e = map.get(id)?;
         (e.generation == generation && crate::auth::constant_time_eq(&e.hash, hash)).then(|| e.info.clone())
     }
 
     #[cfg(test)]
-    fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.0.lock().unwrap().len()
-    }
-}
-
-impl Runtime {
-    /// The principal of a tenant token, without touching the database, when
-    /// the cache proves it valid; `None` otherwise (then call
-    /// [`Runtime::authenticate`], which decides and audits).
-    pub fn authenticate_cached(&self, credential: &str) -> Option<Principal> {
-        let (tenant, id) = parse_token(credential)?;
-        let generation = self.inner.db.credentials_generation();
-        let info = self.inner.auth_cache.get(id, generation, &hash(credential))?;
-        let now = self.inner.clock.now();
-        let fresh = info.last_used.is_some_and(|t| now.saturating_sub(t) < crate::auth::LAST_USED_RESOLUTION);
-        let valid = info.tenant == tenant && info.expires.is_none_or(|e| now < e);
-        (fresh && valid).then_some(Principal::Token(info))
     }
 }
 
@@ -101,7 +84,7 @@ mod tests {
         let other = token.replacen("wct_acme_", "wct_other_", 1);
         assert!(rt.authenticate_cached(&other).is_none());
         // Bad credentials never enter the cache.
-        assert_eq!(rt.inner.auth_cache.len(), 1);
+        assert_eq!(rt.inner.tokens.cache_len(), 1);
     }
 
     #[tokio::test]

@@ -52,6 +52,7 @@ pub(crate) mod redactors;
 pub mod refusals;
 pub mod runtime;
 pub mod security;
+pub(crate) mod services;
 pub mod signing;
 pub mod skill;
 pub(crate) mod slices;

@@ -1,15 +1,13 @@
 //! Metering: per tenant and skill, calls, errors by kind, fuel, wall time
 //! and peak memory. Calls add to an in-memory tally ([`Meter`]); the
 //! gateway flushes it to the database every few seconds and on shutdown
-//! ([`Runtime::flush_usage`]), so a call never waits on a disk write for
+//! ([`crate::Runtime::flush_usage`]), so a call never waits on a disk write for
 //! its metering. A crash loses at most the last interval's tally.
 
-use crate::error::Error;
 use crate::ids::TenantId;
 use crate::records::UsageTotals;
-use crate::runtime::Runtime;
-use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::sync::Mutex;
 
 /// One row of a usage report.
@@ -40,20 +38,20 @@ impl Meter {
     }
 
     /// Takes the tally, leaving it empty.
-    fn take(&self) -> Vec<(TenantId, String, UsageTotals)> {
+    pub(crate) fn take(&self) -> Vec<(TenantId, String, UsageTotals)> {
         let mut map = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         map.drain().map(|((t, s), u)| (t, s, u)).collect()
     }
 
     /// Puts a tally back (after a failed flush).
-    fn restore(&self, deltas: Vec<(TenantId, String, UsageTotals)>) {
+    pub(crate) fn restore(&self, deltas: Vec<(TenantId, String, UsageTotals)>) {
         for (t, s, u) in deltas {
             self.add(&t, &s, u);
         }
     }
 
     /// A copy of the pending tally of one tenant (or all).
-    fn snapshot(&self, tenant: Option<&TenantId>) -> Vec<(TenantId, String, UsageTotals)> {
+    pub(crate) fn snapshot(&self, tenant: Option<&TenantId>) -> Vec<(TenantId, String, UsageTotals)> {
         let map = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         map.iter()
             .filter(|((t, _), _)| tenant.is_none_or(|want| want == t))
@@ -64,38 +62,6 @@ impl Meter {
     /// Drops a tenant's pending tally (it was deleted).
     pub(crate) fn forget(&self, tenant: &TenantId) {
         self.pending.lock().unwrap_or_else(|e| e.into_inner()).retain(|(t, _), _| t != tenant);
-    }
-}
-
-impl Runtime {
-    /// Writes the pending tally to the database in one transaction.
-    pub fn flush_usage(&self) -> Result<(), Error> {
-        let deltas = self.inner.meter.take();
-        if let Err(e) = self.inner.db.usage_add(&deltas) {
-            self.inner.meter.restore(deltas);
-            return Err(e.into());
-        }
-        Ok(())
-    }
-
-    /// Usage of one tenant (or every tenant) per skill: what is stored plus
-    /// what is pending, priced by the rate card.
-    pub fn usage(&self, tenant: Option<&TenantId>) -> Result<Vec<UsageRow>, Error> {
-        let mut merged: BTreeMap<(TenantId, String), UsageTotals> = BTreeMap::new();
-        let stored = self.inner.db.usage(tenant)?;
-        for (t, s, u) in stored.into_iter().chain(self.inner.meter.snapshot(tenant)) {
-            merged.entry((t, s)).or_default().merge(&u);
-        }
-        let card = &self.inner.config.rate_card;
-        Ok(merged
-            .into_iter()
-            .map(|((t, skill), totals)| UsageRow {
-                tenant: t.to_string(),
-                skill,
-                cost: card.cost(totals.calls, totals.fuel, totals.wall_us),
-                totals,
-            })
-            .collect())
     }
 }
 

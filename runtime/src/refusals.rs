@@ -14,12 +14,12 @@
 //!   [`WINDOW_SECS`]; the rest are counted and written as one summary line
 //!   (`audit.suppressed`, outcome `"N more refused"`) once the window is
 //!   over — with the stream's next refusal, or at the next
-//!   [`Runtime::flush_refusals`] (the server runs it periodically).
+//!   [`crate::runtime::Runtime::flush_refusals`] (the server runs it periodically).
 //!
-//! Events that are not refusals are never throttled.
+//! Events that are not refusals are never throttled. The services write
+//! refusals through [`crate::services::recorder::Recorder::refusal`].
 
 use crate::ids::TenantId;
-use crate::runtime::Runtime;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -47,7 +47,7 @@ impl RefusalThrottle {
     /// Admits one refusal of `stream` at `now`: the count suppressed in the
     /// stream's previous window if that window just ended with some, and
     /// whether to log this one.
-    fn admit(&self, stream: Option<&TenantId>, now: u64) -> (Option<u64>, bool) {
+    pub(crate) fn admit(&self, stream: Option<&TenantId>, now: u64) -> (Option<u64>, bool) {
         let mut streams = self.streams.lock().unwrap_or_else(|p| p.into_inner());
         let w = streams.entry(stream.cloned()).or_insert(Window { start: now, logged: 0, suppressed: 0 });
         let mut summary = None;
@@ -66,7 +66,7 @@ impl RefusalThrottle {
 
     /// Removes every window ended at `now`; the streams whose window
     /// suppressed refusals, with the count.
-    fn take_ended(&self, now: u64) -> Vec<(Option<TenantId>, u64)> {
+    pub(crate) fn take_ended(&self, now: u64) -> Vec<(Option<TenantId>, u64)> {
         let mut streams = self.streams.lock().unwrap_or_else(|p| p.into_inner());
         let mut out = Vec::new();
         streams.retain(|stream, w| {
@@ -79,41 +79,6 @@ impl RefusalThrottle {
             false
         });
         out
-    }
-}
-
-impl Runtime {
-    /// Audits a refused request, rate-limited per stream (see the module
-    /// documentation). `tenant` is the *authenticated* tenant, or `None` for
-    /// an unauthenticated request whatever tenant it named.
-    pub fn record_refusal(
-        &self,
-        actor: &str,
-        tenant: Option<&TenantId>,
-        action: &str,
-        target: &str,
-        outcome: &str,
-    ) {
-        let (summary, log) = self.inner.refusals.admit(tenant, self.inner.clock.now());
-        if let Some(n) = summary {
-            self.record_suppressed(tenant, n);
-        }
-        if log {
-            self.record(actor, tenant, action, target, outcome);
-        }
-    }
-
-    /// Writes the summary line of every stream whose window has ended with
-    /// refusals suppressed.
-    pub fn flush_refusals(&self) {
-        for (stream, n) in self.inner.refusals.take_ended(self.inner.clock.now()) {
-            self.record_suppressed(stream.as_ref(), n);
-        }
-    }
-
-    fn record_suppressed(&self, tenant: Option<&TenantId>, n: u64) {
-        let actor = if tenant.is_some() { "audit" } else { "anonymous" };
-        self.record(actor, tenant, "audit.suppressed", "refusals", &format!("{n} more refused"));
     }
 }
 

@@ -4,7 +4,7 @@
 //! concurrency slots and rate limiters, the clock and the audit log.
 //! [`crate::call`] runs one invocation.
 
-use crate::audit::{AuditLog, Event};
+use crate::audit::AuditLog;
 use crate::bindings;
 use crate::cache::{self, CompiledCache};
 use crate::caps;
@@ -21,6 +21,10 @@ use crate::permissions::{self, ImportStatus};
 use crate::policy::{Grant, TenantPolicy};
 use crate::records::Job;
 use crate::redact::Redactor;
+use crate::services::metering::MeteringService;
+use crate::services::recorder::Recorder;
+use crate::services::tokens::TokenService;
+use crate::services::trust::TrustService;
 use crate::skill::{BoundSkill, Skill, SkillInfo, check_info, implicit_manifest};
 use crate::store::Db;
 use crate::store_location::StoreLocation;
@@ -33,6 +37,8 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 use wasmtime::Engine;
 use wasmtime::component::{HasSelf, Linker};
+
+mod api;
 
 pub use crate::host::{Call, LOG_LINES_PER_MINUTE};
 
@@ -76,9 +82,8 @@ pub(crate) struct Inner {
     pub(crate) host: HostEnv,
     pub(crate) config: RuntimeConfig,
     pub(crate) clock: SharedClock,
-    pub(crate) audit: AuditLog,
-    /// The rate of refusal audit lines, per stream ([`crate::refusals`]).
-    pub(crate) refusals: crate::refusals::RefusalThrottle,
+    /// The audit trail every service writes.
+    pub(crate) audit: Recorder,
     tenants: Mutex<HashMap<TenantId, Arc<TenantSlot>>>,
     /// Tenants deleted since the start (until created again): a call bound
     /// before the delete may not run as them.
@@ -86,15 +91,16 @@ pub(crate) struct Inner {
     bound: Mutex<HashMap<(TenantId, String), Arc<BoundSkill>>>,
     /// Installed skills loaded once for every tenant with the same bytes.
     pub(crate) shared_skills: crate::skill::SharedSkills,
-    /// Tenant tokens recently found valid.
-    pub(crate) auth_cache: crate::auth_cache::AuthCache,
+    /// The admin key and tenant tokens.
+    pub(crate) tokens: TokenService,
     /// Per tenant, a redactor of all its secrets (None: it has none),
     /// rebuilt after the tenant's secrets change.
     redactors: crate::redactors::RedactorCache,
-    /// The trusted publisher keys (key → name), as in the database.
-    pub(crate) trusted: std::sync::RwLock<crate::trust::TrustCache>,
+    /// The trusted publisher keys.
+    pub(crate) trust: Arc<TrustService>,
     pub(crate) capacity: Arc<Semaphore>,
-    pub(crate) meter: crate::metering::Meter,
+    /// The per-call tally and the stored usage.
+    pub(crate) metering: MeteringService,
     pub(crate) agents: crate::agents::AgentState,
     _ticker: EpochTicker,
 }
@@ -128,9 +134,12 @@ impl Runtime {
         });
         let master = MasterKey::load_or_create(dir).map_err(|e| Error::Config(e.to_string()))?;
         let vault = Arc::new(Vault::new(db.clone(), master));
-        let trusted = crate::trust::load_cache(&db)?;
-        let audit = AuditLog::open(&dir.join("audit.log"), &config.audit)
+        let log = AuditLog::open(&dir.join("audit.log"), &config.audit)
             .map_err(|e| Error::io(format!("cannot open {}", dir.join("audit.log").display()), e))?;
+        let audit = Recorder::new(log, clock.clone());
+        let tokens = TokenService::new(db.clone(), clock.clone(), audit.clone());
+        let trust = Arc::new(TrustService::new(db.clone(), clock.clone(), audit.clone())?);
+        let metering = MeteringService::new(db.clone(), config.rate_card.clone());
         let host = HostEnv::new(db.clone(), vault.clone(), clock.clone(), &config)?;
 
         let mut linker: Linker<HostState> = Linker::new(&engine);
@@ -155,7 +164,6 @@ impl Runtime {
                 vault,
                 host,
                 config,
-                refusals: Default::default(),
                 agents: crate::agents::AgentState::new(clock.clone()),
                 clock,
                 audit,
@@ -163,11 +171,11 @@ impl Runtime {
                 deleted: Mutex::new(Default::default()),
                 bound: Mutex::new(HashMap::new()),
                 shared_skills: Default::default(),
-                auth_cache: Default::default(),
+                tokens,
                 redactors,
-                trusted: std::sync::RwLock::new(trusted),
+                trust,
                 capacity,
-                meter: Default::default(),
+                metering,
                 _ticker: ticker,
             }),
         })
@@ -194,7 +202,7 @@ impl Runtime {
 
     /// The audit log.
     pub fn audit(&self) -> &AuditLog {
-        &self.inner.audit
+        self.inner.audit.log()
     }
 
     /// The directory a tenant's skills see as their filesystem root.
@@ -374,7 +382,7 @@ impl Runtime {
         self.inner.bound.lock().unwrap_or_else(|e| e.into_inner()).retain(|(t, _), _| t != tenant);
         self.inner.tenants.lock().unwrap_or_else(|e| e.into_inner()).remove(tenant);
         self.inner.redactors.invalidate(tenant);
-        self.inner.meter.forget(tenant);
+        self.inner.metering.forget(tenant);
     }
 
     /// A tenant's policy (the default one when none was set).
@@ -476,23 +484,6 @@ impl Runtime {
     /// The names of a tenant's secrets.
     pub fn secret_names(&self, tenant: &TenantId) -> Result<Vec<String>, Error> {
         self.inner.vault.names(tenant).map_err(vault_error)
-    }
-
-    /// Appends an audit event (`actor` is `operator`, `token:<id>`,
-    /// `skill:<name>`, …; `target` names, never values); a failure to write
-    /// is logged, never hidden.
-    pub fn record(&self, actor: &str, tenant: Option<&TenantId>, action: &str, target: &str, outcome: &str) {
-        let event = Event {
-            time: self.inner.clock.now(),
-            actor: actor.to_string(),
-            tenant: tenant.map(|t| t.to_string()),
-            action: action.to_string(),
-            target: target.to_string(),
-            outcome: outcome.to_string(),
-        };
-        if let Err(e) = self.inner.audit.record(&event) {
-            tracing::error!(error = %e, ?event, "cannot write the audit log");
-        }
     }
 
     /// The scheduler of cron jobs, on the runtime's clock.

@@ -99,6 +99,12 @@ impl Runtime {
     }
 }
 
+/// The tenant `id`; `NotFound` if there is none (every service's check that
+/// the tenant it is asked about exists).
+pub(crate) fn existing(db: &crate::store::Db, id: &TenantId) -> Result<Tenant, Error> {
+    db.tenant(id)?.ok_or_else(|| not_found(id))
+}
+
 fn not_found(id: &TenantId) -> Error {
     Error::NotFound(format!("no tenant {id}"))
 }

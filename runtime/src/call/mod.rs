@@ -115,7 +115,7 @@ impl Runtime {
                 delta.errors.insert(e.kind().to_string(), 1);
             }
         }
-        self.inner.meter.add(&bound.tenant, &bound.skill.info.name, delta);
+        self.inner.metering.add(&bound.tenant, &bound.skill.info.name, delta);
         result
     }
 

@@ -1,0 +1,143 @@
+//! The runtime's public face: each method hands on to the service that
+//! owns it ([`crate::services`]); the runtime itself holds no state of
+//! theirs.
+
+use super::Runtime;
+use crate::auth::Principal;
+use crate::error::Error;
+use crate::ids::TenantId;
+use crate::metering::UsageRow;
+use crate::records::TrustedKey;
+use crate::records::{Role, TokenInfo};
+use crate::trust::AffectedSkill;
+use std::time::Duration;
+
+impl Runtime {
+    // Audit.
+
+    /// Appends an audit event (`actor` is `operator`, `token:<id>`,
+    /// `skill:<name>`, …; `target` names, never values); a failure to write
+    /// is logged, never hidden.
+    pub fn record(&self, actor: &str, tenant: Option<&TenantId>, action: &str, target: &str, outcome: &str) {
+        self.inner.audit.record(actor, tenant, action, target, outcome)
+    }
+
+    /// Audits a refused request, rate-limited per stream (see the module
+    /// documentation). `tenant` is the *authenticated* tenant, or `None` for
+    /// an unauthenticated request whatever tenant it named.
+    pub fn record_refusal(
+        &self,
+        actor: &str,
+        tenant: Option<&TenantId>,
+        action: &str,
+        target: &str,
+        outcome: &str,
+    ) {
+        self.inner.audit.refusal(actor, tenant, action, target, outcome)
+    }
+
+    /// Writes the summary line of every stream whose window has ended with
+    /// refusals suppressed.
+    pub fn flush_refusals(&self) {
+        self.inner.audit.flush_refusals()
+    }
+
+    // Credentials.
+
+    /// Makes sure an admin key is configured. With `from_env` (the value of
+    /// `WASMCLAW_ADMIN_KEY`), its hash replaces the stored one; without it,
+    /// a stored hash is kept, or a key is generated, stored as a hash and
+    /// returned — the only time it is ever shown.
+    pub fn ensure_admin_key(&self, from_env: Option<&str>) -> Result<Option<String>, Error> {
+        self.inner.tokens.ensure_admin_key(from_env)
+    }
+
+    /// Checks a presented credential (the bearer value). Unknown, revoked,
+    /// expired and malformed credentials are all `Unauthorized` with the
+    /// same message; a valid token of a suspended tenant is `Suspended`.
+    /// Every refusal is audited, rate-limited ([`crate::refusals`]): a
+    /// credential that does not authenticate is filed under no tenant (the
+    /// tenant it names is only a claim; the target says what it claimed).
+    pub fn authenticate(&self, credential: &str) -> Result<Principal, Error> {
+        self.inner.tokens.authenticate(credential)
+    }
+
+    /// The principal of a tenant token, without touching the database, when
+    /// the cache proves it valid; `None` otherwise (then call
+    /// [`Runtime::authenticate`], which decides and audits).
+    pub fn authenticate_cached(&self, credential: &str) -> Option<Principal> {
+        self.inner.tokens.authenticate_cached(credential)
+    }
+
+    /// Mints a token for an existing tenant; returns its record and the
+    /// token itself (shown once).
+    pub fn mint_token(
+        &self,
+        actor: &str,
+        tenant: &TenantId,
+        role: Role,
+        name: &str,
+    ) -> Result<(TokenInfo, String), Error> {
+        self.inner.tokens.mint(actor, tenant, role, name)
+    }
+
+    /// A tenant's tokens (records only).
+    pub fn tokens(&self, tenant: &TenantId) -> Result<Vec<TokenInfo>, Error> {
+        self.inner.tokens.list(tenant)
+    }
+
+    /// Replaces token `id` with a new one of the same role and name. The old
+    /// one stops working after `grace` (at once when it is zero).
+    pub fn rotate_token(
+        &self,
+        actor: &str,
+        tenant: &TenantId,
+        id: &str,
+        grace: Duration,
+    ) -> Result<(TokenInfo, String), Error> {
+        self.inner.tokens.rotate(actor, tenant, id, grace)
+    }
+
+    /// Revokes token `id` of `tenant`.
+    pub fn revoke_token(&self, actor: &str, tenant: &TenantId, id: &str) -> Result<(), Error> {
+        self.inner.tokens.revoke(actor, tenant, id)
+    }
+
+    // Trust.
+
+    /// Trusts `key` under `name`; returns the installed skills it signed
+    /// (enabled again if they were disabled). `Conflict` if the name or the
+    /// key is already trusted.
+    pub fn trust_add(&self, actor: &str, name: &str, key: &str) -> Result<Vec<AffectedSkill>, Error> {
+        self.inner.trust.add(actor, name, key)
+    }
+
+    /// The trusted keys, by name.
+    pub fn trusted_keys(&self) -> Result<Vec<TrustedKey>, Error> {
+        self.inner.trust.keys()
+    }
+
+    /// Stops trusting the publisher `name`; returns the installed skills it
+    /// signed, which are disabled until its key is trusted again.
+    pub fn trust_remove(&self, actor: &str, name: &str) -> Result<Vec<AffectedSkill>, Error> {
+        self.inner.trust.remove(actor, name)
+    }
+
+    /// The name `key` is trusted under, if it is trusted.
+    pub fn trusted_as(&self, key: &str) -> Option<String> {
+        self.inner.trust.trusted_as(key)
+    }
+
+    // Metering.
+
+    /// Writes the pending tally to the database in one transaction.
+    pub fn flush_usage(&self) -> Result<(), Error> {
+        self.inner.metering.flush()
+    }
+
+    /// Usage of one tenant (or every tenant) per skill: what is stored plus
+    /// what is pending, priced by the rate card.
+    pub fn usage(&self, tenant: Option<&TenantId>) -> Result<Vec<UsageRow>, Error> {
+        self.inner.metering.usage(tenant)
+    }
+}

@@ -1,0 +1,15 @@
+//! The services the runtime is composed of: each owns its handles (the
+//! database, the clock, its caches) and offers a narrow API; the
+//! [`crate::runtime::Runtime`] builds them once and hands its public
+//! methods on to them.
+//!
+//! - [`recorder`]: the audit trail every service writes (events, and
+//!   refusals throttled per stream).
+//! - [`tokens`]: the admin key and tenant tokens, and the cache of valid ones.
+//! - [`trust`]: the trusted publisher keys, held in memory.
+//! - [`metering`]: the per-call tally and the stored usage.
+
+pub(crate) mod metering;
+pub(crate) mod recorder;
+pub(crate) mod tokens;
+pub(crate) mod trust;
