@@ -23,12 +23,12 @@ use crate::ids::UserId;
 use crate::policy::{Contact, Grant};
 use crate::ratelimit::RateLimiter;
 use crate::redact::{Redactor, Scrub};
-use crate::runtime::TenantSlot;
 use crate::skill::BoundSkill;
 use crate::slices::Turns;
 use crate::store::Db;
 use crate::vault::Vault;
 use crate::wasi::{self, BoundedPipe};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::Semaphore;
@@ -125,6 +125,31 @@ impl HostEnv {
             })
         })
     }
+}
+
+/// What the calls of one tenant share, made on its first call
+/// ([`crate::services::tenants`]): a concurrency semaphore, its files
+/// directory, its long calls, its disk usage and its memory budget.
+pub(crate) struct TenantSlot {
+    pub(crate) slots: Arc<Semaphore>,
+    /// How many permits `slots` was created with.
+    pub(crate) permits: u32,
+    pub(crate) files: PathBuf,
+    /// How many of the tenant's calls are long ([`crate::slices`]).
+    pub(crate) long_calls: Arc<std::sync::atomic::AtomicUsize>,
+    /// The tenant's disk usage ([`crate::disk_quota`]).
+    pub(crate) disk: Arc<crate::disk_quota::DiskUsage>,
+    /// The tenant's memory budget, one permit per MiB
+    /// ([`crate::config::Limits::tenant_memory_bytes`]).
+    pub(crate) memory: Arc<Semaphore>,
+}
+
+/// The unit of a tenant's memory budget permits.
+pub(crate) const MEMORY_PERMIT_BYTES: u64 = 1024 * 1024;
+
+/// Permits of `bytes` of memory budget, rounded up.
+pub(crate) fn memory_permits(bytes: u64) -> u32 {
+    u32::try_from(bytes.div_ceil(MEMORY_PERMIT_BYTES)).unwrap_or(u32::MAX)
 }
 
 /// One call, as [`HostState::for_call`] needs it: its binding, its

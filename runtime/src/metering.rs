@@ -6,7 +6,7 @@
 
 use crate::ids::TenantId;
 use crate::records::UsageTotals;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::Mutex;
 

@@ -9,7 +9,7 @@ use crate::bindings;
 use crate::cache::{self, CompiledCache};
 use crate::caps;
 use crate::clock::{SharedClock, SystemClock};
-use crate::config::{LimitOverrides, Limits, RuntimeConfig};
+use crate::config::RuntimeConfig;
 use crate::cron::{JobRunner, Scheduler};
 use crate::engine::{self, EpochTicker};
 use crate::error::Error;
@@ -20,9 +20,10 @@ use crate::messaging::{Deliverer, KeyLookup};
 use crate::permissions::{self, ImportStatus};
 use crate::policy::{Grant, TenantPolicy};
 use crate::records::Job;
-use crate::redact::Redactor;
 use crate::services::metering::MeteringService;
 use crate::services::recorder::Recorder;
+use crate::services::secrets::SecretService;
+use crate::services::tenants::TenantService;
 use crate::services::tokens::TokenService;
 use crate::services::trust::TrustService;
 use crate::skill::{BoundSkill, Skill, SkillInfo, check_info, implicit_manifest};
@@ -31,7 +32,7 @@ use crate::store_location::StoreLocation;
 use crate::vault::{MasterKey, Vault};
 use crate::wasi;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Semaphore;
@@ -41,30 +42,6 @@ use wasmtime::component::{HasSelf, Linker};
 mod api;
 
 pub use crate::host::{Call, LOG_LINES_PER_MINUTE};
-
-/// The per-tenant state the runtime keeps: a concurrency semaphore and the
-/// tenant's files directory (created once).
-pub(crate) struct TenantSlot {
-    pub(crate) slots: Arc<Semaphore>,
-    /// How many permits `slots` was created with.
-    pub(crate) permits: u32,
-    pub(crate) files: PathBuf,
-    /// How many of the tenant's calls are long ([`crate::slices`]).
-    pub(crate) long_calls: Arc<std::sync::atomic::AtomicUsize>,
-    /// The tenant's disk usage ([`crate::disk_quota`]).
-    pub(crate) disk: Arc<crate::disk_quota::DiskUsage>,
-    /// The tenant's memory budget, one permit per MiB
-    /// ([`crate::config::Limits::tenant_memory_bytes`]).
-    pub(crate) memory: Arc<Semaphore>,
-}
-
-/// The unit of a tenant's memory budget permits.
-pub(crate) const MEMORY_PERMIT_BYTES: u64 = 1024 * 1024;
-
-/// Permits of `bytes` of memory budget, rounded up.
-pub(crate) fn memory_permits(bytes: u64) -> u32 {
-    u32::try_from(bytes.div_ceil(MEMORY_PERMIT_BYTES)).unwrap_or(u32::MAX)
-}
 
 /// The runtime. Cheap to clone; share one per process.
 #[derive(Clone)]
@@ -77,25 +54,21 @@ pub(crate) struct Inner {
     pub(crate) linker: Linker<HostState>,
     pub(crate) cache: CompiledCache,
     pub(crate) db: Arc<Db>,
-    pub(crate) vault: Arc<Vault>,
+    /// The tenants' secrets and the redactors of their values.
+    pub(crate) secrets: SecretService,
     /// What every call's host capabilities share.
     pub(crate) host: HostEnv,
     pub(crate) config: RuntimeConfig,
     pub(crate) clock: SharedClock,
     /// The audit trail every service writes.
     pub(crate) audit: Recorder,
-    tenants: Mutex<HashMap<TenantId, Arc<TenantSlot>>>,
-    /// Tenants deleted since the start (until created again): a call bound
-    /// before the delete may not run as them.
-    deleted: Mutex<std::collections::HashSet<TenantId>>,
+    /// The tenants: their records and, in memory, their slots.
+    pub(crate) tenants: TenantService,
     bound: Mutex<HashMap<(TenantId, String), Arc<BoundSkill>>>,
     /// Installed skills loaded once for every tenant with the same bytes.
     pub(crate) shared_skills: crate::skill::SharedSkills,
     /// The admin key and tenant tokens.
     pub(crate) tokens: TokenService,
-    /// Per tenant, a redactor of all its secrets (None: it has none),
-    /// rebuilt after the tenant's secrets change.
-    redactors: crate::redactors::RedactorCache,
     /// The trusted publisher keys.
     pub(crate) trust: Arc<TrustService>,
     pub(crate) capacity: Arc<Semaphore>,
@@ -117,10 +90,9 @@ impl Runtime {
         for (name, p) in &config.providers {
             p.validate(name).map_err(Error::Config)?;
         }
-        let redactors = crate::redactors::RedactorCache::new(config.secret_limits.redactor_cache_bytes);
         let dir = &config.data_dir;
-        create_private_dir(dir)?;
-        create_private_dir(&dir.join("tenants"))?;
+        crate::services::tenants::create_private_dir(dir)?;
+        crate::services::tenants::create_private_dir(&dir.join("tenants"))?;
         let engine = engine::build(&config.pool)?;
         let cache = CompiledCache::new(&dir.join("cache"), &engine)?;
         let db = Arc::new(match &config.store {
@@ -139,6 +111,8 @@ impl Runtime {
         let audit = Recorder::new(log, clock.clone());
         let tokens = TokenService::new(db.clone(), clock.clone(), audit.clone());
         let trust = Arc::new(TrustService::new(db.clone(), clock.clone(), audit.clone())?);
+        let secrets = SecretService::new(vault.clone(), config.secret_limits.clone(), audit.clone());
+        let tenants = TenantService::new(db.clone(), clock.clone(), audit.clone(), &config);
         let metering = MeteringService::new(db.clone(), config.rate_card.clone());
         let host = HostEnv::new(db.clone(), vault.clone(), clock.clone(), &config)?;
 
@@ -161,18 +135,16 @@ impl Runtime {
                 linker,
                 cache,
                 db,
-                vault,
+                secrets,
                 host,
                 config,
                 agents: crate::agents::AgentState::new(clock.clone()),
                 clock,
                 audit,
-                tenants: Mutex::new(HashMap::new()),
-                deleted: Mutex::new(Default::default()),
+                tenants,
                 bound: Mutex::new(HashMap::new()),
                 shared_skills: Default::default(),
                 tokens,
-                redactors,
                 trust,
                 capacity,
                 metering,
@@ -203,11 +175,6 @@ impl Runtime {
     /// The audit log.
     pub fn audit(&self) -> &AuditLog {
         self.inner.audit.log()
-    }
-
-    /// The directory a tenant's skills see as their filesystem root.
-    pub fn tenant_files_dir(&self, tenant: &TenantId) -> PathBuf {
-        self.inner.config.data_dir.join("tenants").join(tenant.as_str()).join("files")
     }
 
     /// Loads a skill from a component file, with the manifest found beside
@@ -366,22 +333,29 @@ impl Runtime {
         map.remove(&(tenant.clone(), name.to_string()));
     }
 
-    /// A tenant created (again): calls may run as it.
-    pub(crate) fn revive_tenant(&self, tenant: &TenantId) {
-        self.inner.deleted.lock().unwrap_or_else(|e| e.into_inner()).remove(tenant);
-    }
-
-    /// The tenant's concurrency slots, if a call of it ever ran.
-    pub(crate) fn existing_slot(&self, tenant: &TenantId) -> Option<Arc<TenantSlot>> {
-        self.inner.tenants.lock().unwrap_or_else(|e| e.into_inner()).get(tenant).cloned()
+    /// Deletes a tenant and everything it owns: its files, then memory,
+    /// policy, secrets, cron jobs, messages, tokens, skills, usage (one
+    /// transaction). The audit log keeps its records. Interrupted (a crash),
+    /// it leaves the tenant suspended, and deleting it again completes.
+    ///
+    /// Calls in flight finish first, so none writes after the purge: the
+    /// tenant is suspended (no new token, no cron run), every one of its
+    /// concurrency slots is taken (waiting at most the operator's timeout
+    /// cap, plus a second), and calls still queued for a slot are refused.
+    pub async fn delete_tenant(&self, actor: &str, id: &TenantId) -> Result<(), Error> {
+        let _quiet = self.inner.tenants.stop(id).await?;
+        let this = self.clone();
+        let (actor, id) = (actor.to_string(), id.clone());
+        tokio::task::spawn_blocking(move || this.inner.tenants.purge(&actor, &id, || this.forget_tenant(&id)))
+            .await
+            .map_err(|e| Error::Internal(format!("delete task: {e}")))?
     }
 
     /// Forgets everything held in memory for a deleted tenant.
     pub(crate) fn forget_tenant(&self, tenant: &TenantId) {
-        self.inner.deleted.lock().unwrap_or_else(|e| e.into_inner()).insert(tenant.clone());
+        self.inner.tenants.forget(tenant);
         self.inner.bound.lock().unwrap_or_else(|e| e.into_inner()).retain(|(t, _), _| t != tenant);
-        self.inner.tenants.lock().unwrap_or_else(|e| e.into_inner()).remove(tenant);
-        self.inner.redactors.invalidate(tenant);
+        self.inner.secrets.forget(tenant);
         self.inner.metering.forget(tenant);
     }
 
@@ -406,86 +380,6 @@ impl Runtime {
         Ok(())
     }
 
-    /// Stores a tenant's secret (encrypted). Values are write-only: nothing
-    /// in the runtime's API returns them.
-    pub fn put_secret(&self, actor: &str, tenant: &TenantId, name: &str, value: &[u8]) -> Result<(), Error> {
-        crate::vault::check_name(name).map_err(vault_error)?;
-        self.check_secret_limits(tenant, name, value.len())?;
-        self.inner.redactors.invalidate(tenant);
-        let put = self.inner.vault.put(tenant, name, value).map_err(vault_error);
-        // After the write too: a build that read the old secrets meanwhile
-        // is not kept.
-        self.inner.redactors.invalidate(tenant);
-        put?;
-        self.record(actor, Some(tenant), "secret.write", name, "ok");
-        Ok(())
-    }
-
-    /// Refuses a value of `size` bytes for the tenant's secret `name` past
-    /// the operator's [`crate::config::SecretLimits`]: the value's size, the
-    /// number of secrets and their total size (a replaced value counts as
-    /// its new size).
-    fn check_secret_limits(&self, tenant: &TenantId, name: &str, size: usize) -> Result<(), Error> {
-        let l = &self.inner.config.secret_limits;
-        let max_value = l.max_value_bytes.min(crate::vault::MAX_SECRET_BYTES);
-        if size > max_value {
-            return Err(Error::TooLarge(format!(
-                "the secret value is {size} bytes, the most is {max_value}"
-            )));
-        }
-        let others: Vec<(String, usize)> = self
-            .inner
-            .vault
-            .sizes(tenant)
-            .map_err(vault_error)?
-            .into_iter()
-            .filter(|(n, _)| n != name)
-            .collect();
-        if others.len() >= l.max_count {
-            return Err(Error::QuotaExceeded(format!(
-                "tenant {tenant} holds {} secrets, the most is {}; delete one first",
-                others.len(),
-                l.max_count
-            )));
-        }
-        let total = others.iter().map(|(_, s)| s).sum::<usize>() + size;
-        if total > l.max_total_bytes {
-            return Err(Error::QuotaExceeded(format!(
-                "tenant {tenant}'s secrets would take {total} bytes, the most is {}",
-                l.max_total_bytes
-            )));
-        }
-        Ok(())
-    }
-
-    /// A redactor of every secret of `tenant`, whatever the call's grant: a
-    /// value one call obtained (reflected by a granted origin) and stored in
-    /// memory or a file must not leave in clear through a later call of
-    /// another skill. Cached per tenant ([`crate::redactors`]); `None` when
-    /// the tenant has none. For callers that are not async.
-    pub(crate) fn tenant_redactor(&self, tenant: &TenantId) -> Option<Arc<Redactor>> {
-        let (vault, t) = (self.inner.vault.clone(), tenant.clone());
-        self.inner.redactors.get_blocking(tenant, move || build_redactor(&vault, &t))
-    }
-
-    /// [`Runtime::tenant_redactor`] for a call: built on the blocking pool,
-    /// once for all the calls waiting for it.
-    pub(crate) async fn tenant_redactor_async(&self, tenant: &TenantId) -> Option<Arc<Redactor>> {
-        let (vault, t) = (self.inner.vault.clone(), tenant.clone());
-        self.inner.redactors.get(tenant, move || build_redactor(&vault, &t)).await
-    }
-
-    /// Bytes the cached redactors take (at most
-    /// `secret_limits.redactor_cache_bytes`).
-    pub fn redactor_cache_bytes(&self) -> usize {
-        self.inner.redactors.used_bytes()
-    }
-
-    /// The names of a tenant's secrets.
-    pub fn secret_names(&self, tenant: &TenantId) -> Result<Vec<String>, Error> {
-        self.inner.vault.names(tenant).map_err(vault_error)
-    }
-
     /// The scheduler of cron jobs, on the runtime's clock.
     pub fn scheduler(&self) -> Scheduler {
         Scheduler::new(self.inner.db.clone(), self.inner.clock.clone())
@@ -494,45 +388,11 @@ impl Runtime {
     /// The message delivery worker, on the runtime's clock, signing with
     /// the tenants' secrets.
     pub fn deliverer(&self) -> Deliverer {
-        let vault = self.inner.vault.clone();
+        let vault = self.inner.secrets.vault().clone();
         let keys: KeyLookup = Arc::new(move |tenant: &TenantId, name: &str| {
             vault.get(tenant, name).ok().flatten().map(|v| v.to_vec())
         });
         Deliverer::new(self.inner.db.clone(), keys, self.inner.clock.clone())
-    }
-
-    /// The limits one call gets: its grant, its overrides, clamped to the
-    /// caps and to the pool's largest memory.
-    pub(crate) fn call_limits(&self, grant: &Grant, overrides: &LimitOverrides) -> Limits {
-        let c = &self.inner.config;
-        let mut l = grant.limits.with(overrides).clamped(&c.caps);
-        l.concurrency = grant.limits.concurrency;
-        l.memory_bytes = l.memory_bytes.min(c.pool.max_memory_bytes).min(c.caps.tenant_memory_bytes);
-        l
-    }
-
-    /// Takes `limits.memory_bytes` of the tenant's memory budget for one
-    /// call, waiting at most `queue_wait_ms` for running calls to give it
-    /// back (then `busy`).
-    pub(crate) async fn acquire_memory(
-        &self,
-        tenant: &TenantId,
-        slot: &TenantSlot,
-        limits: &Limits,
-    ) -> Result<tokio::sync::OwnedSemaphorePermit, Error> {
-        let wait = std::time::Duration::from_millis(limits.queue_wait_ms);
-        let want = memory_permits(limits.memory_bytes);
-        let budget = self.inner.config.caps.tenant_memory_bytes;
-        tokio::time::timeout(wait, slot.memory.clone().acquire_many_owned(want))
-            .await
-            .map_err(|_| {
-                Error::Busy(format!(
-                    "tenant {tenant}'s running calls hold its memory budget of {budget} bytes; \
-                     this call needs {} more; retry later",
-                    limits.memory_bytes
-                ))
-            })?
-            .map_err(|_| Error::NotFound(format!("tenant {tenant} was deleted")))
     }
 
     /// Refuses a policy whose calls could together hold more memory than
@@ -554,30 +414,6 @@ impl Runtime {
             )));
         }
         Ok(())
-    }
-
-    pub(crate) fn tenant_slot(&self, tenant: &TenantId, concurrency: u32) -> Result<Arc<TenantSlot>, Error> {
-        let mut map = self.inner.tenants.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(slot) = map.get(tenant) {
-            return Ok(slot.clone());
-        }
-        if self.inner.deleted.lock().unwrap_or_else(|e| e.into_inner()).contains(tenant) {
-            return Err(Error::NotFound(format!("tenant {tenant} was deleted")));
-        }
-        let files = self.tenant_files_dir(tenant);
-        create_private_dir(&files)?;
-        let slot = Arc::new(TenantSlot {
-            slots: Arc::new(Semaphore::new(concurrency as usize)),
-            permits: concurrency,
-            files,
-            long_calls: Default::default(),
-            disk: Default::default(),
-            memory: Arc::new(Semaphore::new(
-                memory_permits(self.inner.config.caps.tenant_memory_bytes) as usize
-            )),
-        });
-        map.insert(tenant.clone(), slot.clone());
-        Ok(slot)
     }
 }
 
@@ -607,33 +443,6 @@ impl JobRunner for Runtime {
     }
 }
 
-/// The caller's mistakes are invalid input; the rest is the gateway's.
-pub(crate) fn vault_error(e: crate::vault::VaultError) -> Error {
-    use crate::vault::VaultError;
-    match e {
-        VaultError::InvalidName(_) | VaultError::TooLarge { .. } => Error::InvalidInput(e.to_string()),
-        VaultError::Store(s) => Error::Store(s),
-        VaultError::MasterKey(_) => Error::Config(e.to_string()),
-        VaultError::Corrupt(_) => Error::Internal(e.to_string()),
-    }
-}
-
-/// A redactor of every secret of `tenant` (`None`: it has none).
-fn build_redactor(vault: &Vault, tenant: &TenantId) -> Option<Arc<Redactor>> {
-    let mut pairs = Vec::new();
-    for name in vault.names(tenant).unwrap_or_else(|e| {
-        tracing::error!(%tenant, error = %e, "cannot list the tenant's secrets");
-        Vec::new()
-    }) {
-        match vault.get(tenant, &name) {
-            Ok(Some(v)) => pairs.push((name, v)),
-            Ok(None) => {}
-            Err(e) => tracing::error!(%tenant, secret = %name, error = %e, "cannot open a secret"),
-        }
-    }
-    (!pairs.is_empty()).then(|| Arc::new(Redactor::new(&pairs)))
-}
-
 /// Makes `file` readable and writable by the gateway's user only.
 fn make_private(file: &Path) -> Result<(), Error> {
     #[cfg(unix)]
@@ -643,15 +452,6 @@ fn make_private(file: &Path) -> Result<(), Error> {
             .map_err(|e| Error::io(format!("cannot restrict {}", file.display()), e))?;
     }
     Ok(())
-}
-
-/// Creates `dir` (and parents) readable by the gateway's user only.
-pub(crate) fn create_private_dir(dir: &Path) -> Result<(), Error> {
-    let mut b = std::fs::DirBuilder::new();
-    b.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
-    b.create(dir).map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))
 }
 
 /// A component's imported and exported interface names, read from its

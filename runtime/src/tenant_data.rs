@@ -32,7 +32,7 @@ impl Runtime {
         }
         let scope = Scope { tenant, user };
         let mut entries = self.inner.db.memory_list(scope, prefix, MAX_LIST_ENTRIES, MAX_LIST_BYTES)?;
-        if let Some(r) = self.tenant_redactor(tenant) {
+        if let Some(r) = self.inner.secrets.redactor(tenant) {
             for e in &mut entries {
                 e.key = r.redact(&e.key).text;
                 e.value = r.redact(&e.value).text;
@@ -69,7 +69,7 @@ impl Runtime {
     /// The tenant's cron jobs, their inputs scrubbed.
     pub fn cron_jobs(&self, tenant: &TenantId) -> Result<Vec<Job>, Error> {
         let mut jobs = self.cron_jobs_exact(tenant)?;
-        if let Some(r) = self.tenant_redactor(tenant) {
+        if let Some(r) = self.inner.secrets.redactor(tenant) {
             for j in &mut jobs {
                 j.input = r.redact(&j.input).text;
             }
@@ -107,7 +107,7 @@ impl Runtime {
     /// `text` with every secret value of `tenant` (in clear and in every
     /// encoding the redactor knows) replaced by `[redacted:NAME]`.
     pub fn scrub_text(&self, tenant: &TenantId, text: &str) -> String {
-        match self.tenant_redactor(tenant) {
+        match self.inner.secrets.redactor(tenant) {
             Some(r) => r.redact(text).text,
             None => text.to_string(),
         }
@@ -117,7 +117,7 @@ impl Runtime {
     /// [`Runtime::scrub_text`] does, for a JSON answer of the API holding
     /// what skills or models wrote.
     pub fn scrub_json(&self, tenant: &TenantId, value: &mut serde_json::Value) {
-        if let Some(r) = self.tenant_redactor(tenant) {
+        if let Some(r) = self.inner.secrets.redactor(tenant) {
             scrub_value(&r, value);
         }
     }

@@ -5,7 +5,7 @@
 //! the name rule; [`crate::services::trust`] keeps the keys.
 
 use crate::ids::TenantId;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::collections::HashMap;
 
 /// An installed skill a trust change affects.

@@ -248,14 +248,12 @@ impl Runtime {
     /// operator's key for the provider.
     fn api_key(&self, tenant: &TenantId, spec: &AgentSpec) -> Result<zeroize::Zeroizing<String>, Error> {
         if let Some(name) = &spec.api_key_secret {
-            let value = self.inner.vault.get(tenant, name).map_err(crate::runtime::vault_error)?.ok_or_else(
-                || {
-                    Error::InvalidInput(format!(
-                        "agent {} names the secret {name}, which tenant {tenant} has not set",
-                        spec.name
-                    ))
-                },
-            )?;
+            let value = self.inner.secrets.value(tenant, name)?.ok_or_else(|| {
+                Error::InvalidInput(format!(
+                    "agent {} names the secret {name}, which tenant {tenant} has not set",
+                    spec.name
+                ))
+            })?;
             let text = String::from_utf8(value.to_vec())
                 .map_err(|_| Error::InvalidInput(format!("the secret {name} is not UTF-8 text")))?;
             return Ok(zeroize::Zeroizing::new(text.trim().to_string()));

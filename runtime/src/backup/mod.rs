@@ -38,8 +38,6 @@ use crate::store::{StoreError, TenantRows};
 use serde::Serialize;
 use std::io::{BufReader, BufWriter, Seek};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
-use tokio::sync::OwnedSemaphorePermit;
 
 /// What a restore did.
 #[derive(Debug, Clone, Serialize)]
@@ -80,7 +78,7 @@ impl Runtime {
             Some(t) => vec![self.tenant(t)?.id],
             None => self.tenants()?.into_iter().map(|t| t.id).collect(),
         };
-        let quiet = self.quiesce(&tenants).await;
+        let quiet = self.inner.tenants.quiesce(&tenants).await;
         let this = self.clone();
         let ids = tenants.clone();
         let written = tokio::task::spawn_blocking(move || this.write_backup(&ids)).await.map_err(joined)?;
@@ -108,12 +106,12 @@ impl Runtime {
         let header = Header {
             created: self.inner.clock.now(),
             gateway: env!("CARGO_PKG_VERSION").to_string(),
-            master_key: self.inner.vault.master_fingerprint(),
+            master_key: self.inner.secrets.vault().master_fingerprint(),
         };
         let mut w = format::Writer::new(BufWriter::with_capacity(1 << 20, file), &header).map_err(refused)?;
         for (id, rows) in tenants.iter().zip(rows) {
             w.record(&Record::Tenant(Box::new(rows))).map_err(refused)?;
-            let root = self.tenant_dir(id);
+            let root = self.inner.tenants.dir(id);
             // A tenant's tree cannot fail another's backup: what cannot be
             // read is skipped and counted (links, odd names, depth).
             let skipped = files::write_tree(&mut w, &root).map_err(refused)?;
@@ -154,7 +152,7 @@ impl Runtime {
                 return Err(e);
             }
         };
-        let quiet = self.quiesce(&ids).await;
+        let quiet = self.inner.tenants.quiesce(&ids).await;
         let this = self.clone();
         let selected = ids.clone();
         let applied = tokio::task::spawn_blocking(move || this.apply(file, &selected))
@@ -171,7 +169,7 @@ impl Runtime {
         // forget it, then load their skills again (cron jobs need them).
         for id in &ids {
             self.forget_tenant(id);
-            self.revive_tenant(id);
+            self.inner.tenants.revive(id);
         }
         drop(quiet);
         for id in &ids {
@@ -195,7 +193,7 @@ impl Runtime {
         mut file: std::fs::File,
         only: Option<&TenantId>,
     ) -> Result<(std::fs::File, Summary, Vec<TenantId>), Error> {
-        let current = self.inner.vault.master_fingerprint();
+        let current = self.inner.secrets.vault().master_fingerprint();
         let summary = format::check(BufReader::with_capacity(1 << 20, &mut file), |header, rows| {
             let Some(key) = rows.one("data_key") else { return Ok(()) };
             if only.is_some_and(|t| t.as_str() != rows.tenant) {
@@ -208,7 +206,7 @@ impl Runtime {
                 });
             }
             let id = rows.check().map_err(BackupError::Invalid)?;
-            self.inner.vault.check_data_key(&id, key).map_err(|e| {
+            self.inner.secrets.vault().check_data_key(&id, key).map_err(|e| {
                 BackupError::Invalid(format!("the backup's data key of tenant {id} does not open: {e}"))
             })
         })
@@ -295,31 +293,6 @@ impl Runtime {
             tracing::warn!(dir = %staged.display(), error = %e, "cannot remove a restore's staging directory");
         }
         result
-    }
-
-    /// Lets the calls of `tenants` finish and holds their slots (waiting
-    /// at most the timeout cap plus a second for each).
-    async fn quiesce(&self, tenants: &[TenantId]) -> Vec<OwnedSemaphorePermit> {
-        let wait = Duration::from_millis(self.inner.config.caps.timeout_ms) + Duration::from_secs(1);
-        let mut held = Vec::new();
-        for t in tenants {
-            let Some(slot) = self.existing_slot(t) else { continue };
-            match tokio::time::timeout(wait, slot.slots.clone().acquire_many_owned(slot.permits)).await {
-                Ok(Ok(permits)) => held.push(permits),
-                _ => {
-                    let tenant = t.as_str();
-                    tracing::warn!(
-                        tenant,
-                        "its calls did not finish in time; backing up or restoring meanwhile"
-                    );
-                }
-            }
-        }
-        held
-    }
-
-    fn tenant_dir(&self, tenant: &TenantId) -> PathBuf {
-        self.inner.config.data_dir.join("tenants").join(tenant.as_str())
     }
 }
 

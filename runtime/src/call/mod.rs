@@ -13,9 +13,12 @@
 use crate::bindings::WitError;
 use crate::caps;
 use crate::caps::log::LogLine;
-use crate::config::Limits;
+use crate::config::{LimitOverrides, Limits};
 use crate::error::Error;
+use crate::host::memory_permits;
 use crate::host::{CallHandles, CallSpec, HostState};
+use crate::ids::TenantId;
+use crate::policy::Grant;
 use crate::redact::Redactor;
 use crate::runtime::{Call, Runtime};
 use crate::skill::BoundSkill;
@@ -94,6 +97,40 @@ impl Runtime {
         Ok((tenant_permit, global))
     }
 
+    /// The limits one call gets: its grant, its overrides, clamped to the
+    /// caps and to the pool's largest memory.
+    pub(crate) fn call_limits(&self, grant: &Grant, overrides: &LimitOverrides) -> Limits {
+        let c = &self.inner.config;
+        let mut l = grant.limits.with(overrides).clamped(&c.caps);
+        l.concurrency = grant.limits.concurrency;
+        l.memory_bytes = l.memory_bytes.min(c.pool.max_memory_bytes).min(c.caps.tenant_memory_bytes);
+        l
+    }
+
+    /// Takes `limits.memory_bytes` of the tenant's memory budget for one
+    /// call, waiting at most `queue_wait_ms` for running calls to give it
+    /// back (then `busy`).
+    pub(crate) async fn acquire_memory(
+        &self,
+        tenant: &TenantId,
+        slot: &crate::host::TenantSlot,
+        limits: &Limits,
+    ) -> Result<tokio::sync::OwnedSemaphorePermit, Error> {
+        let wait = std::time::Duration::from_millis(limits.queue_wait_ms);
+        let want = memory_permits(limits.memory_bytes);
+        let budget = self.inner.config.caps.tenant_memory_bytes;
+        tokio::time::timeout(wait, slot.memory.clone().acquire_many_owned(want))
+            .await
+            .map_err(|_| {
+                Error::Busy(format!(
+                    "tenant {tenant}'s running calls hold its memory budget of {budget} bytes; \
+                     this call needs {} more; retry later",
+                    limits.memory_bytes
+                ))
+            })?
+            .map_err(|_| Error::NotFound(format!("tenant {tenant} was deleted")))
+    }
+
     /// Runs one call of `bound` (a skill bound to its tenant) with `input`
     /// (JSON), and meters it for the tenant and skill (calls, errors by
     /// kind, fuel, wall time, peak memory).
@@ -126,10 +163,10 @@ impl Runtime {
         self.check_publisher(bound)?;
         let limits = self.call_limits(&bound.grant, &call.overrides);
         check_input(input, &limits)?;
-        let slot = self.tenant_slot(&bound.tenant, limits.concurrency)?;
+        let slot = self.inner.tenants.slot(&bound.tenant, limits.concurrency)?;
         let _permits = self.acquire(bound, &slot.slots, &limits).await?;
         let _memory = self.acquire_memory(&bound.tenant, &slot, &limits).await?;
-        let redactor = self.tenant_redactor_async(&bound.tenant).await;
+        let redactor = self.inner.secrets.redactor_async(&bound.tenant).await;
         let spec = CallSpec { bound, call, limits: &limits, slot: &slot, redactor: redactor.clone() };
         let (state, handles) = HostState::for_call(&self.inner.host, spec)?;
         if handles.turns.tenant_has_long_calls() {

@@ -141,7 +141,7 @@ impl Runtime {
         tenant: &TenantId,
         name: &str,
     ) -> Result<Option<zeroize::Zeroizing<Vec<u8>>>, Error> {
-        self.inner.vault.get(tenant, name).map_err(crate::runtime::vault_error)
+        self.inner.secrets.value(tenant, name)
     }
 
     /// Audits a refused inbound request under no tenant: the request is

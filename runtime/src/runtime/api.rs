@@ -7,9 +7,11 @@ use crate::auth::Principal;
 use crate::error::Error;
 use crate::ids::TenantId;
 use crate::metering::UsageRow;
+use crate::records::Tenant;
 use crate::records::TrustedKey;
 use crate::records::{Role, TokenInfo};
 use crate::trust::AffectedSkill;
+use std::path::PathBuf;
 use std::time::Duration;
 
 impl Runtime {
@@ -139,5 +141,57 @@ impl Runtime {
     /// what is pending, priced by the rate card.
     pub fn usage(&self, tenant: Option<&TenantId>) -> Result<Vec<UsageRow>, Error> {
         self.inner.metering.usage(tenant)
+    }
+
+    // Secrets.
+
+    /// Stores a tenant's secret (encrypted). Values are write-only: nothing
+    /// in the runtime's API returns them.
+    pub fn put_secret(&self, actor: &str, tenant: &TenantId, name: &str, value: &[u8]) -> Result<(), Error> {
+        self.inner.secrets.put(actor, tenant, name, value)
+    }
+
+    /// Bytes the cached redactors take (at most
+    /// `secret_limits.redactor_cache_bytes`).
+    pub fn redactor_cache_bytes(&self) -> usize {
+        self.inner.secrets.redactor_cache_bytes()
+    }
+
+    /// The names of a tenant's secrets.
+    pub fn secret_names(&self, tenant: &TenantId) -> Result<Vec<String>, Error> {
+        self.inner.secrets.names(tenant)
+    }
+
+    // Tenants.
+
+    /// Creates a tenant; `Conflict` if it exists.
+    pub fn create_tenant(&self, actor: &str, id: &TenantId) -> Result<Tenant, Error> {
+        self.inner.tenants.create(actor, id)
+    }
+
+    /// Every tenant.
+    pub fn tenants(&self) -> Result<Vec<Tenant>, Error> {
+        self.inner.tenants.list()
+    }
+
+    /// One tenant; `NotFound` if there is none.
+    pub fn tenant(&self, id: &TenantId) -> Result<Tenant, Error> {
+        self.inner.tenants.get(id)
+    }
+
+    /// Suspends a tenant: its tokens are refused, its cron jobs do not fire
+    /// and its messages are held until it is resumed.
+    pub fn suspend_tenant(&self, actor: &str, id: &TenantId) -> Result<Tenant, Error> {
+        self.inner.tenants.set_suspended(actor, id, true)
+    }
+
+    /// Resumes a suspended tenant.
+    pub fn resume_tenant(&self, actor: &str, id: &TenantId) -> Result<Tenant, Error> {
+        self.inner.tenants.set_suspended(actor, id, false)
+    }
+
+    /// The directory a tenant's skills see as their filesystem root.
+    pub fn tenant_files_dir(&self, tenant: &TenantId) -> PathBuf {
+        self.inner.tenants.files_dir(tenant)
     }
 }

@@ -8,8 +8,12 @@
 //! - [`tokens`]: the admin key and tenant tokens, and the cache of valid ones.
 //! - [`trust`]: the trusted publisher keys, held in memory.
 //! - [`metering`]: the per-call tally and the stored usage.
+//! - [`tenants`]: the tenants, and their slots in memory.
+//! - [`secrets`]: the tenants' sealed secrets and the redactors of their values.
 
 pub(crate) mod metering;
 pub(crate) mod recorder;
+pub(crate) mod secrets;
+pub(crate) mod tenants;
 pub(crate) mod tokens;
 pub(crate) mod trust;
