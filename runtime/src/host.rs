@@ -32,7 +32,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::Semaphore;
-use wasmtime::component::ResourceTable;
+use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime::{ResourceLimiter, Result};
 use wasmtime_wasi::filesystem::WasiFilesystemCtxView;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -291,6 +291,25 @@ fn session_contacts(grant: &Grant, call: &Call) -> Vec<Contact> {
     let peer = call.user.as_ref().map(UserId::as_str);
     grant.contacts.iter().filter(|c| c.peer.is_some() && c.peer.as_deref() == peer).cloned().collect()
 }
+
+impl HostState {
+    /// Adds WASI and every host capability to `linker`, each reached from
+    /// its context in the state.
+    pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> Result<()> {
+        wasi::add_to_linker(linker)?;
+        crate::bindings::wasmclaw::skill::types::add_to_linker::<_, HasSelf<HostState>>(linker, |s| s)?;
+        caps::memory::add_to_linker(linker, |s| &mut s.memory)?;
+        caps::log::add_to_linker(linker, |s| &mut s.log)?;
+        caps::secrets::add_to_linker(linker, |s| &mut s.secrets)?;
+        caps::http::add_to_linker(linker, |s| &mut s.http)?;
+        caps::messaging::add_to_linker(linker, |s| &mut s.messaging)?;
+        caps::cron::add_to_linker(linker, |s| &mut s.cron)?;
+        Ok(())
+    }
+}
+
+/// `types` defines no functions; its (empty) host trait lives on the state.
+impl crate::bindings::wasmclaw::skill::types::Host for HostState {}
 
 impl QuotaView for HostState {
     fn quota_fs(&mut self) -> QuotaFsView<'_> {

@@ -127,7 +127,7 @@ impl Runtime {
         let share = (crate::cache::digest(&candidate.component), manifest_digest.clone(), key.clone());
         let skill = match self.inner.shared_skills.get(&share) {
             Some(skill) => skill,
-            None => self.load_signed_skill(candidate.component.clone(), manifest, key).await?,
+            None => self.inner.loader.load(candidate.component.clone(), manifest, key).await?,
         };
         *target = skill.info.name.clone();
         let warnings = self.check_permissions(&skill)?;
@@ -313,7 +313,7 @@ impl Runtime {
             if let Some(skill) = self.inner.shared_skills.get(&share) {
                 return Ok(skill);
             }
-            let skill = self.load_signed_skill(component, manifest, key).await?;
+            let skill = self.inner.loader.load(component, manifest, key).await?;
             self.check_permissions(&skill)?;
             self.inner.shared_skills.put(share, &skill);
             Ok(skill)

@@ -38,6 +38,7 @@ pub mod host;
 pub mod ids;
 pub mod installed;
 pub mod llm;
+pub(crate) mod loader;
 pub mod manifest;
 pub mod messaging;
 pub mod metering;

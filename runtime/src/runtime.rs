@@ -5,19 +5,14 @@
 //! [`crate::call`] runs one invocation.
 
 use crate::audit::AuditLog;
-use crate::bindings;
-use crate::cache::{self, CompiledCache};
-use crate::caps;
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::RuntimeConfig;
 use crate::cron::{JobRunner, Scheduler};
-use crate::engine::{self, EpochTicker};
 use crate::error::Error;
-use crate::host::{HostEnv, HostState};
+use crate::host::HostEnv;
 use crate::ids::TenantId;
-use crate::manifest::Manifest;
+use crate::loader::SkillLoader;
 use crate::messaging::{Deliverer, KeyLookup};
-use crate::permissions::{self, ImportStatus};
 use crate::policy::{Grant, TenantPolicy};
 use crate::records::Job;
 use crate::services::metering::MeteringService;
@@ -26,22 +21,19 @@ use crate::services::secrets::SecretService;
 use crate::services::tenants::TenantService;
 use crate::services::tokens::TokenService;
 use crate::services::trust::TrustService;
-use crate::skill::{BoundSkill, Skill, SkillInfo, check_info, implicit_manifest};
+use crate::skill::{BoundSkill, Skill};
 use crate::store::Db;
 use crate::store_location::StoreLocation;
 use crate::vault::{MasterKey, Vault};
-use crate::wasi;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 use tokio::sync::Semaphore;
-use wasmtime::Engine;
-use wasmtime::component::{HasSelf, Linker};
 
 mod api;
 
 pub use crate::host::{Call, LOG_LINES_PER_MINUTE};
+pub use crate::loader::{component_interfaces, interfaces};
 
 /// The runtime. Cheap to clone; share one per process.
 #[derive(Clone)]
@@ -50,14 +42,13 @@ pub struct Runtime {
 }
 
 pub(crate) struct Inner {
-    pub(crate) engine: Engine,
-    pub(crate) linker: Linker<HostState>,
-    pub(crate) cache: CompiledCache,
+    /// The engine, the linker of every capability, the compiled cache.
+    pub(crate) loader: Arc<SkillLoader>,
     pub(crate) db: Arc<Db>,
     /// The tenants' secrets and the redactors of their values.
     pub(crate) secrets: SecretService,
     /// What every call's host capabilities share.
-    pub(crate) host: HostEnv,
+    pub(crate) host: Arc<HostEnv>,
     pub(crate) config: RuntimeConfig,
     pub(crate) clock: SharedClock,
     /// The audit trail every service writes.
@@ -75,7 +66,6 @@ pub(crate) struct Inner {
     /// The per-call tally and the stored usage.
     pub(crate) metering: MeteringService,
     pub(crate) agents: crate::agents::AgentState,
-    _ticker: EpochTicker,
 }
 
 impl Runtime {
@@ -93,8 +83,6 @@ impl Runtime {
         let dir = &config.data_dir;
         crate::services::tenants::create_private_dir(dir)?;
         crate::services::tenants::create_private_dir(&dir.join("tenants"))?;
-        let engine = engine::build(&config.pool)?;
-        let cache = CompiledCache::new(&dir.join("cache"), &engine)?;
         let db = Arc::new(match &config.store {
             StoreLocation::Embedded => {
                 let db_path = dir.join("wasmclaw.redb");
@@ -116,24 +104,12 @@ impl Runtime {
         let metering = MeteringService::new(db.clone(), config.rate_card.clone());
         let host = HostEnv::new(db.clone(), vault.clone(), clock.clone(), &config)?;
 
-        let mut linker: Linker<HostState> = Linker::new(&engine);
-        let link = |r: wasmtime::Result<()>| r.map_err(|e| Error::Internal(format!("linker: {e}")));
-        link(wasi::add_to_linker(&mut linker))?;
-        link(bindings::wasmclaw::skill::types::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |s| s))?;
-        link(caps::memory::add_to_linker(&mut linker, |s| &mut s.memory))?;
-        link(caps::log::add_to_linker(&mut linker, |s| &mut s.log))?;
-        link(caps::secrets::add_to_linker(&mut linker, |s| &mut s.secrets))?;
-        link(caps::http::add_to_linker(&mut linker, |s| &mut s.http))?;
-        link(caps::messaging::add_to_linker(&mut linker, |s| &mut s.messaging))?;
-        link(caps::cron::add_to_linker(&mut linker, |s| &mut s.cron))?;
-
-        let ticker = EpochTicker::start(&engine, Duration::from_millis(config.pool.epoch_tick_ms))?;
+        let host = Arc::new(host);
+        let loader = Arc::new(SkillLoader::new(&config, host.clone())?);
         let capacity = Arc::new(Semaphore::new(config.pool.max_instances as usize));
         Ok(Runtime {
             inner: Arc::new(Inner {
-                engine,
-                linker,
-                cache,
+                loader,
                 db,
                 secrets,
                 host,
@@ -148,7 +124,6 @@ impl Runtime {
                 trust,
                 capacity,
                 metering,
-                _ticker: ticker,
             }),
         })
     }
@@ -175,123 +150,6 @@ impl Runtime {
     /// The audit log.
     pub fn audit(&self) -> &AuditLog {
         self.inner.audit.log()
-    }
-
-    /// Loads a skill from a component file, with the manifest found beside
-    /// it (`<name>.toml` next to `<name>.wasm`), if any.
-    pub async fn load_skill_file(&self, path: &Path) -> Result<Arc<Skill>, Error> {
-        let beside = path.with_extension("toml");
-        let manifest = if beside.is_file() { Some(beside) } else { None };
-        self.load_skill_files(path, manifest.as_deref()).await
-    }
-
-    /// Loads a skill from a component file and an optional manifest file.
-    pub async fn load_skill_files(&self, path: &Path, manifest: Option<&Path>) -> Result<Arc<Skill>, Error> {
-        let manifest = manifest
-            .map(|m| Manifest::load(m).map_err(|e| Error::InvalidSkill(format!("manifest {e}"))))
-            .transpose()?;
-        let bytes = tokio::fs::read(path)
-            .await
-            .map_err(|e| Error::io(format!("cannot read the skill {}", path.display()), e))?;
-        self.load_skill(bytes, manifest).await
-    }
-
-    /// Loads a skill from component bytes: compiles it (or takes it from the
-    /// cache), refuses imports no skill may have and a component that does
-    /// not export the skill world, resolves its imports once, asks it to
-    /// describe itself and checks that against the manifest. Whether the
-    /// manifest declares its capabilities is the installer's check
-    /// ([`crate::permissions::check`]).
-    pub async fn load_skill(&self, bytes: Vec<u8>, manifest: Option<Manifest>) -> Result<Arc<Skill>, Error> {
-        self.load_signed_skill(bytes, manifest, None).await
-    }
-
-    /// [`Runtime::load_skill`] for a skill signed by `publisher`.
-    pub(crate) async fn load_signed_skill(
-        &self,
-        bytes: Vec<u8>,
-        manifest: Option<Manifest>,
-        publisher: Option<String>,
-    ) -> Result<Arc<Skill>, Error> {
-        let inner = self.inner.clone();
-        let (component, digest, outcome) = tokio::task::spawn_blocking(move || {
-            cache::check_component_header(&bytes)?;
-            let digest = cache::digest(&bytes);
-            let (component, outcome) = inner.cache.load(&inner.engine, &bytes, &digest)?;
-            Ok::<_, Error>((component, digest, outcome))
-        })
-        .await
-        .map_err(|e| Error::Internal(format!("compile task: {e}")))??;
-
-        let (imports, exports) = interfaces(&self.inner.engine, &component);
-        let allow = &self.inner.config.trust.allow_imports;
-        let mut stub_unknown = false;
-        for import in &imports {
-            match permissions::classify(import, None, allow) {
-                ImportStatus::Forbidden => {
-                    return Err(Error::InvalidSkill(format!(
-                        "it imports {import}, which skills may not import (the operator's [trust] \
-                         allow_imports does not allow it)"
-                    )));
-                }
-                ImportStatus::AllowedByOperator => stub_unknown = true,
-                _ => {}
-            }
-        }
-        if !exports.iter().any(|e| e == permissions::HANDLER_EXPORT) {
-            return Err(Error::InvalidSkill(format!(
-                "it does not export {} (the wasmclaw:skill/skill world); it exports: {}",
-                permissions::HANDLER_EXPORT,
-                if exports.is_empty() { "nothing".to_string() } else { exports.join(", ") }
-            )));
-        }
-        let instance_pre = if stub_unknown {
-            // Imports the operator allows but the gateway does not implement
-            // trap when called.
-            let mut linker = self.inner.linker.clone();
-            linker
-                .define_unknown_imports_as_traps(&component)
-                .map_err(|e| Error::InvalidSkill(format!("cannot stub its allowed imports: {e}")))?;
-            linker.instantiate_pre(&component)
-        } else {
-            self.inner.linker.instantiate_pre(&component)
-        }
-        .map_err(|e| {
-            Error::InvalidSkill(format!("it imports something the gateway does not provide: {e}"))
-        })?;
-        let pre = bindings::SkillPre::new(instance_pre).map_err(|e| {
-            Error::InvalidSkill(format!("it does not export the wasmclaw:skill/handler@0.1.0 interface: {e}"))
-        })?;
-        let info = self.describe(&pre).await?;
-        let manifest = match manifest {
-            None => implicit_manifest(&info),
-            Some(m) if m.name != info.name || m.version != info.version => {
-                return Err(Error::InvalidSkill(format!(
-                    "the manifest says {} {} but the component says {} {}",
-                    m.name, m.version, info.name, info.version
-                )));
-            }
-            Some(m) => m,
-        };
-        Ok(Arc::new(Skill { info, digest, imports, exports, cache: outcome, manifest, publisher, pre }))
-    }
-
-    /// Runs `describe` in a throwaway instance with no capabilities.
-    async fn describe(&self, pre: &bindings::SkillPre<HostState>) -> Result<SkillInfo, Error> {
-        let limits = self.inner.config.defaults.clamped(&self.inner.config.caps);
-        let (state, handles) = HostState::for_describe(&self.inner.host, &limits);
-        let mut store =
-            crate::call::new_store(&self.inner.engine, state, &limits, handles.turns, handles.debt);
-        let result = async {
-            let instance = pre.instantiate_async(&mut store).await?;
-            instance.wasmclaw_skill_handler().call_describe(&mut store).await
-        }
-        .await;
-        let raw = result.map_err(|e| {
-            let err = crate::call::classify(e, &store, &limits);
-            Error::InvalidSkill(format!("its describe failed: {err}"))
-        })?;
-        check_info(raw).map_err(Error::InvalidSkill)
     }
 
     /// Binds `skill` to `tenant`: computes its grant from its manifest and
@@ -453,27 +311,3 @@ fn make_private(file: &Path) -> Result<(), Error> {
     }
     Ok(())
 }
-
-/// A component's imported and exported interface names, read from its
-/// type (nothing is instantiated).
-pub fn interfaces(engine: &Engine, component: &wasmtime::component::Component) -> (Vec<String>, Vec<String>) {
-    let ty = component.component_type();
-    let imports = ty.imports(engine).map(|(name, _)| name.to_string()).collect();
-    let exports = ty.exports(engine).map(|(name, _)| name.to_string()).collect();
-    (imports, exports)
-}
-
-/// The imported and exported interface names of component `bytes`, read
-/// from its type after compiling it on a plain engine (for `skill inspect`:
-/// nothing is instantiated, no data directory is needed).
-pub fn component_interfaces(bytes: &[u8]) -> Result<(Vec<String>, Vec<String>), Error> {
-    cache::check_component_header(bytes)?;
-    let engine =
-        Engine::new(&wasmtime::Config::new()).map_err(|e| Error::Internal(format!("engine: {e}")))?;
-    let component = wasmtime::component::Component::new(&engine, bytes)
-        .map_err(|e| Error::InvalidSkill(format!("it does not compile: {e}")))?;
-    Ok(interfaces(&engine, &component))
-}
-
-/// `types` defines no functions; its (empty) host trait lives on the state.
-impl bindings::wasmclaw::skill::types::Host for HostState {}

@@ -173,7 +173,7 @@ impl Runtime {
             handles.turns.next_turn(state.deadline).await;
         }
         let CallHandles { turns, debt, audit, stdout, start } = handles;
-        let mut store = new_store(&self.inner.engine, state, &limits, turns, debt);
+        let mut store = new_store(self.inner.loader.engine(), state, &limits, turns, debt);
         let run = async {
             let instance = bound.skill.pre.instantiate_async(&mut store).await?;
             instance.wasmclaw_skill_handler().call_invoke(&mut store, input).await

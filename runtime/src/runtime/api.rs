@@ -6,12 +6,13 @@ use super::Runtime;
 use crate::auth::Principal;
 use crate::error::Error;
 use crate::ids::TenantId;
+use crate::manifest::Manifest;
 use crate::metering::UsageRow;
-use crate::records::Tenant;
-use crate::records::TrustedKey;
-use crate::records::{Role, TokenInfo};
+use crate::records::{Role, Tenant, TokenInfo, TrustedKey};
+use crate::skill::Skill;
 use crate::trust::AffectedSkill;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 impl Runtime {
@@ -193,5 +194,36 @@ impl Runtime {
     /// The directory a tenant's skills see as their filesystem root.
     pub fn tenant_files_dir(&self, tenant: &TenantId) -> PathBuf {
         self.inner.tenants.files_dir(tenant)
+    }
+
+    // Skills.
+
+    /// Loads a skill from a component file, with the manifest found beside
+    /// it (`<name>.toml` next to `<name>.wasm`), if any.
+    pub async fn load_skill_file(&self, path: &Path) -> Result<Arc<Skill>, Error> {
+        let beside = path.with_extension("toml");
+        let manifest = if beside.is_file() { Some(beside) } else { None };
+        self.load_skill_files(path, manifest.as_deref()).await
+    }
+
+    /// Loads a skill from a component file and an optional manifest file.
+    pub async fn load_skill_files(&self, path: &Path, manifest: Option<&Path>) -> Result<Arc<Skill>, Error> {
+        let manifest = manifest
+            .map(|m| Manifest::load(m).map_err(|e| Error::InvalidSkill(format!("manifest {e}"))))
+            .transpose()?;
+        let bytes = tokio::fs::read(path)
+            .await
+            .map_err(|e| Error::io(format!("cannot read the skill {}", path.display()), e))?;
+        self.inner.loader.load(bytes, manifest, None).await
+    }
+
+    /// Loads a skill from component bytes: compiles it (or takes it from the
+    /// cache), refuses imports no skill may have and a component that does
+    /// not export the skill world, resolves its imports once, asks it to
+    /// describe itself and checks that against the manifest. Whether the
+    /// manifest declares its capabilities is the installer's check
+    /// ([`crate::permissions::check`]).
+    pub async fn load_skill(&self, bytes: Vec<u8>, manifest: Option<Manifest>) -> Result<Arc<Skill>, Error> {
+        self.inner.loader.load(bytes, manifest, None).await
     }
 }
