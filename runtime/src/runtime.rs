@@ -99,7 +99,7 @@ impl Runtime {
         let audit = Recorder::new(log, clock.clone());
         let tokens = TokenService::new(db.clone(), clock.clone(), audit.clone());
         let trust = Arc::new(TrustService::new(db.clone(), clock.clone(), audit.clone())?);
-        let secrets = SecretService::new(vault.clone(), config.secret_limits.clone(), audit.clone());
+        let secrets = SecretService::new(vault.clone(), config.secret_limits, audit.clone());
         let tenants = TenantService::new(db.clone(), clock.clone(), audit.clone(), &config);
         let metering = MeteringService::new(db.clone(), config.rate_card.clone());
         let host = HostEnv::new(db.clone(), vault.clone(), clock.clone(), &config)?;
