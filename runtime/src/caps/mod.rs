@@ -5,12 +5,17 @@
 //!
 //! A capability never traps the guest for a refusal: it returns the WIT
 //! `error` (`denied`, `invalid`, `limit-exceeded`, …).
+//!
+//! `cron` and `messaging` are features that span layers (a capability, a
+//! worker that runs jobs or delivers messages, a calendar), so each lives
+//! in one folder of its own (`cron/`, `messaging/`) and its capability is
+//! `cap.rs` there, named here like the others.
 
-pub mod cron;
+pub use crate::cron::cap as cron;
 pub mod http;
 pub mod log;
 pub mod memory;
-pub mod messaging;
+pub use crate::messaging::cap as messaging;
 pub mod secrets;
 
 use crate::bindings::WitError;

@@ -35,6 +35,7 @@ mod schedule;
 
 pub use schedule::{next_run, shortest_gap};
 
+pub mod cap;
 use crate::clock::SharedClock;
 use crate::ids::TenantId;
 use crate::records::Job;

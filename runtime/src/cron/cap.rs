@@ -40,8 +40,8 @@ const NO_GRANT: &str = "this skill has no cron grant for this tenant";
 /// The cron capability of one call.
 pub struct CronCtx {
     access: Result<Access, String>,
-    audit: super::CallAudit,
-    debt: super::FuelDebt,
+    audit: crate::caps::CallAudit,
+    debt: crate::caps::FuelDebt,
 }
 
 struct Access {
@@ -75,13 +75,13 @@ impl CronCtx {
     }
 
     /// Charges this context's work to `debt`.
-    pub fn with_debt(mut self, debt: super::FuelDebt) -> Self {
+    pub fn with_debt(mut self, debt: crate::caps::FuelDebt) -> Self {
         self.debt = debt;
         self
     }
 
     /// Notes this context's refusals in `audit`.
-    pub fn with_audit(mut self, audit: super::CallAudit) -> Self {
+    pub fn with_audit(mut self, audit: crate::caps::CallAudit) -> Self {
         self.audit = audit;
         self
     }

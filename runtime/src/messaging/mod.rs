@@ -48,6 +48,7 @@
 //! most [`MAX_IN_FLIGHT`]), so one tenant's slow receiver does not hold up
 //! every other tenant's messages.
 
+pub mod cap;
 use crate::clock::SharedClock;
 use crate::ids::TenantId;
 use crate::records::{Message, MessageState};

@@ -42,8 +42,8 @@ const MAX_SHOWN_NAME: usize = 64;
 /// The messaging capability of one call.
 pub struct MessagingCtx {
     access: Result<Access, String>,
-    audit: super::CallAudit,
-    debt: super::FuelDebt,
+    audit: crate::caps::CallAudit,
+    debt: crate::caps::FuelDebt,
 }
 
 struct Access {
@@ -81,13 +81,13 @@ impl MessagingCtx {
     }
 
     /// Charges this context's work to `debt`.
-    pub fn with_debt(mut self, debt: super::FuelDebt) -> Self {
+    pub fn with_debt(mut self, debt: crate::caps::FuelDebt) -> Self {
         self.debt = debt;
         self
     }
 
     /// Notes this context's refusals in `audit`.
-    pub fn with_audit(mut self, audit: super::CallAudit) -> Self {
+    pub fn with_audit(mut self, audit: crate::caps::CallAudit) -> Self {
         self.audit = audit;
         self
     }
