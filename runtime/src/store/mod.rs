@@ -30,6 +30,7 @@ mod codec;
 #[cfg(test)]
 mod contract;
 pub mod dump;
+pub mod migrate;
 #[cfg(test)]
 mod pg_testing;
 mod postgres;
