@@ -5,7 +5,9 @@
 mod cli;
 
 use clap::{Parser, Subcommand};
-use cli::{agents, backup, channels, doctor, keys, local, remote, reports, secrets, serve, skills, tokens};
+use cli::{
+    agents, backup, channels, doctor, keys, local, remote, reports, secrets, serve, skills, store, tokens,
+};
 use std::process::ExitCode;
 
 /// wasmclaw: a multi-tenant agent gateway where every skill is a WebAssembly
@@ -90,6 +92,10 @@ enum Command {
     /// Restore a backup file's tenants, or one of them, into the running
     /// gateway (admin key); a corrupt file is refused and nothing changes.
     Restore(backup::RestoreArgs),
+    /// Offline operations on a stopped gateway's database: `store migrate`
+    /// moves it from the data directory's redb file into PostgreSQL.
+    #[command(subcommand)]
+    Store(store::StoreCommand),
 }
 
 fn main() -> ExitCode {
@@ -129,6 +135,7 @@ fn main() -> ExitCode {
             Command::Security(cmd) => reports::security(cmd).await,
             Command::Backup(args) => backup::backup(args).await,
             Command::Restore(args) => backup::restore(args).await,
+            Command::Store(cmd) => store::store(cmd).await,
         }
     });
     match result {

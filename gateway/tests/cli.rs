@@ -171,6 +171,8 @@ fn help_and_version_everywhere() {
         &["doctor", "--help"],
         &["security", "--help"],
         &["security", "audit", "--help"],
+        &["store", "--help"],
+        &["store", "migrate", "--help"],
         &["help"],
         &["help", "token"],
     ];
@@ -287,6 +289,36 @@ fn a_bad_tenant_id_is_refused_before_any_request() {
 }
 
 /// The lines `doctor` printed that start with `level`.
+/// `store migrate` refuses what it cannot use before touching anything,
+/// and never prints the target's password (the success and the refused
+/// second run are tested with the gateway, on a PostgreSQL server).
+#[test]
+fn store_migrate_refuses_bad_input_without_printing_the_password() {
+    let d = tempfile::tempdir().unwrap();
+    let help = wasmclaw(&["store", "migrate", "--help"], d.path(), None);
+    let help = text(&help.stdout);
+    assert!(help.contains("Stop the gateway first") && help.contains("WASMCLAW_MASTER_KEY"), "{help}");
+    let from = d.path().display().to_string();
+    let migrate = |to: &str| wasmclaw(&["store", "migrate", "--from", &from, "--to", to], d.path(), None);
+
+    let out = migrate("mysql://u:hunter2@db.internal/wasmclaw");
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let pg = "postgres://u:hunter2@127.0.0.1:9/wasmclaw";
+    let out = migrate(pg);
+    assert_eq!(out.status.code(), Some(16), "no database in the directory: {}", text(&out.stderr));
+    assert!(!d.path().join("wasmclaw.redb").exists(), "the source is never created");
+
+    // A data directory with a database, and a server that cannot be reached.
+    let run = wasmclaw(&["run", &echo(), "--tenant", "acme", "--input", "1"], d.path(), None);
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    let out = migrate(pg);
+    assert_eq!(out.status.code(), Some(13), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("u:***@127.0.0.1:9"), "{}", text(&out.stderr));
+    for out in [&out, &migrate("mysql://u:hunter2@db.internal/wasmclaw")] {
+        assert!(!text(&out.stdout).contains("hunter2") && !text(&out.stderr).contains("hunter2"), "{out:?}");
+    }
+}
+
 fn doctor_lines<'a>(stdout: &'a str, level: &str) -> Vec<&'a str> {
     stdout.lines().filter(|l| l.split_whitespace().next() == Some(level)).collect()
 }

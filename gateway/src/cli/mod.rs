@@ -13,6 +13,7 @@
 //! - `keys`: publisher keys (offline) and the gateway's trusted keys.
 //! - `doctor`: `wasmclaw doctor`.
 //! - `backup`: `backup` and `restore` (remote) and `backup rewrap` (offline).
+//! - `store`: `store migrate` (offline): redb into PostgreSQL.
 
 pub(crate) mod agents;
 pub(crate) mod backup;
@@ -27,6 +28,7 @@ pub(crate) mod scaffold;
 pub(crate) mod secrets;
 pub(crate) mod serve;
 pub(crate) mod skills;
+pub(crate) mod store;
 pub(crate) mod tokens;
 
 use clap::Args;

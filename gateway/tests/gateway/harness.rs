@@ -302,6 +302,14 @@ impl Gateway {
         self.try_spawn(None)
     }
 
+    /// Moves a stopped gateway onto the PostgreSQL database `db`: from its
+    /// next start on it serves with `--store` on it, on the same data
+    /// directory (`store migrate` copied its database there).
+    pub fn set_store(&mut self, db: TestDb) {
+        assert!(self.child.is_none(), "the gateway is running");
+        self.store = Some(db);
+    }
+
     /// Sends SIGKILL (the process ends at once, whatever it was writing)
     /// and waits until it is gone.
     pub fn kill(&mut self) {

@@ -17,6 +17,8 @@
 //!   listening line and the admin key.
 //! - `backup`: backup and restore, through the API and the CLI.
 //! - `secrets`: what skills wrote comes back scrubbed of secret values.
+//! - `migrate`: `store migrate` from a stopped gateway's redb into
+//!   PostgreSQL, and the gateway started again on it.
 //! - `crash`: SIGKILL at random moments under acknowledged writes, a
 //!   restart on the same data directory, every write whole or absent.
 
@@ -35,6 +37,7 @@ mod crash;
 mod harness;
 mod isolation;
 mod lifecycle;
+mod migrate;
 mod ops;
 mod packages;
 mod roles;
