@@ -12,8 +12,9 @@ use super::print_json;
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use wasmclaw::audit::{AuditConfig, AuditLog, Event};
 use wasmclaw::store::migrate::{self, Progress, Stage, Summary};
 use wasmclaw::store::{Db, PgOptions, StoreError};
 use wasmclaw::{Error, StoreUrl};
@@ -81,36 +82,16 @@ async fn migrate_command(args: MigrateArgs) -> anyhow::Result<()> {
     let json = args.json;
     let started = Instant::now();
     let bar = Bar::new(!json && std::io::stderr().is_terminal());
-    let (summary, bar) = tokio::task::spawn_blocking(move || -> anyhow::Result<(Summary, Bar)> {
-        let from = Db::open(&file).map_err(|e| match e {
-            StoreError::Open { store, reason } => Error::Store(StoreError::Open {
-                store,
-                reason: format!(
-                    "{reason} (if the gateway is still running on this data directory, stop it \
-                     first: only one process may open its database)"
-                ),
-            }),
-            other => Error::Store(other),
-        })?;
-        // A tenant is imported in one transaction: give a large one time.
-        let options =
-            PgOptions { pool_size: 2, statement_timeout: Duration::from_secs(600), ..Default::default() };
-        let to = Db::open_postgres_with(url.expose(), &options).map_err(Error::from)?;
-        if let Some(held) = migrate::occupant(&to).map_err(Error::from)? {
-            return Err(Error::Conflict(format!(
-                "{} is not empty: it holds {held}; migrate into an empty database (create a new one, \
-                 or drop and create this one again); nothing was written",
-                url.redacted()
-            ))
-            .into());
-        }
+    let data_dir = args.from.clone();
+    let (summary, bar) = tokio::task::spawn_blocking(move || {
         let mut bar = bar;
-        let summary = migrate::migrate(&from, &to, &mut |p| bar.show(p)).map_err(Error::from)?;
-        Ok((summary, bar))
+        let summary = copy(&data_dir, &url, &mut bar);
+        (summary, bar)
     })
     .await
-    .map_err(|e| Error::Internal(format!("the migration did not finish: {e}")))??;
+    .map_err(|e| Error::Internal(format!("the migration did not finish: {e}")))?;
     bar.finish();
+    let summary = summary?;
     let seconds = started.elapsed().as_secs_f64();
     if json {
         let mut v = serde_json::to_value(&summary).map_err(|e| Error::Internal(e.to_string()))?;
@@ -139,6 +120,57 @@ async fn migrate_command(args: MigrateArgs) -> anyhow::Result<()> {
     );
     println!("the redb file is left as it was; the gateway reads it again only if started without --store");
     Ok(())
+}
+
+/// Opens both stores, refuses a target in use, migrates, and files the
+/// outcome in the data directory's audit log (`store.migrate`, the target
+/// URL without its password).
+fn copy(data_dir: &Path, url: &StoreUrl, bar: &mut Bar) -> anyhow::Result<Summary> {
+    let from = Db::open(&data_dir.join("wasmclaw.redb")).map_err(|e| match e {
+        StoreError::Open { store, reason } => Error::Store(StoreError::Open {
+            store,
+            reason: format!(
+                "{reason} (if the gateway is still running on this data directory, stop it first: \
+                 only one process may open its database)"
+            ),
+        }),
+        other => Error::Store(other),
+    })?;
+    // The database is ours now, and so is the audit log beside it.
+    let audit = AuditLog::open(&data_dir.join("audit.log"), &AuditConfig::default()).map_err(|source| {
+        Error::Io { context: format!("cannot open {}", data_dir.join("audit.log").display()), source }
+    })?;
+    let outcome = (|| -> anyhow::Result<Summary> {
+        // A tenant is imported in one transaction: give a large one time.
+        let options =
+            PgOptions { pool_size: 2, statement_timeout: Duration::from_secs(600), ..Default::default() };
+        let to = Db::open_postgres_with(url.expose(), &options).map_err(Error::from)?;
+        if let Some(held) = migrate::occupant(&to).map_err(Error::from)? {
+            return Err(Error::Conflict(format!(
+                "{url} is not empty: it holds {held}; migrate into an empty database (create a new one, \
+                 or drop and create this one again); nothing was written"
+            ))
+            .into());
+        }
+        Ok(migrate::migrate(&from, &to, &mut |p| bar.show(p)).map_err(Error::from)?)
+    })();
+    let result = match &outcome {
+        Ok(_) => "ok".to_string(),
+        Err(e) => e.downcast_ref::<Error>().map_or("failed", Error::kind).to_string(),
+    };
+    let time = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let event = Event {
+        time,
+        actor: "operator".into(),
+        tenant: None,
+        action: "store.migrate".into(),
+        target: url.redacted(),
+        outcome: result,
+    };
+    if let Err(e) = audit.record(&event) {
+        tracing::warn!("cannot write the audit log: {e}");
+    }
+    outcome
 }
 
 /// The progress display: one line on stderr, a bar by bytes, redrawn per

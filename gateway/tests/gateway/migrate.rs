@@ -5,7 +5,7 @@
 //! tenants, the old tokens work, memory and jobs are there, and the secret
 //! still unseals (the memory that holds its value comes back scrubbed,
 //! which needs its value). A second migration into that database is
-//! refused, and the URL's password is never printed.
+//! refused, and the URL's password is never printed nor audited.
 //!
 //! Needs a PostgreSQL server (`WASMCLAW_TEST_PG`); skipped without one,
 //! except under `CI=true`.
@@ -105,4 +105,17 @@ fn a_stopped_gateway_moves_to_postgres_and_serves_the_same_state() {
     assert_eq!(again.code, Some(17), "{again:?}");
     assert!(again.stderr.contains("not empty"), "{again:?}");
     assert!(!again.stdout.contains(&password) && !again.stderr.contains(&password), "{again:?}");
+
+    // Both runs that opened the database are audited, the URL without its
+    // password (the one the running redb gateway refused could not be).
+    let log = std::fs::read_to_string(gw.data_dir().join("audit.log")).unwrap();
+    let runs: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["action"] == "store.migrate")
+        .collect();
+    let outcomes: Vec<&str> = runs.iter().map(|e| e["outcome"].as_str().unwrap()).collect();
+    assert_eq!(outcomes, ["ok", "conflict"], "{runs:?}");
+    assert!(runs.iter().all(|e| e["target"].as_str().unwrap().contains(":***@")), "{runs:?}");
+    assert!(!log.contains(&password));
 }
