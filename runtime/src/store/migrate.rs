@@ -24,7 +24,7 @@ use crate::ids::TenantId;
 use crate::records::TokenInfo;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// What a migration is doing.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -196,10 +196,12 @@ fn check(
         Ok(db.tenants()?.into_iter().map(|t| t.id).collect())
     };
     let (tenants, theirs) = (ids(from)?, ids(to)?);
-    if let Some(t) = tenants.iter().find(|t| !theirs.contains(t)) {
+    let (mine, copied): (BTreeSet<&TenantId>, BTreeSet<&TenantId>) =
+        (tenants.iter().collect(), theirs.iter().collect());
+    if let Some(t) = mine.difference(&copied).next() {
         return Err(differs(format!("tenant {t} is missing")));
     }
-    if let Some(t) = theirs.iter().find(|t| !tenants.contains(t)) {
+    if let Some(t) = copied.difference(&mine).next() {
         return Err(differs(format!("tenant {t} is not in the source")));
     }
 
