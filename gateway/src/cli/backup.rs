@@ -1,24 +1,21 @@
 //! `wasmclaw backup`, `wasmclaw backup rewrap` and `wasmclaw restore`.
 //!
 //! Backup and restore go through the running gateway (`GET /v1/backup`,
-//! `POST /v1/restore`, admin key), which alone may open its database;
-//! `rewrap` is offline: it moves a backup's tenant data keys from one
-//! master key to another, for a restore into a gateway with another key.
+//! `POST /v1/restore`, admin key), which alone may open its database; the
+//! file is streamed both ways (`transfer`). `rewrap` is offline: it moves
+//! a backup's tenant data keys from one master key to another, for a
+//! restore into a gateway with another key. On a terminal each draws its
+//! progress on stderr (`progress`); `--json` and scripts see none.
 
-use super::client::{Body, ClientError};
 use super::remote::{Remote, tenant_id};
-use super::{print_json, read_file};
+use super::{print_json, progress, transfer};
 use clap::{Args, Subcommand};
-use reqwest::Method;
+use indicatif::ProgressBar;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 use wasmclaw::Error;
 use wasmclaw::backup::format;
 use wasmclaw::vault::MasterKey;
-
-/// The content type of a backup file.
-const BACKUP_TYPE: &str = "application/vnd.wasmclaw.backup";
 
 /// `wasmclaw backup …`.
 #[derive(Args, Debug)]
@@ -78,10 +75,13 @@ pub(crate) async fn backup(args: BackupArgs) -> anyhow::Result<()> {
     let out = args.out.ok_or_else(|| Error::InvalidInput("give the file to write with -o FILE".into()))?;
     let tenant = args.tenant.as_deref().map(tenant_id).transpose()?;
     let tmp = private_temp(&out)?;
-    let bytes = fetch_backup(&args.remote, tenant.as_deref(), tmp.as_file()).await?;
+    let bar = progress::line(progress::wanted(args.remote.json), "backup");
+    let bytes = transfer::download(&args.remote, tenant.as_deref(), tmp.as_file(), &bar).await;
+    let bytes = bytes.inspect_err(|_| bar.finish_and_clear())?;
     // Checked before it is kept: a backup that does not check is no backup.
-    let summary =
-        check_file(tmp.path()).map_err(|e| Error::Internal(format!("the gateway's backup: {e}")))?;
+    let summary = check_file(tmp.path(), &bar);
+    bar.finish_and_clear();
+    let summary = summary.map_err(|e| Error::Internal(format!("the gateway's backup: {e}")))?;
     persist(tmp, &out)?;
     let names = summary.tenants;
     if args.remote.json {
@@ -98,24 +98,32 @@ pub(crate) async fn backup(args: BackupArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Reads and validates the backup file at `path` (streaming).
-fn check_file(path: &Path) -> Result<format::Summary, String> {
+/// Reads and validates the backup file at `path` (streaming), drawing
+/// the bytes read on `bar`.
+fn check_file(path: &Path, bar: &ProgressBar) -> Result<format::Summary, String> {
     let file = std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    format::check(std::io::BufReader::with_capacity(1 << 20, file), |_, _| Ok(())).map_err(|e| e.to_string())
+    bar.reset();
+    bar.set_length(file.metadata().map(|m| m.len()).unwrap_or(0));
+    bar.set_message("");
+    bar.set_prefix("checking");
+    bar.set_style(progress::bytes());
+    let read = std::io::BufReader::with_capacity(1 << 20, bar.wrap_read(file));
+    format::check(read, |_, _| Ok(())).map_err(|e| e.to_string())
 }
 
 /// Runs `wasmclaw restore`.
 pub(crate) async fn restore(args: RestoreArgs) -> anyhow::Result<()> {
+    let tenant = args.tenant.as_deref().map(tenant_id).transpose()?;
+    let bar = progress::line(progress::wanted(args.remote.json), "restore");
     // Refused here already when it is corrupt (the gateway checks again).
-    check_file(&args.file).map_err(|e| Error::InvalidInput(format!("{}: {e}", args.file.display())))?;
-    let bytes = read_file(&args.file, "the backup")?;
-    let query: Vec<(&str, String)> =
-        args.tenant.as_deref().map(tenant_id).transpose()?.map(|t| ("tenant", t)).into_iter().collect();
-    let answer = args
-        .remote
-        .client()?
-        .send(Method::POST, &["v1", "restore"], &query, Some(Body::raw(bytes, BACKUP_TYPE)), &[])
-        .await?;
+    let checked = check_file(&args.file, &bar);
+    let checked = checked.map_err(|e| Error::InvalidInput(format!("{}: {e}", args.file.display())));
+    let answer = match checked {
+        Ok(_) => transfer::upload(&args.remote, tenant.as_deref(), &args.file, &bar).await,
+        Err(e) => Err(e.into()),
+    };
+    bar.finish_and_clear();
+    let answer = answer?;
     if args.remote.json {
         print_json(&answer);
     } else {
@@ -136,11 +144,16 @@ fn rewrap(file: &Path, from: &Path, to: &Path, out: &Path) -> anyhow::Result<()>
         source,
     })?;
     let tmp = private_temp(out)?;
-    let reader = std::io::BufReader::with_capacity(1 << 20, input);
+    let bar = progress::line(progress::wanted(false), "rewrap");
+    bar.set_length(input.metadata().map(|m| m.len()).unwrap_or(0));
+    bar.set_style(progress::bytes());
+    let reader = std::io::BufReader::with_capacity(1 << 20, bar.wrap_read(input));
     let writer = std::io::BufWriter::with_capacity(1 << 20, tmp.as_file());
-    format::rewrap(reader, writer, &from, &to)
-        .map_err(|e| Error::InvalidInput(format!("{}: {e}", file.display())))?;
-    let summary = check_file(tmp.path()).map_err(Error::Internal)?;
+    let rewrapped = format::rewrap(reader, writer, &from, &to)
+        .map_err(|e| Error::InvalidInput(format!("{}: {e}", file.display())));
+    let summary = rewrapped.map(|_| check_file(tmp.path(), &bar));
+    bar.finish_and_clear();
+    let summary = summary?.map_err(Error::Internal)?;
     persist(tmp, out)?;
     println!(
         "re-wrapped {} tenant(s) for the master key {} into {}",
@@ -167,50 +180,4 @@ fn persist(tmp: tempfile::NamedTempFile, path: &Path) -> anyhow::Result<()> {
     tmp.as_file().sync_all().map_err(io)?;
     tmp.persist(path).map_err(|e| io(e.error))?;
     Ok(())
-}
-
-/// `GET /v1/backup[?tenant=]`: the answer's bytes (the API client reads
-/// JSON only).
-async fn fetch_backup(remote: &Remote, tenant: Option<&str>, mut out: &std::fs::File) -> anyhow::Result<u64> {
-    let shown = remote.url.as_str().trim_end_matches('/').to_string();
-    let mut url = remote.url.clone();
-    url.set_query(None);
-    if let Ok(mut segments) = url.path_segments_mut() {
-        segments.pop_if_empty().extend(["v1", "backup"]);
-    }
-    if let Some(t) = tenant {
-        url.query_pairs_mut().append_pair("tenant", t);
-    }
-    let http = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(10))
-        .user_agent(concat!("wasmclaw/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| Error::Internal(format!("cannot build the HTTP client: {e}")))?;
-    let mut req = http.get(url);
-    if let Some(c) = remote.admin_key.as_deref().or(remote.token.as_deref()) {
-        req = req.bearer_auth(c.trim());
-    }
-    let unreachable =
-        |e: reqwest::Error| ClientError::Unreachable { url: shown.clone(), reason: e.to_string() };
-    let mut resp = req.send().await.map_err(unreachable)?;
-    let status = resp.status();
-    if status.is_success() {
-        let mut written = 0u64;
-        while let Some(chunk) = resp.chunk().await.map_err(unreachable)? {
-            std::io::Write::write_all(&mut out, &chunk)
-                .map_err(|source| Error::Io { context: "cannot write the backup".into(), source })?;
-            written += chunk.len() as u64;
-        }
-        return Ok(written);
-    }
-    let bytes = resp.bytes().await.map_err(unreachable)?;
-    let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    let text = |k: &str| v["error"][k].as_str().map(str::to_string);
-    Err(ClientError::Api {
-        status: status.as_u16(),
-        code: text("code").unwrap_or_else(|| format!("http-{}", status.as_u16())),
-        message: text("message").unwrap_or_else(|| format!("the gateway at {shown} answered {status}")),
-        hint: String::new(),
-    }
-    .into())
 }

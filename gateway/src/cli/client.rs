@@ -233,7 +233,7 @@ impl Client {
     }
 
     /// The error of an answer with a non-success status.
-    fn api_error(&self, status: StatusCode, body: &[u8]) -> ClientError {
+    pub(crate) fn api_error(&self, status: StatusCode, body: &[u8]) -> ClientError {
         let parsed: Option<(String, String)> = serde_json::from_slice::<Value>(body).ok().and_then(|v| {
             let e = v.get("error")?;
             Some((e.get("code")?.as_str()?.to_string(), e.get("message")?.as_str()?.to_string()))
@@ -261,7 +261,7 @@ impl Client {
 
 /// What went wrong under a transport error, without the URL (the message
 /// names the gateway already).
-fn reason(e: &reqwest::Error) -> String {
+pub(crate) fn reason(e: &reqwest::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {

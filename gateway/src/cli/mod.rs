@@ -14,6 +14,8 @@
 //! - `doctor`: `wasmclaw doctor`.
 //! - `backup`: `backup` and `restore` (remote) and `backup rewrap` (offline).
 //! - `store`: `store migrate` (offline): redb into PostgreSQL.
+//! - `transfer`: a backup file streamed from and to the gateway;
+//!   `progress`: the progress line of these long commands.
 
 pub(crate) mod agents;
 pub(crate) mod backup;
@@ -22,6 +24,7 @@ pub(crate) mod client;
 pub(crate) mod doctor;
 pub(crate) mod keys;
 pub(crate) mod local;
+pub(crate) mod progress;
 pub(crate) mod remote;
 pub(crate) mod reports;
 pub(crate) mod scaffold;
@@ -30,6 +33,7 @@ pub(crate) mod serve;
 pub(crate) mod skills;
 pub(crate) mod store;
 pub(crate) mod tokens;
+pub(crate) mod transfer;
 
 use clap::Args;
 use serde_json::Value;

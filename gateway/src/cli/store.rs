@@ -8,10 +8,9 @@
 //! only. The target URL is a secret: it is shown with `***` for its
 //! password, and the store's errors are scrubbed of it.
 
-use super::print_json;
+use super::{print_json, progress};
 use clap::{Args, Subcommand};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use std::io::IsTerminal;
+use indicatif::ProgressBar;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use wasmclaw::audit::{AuditConfig, AuditLog, Event};
@@ -81,7 +80,7 @@ async fn migrate_command(args: MigrateArgs) -> anyhow::Result<()> {
     }
     let json = args.json;
     let started = Instant::now();
-    let bar = Bar::new(!json && std::io::stderr().is_terminal());
+    let bar = Bar::new(progress::wanted(json));
     let data_dir = args.from.clone();
     let (summary, bar) = tokio::task::spawn_blocking(move || {
         let mut bar = bar;
@@ -173,8 +172,8 @@ fn copy(data_dir: &Path, url: &StoreUrl, bar: &mut Bar) -> anyhow::Result<Summar
     outcome
 }
 
-/// The progress display: one line on stderr, a bar by bytes, redrawn per
-/// stage (hidden when stderr is not a terminal, or with `--json`).
+/// The progress of a migration: a bar by bytes per stage (hidden when
+/// stderr is not a terminal, or with `--json`).
 struct Bar {
     bar: ProgressBar,
     stage: Option<Stage>,
@@ -182,35 +181,18 @@ struct Bar {
 
 impl Bar {
     fn new(visible: bool) -> Bar {
-        let target = if visible { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() };
-        let bar = ProgressBar::with_draw_target(None, target);
-        bar.set_style(Bar::style(Stage::Counting));
-        bar.set_prefix("opening");
-        if visible {
-            // Redrawn meanwhile: one large tenant is one step.
-            bar.enable_steady_tick(Duration::from_millis(200));
-        }
-        Bar { bar, stage: None }
-    }
-
-    fn style(stage: Stage) -> ProgressStyle {
-        let template = match stage {
-            Stage::Counting => "{spinner} {prefix:8} {elapsed} {wide_msg}",
-            Stage::Copying | Stage::Verifying => {
-                "{prefix:8} [{bar:20}] {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} eta {eta} \
-                 {wide_msg}"
-            }
-        };
-        ProgressStyle::with_template(template)
-            .map(|s| s.progress_chars("=> "))
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
+        Bar { bar: progress::line(visible, "opening"), stage: None }
     }
 
     fn show(&mut self, p: &Progress) {
         if self.stage != Some(p.stage) {
             self.stage = Some(p.stage);
             self.bar.reset();
-            self.bar.set_style(Bar::style(p.stage));
+            self.bar.set_style(if p.stage == Stage::Counting {
+                progress::spinner()
+            } else {
+                progress::bytes()
+            });
             self.bar.set_prefix(match p.stage {
                 Stage::Counting => "counting",
                 Stage::Copying => "copying",

@@ -203,7 +203,9 @@ fn another_master_key_is_refused_until_the_backup_is_rewrapped() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("m.backup");
     let file_s = file.to_str().unwrap();
-    from.cli(&["backup", "--tenant", "bk-m", "-o", file_s], OP, None).ok();
+    let out = from.cli(&["backup", "--tenant", "bk-m", "-o", file_s], OP, None);
+    assert!(out.ok().contains("backed up 1 tenant(s)"), "{out:?}");
+    assert_eq!(out.stderr, "", "no progress line off a terminal");
 
     let out = to.cli(&["restore", file_s], OP, None);
     assert_eq!(out.code, Some(17), "{out:?}");
@@ -221,6 +223,7 @@ fn another_master_key_is_refused_until_the_backup_is_rewrapped() {
     to.cli(&args, &[], None).ok();
     let out = to.cli(&["restore", moved_s], OP, None);
     assert!(out.ok().contains("bk-m"), "{out:?}");
+    assert_eq!(out.stderr, "", "no progress line off a terminal");
 
     // Tokens stay behind: the operator mints new ones where it restored.
     let (member, _) = crate::harness::mint(&to, "bk-m", ADMIN_KEY, "member");
