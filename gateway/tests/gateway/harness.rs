@@ -140,6 +140,12 @@ impl Gateway {
         self.post("/v1/trust", Some(admin), json!({"name": "tests", "key": key})).expect(201);
     }
 
+    /// The URL of the PostgreSQL database the gateway stores in, when this
+    /// test binary runs on PostgreSQL.
+    pub fn store_url(&self) -> Option<&str> {
+        self.store.as_ref().map(TestDb::url)
+    }
+
     /// The data directory.
     pub fn data_dir(&self) -> &Path {
         &self.data_dir

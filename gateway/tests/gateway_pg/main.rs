@@ -3,7 +3,8 @@
 //! outbox (through agents and channels), backup and restore, and the
 //! crash test — run again with every gateway on a PostgreSQL database of
 //! its own (`wasmclaw serve --store`, through `WASMCLAW_STORE`), from the
-//! same source as `tests/gateway`.
+//! same source as `tests/gateway`; `pg_faults` (only here) adds the
+//! faults of the database itself: unreachable, restarted, locked.
 //!
 //! It needs a server: `WASMCLAW_TEST_PG` (see `scripts/pg-test-cluster.sh`).
 //! Without one the binary says "skipped: no PostgreSQL" and exits, except
@@ -29,6 +30,8 @@ mod harness;
 mod isolation;
 #[path = "../gateway/lifecycle.rs"]
 mod lifecycle;
+#[path = "../gateway/pg_faults.rs"]
+mod pg_faults;
 #[path = "../gateway/roles.rs"]
 mod roles;
 #[path = "../gateway/secrets.rs"]

@@ -38,7 +38,7 @@ impl PgBackend {
         });
         // The task always answers (its own timeout), unless it panicked or
         // the runtime is gone: then the sender is dropped and recv fails.
-        let out = match rx.recv_timeout(limit + Duration::from_secs(1)) {
+        let out = match receive(&rx, limit + Duration::from_secs(1)) {
             Ok(out) => out,
             Err(_) => Err(StoreError::Unavailable("the PostgreSQL store's task failed".into())),
         };
@@ -141,14 +141,14 @@ impl PgBackend {
             })
             .await
         });
-        let a = match read_rx.recv_timeout(limit + Duration::from_secs(1)) {
+        let a = match receive(&read_rx, limit + Duration::from_secs(1)) {
             Ok(Ok(a)) => a,
             Ok(Err(e)) => return Err(self.scrubbed(e)),
             // The task answered before reading: its own error says why.
             Err(_) => return Err(self.wait(done)),
         };
         let _ = decided_tx.send(decide(a));
-        match done.recv_timeout(limit + Duration::from_secs(1)) {
+        match receive(&done, limit + Duration::from_secs(1)) {
             Ok(out) => out.map_err(|e| self.scrubbed(e)),
             Err(_) => Err(StoreError::Unavailable("the PostgreSQL store's task failed".into())),
         }
@@ -175,7 +175,7 @@ impl PgBackend {
 
     /// The error a detached task ended with, once it has.
     pub(super) fn wait<T>(&self, done: std::sync::mpsc::Receiver<Result<T, StoreError>>) -> StoreError {
-        match done.recv_timeout(self.call_timeout + Duration::from_secs(1)) {
+        match receive(&done, self.call_timeout + Duration::from_secs(1)) {
             Ok(Err(e)) => self.scrubbed(e),
             _ => StoreError::Unavailable("the PostgreSQL store's task failed".into()),
         }
@@ -236,7 +236,7 @@ impl PgBackend {
         loop {
             // A failed send means the task ended: its error is on the way.
             let _ = more.send(());
-            match rows_rx.recv_timeout(limit + Duration::from_secs(1)) {
+            match receive(&rows_rx, limit + Duration::from_secs(1)) {
                 Ok(Ok(rows)) => {
                     let last = rows.len() < batch as usize;
                     if !visit(rows) || last {
@@ -247,6 +247,25 @@ impl PgBackend {
                 Err(_) => return Err(StoreError::Unavailable("the PostgreSQL store's task failed".into())),
             }
         }
+    }
+}
+
+/// Waits at most `limit` for the answer on `rx`. On a worker of a
+/// multi-threaded tokio runtime (a gateway handler calling the store's
+/// synchronous API) the wait goes through `block_in_place`, which first
+/// hands the worker's other tasks to another thread: a statement waiting on
+/// a lock, or a call waiting for a free connection, must not stall the
+/// requests that need no store, nor those that could be served meanwhile.
+fn receive<T>(
+    rx: &std::sync::mpsc::Receiver<T>,
+    limit: Duration,
+) -> Result<T, std::sync::mpsc::RecvTimeoutError> {
+    let wait = || rx.recv_timeout(limit);
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(wait)
+        }
+        _ => wait(),
     }
 }
 

@@ -1,0 +1,178 @@
+//! Faults of the PostgreSQL store under the real gateway (issue 17 §4): a
+//! database unreachable or silent at start, restarted under load, a pool
+//! exhausted by a lock held from outside, a statement timeout; and, with
+//! the database down, every route: 2xx or 503 `store-unavailable` with
+//! `Retry-After` — never a 500, a panic or a hang past a bound — nothing
+//! acknowledged lost, and the store URL's password shown nowhere (log,
+//! error, answer, `doctor`, `security audit`).
+//!
+//! Run from `gateway_pg` only. The tests that stop the server start a
+//! cluster of their own (`scripts/pg-test-cluster.sh start`, `down`, `up`),
+//! so no other test's database goes away.
+//!
+//! The bounds here are hang detectors, not speed figures: the gateway's
+//! store waits at most its statement timeout (30 s) plus its pool timeout
+//! (5 s) for one statement, so an answer later than [`ANSWER_BOUND`] is a
+//! hang.
+
+use crate::harness::{ADMIN_KEY, Body, Gateway, tenant};
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+/// The longest any answer may take (statement timeout 30 s + pool timeout
+/// 5 s, with room for a loaded machine).
+const ANSWER_BOUND: Duration = Duration::from_secs(75);
+
+/// A small runtime for the test's own connections.
+fn pg_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap()
+}
+
+/// A transaction held open on `url` (its locks with it) until dropped.
+struct Held {
+    _rt: tokio::runtime::Runtime,
+    _client: tokio_postgres::Client,
+}
+
+fn hold(url: &str, statements: &str) -> Held {
+    let rt = pg_runtime();
+    let client = rt.block_on(async {
+        let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.expect("connect");
+        tokio::spawn(conn);
+        client.batch_execute(&format!("BEGIN; {statements}")).await.expect("take the lock");
+        client
+    });
+    Held { _rt: rt, _client: client }
+}
+
+/// An answer, with the header a 503 must carry.
+#[derive(Debug)]
+struct Answer {
+    what: String,
+    status: u16,
+    retry_after: Option<String>,
+    text: String,
+}
+
+impl Answer {
+    /// The error code of an error answer.
+    fn code(&self) -> Option<String> {
+        let v: Value = serde_json::from_str(&self.text).ok()?;
+        v["error"]["code"].as_str().map(str::to_string)
+    }
+
+    /// A 503 `store-unavailable` with a `Retry-After` of whole seconds.
+    fn is_store_unavailable(&self) -> bool {
+        self.status == 503
+            && self.code().as_deref() == Some("store-unavailable")
+            && self.retry_after.as_deref().is_some_and(|s| s.parse::<u32>().is_ok())
+    }
+
+    /// 2xx, or a 503 `store-unavailable` as [`Answer::is_store_unavailable`].
+    #[track_caller]
+    fn assert_ok_or_unavailable(&self) {
+        assert!(
+            (200..300).contains(&self.status) || self.is_store_unavailable(),
+            "{} → {} (Retry-After {:?}) {}",
+            self.what,
+            self.status,
+            self.retry_after,
+            self.text
+        );
+    }
+}
+
+/// Sends one request, waiting at most [`ANSWER_BOUND`] for the whole answer.
+fn send(addr: SocketAddr, method: &str, path: &str, cred: Option<&str>, body: Option<&Value>) -> Answer {
+    let body = body.map_or(Body::None, |v| Body::Json(v.clone()));
+    try_send(addr, method, path, cred, body, ANSWER_BOUND).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Sends one request, waiting at most `bound` for the whole answer; `Err`
+/// says what happened when no whole answer came.
+fn try_send(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    cred: Option<&str>,
+    body: Body,
+    bound: Duration,
+) -> Result<Answer, String> {
+    let what = format!("{method} {path}");
+    let started = Instant::now();
+    let mut rb = crate::harness::client()
+        .request(reqwest::Method::from_bytes(method.as_bytes()).unwrap(), format!("http://{addr}{path}"))
+        .timeout(bound);
+    if let Some(c) = cred {
+        rb = rb.bearer_auth(c);
+    }
+    rb = match body {
+        Body::None => rb,
+        Body::Json(v) => rb.header("content-type", "application/json").body(v.to_string()),
+        Body::Raw(ct, bytes) => rb.header("content-type", ct).body(bytes),
+    };
+    let failed = |e: reqwest::Error| format!("{what}: no whole answer after {:?}: {e}", started.elapsed());
+    let resp = rb.send().map_err(failed)?;
+    let status = resp.status().as_u16();
+    let retry_after = resp.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let text = resp.text().map_err(failed)?;
+    Ok(Answer { what, status, retry_after, text })
+}
+
+#[test]
+fn a_statement_held_by_a_lock_is_cancelled_by_the_statement_timeout_and_answers_503() {
+    let gw = Gateway::start();
+    let url = gw.store_url().expect("a PostgreSQL gateway").to_string();
+    tenant(&gw, "held-before");
+    {
+        // Every read and write of `tenants` waits for this lock.
+        let _lock = hold(&url, "LOCK TABLE tenants IN ACCESS EXCLUSIVE MODE");
+        let a = send(gw.addr, "POST", "/v1/tenants", Some(ADMIN_KEY), Some(&json!({"id": "held"})));
+        assert!(a.is_store_unavailable(), "{a:?}");
+        // The server cancelled the statement (SQLSTATE 57014): the
+        // gateway's connections run with a statement timeout.
+        let log = gw.log_text();
+        assert!(log.contains("statement timeout") && log.contains("57014"), "{log}");
+    }
+    // The connection that timed out was replaced: the next write is served.
+    send(gw.addr, "POST", "/v1/tenants", Some(ADMIN_KEY), Some(&json!({"id": "held"})))
+        .assert_ok_or_unavailable();
+    let list = send(gw.addr, "GET", "/v1/tenants", Some(ADMIN_KEY), None);
+    assert_eq!(list.status, 200, "{list:?}");
+    assert!(list.text.contains("\"held\"") && list.text.contains("\"held-before\""), "{list:?}");
+}
+
+#[test]
+fn an_exhausted_pool_answers_503_within_a_bound_and_the_rest_of_the_gateway_keeps_answering() {
+    let gw = Gateway::start();
+    let url = gw.store_url().expect("a PostgreSQL gateway").to_string();
+    let lock = hold(&url, "LOCK TABLE tenants IN ACCESS EXCLUSIVE MODE");
+    // More writers than the pool has connections (16): each one that gets
+    // a connection waits on the lock until the statement timeout, the rest
+    // wait for a connection until the pool timeout.
+    let addr = gw.addr;
+    let writers: Vec<_> = (0..24)
+        .map(|i| {
+            std::thread::spawn(move || {
+                let body = json!({"id": format!("pool-{i}")});
+                try_send(addr, "POST", "/v1/tenants", Some(ADMIN_KEY), Body::Json(body), ANSWER_BOUND)
+            })
+        })
+        .collect();
+    // Meanwhile, what needs no store answers: the store's waits hold no
+    // thread the gateway's other requests need.
+    std::thread::sleep(Duration::from_millis(500));
+    for path in ["/healthz", "/readyz", "/openapi.json"] {
+        let a = try_send(addr, "GET", path, None, Body::None, Duration::from_secs(10))
+            .unwrap_or_else(|e| panic!("while the pool is exhausted: {e}"));
+        assert_eq!(a.status, 200, "{a:?}");
+    }
+    for w in writers {
+        let a = w.join().unwrap().unwrap_or_else(|e| panic!("while the pool is exhausted: {e}"));
+        assert!(a.is_store_unavailable(), "{a:?}");
+    }
+    drop(lock);
+    let a = send(addr, "POST", "/v1/tenants", Some(ADMIN_KEY), Some(&json!({"id": "pool-after"})));
+    assert_eq!(a.status, 201, "the pool is whole again: {a:?}");
+}
