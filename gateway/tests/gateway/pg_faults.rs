@@ -15,10 +15,12 @@
 //! (5 s) for one statement, so an answer later than [`ANSWER_BOUND`] is a
 //! hang.
 
-use crate::harness::{ADMIN_KEY, Body, Gateway, tenant};
+use crate::harness::{ADMIN_KEY, Body, Gateway, bin, tenant};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use wasmclaw_tests::pg_testing;
 
 /// The longest any answer may take (statement timeout 30 s + pool timeout
 /// 5 s, with room for a loaded machine).
@@ -118,6 +120,103 @@ fn try_send(
     let retry_after = resp.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_string);
     let text = resp.text().map_err(failed)?;
     Ok(Answer { what, status, retry_after, text })
+}
+
+/// Runs `wasmclaw ARGS` with only `env` (and no `WASMCLAW_*` of the test's
+/// own environment), killed after `bound`; its exit code, stdout and stderr.
+fn wasmclaw(args: &[&str], env: &[(&str, &str)], bound: Duration) -> (Option<i32>, String, String) {
+    let mut cmd = Command::new(bin());
+    cmd.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    for (k, _) in std::env::vars() {
+        if k.starts_with("WASMCLAW_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.envs(env.iter().copied());
+    let mut child = cmd.spawn().expect("spawn wasmclaw");
+    let started = Instant::now();
+    while child.try_wait().expect("wait").is_none() {
+        if started.elapsed() > bound {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "wasmclaw {args:?} still running after {bound:?}; stderr: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A TCP port on 127.0.0.1 that nothing listens on (bound, then released).
+fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The exit code of a store error (`wasmclaw::Error::Store`).
+const STORE_EXIT: i32 = 13;
+
+#[test]
+fn a_database_unreachable_at_start_exits_at_once_naming_the_host_and_never_the_password() {
+    if pg_testing::TestDb::create().is_none() {
+        return;
+    }
+    let port = closed_port();
+    let password = "pw-e1a9c4f2b7d35e80";
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    for store in [format!("postgres://gw:{password}@127.0.0.1:{port}/wasmclaw")] {
+        let (code, stdout, stderr) = wasmclaw(
+            &["serve", "--listen", "127.0.0.1:0", "--data-dir", data.to_str().unwrap()],
+            &[("WASMCLAW_STORE", &store), ("WASMCLAW_LOG", "debug")],
+            Duration::from_secs(30),
+        );
+        assert_eq!(code, Some(STORE_EXIT), "{store}: stdout {stdout:?} stderr {stderr}");
+        assert!(!stdout.contains("listening"), "{stdout}");
+        assert!(stderr.contains(&format!("127.0.0.1:{port}")), "the host is named: {stderr}");
+        assert!(stderr.to_lowercase().contains("refused"), "the cause is said: {stderr}");
+        assert!(!stderr.contains(password), "the password is never shown: {stderr}");
+    }
+}
+
+#[test]
+fn a_database_that_accepts_but_never_answers_fails_the_start_within_the_connect_bound() {
+    if pg_testing::TestDb::create().is_none() {
+        return;
+    }
+    // A server that takes the connection and says nothing (a hung
+    // database): the start must give up on its connect timeout (5 s), not
+    // on the much longer bound of a whole call.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let held = std::thread::spawn(move || {
+        let mut open = Vec::new();
+        silent.set_nonblocking(true).unwrap();
+        let until = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < until && open.len() < 16 {
+            match silent.accept() {
+                Ok((s, _)) => open.push(s),
+                Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let password = "pw-5c0e77d1a9b2f348";
+    let (code, _, stderr) = wasmclaw(
+        &["serve", "--listen", "127.0.0.1:0", "--data-dir", dir.path().join("data").to_str().unwrap()],
+        &[("WASMCLAW_STORE", &format!("postgres://gw:{password}@127.0.0.1:{port}/db"))],
+        Duration::from_secs(30),
+    );
+    assert_eq!(code, Some(STORE_EXIT), "{stderr}");
+    assert!(stderr.contains(&format!("127.0.0.1:{port}")), "{stderr}");
+    assert!(!stderr.contains(password), "{stderr}");
+    drop(held);
 }
 
 #[test]

@@ -91,19 +91,33 @@ impl From<tokio_postgres::Error> for StoreError {
             };
         }
         let io = std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>());
+        // tokio-postgres's own text is only "error connecting to server":
+        // the cause ("Connection refused", a timeout, a TLS refusal) is
+        // what tells the operator what to fix.
+        let text = with_causes(&e);
         if e.is_closed() || io || e.code().is_some_and(|c| retryable(c.code())) {
-            return StoreError::Unavailable(format!("PostgreSQL connection: {e}"));
+            return StoreError::Unavailable(format!("PostgreSQL connection: {text}"));
         }
         // Without a server error, tokio-postgres fails on the connection
         // (connecting, a timeout, a broken stream) or on a conversion; only
         // the conversions are this program's to fix.
-        let text = e.to_string();
         if text.starts_with("error serializing") || text.starts_with("error deserializing") {
             StoreError::Backend(format!("PostgreSQL: {text}"))
         } else {
             StoreError::Unavailable(format!("PostgreSQL connection: {text}"))
         }
     }
+}
+
+/// `e` and each of its causes, joined by `: `.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    text
 }
 
 impl From<deadpool_postgres::PoolError> for StoreError {

@@ -21,7 +21,18 @@ pub(super) const MIGRATION_LOCK: i64 = 0x7761_736d_636c_6177;
 /// on a connection of its own; refuses a database migrated past this
 /// binary.
 pub(super) async fn migrate(config: tokio_postgres::Config) -> Result<(), StoreError> {
-    let (mut client, connection) = config.connect(NoTls).await?;
+    // tokio-postgres's connect timeout bounds the TCP connect only: a
+    // server that takes the connection and never answers (a hung one)
+    // would hold the start for the whole call timeout. Bound the
+    // handshake by the same time.
+    let limit = config.get_connect_timeout().copied().unwrap_or(std::time::Duration::from_secs(5));
+    let (mut client, connection) =
+        tokio::time::timeout(limit, config.connect(NoTls)).await.map_err(|_| {
+            StoreError::Unavailable(format!(
+                "PostgreSQL connection: no answer from the server within {} s of connecting",
+                limit.as_secs_f32()
+            ))
+        })??;
     let driver = tokio::spawn(async move {
         let _ = connection.await;
     });
