@@ -63,18 +63,62 @@ impl StoreUrl {
         &self.0
     }
 
-    /// The URL with its password replaced by `***`.
+    /// The URL with its passwords replaced by `***` (see [`redacted`]).
     pub fn redacted(&self) -> String {
-        match url::Url::parse(&self.0) {
-            Ok(mut url) => {
-                if url.password().is_some() {
-                    let _ = url.set_password(Some("***"));
-                }
-                url.to_string()
-            }
-            Err(_) => "postgres://(unparsable)".into(),
+        redacted(&self.0).unwrap_or_else(|| "postgres://(unparsable)".into())
+    }
+}
+
+/// Whether a query parameter of a store URL holds a secret: `password`
+/// (which PostgreSQL URLs take besides the user's password), and any other
+/// `…password` (libpq's `sslpassword`).
+fn is_secret_parameter(key: &str) -> bool {
+    key.to_ascii_lowercase().contains("password")
+}
+
+/// `url` with every password in it replaced by `***`: the user's, and the
+/// value of every secret query parameter (`?password=…`); `None` when it is
+/// not a URL.
+pub fn redacted(url: &str) -> Option<String> {
+    let mut u = url::Url::parse(url).ok()?;
+    if u.password().is_some() {
+        let _ = u.set_password(Some("***"));
+    }
+    if u.query_pairs().any(|(k, _)| is_secret_parameter(&k)) {
+        let pairs: Vec<(String, String)> = u
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if is_secret_parameter(&k) { "***".into() } else { v.into_owned() };
+                (k.into_owned(), v)
+            })
+            .collect();
+        u.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    Some(u.into())
+}
+
+/// Every password in `url` (the user's and those of secret query
+/// parameters), as written and percent-decoded: the texts to scrub from
+/// whatever an error says.
+pub fn passwords(url: &str) -> Vec<String> {
+    let Ok(u) = url::Url::parse(url) else { return Vec::new() };
+    let mut out = Vec::new();
+    if let Some(raw) = u.password() {
+        out.push(raw.to_string());
+        if let Ok(decoded) = percent_encoding::percent_decode_str(raw).decode_utf8() {
+            out.push(decoded.into_owned());
         }
     }
+    for pair in u.query().unwrap_or_default().split('&') {
+        let (k, raw) = pair.split_once('=').unwrap_or((pair, ""));
+        if is_secret_parameter(&percent_encoding::percent_decode_str(k).decode_utf8_lossy()) {
+            out.push(raw.to_string());
+        }
+    }
+    out.extend(u.query_pairs().filter(|(k, _)| is_secret_parameter(k)).map(|(_, v)| v.into_owned()));
+    out.retain(|p| !p.is_empty());
+    out.dedup();
+    out
 }
 
 impl fmt::Debug for StoreUrl {
@@ -102,6 +146,23 @@ mod tests {
         }
         let StoreLocation::Postgres(url) = loc else { unreachable!() };
         assert_eq!(url.expose(), "postgres://gw:s3cr%40t@db.internal:5432/wasmclaw");
+    }
+
+    #[test]
+    fn a_password_in_the_query_string_never_prints_either() {
+        let text =
+            "postgres://gw@db.internal:5432/wasmclaw?sslmode=disable&password=s3cr%40t&SSLPassword=k3y";
+        let loc = StoreLocation::parse(text).unwrap();
+        for shown in [format!("{loc}"), format!("{loc:?}")] {
+            assert!(!shown.contains("s3cr") && !shown.contains("k3y"), "{shown}");
+            assert!(shown.contains("gw@db.internal:5432/wasmclaw?sslmode=disable&password=***"), "{shown}");
+        }
+        let found = passwords(text);
+        for p in ["s3cr%40t", "s3cr@t", "k3y"] {
+            assert!(found.iter().any(|f| f == p), "{p} in {found:?}");
+        }
+        assert_eq!(passwords("postgres://gw:pw@h/db"), ["pw"]);
+        assert!(passwords("postgres://gw@h/db?sslmode=disable").is_empty());
     }
 
     #[test]

@@ -18,6 +18,7 @@
 use crate::harness::{ADMIN_KEY, Body, Gateway, bin, tenant};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use wasmclaw_tests::pg_testing;
@@ -46,6 +47,23 @@ fn hold(url: &str, statements: &str) -> Held {
         client
     });
     Held { _rt: rt, _client: client }
+}
+
+/// The password of a PostgreSQL URL.
+fn password_of(url: &str) -> String {
+    let p = url::Url::parse(url).expect("a URL").password().expect("a password").to_string();
+    assert!(p.len() >= 16, "a password long enough to be found: {p:?}");
+    p
+}
+
+/// `url` with its password moved into the query string (`?password=`),
+/// which PostgreSQL's URLs also take.
+fn password_in_query(url: &str) -> String {
+    let mut u = url::Url::parse(url).unwrap();
+    let password = u.password().unwrap().to_string();
+    u.set_password(None).unwrap();
+    u.query_pairs_mut().append_pair("password", &password);
+    u.into()
 }
 
 /// An answer, with the header a 503 must carry.
@@ -171,7 +189,10 @@ fn a_database_unreachable_at_start_exits_at_once_naming_the_host_and_never_the_p
     let password = "pw-e1a9c4f2b7d35e80";
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    for store in [format!("postgres://gw:{password}@127.0.0.1:{port}/wasmclaw")] {
+    for store in [
+        format!("postgres://gw:{password}@127.0.0.1:{port}/wasmclaw"),
+        format!("postgres://gw@127.0.0.1:{port}/wasmclaw?password={password}"),
+    ] {
         let (code, stdout, stderr) = wasmclaw(
             &["serve", "--listen", "127.0.0.1:0", "--data-dir", data.to_str().unwrap()],
             &[("WASMCLAW_STORE", &store), ("WASMCLAW_LOG", "debug")],
@@ -274,4 +295,118 @@ fn an_exhausted_pool_answers_503_within_a_bound_and_the_rest_of_the_gateway_keep
     drop(lock);
     let a = send(addr, "POST", "/v1/tenants", Some(ADMIN_KEY), Some(&json!({"id": "pool-after"})));
     assert_eq!(a.status, 201, "the pool is whole again: {a:?}");
+}
+
+/// A `wasmclaw serve` of the test's own, for what the harness does not
+/// set: its environment (`WASMCLAW_LOG`, `WASMCLAW_STORE`). Stderr goes to
+/// a file; SIGTERM on drop.
+struct Serve {
+    child: std::process::Child,
+    addr: SocketAddr,
+    stderr: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Serve {
+    fn start(env: &[(&str, &str)]) -> Serve {
+        use std::io::BufRead;
+        let dir = tempfile::tempdir().unwrap();
+        let stderr = dir.path().join("stderr");
+        let mut cmd = Command::new(bin());
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"]).arg(dir.path().join("data"));
+        for (k, _) in std::env::vars() {
+            if k.starts_with("WASMCLAW_") {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.env("WASMCLAW_ADMIN_KEY", ADMIN_KEY).envs(env.iter().copied());
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&stderr).unwrap())
+            .spawn()
+            .expect("spawn wasmclaw serve");
+        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let addr = loop {
+            match lines.next() {
+                Some(Ok(line)) => {
+                    if let Some(a) = line.strip_prefix("wasmclaw listening on http://") {
+                        break a.trim().parse().unwrap();
+                    }
+                }
+                _ => panic!("no listening line; stderr: {}", std::fs::read_to_string(&stderr).unwrap()),
+            }
+        };
+        // Keep reading stdout so the gateway never blocks on it.
+        std::thread::spawn(move || lines.for_each(drop));
+        Serve { child, addr, stderr, _dir: dir }
+    }
+
+    /// Stops the gateway (SIGTERM) and returns its stderr.
+    fn stop(mut self) -> String {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = self.child.wait();
+        std::fs::read_to_string(&self.stderr).unwrap()
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn the_store_password_is_shown_nowhere_in_the_log_the_answers_or_the_cli() {
+    let Some(db) = pg_testing::TestDb::create() else { return };
+    let password = password_of(db.url());
+    // What a failure prints must not show it either.
+    let hide = |text: &str| text.replace(&password, "<PASSWORD>");
+    for (form, store) in [("user", db.url().to_string()), ("query", password_in_query(db.url()))] {
+        let gw = Serve::start(&[("WASMCLAW_STORE", &store), ("WASMCLAW_LOG", "debug")]);
+        let mut seen = Vec::new();
+        for (method, path, body) in [
+            ("POST", "/v1/tenants", Some(json!({"id": "leak"}))),
+            ("POST", "/v1/tenants", Some(json!({"id": "leak"}))),
+            ("GET", "/v1/tenants", None),
+            ("GET", "/v1/security/audit", None),
+            ("GET", "/metrics", None),
+            ("GET", "/v1/usage", None),
+            ("GET", "/v1/no-such-route", None),
+            ("GET", "/openapi.json", None),
+        ] {
+            seen.push(send(gw.addr, method, path, Some(ADMIN_KEY), body.as_ref()));
+        }
+        for a in &seen {
+            assert!(a.status < 500, "{a:?}");
+            assert!(!a.text.contains(&password), "{} shows the password: {}", a.what, hide(&a.text));
+        }
+        let url = format!("http://{}", gw.addr);
+        let port = url::Url::parse(&store).unwrap().port().unwrap();
+        let out_of_range = store.replace(&format!(":{port}/"), ":99999/");
+        let env =
+            [("WASMCLAW_STORE", store.as_str()), ("WASMCLAW_URL", &url), ("WASMCLAW_ADMIN_KEY", ADMIN_KEY)];
+        for args in [
+            &["doctor"][..],
+            &["security", "audit"],
+            &["serve", "--help"],
+            &["doctor", "--help"],
+            &["tenant", "list"],
+            // A store URL refused by the command line (its port is out of range).
+            &["doctor", "--store", &out_of_range],
+        ] {
+            let (_, stdout, stderr) = wasmclaw(args, &env, Duration::from_secs(60));
+            let all = format!("{stdout}{stderr}");
+            assert!(
+                !all.contains(&password),
+                "{form}: {:?} shows the password: {}",
+                hide(&args.join(" ")),
+                hide(&all)
+            );
+        }
+        let log = gw.stop();
+        assert!(log.contains("serving"), "the log at debug level: {}", hide(&log));
+        assert!(!log.contains(&password), "{form}: the gateway's log shows the password: {}", hide(&log));
+    }
 }

@@ -46,10 +46,7 @@ impl PgBackend {
     }
 
     pub(super) fn scrubbed(&self, e: StoreError) -> StoreError {
-        match &self.password {
-            Some(p) => scrub(e, std::slice::from_ref(p)),
-            None => e,
-        }
+        scrub(e, &self.passwords)
     }
 
     /// Runs `f` with a pooled connection (no transaction: one statement is

@@ -9,29 +9,16 @@ pub(super) fn open_error(shown: &str, reason: String) -> StoreError {
     StoreError::Open { store: shown.to_string(), reason }
 }
 
-/// `url` with its password shown as `***`, for messages.
+/// `url` with its passwords shown as `***` (the user's, and a
+/// `?password=` parameter), for messages.
 pub fn redacted_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) => {
-            if u.password().is_some() {
-                let _ = u.set_password(Some("***"));
-            }
-            u.to_string()
-        }
-        Err(_) => "the PostgreSQL URL (unparsable, not shown)".to_string(),
-    }
+    crate::store_location::redacted(url)
+        .unwrap_or_else(|| "the PostgreSQL URL (unparsable, not shown)".to_string())
 }
 
-/// The password in `url`, if it has one (percent-decoded, and as written).
+/// The passwords in `url` (percent-decoded, and as written).
 pub(super) fn passwords_of(url: &str) -> Vec<String> {
-    let Ok(u) = url::Url::parse(url) else { return Vec::new() };
-    let Some(raw) = u.password() else { return Vec::new() };
-    let mut out = vec![raw.to_string()];
-    if let Ok(decoded) = percent_encoding::percent_decode_str(raw).decode_utf8() {
-        out.push(decoded.into_owned());
-    }
-    out.retain(|p| !p.is_empty());
-    out
+    crate::store_location::passwords(url)
 }
 
 pub(super) fn scrub_text(text: &mut String, secrets: &[String]) {
@@ -131,5 +118,19 @@ impl From<deadpool_postgres::PoolError> for StoreError {
             PoolError::Closed => StoreError::Unavailable("the PostgreSQL pool is closed".into()),
             other => StoreError::Unavailable(format!("PostgreSQL pool: {other}")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_password_of_the_url_is_scrubbed_from_an_error() {
+        let url = "postgres://gw:pa%40ss@db:5432/w?password=other-secret";
+        let e = StoreError::Unavailable("pa@ss pa%40ss other-secret".into());
+        let StoreError::Unavailable(m) = scrub(e, &passwords_of(url)) else { unreachable!() };
+        assert_eq!(m, "*** *** ***");
+        assert_eq!(redacted_url(url), "postgres://gw:***@db:5432/w?password=***");
     }
 }

@@ -102,8 +102,9 @@ pub(crate) struct PgBackend {
     runtime: Option<tokio::runtime::Runtime>,
     handle: tokio::runtime::Handle,
     pool: Pool,
-    /// The URL's password, scrubbed from every error text.
-    password: Option<String>,
+    /// The URL's passwords (as written and decoded), scrubbed from every
+    /// error text.
+    passwords: Vec<String>,
     /// The longest a caller waits for one answer.
     call_timeout: Duration,
     /// The in-process mirror of the `credentials_generation` row; see
@@ -187,7 +188,7 @@ impl PgBackend {
             runtime: Some(runtime),
             handle,
             pool,
-            password: secrets.first().cloned(),
+            passwords: secrets.to_vec(),
             call_timeout: options.statement_timeout * 2 + options.pool_timeout * 2 + Duration::from_secs(5),
             credentials: AtomicU64::new(0),
         };
