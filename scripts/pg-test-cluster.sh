@@ -4,6 +4,8 @@
 #   eval "$(bash scripts/pg-test-cluster.sh start)"   # exports WASMCLAW_TEST_PG, WASMCLAW_TEST_PG_DIR
 #   bash scripts/pg-test-cluster.sh stop              # stops it, removes its directory
 #   bash scripts/pg-test-cluster.sh run CMD ARGS...   # start, run CMD, stop (whatever CMD's status)
+#   bash scripts/pg-test-cluster.sh down DIR          # stops the server, keeps the cluster
+#   bash scripts/pg-test-cluster.sh up DIR            # starts a cluster `down` stopped, as it was
 #
 # `start [DIR]` makes a fresh cluster in a new temporary directory, or in
 # DIR, an empty directory `dir` made (so a caller can set its trap before
@@ -16,6 +18,11 @@
 #
 #   WASMCLAW_TEST_PG      postgres://USER:PASSWORD@127.0.0.1:PORT/postgres
 #   WASMCLAW_TEST_PG_DIR  the cluster's directory, what `stop` takes
+#
+# `down DIR` and `up DIR` are for fault tests (a database restarted under
+# a running gateway): `down` stops the server (a fast shutdown: sessions
+# are ended, committed work kept) and leaves the cluster; `up` starts it
+# again with the options and port it had (pg_ctl's postmaster.opts).
 #
 # `stop [DIR]` (DIR defaults to $WASMCLAW_TEST_PG_DIR) stops the server and
 # removes the directory; it does nothing when there is nothing to stop, so
@@ -190,6 +197,30 @@ cmd_stop() {
     log "stopped; removed $dir"
 }
 
+# The cluster directory `dir` names, checked to be one `start` made.
+cluster_dir() {
+    local dir=${1:-${WASMCLAW_TEST_PG_DIR:-}}
+    [[ -n "$dir" && -e "$dir/$MARKER" && -d "$dir/data" ]] ||
+        die "${dir:-(no directory)} is not a cluster made by pg-test-cluster.sh start"
+    echo "$dir"
+}
+
+cmd_down() {
+    local dir bindir
+    dir=$(cluster_dir "${1:-}")
+    bindir=$(find_bindir)
+    as_owner "$bindir/pg_ctl" -D "$dir/data" -m fast -w -t 30 stop >&2
+}
+
+cmd_up() {
+    local dir bindir
+    dir=$(cluster_dir "${1:-}")
+    bindir=$(find_bindir)
+    # `restart` of a stopped server starts it with postmaster.opts: the
+    # options (port, socket directory) `start` gave it.
+    as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 restart >&2
+}
+
 cmd_run() {
     [[ $# -gt 0 ]] || die "usage: $0 run CMD [ARGS...]"
     local dir env
@@ -209,9 +240,11 @@ case "${1:-}" in
 start) cmd_start "${2:-}" ;;
 stop) cmd_stop "${2:-}" ;;
 dir) new_dir ;;
+down) cmd_down "${2:-}" ;;
+up) cmd_up "${2:-}" ;;
 run)
     shift
     cmd_run "$@"
     ;;
-*) die "usage: $0 start [DIR] | stop [DIR] | dir | run CMD [ARGS...]" ;;
+*) die "usage: $0 start [DIR] | stop [DIR] | down DIR | up DIR | dir | run CMD [ARGS...]" ;;
 esac

@@ -67,6 +67,10 @@ impl From<Error> for ApiError {
             Error::Busy(_) | Error::QuotaExceeded(_) => StatusCode::TOO_MANY_REQUESTS,
             Error::Provider(_) => StatusCode::BAD_GATEWAY,
             Error::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            // The skill ended on the host's `unavailable` (its store could
+            // not be reached, say): "retrying later may succeed" is a 503
+            // with Retry-After, not a failure of the skill's own.
+            Error::Skill(wasmclaw::bindings::WitError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
             Error::OutOfFuel { .. }
             | Error::Timeout { .. }
             | Error::MemoryLimit { .. }
@@ -144,3 +148,32 @@ impl IntoResponse for ApiError {
 
 /// What handlers return.
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasmclaw::bindings::WitError;
+
+    fn answer(e: Error) -> Response {
+        ApiError::from(e).into_response()
+    }
+
+    #[test]
+    fn a_skill_ending_on_the_hosts_unavailable_is_a_503_to_retry_and_its_own_failure_a_422() {
+        let r = answer(Error::Skill(WitError::Unavailable("storage is unavailable".into())));
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(r.headers()[axum::http::header::RETRY_AFTER], "1");
+        let r = answer(Error::Skill(WitError::Failed("no such city".into())));
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(r.headers().get(axum::http::header::RETRY_AFTER).is_none());
+    }
+
+    #[test]
+    fn an_unavailable_store_is_a_503_to_retry_and_a_broken_one_a_500() {
+        let r = answer(Error::Store(wasmclaw::store::StoreError::Unavailable("down".into())));
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(r.headers()[axum::http::header::RETRY_AFTER], "1");
+        let r = answer(Error::Store(wasmclaw::store::StoreError::Backend("bug".into())));
+        assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+}

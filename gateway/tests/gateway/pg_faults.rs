@@ -15,11 +15,13 @@
 //! (5 s) for one statement, so an answer later than [`ANSWER_BOUND`] is a
 //! hang.
 
-use crate::harness::{ADMIN_KEY, Body, Gateway, bin, tenant};
+use crate::harness::{ADMIN_KEY, Body, Gateway, bin, install, poll, tenant};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use wasmclaw_tests::pg_testing;
 
@@ -27,9 +29,79 @@ use wasmclaw_tests::pg_testing;
 /// 5 s, with room for a loaded machine).
 const ANSWER_BOUND: Duration = Duration::from_secs(75);
 
+/// A PostgreSQL cluster of the test's own, which it may stop and start
+/// under a running gateway; removed on drop.
+struct Cluster {
+    dir: PathBuf,
+    /// The superuser URL (its `postgres` database).
+    url: String,
+}
+
+fn script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/pg-test-cluster.sh")
+}
+
+fn run_script(args: &[&str]) -> String {
+    let out = Command::new("bash").arg(script()).args(args).stdin(Stdio::null()).output().expect("run bash");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "pg-test-cluster.sh {args:?}: {err}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+impl Cluster {
+    /// A new cluster, or `None` where the gateway_pg suites are skipped
+    /// (no `WASMCLAW_TEST_PG`; under CI that fails in the harness first).
+    fn start() -> Option<Cluster> {
+        pg_testing::TestDb::create()?;
+        let dir = run_script(&["dir"]).trim().to_string();
+        let mut cluster = Cluster { dir: PathBuf::from(&dir), url: String::new() };
+        for line in run_script(&["start", &dir]).lines() {
+            if let Some(v) = line.strip_prefix("export WASMCLAW_TEST_PG='") {
+                cluster.url = v.trim_end_matches('\'').to_string();
+            }
+        }
+        assert!(cluster.url.starts_with("postgres://"), "no URL from pg-test-cluster.sh start");
+        Some(cluster)
+    }
+
+    /// A new database `name` on this cluster; its URL.
+    fn database(&self, name: &str) -> String {
+        sql(&self.url, &format!("CREATE DATABASE \"{name}\""));
+        let mut url = url::Url::parse(&self.url).expect("the cluster's URL");
+        url.set_path(&format!("/{name}"));
+        url.into()
+    }
+
+    /// Stops the server (a fast shutdown: committed work is kept).
+    fn down(&self) {
+        run_script(&["down", self.dir.to_str().unwrap()]);
+    }
+
+    /// Starts it again, on the same port.
+    fn up(&self) {
+        run_script(&["up", self.dir.to_str().unwrap()]);
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = Command::new("bash").arg(script()).args(["stop", self.dir.to_str().unwrap()]).output();
+    }
+}
+
 /// A small runtime for the test's own connections.
 fn pg_runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap()
+}
+
+/// Runs `statements` on `url`.
+fn sql(url: &str, statements: &str) {
+    let rt = pg_runtime();
+    rt.block_on(async {
+        let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.expect("connect");
+        tokio::spawn(conn);
+        client.batch_execute(statements).await.expect("run the statements");
+    });
 }
 
 /// A transaction held open on `url` (its locks with it) until dropped.
@@ -87,6 +159,17 @@ impl Answer {
         self.status == 503
             && self.code().as_deref() == Some("store-unavailable")
             && self.retry_after.as_deref().is_some_and(|s| s.parse::<u32>().is_ok())
+    }
+
+    /// A 503 with a `Retry-After` of whole seconds: `store-unavailable`, or
+    /// a skill that ended on the host's `unavailable` (its memory could not
+    /// be reached).
+    fn is_unavailable(&self) -> bool {
+        self.is_store_unavailable()
+            || (self.status == 503
+                && self.code().as_deref() == Some("skill-error")
+                && self.text.contains("unavailable")
+                && self.retry_after.as_deref().is_some_and(|s| s.parse::<u32>().is_ok()))
     }
 
     /// 2xx, or a 503 `store-unavailable` as [`Answer::is_store_unavailable`].
@@ -176,6 +259,8 @@ fn wasmclaw(args: &[&str], env: &[(&str, &str)], bound: Duration) -> (Option<i32
 fn closed_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
+
+const BACKUP_TYPE: &str = "application/vnd.wasmclaw.backup";
 
 /// The exit code of a store error (`wasmclaw::Error::Store`).
 const STORE_EXIT: i32 = 13;
@@ -297,6 +382,156 @@ fn an_exhausted_pool_answers_503_within_a_bound_and_the_rest_of_the_gateway_keep
     assert_eq!(a.status, 201, "the pool is whole again: {a:?}");
 }
 
+/// What one writer of the restart test did.
+#[derive(Default)]
+struct Tally {
+    /// What was acknowledged (2xx): the writer's own record of it.
+    acked: Vec<String>,
+    /// 503 `store-unavailable` answers.
+    unavailable: usize,
+    /// Answers that are neither (each a failure), and lost requests.
+    wrong: Vec<String>,
+}
+
+/// One kind of write, sent in a loop by a writer thread; `i` numbers it.
+type Write = Box<dyn Fn(usize) -> Result<Answer, String> + Send>;
+
+/// The id an acknowledged write answered: a token's or a tenant's `id`, a
+/// note's `output.id`.
+fn written_id(a: &Answer) -> String {
+    let v: Value = serde_json::from_str(&a.text).unwrap_or_default();
+    let id = v["id"].as_str().or(v["output"]["id"].as_str());
+    id.map(str::to_string).unwrap_or_else(|| panic!("no id in {a:?}"))
+}
+
+fn writer(write: Write, stop: Arc<AtomicBool>) -> Arc<Mutex<Tally>> {
+    let tally = Arc::new(Mutex::new(Tally::default()));
+    let out = tally.clone();
+    std::thread::spawn(move || {
+        let until = Instant::now() + Duration::from_secs(240);
+        for i in 0..5000 {
+            if stop.load(Ordering::Relaxed) || Instant::now() > until {
+                break;
+            }
+            let a = write(i);
+            let mut t = tally.lock().unwrap();
+            let pause = match a {
+                Ok(a) if (200..300).contains(&a.status) => {
+                    t.acked.push(written_id(&a));
+                    5
+                }
+                Ok(a) if a.is_unavailable() => {
+                    t.unavailable += 1;
+                    50
+                }
+                Ok(a) => {
+                    t.wrong.push(format!("{} → {} {:?} {}", a.what, a.status, a.retry_after, a.text));
+                    50
+                }
+                Err(e) => {
+                    t.wrong.push(e);
+                    50
+                }
+            };
+            drop(t);
+            std::thread::sleep(Duration::from_millis(pause));
+        }
+    });
+    out
+}
+
+fn acked(t: &Arc<Mutex<Tally>>) -> usize {
+    t.lock().unwrap().acked.len()
+}
+
+#[test]
+fn a_database_restarted_under_load_answers_2xx_or_503_and_keeps_every_acknowledged_write() {
+    let Some(cluster) = Cluster::start() else { return };
+    let store = cluster.database("load");
+    let gw = Gateway::start_with_serve_args("", &["--store", &store]);
+    let t = tenant(&gw, "load");
+    install(&gw, "load", ADMIN_KEY, "notes", false);
+    let addr = gw.addr;
+    let stop = Arc::new(AtomicBool::new(false));
+    let bound = ANSWER_BOUND;
+    let tokens = |w: usize| -> Write {
+        Box::new(move |i| {
+            let body = json!({"role": "member", "name": format!("w{w}-{i}")});
+            try_send(addr, "POST", "/v1/tenants/load/tokens", Some(ADMIN_KEY), Body::Json(body), bound)
+        })
+    };
+    let tenants: Write = Box::new(move |i| {
+        let body = Body::Json(json!({"id": format!("load-{i}")}));
+        try_send(addr, "POST", "/v1/tenants", Some(ADMIN_KEY), body, bound)
+    });
+    // Memory written by a skill: one writer (notes numbers its notes from
+    // a counter in memory, so concurrent adds would race each other).
+    let member = t.member.clone();
+    let notes: Write = Box::new(move |i| {
+        let input = json!({"op": "add", "text": format!("note {i}")});
+        try_send(addr, "POST", "/v1/skills/notes/invoke", Some(&member), Body::Json(input), bound)
+    });
+    let tallies = [
+        ("token", writer(tokens(0), stop.clone())),
+        ("token", writer(tokens(1), stop.clone())),
+        ("tenant", writer(tenants, stop.clone())),
+        ("note", writer(notes, stop.clone())),
+    ];
+    let all_past = |n: usize| {
+        poll(Duration::from_secs(120), || tallies.iter().all(|(_, t)| acked(t) >= n).then_some(()))
+    };
+    all_past(3).expect("every writer is acknowledged before the restart");
+
+    cluster.down();
+    std::thread::sleep(Duration::from_secs(3));
+    cluster.up();
+    let before: Vec<usize> = tallies.iter().map(|(_, t)| acked(t)).collect();
+    poll(Duration::from_secs(120), || {
+        tallies.iter().zip(&before).all(|((_, t), b)| acked(t) >= b + 3).then_some(())
+    })
+    .unwrap_or_else(|| {
+        let seen: Vec<String> = tallies
+            .iter()
+            .map(|(kind, t)| {
+                let t = t.lock().unwrap();
+                format!("{kind}: {} acked, {} unavailable, wrong {:?}", t.acked.len(), t.unavailable, t.wrong)
+            })
+            .collect();
+        panic!("not every writer is acknowledged again after the restart: {seen:#?}\nlog:\n{}", gw.log_text())
+    });
+    stop.store(true, Ordering::Relaxed);
+    std::thread::sleep(Duration::from_secs(1));
+
+    let mut unavailable = 0;
+    for (kind, t) in &tallies {
+        let t = t.lock().unwrap();
+        assert!(t.wrong.is_empty(), "{kind} writer: {:#?}", t.wrong);
+        unavailable += t.unavailable;
+    }
+    assert!(unavailable > 0, "the restart was seen: some answers were 503");
+
+    // Everything acknowledged is there.
+    let listed = send(addr, "GET", "/v1/tenants/load/tokens", Some(ADMIN_KEY), None);
+    let tenants_now = send(addr, "GET", "/v1/tenants", Some(ADMIN_KEY), None);
+    let notes_now =
+        send(addr, "POST", "/v1/skills/notes/invoke", Some(&t.member), Some(&json!({"op": "list"})));
+    for (kind, t) in &tallies {
+        let answer = match *kind {
+            "token" => &listed,
+            "tenant" => &tenants_now,
+            _ => &notes_now,
+        };
+        assert_eq!(answer.status, 200, "{answer:?}");
+        for id in &t.lock().unwrap().acked {
+            let needle = format!("\"id\":\"{id}\"");
+            assert!(answer.text.contains(&needle), "acknowledged {kind} {id} is gone: {}", answer.text);
+        }
+    }
+    let log = gw.log_text();
+    assert!(!log.contains("panicked"), "{log}");
+    assert!(!log.contains(&password_of(&store)), "the log shows the password");
+}
+
 /// A `wasmclaw serve` of the test's own, for what the harness does not
 /// set: its environment (`WASMCLAW_LOG`, `WASMCLAW_STORE`). Stderr goes to
 /// a file; SIGTERM on drop.
@@ -409,4 +644,175 @@ fn the_store_password_is_shown_nowhere_in_the_log_the_answers_or_the_cli() {
         assert!(log.contains("serving"), "the log at debug level: {}", hide(&log));
         assert!(!log.contains(&password), "{form}: the gateway's log shows the password: {}", hide(&log));
     }
+}
+
+/// The fake model provider and Telegram, for agents and channels.
+fn agent_config() -> String {
+    let fake = crate::harness::fake_llm();
+    format!(
+        "[providers.openai]\nkind = \"openai\"\nbase_url = \"{}\"\nmax_retries = 0\n\n\
+         [channels]\ntelegram_api_base = \"{}\"\n",
+        fake.base("openai"),
+        fake.telegram_base()
+    )
+}
+
+/// Sends a Telegram update to `path` with its secret token (no gateway
+/// credential).
+fn telegram(addr: SocketAddr, path: &str, token: &str, update_id: u64) -> Answer {
+    let update = json!({"update_id": update_id, "message": {"message_id": update_id,
+        "from": {"id": 880_001, "is_bot": false}, "chat": {"id": 880_001, "type": "private"},
+        "text": format!("note from telegram {update_id}")}});
+    let resp = crate::harness::client()
+        .post(format!("http://{addr}{path}"))
+        .timeout(ANSWER_BOUND)
+        .header("x-telegram-bot-api-secret-token", token)
+        .header("content-type", "application/json")
+        .body(update.to_string())
+        .send()
+        .unwrap_or_else(|e| panic!("POST {path}: {e}"));
+    let status = resp.status().as_u16();
+    let retry_after = resp.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_string);
+    Answer { what: format!("POST {path} (telegram)"), status, retry_after, text: resp.text().unwrap() }
+}
+
+#[test]
+fn with_the_database_down_every_route_answers_2xx_or_503_and_nothing_acknowledged_is_lost() {
+    let Some(cluster) = Cluster::start() else { return };
+    let store = cluster.database("down");
+    let gw = Gateway::start_with_serve_args(&agent_config(), &["--store", &store]);
+    let addr = gw.addr;
+    let t = tenant(&gw, "down");
+    let policy = Body::Raw("application/toml", b"[cron]\nmax_jobs = 4\nmin_interval_secs = 60\n".to_vec());
+    gw.req("PUT", &t.path("/policy"), Some(ADMIN_KEY), policy).expect(200);
+    for skill in ["notes", "reminder", "echo"] {
+        install(&gw, "down", ADMIN_KEY, skill, false);
+    }
+    for (name, value) in [
+        ("LLM_KEY", wasmclaw_tests::fake_llm::FAKE_KEY),
+        ("TG_TOKEN", wasmclaw_tests::fake_llm::FAKE_BOT_TOKEN),
+        ("TG_HOOK", "secret-token-down"),
+    ] {
+        let body = Body::Raw("application/octet-stream", value.as_bytes().to_vec());
+        gw.req("PUT", &t.path(&format!("/secrets/{name}")), Some(ADMIN_KEY), body).expect(204);
+    }
+    let agent = json!({"name": "helper", "provider": "openai", "model": "gpt-test", "skills": ["notes"],
+        "api_key_secret": "LLM_KEY", "system_prompt": "You keep notes."});
+    gw.post("/v1/agents", Some(&t.admin), agent.clone()).expect(201);
+    let channel = json!({"name": "tg", "kind": "telegram", "agent": "helper", "secret": "TG_HOOK",
+        "bot_token_secret": "TG_TOKEN"});
+    gw.post("/v1/channels", Some(&t.admin), channel.clone()).expect(201);
+    let note = crate::harness::output(&gw, &t.member, "notes", &json!({"op": "add", "text": "kept"}));
+    let job = crate::harness::output(
+        &gw,
+        &t.member,
+        "reminder",
+        &json!({"op": "add", "text": "r", "every_seconds": 600}),
+    );
+    let job = job["job_id"].as_str().expect("a job id").to_string();
+    let (uncached, uncached_id) = crate::harness::mint(&gw, "down", ADMIN_KEY, "member");
+    let (_, spare_id) = crate::harness::mint(&gw, "down", ADMIN_KEY, "guest");
+    let backup = gw.get("/v1/backup?tenant=down", Some(ADMIN_KEY));
+    assert_eq!(backup.status, 200, "{backup:?}");
+    // The admin token is used now, so it is in the token cache when the
+    // database goes down; `uncached` was never used.
+    gw.get("/v1/skills", Some(&t.admin)).expect(200);
+
+    cluster.down();
+    let short = |rest: &str| format!("/v1{rest}");
+    let mut routes: Vec<(&str, String, Option<&str>, Body)> = vec![
+        ("GET", "/healthz".into(), None, Body::None),
+        ("GET", "/readyz".into(), None, Body::None),
+        ("GET", "/openapi.json".into(), None, Body::None),
+        ("GET", "/metrics".into(), Some(ADMIN_KEY), Body::None),
+        ("POST", "/v1/tenants".into(), Some(ADMIN_KEY), Body::Json(json!({"id": "down-new"}))),
+        ("GET", "/v1/tenants".into(), Some(ADMIN_KEY), Body::None),
+        ("GET", "/v1/tenants/down".into(), Some(ADMIN_KEY), Body::None),
+        ("POST", "/v1/tenants/down/suspend".into(), Some(ADMIN_KEY), Body::None),
+        ("DELETE", "/v1/tenants/down".into(), Some(ADMIN_KEY), Body::None),
+        ("GET", "/v1/security/audit".into(), Some(ADMIN_KEY), Body::None),
+        ("GET", "/v1/trust".into(), Some(ADMIN_KEY), Body::None),
+        ("GET", "/v1/backup?tenant=down".into(), Some(ADMIN_KEY), Body::None),
+        ("POST", "/v1/restore".into(), Some(ADMIN_KEY), Body::Raw(BACKUP_TYPE, backup.bytes.clone())),
+    ];
+    for cred in [t.admin.as_str(), uncached.as_str()] {
+        let c = Some(cred);
+        routes.extend([
+            ("GET", short("/tokens"), c, Body::None),
+            ("POST", short("/tokens"), c, Body::Json(json!({"role": "guest", "name": "x"}))),
+            ("POST", short(&format!("/tokens/{spare_id}/rotate")), c, Body::Json(json!({}))),
+            ("DELETE", short(&format!("/tokens/{spare_id}")), c, Body::None),
+            ("GET", short("/policy"), c, Body::None),
+            ("GET", short("/skills"), c, Body::None),
+            ("POST", short("/skills"), c, Body::Json(crate::harness::install_body("greeter-v1", false))),
+            ("DELETE", short("/skills/echo"), c, Body::None),
+            ("POST", short("/skills/echo/invoke"), c, Body::Json(json!({"say": "hi"}))),
+            ("POST", short("/skills/notes/invoke"), c, Body::Json(json!({"op": "list"}))),
+            ("POST", short("/skills/notes/invoke"), c, Body::Json(json!({"op": "add", "text": "lost?"}))),
+            ("GET", short("/agents"), c, Body::None),
+            ("GET", short("/agents/helper"), c, Body::None),
+            ("PUT", short("/agents/helper"), c, Body::Json(agent.clone())),
+            (
+                "POST",
+                short("/agents/helper/messages"),
+                c,
+                Body::Json(json!({"peer": "alice", "text": "note hi"})),
+            ),
+            ("GET", short("/agents/helper/sessions/alice"), c, Body::None),
+            ("DELETE", short("/agents/helper/sessions/alice"), c, Body::None),
+            ("GET", short("/channels"), c, Body::None),
+            ("DELETE", short("/channels/tg"), c, Body::None),
+            ("PUT", short("/secrets/NEW"), c, Body::Raw("text/plain", b"v".to_vec())),
+            ("GET", short("/secrets"), c, Body::None),
+            ("GET", short("/memory"), c, Body::None),
+            ("DELETE", short("/memory/note:00000001"), c, Body::None),
+            ("GET", short("/cron"), c, Body::None),
+            ("DELETE", short(&format!("/cron/{job}")), c, Body::None),
+            ("GET", short("/contacts"), c, Body::None),
+            ("GET", short("/usage"), c, Body::None),
+            ("GET", short("/audit"), c, Body::None),
+        ]);
+    }
+    let mut answers = Vec::new();
+    for (method, path, cred, body) in routes {
+        answers
+            .push(try_send(addr, method, &path, cred, body, ANSWER_BOUND).unwrap_or_else(|e| panic!("{e}")));
+    }
+    answers.push(telegram(addr, "/v1/inbound/down/tg", "secret-token-down", 1));
+    let wrong: Vec<&Answer> =
+        answers.iter().filter(|a| !((200..300).contains(&a.status) || a.is_unavailable())).collect();
+    assert!(wrong.is_empty(), "with the database down: {wrong:#?}");
+    for a in answers.iter().filter(|a| a.what == "GET /healthz" || a.what == "GET /openapi.json") {
+        assert_eq!(a.status, 200, "{a:?}");
+    }
+
+    cluster.up();
+    poll(Duration::from_secs(60), || {
+        (send(addr, "GET", "/v1/tenants/down", Some(ADMIN_KEY), None).status == 200).then_some(())
+    })
+    .expect("the gateway is served again once the database is back");
+    // Nothing acknowledged before the outage is gone, and the token that
+    // could not be checked meanwhile works again.
+    let notes = send(addr, "POST", "/v1/skills/notes/invoke", Some(&uncached), Some(&json!({"op": "list"})));
+    assert_eq!(notes.status, 200, "{notes:?}");
+    assert!(notes.text.contains(&format!("\"id\":\"{}\"", note["id"].as_str().unwrap())), "{notes:?}");
+    let cron = send(addr, "GET", "/v1/cron", Some(&t.admin), None);
+    assert!(cron.status == 200 && cron.text.contains(&job), "{cron:?}");
+    let tokens = send(addr, "GET", "/v1/tokens", Some(&t.admin), None);
+    assert!(tokens.status == 200 && tokens.text.contains(&uncached_id), "{tokens:?}");
+    for (path, needle) in
+        [("/v1/agents/helper", "helper"), ("/v1/channels", "\"tg\""), ("/v1/secrets", "TG_HOOK")]
+    {
+        let a = send(addr, "GET", path, Some(&t.admin), None);
+        assert!(a.status == 200 && a.text.contains(needle), "{a:?}");
+    }
+    let tenant_now = send(addr, "GET", "/v1/tenants/down", Some(ADMIN_KEY), None);
+    assert!(tenant_now.text.contains("\"active\""), "{tenant_now:?}");
+    // The Telegram update the gateway could not take is taken now (a 503
+    // makes Telegram send it again).
+    let again = telegram(addr, "/v1/inbound/down/tg", "secret-token-down", 1);
+    assert_eq!(again.status, 200, "{again:?}");
+    let log = gw.log_text();
+    assert!(!log.contains("panicked"), "{log}");
+    assert!(!log.contains(&password_of(&store)), "the log shows the password");
 }
