@@ -816,3 +816,38 @@ fn with_the_database_down_every_route_answers_2xx_or_503_and_nothing_acknowledge
     assert!(!log.contains("panicked"), "{log}");
     assert!(!log.contains(&password_of(&store)), "the log shows the password");
 }
+
+#[test]
+fn a_password_changed_under_a_running_gateway_answers_503_until_it_is_set_back() {
+    let Some(cluster) = Cluster::start() else { return };
+    // The gateway's own role, whose password the operator rotates.
+    let password = "pw-3b8f0e6a1c9d47e2a5";
+    sql(&cluster.url, &format!("CREATE ROLE gw LOGIN PASSWORD '{password}'"));
+    sql(&cluster.url, "CREATE DATABASE gwdb OWNER gw");
+    let mut url = url::Url::parse(&cluster.url).unwrap();
+    url.set_username("gw").unwrap();
+    url.set_password(Some(password)).unwrap();
+    url.set_path("/gwdb");
+    let store: String = url.into();
+    let gw = Gateway::start_with_serve_args("", &["--store", &store]);
+    tenant(&gw, "rotated");
+    // A new password, and the gateway's connections ended: every new one
+    // is refused (SQLSTATE 28P01).
+    sql(
+        &cluster.url,
+        "ALTER ROLE gw PASSWORD 'pw-another-one-0000'; \
+         SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'gw'",
+    );
+    for (method, path, body) in [
+        ("GET", "/v1/tenants", None),
+        ("POST", "/v1/tenants", Some(json!({"id": "rotated-2"}))),
+        ("GET", "/v1/tenants/rotated/tokens", None),
+    ] {
+        let a = send(gw.addr, method, path, Some(ADMIN_KEY), body.as_ref());
+        assert!(a.is_store_unavailable(), "a store the gateway cannot log in to: {a:?}");
+    }
+    sql(&cluster.url, &format!("ALTER ROLE gw PASSWORD '{password}'"));
+    let a = send(gw.addr, "GET", "/v1/tenants/rotated", Some(ADMIN_KEY), None);
+    assert_eq!(a.status, 200, "served again with the password set back: {a:?}");
+    assert!(!gw.log_text().contains(password), "the log shows the password");
+}

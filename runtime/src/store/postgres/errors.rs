@@ -59,12 +59,17 @@ pub(super) fn scrub(e: StoreError, secrets: &[String]) -> StoreError {
 /// SQLSTATE classes and codes that say "try again later": the connection
 /// (08), too many connections or no room (53), the server shutting down or
 /// refusing connections (57P0x), a statement or lock timeout (57014,
-/// 55P03), and a serialisation failure or deadlock (40001, 40P01).
+/// 55P03), a serialisation failure or deadlock (40001, 40P01), and a server
+/// that refuses this gateway's new connections (28: a password rotated
+/// under it, a changed `pg_hba.conf`; 3D000: its database gone) — the
+/// operator's to fix, and meanwhile the store cannot be reached, which is
+/// no fault of the request. At start every one of them is fatal.
 pub(super) fn retryable(code: &str) -> bool {
     code.starts_with("08")
         || code.starts_with("53")
         || code.starts_with("57P")
-        || matches!(code, "57014" | "55P03" | "40001" | "40P01")
+        || code.starts_with("28")
+        || matches!(code, "57014" | "55P03" | "40001" | "40P01" | "3D000")
 }
 
 impl From<tokio_postgres::Error> for StoreError {
@@ -124,6 +129,16 @@ impl From<deadpool_postgres::PoolError> for StoreError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_server_refusing_the_gateway_is_retryable_and_a_logic_error_is_not() {
+        for code in ["08006", "53300", "57P01", "57014", "40001", "28P01", "28000", "3D000"] {
+            assert!(retryable(code), "{code}");
+        }
+        for code in ["23505", "42P01", "22021", "25P02", "XX000"] {
+            assert!(!retryable(code), "{code}");
+        }
+    }
 
     #[test]
     fn every_password_of_the_url_is_scrubbed_from_an_error() {
