@@ -6,6 +6,8 @@
 #   bash scripts/pg-test-cluster.sh run CMD ARGS...   # start, run CMD, stop (whatever CMD's status)
 #   bash scripts/pg-test-cluster.sh down DIR          # stops the server, keeps the cluster
 #   bash scripts/pg-test-cluster.sh up DIR            # starts a cluster `down` stopped, as it was
+#   bash scripts/pg-test-cluster.sh freeze DIR        # SIGSTOPs the server and its backends (a hung server)
+#   bash scripts/pg-test-cluster.sh thaw DIR          # SIGCONTs them
 #
 # `start [DIR]` makes a fresh cluster in a new temporary directory, or in
 # DIR, an empty directory `dir` made (so a caller can set its trap before
@@ -23,6 +25,9 @@
 # a running gateway): `down` stops the server (a fast shutdown: sessions
 # are ended, committed work kept) and leaves the cluster; `up` starts it
 # again with the options and port it had (pg_ctl's postmaster.opts).
+# `freeze DIR` stops the server's processes (SIGSTOP: connections stay
+# open, nothing answers, as a hung or partitioned server) and `thaw DIR`
+# lets them go on.
 #
 # `stop [DIR]` (DIR defaults to $WASMCLAW_TEST_PG_DIR) stops the server and
 # removes the directory; it does nothing when there is nothing to stop, so
@@ -221,6 +226,22 @@ cmd_up() {
     as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 restart >&2
 }
 
+# The server's process and its children (backends, background workers).
+server_pids() {
+    local dir pid
+    dir=$(cluster_dir "${1:-}")
+    pid=$(head -n 1 "$dir/data/postmaster.pid" 2>/dev/null) || die "the server of $dir is not running"
+    echo "$pid"
+    pgrep -P "$pid" || true
+}
+
+cmd_signal() {
+    local sig=$1 pid
+    for pid in $(server_pids "${2:-}"); do
+        kill "-$sig" "$pid" 2>/dev/null || true
+    done
+}
+
 cmd_run() {
     [[ $# -gt 0 ]] || die "usage: $0 run CMD [ARGS...]"
     local dir env
@@ -242,9 +263,11 @@ stop) cmd_stop "${2:-}" ;;
 dir) new_dir ;;
 down) cmd_down "${2:-}" ;;
 up) cmd_up "${2:-}" ;;
+freeze) cmd_signal STOP "${2:-}" ;;
+thaw) cmd_signal CONT "${2:-}" ;;
 run)
     shift
     cmd_run "$@"
     ;;
-*) die "usage: $0 start [DIR] | stop [DIR] | down DIR | up DIR | dir | run CMD [ARGS...]" ;;
+*) die "usage: $0 start [DIR] | stop [DIR] | down DIR | up DIR | freeze DIR | thaw DIR | dir | run CMD [ARGS...]" ;;
 esac

@@ -10,10 +10,12 @@
 //! cluster of their own (`scripts/pg-test-cluster.sh start`, `down`, `up`),
 //! so no other test's database goes away.
 //!
-//! The bounds here are hang detectors, not speed figures: the gateway's
-//! store waits at most its statement timeout (30 s) plus its pool timeout
-//! (5 s) for one statement, so an answer later than [`ANSWER_BOUND`] is a
-//! hang.
+//! The bounds here are hang detectors, not speed figures: a server that
+//! answers ends a statement at its statement timeout (30 s) and the pool
+//! gives up on a connection at its timeout (5 s); against one that answers
+//! nothing the store gives up on a call at its call timeout (twice each,
+//! plus 5 s: 75 s). A request stops at its first failed store call, so an
+//! answer later than [`ANSWER_BOUND`] is a hang.
 
 use crate::harness::{ADMIN_KEY, Body, Gateway, bin, install, poll, tenant};
 use serde_json::{Value, json};
@@ -25,9 +27,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use wasmclaw_tests::pg_testing;
 
-/// The longest any answer may take (statement timeout 30 s + pool timeout
-/// 5 s, with room for a loaded machine).
-const ANSWER_BOUND: Duration = Duration::from_secs(75);
+/// The longest any answer may take: the store's call timeout (75 s), with
+/// room for a loaded machine.
+const ANSWER_BOUND: Duration = Duration::from_secs(90);
 
 /// A PostgreSQL cluster of the test's own, which it may stop and start
 /// under a running gateway; removed on drop.
@@ -81,10 +83,23 @@ impl Cluster {
     fn up(&self) {
         run_script(&["up", self.dir.to_str().unwrap()]);
     }
+
+    /// Stops the server's processes where they are (SIGSTOP): its
+    /// connections stay open and nothing answers, as a hung server.
+    fn freeze(&self) {
+        run_script(&["freeze", self.dir.to_str().unwrap()]);
+    }
+
+    /// Lets them go on.
+    fn thaw(&self) {
+        run_script(&["thaw", self.dir.to_str().unwrap()]);
+    }
 }
 
 impl Drop for Cluster {
     fn drop(&mut self) {
+        // A frozen server would not stop.
+        let _ = Command::new("bash").arg(script()).args(["thaw", self.dir.to_str().unwrap()]).output();
         let _ = Command::new("bash").arg(script()).args(["stop", self.dir.to_str().unwrap()]).output();
     }
 }
@@ -850,4 +865,45 @@ fn a_password_changed_under_a_running_gateway_answers_503_until_it_is_set_back()
     let a = send(gw.addr, "GET", "/v1/tenants/rotated", Some(ADMIN_KEY), None);
     assert_eq!(a.status, 200, "served again with the password set back: {a:?}");
     assert!(!gw.log_text().contains(password), "the log shows the password");
+}
+
+#[test]
+fn a_database_that_stops_answering_under_a_running_gateway_answers_503_within_the_bound() {
+    let Some(cluster) = Cluster::start() else { return };
+    let store = cluster.database("hung");
+    let gw = Gateway::start_with_serve_args("", &["--store", &store]);
+    let t = tenant(&gw, "hung");
+    let addr = gw.addr;
+    // Connections are open in the pool; then the server stops answering
+    // on them, and takes new ones without a word.
+    cluster.freeze();
+    let writers: Vec<_> = (0..6)
+        .map(|i| {
+            let body = Body::Json(json!({"id": format!("hung-{i}")}));
+            std::thread::spawn(move || {
+                try_send(addr, "POST", "/v1/tenants", Some(ADMIN_KEY), body, ANSWER_BOUND)
+            })
+        })
+        .collect();
+    let member = t.member.clone();
+    let reader = std::thread::spawn(move || {
+        try_send(addr, "GET", "/v1/skills", Some(&member), Body::None, ANSWER_BOUND)
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let health = try_send(addr, "GET", "/healthz", None, Body::None, Duration::from_secs(10))
+        .unwrap_or_else(|e| panic!("while the database is hung: {e}"));
+    assert_eq!(health.status, 200, "{health:?}");
+    for w in writers {
+        let a = w.join().unwrap().unwrap_or_else(|e| panic!("while the database is hung: {e}"));
+        assert!(a.is_store_unavailable(), "{a:?}");
+    }
+    let a = reader.join().unwrap().unwrap_or_else(|e| panic!("while the database is hung: {e}"));
+    a.assert_ok_or_unavailable();
+    cluster.thaw();
+    poll(Duration::from_secs(60), || {
+        (send(addr, "GET", "/v1/tenants/hung", Some(ADMIN_KEY), None).status == 200).then_some(())
+    })
+    .expect("served again once the database answers");
+    let log = gw.log_text();
+    assert!(!log.contains("panicked"), "{log}");
 }
