@@ -142,6 +142,8 @@ impl Gateway {
 
     /// The URL of the PostgreSQL database the gateway stores in, when this
     /// test binary runs on PostgreSQL.
+    // Used by pg_faults, which only gateway_pg runs.
+    #[allow(dead_code)]
     pub fn store_url(&self) -> Option<&str> {
         self.store.as_ref().map(TestDb::url)
     }
