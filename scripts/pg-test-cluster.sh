@@ -34,6 +34,11 @@
 # it is safe in a trap. It removes only a directory `start` made, or an
 # empty one.
 #
+# The cluster runs with fsync, synchronous_commit and full_page_writes off
+# (a test cluster need not survive a crash of the machine), unless
+# PG_TEST_DURABLE=1, which keeps PostgreSQL's durable defaults: the
+# benchmarks (`benches/run`) compare its writes with redb's, which fsync.
+#
 # PostgreSQL refuses to run as root: as root the cluster belongs to the
 # `postgres` user. When no PostgreSQL is installed and we are root, `start`
 # installs Debian's `postgresql` package (without its default cluster).
@@ -146,13 +151,15 @@ cmd_start() {
 
     # A free port: probe, start, and try another when the server could not
     # bind (another process took it in between).
+    # fsync off: a test cluster need not survive a crash of the machine.
+    local durability="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    [[ "${PG_TEST_DURABLE:-}" != 1 ]] || durability=""
     local port="" attempt
     for attempt in $(seq 1 20); do
         local candidate=$((20000 + RANDOM % 40000))
         port_in_use "$candidate" && continue
-        # fsync off: a test cluster need not survive a crash of the machine.
         if as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-            -o "-c listen_addresses=127.0.0.1 -p $candidate -k $dir/sock -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
+            -o "-c listen_addresses=127.0.0.1 -p $candidate -k $dir/sock $durability -c max_connections=200" \
             start >&2; then
             port=$candidate
             break
