@@ -1,12 +1,14 @@
 //! What the benchmarks share: the `--bench` switch and knobs, latency
-//! statistics, the process's resident memory, and the result rows each
-//! bench records for `bench-report`, which rewrites the table in
-//! `benches/README.md`.
+//! statistics, the process's resident memory, a PostgreSQL database for
+//! the PostgreSQL rows ([`pg`]), and the result rows each bench records for
+//! `bench-report`, which rewrites the table in `benches/README.md`.
 //!
 //! A bench run by `cargo bench` (with `--bench`) measures in full and
 //! records its rows in `target/bench-results/<bench>.json`; run by
 //! `cargo test` it does a few iterations as a smoke check and records
 //! nothing.
+
+pub mod pg;
 
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
