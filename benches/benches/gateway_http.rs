@@ -11,9 +11,24 @@
 //! and p99 latency of both, and the ratio of their throughputs (goal: the
 //! gateway at least 50% of the native route).
 //!
+//! With a PostgreSQL server (`WASMCLAW_TEST_PG`; `benches/run` starts one)
+//! a second gateway runs on a fresh database of it (`--store`), set up the
+//! same way, and is held against the gateway on redb (row 3b; goal: at least
+//! 90% of its throughput, since a warm call should touch no database). The
+//! database's transaction count (`pg_stat_database`) over its windows, less
+//! what the idle gateway's background workers made in as long, shows what
+//! the requests themselves cost it. Without a server row 3b is skipped.
+//!
+//! The targets take turns, `WASMCLAW_BENCH_ROUNDS` rounds (default 3) of
+//! redb gateway, native route, PostgreSQL gateway (the PostgreSQL gateway
+//! first in every other round); each figure is the round
+//! with the median throughput, and each ratio the ratio of the medians (the
+//! range over the rounds beside it).
+//!
 //! `cargo bench -p wasmclaw-benches --bench gateway_http` runs it. Knobs:
 //! `WASMCLAW_BENCH_CONNS` (C, default 16), `WASMCLAW_BENCH_SECS` (measured
-//! seconds per target, default 5), `WASMCLAW_BENCH_WARMUP_SECS` (default 1).
+//! seconds per target, default 5), `WASMCLAW_BENCH_WARMUP_SECS` (default 1),
+//! `WASMCLAW_BENCH_ROUNDS`.
 //! Without `--bench` (a `cargo test` of the bench) it runs for a fraction
 //! of a second, as a smoke check.
 
@@ -27,6 +42,8 @@ use base64::Engine;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use wasmclaw::StoreLocation;
+use wasmclaw_benches::pg::Pg;
 use wasmclaw_benches::{Row, Status, full, knob, ms};
 
 /// The admin key the gateway is given.
@@ -158,34 +175,35 @@ async fn call(
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("POST {url}: not JSON ({e}): {text}"))
 }
 
-fn main() {
-    let full = full();
-    let conns: usize = knob("WASMCLAW_BENCH_CONNS", 16).max(1);
-    let (warmup, measure) = if full {
-        (
-            Duration::from_secs_f64(knob("WASMCLAW_BENCH_WARMUP_SECS", 1.0)),
-            Duration::from_secs_f64(knob("WASMCLAW_BENCH_SECS", 5.0)),
-        )
-    } else {
-        (Duration::from_millis(100), Duration::from_millis(300))
-    };
+/// A gateway in process, set up over HTTP: a tenant, a member token, `echo`
+/// installed as a signed package, and one call answered.
+struct Target {
+    addr: SocketAddr,
+    token: String,
+    /// The answer of a call, for the native route to return.
+    answer: Bytes,
+    _dir: tempfile::TempDir,
+}
 
-    // The servers run on their own runtime; the load generator on another.
-    let servers = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("server runtime");
-    let (_dir, runtime) = wasmclaw_tests::runtime();
+/// Starts a gateway on `store`, its server on `servers`, and sets it up from
+/// `clients`.
+fn gateway(
+    servers: &tokio::runtime::Runtime,
+    clients: &tokio::runtime::Runtime,
+    store: StoreLocation,
+) -> Target {
+    let (dir, runtime) = wasmclaw_tests::runtime_with(|c| c.store = store);
     runtime.ensure_admin_key(Some(ADMIN_KEY)).expect("admin key");
     wasmclaw_tests::trust_tests(&runtime);
     let gw = wasmclaw_gateway::Gateway::new(runtime);
-    let gw_addr: SocketAddr = servers.block_on(async {
+    let addr: SocketAddr = servers.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the gateway");
         let addr = listener.local_addr().unwrap();
         tokio::spawn(wasmclaw_gateway::run(listener, gw, std::future::pending()));
         addr
     });
-
-    let client_rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("client runtime");
-    let base = format!("http://{gw_addr}");
-    let (token, answer) = client_rt.block_on(async {
+    let base = format!("http://{addr}");
+    let (token, answer) = clients.block_on(async {
         let c = reqwest::Client::builder().no_proxy().build().unwrap();
         call(&c, format!("{base}/v1/tenants"), ADMIN_KEY, r#"{"id":"bench"}"#.into(), 201).await;
         let minted = call(
@@ -216,8 +234,56 @@ fn main() {
         assert_eq!(v["output"], serde_json::json!({"msg": "hello"}), "{v}");
         (token, answer)
     });
+    Target { addr, token, answer, _dir: dir }
+}
 
-    let native = Native { auth: format!("Bearer {token}").into(), answer: answer.clone() };
+/// The round with the median throughput.
+fn median_round(rounds: &[Measured]) -> &Measured {
+    let mut by_rps: Vec<&Measured> = rounds.iter().collect();
+    by_rps.sort_by(|a, b| a.rps().total_cmp(&b.rps()));
+    by_rps[by_rps.len() / 2]
+}
+
+/// The median and the range of `a[i] / b[i]`.
+fn ratios(a: &[Measured], b: &[Measured]) -> (f64, f64, f64) {
+    let mut r: Vec<f64> =
+        a.iter().zip(b).map(|(a, b)| if b.rps() > 0.0 { a.rps() / b.rps() } else { 0.0 }).collect();
+    r.sort_by(f64::total_cmp);
+    (r[r.len() / 2], r[0], r[r.len() - 1])
+}
+
+fn print_target(name: &str, m: &Measured) {
+    println!(
+        "| {name} | {:.0} | {:.3} ms | {:.3} ms | {} | {} |",
+        m.rps(),
+        ms(m.p50),
+        ms(m.p99),
+        m.requests,
+        m.errors
+    );
+}
+
+fn main() {
+    let full = full();
+    let conns: usize = knob("WASMCLAW_BENCH_CONNS", 16).max(1);
+    let (warmup, measure, rounds) = if full {
+        (
+            Duration::from_secs_f64(knob("WASMCLAW_BENCH_WARMUP_SECS", 1.0)),
+            Duration::from_secs_f64(knob("WASMCLAW_BENCH_SECS", 5.0)),
+            knob("WASMCLAW_BENCH_ROUNDS", 3usize).max(1),
+        )
+    } else {
+        (Duration::from_millis(100), Duration::from_millis(300), 1)
+    };
+
+    // The servers run on their own runtime; the load generator on another.
+    let servers = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("server runtime");
+    let clients = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("client runtime");
+    let redb = gateway(&servers, &clients, StoreLocation::Embedded);
+    let pg = Pg::create("3b");
+    let on_pg = pg.as_ref().map(|pg| gateway(&servers, &clients, pg.location()));
+
+    let native = Native { auth: format!("Bearer {}", redb.token).into(), answer: redb.answer.clone() };
     let native_addr: SocketAddr = servers.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind the baseline");
         let addr = listener.local_addr().unwrap();
@@ -226,56 +292,104 @@ fn main() {
         addr
     });
 
-    let (gateway, baseline) = client_rt.block_on(async {
-        let g = load(&format!("http://{gw_addr}{ROUTE}"), &token, conns, warmup, measure).await;
-        let n = load(&format!("http://{native_addr}{ROUTE}"), &token, conns, warmup, measure).await;
-        (g, n)
+    let drive = |addr: SocketAddr, token: &str| {
+        clients.block_on(load(&format!("http://{addr}{ROUTE}"), token, conns, warmup, measure))
+    };
+    let (mut on_redb, mut baseline, mut on_postgres, mut txns) = (Vec::new(), Vec::new(), Vec::new(), 0u64);
+    for round in 0..rounds {
+        // Every other round the order is reversed, so neither gateway always
+        // follows the other.
+        let pg_first = round % 2 == 1;
+        let mut pg_round = || {
+            if let (Some(pg), Some(g)) = (&pg, &on_pg) {
+                let before = pg.transactions();
+                on_postgres.push(drive(g.addr, &g.token));
+                txns += pg.transactions() - before;
+            }
+        };
+        if pg_first {
+            pg_round();
+        }
+        on_redb.push(drive(redb.addr, &redb.token));
+        baseline.push(drive(native_addr, &redb.token));
+        if !pg_first {
+            pg_round();
+        }
+    }
+    // What the idle PostgreSQL gateway's workers (scheduler and outbox
+    // polls, usage flush) do to its database in as long as one window.
+    let idle_txns = pg.as_ref().map(|pg| {
+        let before = pg.transactions();
+        std::thread::sleep(warmup + measure);
+        pg.transactions() - before
     });
 
     println!(
-        "\n## gateway over HTTP: `POST {ROUTE}` `{INPUT}` ({conns} keep-alive connections, {:.1} s after {:.1} s warm-up per target)\n",
+        "\n## gateway over HTTP: `POST {ROUTE}` `{INPUT}` ({conns} keep-alive connections, {:.1} s after {:.1} s warm-up per target, {rounds} round(s))\n",
         measure.as_secs_f64(),
         warmup.as_secs_f64()
     );
-    println!("answer ({} bytes): {}\n", answer.len(), String::from_utf8_lossy(&answer));
-    println!("| target | requests/s | p50 | p99 | requests | errors |");
+    println!("answer ({} bytes): {}\n", redb.answer.len(), String::from_utf8_lossy(&redb.answer));
+    println!("| target (round) | requests/s | p50 | p99 | requests | errors |");
     println!("| --- | ---: | ---: | ---: | ---: | ---: |");
-    for (name, m) in
-        [("wasmclaw gateway (fresh instance per call)", &gateway), ("native axum route", &baseline)]
-    {
-        println!(
-            "| {name} | {:.0} | {:.3} ms | {:.3} ms | {} | {} |",
-            m.rps(),
-            ms(m.p50),
-            ms(m.p99),
-            m.requests,
-            m.errors
-        );
+    for i in 0..rounds {
+        print_target(&format!("wasmclaw gateway on redb ({})", i + 1), &on_redb[i]);
+        print_target(&format!("native axum route ({})", i + 1), &baseline[i]);
+        if let Some(m) = on_postgres.get(i) {
+            print_target(&format!("wasmclaw gateway on PostgreSQL ({})", i + 1), m);
+        }
     }
-    let ratio = if baseline.rps() > 0.0 { gateway.rps() / baseline.rps() } else { 0.0 };
-    println!("| ratio gateway / native (throughput) | {:.1}% | | | | |", ratio * 100.0);
-    let rows = [Row {
+    let (gw, native) = (median_round(&on_redb), median_round(&baseline));
+    let (ratio, low, high) = ratios(&on_redb, &baseline);
+    println!("| ratio gateway / native (throughput, median round) | {:.1}% | | | | |", ratio * 100.0);
+    let errors: u64 = on_redb.iter().map(|m| m.errors).sum();
+    let mut rows = vec![Row {
         id: "3".into(),
         what: format!(
-            "HTTP invoke of `echo` through the gateway, {conns} keep-alive connections: throughput, p50 / p99"
+            "HTTP invoke of `echo` through the gateway, {conns} keep-alive connections: throughput, p50 / p99 (median of {rounds} rounds)"
         ),
-        figure: format!(
-            "{:.0} req/s, {:.2} / {:.2} ms ({} errors)",
-            gateway.rps(),
-            ms(gateway.p50),
-            ms(gateway.p99),
-            gateway.errors
-        ),
+        figure: format!("{:.0} req/s, {:.2} / {:.2} ms ({errors} errors)", gw.rps(), ms(gw.p50), ms(gw.p99)),
         baseline: format!(
             "native axum route, same JSON: {:.0} req/s, {:.2} / {:.2} ms",
-            baseline.rps(),
-            ms(baseline.p50),
-            ms(baseline.p99)
+            native.rps(),
+            ms(native.p50),
+            ms(native.p99)
         ),
-        ratio: format!("{:.1}% of its throughput", ratio * 100.0),
+        ratio: format!("{:.1}% of its throughput ({:.1}–{:.1}%)", ratio * 100.0, low * 100.0, high * 100.0),
         goal: "≥ 50% of its throughput".into(),
-        status: Status::of(ratio >= 0.5 && gateway.errors == 0),
+        status: Status::of(ratio >= 0.5 && errors == 0),
     }];
+    if let (Some(pg), Some(idle)) = (&pg, idle_txns) {
+        let m = median_round(&on_postgres);
+        let (ratio, low, high) = ratios(&on_postgres, &on_redb);
+        let errors: u64 = on_postgres.iter().map(|m| m.errors).sum();
+        let requests: u64 = on_postgres.iter().map(|m| m.requests).sum();
+        let by_requests = txns.saturating_sub(idle * rounds as u64);
+        println!(
+            "| ratio PostgreSQL / redb gateway (throughput, median round) | {:.1}% | | | | |",
+            ratio * 100.0
+        );
+        println!(
+            "\nPostgreSQL transactions: {txns} in {rounds} window(s) of {requests} requests; {idle} in one idle window"
+        );
+        rows.push(Row {
+            id: "3b".into(),
+            what: format!(
+                "the same through a gateway on PostgreSQL (`--store`; {}): throughput, p50 / p99; database transactions",
+                pg.settings()
+            ),
+            figure: format!(
+                "{:.0} req/s, {:.2} / {:.2} ms ({errors} errors); {txns} transactions in {rounds} windows ({idle} in an idle one), {by_requests} beyond the idle ones for {requests} requests",
+                m.rps(),
+                ms(m.p50),
+                ms(m.p99)
+            ),
+            baseline: format!("the gateway on redb: {:.0} req/s, {:.2} / {:.2} ms", gw.rps(), ms(gw.p50), ms(gw.p99)),
+            ratio: format!("{:.1}% of its throughput ({:.1}–{:.1}%)", ratio * 100.0, low * 100.0, high * 100.0),
+            goal: "≥ 90% of its throughput".into(),
+            status: Status::of(ratio >= 0.9 && errors == 0),
+        });
+    }
     wasmclaw_benches::record("gateway_http", &rows);
     // The servers are dropped with their runtime.
     servers.shutdown_background();
