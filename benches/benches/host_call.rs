@@ -69,7 +69,9 @@ impl Target {
         let (reader, writer, full) = (tenant("bench"), tenant("writer"), tenant("full"));
         rt.db_for_tests().memory_set(Scope { tenant: &reader, user: None }, "k", VALUE, &quota).unwrap();
         for i in 0..sets {
-            rt.db_for_tests().memory_set(Scope { tenant: &full, user: None }, &format!("z{i}"), VALUE, &quota).unwrap();
+            rt.db_for_tests()
+                .memory_set(Scope { tenant: &full, user: None }, &format!("z{i}"), VALUE, &quota)
+                .unwrap();
         }
         let memget = tokio.block_on(rt.load_skill_file(&skill_path("memget"))).unwrap();
         let flood = tokio.block_on(rt.load_skill_file(&skill_path("flood"))).unwrap();

@@ -77,8 +77,9 @@ fn read_installed(data: &std::path::Path, store: &StoreLocation) -> (Duration, u
     let start = Instant::now();
     let (mut read, mut bytes) = (0, 0);
     for t in rt.tenants().unwrap() {
-        for skill in rt.db().skills(&t.id).unwrap() {
-            let (_, component) = rt.db().skill(&t.id, &skill.name).unwrap().expect("an installed skill");
+        for skill in rt.db_for_tests().skills(&t.id).unwrap() {
+            let (_, component) =
+                rt.db_for_tests().skill(&t.id, &skill.name).unwrap().expect("an installed skill");
             read += 1;
             bytes += component.len();
         }
