@@ -22,6 +22,61 @@ pub struct MemoryUsage {
     pub bytes: u64,
 }
 
+impl MemoryUsage {
+    /// The usage after writing `value_len` bytes under a key of `key_len`
+    /// bytes that held `old_len` bytes (`None`: a new entry), or
+    /// `QuotaExceeded` when that would pass `quota`: the one quota rule
+    /// both backends apply, in the transaction of the write.
+    pub(crate) fn after_set(
+        self,
+        key_len: u64,
+        old_len: Option<u64>,
+        value_len: u64,
+        quota: &crate::config::MemoryQuota,
+    ) -> Result<MemoryUsage, StoreError> {
+        let entry_bytes = key_len + value_len;
+        let (entries, bytes) = match old_len {
+            Some(old) => (self.entries, self.bytes - (key_len + old).min(self.bytes) + entry_bytes),
+            None => (self.entries + 1, self.bytes + entry_bytes),
+        };
+        if entries > quota.max_entries {
+            return Err(StoreError::QuotaExceeded(format!(
+                "the tenant holds {} memory entries, the quota is {}",
+                self.entries, quota.max_entries
+            )));
+        }
+        if bytes > quota.max_bytes {
+            return Err(StoreError::QuotaExceeded(format!(
+                "this write would bring the tenant's memory to {bytes} bytes, the quota is {}",
+                quota.max_bytes
+            )));
+        }
+        Ok(MemoryUsage { entries, bytes })
+    }
+
+    /// The usage after deleting an entry of a `key_len`-byte key holding
+    /// `old_len` bytes.
+    pub(crate) fn after_delete(self, key_len: u64, old_len: u64) -> MemoryUsage {
+        MemoryUsage {
+            entries: self.entries.saturating_sub(1),
+            bytes: self.bytes.saturating_sub(key_len + old_len),
+        }
+    }
+
+    /// What the memory rows of a dump add up to (an import rebuilds the
+    /// usage from them rather than trusting a stored count).
+    pub(crate) fn of_dump(rows: &super::TenantRows) -> Result<MemoryUsage, StoreError> {
+        let mut usage = MemoryUsage::default();
+        for (k, v) in rows.rows("memory") {
+            let (_, key) = super::dump::split_memory_key(&k.0)
+                .ok_or_else(|| StoreError::Invalid("a memory key".into()))?;
+            usage.entries += 1;
+            usage.bytes += (key.len() + v.0.len()) as u64;
+        }
+        Ok(usage)
+    }
+}
+
 /// How much of a scope one search may read, and until when.
 #[derive(Debug, Clone, Copy)]
 pub struct ScanBound {

@@ -8,9 +8,9 @@
 //! derived rows (memory usage, and the due and owner columns of cron jobs
 //! and messages) are rebuilt on import from the rows themselves.
 
-use super::{PgBackend, StoreError, Transaction, bump_credentials, ordered};
+use super::{PgBackend, StoreError, Transaction, bump_credentials, ordered, to_i64};
 use crate::ids::TenantId;
-use crate::store::dump::{Bytes, FAMILIES, TenantRows, Values, outbox_head, split_memory_key};
+use crate::store::dump::{Bytes, FAMILIES, TenantRows, outbox_head};
 use std::collections::BTreeMap;
 
 /// Where a family's rows are: its table, key column and value column, and
@@ -194,15 +194,11 @@ async fn import_one(tx: &Transaction<'_>, tenant: &TenantId, rows: &TenantRows) 
                 }
             }
         }
-        debug_assert!(f.values == Values::Text || f.values == Values::Bytes);
     }
-    let (mut entries, mut bytes) = (0i64, 0i64);
-    for (k, v) in rows.rows("memory") {
-        let (_, key) = split_memory_key(&k.0).ok_or_else(|| StoreError::Invalid("a memory key".into()))?;
-        entries += 1;
-        bytes += (key.len() + v.0.len()) as i64;
-    }
-    if entries > 0 {
+    let usage = crate::store::MemoryUsage::of_dump(rows)?;
+    if usage.entries > 0 {
+        let (entries, bytes) =
+            (to_i64(usage.entries, "memory entries")?, to_i64(usage.bytes, "memory bytes")?);
         let stmt = tx
             .prepare_cached("INSERT INTO memory_usage (tenant, entries, bytes) VALUES ($1, $2, $3)")
             .await?;

@@ -70,23 +70,8 @@ impl PgBackend {
                     .await?;
                 let old_len =
                     tx.query_opt(&stmt, &[&tenant, &full_key]).await?.map(|r| r.get::<_, i32>(0) as u64);
-                let entry_bytes = key_len + value.len() as u64;
-                let (entries, bytes) = match old_len {
-                    Some(old) => (usage.0, usage.1 - (key_len + old).min(usage.1) + entry_bytes),
-                    None => (usage.0 + 1, usage.1 + entry_bytes),
-                };
-                if entries > quota.max_entries {
-                    return Err(StoreError::QuotaExceeded(format!(
-                        "the tenant holds {} memory entries, the quota is {}",
-                        usage.0, quota.max_entries
-                    )));
-                }
-                if bytes > quota.max_bytes {
-                    return Err(StoreError::QuotaExceeded(format!(
-                        "this write would bring the tenant's memory to {bytes} bytes, the quota is {}",
-                        quota.max_bytes
-                    )));
-                }
+                let usage = MemoryUsage { entries: usage.0, bytes: usage.1 };
+                let after = usage.after_set(key_len, old_len, value.len() as u64, &quota)?;
                 let stmt = tx
                     .prepare_cached(
                         "WITH written AS (INSERT INTO memory (tenant, key, value) VALUES ($1, $2, $3) \
@@ -94,7 +79,8 @@ impl PgBackend {
                          UPDATE memory_usage SET entries = $4, bytes = $5 WHERE tenant = $1",
                     )
                     .await?;
-                let (entries, bytes) = (to_i64(entries, "memory entries")?, to_i64(bytes, "memory bytes")?);
+                let (entries, bytes) =
+                    (to_i64(after.entries, "memory entries")?, to_i64(after.bytes, "memory bytes")?);
                 tx.execute(&stmt, &[&tenant, &full_key, &value.as_bytes(), &entries, &bytes]).await?;
                 Ok(())
             })
@@ -120,15 +106,15 @@ impl PgBackend {
                     )
                     .await?;
                 let Some(row) = tx.query_opt(&stmt, &[&tenant, &full_key]).await? else { return Ok(false) };
-                let freed = key_len + row.get::<_, i32>(0) as u64;
-                let (entries, bytes) = (usage.0.saturating_sub(1), usage.1.saturating_sub(freed));
+                let after = MemoryUsage { entries: usage.0, bytes: usage.1 }
+                    .after_delete(key_len, row.get::<_, i32>(0) as u64);
                 let stmt = tx
                     .prepare_cached(
                         "INSERT INTO memory_usage (tenant, entries, bytes) VALUES ($1, $2, $3) \
                          ON CONFLICT (tenant) DO UPDATE SET entries = EXCLUDED.entries, bytes = EXCLUDED.bytes",
                     )
                     .await?;
-                let (entries, bytes) = (to_i64(entries, "memory entries")?, to_i64(bytes, "memory bytes")?);
+                let (entries, bytes) = (to_i64(after.entries, "memory entries")?, to_i64(after.bytes, "memory bytes")?);
                 tx.execute(&stmt, &[&tenant, &entries, &bytes]).await?;
                 Ok(true)
             })

@@ -10,7 +10,7 @@
 use super::{RedbBackend, tenant_prefix};
 use crate::ids::TenantId;
 use crate::store::StoreError;
-use crate::store::dump::{Bytes, FAMILIES, Family, TenantRows, Values, outbox_head, split_memory_key};
+use crate::store::dump::{Bytes, FAMILIES, Family, TenantRows, Values, outbox_head};
 use redb::{ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 use std::collections::BTreeMap;
 
@@ -171,14 +171,9 @@ fn import_one(txn: &WriteTransaction, tenant: &TenantId, rows: &TenantRows) -> R
             }
         }
     }
-    let (mut entries, mut bytes) = (0u64, 0u64);
-    for (k, v) in rows.rows("memory") {
-        let (_, key) = split_memory_key(&k.0).ok_or_else(|| StoreError::Invalid("a memory key".into()))?;
-        entries += 1;
-        bytes += (key.len() + v.0.len()) as u64;
-    }
-    if entries > 0 {
-        txn.open_table(MEMORY_USAGE)?.insert(id, (entries, bytes))?;
+    let usage = crate::store::MemoryUsage::of_dump(rows)?;
+    if usage.entries > 0 {
+        txn.open_table(MEMORY_USAGE)?.insert(id, (usage.entries, usage.bytes))?;
     }
     let mut outbox_due = txn.open_table(OUTBOX_DUE)?;
     for (k, json) in rows.rows("outbox") {

@@ -47,26 +47,16 @@ impl RedbBackend {
             let mut usage_table = txn.open_table(MEMORY_USAGE)?;
             let full_key = super::scope_key(&scope, key);
             let old_len = table.get(full_key.as_slice())?.map(|v| v.value().len() as u64);
-            let usage = usage_table.get(scope.tenant.as_str())?.map(|v| v.value()).unwrap_or((0, 0));
-            let entry_bytes = (key.len() + value.len()) as u64;
-            let (entries, bytes) = match old_len {
-                Some(old) => (usage.0, usage.1 - (key.len() as u64 + old).min(usage.1) + entry_bytes),
-                None => (usage.0 + 1, usage.1 + entry_bytes),
-            };
-            if entries > quota.max_entries {
-                return Err(StoreError::QuotaExceeded(format!(
-                    "the tenant holds {} memory entries, the quota is {}",
-                    usage.0, quota.max_entries
-                )));
-            }
-            if bytes > quota.max_bytes {
-                return Err(StoreError::QuotaExceeded(format!(
-                    "this write would bring the tenant's memory to {bytes} bytes, the quota is {}",
-                    quota.max_bytes
-                )));
-            }
+            let (entries, bytes) =
+                usage_table.get(scope.tenant.as_str())?.map(|v| v.value()).unwrap_or((0, 0));
+            let after = MemoryUsage { entries, bytes }.after_set(
+                key.len() as u64,
+                old_len,
+                value.len() as u64,
+                quota,
+            )?;
             table.insert(full_key.as_slice(), value.as_bytes())?;
-            usage_table.insert(scope.tenant.as_str(), (entries, bytes))?;
+            usage_table.insert(scope.tenant.as_str(), (after.entries, after.bytes))?;
         }
         txn.commit()?;
         Ok(())
@@ -83,11 +73,8 @@ impl RedbBackend {
             if let Some(old) = old_len {
                 let (entries, bytes) =
                     usage_table.get(scope.tenant.as_str())?.map(|v| v.value()).unwrap_or((0, 0));
-                let freed = key.len() as u64 + old;
-                usage_table.insert(
-                    scope.tenant.as_str(),
-                    (entries.saturating_sub(1), bytes.saturating_sub(freed)),
-                )?;
+                let after = MemoryUsage { entries, bytes }.after_delete(key.len() as u64, old);
+                usage_table.insert(scope.tenant.as_str(), (after.entries, after.bytes))?;
             }
             old_len.is_some()
         };
