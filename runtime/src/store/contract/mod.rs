@@ -8,8 +8,6 @@
 //! under `CI=true`). A few tests that reopen a redb file stay plain
 //! `#[test]`s of redb.
 
-use crate::store::Db;
-
 macro_rules! contract {
     ($( $(#[$m:meta])* fn $name:ident($db:ident: &Db) $body:block )*) => {
         $( $(#[$m])* fn $name($db: &Db) $body )*
@@ -37,10 +35,6 @@ macro_rules! contract {
     };
 }
 use contract;
-
-/// A check every contract test module can use: `db` is a [`Db`].
-#[allow(dead_code)]
-fn is_db(_: &Db) {}
 
 mod agents;
 mod cron;

@@ -27,15 +27,8 @@ impl PgBackend {
         T: Send + 'static,
         F: Future<Output = Result<T, StoreError>> + Send + 'static,
     {
-        let (tx, rx) = std::sync::mpsc::sync_channel(1);
         let limit = self.call_timeout;
-        self.handle.spawn(async move {
-            let out = match tokio::time::timeout(limit, f).await {
-                Ok(out) => out,
-                Err(_) => Err(StoreError::Unavailable("PostgreSQL did not answer in time".into())),
-            };
-            let _ = tx.send(out);
-        });
+        let rx = self.run_detached(f);
         // The task always answers (its own timeout), unless it panicked or
         // the runtime is gone: then the sender is dropped and recv fails.
         let out = match receive(&rx, limit + Duration::from_secs(1)) {
