@@ -161,8 +161,9 @@ impl wit::Host for MemoryCtx {
     async fn get(&mut self, key: String) -> Result<String, WitError> {
         let a = self.access()?.0.clone();
         check_key(&key)?;
-        let k = key.clone();
-        let value = a.db.clone().run(move |db| db.memory_get(a.scope(), &k)).await.map_err(store_error)?;
+        let (k, tenant) = (key.clone(), a.scope().tenant.clone());
+        let value =
+            a.db.clone().run(&tenant, move |db| db.memory_get(a.scope(), &k)).await.map_err(store_error)?;
         self.debt.charge_work((key.len() + value.as_ref().map_or(0, String::len)) as u64, 1);
         value.ok_or_else(|| WitError::NotFound(format!("no entry {key:?}")))
     }
@@ -177,8 +178,9 @@ impl wit::Host for MemoryCtx {
             )));
         }
         self.debt.charge_work((key.len() + value.len()) as u64, 1);
+        let tenant = a.scope().tenant.clone();
         a.db.clone()
-            .run(move |db| db.memory_set(a.scope(), &key, &value, &a.quota))
+            .run(&tenant, move |db| db.memory_set(a.scope(), &key, &value, &a.quota))
             .await
             .map_err(store_error)
     }
@@ -187,8 +189,14 @@ impl wit::Host for MemoryCtx {
         let a = self.access()?.0.clone();
         check_key(&key)?;
         self.debt.charge_work(key.len() as u64, 1);
-        let k = key.clone();
-        match a.db.clone().run(move |db| db.memory_delete(a.scope(), &k)).await.map_err(store_error)? {
+        let (k, tenant) = (key.clone(), a.scope().tenant.clone());
+        match a
+            .db
+            .clone()
+            .run(&tenant, move |db| db.memory_delete(a.scope(), &k))
+            .await
+            .map_err(store_error)?
+        {
             true => Ok(()),
             false => Err(WitError::NotFound(format!("no entry {key:?}"))),
         }

@@ -171,7 +171,7 @@ impl wit::Host for CronCtx {
             created: now,
         };
         let (id, tenant_max, skill_max) = (job.id.clone(), a.grant.tenant_max_jobs, a.grant.skill_max_jobs);
-        a.db.run(move |db| db.cron_add(&job, tenant_max, skill_max)).await.map_err(store_error)?;
+        a.db.run(&a.tenant, move |db| db.cron_add(&job, tenant_max, skill_max)).await.map_err(store_error)?;
         self.audit.changed("cron.add", &id);
         Ok(id)
     }
@@ -179,7 +179,7 @@ impl wit::Host for CronCtx {
     async fn list(&mut self) -> Result<Vec<wit::Job>, WitError> {
         let a = self.access()?;
         let (tenant, skill) = (a.tenant.clone(), a.skill.clone());
-        let jobs = a.db.run(move |db| db.cron_list(&tenant, &skill)).await.map_err(store_error)?;
+        let jobs = a.db.run(&a.tenant, move |db| db.cron_list(&tenant, &skill)).await.map_err(store_error)?;
         self.debt.charge_work(jobs.iter().map(|j| j.input.len() as u64).sum(), jobs.len() as u64 + 1);
         Ok(jobs.into_iter().filter(|j| j.scope == a.scope).map(to_wit).collect())
     }
@@ -192,7 +192,8 @@ impl wit::Host for CronCtx {
         }
         let (tenant, skill, scope, job) = (a.tenant.clone(), a.skill.clone(), a.scope.clone(), id.clone());
         let removed =
-            a.db.run(move |db| db.cron_remove_if(&tenant, &skill, &job, |j| j.scope == scope)).await;
+            a.db.run(&a.tenant, move |db| db.cron_remove_if(&tenant, &skill, &job, |j| j.scope == scope))
+                .await;
         match removed.map_err(store_error)? {
             true => {
                 self.audit.changed("cron.remove", &id);

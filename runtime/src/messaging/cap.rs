@@ -174,7 +174,7 @@ impl wit::Host for MessagingCtx {
             last_error: None,
         };
         let id = m.id.clone();
-        a.db.run(move |db| db.outbox_put(&m)).await.map_err(store_error)?;
+        a.db.run(&a.tenant, move |db| db.outbox_put(&m)).await.map_err(store_error)?;
         Ok(id)
     }
 
@@ -183,7 +183,7 @@ impl wit::Host for MessagingCtx {
         let a = self.access()?;
         let not_found = || WitError::NotFound("no message with this id for this tenant".into());
         let tenant = a.tenant.clone();
-        match a.db.run(move |db| db.outbox_get(&tenant, &message_id)).await.map_err(store_error)? {
+        match a.db.run(&a.tenant, move |db| db.outbox_get(&tenant, &message_id)).await.map_err(store_error)? {
             None => Err(not_found()),
             Some(m) => Ok(match m.state {
                 MessageState::Pending => wit::DeliveryState::Pending,

@@ -22,8 +22,10 @@
 //! Every write is durable when it returns `Ok`.
 
 use crate::ids::{TenantId, UserId};
+use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
+use tokio::sync::Semaphore;
 
 pub(crate) mod backend;
 mod codec;
@@ -35,6 +37,8 @@ pub mod migrate;
 mod pg_testing;
 mod postgres;
 mod redb;
+#[cfg(test)]
+mod run_tests;
 mod types;
 
 pub use codec::MAX_MESSAGE_ID_BYTES;
@@ -60,6 +64,15 @@ pub struct Scope<'a> {
 /// threads for [`Db::run`]; more wait for a turn without holding a thread.
 const MAX_BLOCKING: usize = 32;
 
+/// The most of those turns one tenant may hold or wait for at once: a
+/// quarter, so that one tenant's calls (up to 64 of them at once, each
+/// looping on the store) can never take every turn and stall the others.
+const MAX_BLOCKING_PER_TENANT: usize = MAX_BLOCKING / 4;
+
+/// Tenants with no operation in [`Db::run`] are dropped from its map of
+/// shares once it holds this many.
+const IDLE_SHARES_KEPT: usize = 1024;
+
 /// The gateway's database: the facade over its backend.
 pub struct Db {
     backend: Box<dyn backend::Backend>,
@@ -67,12 +80,19 @@ pub struct Db {
     /// documentation): then [`Db::run`] moves it off the async workers.
     remote: bool,
     /// Turns on the blocking pool for [`Db::run`] (remote backends).
-    blocking: Arc<tokio::sync::Semaphore>,
+    blocking: Arc<Semaphore>,
+    /// Each tenant's share of `blocking` (at most [`MAX_BLOCKING_PER_TENANT`]).
+    shares: Mutex<HashMap<TenantId, Arc<Semaphore>>>,
 }
 
 impl Db {
     fn with_backend(backend: Box<dyn backend::Backend>, remote: bool) -> Db {
-        Db { backend, remote, blocking: Arc::new(tokio::sync::Semaphore::new(MAX_BLOCKING)) }
+        Db {
+            backend,
+            remote,
+            blocking: Arc::new(Semaphore::new(MAX_BLOCKING)),
+            shares: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Opens (or creates) the redb database file at `path` and its tables.
@@ -93,22 +113,39 @@ impl Db {
 
     /// Runs `op` on the store from async code without holding an async
     /// worker through a network wait: in place on redb (as a direct call),
-    /// on a bounded pool of blocking threads on a remote backend.
+    /// on a bounded pool of blocking threads on a remote backend, where
+    /// `tenant`'s operations take at most [`MAX_BLOCKING_PER_TENANT`] of
+    /// its turns and wait for their tenant's share before queueing for one.
     pub async fn run<T: Send + 'static>(
         self: &Arc<Self>,
+        tenant: &TenantId,
         op: impl FnOnce(&Db) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         if !self.remote {
             return op(self);
         }
+        let share = self.share_of(tenant).acquire_owned().await;
         let turn = self.blocking.clone().acquire_owned().await;
         let db = self.clone();
         tokio::task::spawn_blocking(move || {
-            let _turn = turn;
+            let _turns = (share, turn);
             op(&db)
         })
         .await
         .map_err(|e| StoreError::Unavailable(format!("a store operation did not finish: {e}")))?
+    }
+
+    /// `tenant`'s share of the turns of [`Db::run`].
+    fn share_of(&self, tenant: &TenantId) -> Arc<Semaphore> {
+        let mut shares = self.shares.lock().unwrap_or_else(PoisonError::into_inner);
+        if shares.len() >= IDLE_SHARES_KEPT {
+            // A share is idle when the map holds the only reference to it.
+            shares.retain(|_, s| Arc::strong_count(s) > 1);
+        }
+        shares
+            .entry(tenant.clone())
+            .or_insert_with(|| Arc::new(Semaphore::new(MAX_BLOCKING_PER_TENANT)))
+            .clone()
     }
 
     /// Whether operations may wait on the network (PostgreSQL).
