@@ -55,6 +55,11 @@ impl StoreUrl {
         if url.host_str().is_none_or(str::is_empty) {
             return Err("the store URL has no host".into());
         }
+        if !userinfo_agrees(text) {
+            return Err("the store URL has an '@' that is not the one ending its USER:PASSWORD; \
+                 write each '@' in the user, password or parameters as %40"
+                .into());
+        }
         Ok(StoreUrl(text.to_string()))
     }
 
@@ -76,10 +81,29 @@ fn is_secret_parameter(key: &str) -> bool {
     key.to_ascii_lowercase().contains("password")
 }
 
+/// Whether the PostgreSQL client reads the URL's user and password where
+/// the `url` crate (which redacts it) does. The client takes everything
+/// before the URL's first `@` as `USER:PASSWORD`; the `url` crate takes
+/// what is before the last `@` of the authority (which ends at the first
+/// `/`, `?` or `#`). In `postgres://gw:5432/s3cret@db/w` the client's
+/// password is `5432/s3cret` and, for the `url` crate, there is no
+/// password at all (host `gw`, port 5432): so the URL must have no `@`
+/// but the one ending its user info.
+fn userinfo_agrees(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.find(['/', '?', '#']).map_or(rest, |end| &rest[..end]);
+    let in_authority = authority.matches('@').count();
+    in_authority == rest.matches('@').count() && in_authority <= 1
+}
+
 /// `url` with every password in it replaced by `***`: the user's, and the
 /// value of every secret query parameter (`?password=…`); `None` when it is
-/// not a URL.
+/// not a URL, or has an `@` the client and the `url` crate would read
+/// differently ([`userinfo_agrees`]).
 pub fn redacted(url: &str) -> Option<String> {
+    if !userinfo_agrees(url) {
+        return None;
+    }
     let mut u = url::Url::parse(url).ok()?;
     if u.password().is_some() {
         let _ = u.set_password(Some("***"));
@@ -101,8 +125,15 @@ pub fn redacted(url: &str) -> Option<String> {
 /// parameters), as written and percent-decoded: the texts to scrub from
 /// whatever an error says.
 pub fn passwords(url: &str) -> Vec<String> {
-    let Ok(u) = url::Url::parse(url) else { return Vec::new() };
     let mut out = Vec::new();
+    // The password as the PostgreSQL client reads it: after the first `:`
+    // of what precedes the URL's first `@` (see [`userinfo_agrees`]).
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    if let Some((_, raw)) = rest.split_once('@').and_then(|(creds, _)| creds.split_once(':')) {
+        out.push(raw.to_string());
+        out.push(percent_encoding::percent_decode_str(raw).decode_utf8_lossy().into_owned());
+    }
+    let Ok(u) = url::Url::parse(url) else { return longest_first(out) };
     if let Some(raw) = u.password() {
         out.push(raw.to_string());
         if let Ok(decoded) = percent_encoding::percent_decode_str(raw).decode_utf8() {
@@ -116,9 +147,17 @@ pub fn passwords(url: &str) -> Vec<String> {
         }
     }
     out.extend(u.query_pairs().filter(|(k, _)| is_secret_parameter(k)).map(|(_, v)| v.into_owned()));
-    out.retain(|p| !p.is_empty());
-    out.dedup();
-    out
+    longest_first(out)
+}
+
+/// `secrets` without empty or repeated ones, the longest first: scrubbed in
+/// this order, a password that is a prefix of another (the client's `p`
+/// of `p@ss`) cannot leave the rest of the other showing.
+fn longest_first(mut secrets: Vec<String>) -> Vec<String> {
+    secrets.retain(|p| !p.is_empty());
+    secrets.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+    secrets.dedup();
+    secrets
 }
 
 impl fmt::Debug for StoreUrl {
@@ -172,5 +211,29 @@ mod tests {
             assert!(!e.contains("hunter2"), "{bad}: {e}");
         }
         assert!(StoreLocation::parse("postgresql://h/db").is_ok());
+    }
+
+    #[test]
+    fn a_password_the_client_finds_past_the_authority_never_prints() {
+        // The PostgreSQL client reads user `gw`, password `5432/s3cret`,
+        // host `db` here; the url crate sees host `gw`, port 5432, no password.
+        for text in [
+            "postgres://gw:5432/s3cret@db/w",
+            "postgres://gw:5432?s3cret@db/w",
+            "postgres://db/w?application_name=x:s3cret@y",
+            "postgres://gw:p@s3cret@db/w",
+        ] {
+            let e = StoreLocation::parse(text).unwrap_err();
+            assert!(!e.contains("s3cret"), "{text}: {e}");
+            let shown = redacted(text).unwrap_or_default();
+            assert!(!shown.contains("s3cret"), "{text}: {shown}");
+            // An error that repeats the client's password is scrubbed of it.
+            let client = text.split_once("://").unwrap().1.split_once('@').unwrap().0;
+            let client = client.split_once(':').map_or("", |(_, p)| p);
+            assert!(client.is_empty() || passwords(text).iter().any(|p| p == client), "{text}");
+        }
+        // One `@`, ending the user info, is what the client and the url crate agree on.
+        let loc = StoreLocation::parse("postgres://gw:5432s3cret@db/w?application_name=a%40b").unwrap();
+        assert_eq!(format!("{loc}"), "postgres://gw:***@db/w?application_name=a%40b");
     }
 }
