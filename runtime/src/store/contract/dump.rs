@@ -46,6 +46,11 @@ super::contract! {
         db.memory_set(Scope { tenant: &t("a"), user: None }, "k", "a2", &Default::default()).unwrap();
         let malformed: [(&str, &[u8]); 4] =
             [("memory", b"no-separator"), ("memory", b"Not A User\0k"), ("secrets", b"S\0T"), ("memory", b"\0a")];
+        // A record with a raw NUL (JSON never has one; PostgreSQL's text refuses it).
+        let mut nul = dump.clone();
+        nul[0].families.insert("agents".into(), vec![(Bytes(b"x".to_vec()), Bytes(b"{\"name\":\"a\0b\"}".to_vec()))]);
+        let err = db.import_tenants(&nul).unwrap_err();
+        assert!(matches!(err, StoreError::Invalid(_)), "a NUL in a record: {err}");
         for (family, key) in malformed {
             let mut bad = dump.clone();
             bad[0].families.entry(family.into()).or_default().push((Bytes(key.to_vec()), Bytes(b"evil".to_vec())));
