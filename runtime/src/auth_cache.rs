@@ -84,7 +84,7 @@ mod tests {
         let other = token.replacen("wct_acme_", "wct_other_", 1);
         assert!(rt.authenticate_cached(&other).is_none());
         // Bad credentials never enter the cache.
-        assert_eq!(rt.inner.tokens.cache_len(), 1);
+        assert_eq!(rt.token_cache_len(), 1);
     }
 
     #[tokio::test]

@@ -4,7 +4,10 @@
 //! concurrency slots and rate limiters, the clock and the audit log.
 //! [`crate::call`] runs one invocation.
 
+use crate::agents::{AgentService, Tools};
 use crate::audit::AuditLog;
+use crate::backup::BackupService;
+use crate::channels::ChannelService;
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::RuntimeConfig;
 use crate::cron::{JobRunner, Scheduler};
@@ -13,24 +16,25 @@ use crate::host::HostEnv;
 use crate::ids::TenantId;
 use crate::loader::SkillLoader;
 use crate::messaging::{Deliverer, KeyLookup};
-use crate::policy::{Grant, TenantPolicy};
+use crate::policy::TenantPolicy;
 use crate::records::Job;
 use crate::services::metering::MeteringService;
 use crate::services::recorder::Recorder;
 use crate::services::secrets::SecretService;
+use crate::services::skills::SkillService;
 use crate::services::tenants::TenantService;
 use crate::services::tokens::TokenService;
 use crate::services::trust::TrustService;
-use crate::skill::{BoundSkill, Skill};
 use crate::store::Db;
 use crate::store_location::StoreLocation;
+use crate::tenant_data::TenantData;
 use crate::vault::{MasterKey, Vault};
-use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use tokio::sync::Semaphore;
 
 mod api;
+mod calls;
 
 pub use crate::host::{Call, LOG_LINES_PER_MINUTE};
 pub use crate::loader::{component_interfaces, interfaces};
@@ -38,34 +42,40 @@ pub use crate::loader::{component_interfaces, interfaces};
 /// The runtime. Cheap to clone; share one per process.
 #[derive(Clone)]
 pub struct Runtime {
-    pub(crate) inner: Arc<Inner>,
+    inner: Arc<Inner>,
 }
 
-pub(crate) struct Inner {
+struct Inner {
     /// The engine, the linker of every capability, the compiled cache.
-    pub(crate) loader: Arc<SkillLoader>,
-    pub(crate) db: Arc<Db>,
+    loader: Arc<SkillLoader>,
+    db: Arc<Db>,
     /// The tenants' secrets and the redactors of their values.
-    pub(crate) secrets: SecretService,
+    secrets: Arc<SecretService>,
     /// What every call's host capabilities share.
-    pub(crate) host: Arc<HostEnv>,
-    pub(crate) config: RuntimeConfig,
-    pub(crate) clock: SharedClock,
+    host: Arc<HostEnv>,
+    config: RuntimeConfig,
+    clock: SharedClock,
     /// The audit trail every service writes.
-    pub(crate) audit: Recorder,
+    audit: Recorder,
     /// The tenants: their records and, in memory, their slots.
-    pub(crate) tenants: TenantService,
-    bound: Mutex<HashMap<(TenantId, String), Arc<BoundSkill>>>,
-    /// Installed skills loaded once for every tenant with the same bytes.
-    pub(crate) shared_skills: crate::skill::SharedSkills,
+    tenants: Arc<TenantService>,
+    /// Installed and bound skills.
+    skills: Arc<SkillService>,
     /// The admin key and tenant tokens.
-    pub(crate) tokens: TokenService,
+    tokens: TokenService,
     /// The trusted publisher keys.
-    pub(crate) trust: Arc<TrustService>,
-    pub(crate) capacity: Arc<Semaphore>,
+    trust: Arc<TrustService>,
+    capacity: Arc<Semaphore>,
     /// The per-call tally and the stored usage.
-    pub(crate) metering: MeteringService,
-    pub(crate) agents: crate::agents::AgentState,
+    metering: MeteringService,
+    /// The tenants' agents and their sessions.
+    agents: Arc<AgentService>,
+    /// The tenants' inbound channels.
+    channels: ChannelService,
+    /// Backups and restores of tenants.
+    backups: BackupService,
+    /// The tenants' memory, cron jobs and contacts as their people see them.
+    data: TenantData,
 }
 
 impl Runtime {
@@ -99,13 +109,47 @@ impl Runtime {
         let audit = Recorder::new(log, clock.clone());
         let tokens = TokenService::new(db.clone(), clock.clone(), audit.clone());
         let trust = Arc::new(TrustService::new(db.clone(), clock.clone(), audit.clone())?);
-        let secrets = SecretService::new(vault.clone(), config.secret_limits, audit.clone());
-        let tenants = TenantService::new(db.clone(), clock.clone(), audit.clone(), &config);
+        let secrets = Arc::new(SecretService::new(vault.clone(), config.secret_limits, audit.clone()));
+        let tenants = Arc::new(TenantService::new(db.clone(), clock.clone(), audit.clone(), &config));
         let metering = MeteringService::new(db.clone(), config.rate_card.clone());
-        let host = HostEnv::new(db.clone(), vault.clone(), clock.clone(), &config)?;
-
-        let host = Arc::new(host);
+        let host = Arc::new(HostEnv::new(db.clone(), vault.clone(), clock.clone(), &config)?);
         let loader = Arc::new(SkillLoader::new(&config, host.clone())?);
+        let skills = Arc::new(SkillService::new(
+            db.clone(),
+            clock.clone(),
+            audit.clone(),
+            loader.clone(),
+            trust.clone(),
+            &config,
+        ));
+        let agents = AgentService::new(
+            db.clone(),
+            clock.clone(),
+            audit.clone(),
+            secrets.clone(),
+            skills.clone(),
+            &config,
+        );
+        let agents = Arc::new(agents);
+        let channels = ChannelService::new(
+            db.clone(),
+            clock.clone(),
+            audit.clone(),
+            secrets.clone(),
+            agents.clone(),
+            tenants.clone(),
+            &config.channels,
+        );
+        let backups = BackupService::new(
+            db.clone(),
+            clock.clone(),
+            audit.clone(),
+            vault.clone(),
+            tenants.clone(),
+            skills.clone(),
+            &config.data_dir,
+        );
+        let data = TenantData::new(db.clone(), audit.clone(), secrets.clone());
         let capacity = Arc::new(Semaphore::new(config.pool.max_instances as usize));
         Ok(Runtime {
             inner: Arc::new(Inner {
@@ -114,12 +158,14 @@ impl Runtime {
                 secrets,
                 host,
                 config,
-                agents: crate::agents::AgentState::new(clock.clone()),
+                agents,
+                channels,
+                backups,
+                data,
                 clock,
                 audit,
                 tenants,
-                bound: Mutex::new(HashMap::new()),
-                shared_skills: Default::default(),
+                skills,
                 tokens,
                 trust,
                 capacity,
@@ -134,12 +180,18 @@ impl Runtime {
     }
 
     /// The database behind the runtime, for tests and benchmarks that
-    /// check or seed what is stored (not API: only with the `testing`
-    /// feature).
-    #[cfg(feature = "testing")]
+    /// check or seed what is stored (not API: only in the runtime's own
+    /// tests and with the `testing` feature).
+    #[cfg(any(test, feature = "testing"))]
     #[doc(hidden)]
     pub fn db_for_tests(&self) -> &Arc<Db> {
         &self.inner.db
+    }
+
+    /// How many valid tokens the credential cache holds (its tests).
+    #[cfg(test)]
+    pub(crate) fn token_cache_len(&self) -> usize {
+        self.inner.tokens.cache_len()
     }
 
     /// Now on the runtime's clock, seconds since the Unix epoch.
@@ -150,45 +202,6 @@ impl Runtime {
     /// The audit log.
     pub fn audit(&self) -> &AuditLog {
         self.inner.audit.log()
-    }
-
-    /// Binds `skill` to `tenant`: computes its grant from its manifest and
-    /// the tenant's stored policy, and registers it so scheduled jobs of
-    /// that tenant can fire it.
-    pub fn bind(&self, skill: &Arc<Skill>, tenant: &TenantId) -> Result<Arc<BoundSkill>, Error> {
-        self.bind_as(skill, tenant, false)
-    }
-
-    /// [`Runtime::bind`] for an installed skill, `guest` as installed.
-    pub(crate) fn bind_as(
-        &self,
-        skill: &Arc<Skill>,
-        tenant: &TenantId,
-        guest: bool,
-    ) -> Result<Arc<BoundSkill>, Error> {
-        let policy = self.inner.db.policy(tenant)?;
-        let grant = self.grant(skill, &policy);
-        let bound = Arc::new(BoundSkill::new(skill.clone(), tenant.clone(), grant, guest));
-        let mut map = self.inner.bound.lock().unwrap_or_else(|e| e.into_inner());
-        map.insert((tenant.clone(), skill.info.name.clone()), bound.clone());
-        Ok(bound)
-    }
-
-    fn grant(&self, skill: &Skill, policy: &TenantPolicy) -> Grant {
-        let c = &self.inner.config;
-        Grant::compute(&skill.manifest, policy, &c.defaults, &c.caps)
-    }
-
-    /// The skill named `name` as bound to `tenant`, if it was bound.
-    pub fn bound(&self, tenant: &TenantId, name: &str) -> Option<Arc<BoundSkill>> {
-        let map = self.inner.bound.lock().unwrap_or_else(|e| e.into_inner());
-        map.get(&(tenant.clone(), name.to_string())).cloned()
-    }
-
-    /// Forgets the skill `name` bound to `tenant` (it was uninstalled).
-    pub(crate) fn unbind(&self, tenant: &TenantId, name: &str) {
-        let mut map = self.inner.bound.lock().unwrap_or_else(|e| e.into_inner());
-        map.remove(&(tenant.clone(), name.to_string()));
     }
 
     /// Deletes a tenant and everything it owns: its files, then memory,
@@ -212,28 +225,21 @@ impl Runtime {
     /// Forgets everything held in memory for a deleted tenant.
     pub(crate) fn forget_tenant(&self, tenant: &TenantId) {
         self.inner.tenants.forget(tenant);
-        self.inner.bound.lock().unwrap_or_else(|e| e.into_inner()).retain(|(t, _), _| t != tenant);
+        self.inner.skills.forget(tenant);
         self.inner.secrets.forget(tenant);
         self.inner.metering.forget(tenant);
     }
 
     /// A tenant's policy (the default one when none was set).
     pub fn policy(&self, tenant: &TenantId) -> Result<TenantPolicy, Error> {
-        Ok(self.inner.db.policy(tenant)?)
+        self.inner.tenants.policy(tenant)
     }
 
     /// Replaces a tenant's policy and recomputes the grants of its bound
     /// skills (calls already running keep the grant they started with).
     pub fn set_policy(&self, actor: &str, tenant: &TenantId, policy: &TenantPolicy) -> Result<(), Error> {
-        policy.validate().map_err(Error::InvalidInput)?;
-        self.check_memory_budget(policy)?;
-        self.inner.db.set_policy(tenant, policy)?;
-        let mut map = self.inner.bound.lock().unwrap_or_else(|e| e.into_inner());
-        for ((t, _), bound) in map.iter_mut().filter(|((t, _), _)| t == tenant) {
-            let grant = self.grant(&bound.skill, policy);
-            *bound = Arc::new(BoundSkill::new(bound.skill.clone(), t.clone(), grant, bound.guest));
-        }
-        drop(map);
+        self.inner.tenants.set_policy(tenant, policy)?;
+        self.inner.skills.rebind(tenant, policy);
         self.record(actor, Some(tenant), "policy.set", tenant.as_str(), "ok");
         Ok(())
     }
@@ -251,27 +257,6 @@ impl Runtime {
             vault.get(tenant, name).ok().flatten().map(|v| v.to_vec())
         });
         Deliverer::new(self.inner.db.clone(), keys, self.inner.clock.clone())
-    }
-
-    /// Refuses a policy whose calls could together hold more memory than
-    /// the operator's `caps.tenant_memory_bytes`: `concurrency` calls of
-    /// `memory_bytes` each, as the policy sets them (or the defaults).
-    fn check_memory_budget(&self, policy: &TenantPolicy) -> Result<(), Error> {
-        let c = &self.inner.config;
-        let tl = &policy.limits;
-        let concurrency = u64::from(tl.concurrency.unwrap_or(c.defaults.concurrency));
-        let memory = tl.memory_bytes.unwrap_or(c.defaults.memory_bytes).min(c.caps.memory_bytes);
-        let budget = c.caps.tenant_memory_bytes;
-        let asked = concurrency.saturating_mul(memory);
-        if concurrency > u64::from(c.caps.concurrency) || asked > budget {
-            return Err(Error::InvalidInput(format!(
-                "the policy lets {concurrency} calls of {memory} bytes of memory run at once ({asked} bytes); \
-                 the operator allows a tenant {budget} bytes in all and {} calls at once: lower \
-                 [limits] concurrency or memory_bytes",
-                c.caps.concurrency
-            )));
-        }
-        Ok(())
     }
 }
 
@@ -298,6 +283,18 @@ impl JobRunner for Runtime {
                 Call { user: job.scope.user.clone(), in_session: job.scope.in_session, ..Call::default() };
             self.invoke(&bound, &call, &job.input).await.map(drop).map_err(|e| e.to_string())
         })
+    }
+}
+
+/// An agent's turn runs its tools as calls of the runtime.
+impl Tools for Runtime {
+    fn invoke(
+        &self,
+        bound: &crate::skill::BoundSkill,
+        call: &Call,
+        input: &str,
+    ) -> impl std::future::Future<Output = Result<crate::call::Outcome, Error>> + Send {
+        Runtime::invoke(self, bound, call, input)
     }
 }
 

@@ -9,15 +9,23 @@
 
 mod turn;
 
+pub(crate) use turn::Tools;
 pub use turn::{AgentReply, ToolReport};
 
+use crate::clock::SharedClock;
+use crate::config::{QuotaConfig, RateCard, RuntimeConfig};
 use crate::error::Error;
 use crate::ids::{TenantId, UserId};
+use crate::llm::ProviderConfig;
 use crate::ratelimit::RateLimiter;
 use crate::records::{AgentSpec, LlmUsage, Session};
-use crate::runtime::Runtime;
+use crate::services::recorder::Recorder;
+use crate::services::secrets::SecretService;
+use crate::services::skills::SkillService;
+use crate::store::Db;
+use crate::tenants::existing;
 use serde::Serialize;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 /// Longest message a peer may send, in bytes.
@@ -43,24 +51,57 @@ pub struct ModelUsage {
 /// (tenant, agent, peer).
 type SessionKey = (TenantId, String, UserId);
 
-/// The runtime's agent state: one lock per live session (turns of one
-/// session run one at a time) and the per-tenant message rate.
-pub(crate) struct AgentState {
+/// The agents service: the tenants' agents and sessions in the database,
+/// one lock per live session (turns of one session run one at a time), the
+/// per-tenant message rate, and the providers' client. Turns run their
+/// tools through [`Tools`] (the runtime).
+pub(crate) struct AgentService {
+    db: Arc<Db>,
+    clock: SharedClock,
+    audit: Recorder,
+    secrets: Arc<SecretService>,
+    skills: Arc<SkillService>,
+    providers: BTreeMap<String, ProviderConfig>,
+    quotas: QuotaConfig,
+    card: RateCard,
+    /// The gateway's request timeout: a turn ends a few seconds before.
+    request_timeout_secs: u64,
     sessions: Mutex<HashMap<SessionKey, Arc<tokio::sync::Mutex<()>>>>,
-    pub(crate) rate: RateLimiter,
-    pub(crate) http: reqwest::Client,
+    rate: RateLimiter,
+    http: reqwest::Client,
 }
 
-impl AgentState {
-    pub(crate) fn new(clock: crate::clock::SharedClock) -> Self {
-        AgentState {
+impl AgentService {
+    pub(crate) fn new(
+        db: Arc<Db>,
+        clock: SharedClock,
+        audit: Recorder,
+        secrets: Arc<SecretService>,
+        skills: Arc<SkillService>,
+        config: &RuntimeConfig,
+    ) -> Self {
+        AgentService {
+            db,
+            audit,
+            secrets,
+            skills,
+            providers: config.providers.clone(),
+            quotas: config.quotas.clone(),
+            card: config.rate_card.clone(),
+            request_timeout_secs: config.request_timeout_secs,
             sessions: Mutex::new(HashMap::new()),
-            rate: RateLimiter::new(clock),
+            rate: RateLimiter::new(clock.clone()),
+            clock,
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap_or_default(),
         }
+    }
+
+    /// The client the providers (and the channels' replies) are reached with.
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.http
     }
 
     /// The lock of one session.
@@ -74,20 +115,20 @@ impl AgentState {
     }
 }
 
-impl Runtime {
+impl AgentService {
     /// Creates (`create`) or replaces an agent of `tenant`: the provider must
     /// be configured and every skill installed.
-    pub fn agent_put(
+    pub(crate) fn agent_put(
         &self,
         actor: &str,
         tenant: &TenantId,
         spec: &AgentSpec,
         create: bool,
     ) -> Result<(), Error> {
-        self.tenant(tenant)?;
+        existing(&self.db, tenant)?;
         spec.validate().map_err(Error::InvalidInput)?;
-        if !self.inner.config.providers.contains_key(&spec.provider) {
-            let known: Vec<&str> = self.inner.config.providers.keys().map(String::as_str).collect();
+        if !self.providers.contains_key(&spec.provider) {
+            let known: Vec<&str> = self.providers.keys().map(String::as_str).collect();
             return Err(Error::InvalidInput(format!(
                 "provider {:?} is not configured (configured: {})",
                 spec.provider,
@@ -95,15 +136,15 @@ impl Runtime {
             )));
         }
         for skill in &spec.skills {
-            self.installed_skill(tenant, skill)?;
+            self.skills.installed_skill(tenant, skill)?;
         }
-        if !create && self.inner.db.agent(tenant, &spec.name)?.is_none() {
+        if !create && self.db.agent(tenant, &spec.name)?.is_none() {
             return Err(Error::NotFound(format!("tenant {tenant} has no agent {}", spec.name)));
         }
-        if !self.inner.db.agent_put(tenant, spec, create)? {
+        if !self.db.agent_put(tenant, spec, create)? {
             return Err(Error::Conflict(format!("tenant {tenant} already has an agent {}", spec.name)));
         }
-        self.record(
+        self.audit.record(
             actor,
             Some(tenant),
             if create { "agent.create" } else { "agent.update" },
@@ -114,45 +155,44 @@ impl Runtime {
     }
 
     /// One agent of `tenant`.
-    pub fn agent(&self, tenant: &TenantId, name: &str) -> Result<AgentSpec, Error> {
-        self.inner
-            .db
+    pub(crate) fn agent(&self, tenant: &TenantId, name: &str) -> Result<AgentSpec, Error> {
+        self.db
             .agent(tenant, name)?
             .ok_or_else(|| Error::NotFound(format!("tenant {tenant} has no agent {name}")))
     }
 
     /// The agents of `tenant`, by name.
-    pub fn agents(&self, tenant: &TenantId) -> Result<Vec<AgentSpec>, Error> {
-        self.tenant(tenant)?;
-        Ok(self.inner.db.agents(tenant)?)
+    pub(crate) fn agents(&self, tenant: &TenantId) -> Result<Vec<AgentSpec>, Error> {
+        existing(&self.db, tenant)?;
+        Ok(self.db.agents(tenant)?)
     }
 
     /// Removes an agent and every session with it.
-    pub fn agent_remove(&self, actor: &str, tenant: &TenantId, name: &str) -> Result<(), Error> {
-        if !self.inner.db.agent_remove(tenant, name)? {
+    pub(crate) fn agent_remove(&self, actor: &str, tenant: &TenantId, name: &str) -> Result<(), Error> {
+        if !self.db.agent_remove(tenant, name)? {
             return Err(Error::NotFound(format!("tenant {tenant} has no agent {name}")));
         }
-        self.record(actor, Some(tenant), "agent.remove", name, "ok");
+        self.audit.record(actor, Some(tenant), "agent.remove", name, "ok");
         Ok(())
     }
 
     /// The history of `peer`'s session with an agent (empty when it has
     /// none), scrubbed of the tenant's secrets.
-    pub fn session(&self, tenant: &TenantId, agent: &str, peer: &UserId) -> Result<Session, Error> {
+    pub(crate) fn session(&self, tenant: &TenantId, agent: &str, peer: &UserId) -> Result<Session, Error> {
         self.agent(tenant, agent)?;
-        let session = self.inner.db.session(tenant, agent, peer)?.unwrap_or_default();
+        let session = self.db.session(tenant, agent, peer)?.unwrap_or_default();
         // What the model and the tools said, scrubbed of the tenant's secrets.
         let mut v = serde_json::to_value(&session).map_err(|e| Error::Internal(format!("a session: {e}")))?;
-        self.scrub_json(tenant, &mut v);
+        self.secrets.scrub_json(tenant, &mut v);
         serde_json::from_value(v).map_err(|e| Error::Internal(format!("a session: {e}")))
     }
 
     /// `tenant`'s model usage from the day of `since` (seconds since the
     /// Unix epoch) on, by agent, model and day, priced by the rate card.
-    pub fn model_usage(&self, tenant: &TenantId, since: u64) -> Result<Vec<ModelUsage>, Error> {
-        self.tenant(tenant)?;
-        let card = &self.inner.config.rate_card;
-        let rows = self.inner.db.llm_usage(tenant, &turn::day_of(since))?;
+    pub(crate) fn model_usage(&self, tenant: &TenantId, since: u64) -> Result<Vec<ModelUsage>, Error> {
+        existing(&self.db, tenant)?;
+        let card = &self.card;
+        let rows = self.db.llm_usage(tenant, &turn::day_of(since))?;
         Ok(rows
             .into_iter()
             .map(|r| ModelUsage {
@@ -167,7 +207,7 @@ impl Runtime {
     }
 
     /// Forgets `peer`'s session with an agent.
-    pub fn session_remove(
+    pub(crate) fn session_remove(
         &self,
         actor: &str,
         tenant: &TenantId,
@@ -175,10 +215,10 @@ impl Runtime {
         peer: &UserId,
     ) -> Result<(), Error> {
         self.agent(tenant, agent)?;
-        if !self.inner.db.session_remove(tenant, agent, peer)? {
+        if !self.db.session_remove(tenant, agent, peer)? {
             return Err(Error::NotFound(format!("agent {agent} has no session with {peer}")));
         }
-        self.record(actor, Some(tenant), "session.remove", &format!("{agent}/{peer}"), "ok");
+        self.audit.record(actor, Some(tenant), "session.remove", &format!("{agent}/{peer}"), "ok");
         Ok(())
     }
 }

@@ -8,18 +8,31 @@
 //! is stored only when the turn ends with an answer; the model usage of
 //! every turn is stored, answered or not.
 
-use super::MAX_MESSAGE;
+use super::{AgentService, MAX_MESSAGE};
+use crate::call::Outcome;
 use crate::error::Error;
+use crate::host::Call;
 use crate::ids::{TenantId, UserId};
 use crate::llm::{self, ModelReply, Provider, TokenUsage, ToolSpec};
 use crate::records::{AgentSpec, LlmUsage, ToolCall, Turn};
-use crate::runtime::{Call, Runtime};
 use crate::skill::BoundSkill;
 use chrono::{DateTime, Datelike, Utc};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// What a turn needs of the runtime: a skill bound to its tenant, run as a
+/// tool (the runtime's invoke, metered and scrubbed as every call).
+pub(crate) trait Tools: Sync {
+    /// Runs one call of `bound` with `input`.
+    fn invoke(
+        &self,
+        bound: &BoundSkill,
+        call: &Call,
+        input: &str,
+    ) -> impl std::future::Future<Output = Result<Outcome, Error>> + Send;
+}
 
 /// Largest tool output given back to the model, in bytes.
 const MAX_TOOL_OUTPUT: usize = 64 * 1024;
@@ -65,10 +78,12 @@ fn month_of(secs: u64) -> String {
     day
 }
 
-impl Runtime {
-    /// Takes `peer`'s message to an agent of `tenant` and returns the answer.
-    pub async fn agent_message(
+impl AgentService {
+    /// Takes `peer`'s message to an agent of `tenant` and returns the
+    /// answer, running the skills it asks for through `runner`.
+    pub(crate) async fn message(
         &self,
+        runner: &impl Tools,
         actor: &str,
         tenant: &TenantId,
         agent: &str,
@@ -81,7 +96,7 @@ impl Runtime {
         if text.len() > MAX_MESSAGE {
             return Err(Error::TooLarge(format!("the message is longer than {MAX_MESSAGE} bytes")));
         }
-        let t = self.tenant(tenant)?;
+        let t = crate::tenants::existing(&self.db, tenant)?;
         if t.suspended {
             return Err(Error::Suspended(format!("tenant {tenant} is suspended")));
         }
@@ -89,18 +104,18 @@ impl Runtime {
         self.check_quota(actor, tenant, agent)?;
         let provider = self.provider(&spec)?;
         let key = self.api_key(tenant, &spec)?;
-        let lock = self.inner.agents.lock(tenant, agent, peer);
+        let lock = self.lock(tenant, agent, peer);
         let _turn = lock.lock().await;
 
-        let now = self.inner.clock.now();
+        let now = self.clock.now();
         let started = Instant::now();
-        let mut session = self.inner.db.session(tenant, agent, peer)?.unwrap_or_default();
+        let mut session = self.db.session(tenant, agent, peer)?.unwrap_or_default();
         session.turns.push(Turn::User { text: text.to_string() });
         session.trim(spec.history_tokens);
         let (tools, bound) = self.tools(tenant, &spec).await;
         // A few seconds inside the gateway's request timeout, so the turn
         // ends with its own error (and its usage stored) rather than a 408.
-        let budget = self.inner.config.request_timeout_secs.saturating_sub(5).max(1);
+        let budget = self.request_timeout_secs.saturating_sub(5).max(1);
         let deadline = Instant::now() + Duration::from_secs(budget);
         let mut usage = LlmUsage { turns: 1, ..Default::default() };
         let mut reports = Vec::new();
@@ -120,7 +135,7 @@ impl Runtime {
                     // A provider may echo the key it was sent (the operator's,
                     // for some agents): never pass it on.
                     let message = e.to_string().replace(key.as_str(), "[redacted]");
-                    let message = self.scrub_text(tenant, &message);
+                    let message = self.secrets.scrub_text(tenant, &message);
                     break Err(Error::Provider(format!("agent {agent} ({}): {message}", spec.provider)));
                 }
             };
@@ -154,7 +169,7 @@ impl Runtime {
                     }
                     None => {
                         usage.tool_calls += 1;
-                        self.run_tool(&bound, peer, &c).await
+                        self.run_tool(runner, &bound, peer, &c).await
                     }
                 };
                 usage.tool_fuel += fuel;
@@ -173,16 +188,16 @@ impl Runtime {
         match outcome {
             Ok(reply) => {
                 session.updated = now;
-                if !self.inner.db.session_save(tenant, agent, peer, &session, &day)? {
+                if !self.db.session_save(tenant, agent, peer, &session, &day)? {
                     return Err(Error::NotFound(format!("agent {agent} was removed during the turn")));
                 }
-                let reply = self.scrub_text(tenant, &reply);
+                let reply = self.secrets.scrub_text(tenant, &reply);
                 Ok(AgentReply { reply, steps, tool_calls: reports, usage: tokens })
             }
             Err(e) => {
                 let mut day = day;
                 day[0].2.errors = 1;
-                self.inner.db.llm_usage_add(tenant, agent, &day)?;
+                self.db.llm_usage_add(tenant, agent, &day)?;
                 Err(e)
             }
         }
@@ -191,14 +206,12 @@ impl Runtime {
     /// Refuses the message, with an audit line, when the tenant is over its
     /// message rate or its month's tokens or cost.
     fn check_quota(&self, actor: &str, tenant: &TenantId, agent: &str) -> Result<(), Error> {
-        let quota = *self.inner.config.quotas.of(tenant.as_str());
+        let quota = *self.quotas.of(tenant.as_str());
         let refuse = |why: String| {
-            self.record_refusal(actor, Some(tenant), "agent.message", agent, &format!("refused: {why}"));
+            self.audit.refusal(actor, Some(tenant), "agent.message", agent, &format!("refused: {why}"));
             Err(Error::QuotaExceeded(format!("tenant {tenant}: {why}")))
         };
-        if quota.requests_per_minute > 0
-            && !self.inner.agents.rate.try_take(tenant, quota.requests_per_minute)
-        {
+        if quota.requests_per_minute > 0 && !self.rate.try_take(tenant, quota.requests_per_minute) {
             return refuse(format!(
                 "over {} agent messages a minute; retry later",
                 quota.requests_per_minute
@@ -207,8 +220,8 @@ impl Runtime {
         if quota.tokens_per_month == 0 && quota.cost_per_month <= 0.0 {
             return Ok(());
         }
-        let month = month_of(self.inner.clock.now());
-        let rows = self.inner.db.llm_usage(tenant, &month)?;
+        let month = month_of(self.clock.now());
+        let rows = self.db.llm_usage(tenant, &month)?;
         let tokens: u64 = rows.iter().map(|r| r.usage.input_tokens + r.usage.output_tokens).sum();
         if quota.tokens_per_month > 0 && tokens >= quota.tokens_per_month {
             return refuse(format!(
@@ -216,7 +229,7 @@ impl Runtime {
                 quota.tokens_per_month
             ));
         }
-        let card = &self.inner.config.rate_card;
+        let card = &self.card;
         // The same cost the usage rows show: tokens, and the tool calls' fuel.
         let cost: f64 = rows
             .iter()
@@ -235,20 +248,20 @@ impl Runtime {
     }
 
     fn provider(&self, spec: &AgentSpec) -> Result<Provider, Error> {
-        let config = self.inner.config.providers.get(&spec.provider).ok_or_else(|| {
+        let config = self.providers.get(&spec.provider).ok_or_else(|| {
             Error::InvalidInput(format!(
                 "agent {}: provider {:?} is no longer configured",
                 spec.name, spec.provider
             ))
         })?;
-        Ok(Provider::new(self.inner.agents.http.clone(), config.clone()))
+        Ok(Provider::new(self.http.clone(), config.clone()))
     }
 
     /// The API key: the tenant's secret the agent names, else the
     /// operator's key for the provider.
     fn api_key(&self, tenant: &TenantId, spec: &AgentSpec) -> Result<zeroize::Zeroizing<String>, Error> {
         if let Some(name) = &spec.api_key_secret {
-            let value = self.inner.secrets.value(tenant, name)?.ok_or_else(|| {
+            let value = self.secrets.value(tenant, name)?.ok_or_else(|| {
                 Error::InvalidInput(format!(
                     "agent {} names the secret {name}, which tenant {tenant} has not set",
                     spec.name
@@ -258,7 +271,7 @@ impl Runtime {
                 .map_err(|_| Error::InvalidInput(format!("the secret {name} is not UTF-8 text")))?;
             return Ok(zeroize::Zeroizing::new(text.trim().to_string()));
         }
-        let env = self.inner.config.providers.get(&spec.provider).and_then(|p| p.api_key_env.as_deref());
+        let env = self.providers.get(&spec.provider).and_then(|p| p.api_key_env.as_deref());
         match env.and_then(|v| std::env::var(v).ok()) {
             Some(k) => Ok(zeroize::Zeroizing::new(k)),
             None => Err(Error::InvalidInput(format!(
@@ -277,7 +290,7 @@ impl Runtime {
         let mut tools = Vec::new();
         let mut bound = BTreeMap::new();
         for name in &spec.skills {
-            match self.installed(tenant, name).await {
+            match self.skills.installed(tenant, name).await {
                 Ok(b) => {
                     let info = &b.skill.info;
                     tools.push(ToolSpec {
@@ -299,6 +312,7 @@ impl Runtime {
     /// object and the error's kind; and the fuel it used.
     async fn run_tool(
         &self,
+        runner: &impl Tools,
         bound: &BTreeMap<String, Arc<BoundSkill>>,
         peer: &UserId,
         call: &ToolCall,
@@ -314,7 +328,7 @@ impl Runtime {
             return failed("invalid-input", "the arguments are not JSON".into());
         }
         let c = Call { user: Some(peer.clone()), in_session: true, ..Call::default() };
-        match self.invoke(skill, &c, &call.arguments).await {
+        match runner.invoke(skill, &c, &call.arguments).await {
             Ok(out) if out.output.len() <= MAX_TOOL_OUTPUT => (out.output, None, out.usage.fuel),
             Ok(out) => {
                 let message = format!(

@@ -1,6 +1,6 @@
 //! Backup and restore of tenants, while the gateway serves.
 //!
-//! A backup ([`Runtime::backup`]) is a consistent snapshot of one tenant or
+//! A backup ([`crate::Runtime::backup`]) is a consistent snapshot of one tenant or
 //! of every tenant: the calls of the tenants concerned are let finish and
 //! held back (at most the timeout cap, plus a second), every database row
 //! they own is read in one read transaction ([`crate::store::TenantRows`]:
@@ -14,7 +14,7 @@
 //! cannot be kept (links, names that are not UTF-8) is skipped and counted,
 //! so no tenant's files can fail another tenant's backup.
 //!
-//! A restore ([`Runtime::restore`]) reads the whole file first
+//! A restore ([`crate::Runtime::restore`]) reads the whole file first
 //! ([`format::check`]: header, order, every row and path, the trailing
 //! checksum) and checks that this gateway's master key opens the backup's
 //! data keys. Then, with the tenants' calls held back: their files are
@@ -31,13 +31,18 @@ mod legacy;
 
 pub use format::{BackupError, Header, Record, Summary};
 
+use crate::clock::SharedClock;
 use crate::error::Error;
 use crate::ids::TenantId;
-use crate::runtime::Runtime;
-use crate::store::{StoreError, TenantRows};
+use crate::services::recorder::Recorder;
+use crate::services::skills::SkillService;
+use crate::services::tenants::TenantService;
+use crate::store::{Db, StoreError, TenantRows};
+use crate::vault::Vault;
 use serde::Serialize;
 use std::io::{BufReader, BufWriter, Seek};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// What a restore did.
 #[derive(Debug, Clone, Serialize)]
@@ -68,17 +73,43 @@ fn joined(e: tokio::task::JoinError) -> Error {
     Error::Internal(format!("backup task: {e}"))
 }
 
-impl Runtime {
+/// The backup service: the tenants' rows (through the store), their trees
+/// (from their directories), the vault's keys, and the tenants' slots to
+/// hold their calls back meanwhile. Cheap to clone.
+#[derive(Clone)]
+pub(crate) struct BackupService {
+    db: Arc<Db>,
+    clock: SharedClock,
+    audit: Recorder,
+    vault: Arc<Vault>,
+    tenants: Arc<TenantService>,
+    skills: Arc<SkillService>,
+    data_dir: PathBuf,
+}
+
+impl BackupService {
+    pub(crate) fn new(
+        db: Arc<Db>,
+        clock: SharedClock,
+        audit: Recorder,
+        vault: Arc<Vault>,
+        tenants: Arc<TenantService>,
+        skills: Arc<SkillService>,
+        data_dir: &Path,
+    ) -> Self {
+        BackupService { db, clock, audit, vault, tenants, skills, data_dir: data_dir.to_path_buf() }
+    }
+
     /// A backup of `only`, or of every tenant: a file (unlinked, in the
     /// data directory, read from its start) in the format of
     /// [`format`]; audited per tenant. The tenants' calls are held back
     /// while it is written, not while the caller reads it.
-    pub async fn backup(&self, actor: &str, only: Option<&TenantId>) -> Result<std::fs::File, Error> {
+    pub(crate) async fn backup(&self, actor: &str, only: Option<&TenantId>) -> Result<std::fs::File, Error> {
         let tenants: Vec<TenantId> = match only {
-            Some(t) => vec![self.tenant(t)?.id],
-            None => self.tenants()?.into_iter().map(|t| t.id).collect(),
+            Some(t) => vec![self.tenants.get(t)?.id],
+            None => self.tenants.list()?.into_iter().map(|t| t.id).collect(),
         };
-        let quiet = self.inner.tenants.quiesce(&tenants).await;
+        let quiet = self.tenants.quiesce(&tenants).await;
         let this = self.clone();
         let ids = tenants.clone();
         let written = tokio::task::spawn_blocking(move || this.write_backup(&ids)).await.map_err(joined)?;
@@ -88,10 +119,10 @@ impl Runtime {
             Err(e) => format!("failed: {e}"),
         };
         for t in &tenants {
-            self.record(actor, Some(t), "backup.create", t.as_str(), &outcome);
+            self.audit.record(actor, Some(t), "backup.create", t.as_str(), &outcome);
         }
         if tenants.is_empty() {
-            self.record(actor, None, "backup.create", "*", &outcome);
+            self.audit.record(actor, None, "backup.create", "*", &outcome);
         }
         written
     }
@@ -99,19 +130,19 @@ impl Runtime {
     /// Writes the backup (blocking): the rows of every tenant from one read
     /// transaction, then each tenant's tree streamed from its directory.
     fn write_backup(&self, tenants: &[TenantId]) -> Result<std::fs::File, Error> {
-        let rows = self.inner.db.export_tenants(tenants).map_err(store_error)?;
-        let dir = &self.inner.config.data_dir;
+        let rows = self.db.export_tenants(tenants).map_err(store_error)?;
+        let dir = &self.data_dir;
         let file = tempfile::tempfile_in(dir)
             .map_err(|e| Error::io(format!("cannot create a file in {}", dir.display()), e))?;
         let header = Header {
-            created: self.inner.clock.now(),
+            created: self.clock.now(),
             gateway: env!("CARGO_PKG_VERSION").to_string(),
-            master_key: self.inner.secrets.vault().master_fingerprint(),
+            master_key: self.vault.master_fingerprint(),
         };
         let mut w = format::Writer::new(BufWriter::with_capacity(1 << 20, file), &header).map_err(refused)?;
         for (id, rows) in tenants.iter().zip(rows) {
             w.record(&Record::Tenant(Box::new(rows))).map_err(refused)?;
-            let root = self.inner.tenants.dir(id);
+            let root = self.tenants.dir(id);
             // A tenant's tree cannot fail another's backup: what cannot be
             // read is skipped and counted (links, odd names, depth).
             let skipped = files::write_tree(&mut w, &root).map_err(refused)?;
@@ -129,15 +160,17 @@ impl Runtime {
 
     /// Restores the tenants of the backup `file` (only `only`, when given)
     /// as the module documentation says; audited per tenant, a refusal too.
-    pub async fn restore(
+    /// `forget` drops what the runtime's services hold of a restored tenant.
+    pub(crate) async fn restore(
         &self,
         actor: &str,
         file: std::fs::File,
         only: Option<&TenantId>,
+        forget: &(dyn Fn(&TenantId) + Sync),
     ) -> Result<RestoreOutcome, Error> {
         let audit = |tenant: Option<&TenantId>, outcome: &str| {
             let target = tenant.or(only).map_or("*", TenantId::as_str);
-            self.record(actor, tenant.or(only), "backup.restore", target, outcome);
+            self.audit.record(actor, tenant.or(only), "backup.restore", target, outcome);
         };
         let this = self.clone();
         let wanted = only.cloned();
@@ -152,7 +185,7 @@ impl Runtime {
                 return Err(e);
             }
         };
-        let quiet = self.inner.tenants.quiesce(&ids).await;
+        let quiet = self.tenants.quiesce(&ids).await;
         let this = self.clone();
         let selected = ids.clone();
         let applied = tokio::task::spawn_blocking(move || this.apply(file, &selected))
@@ -168,13 +201,13 @@ impl Runtime {
         // What the runtime holds in memory for these tenants is stale:
         // forget it, then load their skills again (cron jobs need them).
         for id in &ids {
-            self.forget_tenant(id);
-            self.inner.tenants.revive(id);
+            forget(id);
+            self.tenants.revive(id);
         }
         drop(quiet);
         for id in &ids {
-            for skill in self.inner.db.skills(id)? {
-                if let Err(e) = self.installed(id, &skill.name).await {
+            for skill in self.db.skills(id)? {
+                if let Err(e) = self.skills.installed(id, &skill.name).await {
                     let (tenant, skill) = (id.as_str(), skill.name.as_str());
                     tracing::warn!(tenant, skill, error = %e, "a restored skill does not load");
                 }
@@ -193,7 +226,7 @@ impl Runtime {
         mut file: std::fs::File,
         only: Option<&TenantId>,
     ) -> Result<(std::fs::File, Summary, Vec<TenantId>), Error> {
-        let current = self.inner.secrets.vault().master_fingerprint();
+        let current = self.vault.master_fingerprint();
         let summary = format::check(BufReader::with_capacity(1 << 20, &mut file), |header, rows| {
             let Some(key) = rows.one("data_key") else { return Ok(()) };
             if only.is_some_and(|t| t.as_str() != rows.tenant) {
@@ -206,7 +239,7 @@ impl Runtime {
                 });
             }
             let id = rows.check().map_err(BackupError::Invalid)?;
-            self.inner.secrets.vault().check_data_key(&id, key).map_err(|e| {
+            self.vault.check_data_key(&id, key).map_err(|e| {
                 BackupError::Invalid(format!("the backup's data key of tenant {id} does not open: {e}"))
             })
         })
@@ -230,7 +263,7 @@ impl Runtime {
     /// trees stream into staging directories; the rows of the tenants
     /// restored go into the database in one write transaction.
     fn apply(&self, file: std::fs::File, ids: &[TenantId]) -> Result<(), Error> {
-        let base = self.inner.config.data_dir.join("tenants");
+        let base = self.data_dir.join("tenants");
         let io = |what: &str, path: &Path, e| Error::io(format!("cannot {what} {}", path.display()), e);
         let staging = tempfile::Builder::new()
             .prefix(".restore-")
@@ -276,7 +309,7 @@ impl Runtime {
                 };
                 swaps.push(swap.apply().map_err(|e| io("replace", &base.join(&t.tenant), e))?);
             }
-            self.inner.db.import_tenants(&rows).map_err(store_error)
+            self.db.import_tenants(&rows).map_err(store_error)
         })();
         if result.is_err() {
             for swap in swaps.iter().rev() {

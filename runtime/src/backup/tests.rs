@@ -47,11 +47,11 @@ fn t(s: &str) -> TenantId {
 }
 
 fn memory(rt: &Runtime, tenant: &TenantId) -> Option<String> {
-    rt.inner.db.memory_get(Scope { tenant, user: None }, "k").unwrap()
+    rt.db_for_tests().memory_get(Scope { tenant, user: None }, "k").unwrap()
 }
 
 fn set_memory(rt: &Runtime, tenant: &TenantId, value: &str) {
-    rt.inner.db.memory_set(Scope { tenant, user: None }, "k", value, &Default::default()).unwrap();
+    rt.db_for_tests().memory_set(Scope { tenant, user: None }, "k", value, &Default::default()).unwrap();
 }
 
 #[tokio::test]
@@ -83,7 +83,7 @@ async fn a_restore_failing_in_the_database_puts_the_files_back_and_changes_nothi
         next_run: 10,
         created: 1,
     };
-    rt.inner.db.cron_add(&job, 10, 10).unwrap();
+    rt.db_for_tests().cron_add(&job, 10, 10).unwrap();
     let stolen = Job { tenant: a.clone(), ..job };
     let crafted = format::transform(&bytes[..], Vec::new(), |rec| {
         if let Record::Tenant(rows) = rec {
@@ -100,7 +100,7 @@ async fn a_restore_failing_in_the_database_puts_the_files_back_and_changes_nothi
     assert!(matches!(err, Error::InvalidInput(_)), "{err}");
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "after", "the files were put back");
     assert_eq!(memory(&rt, &a).as_deref(), Some("v2"));
-    assert_eq!(rt.inner.db.cron_list_tenant(&b).unwrap().len(), 1);
+    assert_eq!(rt.db_for_tests().cron_list_tenant(&b).unwrap().len(), 1);
     let names: Vec<String> = std::fs::read_dir(dir.path().join("data/tenants"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -145,7 +145,7 @@ async fn a_hostile_tree_never_fails_the_gateway_nor_another_tenants_backup_and_r
     assert_eq!(summary.tenants, ["deep", "good", "long", "sparse"]);
 
     for x in [&deep, &sparse, &long, &good] {
-        crate::tree::remove_tree(&rt.inner.config.data_dir.join("tenants").join(x.as_str())).unwrap();
+        crate::tree::remove_tree(&rt.config().data_dir.join("tenants").join(x.as_str())).unwrap();
     }
     set_memory(&rt, &good, "changed");
     let done = rt.restore("operator", file_of(&bytes), None).await.unwrap();
@@ -171,7 +171,7 @@ async fn a_hostile_tree_never_fails_the_gateway_nor_another_tenants_backup_and_r
     // And the deep tenant can still be deleted, whatever its depth.
     nest(&rt.tenant_files_dir(&deep), 12_000, "again");
     rt.delete_tenant("operator", &deep).await.unwrap();
-    assert!(!rt.inner.config.data_dir.join("tenants/deep").exists());
+    assert!(!rt.config().data_dir.join("tenants/deep").exists());
 }
 
 fn sample(entries: &[Record]) -> Vec<u8> {

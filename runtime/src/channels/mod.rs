@@ -27,14 +27,20 @@
 pub mod media;
 pub mod telegram;
 
-use crate::agents::AgentReply;
+use crate::agents::{AgentReply, AgentService, Tools};
+use crate::clock::SharedClock;
+use crate::config::ChannelsConfig;
 use crate::error::Error;
 use crate::ids::{TenantId, UserId};
-use crate::records::{ChannelKind, ChannelSpec, valid_name};
-use crate::runtime::Runtime;
-use crate::store::Replay;
+use crate::records::{ChannelKind, ChannelSpec};
+use crate::services::recorder::Recorder;
+use crate::services::secrets::SecretService;
+use crate::services::tenants::TenantService;
+use crate::store::{Db, Replay};
+use crate::tenants::existing;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::sync::Arc;
 
 /// What an accepted inbound request led to.
 #[derive(Debug, Clone, Serialize)]
@@ -71,16 +77,40 @@ struct WebhookBody {
     text: String,
 }
 
-impl Runtime {
+/// The channels service: the tenants' channels in the database, and the
+/// inbound requests they take, each once, for an agent of the tenant.
+pub(crate) struct ChannelService {
+    db: Arc<Db>,
+    clock: SharedClock,
+    audit: Recorder,
+    secrets: Arc<SecretService>,
+    agents: Arc<AgentService>,
+    tenants: Arc<TenantService>,
+    config: ChannelsConfig,
+}
+
+impl ChannelService {
+    pub(crate) fn new(
+        db: Arc<Db>,
+        clock: SharedClock,
+        audit: Recorder,
+        secrets: Arc<SecretService>,
+        agents: Arc<AgentService>,
+        tenants: Arc<TenantService>,
+        config: &ChannelsConfig,
+    ) -> Self {
+        ChannelService { db, clock, audit, secrets, agents, tenants, config: config.clone() }
+    }
+
     /// Adds a channel to `tenant`: its agent must exist, and the secrets it
     /// names must be set.
-    pub fn channel_add(&self, actor: &str, tenant: &TenantId, spec: &ChannelSpec) -> Result<(), Error> {
-        if !valid_name(&spec.name) {
+    pub(crate) fn add(&self, actor: &str, tenant: &TenantId, spec: &ChannelSpec) -> Result<(), Error> {
+        if !crate::records::valid_name(&spec.name) {
             return Err(Error::InvalidInput(
                 "channel name: 1 to 63 of a-z, 0-9 and '-', not starting or ending with '-'".into(),
             ));
         }
-        self.agent(tenant, &spec.agent)?;
+        self.agents.agent(tenant, &spec.agent)?;
         let mut secrets = vec![("secret", &spec.secret)];
         match (spec.kind, &spec.bot_token_secret) {
             (ChannelKind::Telegram, Some(s)) => secrets.push(("bot_token_secret", s)),
@@ -92,31 +122,31 @@ impl Runtime {
             }
             (ChannelKind::Webhook, None) => {}
         }
-        let names = self.secret_names(tenant)?;
+        let names = self.secrets.names(tenant)?;
         for (field, name) in secrets {
             if !names.iter().any(|n| n == name) {
                 return Err(Error::InvalidInput(format!("{field}: tenant {tenant} has no secret {name:?}")));
             }
         }
-        if !self.inner.db.channel_add(tenant, spec)? {
+        if !self.db.channel_add(tenant, spec)? {
             return Err(Error::Conflict(format!("tenant {tenant} already has a channel {}", spec.name)));
         }
-        self.record(actor, Some(tenant), "channel.add", &spec.name, "ok");
+        self.audit.record(actor, Some(tenant), "channel.add", &spec.name, "ok");
         Ok(())
     }
 
     /// The channels of `tenant`.
-    pub fn channels(&self, tenant: &TenantId) -> Result<Vec<ChannelSpec>, Error> {
-        self.tenant(tenant)?;
-        Ok(self.inner.db.channels(tenant)?)
+    pub(crate) fn list(&self, tenant: &TenantId) -> Result<Vec<ChannelSpec>, Error> {
+        existing(&self.db, tenant)?;
+        Ok(self.db.channels(tenant)?)
     }
 
     /// Removes a channel.
-    pub fn channel_remove(&self, actor: &str, tenant: &TenantId, name: &str) -> Result<(), Error> {
-        if !self.inner.db.channel_remove(tenant, name)? {
+    pub(crate) fn remove(&self, actor: &str, tenant: &TenantId, name: &str) -> Result<(), Error> {
+        if !self.db.channel_remove(tenant, name)? {
             return Err(Error::NotFound(format!("tenant {tenant} has no channel {name}")));
         }
-        self.record(actor, Some(tenant), "channel.remove", name, "ok");
+        self.audit.record(actor, Some(tenant), "channel.remove", name, "ok");
         Ok(())
     }
 
@@ -128,7 +158,7 @@ impl Runtime {
         kind: ChannelKind,
     ) -> Result<(TenantId, ChannelSpec, zeroize::Zeroizing<Vec<u8>>), Error> {
         let tenant = TenantId::parse(tenant).map_err(|_| refused())?;
-        let spec = self.inner.db.channel(&tenant, name)?.filter(|s| s.kind == kind).ok_or_else(refused)?;
+        let spec = self.db.channel(&tenant, name)?.filter(|s| s.kind == kind).ok_or_else(refused)?;
         let secret = self.secret_value(&tenant, &spec.secret)?.ok_or_else(|| {
             tracing::warn!(%tenant, channel = %name, secret = %spec.secret, "a channel's secret is not set");
             refused()
@@ -141,7 +171,7 @@ impl Runtime {
         tenant: &TenantId,
         name: &str,
     ) -> Result<Option<zeroize::Zeroizing<Vec<u8>>>, Error> {
-        self.inner.secrets.value(tenant, name)
+        self.secrets.value(tenant, name)
     }
 
     /// Audits a refused inbound request under no tenant: the request is
@@ -149,7 +179,7 @@ impl Runtime {
     /// ([`crate::refusals`]; rate-limited).
     fn refuse_inbound(&self, tenant: &TenantId, name: &str, why: &str) -> Error {
         let target = format!("{tenant}/{name}");
-        self.record_refusal("anonymous", None, "channel.inbound", &target, &format!("refused: {why}"));
+        self.audit.refusal("anonymous", None, "channel.inbound", &target, &format!("refused: {why}"));
         refused()
     }
 
@@ -157,8 +187,8 @@ impl Runtime {
     /// `Err(None)` if it was taken already, `Err(Some(_))` if it cannot be
     /// recorded (the tenant is at its cap: 429; or the store failed).
     fn take_once(&self, tenant: &TenantId, key: &str, now: u64, until: u64) -> Result<(), Option<Error>> {
-        let cap = self.inner.config.channels.max_replays_per_tenant;
-        match self.inner.db.replay_first(tenant, key, now, until, cap) {
+        let cap = self.config.max_replays_per_tenant;
+        match self.db.replay_first(tenant, key, now, until, cap) {
             Ok(Replay::First) => Ok(()),
             Ok(Replay::Seen) => Err(None),
             Ok(Replay::Full) => Err(Some(Error::Busy(format!(
@@ -169,8 +199,9 @@ impl Runtime {
     }
 
     /// A signed webhook request to channel `name` of `tenant`.
-    pub async fn channel_webhook(
+    pub(crate) async fn webhook(
         &self,
+        runner: &impl Tools,
         tenant: &str,
         name: &str,
         timestamp: Option<&str>,
@@ -178,11 +209,11 @@ impl Runtime {
         body: &[u8],
     ) -> Result<AgentReply, Error> {
         let (tenant, spec, key) = self.inbound(tenant, name, ChannelKind::Webhook)?;
-        let now = self.inner.clock.now();
+        let now = self.clock.now();
         let Some(ts) = timestamp.and_then(|t| t.trim().parse::<u64>().ok()) else {
             return Err(self.refuse_inbound(&tenant, name, "no timestamp"));
         };
-        if now.abs_diff(ts) > self.inner.config.channels.max_skew_secs {
+        if now.abs_diff(ts) > self.config.max_skew_secs {
             return Err(self.refuse_inbound(&tenant, name, "stale timestamp"));
         }
         if !signature.is_some_and(|s| crate::messaging::verify(&key, ts, body, s)) {
@@ -190,7 +221,7 @@ impl Runtime {
         }
         // The replay key is what was signed, not how the signature was
         // spelled: a resend with its hex in another case is the same request.
-        let window = self.inner.config.channels.max_skew_secs;
+        let window = self.config.max_skew_secs;
         let mut signed = Sha256::new();
         signed.update(ts.to_string().as_bytes());
         signed.update(b".");
@@ -203,12 +234,13 @@ impl Runtime {
         let msg: WebhookBody = serde_json::from_slice(body)
             .map_err(|e| Error::InvalidInput(format!("the body is not {{\"sender\",\"text\"}}: {e}")))?;
         let peer = UserId::parse(&msg.sender)?;
-        self.agent_message(&format!("channel:{name}"), &tenant, &spec.agent, &peer, &msg.text).await
+        self.agents.message(runner, &format!("channel:{name}"), &tenant, &spec.agent, &peer, &msg.text).await
     }
 
     /// A Telegram update to channel `name` of `tenant`.
-    pub async fn channel_telegram(
+    pub(crate) async fn telegram(
         &self,
+        runner: &impl Tools,
         tenant: &str,
         name: &str,
         secret_token: Option<&str>,
@@ -224,7 +256,7 @@ impl Runtime {
             return Ok(Delivered::Ignored);
         };
         // Telegram redelivers an update it thinks failed: take each once.
-        let now = self.inner.clock.now();
+        let now = self.clock.now();
         let key = format!("telegram:{name}:{}", update.update_id);
         match self.take_once(&tenant, &key, now, now + TELEGRAM_REPLAY_SECS) {
             Ok(()) => {}
@@ -237,9 +269,9 @@ impl Runtime {
         })?;
         let token = String::from_utf8(token.to_vec())
             .map_err(|_| Error::InvalidInput("the bot token is not text".into()))?;
-        let config = &self.inner.config.channels;
+        let config = &self.config;
         let bot = telegram::Bot {
-            http: &self.inner.agents.http,
+            http: self.agents.http(),
             base: config.telegram_api_base.trim_end_matches('/'),
             token: token.trim(),
         };
@@ -247,17 +279,17 @@ impl Runtime {
         let mut text = update.text.clone();
         if let Some(a) = &update.attachment {
             let saved = match bot.download(&a.file_id, config.max_media_bytes).await {
-                Ok(bytes) => crate::wasi::user_dir(&self.tenant_files_dir(&tenant), &peer, &["media"])
+                Ok(bytes) => crate::wasi::user_dir(&self.tenants.files_dir(&tenant), &peer, &["media"])
                     .and_then(|media| media::store(&media.path(), &bytes, config.max_media_bytes)),
                 Err(e) => Err(e),
             };
             match saved {
                 Ok(path) => {
-                    self.record(&format!("channel:{name}"), Some(&tenant), "media.store", &path, "ok");
+                    self.audit.record(&format!("channel:{name}"), Some(&tenant), "media.store", &path, "ok");
                     text = format!("{text}\n[{} saved as {path}]", a.kind).trim().to_string();
                 }
                 Err(e) => {
-                    self.record(
+                    self.audit.record(
                         &format!("channel:{name}"),
                         Some(&tenant),
                         "media.store",
@@ -275,7 +307,11 @@ impl Runtime {
                 }
             }
         }
-        match self.agent_message(&format!("channel:{name}"), &tenant, &spec.agent, &peer, &text).await {
+        match self
+            .agents
+            .message(runner, &format!("channel:{name}"), &tenant, &spec.agent, &peer, &text)
+            .await
+        {
             Ok(reply) => {
                 bot.send_message(update.chat, &reply.reply).await?;
                 Ok(Delivered::Replied { reply })

@@ -118,6 +118,40 @@ impl SecretService {
     pub(crate) fn names(&self, tenant: &TenantId) -> Result<Vec<String>, Error> {
         self.vault.names(tenant).map_err(vault_error)
     }
+
+    /// `text` with every secret value of `tenant` (in clear and in every
+    /// encoding the redactor knows) replaced by `[redacted:NAME]`.
+    pub(crate) fn scrub_text(&self, tenant: &TenantId, text: &str) -> String {
+        match self.redactor(tenant) {
+            Some(r) => r.redact(text).text,
+            None => text.to_string(),
+        }
+    }
+
+    /// Scrubs every string of `value` (object keys included) as
+    /// [`Self::scrub_text`] does, for a JSON answer of the API holding
+    /// what skills or models wrote.
+    pub(crate) fn scrub_json(&self, tenant: &TenantId, value: &mut serde_json::Value) {
+        if let Some(r) = self.redactor(tenant) {
+            scrub_value(&r, value);
+        }
+    }
+}
+
+fn scrub_value(r: &crate::redact::Redactor, value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::String(s) => *s = r.redact(s).text,
+        Value::Array(items) => items.iter_mut().for_each(|v| scrub_value(r, v)),
+        Value::Object(map) => {
+            let entries = std::mem::take(map);
+            for (k, mut v) in entries {
+                scrub_value(r, &mut v);
+                map.insert(r.redact(&k).text, v);
+            }
+        }
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
 }
 
 /// The caller's mistakes are invalid input; the rest is the gateway's.

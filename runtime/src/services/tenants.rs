@@ -5,9 +5,11 @@
 //! budget), and whether it was deleted since the start.
 
 use crate::clock::SharedClock;
+use crate::config::Limits;
 use crate::error::Error;
 use crate::host::{TenantSlot, memory_permits};
 use crate::ids::TenantId;
+use crate::policy::TenantPolicy;
 use crate::records::Tenant;
 use crate::services::recorder::Recorder;
 use crate::store::Db;
@@ -28,7 +30,9 @@ pub(crate) struct TenantService {
     /// How long a delete or a backup waits for a tenant's calls: the
     /// operator's timeout cap, plus a second.
     quiet_wait: Duration,
-    tenant_memory_bytes: u64,
+    /// The operator's defaults and caps, which a policy is checked against.
+    defaults: Limits,
+    caps: Limits,
     slots: Mutex<HashMap<TenantId, Arc<TenantSlot>>>,
     /// Tenants deleted since the start (until created again): a call bound
     /// before the delete may not run as them.
@@ -48,7 +52,8 @@ impl TenantService {
             audit,
             root: config.data_dir.join("tenants"),
             quiet_wait: Duration::from_millis(config.caps.timeout_ms) + Duration::from_secs(1),
-            tenant_memory_bytes: config.caps.tenant_memory_bytes,
+            defaults: config.defaults.clone(),
+            caps: config.caps.clone(),
             slots: Mutex::new(HashMap::new()),
             deleted: Mutex::new(HashSet::new()),
         }
@@ -81,6 +86,39 @@ impl TenantService {
         let action = if suspended { "tenant.suspend" } else { "tenant.resume" };
         self.audit.record(actor, Some(id), action, id.as_str(), "ok");
         Ok(t)
+    }
+
+    /// A tenant's policy (the default one when none was set).
+    pub(crate) fn policy(&self, tenant: &TenantId) -> Result<TenantPolicy, Error> {
+        Ok(self.db.policy(tenant)?)
+    }
+
+    /// Stores a tenant's policy, once valid and within the operator's
+    /// memory budget ([`Self::check_memory_budget`]).
+    pub(crate) fn set_policy(&self, tenant: &TenantId, policy: &TenantPolicy) -> Result<(), Error> {
+        policy.validate().map_err(Error::InvalidInput)?;
+        self.check_memory_budget(policy)?;
+        Ok(self.db.set_policy(tenant, policy)?)
+    }
+
+    /// Refuses a policy whose calls could together hold more memory than
+    /// the operator's `caps.tenant_memory_bytes`: `concurrency` calls of
+    /// `memory_bytes` each, as the policy sets them (or the defaults).
+    fn check_memory_budget(&self, policy: &TenantPolicy) -> Result<(), Error> {
+        let tl = &policy.limits;
+        let concurrency = u64::from(tl.concurrency.unwrap_or(self.defaults.concurrency));
+        let memory = tl.memory_bytes.unwrap_or(self.defaults.memory_bytes).min(self.caps.memory_bytes);
+        let budget = self.caps.tenant_memory_bytes;
+        let asked = concurrency.saturating_mul(memory);
+        if concurrency > u64::from(self.caps.concurrency) || asked > budget {
+            return Err(Error::InvalidInput(format!(
+                "the policy lets {concurrency} calls of {memory} bytes of memory run at once ({asked} bytes); \
+                 the operator allows a tenant {budget} bytes in all and {} calls at once: lower \
+                 [limits] concurrency or memory_bytes",
+                self.caps.concurrency
+            )));
+        }
+        Ok(())
     }
 
     /// The first half of a delete: the tenant is suspended (no new token, no
@@ -164,7 +202,7 @@ impl TenantService {
             files,
             long_calls: Default::default(),
             disk: Default::default(),
-            memory: Arc::new(Semaphore::new(memory_permits(self.tenant_memory_bytes) as usize)),
+            memory: Arc::new(Semaphore::new(memory_permits(self.caps.tenant_memory_bytes) as usize)),
         });
         map.insert(tenant.clone(), slot.clone());
         Ok(slot)

@@ -1,18 +1,21 @@
 //! The runtime's public face: each method hands on to the service that
-//! owns it ([`crate::services`]); the runtime itself holds no state of
-//! theirs.
+//! owns it ([`crate::services`], and the feature folders' services); the
+//! runtime itself holds no state of theirs. Here: the audit trail,
+//! credentials, trust, metering, secrets, tenants and backups; the skills
+//! and a tenant's data in [`skills`], agents and channels in [`agents`].
+
+mod agents;
+mod skills;
 
 use super::Runtime;
 use crate::auth::Principal;
+use crate::backup::RestoreOutcome;
 use crate::error::Error;
 use crate::ids::TenantId;
-use crate::manifest::Manifest;
 use crate::metering::UsageRow;
 use crate::records::{Role, Tenant, TokenInfo, TrustedKey};
-use crate::skill::Skill;
 use crate::trust::AffectedSkill;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::PathBuf;
 use std::time::Duration;
 
 impl Runtime {
@@ -163,6 +166,19 @@ impl Runtime {
         self.inner.secrets.names(tenant)
     }
 
+    /// `text` with every secret value of `tenant` (in clear and in every
+    /// encoding the redactor knows) replaced by `[redacted:NAME]`.
+    pub fn scrub_text(&self, tenant: &TenantId, text: &str) -> String {
+        self.inner.secrets.scrub_text(tenant, text)
+    }
+
+    /// Scrubs every string of `value` (object keys included) as
+    /// [`Runtime::scrub_text`] does, for a JSON answer of the API holding
+    /// what skills or models wrote.
+    pub fn scrub_json(&self, tenant: &TenantId, value: &mut serde_json::Value) {
+        self.inner.secrets.scrub_json(tenant, value)
+    }
+
     // Tenants.
 
     /// Creates a tenant; `Conflict` if it exists.
@@ -196,34 +212,25 @@ impl Runtime {
         self.inner.tenants.files_dir(tenant)
     }
 
-    // Skills.
+    // Backups.
 
-    /// Loads a skill from a component file, with the manifest found beside
-    /// it (`<name>.toml` next to `<name>.wasm`), if any.
-    pub async fn load_skill_file(&self, path: &Path) -> Result<Arc<Skill>, Error> {
-        let beside = path.with_extension("toml");
-        let manifest = if beside.is_file() { Some(beside) } else { None };
-        self.load_skill_files(path, manifest.as_deref()).await
+    /// A backup of `only`, or of every tenant: a file (unlinked, in the
+    /// data directory, read from its start) in the format of
+    /// [`format`]; audited per tenant. The tenants' calls are held back
+    /// while it is written, not while the caller reads it.
+    pub async fn backup(&self, actor: &str, only: Option<&TenantId>) -> Result<std::fs::File, Error> {
+        self.inner.backups.backup(actor, only).await
     }
 
-    /// Loads a skill from a component file and an optional manifest file.
-    pub async fn load_skill_files(&self, path: &Path, manifest: Option<&Path>) -> Result<Arc<Skill>, Error> {
-        let manifest = manifest
-            .map(|m| Manifest::load(m).map_err(|e| Error::InvalidSkill(format!("manifest {e}"))))
-            .transpose()?;
-        let bytes = tokio::fs::read(path)
-            .await
-            .map_err(|e| Error::io(format!("cannot read the skill {}", path.display()), e))?;
-        self.inner.loader.load(bytes, manifest, None).await
-    }
-
-    /// Loads a skill from component bytes: compiles it (or takes it from the
-    /// cache), refuses imports no skill may have and a component that does
-    /// not export the skill world, resolves its imports once, asks it to
-    /// describe itself and checks that against the manifest. Whether the
-    /// manifest declares its capabilities is the installer's check
-    /// ([`crate::permissions::check`]).
-    pub async fn load_skill(&self, bytes: Vec<u8>, manifest: Option<Manifest>) -> Result<Arc<Skill>, Error> {
-        self.inner.loader.load(bytes, manifest, None).await
+    /// Restores the tenants of the backup `file` (only `only`, when given)
+    /// as the module documentation says; audited per tenant, a refusal too.
+    pub async fn restore(
+        &self,
+        actor: &str,
+        file: std::fs::File,
+        only: Option<&TenantId>,
+    ) -> Result<RestoreOutcome, Error> {
+        let forget = |id: &TenantId| self.forget_tenant(id);
+        self.inner.backups.restore(actor, file, only, &forget).await
     }
 }
