@@ -98,14 +98,29 @@ enum Command {
     Store(store::StoreCommand),
 }
 
+/// The log filter: `WASMCLAW_LOG` (tracing's `EnvFilter` syntax), or
+/// `warn,wasmclaw::guest=info` when it is unset or unreadable. Unless the
+/// spec names `tokio_postgres` itself, that crate stays at `info`: at
+/// `debug` it logs every statement's parameters, which are tenants' data
+/// (memory values, session messages, token names).
+fn log_filter(spec: Option<&str>) -> tracing_subscriber::EnvFilter {
+    let default = || tracing_subscriber::EnvFilter::new("warn,wasmclaw::guest=info");
+    let filter = spec
+        .map_or_else(default, |s| tracing_subscriber::EnvFilter::try_new(s).unwrap_or_else(|_| default()));
+    match spec {
+        Some(s) if s.contains("tokio_postgres") => filter,
+        _ => match "tokio_postgres=info".parse() {
+            Ok(directive) => filter.add_directive(directive),
+            Err(_) => filter,
+        },
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("WASMCLAW_LOG")
-                .unwrap_or_else(|_| "warn,wasmclaw::guest=info".into()),
-        )
+        .with_env_filter(log_filter(std::env::var("WASMCLAW_LOG").ok().as_deref()))
         .init();
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,

@@ -52,6 +52,8 @@ pub struct Gateway {
     config: Option<PathBuf>,
     /// More `serve` arguments, after the harness's own (see [`serve_command`]).
     serve_args: Vec<String>,
+    /// `WASMCLAW_LOG` for the gateway (none: the test process's own).
+    log_filter: Option<String>,
     /// How long the log was when this start began.
     log_start: u64,
     /// Owns the directory (none for the shared gateway, whose watchdog
@@ -105,7 +107,24 @@ impl Gateway {
         Self::start_with(Some(ADMIN_KEY), Some(config), serve_args)
     }
 
+    /// Starts a gateway with [`ADMIN_KEY`] and `filter` as its
+    /// `WASMCLAW_LOG` (every restart passes it again).
+    // Used by pg_logs, which only gateway_pg runs.
+    #[allow(dead_code)]
+    pub fn start_with_log(filter: &str) -> Gateway {
+        Self::start_full(Some(ADMIN_KEY), None, &[], Some(filter))
+    }
+
     fn start_with(admin_key: Option<&str>, config: Option<&str>, serve_args: &[&str]) -> Gateway {
+        Self::start_full(admin_key, config, serve_args, None)
+    }
+
+    fn start_full(
+        admin_key: Option<&str>,
+        config: Option<&str>,
+        serve_args: &[&str],
+        log_filter: Option<&str>,
+    ) -> Gateway {
         let dir = tempfile::tempdir().expect("temp dir");
         let config = config.map(|text| {
             let path = dir.path().join("wasmclaw.toml");
@@ -122,6 +141,7 @@ impl Gateway {
             admin_key: admin_key.map(str::to_string),
             config,
             serve_args: serve_args.iter().map(|a| a.to_string()).collect(),
+            log_filter: log_filter.map(str::to_string),
             log_start: 0,
             dir: Some(dir),
             store: test_store(),
@@ -194,6 +214,9 @@ impl Gateway {
             self.store.as_ref().map(TestDb::url),
             &self.serve_args,
         );
+        if let Some(filter) = &self.log_filter {
+            cmd.env("WASMCLAW_LOG", filter);
+        }
         let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -447,6 +470,7 @@ pub fn shared() -> &'static Gateway {
             admin_key: Some(ADMIN_KEY.to_string()),
             config: None,
             serve_args: Vec::new(),
+            log_filter: None,
             log_start: 0,
             dir: None,
             store: test_store(),

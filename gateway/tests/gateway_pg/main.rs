@@ -32,6 +32,8 @@ mod isolation;
 mod lifecycle;
 #[path = "../gateway/pg_faults.rs"]
 mod pg_faults;
+#[path = "../gateway/pg_logs.rs"]
+mod pg_logs;
 #[path = "../gateway/roles.rs"]
 mod roles;
 #[path = "../gateway/secrets.rs"]
