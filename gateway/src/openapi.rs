@@ -2,7 +2,7 @@
 //! exactly the routes the router serves.
 
 use crate::auth::Who;
-use crate::routes::{ROUTES, short_path};
+use crate::routes::table::{ROUTES, Route, short_path};
 use serde_json::{Map, Value, json};
 
 fn who(w: &[Who]) -> String {
@@ -21,7 +21,7 @@ fn who(w: &[Who]) -> String {
     format!("Who: {}.", names.join(", "))
 }
 
-fn operation(method: &str, path: &str, route: &crate::routes::Route) -> Value {
+fn operation(method: &str, path: &str, route: &Route) -> Value {
     let params: Vec<Value> = path
         .split('/')
         .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))

@@ -1,5 +1,5 @@
 //! The routes: one module per resource, each handler a few lines over the
-//! runtime. [`ROUTES`] lists every route once, with who may call it; the
+//! runtime. [`ROUTES`] ([`table`]) lists every route once, with who may call it; the
 //! router and the OpenAPI document are both built from it, so they cannot
 //! disagree.
 
@@ -9,11 +9,13 @@ mod channels;
 mod data;
 mod observe;
 mod skills;
+pub(crate) mod table;
 mod tenants;
 mod tokens;
 mod trust;
 
-use crate::auth::Who;
+use table::{ROUTES, short_path};
+
 use crate::error::{ApiError, ApiResult};
 use crate::state::Gateway;
 use axum::Router;
@@ -32,93 +34,6 @@ pub const MAX_INSTALL_BODY: usize = 44 * 1024 * 1024;
 /// Largest body of a restore: a backup file of up to 256 GiB, streamed to
 /// a file in the data directory (never held in memory).
 pub const MAX_RESTORE_BODY: u64 = 256 << 30;
-
-/// One route, as documented.
-pub struct Route {
-    /// HTTP method.
-    pub method: &'static str,
-    /// Path under the host; `{tenant}` routes also exist without the
-    /// `/tenants/{tenant}` part, for tokens.
-    pub path: &'static str,
-    /// Who may call it (empty: anyone, without a credential).
-    pub who: &'static [Who],
-    /// What it does.
-    pub summary: &'static str,
-}
-
-const fn r(method: &'static str, path: &'static str, who: &'static [Who], summary: &'static str) -> Route {
-    Route { method, path, who, summary }
-}
-
-use crate::auth::{ANYONE, INVOKERS, MANAGERS, MEMBERS, OPERATOR};
-
-/// Every route.
-pub const ROUTES: &[Route] = &[
-    r("GET", "/healthz", &[], "Liveness."),
-    r("GET", "/readyz", &[], "Readiness; 503 while draining."),
-    r("GET", "/openapi.json", &[], "This document."),
-    r("GET", "/metrics", OPERATOR, "Prometheus metrics."),
-    r("POST", "/v1/tenants", OPERATOR, "Create a tenant."),
-    r("GET", "/v1/tenants", OPERATOR, "List tenants."),
-    r("GET", "/v1/tenants/{tenant}", OPERATOR, "Show a tenant."),
-    r("DELETE", "/v1/tenants/{tenant}", OPERATOR, "Delete a tenant and everything it owns."),
-    r("POST", "/v1/tenants/{tenant}/suspend", OPERATOR, "Suspend a tenant."),
-    r("POST", "/v1/tenants/{tenant}/resume", OPERATOR, "Resume a tenant."),
-    r("POST", "/v1/tenants/{tenant}/tokens", MANAGERS, "Mint a token (shown once)."),
-    r("GET", "/v1/tenants/{tenant}/tokens", MANAGERS, "List tokens (never secrets)."),
-    r("POST", "/v1/tenants/{tenant}/tokens/{id}/rotate", MANAGERS, "Rotate a token."),
-    r("DELETE", "/v1/tenants/{tenant}/tokens/{id}", MANAGERS, "Revoke a token."),
-    r("GET", "/v1/tenants/{tenant}/policy", MANAGERS, "Read the tenant's policy."),
-    r("PUT", "/v1/tenants/{tenant}/policy", MANAGERS, "Replace the tenant's policy (TOML or JSON)."),
-    r("POST", "/v1/tenants/{tenant}/skills", MANAGERS, "Install a skill."),
-    r("GET", "/v1/tenants/{tenant}/skills", ANYONE, "List skills (guests see guest skills)."),
-    r("DELETE", "/v1/tenants/{tenant}/skills/{name}", MANAGERS, "Remove a skill."),
-    r("POST", "/v1/tenants/{tenant}/skills/{name}/invoke", INVOKERS, "Invoke a skill."),
-    r("POST", "/v1/tenants/{tenant}/agents", MANAGERS, "Create an agent."),
-    r("GET", "/v1/tenants/{tenant}/agents", MEMBERS, "List agents."),
-    r("GET", "/v1/tenants/{tenant}/agents/{name}", MEMBERS, "Show an agent."),
-    r("PUT", "/v1/tenants/{tenant}/agents/{name}", MANAGERS, "Replace an agent."),
-    r("DELETE", "/v1/tenants/{tenant}/agents/{name}", MANAGERS, "Remove an agent and its sessions."),
-    r(
-        "POST",
-        "/v1/tenants/{tenant}/agents/{name}/messages",
-        MEMBERS,
-        "Send a peer's message to an agent; returns its reply.",
-    ),
-    r("GET", "/v1/tenants/{tenant}/agents/{name}/sessions/{peer}", MEMBERS, "A peer's session history."),
-    r("DELETE", "/v1/tenants/{tenant}/agents/{name}/sessions/{peer}", MEMBERS, "Forget a peer's session."),
-    r("POST", "/v1/tenants/{tenant}/channels", MANAGERS, "Add an inbound channel (webhook or telegram)."),
-    r("GET", "/v1/tenants/{tenant}/channels", MANAGERS, "List channels."),
-    r("DELETE", "/v1/tenants/{tenant}/channels/{name}", MANAGERS, "Remove a channel."),
-    r(
-        "POST",
-        "/v1/inbound/{tenant}/{channel}",
-        &[],
-        "A channel's inbound endpoint: a signed webhook or a Telegram update (no credential: the signature is).",
-    ),
-    r("PUT", "/v1/tenants/{tenant}/secrets/{name}", MANAGERS, "Write a secret (write-only)."),
-    r("GET", "/v1/tenants/{tenant}/secrets", MANAGERS, "List secret names."),
-    r("GET", "/v1/tenants/{tenant}/memory", MEMBERS, "List memory entries."),
-    r("DELETE", "/v1/tenants/{tenant}/memory/{key}", MEMBERS, "Delete a memory entry."),
-    r("GET", "/v1/tenants/{tenant}/cron", MEMBERS, "List cron jobs."),
-    r("DELETE", "/v1/tenants/{tenant}/cron/{id}", MEMBERS, "Remove a cron job."),
-    r("GET", "/v1/tenants/{tenant}/contacts", MEMBERS, "List contacts."),
-    r("GET", "/v1/tenants/{tenant}/usage", MEMBERS, "The tenant's usage."),
-    r("GET", "/v1/tenants/{tenant}/audit", MANAGERS, "The tenant's audit events."),
-    r("GET", "/v1/usage", MEMBERS, "Usage: every tenant's (operator, `?tenant=` filters) or the token's."),
-    r("GET", "/v1/audit", MANAGERS, "Audit events: every tenant's (operator, `?tenant=`) or the token's."),
-    r("GET", "/v1/security/audit", OPERATOR, "Security findings."),
-    r("POST", "/v1/trust", OPERATOR, "Trust a publisher key (re-enables the skills it signed)."),
-    r("GET", "/v1/trust", OPERATOR, "List the trusted publisher keys."),
-    r(
-        "DELETE",
-        "/v1/trust/{name}",
-        OPERATOR,
-        "Stop trusting a publisher key (disables the skills it signed).",
-    ),
-    r("GET", "/v1/backup", OPERATOR, "A backup file of every tenant, or of `?tenant=`."),
-    r("POST", "/v1/restore", OPERATOR, "Restore a backup file's tenants, or only `?tenant=`."),
-];
 
 /// The handler of a documented route.
 fn handler(method: &str, path: &str) -> MethodRouter<Gateway> {
@@ -175,15 +90,6 @@ fn handler(method: &str, path: &str) -> MethodRouter<Gateway> {
         ("POST", "/v1/restore") => post(backup::restore),
         _ => unreachable!("route {method} {path} has no handler"),
     }
-}
-
-/// The short form of a tenant route, for tokens: `/v1/tenants/{tenant}/x`
-/// is also `/v1/x`. Routes about the tenant itself have none.
-pub fn short_path(path: &str) -> Option<String> {
-    let rest = path.strip_prefix("/v1/tenants/{tenant}/")?;
-    let first = rest.split('/').next().unwrap_or("");
-    (!matches!(first, "suspend" | "resume") && !matches!(rest, "usage" | "audit"))
-        .then(|| format!("/v1/{rest}"))
 }
 
 /// The router of every route (without the middleware).
