@@ -7,6 +7,7 @@
 //! [`AuditLog::query`] reads the rotated files and the current one, oldest
 //! first.
 
+use crate::sync::lock;
 use serde::Serialize;
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Write};
@@ -227,7 +228,7 @@ impl AuditLog {
     pub fn record(&self, event: &Event) -> std::io::Result<()> {
         let mut line = serde_json::to_vec(event).map_err(std::io::Error::other)?;
         line.push(b'\n');
-        let mut current = self.file.lock().unwrap_or_else(|e| e.into_inner());
+        let mut current = lock(&self.file);
         if current.len > 0 && current.len + line.len() as u64 > self.config.max_bytes {
             self.rotate(&mut current)?;
         }
@@ -255,7 +256,7 @@ impl AuditLog {
             }
         }
         // Rotations keep overtaking the reads: read with writers held off.
-        let _current = self.file.lock().unwrap_or_else(|e| e.into_inner());
+        let _current = lock(&self.file);
         self.scan(filter)
     }
 

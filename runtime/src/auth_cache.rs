@@ -13,6 +13,7 @@
 //! it; it is emptied when it reaches [`MAX_ENTRIES`].
 
 use crate::records::TokenInfo;
+use crate::sync::lock;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -32,7 +33,7 @@ pub(crate) struct AuthCache(Mutex<HashMap<String, Entry>>);
 impl AuthCache {
     /// Remembers a token found valid by a read made at `generation`.
     pub(crate) fn put(&self, generation: u64, hash: [u8; 32], info: TokenInfo) {
-        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = lock(&self.0);
         if map.len() >= MAX_ENTRIES {
             map.clear();
         }
@@ -40,7 +41,7 @@ impl AuthCache {
     }
 
     pub(crate) fn get(&self, id: &str, generation: u64, hash: &[u8; 32]) -> Option<TokenInfo> {
-        let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let map = lock(&self.0);
         let e = map.get(id)?;
         (e.generation == generation && crate::auth::constant_time_eq(&e.hash, hash)).then(|| e.info.clone())
     }

@@ -59,6 +59,7 @@ pub mod skill;
 pub(crate) mod slices;
 pub mod store;
 pub mod store_location;
+pub(crate) mod sync;
 pub mod tenant_data;
 pub mod tenants;
 pub mod tree;

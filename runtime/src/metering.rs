@@ -6,6 +6,7 @@
 
 use crate::ids::TenantId;
 use crate::records::UsageTotals;
+use crate::sync::lock;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -33,13 +34,13 @@ pub(crate) struct Meter {
 impl Meter {
     /// Adds one call.
     pub(crate) fn add(&self, tenant: &TenantId, skill: &str, delta: UsageTotals) {
-        let mut map = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        let mut map = lock(&self.pending);
         map.entry((tenant.clone(), skill.to_string())).or_default().merge(&delta);
     }
 
     /// Takes the tally, leaving it empty.
     pub(crate) fn take(&self) -> Vec<(TenantId, String, UsageTotals)> {
-        let mut map = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        let mut map = lock(&self.pending);
         map.drain().map(|((t, s), u)| (t, s, u)).collect()
     }
 
@@ -52,7 +53,7 @@ impl Meter {
 
     /// A copy of the pending tally of one tenant (or all).
     pub(crate) fn snapshot(&self, tenant: Option<&TenantId>) -> Vec<(TenantId, String, UsageTotals)> {
-        let map = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        let map = lock(&self.pending);
         map.iter()
             .filter(|((t, _), _)| tenant.is_none_or(|want| want == t))
             .map(|((t, s), u)| (t.clone(), s.clone(), u.clone()))
@@ -61,7 +62,7 @@ impl Meter {
 
     /// Drops a tenant's pending tally (it was deleted).
     pub(crate) fn forget(&self, tenant: &TenantId) {
-        self.pending.lock().unwrap_or_else(|e| e.into_inner()).retain(|(t, _), _| t != tenant);
+        lock(&self.pending).retain(|(t, _), _| t != tenant);
     }
 }
 

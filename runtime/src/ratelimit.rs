@@ -26,6 +26,7 @@
 
 use crate::clock::SharedClock;
 use crate::ids::TenantId;
+use crate::sync::lock;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -74,7 +75,7 @@ impl RateLimiter {
         let burst = u64::from(per_minute) * UNITS;
         // A poisoned lock only means another thread panicked mid-update of a
         // few numbers; the map is still usable.
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut state = lock(&self.state);
         if state.buckets.len() > PRUNE_ABOVE && now.saturating_sub(state.pruned_at) >= 60 {
             state.buckets.retain(|_, b| now.saturating_sub(b.last) < 60);
             state.pruned_at = now;

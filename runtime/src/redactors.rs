@@ -13,6 +13,7 @@
 
 use crate::ids::TenantId;
 use crate::redact::Redactor;
+use crate::sync::lock;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::OnceCell;
@@ -49,7 +50,7 @@ impl RedactorCache {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.state)
     }
 
     /// Forgets the tenant's redactor: its secrets changed (or it is gone).

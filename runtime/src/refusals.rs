@@ -20,6 +20,7 @@
 //! refusals through [`crate::services::recorder::Recorder::refusal`].
 
 use crate::ids::TenantId;
+use crate::sync::lock;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -48,7 +49,7 @@ impl RefusalThrottle {
     /// stream's previous window if that window just ended with some, and
     /// whether to log this one.
     pub(crate) fn admit(&self, stream: Option<&TenantId>, now: u64) -> (Option<u64>, bool) {
-        let mut streams = self.streams.lock().unwrap_or_else(|p| p.into_inner());
+        let mut streams = lock(&self.streams);
         let w = streams.entry(stream.cloned()).or_insert(Window { start: now, logged: 0, suppressed: 0 });
         let mut summary = None;
         if now >= w.start.saturating_add(WINDOW_SECS) {
@@ -67,7 +68,7 @@ impl RefusalThrottle {
     /// Removes every window ended at `now`; the streams whose window
     /// suppressed refusals, with the count.
     pub(crate) fn take_ended(&self, now: u64) -> Vec<(Option<TenantId>, u64)> {
-        let mut streams = self.streams.lock().unwrap_or_else(|p| p.into_inner());
+        let mut streams = lock(&self.streams);
         let mut out = Vec::new();
         streams.retain(|stream, w| {
             if now < w.start.saturating_add(WINDOW_SECS) {

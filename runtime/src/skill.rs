@@ -10,6 +10,7 @@ use crate::host::HostState;
 use crate::ids::TenantId;
 use crate::manifest::Manifest;
 use crate::policy::Grant;
+use crate::sync::lock;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 
@@ -84,13 +85,13 @@ pub(crate) struct SharedSkills(Mutex<HashMap<ShareKey, Weak<Skill>>>);
 impl SharedSkills {
     /// The loaded skill for `key`, if one is alive.
     pub(crate) fn get(&self, key: &ShareKey) -> Option<Arc<Skill>> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).get(key).and_then(Weak::upgrade)
+        lock(&self.0).get(key).and_then(Weak::upgrade)
     }
 
     /// Remembers `skill` as the one for `key`, dropping entries no binding
     /// holds any more.
     pub(crate) fn put(&self, key: ShareKey, skill: &Arc<Skill>) {
-        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = lock(&self.0);
         if map.len() >= 64 && map.len().is_power_of_two() {
             map.retain(|_, w| w.strong_count() > 0);
         }

@@ -16,6 +16,7 @@
 //! of other tenants never queue: with one core always free of long calls,
 //! they do not wait behind them.
 
+use crate::sync::lock;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -64,7 +65,7 @@ impl Turns {
 
     /// Gives the slot back, if held (at a host call).
     pub(crate) fn release(&self) {
-        let held = self.0.held.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let held = lock(&self.0.held).take();
         drop(held);
     }
 
@@ -77,7 +78,7 @@ impl Turns {
         if !self.0.long.load(Ordering::Acquire) {
             return true;
         }
-        let mut held = self.0.held.lock().unwrap_or_else(|p| p.into_inner());
+        let mut held = lock(&self.0.held);
         if held.is_some() {
             return true;
         }
@@ -103,7 +104,7 @@ impl Turns {
         Box::pin(async move {
             let turn = tokio::time::timeout_at(deadline.into(), this.0.slots.clone().acquire_owned()).await;
             if let Ok(Ok(permit)) = turn {
-                *this.0.held.lock().unwrap_or_else(|p| p.into_inner()) = Some(permit);
+                *lock(&this.0.held) = Some(permit);
             }
         })
     }

@@ -7,6 +7,7 @@
 //! trap when called; see [`crate::permissions`]).
 
 use crate::disk_quota::{QuotaFilesystem, QuotaView};
+use crate::sync::lock;
 use bytes::{Bytes, BytesMut};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -86,7 +87,7 @@ impl BoundedPipe {
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, PipeState> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.inner)
     }
 
     /// What was kept, as (lossy) UTF-8.

@@ -23,6 +23,7 @@ use crate::services::recorder::Recorder;
 use crate::services::secrets::SecretService;
 use crate::services::skills::SkillService;
 use crate::store::Db;
+use crate::sync::lock;
 use crate::tenants::existing;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
@@ -106,7 +107,7 @@ impl AgentService {
 
     /// The lock of one session.
     fn lock(&self, tenant: &TenantId, agent: &str, peer: &UserId) -> Arc<tokio::sync::Mutex<()>> {
-        let mut map = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = lock(&self.sessions);
         // Forget locks nobody holds, so the map stays as small as the live sessions.
         if map.len() > 1024 {
             map.retain(|_, l| Arc::strong_count(l) > 1);

@@ -19,6 +19,7 @@ pub use crate::messaging::cap as messaging;
 pub mod secrets;
 
 use crate::bindings::WitError;
+use crate::sync::lock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -119,7 +120,7 @@ const MAX_NOTES: usize = 32;
 
 impl CallAudit {
     fn push(&self, note: AuditNote) {
-        let mut v = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut v = lock(&self.0);
         if v.len() < MAX_NOTES {
             v.push(note);
         }
@@ -152,6 +153,6 @@ impl CallAudit {
 
     /// The notes so far, leaving none.
     pub fn take(&self) -> Vec<AuditNote> {
-        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
+        std::mem::take(&mut *lock(&self.0))
     }
 }

@@ -40,6 +40,7 @@ use crate::clock::SharedClock;
 use crate::ids::TenantId;
 use crate::records::Job;
 use crate::store::{Db, StoreError};
+use crate::sync::lock;
 use std::collections::HashSet;
 use std::future::Future;
 use std::pin::Pin;
@@ -180,14 +181,14 @@ struct Running {
 impl Running {
     /// `None` when the job is already running.
     fn start(set: &Arc<Mutex<HashSet<String>>>, id: &str) -> Option<Running> {
-        let mut ids = set.lock().unwrap_or_else(|e| e.into_inner());
+        let mut ids = lock(set);
         ids.insert(id.to_string()).then(|| Running { set: set.clone(), id: id.to_string() })
     }
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
-        self.set.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.id);
+        lock(&self.set).remove(&self.id);
     }
 }
 

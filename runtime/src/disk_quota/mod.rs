@@ -42,6 +42,7 @@ mod stream;
 mod tests;
 
 use crate::config::FilesQuota;
+use crate::sync::lock;
 pub use fs::{QuotaFilesystem, QuotaFsView, QuotaView};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -88,7 +89,7 @@ impl DiskUsage {
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.state)
     }
 
     /// Walks `root` and takes what it found as the count (blocking; the

@@ -19,6 +19,7 @@ use crate::services::recorder::Recorder;
 use crate::services::trust::TrustService;
 use crate::skill::{BoundSkill, SharedSkills, Skill};
 use crate::store::Db;
+use crate::sync::lock;
 use crate::upgrade;
 use base64::Engine;
 use std::collections::HashMap;
@@ -79,7 +80,7 @@ impl SkillService {
         let policy = self.db.policy(tenant)?;
         let grant = self.grant(skill, &policy);
         let bound = Arc::new(BoundSkill::new(skill.clone(), tenant.clone(), grant, guest));
-        let mut map = self.bound.lock().unwrap_or_else(|e| e.into_inner());
+        let mut map = lock(&self.bound);
         map.insert((tenant.clone(), skill.info.name.clone()), bound.clone());
         Ok(bound)
     }
@@ -90,20 +91,20 @@ impl SkillService {
 
     /// The skill named `name` as bound to `tenant`, if it was bound.
     pub(crate) fn bound(&self, tenant: &TenantId, name: &str) -> Option<Arc<BoundSkill>> {
-        let map = self.bound.lock().unwrap_or_else(|e| e.into_inner());
+        let map = lock(&self.bound);
         map.get(&(tenant.clone(), name.to_string())).cloned()
     }
 
     /// Forgets the skill `name` bound to `tenant` (it was uninstalled).
     fn unbind(&self, tenant: &TenantId, name: &str) {
-        let mut map = self.bound.lock().unwrap_or_else(|e| e.into_inner());
+        let mut map = lock(&self.bound);
         map.remove(&(tenant.clone(), name.to_string()));
     }
 
     /// Recomputes the grants of the tenant's bound skills under its new
     /// `policy` (calls already running keep the grant they started with).
     pub(crate) fn rebind(&self, tenant: &TenantId, policy: &TenantPolicy) {
-        let mut map = self.bound.lock().unwrap_or_else(|e| e.into_inner());
+        let mut map = lock(&self.bound);
         for ((t, _), bound) in map.iter_mut().filter(|((t, _), _)| t == tenant) {
             let grant = self.grant(&bound.skill, policy);
             *bound = Arc::new(BoundSkill::new(bound.skill.clone(), t.clone(), grant, bound.guest));
@@ -113,7 +114,7 @@ impl SkillService {
     /// Forgets the bindings of a tenant (deleted, or restored and to be
     /// loaded again).
     pub(crate) fn forget(&self, tenant: &TenantId) {
-        self.bound.lock().unwrap_or_else(|e| e.into_inner()).retain(|(t, _), _| t != tenant);
+        lock(&self.bound).retain(|(t, _), _| t != tenant);
     }
 
     /// Installs (or upgrades) a skill for an existing tenant; see the module

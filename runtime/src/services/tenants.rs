@@ -13,6 +13,7 @@ use crate::policy::TenantPolicy;
 use crate::records::Tenant;
 use crate::services::recorder::Recorder;
 use crate::store::Db;
+use crate::sync::lock;
 use crate::tenants::{existing, not_found};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -187,11 +188,11 @@ impl TenantService {
     /// The tenant's slot, made (with `concurrency` permits and its files
     /// directory) on its first call; `NotFound` for a tenant deleted since.
     pub(crate) fn slot(&self, tenant: &TenantId, concurrency: u32) -> Result<Arc<TenantSlot>, Error> {
-        let mut map = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        let mut map = lock(&self.slots);
         if let Some(slot) = map.get(tenant) {
             return Ok(slot.clone());
         }
-        if self.deleted.lock().unwrap_or_else(|e| e.into_inner()).contains(tenant) {
+        if lock(&self.deleted).contains(tenant) {
             return Err(Error::NotFound(format!("tenant {tenant} was deleted")));
         }
         let files = self.files_dir(tenant);
@@ -210,19 +211,19 @@ impl TenantService {
 
     /// The tenant's slot, if a call of it ever ran.
     pub(crate) fn existing_slot(&self, tenant: &TenantId) -> Option<Arc<TenantSlot>> {
-        self.slots.lock().unwrap_or_else(|e| e.into_inner()).get(tenant).cloned()
+        lock(&self.slots).get(tenant).cloned()
     }
 
     /// A tenant created (again): calls may run as it.
     pub(crate) fn revive(&self, tenant: &TenantId) {
-        self.deleted.lock().unwrap_or_else(|e| e.into_inner()).remove(tenant);
+        lock(&self.deleted).remove(tenant);
     }
 
     /// A tenant deleted: its slot goes, and no call may run as it until it
     /// is created again.
     pub(crate) fn forget(&self, tenant: &TenantId) {
-        self.deleted.lock().unwrap_or_else(|e| e.into_inner()).insert(tenant.clone());
-        self.slots.lock().unwrap_or_else(|e| e.into_inner()).remove(tenant);
+        lock(&self.deleted).insert(tenant.clone());
+        lock(&self.slots).remove(tenant);
     }
 }
 

@@ -8,6 +8,7 @@ use crate::records::TrustedKey;
 use crate::services::recorder::Recorder;
 use crate::signing::PublicKey;
 use crate::store::Db;
+use crate::sync::{read, write};
 use crate::trust::{AffectedSkill, TrustCache, valid_publisher_name};
 use std::sync::{Arc, RwLock};
 
@@ -89,11 +90,11 @@ impl TrustService {
 
     /// The name `key` is trusted under, if it is trusted.
     pub(crate) fn trusted_as(&self, key: &str) -> Option<String> {
-        self.cache.read().unwrap_or_else(|e| e.into_inner()).get(key).cloned()
+        read(&self.cache).get(key).cloned()
     }
 
     fn trust_cache_mut(&self) -> std::sync::RwLockWriteGuard<'_, TrustCache> {
-        self.cache.write().unwrap_or_else(|e| e.into_inner())
+        write(&self.cache)
     }
 
     /// Every installed skill, in every tenant, signed by `key`.

@@ -34,9 +34,10 @@
 //! Every write is durable when it returns `Ok`.
 
 use crate::ids::{TenantId, UserId};
+use crate::sync::lock;
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use tokio::sync::Semaphore;
 
 pub(crate) mod backend;
@@ -149,7 +150,7 @@ impl Db {
 
     /// `tenant`'s share of the turns of [`Db::run`].
     fn share_of(&self, tenant: &TenantId) -> Arc<Semaphore> {
-        let mut shares = self.shares.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut shares = lock(&self.shares);
         if shares.len() >= IDLE_SHARES_KEPT {
             // A share is idle when the map holds the only reference to it.
             shares.retain(|_, s| Arc::strong_count(s) > 1);
