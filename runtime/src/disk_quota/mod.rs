@@ -33,9 +33,11 @@
 //!   once a second per tenant). A measurement that could not see all of the
 //!   tree never lowers the count.
 //!
-//! Everything else is delegated unchanged to wasmtime-wasi (in `fs`).
+//! Everything else is delegated unchanged to wasmtime-wasi (`fs` is the
+//! call's view of its filesystem, `descriptor` its descriptor calls).
 
 mod depth;
+mod descriptor;
 mod fs;
 mod stream;
 #[cfg(test)]
