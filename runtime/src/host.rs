@@ -19,11 +19,10 @@ use crate::config::FilesQuota;
 use crate::config::{Limits, MemoryQuota};
 use crate::disk_quota::{DiskCtx, QuotaFsView, QuotaView};
 use crate::error::Error;
-use crate::ids::UserId;
+use crate::ids::{TenantId, UserId};
 use crate::policy::{Contact, Grant};
 use crate::ratelimit::RateLimiter;
 use crate::redact::{Redactor, Scrub};
-use crate::skill::BoundSkill;
 use crate::slices::Turns;
 use crate::store::Db;
 use crate::vault::Vault;
@@ -56,7 +55,7 @@ pub struct HostState {
 }
 
 /// Who a call runs for within its tenant, and what it asks of the limits.
-/// The tenant itself comes from the [`BoundSkill`].
+/// The tenant itself comes from the skill's binding ([`crate::BoundSkill`]).
 #[derive(Debug, Clone, Default)]
 pub struct Call {
     /// The user within the tenant, when there is one.
@@ -116,7 +115,7 @@ impl HostEnv {
     /// The tenant's secrets by name, opened only when a request fills a
     /// placeholder (the http context checks the grant first), so calls that
     /// never do pay nothing.
-    fn secret_lookup(&self, tenant: &crate::ids::TenantId) -> caps::http::SecretLookup {
+    fn secret_lookup(&self, tenant: &TenantId) -> caps::http::SecretLookup {
         let (vault, tenant) = (self.vault.clone(), tenant.clone());
         Arc::new(move |name: &str| {
             vault.get(&tenant, name).unwrap_or_else(|e| {
@@ -152,11 +151,25 @@ pub(crate) fn memory_permits(bytes: u64) -> u32 {
     u32::try_from(bytes.div_ceil(MEMORY_PERMIT_BYTES)).unwrap_or(u32::MAX)
 }
 
+/// The binding a call runs under, as its host state needs it: the tenant,
+/// the skill's name and the grant computed for that pair. A skill bound to
+/// its tenant ([`crate::BoundSkill`]) is one. The host names only this
+/// trait, so it does not depend on the loaded skill, which depends on it
+/// (a skill's `InstancePre` is over [`HostState`]).
+pub(crate) trait Binding {
+    /// The tenant the call runs for.
+    fn tenant(&self) -> &TenantId;
+    /// The skill's name.
+    fn skill_name(&self) -> &str;
+    /// What the skill may do for that tenant.
+    fn grant(&self) -> &Grant;
+}
+
 /// One call, as [`HostState::for_call`] needs it: its binding, its
 /// caller's scope, its limits, its tenant's slot and the redactor of the
 /// tenant's secrets (`None`: it has none).
 pub(crate) struct CallSpec<'a> {
-    pub(crate) bound: &'a BoundSkill,
+    pub(crate) bound: &'a dyn Binding,
     pub(crate) call: &'a Call,
     pub(crate) limits: &'a Limits,
     pub(crate) slot: &'a TenantSlot,
@@ -182,7 +195,7 @@ impl HostState {
     /// by the call's limits and deadline.
     pub(crate) fn for_call(env: &HostEnv, spec: CallSpec<'_>) -> Result<(HostState, CallHandles), Error> {
         let CallSpec { bound, call, limits, slot, redactor } = spec;
-        let (tenant, skill, grant) = (&bound.tenant, bound.skill.info.name.as_str(), &bound.grant);
+        let (tenant, skill, grant) = (bound.tenant(), bound.skill_name(), bound.grant());
         let scrub: Option<Scrub> = redactor.clone().map(Redactor::scrub);
         let stdout = BoundedPipe::new(limits.max_stdio_bytes as usize);
         let stderr = BoundedPipe::new(limits.max_stdio_bytes as usize);

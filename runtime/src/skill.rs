@@ -6,7 +6,7 @@
 
 use crate::bindings;
 use crate::cache::CacheOutcome;
-use crate::host::HostState;
+use crate::host::{Binding, HostState};
 use crate::ids::TenantId;
 use crate::manifest::Manifest;
 use crate::policy::Grant;
@@ -67,6 +67,18 @@ pub struct BoundSkill {
 impl BoundSkill {
     pub(crate) fn new(skill: Arc<Skill>, tenant: TenantId, grant: Grant, guest: bool) -> Self {
         BoundSkill { skill, tenant, grant: Arc::new(grant), guest }
+    }
+}
+
+impl Binding for BoundSkill {
+    fn tenant(&self) -> &TenantId {
+        &self.tenant
+    }
+    fn skill_name(&self) -> &str {
+        &self.skill.info.name
+    }
+    fn grant(&self) -> &Grant {
+        &self.grant
     }
 }
 
