@@ -1,11 +1,10 @@
-//! `wasmclaw skill …`: the offline commands of a skill's life (`new`,
-//! `pack`, `verify`, `inspect`) and the remote ones that install, list and
-//! remove a tenant's skills.
+//! The offline commands of a skill's life: `pack` (a component and its
+//! manifest signed into a package), `verify` (a package's signature,
+//! optionally against trusted keys) and `inspect` (a component's or
+//! package's imports, exports, manifest, digests and signature, and
+//! whether an install would take it).
 
-use super::remote::{Remote, tenant_id};
-use super::{Common, cell, items, load_config, print_json, print_table, read_file, time_cell};
-use base64::Engine;
-use clap::Subcommand;
+use crate::cli::{Common, cell, items, load_config, print_json, print_table, read_file};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use wasmclaw::manifest::Manifest;
@@ -14,170 +13,9 @@ use wasmclaw::permissions::{self, ImportStatus};
 use wasmclaw::signing::{PublicKey, PublisherKey};
 use wasmclaw::{Error, cache};
 
-/// `wasmclaw skill …`.
-#[derive(Subcommand, Debug)]
-pub(crate) enum SkillCommand {
-    /// Create a new skill crate (Cargo.toml, src/lib.rs, skill.toml, README).
-    New(super::scaffold::NewArgs),
-    /// Pack a component and its manifest into a package signed with a
-    /// publisher key.
-    Pack {
-        /// The component (.wasm, built for wasm32-wasip2).
-        #[arg(long, value_name = "FILE")]
-        component: PathBuf,
-        /// Its manifest (skill.toml).
-        #[arg(long, value_name = "FILE")]
-        manifest: PathBuf,
-        /// The publisher's private key (from `wasmclaw keys generate`).
-        #[arg(long, value_name = "FILE")]
-        key: PathBuf,
-        /// Where to write the package (NAME.wcpkg).
-        #[arg(short = 'o', long = "out", value_name = "FILE")]
-        out: PathBuf,
-    },
-    /// Check a package's signature offline (exit 23 if it is bad, or signed
-    /// by none of the `--trust` keys when some are given).
-    Verify {
-        /// The package (.wcpkg).
-        package: PathBuf,
-        /// A trusted publisher key (`ed25519:…`); repeatable.
-        #[arg(long, value_name = "PUBKEY")]
-        trust: Vec<String>,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Show a component's or package's imports (its real permissions),
-    /// exports, manifest, digests and signature; exit 4 if an install would
-    /// refuse its imports or exports.
-    Inspect {
-        /// A component (.wasm) or a package (.wcpkg).
-        file: PathBuf,
-        /// The manifest of a bare component (default: NAME.toml beside it).
-        #[arg(long, value_name = "FILE")]
-        manifest: Option<PathBuf>,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-        #[command(flatten)]
-        common: Common,
-    },
-    /// Install a package (or, where the gateway allows it, a bare component)
-    /// for a tenant; over an installed skill of that name, upgrade it.
-    Install {
-        /// The package (.wcpkg), or a bare component (.wasm).
-        file: PathBuf,
-        /// The tenant to install it for.
-        #[arg(long)]
-        tenant: String,
-        /// The manifest of a bare component (default: NAME.toml beside
-        /// NAME.wasm, if any); a package carries its own.
-        #[arg(long, value_name = "FILE")]
-        manifest: Option<PathBuf>,
-        /// Let the tenant's guest tokens list and invoke it.
-        #[arg(long)]
-        guest: bool,
-        /// Accept an upgrade that widens the skill's permissions.
-        #[arg(long)]
-        accept_permissions: bool,
-        /// Accept a version lower than, or equal to, the installed one.
-        #[arg(long)]
-        allow_downgrade: bool,
-        #[command(flatten)]
-        remote: Remote,
-    },
-    /// List a tenant's installed skills.
-    List {
-        /// The tenant.
-        #[arg(long)]
-        tenant: String,
-        #[command(flatten)]
-        remote: Remote,
-    },
-    /// Remove an installed skill.
-    Remove {
-        /// The skill's name.
-        name: String,
-        /// The tenant.
-        #[arg(long)]
-        tenant: String,
-        #[command(flatten)]
-        remote: Remote,
-    },
-}
-
-/// Runs a `skill` command.
-pub(crate) async fn skill(cmd: SkillCommand) -> anyhow::Result<()> {
-    match cmd {
-        SkillCommand::New(args) => super::scaffold::new_skill(args),
-        SkillCommand::Pack { component, manifest, key, out } => pack(&component, &manifest, &key, &out),
-        SkillCommand::Verify { package, trust, json } => verify(&package, &trust, json),
-        SkillCommand::Inspect { file, manifest, json, common } => inspect(&file, manifest, json, &common),
-        SkillCommand::Install {
-            file,
-            tenant,
-            manifest,
-            guest,
-            accept_permissions,
-            allow_downgrade,
-            remote,
-        } => {
-            let tenant = tenant_id(&tenant)?;
-            let bytes = read_file(&file, "the skill")?;
-            let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
-            let mut body = json!({
-                "guest": guest,
-                "accept_permissions": accept_permissions,
-                "allow_downgrade": allow_downgrade,
-            });
-            if package::is_package(&bytes) {
-                if manifest.is_some() {
-                    return Err(Error::InvalidInput(
-                        "a package carries its manifest: drop --manifest".into(),
-                    )
-                    .into());
-                }
-                body["package"] = Value::String(b64(&bytes));
-            } else {
-                body["component"] = Value::String(b64(&bytes));
-                if let Some(text) = manifest_beside(&file, manifest)? {
-                    body["manifest"] = Value::String(text);
-                }
-            }
-            let answer = remote.client()?.post(&["v1", "tenants", &tenant, "skills"], &body).await?;
-            if remote.json {
-                print_json(&answer);
-            } else {
-                print_install(&answer);
-            }
-            Ok(())
-        }
-        SkillCommand::List { tenant, remote } => {
-            let answer =
-                remote.client()?.get(&["v1", "tenants", &tenant_id(&tenant)?, "skills"], &[]).await?;
-            if remote.json {
-                print_json(&answer);
-            } else {
-                print_skills(items(&answer, "skills"));
-            }
-            Ok(())
-        }
-        SkillCommand::Remove { name, tenant, remote } => {
-            let answer =
-                remote.client()?.delete(&["v1", "tenants", &tenant_id(&tenant)?, "skills", &name]).await?;
-            if remote.json {
-                print_json(&answer);
-            } else {
-                println!("removed skill {name}");
-            }
-            Ok(())
-        }
-    }
-}
-
 /// The manifest given with `--manifest`, else `NAME.toml` beside the
 /// component, if any.
-fn manifest_beside(component: &Path, given: Option<PathBuf>) -> anyhow::Result<Option<String>> {
+pub(super) fn manifest_beside(component: &Path, given: Option<PathBuf>) -> anyhow::Result<Option<String>> {
     let path = given.or_else(|| Some(component.with_extension("toml")).filter(|m| m.is_file()));
     path.map(|m| {
         String::from_utf8(read_file(&m, "the manifest")?)
@@ -186,7 +24,7 @@ fn manifest_beside(component: &Path, given: Option<PathBuf>) -> anyhow::Result<O
     .transpose()
 }
 
-fn pack(component: &Path, manifest: &Path, key: &Path, out: &Path) -> anyhow::Result<()> {
+pub(super) fn pack(component: &Path, manifest: &Path, key: &Path, out: &Path) -> anyhow::Result<()> {
     let bytes = read_file(component, "the component")?;
     cache::check_component_header(&bytes)?;
     let text = String::from_utf8(read_file(manifest, "the manifest")?)
@@ -234,7 +72,7 @@ fn trusted_by(key: &PublicKey, trust: &[String]) -> anyhow::Result<Option<bool>>
     Ok(Some(keys.contains(key)))
 }
 
-fn verify(path: &Path, trust: &[String], json: bool) -> anyhow::Result<()> {
+pub(super) fn verify(path: &Path, trust: &[String], json: bool) -> anyhow::Result<()> {
     let (package, signature) = read_package(path)?;
     let trusted = trusted_by(&package.publisher, trust)?;
     let manifest = Manifest::parse(&package.manifest).ok();
@@ -268,7 +106,12 @@ fn verify(path: &Path, trust: &[String], json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn inspect(path: &Path, manifest: Option<PathBuf>, json: bool, common: &Common) -> anyhow::Result<()> {
+pub(super) fn inspect(
+    path: &Path,
+    manifest: Option<PathBuf>,
+    json: bool,
+    common: &Common,
+) -> anyhow::Result<()> {
     let config = load_config(common)?;
     let bytes = read_file(path, "the skill")?;
     let (component, manifest_text, signature) = if package::is_package(&bytes) {
@@ -365,50 +208,4 @@ fn print_inspection(a: &Value) {
     for w in items(a, "warnings") {
         println!("warning: {}", cell(w));
     }
-}
-
-fn print_install(answer: &Value) {
-    match answer["replaced"].as_str() {
-        Some(from) => println!("upgraded {} {from} -> {}", cell(&answer["name"]), cell(&answer["version"])),
-        None => println!("installed {} {}", cell(&answer["name"]), cell(&answer["version"])),
-    }
-    for c in items(answer, "changes") {
-        let line = match (c["from"].as_str(), c["to"].as_str()) {
-            (None, Some(to)) => format!("+ {} {to}", cell(&c["permission"])),
-            (Some(from), None) => format!("- {} {from}", cell(&c["permission"])),
-            (from, to) => {
-                format!("~ {} {} -> {}", cell(&c["permission"]), from.unwrap_or("-"), to.unwrap_or("-"))
-            }
-        };
-        println!("  {line}");
-    }
-    for w in items(answer, "warnings") {
-        eprintln!("warning: {}", cell(w));
-    }
-    print_skills(std::slice::from_ref(answer));
-}
-
-fn print_skills(skills: &[Value]) {
-    let rows: Vec<Vec<String>> = skills
-        .iter()
-        .map(|s| {
-            let caps: Vec<String> = items(s, "capabilities").iter().map(cell).collect();
-            let digest =
-                s["digest"].as_str().map(|d| d.chars().take(12).collect()).unwrap_or_else(|| "-".into());
-            vec![
-                cell(&s["name"]),
-                cell(&s["version"]),
-                cell(&s["status"]),
-                s["publisher"]["name"].as_str().unwrap_or("unsigned").to_string(),
-                cell(&s["guest"]),
-                digest,
-                time_cell(&s["installed"]),
-                if caps.is_empty() { "-".into() } else { caps.join(",") },
-            ]
-        })
-        .collect();
-    print_table(
-        &["NAME", "VERSION", "STATUS", "PUBLISHER", "GUEST", "DIGEST", "INSTALLED", "CAPABILITIES"],
-        &rows,
-    );
 }
