@@ -8,14 +8,14 @@
 //!
 //! `cron` and `messaging` are features that span layers (a capability, a
 //! worker that runs jobs or delivers messages, a calendar), so each lives
-//! in one folder of its own (`cron/`, `messaging/`) and its capability is
-//! `cap.rs` there, named here like the others.
+//! in one folder of its own and its capability is `cap.rs` there
+//! ([`crate::cron::cap`], [`crate::messaging::cap`]), built on what this
+//! module shares ([`CallAudit`], [`FuelDebt`]). They are not re-exported
+//! here: this module sits below both.
 
-pub use crate::cron::cap as cron;
 pub mod http;
 pub mod log;
 pub mod memory;
-pub use crate::messaging::cap as messaging;
 pub mod secrets;
 
 use crate::bindings::WitError;

@@ -3,7 +3,7 @@
 //! A [`Job`] belongs to one (tenant, skill) and one call scope
 //! ([`JobScope`](crate::records::JobScope): the user and whether the call
 //! ran in an agent's session): those of the call that added it through the
-//! capability ([`crate::caps::cron`]). Only a call of that pair in that same scope can
+//! capability ([`crate::cron::cap`]). Only a call of that pair in that same scope can
 //! list or remove it, and when it fires the [`Scheduler`] hands it to a
 //! [`JobRunner`], which invokes the same skill with the job's stored input
 //! under the job's tenant, in the job's scope (so it reaches that user's

@@ -6,17 +6,17 @@
 
 use super::env::{HostEnv, TenantSlot};
 use super::{Call, CallLimiter, HostState, LOG_LINES_PER_MINUTE, STDERR_TAIL};
-use crate::caps::cron::CronCtx;
 use crate::caps::http::HttpCtx;
 use crate::caps::log::LogCtx;
 use crate::caps::memory::MemoryCtx;
-use crate::caps::messaging::MessagingCtx;
 use crate::caps::secrets::SecretsCtx;
 use crate::caps::{CallAudit, FuelDebt};
 use crate::config::Limits;
+use crate::cron::cap::CronCtx;
 use crate::disk_quota::DiskCtx;
 use crate::error::Error;
 use crate::ids::{TenantId, UserId};
+use crate::messaging::cap::MessagingCtx;
 use crate::policy::{Contact, Grant};
 use crate::redact::{Redactor, Scrub};
 use crate::slices::Turns;

@@ -24,14 +24,14 @@ pub(crate) use env::{HostEnv, TenantSlot, memory_permits};
 pub use limiter::CallLimiter;
 
 use crate::caps;
-use crate::caps::cron::CronCtx;
 use crate::caps::http::HttpCtx;
 use crate::caps::log::LogCtx;
 use crate::caps::memory::MemoryCtx;
-use crate::caps::messaging::MessagingCtx;
 use crate::caps::secrets::SecretsCtx;
+use crate::cron::cap::CronCtx;
 use crate::disk_quota::{DiskCtx, QuotaFsView, QuotaView};
 use crate::ids::UserId;
+use crate::messaging::cap::MessagingCtx;
 use crate::wasi::{self, BoundedPipe};
 use std::time::Instant;
 use wasmtime::Result;
@@ -86,8 +86,8 @@ impl HostState {
         caps::log::add_to_linker(linker, |s| &mut s.log)?;
         caps::secrets::add_to_linker(linker, |s| &mut s.secrets)?;
         caps::http::add_to_linker(linker, |s| &mut s.http)?;
-        caps::messaging::add_to_linker(linker, |s| &mut s.messaging)?;
-        caps::cron::add_to_linker(linker, |s| &mut s.cron)?;
+        crate::messaging::cap::add_to_linker(linker, |s| &mut s.messaging)?;
+        crate::cron::cap::add_to_linker(linker, |s| &mut s.cron)?;
         Ok(())
     }
 }

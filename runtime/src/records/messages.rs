@@ -1,6 +1,6 @@
 //! Message records: one queued [`Message`] and where it is in its
 //! delivery ([`MessageState`]). Queuing is the `messaging` capability's
-//! ([`crate::caps::messaging`]); delivering, [`crate::messaging`]'s.
+//! ([`crate::messaging::cap`]); delivering, [`crate::messaging`]'s.
 
 use crate::ids::TenantId;
 
