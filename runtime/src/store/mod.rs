@@ -41,6 +41,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::Semaphore;
 
 pub(crate) mod backend;
+pub mod cluster;
 mod codec;
 #[cfg(test)]
 mod contract;
@@ -88,7 +89,9 @@ const IDLE_SHARES_KEPT: usize = 1024;
 
 /// The gateway's database: the facade over its backend.
 pub struct Db {
-    backend: Box<dyn backend::Backend>,
+    backend: Arc<dyn backend::Backend>,
+    /// The cluster operations, on a shared backend (PostgreSQL).
+    cluster: Option<Arc<dyn cluster::ClusterStore>>,
     /// Whether an operation may wait on the network (see the module
     /// documentation): then [`Db::run`] moves it off the async workers.
     remote: bool,
@@ -99,9 +102,14 @@ pub struct Db {
 }
 
 impl Db {
-    fn with_backend(backend: Box<dyn backend::Backend>, remote: bool) -> Db {
+    fn with_backend(
+        backend: Arc<dyn backend::Backend>,
+        cluster: Option<Arc<dyn cluster::ClusterStore>>,
+        remote: bool,
+    ) -> Db {
         Db {
             backend,
+            cluster,
             remote,
             blocking: Arc::new(Semaphore::new(MAX_BLOCKING)),
             shares: Mutex::new(HashMap::new()),
@@ -110,18 +118,30 @@ impl Db {
 
     /// Opens (or creates) the redb database file at `path` and its tables.
     pub fn open(path: &Path) -> Result<Db, StoreError> {
-        Ok(Db::with_backend(Box::new(redb::RedbBackend::open(path)?), false))
+        Ok(Db::with_backend(Arc::new(redb::RedbBackend::open(path)?), None, false))
     }
 
     /// Connects to the PostgreSQL database at `url` (`postgres://…`) with
     /// the default bounds, applying the schema migrations it lacks.
     pub fn open_postgres(url: &str) -> Result<Db, StoreError> {
-        Ok(Db::with_backend(Box::new(postgres::PgBackend::connect(url)?), true))
+        Ok(Db::shared(postgres::PgBackend::connect(url)?))
     }
 
     /// [`Db::open_postgres`] with the given bounds.
     pub fn open_postgres_with(url: &str, options: &PgOptions) -> Result<Db, StoreError> {
-        Ok(Db::with_backend(Box::new(postgres::PgBackend::connect_with(url, options)?), true))
+        Ok(Db::shared(postgres::PgBackend::connect_with(url, options)?))
+    }
+
+    /// A facade over a shared backend: its operations and its cluster ones.
+    fn shared(backend: postgres::PgBackend) -> Db {
+        let backend = Arc::new(backend);
+        Db::with_backend(backend.clone(), Some(backend), true)
+    }
+
+    /// The cluster operations: `Some` on a shared backend (PostgreSQL),
+    /// `None` on redb (one process's file, never a cluster).
+    pub fn cluster(&self) -> Option<&Arc<dyn cluster::ClusterStore>> {
+        self.cluster.as_ref()
     }
 
     /// Runs `op` on the store from async code without holding an async

@@ -31,7 +31,8 @@ async fn one_tenant_holding_its_calls_on_the_store_leaves_turns_for_another() {
     // A redb backend run as a remote one: the turns are what is tested, and
     // the operations below never reach the backend.
     let db = Arc::new(Db::with_backend(
-        Box::new(redb::RedbBackend::open(&dir.path().join("db.redb")).unwrap()),
+        Arc::new(redb::RedbBackend::open(&dir.path().join("db.redb")).unwrap()),
+        None,
         true,
     ));
     let (gate, entered) = (Arc::new(Gate::default()), Arc::new(AtomicUsize::new(0)));

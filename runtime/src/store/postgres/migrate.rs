@@ -51,16 +51,21 @@ pub(super) async fn migrate(config: tokio_postgres::Config) -> Result<(), StoreE
     out
 }
 
+/// The newest schema version this binary knows.
+pub(super) fn known_version() -> i64 {
+    migrations::runner().get_migrations().iter().map(|m| i64::from(m.version())).max().unwrap_or(0)
+}
+
 pub(super) async fn apply_migrations(client: &mut tokio_postgres::Client) -> Result<(), StoreError> {
     let mut runner = migrations::runner();
     runner.set_migration_table_name(HISTORY_TABLE);
-    let known = runner.get_migrations().iter().map(|m| m.version()).max().unwrap_or(0);
+    let known = known_version();
     let exists: Option<String> =
         client.query_one("SELECT to_regclass($1)::text", &[&HISTORY_TABLE]).await?.get(0);
     if exists.is_some() {
         let applied: Option<i32> =
             client.query_one(&format!("SELECT max(version) FROM {HISTORY_TABLE}"), &[]).await?.get(0);
-        if let Some(applied) = applied.filter(|a| i64::from(*a) > i64::from(known)) {
+        if let Some(applied) = applied.filter(|a| i64::from(*a) > known) {
             return Err(StoreError::Backend(format!(
                 "the database's schema is at version {applied}, newer than this wasmclaw knows \
                  (up to version {known}): run a wasmclaw of that version or later"

@@ -47,6 +47,7 @@ use tokio_postgres::NoTls;
 mod agents;
 mod calls;
 mod channels;
+mod cluster;
 mod codec;
 mod cron;
 mod dump;

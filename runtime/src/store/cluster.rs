@@ -1,0 +1,77 @@
+//! The store's side of a cluster of gateways (several replicas on one
+//! PostgreSQL database): the membership table and the facts every replica
+//! must share. Only a shared backend has one ([`Db::cluster`]); redb, one
+//! process's file, has none.
+//!
+//! Every time here is the database server's (`now()`): a replica's own
+//! clock never decides whether a node is alive.
+
+use super::StoreError;
+use serde::Serialize;
+use std::time::Duration;
+
+/// What a replica says of itself when it joins and at each heartbeat.
+#[derive(Debug, Clone)]
+pub struct NodeClaim {
+    /// The node id (`--node-id`).
+    pub node_id: String,
+    /// Random per process: tells a restart of this node id (the old row
+    /// has stopped beating) from a second process claiming it.
+    pub instance: String,
+    /// Where the other replicas reach it (`--advertise`).
+    pub addr: String,
+    /// The wasmclaw version it runs.
+    pub version: String,
+    /// SHA-256 of its effective configuration (without secrets), hex.
+    pub config_digest: String,
+}
+
+/// A node as the membership table holds it, with ages by the server's
+/// clock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NodeRow {
+    /// The node id.
+    pub node_id: String,
+    /// Where the other replicas reach it.
+    pub addr: String,
+    /// The version it runs.
+    pub version: String,
+    /// Its configuration's digest.
+    pub config_digest: String,
+    /// Seconds since it started (joined).
+    pub age_secs: u64,
+    /// Milliseconds since its last heartbeat.
+    pub heartbeat_age_ms: u64,
+    /// Whether its heartbeat is still within its time to live.
+    pub live: bool,
+}
+
+/// Why a node could not join.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JoinRefusal {
+    /// Another live process holds the node id (its address, and how long
+    /// its row has to live, in milliseconds).
+    Taken {
+        /// The other process's address.
+        addr: String,
+        /// How long until its row expires if it stops beating.
+        expires_in_ms: u64,
+    },
+}
+
+/// The cluster operations of a shared store.
+pub trait ClusterStore: Send + Sync {
+    /// Joins as `claim` for `ttl`: the row is created, or taken over when
+    /// it is expired or already this process's. `Ok(Err(_))` when another
+    /// live process holds the node id.
+    fn node_join(&self, claim: &NodeClaim, ttl: Duration) -> Result<Result<(), JoinRefusal>, StoreError>;
+    /// Extends this process's row by `ttl` from now; `false` when the row
+    /// is no longer this process's (it expired and another took the id).
+    fn node_heartbeat(&self, node_id: &str, instance: &str, ttl: Duration) -> Result<bool, StoreError>;
+    /// Removes this process's row (a graceful stop).
+    fn node_leave(&self, node_id: &str, instance: &str) -> Result<(), StoreError>;
+    /// Every node, live or expired, by node id.
+    fn nodes(&self) -> Result<Vec<NodeRow>, StoreError>;
+    /// The shared fact `name`: set to `value` if it has none, then read.
+    fn fact_or_insert(&self, name: &str, value: &str) -> Result<String, StoreError>;
+}

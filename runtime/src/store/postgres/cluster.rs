@@ -1,0 +1,203 @@
+//! Cluster membership on PostgreSQL: `nodes` (one row per replica, kept
+//! alive by its heartbeat) and `cluster_facts`. Every time is the server's
+//! `now()`.
+
+use super::{PgBackend, StoreError};
+use crate::store::cluster::{ClusterStore, JoinRefusal, NodeClaim, NodeRow};
+use std::time::Duration;
+
+/// Takes the row when it is new, expired, or this process's own; a live
+/// row of another process is left as it is (no row returned).
+const JOIN: &str = "INSERT INTO nodes \
+     (node_id, instance, addr, version, config_digest, started_at, heartbeat_at, expires_at) \
+     VALUES ($1, $2, $3, $4, $5, now(), now(), now() + make_interval(secs => $6)) \
+     ON CONFLICT (node_id) DO UPDATE SET instance = EXCLUDED.instance, addr = EXCLUDED.addr, \
+     version = EXCLUDED.version, config_digest = EXCLUDED.config_digest, started_at = now(), \
+     heartbeat_at = now(), expires_at = EXCLUDED.expires_at \
+     WHERE nodes.expires_at <= now() OR nodes.instance = EXCLUDED.instance \
+     RETURNING node_id";
+
+fn millis(v: f64) -> u64 {
+    if v.is_finite() && v > 0.0 { v as u64 } else { 0 }
+}
+
+impl ClusterStore for PgBackend {
+    fn node_join(&self, claim: &NodeClaim, ttl: Duration) -> Result<Result<(), JoinRefusal>, StoreError> {
+        let c = claim.clone();
+        let secs = ttl.as_secs_f64();
+        self.with_client(move |client| {
+            Box::pin(async move {
+                let stmt = client.prepare_cached(JOIN).await?;
+                let joined = client
+                    .query_opt(
+                        &stmt,
+                        &[&c.node_id, &c.instance, &c.addr, &c.version, &c.config_digest, &secs],
+                    )
+                    .await?;
+                if joined.is_some() {
+                    return Ok(Ok(()));
+                }
+                let row = client
+                    .query_opt(
+                        "SELECT addr, (extract(epoch FROM expires_at - now()) * 1000)::float8 \
+                         FROM nodes WHERE node_id = $1",
+                        &[&c.node_id],
+                    )
+                    .await?;
+                Ok(Err(match row {
+                    Some(r) => JoinRefusal::Taken { addr: r.get(0), expires_in_ms: millis(r.get(1)) },
+                    // Gone between the two statements: say so as taken
+                    // for no time, and the caller tries again.
+                    None => JoinRefusal::Taken { addr: String::new(), expires_in_ms: 0 },
+                }))
+            })
+        })
+    }
+
+    fn node_heartbeat(&self, node_id: &str, instance: &str, ttl: Duration) -> Result<bool, StoreError> {
+        let (node_id, instance, secs) = (node_id.to_string(), instance.to_string(), ttl.as_secs_f64());
+        self.with_client(move |c| {
+            Box::pin(async move {
+                let stmt = c
+                    .prepare_cached(
+                        "UPDATE nodes SET heartbeat_at = now(), expires_at = now() + make_interval(secs => $3) \
+                         WHERE node_id = $1 AND instance = $2",
+                    )
+                    .await?;
+                Ok(c.execute(&stmt, &[&node_id, &instance, &secs]).await? == 1)
+            })
+        })
+    }
+
+    fn node_leave(&self, node_id: &str, instance: &str) -> Result<(), StoreError> {
+        let (node_id, instance) = (node_id.to_string(), instance.to_string());
+        self.with_client(move |c| {
+            Box::pin(async move {
+                c.execute("DELETE FROM nodes WHERE node_id = $1 AND instance = $2", &[&node_id, &instance])
+                    .await?;
+                Ok(())
+            })
+        })
+    }
+
+    fn nodes(&self) -> Result<Vec<NodeRow>, StoreError> {
+        self.with_client(move |c| {
+            Box::pin(async move {
+                let rows = c
+                    .query(
+                        "SELECT node_id, addr, version, config_digest, \
+                         extract(epoch FROM now() - started_at)::float8, \
+                         (extract(epoch FROM now() - heartbeat_at) * 1000)::float8, \
+                         expires_at > now() \
+                         FROM nodes ORDER BY node_id",
+                        &[],
+                    )
+                    .await?;
+                Ok(rows
+                    .iter()
+                    .map(|r| NodeRow {
+                        node_id: r.get(0),
+                        addr: r.get(1),
+                        version: r.get(2),
+                        config_digest: r.get(3),
+                        age_secs: millis(r.get(4)),
+                        heartbeat_age_ms: millis(r.get(5)),
+                        live: r.get(6),
+                    })
+                    .collect())
+            })
+        })
+    }
+
+    fn fact_or_insert(&self, name: &str, value: &str) -> Result<String, StoreError> {
+        let (name, value) = (name.to_string(), value.to_string());
+        self.transact(move |tx| {
+            Box::pin(async move {
+                tx.execute(
+                    "INSERT INTO cluster_facts (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+                    &[&name, &value],
+                )
+                .await?;
+                // A new statement sees the row a concurrent first start
+                // committed (read committed).
+                let row = tx.query_one("SELECT value FROM cluster_facts WHERE name = $1", &[&name]).await?;
+                Ok(row.get(0))
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::store::cluster::{JoinRefusal, NodeClaim};
+    use crate::store::testing;
+    use std::time::Duration;
+
+    fn claim(node: &str, instance: &str) -> NodeClaim {
+        NodeClaim {
+            node_id: node.into(),
+            instance: instance.into(),
+            addr: format!("http://{instance}:8080"),
+            version: "test".into(),
+            config_digest: "d".into(),
+        }
+    }
+
+    const LONG: Duration = Duration::from_secs(60);
+
+    #[test]
+    fn a_live_node_id_is_refused_to_another_process_and_given_back_to_its_own() {
+        let Some((_guard, db)) = testing::postgres() else { return };
+        let c = db.cluster().expect("PostgreSQL has cluster operations");
+        c.node_join(&claim("r1", "a"), LONG).unwrap().unwrap();
+        match c.node_join(&claim("r1", "b"), LONG).unwrap() {
+            Err(JoinRefusal::Taken { addr, expires_in_ms }) => {
+                assert_eq!(addr, "http://a:8080");
+                assert!(expires_in_ms > 50_000 && expires_in_ms <= 60_000, "{expires_in_ms}");
+            }
+            other => panic!("a second process took a live node id: {other:?}"),
+        }
+        // The same process joining again (a retry) keeps its row.
+        c.node_join(&claim("r1", "a"), LONG).unwrap().unwrap();
+        // Another node id is another row.
+        c.node_join(&claim("r2", "b"), LONG).unwrap().unwrap();
+        let nodes = c.nodes().unwrap();
+        let ids: Vec<_> = nodes.iter().map(|n| (n.node_id.as_str(), n.addr.as_str(), n.live)).collect();
+        assert_eq!(ids, [("r1", "http://a:8080", true), ("r2", "http://b:8080", true)]);
+    }
+
+    #[test]
+    fn an_expired_node_id_is_taken_over_and_its_old_process_loses_it() {
+        let Some((_guard, db)) = testing::postgres() else { return };
+        let c = db.cluster().unwrap();
+        c.node_join(&claim("r1", "old"), Duration::from_millis(300)).unwrap().unwrap();
+        assert!(c.node_heartbeat("r1", "old", Duration::from_millis(300)).unwrap());
+        std::thread::sleep(Duration::from_millis(500));
+        assert!(!c.nodes().unwrap()[0].live, "expired by the server's clock");
+        c.node_join(&claim("r1", "new"), LONG).unwrap().unwrap();
+        // The old process's heartbeat no longer extends anything.
+        assert!(!c.node_heartbeat("r1", "old", LONG).unwrap());
+        assert!(c.node_heartbeat("r1", "new", LONG).unwrap());
+        assert_eq!(c.nodes().unwrap()[0].addr, "http://new:8080");
+        // Nor can the old one remove the new one's row.
+        c.node_leave("r1", "old").unwrap();
+        assert_eq!(c.nodes().unwrap().len(), 1);
+        c.node_leave("r1", "new").unwrap();
+        assert!(c.nodes().unwrap().is_empty());
+    }
+
+    #[test]
+    fn the_first_value_of_a_shared_fact_stays() {
+        let Some((_guard, db)) = testing::postgres() else { return };
+        let c = db.cluster().unwrap();
+        assert_eq!(c.fact_or_insert("master_key", "fp-1").unwrap(), "fp-1");
+        assert_eq!(c.fact_or_insert("master_key", "fp-2").unwrap(), "fp-1");
+        assert_eq!(c.fact_or_insert("other", "x").unwrap(), "x");
+    }
+
+    #[test]
+    fn redb_has_no_cluster_operations() {
+        let (_dir, db) = testing::db();
+        assert!(db.cluster().is_none());
+    }
+}
