@@ -388,3 +388,58 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// `serve ARGS` with `env`, on a fresh data directory: it must refuse to
+/// start (it is killed after a minute otherwise).
+fn serve_refused(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let d = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wasmclaw"));
+    cmd.arg("serve");
+    if !args.contains(&"--listen") {
+        cmd.args(["--listen", "127.0.0.1:0"]);
+    }
+    cmd.args(args).env("WASMCLAW_DATA_DIR", d.path());
+    for (k, _) in std::env::vars() {
+        if k.starts_with("WASMCLAW_") && k != "WASMCLAW_DATA_DIR" {
+            cmd.env_remove(k);
+        }
+    }
+    let mut child =
+        cmd.envs(env.iter().copied()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > std::time::Duration::from_secs(60) {
+            child.kill().unwrap();
+            panic!("serve {args:?} did not refuse to start");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    (out.status.code(), text(&out.stderr))
+}
+
+#[test]
+fn serve_refuses_a_replica_it_cannot_run() {
+    let key = [("WASMCLAW_ADMIN_KEY", "wca_0123456789abcdef0123456789abcdef")];
+    // A cluster needs a shared store: redb is one process's file.
+    let (code, err) = serve_refused(&["--node-id", "r1"], &key);
+    assert_eq!(code, Some(15), "{err}");
+    assert!(err.contains("needs a shared store") && err.contains("--store postgres://"), "{err}");
+    // Replicas starting together must not each generate an admin key.
+    let (code, err) = serve_refused(&["--node-id", "r1"], &[]);
+    assert_eq!(code, Some(15), "{err}");
+    assert!(err.contains("needs WASMCLAW_ADMIN_KEY"), "{err}");
+    for (args, says) in [
+        (&["--node-id", "R_1"][..], "node id \"R_1\""),
+        (&["--node-id", "r1", "--advertise", "http://u:p@h:1"][..], "--advertise"),
+        (&["--node-id", "r1", "--advertise", "h:1"][..], "--advertise"),
+        (&["--node-id", "r1", "--listen", "0.0.0.0:0"][..], "--advertise http://HOST:PORT"),
+    ] {
+        let (code, err) = serve_refused(args, &key);
+        assert_eq!(code, Some(15), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+    // --advertise means nothing without a node id.
+    let (code, err) = serve_refused(&["--advertise", "http://h:1"], &key);
+    assert_eq!(code, Some(2), "{err}");
+}

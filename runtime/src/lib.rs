@@ -29,6 +29,7 @@ pub mod call;
 pub mod caps;
 pub mod channels;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod cron;
 pub mod disk_quota;

@@ -37,7 +37,7 @@ impl SkillLoader {
     /// capability and the cache in `<data dir>/cache`.
     pub(crate) fn new(config: &RuntimeConfig, host: Arc<HostEnv>) -> Result<Self, Error> {
         let engine = engine::build(&config.pool)?;
-        let cache = Arc::new(CompiledCache::new(&config.data_dir.join("cache"), &engine)?);
+        let cache = Arc::new(CompiledCache::new(&config.cache_root(), &engine)?);
         let mut linker: Linker<HostState> = Linker::new(&engine);
         HostState::add_to_linker(&mut linker).map_err(|e| Error::Internal(format!("linker: {e}")))?;
         let ticker = EpochTicker::start(&engine, Duration::from_millis(config.pool.epoch_tick_ms))?;

@@ -55,6 +55,10 @@ struct Inner {
     host: Arc<HostEnv>,
     config: RuntimeConfig,
     clock: SharedClock,
+    /// The master key's fingerprint (what replicas of a cluster compare).
+    master_fingerprint: String,
+    /// This replica's membership, once [`Runtime::join_cluster`] joined.
+    membership: std::sync::OnceLock<Arc<crate::cluster::Membership>>,
     /// The audit trail every service writes.
     audit: Recorder,
     /// The tenants: their records and, in memory, their slots.
@@ -92,7 +96,7 @@ impl Runtime {
         }
         let dir = &config.data_dir;
         crate::services::tenants::create_private_dir(dir)?;
-        crate::services::tenants::create_private_dir(&dir.join("tenants"))?;
+        crate::services::tenants::create_private_dir(&config.tenants_root())?;
         let db = Arc::new(match &config.store {
             StoreLocation::Embedded => {
                 let db_path = dir.join("wasmclaw.redb");
@@ -103,6 +107,7 @@ impl Runtime {
             StoreLocation::Postgres(url) => Db::open_postgres(url.expose())?,
         });
         let master = MasterKey::load_or_create(dir).map_err(|e| Error::Config(e.to_string()))?;
+        let master_fingerprint = master.fingerprint();
         let vault = Arc::new(Vault::new(db.clone(), master));
         let log = AuditLog::open(&dir.join("audit.log"), &config.audit)
             .map_err(|e| Error::io(format!("cannot open {}", dir.join("audit.log").display()), e))?;
@@ -163,6 +168,8 @@ impl Runtime {
                 backups,
                 data,
                 clock,
+                master_fingerprint,
+                membership: std::sync::OnceLock::new(),
                 audit,
                 tenants,
                 skills,
@@ -172,6 +179,49 @@ impl Runtime {
                 metering,
             }),
         })
+    }
+
+    /// Joins the cluster as `identity` ([`crate::cluster`]) and keeps its
+    /// membership alive; a second call does nothing.
+    pub async fn join_cluster(&self, identity: &crate::config::NodeIdentity) -> Result<(), Error> {
+        if self.inner.membership.get().is_some() {
+            return Ok(());
+        }
+        let config = &self.inner.config;
+        let joined = crate::cluster::Membership::join(
+            &self.inner.db,
+            identity,
+            &config.cluster,
+            config.shared_digest(),
+            self.inner.master_fingerprint.clone(),
+        )
+        .await?;
+        joined.spawn_heartbeat();
+        self.record("operator", None, "cluster.join", identity.node_id.as_str(), "ok");
+        let _ = self.inner.membership.set(joined);
+        Ok(())
+    }
+
+    /// Leaves the cluster (a graceful stop); nothing when not in one.
+    pub async fn leave_cluster(&self) -> Result<(), Error> {
+        match self.inner.membership.get() {
+            Some(m) => m.leave().await,
+            None => Ok(()),
+        }
+    }
+
+    /// The nodes of the cluster this replica is in, by node id; `None` for a
+    /// single gateway.
+    pub async fn cluster_nodes(&self) -> Result<Option<Vec<crate::store::cluster::NodeRow>>, Error> {
+        match self.inner.membership.get() {
+            Some(m) => Ok(Some(m.nodes().await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// This replica's node id, in a cluster.
+    pub fn node_id(&self) -> Option<&str> {
+        self.inner.membership.get().map(|m| m.node_id())
     }
 
     /// The configuration the runtime runs with.

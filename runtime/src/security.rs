@@ -94,7 +94,7 @@ fn file_findings_with(config: &RuntimeConfig, key_from_env: bool) -> Vec<Finding
             ));
         }
     }
-    let cache = dir.join("cache");
+    let cache = config.cache_root();
     if open_bits(&cache).is_some_and(|b| b != 0) {
         out.push(finding(
             Severity::Warning,

@@ -60,6 +60,13 @@ pub(crate) struct Common {
     /// a secret: it is never printed with its password.
     #[arg(long, env = "WASMCLAW_STORE", value_name = "URL", hide_env_values = true)]
     pub(crate) store: Option<String>,
+    /// The tenants' files (default: DATA_DIR/tenants). In a cluster, a
+    /// volume every replica mounts (ReadWriteMany).
+    #[arg(long, env = "WASMCLAW_TENANTS_DIR", value_name = "DIR")]
+    pub(crate) tenants_dir: Option<PathBuf>,
+    /// The compiled-component cache (default: DATA_DIR/cache); per node.
+    #[arg(long, env = "WASMCLAW_CACHE_DIR", value_name = "DIR")]
+    pub(crate) cache_dir: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for Common {
@@ -73,6 +80,8 @@ impl std::fmt::Debug for Common {
             .field("data_dir", &self.data_dir)
             .field("config", &self.config)
             .field("store", &store)
+            .field("tenants_dir", &self.tenants_dir)
+            .field("cache_dir", &self.cache_dir)
             .finish()
     }
 }
@@ -91,6 +100,12 @@ pub(crate) fn load_config(common: &Common) -> anyhow::Result<RuntimeConfig> {
     };
     if let Some(dir) = &common.data_dir {
         config.data_dir = dir.clone();
+    }
+    if let Some(dir) = &common.tenants_dir {
+        config.tenants_dir = Some(dir.clone());
+    }
+    if let Some(dir) = &common.cache_dir {
+        config.cache_dir = Some(dir.clone());
     }
     if let Some(store) = common.store.as_deref().filter(|s| !s.is_empty()) {
         config.store =

@@ -5,6 +5,7 @@ use anyhow::Context;
 use clap::Args;
 use std::io::Write;
 use std::net::SocketAddr;
+use wasmclaw::config::NodeIdentity;
 use wasmclaw::{Error, Runtime};
 use wasmclaw_gateway::Gateway;
 
@@ -19,6 +20,17 @@ pub(crate) struct ServeArgs {
     /// development only; `security audit` flags it.
     #[arg(long)]
     allow_unsigned: bool,
+    /// Run as a replica of a cluster under this node id (1 to 63 of a-z,
+    /// 0-9 and '-'): several gateways over one PostgreSQL store
+    /// (`--store`), each with its own node id. Needs WASMCLAW_ADMIN_KEY
+    /// and the same WASMCLAW_MASTER_KEY on every replica.
+    #[arg(long, value_name = "ID", env = "WASMCLAW_NODE_ID")]
+    node_id: Option<String>,
+    /// The base URL the other replicas reach this one at
+    /// (http://HOST:PORT); default: the address it listens on, which must
+    /// then be a specific one (not 0.0.0.0).
+    #[arg(long, value_name = "URL", env = "WASMCLAW_ADVERTISE", requires = "node_id")]
+    advertise: Option<String>,
     #[command(flatten)]
     common: Common,
 }
@@ -34,22 +46,48 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         config.trust.require_signed = false;
         eprintln!("wasmclaw: --allow-unsigned: unsigned skills are accepted (development only)");
     }
-    let runtime = Runtime::new(config.clone())?;
     let from_env = std::env::var("WASMCLAW_ADMIN_KEY").ok().filter(|k| !k.is_empty());
+    if args.node_id.is_some() && from_env.is_none() {
+        // Replicas starting together would each generate a key, and all
+        // but the last printed would be wrong.
+        return Err(Error::Config(
+            "a replica of a cluster (--node-id) needs WASMCLAW_ADMIN_KEY, the same on every replica".into(),
+        )
+        .into());
+    }
+    let runtime = Runtime::new(config.clone())?;
     if let Some(key) = runtime.ensure_admin_key(from_env.as_deref())? {
         println!("admin key (shown once): {key}");
     }
-    let loaded = runtime.load_installed().await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| Error::Io { context: format!("cannot listen on {}", config.listen), source: e })?;
     let addr = listener.local_addr().context("the bound address")?;
+    if let Some(node_id) = &args.node_id {
+        let advertise = match &args.advertise {
+            Some(url) => url.clone(),
+            None if addr.ip().is_unspecified() => {
+                return Err(Error::Config(format!(
+                    "--node-id with --listen {addr}: say where the other replicas reach this one                      (--advertise http://HOST:PORT)"
+                ))
+                .into());
+            }
+            None => format!("http://{addr}"),
+        };
+        let identity = NodeIdentity::new(node_id, &advertise).map_err(Error::Config)?;
+        runtime.join_cluster(&identity).await?;
+        tracing::info!(node = %identity.node_id, advertise = %identity.advertise, "joined the cluster");
+    }
+    let loaded = runtime.load_installed().await?;
     tracing::info!(%addr, skills = loaded, data_dir = %config.data_dir.display(), store = %config.store, "serving");
     println!("wasmclaw listening on http://{addr}");
     std::io::stdout().flush().ok();
-    wasmclaw_gateway::run(listener, Gateway::new(runtime), shutdown_signal())
+    wasmclaw_gateway::run(listener, Gateway::new(runtime.clone()), shutdown_signal())
         .await
         .map_err(|e| Error::Io { context: "serving".into(), source: e })?;
+    if let Err(e) = runtime.leave_cluster().await {
+        tracing::warn!(error = %e, "could not leave the cluster; its row expires by itself");
+    }
     eprintln!("wasmclaw: stopped");
     Ok(())
 }

@@ -6,6 +6,7 @@
 mod agents;
 mod backup;
 mod channels;
+mod cluster;
 mod data;
 mod observe;
 mod skills;
@@ -85,6 +86,7 @@ fn handler(method: &str, path: &str) -> MethodRouter<Gateway> {
         ("GET", "/v1/security/audit") => get(observe::security),
         ("POST", "/v1/trust") => post(trust::add),
         ("GET", "/v1/trust") => get(trust::list),
+        ("GET", "/v1/cluster") => get(cluster::show),
         ("DELETE", "/v1/trust/{name}") => delete(trust::remove),
         ("GET", "/v1/backup") => get(backup::backup),
         ("POST", "/v1/restore") => post(backup::restore),

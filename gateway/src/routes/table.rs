@@ -80,6 +80,7 @@ pub const ROUTES: &[Route] = &[
     r("GET", "/v1/security/audit", OPERATOR, "Security findings."),
     r("POST", "/v1/trust", OPERATOR, "Trust a publisher key (re-enables the skills it signed)."),
     r("GET", "/v1/trust", OPERATOR, "List the trusted publisher keys."),
+    r("GET", "/v1/cluster", OPERATOR, "The cluster's nodes and their ages (or `clustered: false`)."),
     r(
         "DELETE",
         "/v1/trust/{name}",

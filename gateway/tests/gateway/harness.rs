@@ -52,8 +52,8 @@ pub struct Gateway {
     config: Option<PathBuf>,
     /// More `serve` arguments, after the harness's own (see [`serve_command`]).
     serve_args: Vec<String>,
-    /// `WASMCLAW_LOG` for the gateway (none: the test process's own).
-    log_filter: Option<String>,
+    /// More environment for `serve` (every restart passes it again).
+    serve_env: Vec<(String, String)>,
     /// How long the log was when this start began.
     log_start: u64,
     /// Owns the directory (none for the shared gateway, whose watchdog
@@ -112,18 +112,27 @@ impl Gateway {
     // Used by pg_logs, which only gateway_pg runs.
     #[allow(dead_code)]
     pub fn start_with_log(filter: &str) -> Gateway {
-        Self::start_full(Some(ADMIN_KEY), None, &[], Some(filter))
+        Self::start_with_env(&[], &[("WASMCLAW_LOG", filter)])
+    }
+
+    /// Starts a gateway with [`ADMIN_KEY`], `serve_args` after the
+    /// harness's own and `env` added to its environment (every restart
+    /// passes both again).
+    // Used by the suites only gateway_pg runs.
+    #[allow(dead_code)]
+    pub fn start_with_env(serve_args: &[&str], env: &[(&str, &str)]) -> Gateway {
+        Self::start_full(Some(ADMIN_KEY), None, serve_args, env)
     }
 
     fn start_with(admin_key: Option<&str>, config: Option<&str>, serve_args: &[&str]) -> Gateway {
-        Self::start_full(admin_key, config, serve_args, None)
+        Self::start_full(admin_key, config, serve_args, &[])
     }
 
     fn start_full(
         admin_key: Option<&str>,
         config: Option<&str>,
         serve_args: &[&str],
-        log_filter: Option<&str>,
+        env: &[(&str, &str)],
     ) -> Gateway {
         let dir = tempfile::tempdir().expect("temp dir");
         let config = config.map(|text| {
@@ -141,7 +150,7 @@ impl Gateway {
             admin_key: admin_key.map(str::to_string),
             config,
             serve_args: serve_args.iter().map(|a| a.to_string()).collect(),
-            log_filter: log_filter.map(str::to_string),
+            serve_env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             log_start: 0,
             dir: Some(dir),
             store: test_store(),
@@ -214,9 +223,7 @@ impl Gateway {
             self.store.as_ref().map(TestDb::url),
             &self.serve_args,
         );
-        if let Some(filter) = &self.log_filter {
-            cmd.env("WASMCLAW_LOG", filter);
-        }
+        cmd.envs(self.serve_env.iter().map(|(k, v)| (k, v)));
         let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -470,7 +477,7 @@ pub fn shared() -> &'static Gateway {
             admin_key: Some(ADMIN_KEY.to_string()),
             config: None,
             serve_args: Vec::new(),
-            log_filter: None,
+            serve_env: Vec::new(),
             log_start: 0,
             dir: None,
             store: test_store(),

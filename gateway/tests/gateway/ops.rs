@@ -32,6 +32,7 @@ fn documented_routes() -> Vec<(&'static str, String)> {
         ("get", "/v1/usage".into()),
         ("get", "/v1/audit".into()),
         ("get", "/v1/security/audit".into()),
+        ("get", "/v1/cluster".into()),
         ("post", "/v1/inbound/{}/{}".into()),
         ("get", "/v1/backup".into()),
         ("post", "/v1/restore".into()),
@@ -204,4 +205,14 @@ fn a_given_admin_key_is_not_printed() {
     let gw = shared();
     assert!(gw.preamble.iter().all(|l| !l.contains("wca_")), "{:?}", gw.preamble);
     assert!(!gw.log_text().contains(&ADMIN_KEY[4..]), "the admin key is not logged");
+}
+
+#[test]
+fn a_single_gateway_says_it_is_not_a_cluster_to_the_operator_only() {
+    let gw = shared();
+    let v = gw.get("/v1/cluster", Some(crate::harness::ADMIN_KEY)).expect(200);
+    assert_eq!(v, json!({"clustered": false}));
+    let t = crate::harness::tenant(gw, "cluster-peek");
+    gw.get("/v1/cluster", Some(&t.admin)).expect_error(403, "forbidden");
+    gw.get("/v1/cluster", None).expect_error(401, "unauthorized");
 }

@@ -240,7 +240,11 @@ fn try_send(
 
 /// Runs `wasmclaw ARGS` with only `env` (and no `WASMCLAW_*` of the test's
 /// own environment), killed after `bound`; its exit code, stdout and stderr.
-fn wasmclaw(args: &[&str], env: &[(&str, &str)], bound: Duration) -> (Option<i32>, String, String) {
+pub(crate) fn wasmclaw(
+    args: &[&str],
+    env: &[(&str, &str)],
+    bound: Duration,
+) -> (Option<i32>, String, String) {
     let mut cmd = Command::new(bin());
     cmd.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     for (k, _) in std::env::vars() {

@@ -20,6 +20,8 @@ const ON_POSTGRES: bool = true;
 mod agents;
 #[path = "../gateway/backup.rs"]
 mod backup;
+#[path = "../gateway/cluster.rs"]
+mod cluster;
 #[path = "../gateway/crash/mod.rs"]
 mod crash;
 // Not every helper is used by the suites run here.

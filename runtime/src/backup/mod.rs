@@ -263,7 +263,7 @@ impl BackupService {
     /// trees stream into staging directories; the rows of the tenants
     /// restored go into the database in one write transaction.
     fn apply(&self, file: std::fs::File, ids: &[TenantId]) -> Result<(), Error> {
-        let base = self.data_dir.join("tenants");
+        let base = self.tenants.root().to_path_buf();
         let io = |what: &str, path: &Path, e| Error::io(format!("cannot {what} {}", path.display()), e);
         let staging = tempfile::Builder::new()
             .prefix(".restore-")

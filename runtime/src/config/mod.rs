@@ -11,10 +11,12 @@
 //! `quotas` (what one tenant may hold: `[memory_quota]`, `[files_quota]`,
 //! `[secret_limits]`, `[quotas]`) and `rate_card` (`[rate_card]`).
 
+mod cluster;
 mod limits;
 mod quotas;
 mod rate_card;
 
+pub use cluster::{ClusterConfig, NodeIdentity};
 pub use limits::{LimitOverrides, Limits, PoolConfig};
 pub use quotas::{FilesQuota, MemoryQuota, Quota, QuotaConfig, SecretLimits};
 pub use rate_card::{ModelPrice, RateCard};
@@ -52,6 +54,9 @@ pub const OPERATOR_KEYS: &[&str] = &[
     "quotas",
     "channels",
     "secret_limits",
+    "cluster",
+    "tenants_dir",
+    "cache_dir",
 ];
 
 const MIB: u64 = 1024 * 1024;
@@ -102,6 +107,14 @@ pub struct RuntimeConfig {
     /// by the file (a store URL may hold a password).
     #[serde(skip)]
     pub store: crate::store_location::StoreLocation,
+    /// Membership timings of a cluster of replicas (`[cluster]`).
+    pub cluster: ClusterConfig,
+    /// Where the tenants' files are (default `<data_dir>/tenants`): in a
+    /// cluster, a volume every replica mounts.
+    pub tenants_dir: Option<PathBuf>,
+    /// Where compiled components are cached (default `<data_dir>/cache`):
+    /// per node.
+    pub cache_dir: Option<PathBuf>,
 }
 
 impl Default for RuntimeConfig {
@@ -126,6 +139,9 @@ impl Default for RuntimeConfig {
             channels: ChannelsConfig::default(),
             secret_limits: SecretLimits::default(),
             store: Default::default(),
+            cluster: ClusterConfig::default(),
+            tenants_dir: None,
+            cache_dir: None,
         }
     }
 }
@@ -134,6 +150,33 @@ impl RuntimeConfig {
     /// The defaults with `data_dir` set.
     pub fn with_data_dir(data_dir: impl Into<PathBuf>) -> Self {
         RuntimeConfig { data_dir: data_dir.into(), ..Default::default() }
+    }
+
+    /// The tenants' files: [`RuntimeConfig::tenants_dir`], else
+    /// `<data_dir>/tenants`.
+    pub fn tenants_root(&self) -> PathBuf {
+        self.tenants_dir.clone().unwrap_or_else(|| self.data_dir.join("tenants"))
+    }
+
+    /// The compiled cache: [`RuntimeConfig::cache_dir`], else
+    /// `<data_dir>/cache`.
+    pub fn cache_root(&self) -> PathBuf {
+        self.cache_dir.clone().unwrap_or_else(|| self.data_dir.join("cache"))
+    }
+
+    /// SHA-256 (hex) of the settings every replica of a cluster must share:
+    /// the whole configuration but where this one listens and keeps its
+    /// files, and its store URL.
+    pub fn shared_digest(&self) -> String {
+        let shared = RuntimeConfig {
+            listen: SocketAddr::from(([0, 0, 0, 0], 0)),
+            data_dir: PathBuf::new(),
+            store: Default::default(),
+            tenants_dir: None,
+            cache_dir: None,
+            ..self.clone()
+        };
+        crate::cache::digest(format!("{shared:?}").as_bytes())
     }
 }
 

@@ -51,7 +51,7 @@ impl TenantService {
             db,
             clock,
             audit,
-            root: config.data_dir.join("tenants"),
+            root: config.tenants_root(),
             quiet_wait: Duration::from_millis(config.caps.timeout_ms) + Duration::from_secs(1),
             defaults: config.defaults.clone(),
             caps: config.caps.clone(),
@@ -173,6 +173,11 @@ impl TenantService {
             }
         }
         held
+    }
+
+    /// The directory every tenant's directory is in.
+    pub(crate) fn root(&self) -> &Path {
+        &self.root
     }
 
     /// The directory of everything a tenant keeps on disk.

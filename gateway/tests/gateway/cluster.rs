@@ -1,0 +1,108 @@
+//! Replicas of a cluster (issue 18) over one PostgreSQL database: each
+//! joins under its node id with the cluster's master key, sees the others
+//! in `GET /v1/cluster`, and a node id is one live process at a time. Run
+//! from `gateway_pg` only.
+
+use crate::harness::{ADMIN_KEY, Gateway, tenant};
+use crate::pg_faults::wasmclaw;
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+/// The master key every replica of a test cluster shares (hex, 32 bytes).
+const MASTER_KEY: &str = "4b6579206f6620746865207465737420636c7573746572203132333435363738";
+const OTHER_KEY: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+
+fn replica(node: &str, store: Option<&str>) -> Gateway {
+    let mut args = vec!["--node-id", node];
+    if let Some(url) = store {
+        args.extend(["--store", url]);
+    }
+    Gateway::start_with_env(&args, &[("WASMCLAW_MASTER_KEY", MASTER_KEY)])
+}
+
+fn nodes(gw: &Gateway) -> Vec<Value> {
+    let v = gw.get("/v1/cluster", Some(ADMIN_KEY)).expect(200);
+    assert_eq!(v["clustered"], true, "{v}");
+    v["nodes"].as_array().unwrap().clone()
+}
+
+fn node_ids(gw: &Gateway) -> Vec<String> {
+    nodes(gw).iter().map(|n| n["node_id"].as_str().unwrap().to_string()).collect()
+}
+
+/// `serve` as a further replica of `store` that is expected to refuse:
+/// its exit code and stderr.
+fn refused_replica(store: &str, node: &str, master_key: &str) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data").display().to_string();
+    let args = ["serve", "--listen", "127.0.0.1:0", "--data-dir", &data, "--store", store, "--node-id", node];
+    let env = [("WASMCLAW_ADMIN_KEY", ADMIN_KEY), ("WASMCLAW_MASTER_KEY", master_key)];
+    let (code, _, stderr) = wasmclaw(&args, &env, Duration::from_secs(60));
+    (code, stderr)
+}
+
+#[test]
+fn replicas_with_the_cluster_key_join_and_list_each_other() {
+    let a = replica("r1", None);
+    let url = a.store_url().unwrap().to_string();
+    let b = replica("r2", Some(&url));
+    let listed = nodes(&b);
+    assert_eq!(node_ids(&b), ["r1", "r2"], "{listed:?}");
+    for (n, gw) in listed.iter().zip([&a, &b]) {
+        assert_eq!(n["addr"], format!("http://{}", gw.addr), "{n}");
+        assert_eq!(n["live"], true, "{n}");
+        assert!(n["heartbeat_age_ms"].as_u64().unwrap() < 60_000, "{n}");
+    }
+    assert_eq!(listed[0]["config_digest"], listed[1]["config_digest"], "same configuration");
+    assert_eq!(b.get("/v1/cluster", Some(ADMIN_KEY)).json()["node"], "r2");
+    // The store is one: a tenant made through one replica is there on the other.
+    let t = tenant(&a, "shared-one");
+    b.get("/v1/tenants/shared-one", Some(ADMIN_KEY)).expect(200);
+    // The membership is the operator's to read.
+    b.get("/v1/cluster", Some(&t.admin)).expect_error(403, "forbidden");
+    b.get("/v1/cluster", None).expect_error(401, "unauthorized");
+}
+
+#[test]
+fn a_second_live_process_may_not_take_a_node_id() {
+    let a = replica("r1", None);
+    let url = a.store_url().unwrap().to_string();
+    let started = Instant::now();
+    let (code, stderr) = refused_replica(&url, "r1", MASTER_KEY);
+    assert_eq!(code, Some(17), "{stderr}");
+    let held = format!("node id r1 is held by another live replica (http://{})", a.addr);
+    assert!(stderr.contains(&held), "{stderr}");
+    // It waited out the TTL (5 s) first: a restart would have got the id.
+    assert!(started.elapsed() >= Duration::from_secs(5), "{:?}", started.elapsed());
+    assert_eq!(node_ids(&a), ["r1"], "the refused process left no row");
+}
+
+#[test]
+fn a_replica_with_another_master_key_is_refused() {
+    let a = replica("r1", None);
+    let url = a.store_url().unwrap().to_string();
+    let (code, stderr) = refused_replica(&url, "r2", OTHER_KEY);
+    assert_eq!(code, Some(15), "{stderr}");
+    assert!(stderr.contains("is not the cluster's") && stderr.contains("WASMCLAW_MASTER_KEY"), "{stderr}");
+    assert!(!stderr.contains(OTHER_KEY) && !stderr.contains(MASTER_KEY), "no key in the message: {stderr}");
+    assert_eq!(node_ids(&a), ["r1"]);
+}
+
+#[test]
+fn a_killed_replica_gets_its_node_id_back_and_a_stopped_one_leaves() {
+    let mut a = replica("r1", None);
+    let url = a.store_url().unwrap().to_string();
+    let mut b = replica("r2", Some(&url));
+    // SIGKILL: r2's row stays until its TTL runs out; the restart waits
+    // for that, then takes it.
+    b.kill();
+    assert_eq!(node_ids(&a), ["r1", "r2"], "a killed replica's row lives out its TTL");
+    b.restart_stopped();
+    let listed = nodes(&a);
+    assert_eq!(listed[1]["addr"], format!("http://{}", b.addr), "{listed:?}");
+    assert_eq!(listed[1]["live"], true);
+    // A graceful stop removes the row at once.
+    b.stop();
+    assert_eq!(node_ids(&a), ["r1"]);
+    a.stop();
+}
