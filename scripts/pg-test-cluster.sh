@@ -18,8 +18,16 @@
 # machine). `start` waits until the server accepts connections, then prints
 # two `export` lines on stdout (everything else goes to stderr):
 #
-#   WASMCLAW_TEST_PG      postgres://USER:PASSWORD@127.0.0.1:PORT/postgres
+#   WASMCLAW_TEST_PG      postgres://USER:PASSWORD@127.0.0.1:PORT/postgres?sslmode=disable
 #   WASMCLAW_TEST_PG_DIR  the cluster's directory, what `stop` takes
+#
+# The cluster offers no TLS, hence `sslmode=disable` (the store requires
+# verified TLS unless told otherwise). With PG_TEST_TLS=DIR, where DIR
+# holds `server.crt` (PEM, the chain) and `server.key`, the cluster runs
+# with `ssl=on` on them and accepts TCP connections only over TLS
+# (`hostssl` lines alone in pg_hba.conf; the Unix socket still takes
+# plain ones), and the URL printed has no sslmode: the caller knows its
+# CA and names it (`sslrootcert=`).
 #
 # `down DIR` and `up DIR` are for fault tests (a database restarted under
 # a running gateway): `down` stops the server (a fast shutdown: sessions
@@ -149,6 +157,19 @@ cmd_start() {
         }
     rm -f "$dir/pwfile"
 
+    local tls=""
+    if [[ -n "${PG_TEST_TLS:-}" ]]; then
+        [[ -r "$PG_TEST_TLS/server.crt" && -r "$PG_TEST_TLS/server.key" ]] ||
+            die "PG_TEST_TLS=$PG_TEST_TLS must hold server.crt and server.key"
+        # The server wants its key private to its owner.
+        (umask 077 && mkdir "$dir/tls" && cp "$PG_TEST_TLS/server.crt" "$PG_TEST_TLS/server.key" "$dir/tls/")
+        [[ $EUID -ne 0 ]] || chown -R postgres: "$dir/tls"
+        tls="-c ssl=on -c ssl_cert_file=$dir/tls/server.crt -c ssl_key_file=$dir/tls/server.key"
+        printf '%s\n' "local   all all              scram-sha-256" \
+            "hostssl all all 127.0.0.1/32 scram-sha-256" \
+            "hostssl all all ::1/128      scram-sha-256" | as_owner tee "$dir/data/pg_hba.conf" >/dev/null
+    fi
+
     # A free port: probe, start, and try another when the server could not
     # bind (another process took it in between).
     # fsync off: a test cluster need not survive a crash of the machine.
@@ -159,7 +180,7 @@ cmd_start() {
         local candidate=$((20000 + RANDOM % 40000))
         port_in_use "$candidate" && continue
         if as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-            -o "-c listen_addresses=127.0.0.1 -p $candidate -k $dir/sock $durability -c max_connections=200" \
+            -o "-c listen_addresses=127.0.0.1 -p $candidate -k $dir/sock $durability $tls -c max_connections=200" \
             start >&2; then
             port=$candidate
             break
@@ -185,7 +206,9 @@ cmd_start() {
 
     trap - EXIT INT TERM HUP
     log "PostgreSQL $("$bindir/pg_ctl" --version | awk '{print $3}') on 127.0.0.1:$port, directory $dir"
-    printf "export WASMCLAW_TEST_PG='postgres://%s:%s@127.0.0.1:%s/postgres'\n" "$ROLE" "$password" "$port"
+    local params="?sslmode=disable"
+    [[ -z "$tls" ]] || params=""
+    printf "export WASMCLAW_TEST_PG='postgres://%s:%s@127.0.0.1:%s/postgres%s'\n" "$ROLE" "$password" "$port" "$params"
     printf "export WASMCLAW_TEST_PG_DIR='%s'\n" "$dir"
 }
 

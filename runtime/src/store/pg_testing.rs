@@ -124,12 +124,18 @@ fn server(pg: Option<&str>, ci: Option<&str>) -> Server {
     }
 }
 
-/// The server's URL with its database replaced by `name`.
+/// The server's URL with its database replaced by `name`, and
+/// `sslmode=disable` unless the server's URL says otherwise: the store
+/// requires a verified TLS connection by default, and the test cluster
+/// (`scripts/pg-test-cluster.sh`) offers none.
 fn database_url(admin_url: &str, name: &str) -> String {
     let mut url = url::Url::parse(admin_url).unwrap_or_else(|e| {
         panic!("{ENV_VAR} must be a URL like postgres://USER:PASSWORD@HOST:PORT/postgres: {e}")
     });
     url.set_path(&format!("/{name}"));
+    if !url.query_pairs().any(|(k, _)| k == "sslmode") {
+        url.query_pairs_mut().append_pair("sslmode", "disable");
+    }
     url.into()
 }
 
@@ -200,6 +206,12 @@ mod tests {
             "wasmclaw_test_0123456789abcdef",
         );
         assert_eq!(url, "postgres://u:p%40ss@127.0.0.1:5432/wasmclaw_test_0123456789abcdef?sslmode=disable");
+        // Without an sslmode, the test database's URL connects without TLS
+        // (the test cluster has none); one the server's URL gives is kept.
+        let url = database_url("postgres://u:p@127.0.0.1:5432/postgres", "wasmclaw_test_0");
+        assert_eq!(url, "postgres://u:p@127.0.0.1:5432/wasmclaw_test_0?sslmode=disable");
+        let url = database_url("postgres://u:p@db:5432/postgres?sslmode=verify-full", "wasmclaw_test_0");
+        assert_eq!(url, "postgres://u:p@db:5432/wasmclaw_test_0?sslmode=verify-full");
     }
 
     type Params<'a> = &'a [&'a (dyn tokio_postgres::types::ToSql + Sync)];

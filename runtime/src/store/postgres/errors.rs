@@ -102,7 +102,7 @@ impl From<tokio_postgres::Error> for StoreError {
 }
 
 /// `e` and each of its causes, joined by `: `.
-fn with_causes(e: &dyn std::error::Error) -> String {
+pub(super) fn with_causes(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut cause = e.source();
     while let Some(c) = cause {

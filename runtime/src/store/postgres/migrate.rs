@@ -5,7 +5,6 @@
 //! checksum): a change is a new file.
 
 use super::StoreError;
-use tokio_postgres::NoTls;
 
 refinery::embed_migrations!("src/store/postgres/migrations");
 
@@ -20,22 +19,8 @@ pub(super) const MIGRATION_LOCK: i64 = 0x7761_736d_636c_6177;
 /// Applies every migration the database lacks, holding the migration lock
 /// on a connection of its own; refuses a database migrated past this
 /// binary.
-pub(super) async fn migrate(config: tokio_postgres::Config) -> Result<(), StoreError> {
-    // tokio-postgres's connect timeout bounds the TCP connect only: a
-    // server that takes the connection and never answers (a hung one)
-    // would hold the start for the whole call timeout. Bound the
-    // handshake by the same time.
-    let limit = config.get_connect_timeout().copied().unwrap_or(std::time::Duration::from_secs(5));
-    let (mut client, connection) =
-        tokio::time::timeout(limit, config.connect(NoTls)).await.map_err(|_| {
-            StoreError::Unavailable(format!(
-                "PostgreSQL connection: no answer from the server within {} s of connecting",
-                limit.as_secs_f32()
-            ))
-        })??;
-    let driver = tokio::spawn(async move {
-        let _ = connection.await;
-    });
+pub(super) async fn migrate(target: super::connect::Target) -> Result<(), StoreError> {
+    let (mut client, driver) = target.connect_once().await?;
     let out = async {
         client.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK]).await?;
         let out = apply_migrations(&mut client).await;

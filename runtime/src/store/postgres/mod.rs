@@ -21,6 +21,11 @@
 //! text leaving this module has it scrubbed, and the URL is shown only
 //! with `***` for its password.
 //!
+//! **TLS.** `sslmode` and `sslrootcert` in the URL, as libpq reads them,
+//! but verifying by default: no `sslmode` is `verify-full`, `require`
+//! verifies too, and no mode accepts a certificate it could not verify
+//! (see [`tls`]).
+//!
 //! **Schema.** `migrations/V<n>__*.sql`, applied by `refinery` at
 //! [`PgBackend::connect`] under a session advisory lock, so gateways
 //! starting together migrate once; a database already migrated past what
@@ -49,6 +54,7 @@ mod calls;
 mod channels;
 mod cluster;
 mod codec;
+mod connect;
 mod cron;
 mod dump;
 mod errors;
@@ -61,6 +67,7 @@ mod secrets;
 mod skills;
 mod sql;
 mod tenants;
+mod tls;
 mod tokens;
 mod trust;
 mod usage;
@@ -72,6 +79,7 @@ use calls::Transaction;
 pub use errors::redacted_url;
 use errors::{open_error, passwords_of, scrub};
 use sql::{LockSpace, bump_credentials, from_i64, lock, merge_row, ordered, prefix_upper, to_i64};
+use tls::Connector;
 
 /// Bounds of a PostgreSQL store.
 #[derive(Debug, Clone)]
@@ -143,25 +151,8 @@ impl PgBackend {
     }
 
     fn open(url: &str, options: &PgOptions, secrets: &[String]) -> Result<PgBackend, StoreError> {
-        let shown = redacted_url(url);
-        let mut config: tokio_postgres::Config =
-            url.parse().map_err(|_| open_error(&shown, "not a valid PostgreSQL URL".into()))?;
-        let mut opts = config.get_options().unwrap_or_default().to_string();
-        // The server bounds every statement; a transaction left idle (a
-        // caller that never came back) is ended too.
-        let ms = options.statement_timeout.as_millis().max(1);
-        opts.push_str(&format!(
-            " -c statement_timeout={ms} -c idle_in_transaction_session_timeout={}",
-            ms.saturating_mul(2)
-        ));
-        config.options(opts.trim());
-        if config.get_application_name().is_none() {
-            config.application_name("wasmclaw");
-        }
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(options.pool_timeout);
-        }
-        config.keepalives(true);
+        let target = connect::Target::new(url, options)?;
+        let shown = target.shown.clone();
 
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(options.threads.max(1))
@@ -171,11 +162,11 @@ impl PgBackend {
             .map_err(|e| open_error(&shown, format!("cannot start the store's threads: {e}")))?;
         let handle = runtime.handle().clone();
 
-        let manager = Manager::from_config(
-            config.clone(),
-            NoTls,
-            ManagerConfig { recycling_method: RecyclingMethod::Fast },
-        );
+        let recycling = || ManagerConfig { recycling_method: RecyclingMethod::Fast };
+        let manager = match &target.connector {
+            Connector::Plain => Manager::from_config(target.config.clone(), NoTls, recycling()),
+            Connector::Rustls(tls) => Manager::from_config(target.config.clone(), tls.clone(), recycling()),
+        };
         let pool = Pool::builder(manager)
             .max_size(options.pool_size.max(1))
             .wait_timeout(Some(options.pool_timeout))
@@ -193,7 +184,7 @@ impl PgBackend {
             call_timeout: options.statement_timeout * 2 + options.pool_timeout * 2 + Duration::from_secs(5),
             credentials: AtomicU64::new(0),
         };
-        let migrated = backend.run(migrate::migrate(config));
+        let migrated = backend.run(migrate::migrate(target));
         migrated.map_err(|e| match e {
             StoreError::Unavailable(m) | StoreError::Backend(m) => open_error(&shown, m),
             other => other,

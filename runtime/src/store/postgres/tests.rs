@@ -23,7 +23,7 @@ fn pg() -> Option<(TestDb, PgBackend)> {
 
 impl PgBackend {
     /// The first column of the first row of `sql`, as text (tests only).
-    fn text_of(&self, sql: &str) -> Result<Option<String>, StoreError> {
+    pub(super) fn text_of(&self, sql: &str) -> Result<Option<String>, StoreError> {
         let sql = sql.to_string();
         self.with_client(move |c| {
             Box::pin(async move {
