@@ -13,7 +13,8 @@ use std::process::ExitCode;
 /// wasmclaw: a multi-tenant agent gateway where every skill is a WebAssembly
 /// component, isolated per tenant.
 ///
-/// Exit codes: 0 ok, 1 internal, 2 usage, 3 invalid input, 4 invalid skill,
+/// Exit codes: 0 ok, 1 internal (or a database that cannot be reached at
+/// start), 2 usage, 3 invalid input, 4 invalid skill,
 /// 5 skill error, 6 trap, 7 out of fuel, 8 timeout, 9 memory limit,
 /// 10 denied, 11 busy, 12 invalid output, 13 storage, 14 I/O (or a gateway
 /// that cannot be reached), 15 configuration, 16 not found, 17 conflict,

@@ -312,11 +312,46 @@ fn store_migrate_refuses_bad_input_without_printing_the_password() {
     let run = wasmclaw(&["run", &echo(), "--tenant", "acme", "--input", "1"], d.path(), None);
     assert!(run.status.success(), "{}", text(&run.stderr));
     let out = migrate(pg);
-    assert_eq!(out.status.code(), Some(13), "{}", text(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "an unreachable database: {}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("cannot reach the database at 127.0.0.1:9 (postgres://u:***@"),
+        "{}",
+        text(&out.stderr)
+    );
     assert!(text(&out.stderr).contains("u:***@127.0.0.1:9"), "{}", text(&out.stderr));
     for out in [&out, &migrate("mysql://u:hunter2@db.internal/wasmclaw")] {
         assert!(!text(&out.stdout).contains("hunter2") && !text(&out.stderr).contains("hunter2"), "{out:?}");
     }
+}
+
+/// `serve` with a database nothing answers at exits 1 at once, with one
+/// error line naming the host and port and never the password; a store URL
+/// that is no PostgreSQL URL stays a configuration error (15).
+#[test]
+fn serve_with_an_unreachable_database_exits_1_naming_the_host_and_port_never_the_password() {
+    let d = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let store = format!("postgres://gw:hunter2-5e0c@127.0.0.1:{port}/wasmclaw");
+    let serve =
+        |store: &str| wasmclaw(&["serve", "--listen", "127.0.0.1:0", "--store", store], d.path(), None);
+    let out = serve(&store);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(!stdout.contains("listening"), "{stdout}");
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "one line: {stderr}");
+    assert!(
+        lines[0].starts_with(&format!(
+            "error: cannot reach the database at 127.0.0.1:{port} (postgres://gw:***@127.0.0.1:{port}/wasmclaw): "
+        )),
+        "{stderr}"
+    );
+    assert!(lines[0].contains("Connection refused"), "says why: {stderr}");
+    assert!(!stdout.contains("hunter2") && !stderr.contains("hunter2"), "{stdout}{stderr}");
+
+    let out = serve("mysql://gw:hunter2-5e0c@127.0.0.1/wasmclaw");
+    assert_eq!(out.status.code(), Some(15), "{}", text(&out.stderr));
+    assert!(!text(&out.stderr).contains("hunter2"), "{}", text(&out.stderr));
 }
 
 fn doctor_lines<'a>(stdout: &'a str, level: &str) -> Vec<&'a str> {

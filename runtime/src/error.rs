@@ -122,6 +122,19 @@ pub enum StoreError {
         /// Why.
         reason: String,
     },
+    /// The database could not be reached at all when the store was opened
+    /// (nothing answers at its address, or nothing in time): a start that
+    /// cannot go on, the operator's to fix (exit 1). A server that answers
+    /// and refuses (a password, a certificate, a schema) is [`StoreError::Open`].
+    #[error("cannot reach the database at {endpoints} ({store}): {reason}")]
+    Unreachable {
+        /// The database URL without its password.
+        store: String,
+        /// Its hosts and ports (`host:port`, joined by `,`).
+        endpoints: String,
+        /// Why.
+        reason: String,
+    },
     /// The store cannot be reached now (a connection lost, every connection
     /// busy): retrying later may succeed, and nothing was written.
     #[error("the store is unavailable: {0}")]
@@ -186,7 +199,9 @@ impl Error {
     /// errors, reported by the argument parser).
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Internal(_) => 1,
+            // The wording: a start that cannot reach its database
+            // fails as a whole (1), not as a storage error of an operation.
+            Error::Internal(_) | Error::Store(StoreError::Unreachable { .. }) => 1,
             Error::InvalidInput(_) => 3,
             Error::InvalidSkill(_) => 4,
             Error::Skill(_) => 5,
@@ -271,6 +286,24 @@ mod tests {
         kinds.dedup();
         assert_eq!(codes.len(), all.len());
         assert_eq!(kinds.len(), all.len());
+    }
+
+    #[test]
+    fn a_database_unreachable_at_open_exits_1_and_one_that_refuses_exits_13() {
+        let unreachable = Error::Store(StoreError::Unreachable {
+            store: "postgres://gw:***@db:5432/w".into(),
+            endpoints: "db:5432".into(),
+            reason: "Connection refused".into(),
+        });
+        assert_eq!(unreachable.exit_code(), 1);
+        assert_eq!(
+            unreachable.to_string(),
+            "cannot reach the database at db:5432 (postgres://gw:***@db:5432/w): Connection refused"
+        );
+        let refused =
+            StoreError::Open { store: "postgres://gw:***@db:5432/w".into(), reason: "28P01".into() };
+        assert_eq!(Error::Store(refused).exit_code(), 13);
+        assert_eq!(Error::Store(StoreError::Unavailable("x".into())).exit_code(), 13);
     }
 
     #[test]

@@ -281,8 +281,8 @@ fn closed_port() -> u16 {
 
 const BACKUP_TYPE: &str = "application/vnd.wasmclaw.backup";
 
-/// The exit code of a store error (`wasmclaw::Error::Store`).
-const STORE_EXIT: i32 = 13;
+/// The exit code of a start whose database cannot be reached.
+const UNREACHABLE_EXIT: i32 = 1;
 
 #[test]
 fn a_database_unreachable_at_start_exits_at_once_naming_the_host_and_never_the_password() {
@@ -302,12 +302,35 @@ fn a_database_unreachable_at_start_exits_at_once_naming_the_host_and_never_the_p
             &[("WASMCLAW_STORE", &store), ("WASMCLAW_LOG", "debug")],
             Duration::from_secs(30),
         );
-        assert_eq!(code, Some(STORE_EXIT), "{store}: stdout {stdout:?} stderr {stderr}");
+        assert_eq!(code, Some(UNREACHABLE_EXIT), "{store}: stdout {stdout:?} stderr {stderr}");
         assert!(!stdout.contains("listening"), "{stdout}");
-        assert!(stderr.contains(&format!("127.0.0.1:{port}")), "the host is named: {stderr}");
+        let error: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error: ")).collect();
+        assert_eq!(error.len(), 1, "one error line: {stderr}");
+        assert!(
+            error[0].starts_with(&format!("error: cannot reach the database at 127.0.0.1:{port} (")),
+            "the host and port are named: {stderr}"
+        );
         assert!(stderr.to_lowercase().contains("refused"), "the cause is said: {stderr}");
         assert!(!stderr.contains(password), "the password is never shown: {stderr}");
     }
+}
+
+#[test]
+fn a_database_that_answers_and_refuses_the_login_at_start_is_a_store_error_not_unreachable() {
+    let Some(db) = pg_testing::TestDb::create() else { return };
+    let password = "pw-0d4b9e7a13c6f582";
+    let mut url = url::Url::parse(db.url()).unwrap();
+    url.set_password(Some(password)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, stderr) = wasmclaw(
+        &["serve", "--listen", "127.0.0.1:0", "--data-dir", dir.path().join("data").to_str().unwrap()],
+        &[("WASMCLAW_STORE", url.as_str())],
+        Duration::from_secs(30),
+    );
+    assert_eq!(code, Some(13), "{stderr}");
+    assert!(stderr.contains("cannot open the store") && stderr.contains("28P01"), "{stderr}");
+    assert!(!stderr.contains("cannot reach"), "{stderr}");
+    assert!(!stderr.contains(password), "{stderr}");
 }
 
 #[test]
@@ -338,8 +361,9 @@ fn a_database_that_accepts_but_never_answers_fails_the_start_within_the_connect_
         &[("WASMCLAW_STORE", &format!("postgres://gw:{password}@127.0.0.1:{port}/db"))],
         Duration::from_secs(30),
     );
-    assert_eq!(code, Some(STORE_EXIT), "{stderr}");
-    assert!(stderr.contains(&format!("127.0.0.1:{port}")), "{stderr}");
+    assert_eq!(code, Some(UNREACHABLE_EXIT), "{stderr}");
+    assert!(stderr.contains(&format!("cannot reach the database at 127.0.0.1:{port} (")), "{stderr}");
+    assert!(stderr.contains("no answer from the server within"), "{stderr}");
     assert!(!stderr.contains(password), "{stderr}");
     drop(held);
 }

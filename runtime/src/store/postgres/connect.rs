@@ -49,22 +49,52 @@ impl Target {
         Ok(Target { config, connector, tls, shown })
     }
 
+    /// The hosts and ports, as `host:port` joined by `,`: what a message
+    /// names (no password is in them).
+    pub(super) fn endpoints(&self) -> String {
+        let ports = self.config.get_ports();
+        let port = |i: usize| ports.get(i).or(ports.last()).copied().unwrap_or(5432);
+        let hosts: Vec<String> = self
+            .config
+            .get_hosts()
+            .iter()
+            .enumerate()
+            .map(|(i, h)| match h {
+                Host::Tcp(name) if name.contains(':') => format!("[{name}]:{}", port(i)),
+                Host::Tcp(name) => format!("{name}:{}", port(i)),
+                Host::Unix(dir) => format!("{}/.s.PGSQL.{}", dir.display(), port(i)),
+            })
+            .collect();
+        if hosts.is_empty() { format!("localhost:{}", port(0)) } else { hosts.join(",") }
+    }
+
     /// Opens one connection, driven by a task on the current runtime.
     /// tokio-postgres's connect timeout bounds the TCP connect only: a
     /// server that takes the connection and never answers (a hung one)
     /// would hold the caller for ever, so the whole handshake (TLS and
     /// login included) is bounded by the same time. A failure says why, in
     /// words for the operator when TLS refused it (see [`tls::hint`]).
+    /// Nothing answering at the address, or nothing in time, is
+    /// [`StoreError::Unreachable`]; a server that answers and refuses is
+    /// the error it gave.
     pub(super) async fn connect_once(
         &self,
     ) -> Result<(tokio_postgres::Client, tokio::task::JoinHandle<()>), StoreError> {
         let limit = self.config.get_connect_timeout().copied().unwrap_or(Duration::from_secs(5));
+        let unreachable = |reason: String| StoreError::Unreachable {
+            store: self.shown.clone(),
+            endpoints: self.endpoints(),
+            reason,
+        };
         match tokio::time::timeout(limit, tls::connect(&self.config, &self.connector)).await {
-            Err(_) => Err(StoreError::Unavailable(format!(
+            Err(_) => Err(unreachable(format!(
                 "PostgreSQL connection: no answer from the server within {} s of connecting",
                 limit.as_secs_f32()
             ))),
             Ok(Ok(connected)) => Ok(connected),
+            Ok(Err(e)) if is_unreachable(&e) => {
+                Err(unreachable(format!("PostgreSQL connection: {}", super::errors::with_causes(&e))))
+            }
             Ok(Err(e)) => {
                 let hint = tls::hint(&e, &self.tls, &self.tls_host());
                 Err(match (StoreError::from(e), hint) {
@@ -87,4 +117,13 @@ impl Target {
             })
             .unwrap_or_default()
     }
+}
+
+/// Whether `e` says that nothing answered at the address: an I/O failure
+/// connecting or talking (refused, reset, no route, a name that does not
+/// resolve, a TCP connect timeout), not an answer of the server's (an
+/// error it sent) nor a TLS refusal (tokio-postgres names TLS in each).
+fn is_unreachable(e: &tokio_postgres::Error) -> bool {
+    let io = std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>());
+    e.as_db_error().is_none() && io && !super::errors::with_causes(e).contains("TLS")
 }

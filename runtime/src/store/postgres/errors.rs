@@ -53,6 +53,12 @@ pub(super) fn scrub(e: StoreError, secrets: &[String]) -> StoreError {
             scrub_text(&mut reason, secrets);
             StoreError::Open { store, reason }
         }
+        StoreError::Unreachable { mut store, mut endpoints, mut reason } => {
+            for text in [&mut store, &mut endpoints, &mut reason] {
+                scrub_text(text, secrets);
+            }
+            StoreError::Unreachable { store, endpoints, reason }
+        }
     }
 }
 

@@ -59,8 +59,11 @@ fn the_password_never_appears_in_an_error() {
     let wrong = with_password(db.url(), secret);
     let mut dead = url::Url::parse(&wrong).unwrap();
     dead.set_port(Some(closed_port())).unwrap();
-    for url in [wrong, dead.to_string()] {
+    for (url, reachable) in [(wrong, true), (dead.to_string(), false)] {
         let e = PgBackend::connect_with(&url, &options()).unwrap_err();
+        // A server that answers and refuses is no unreachable database.
+        assert_eq!(matches!(e, StoreError::Open { .. }), reachable, "{e:?}");
+        assert_eq!(matches!(e, StoreError::Unreachable { .. }), !reachable, "{e:?}");
         let (shown, debug) = (e.to_string(), format!("{e:?}"));
         assert!(!shown.contains(secret) && !debug.contains(secret), "{shown} / {debug}");
         assert!(shown.contains("***"), "the URL is named, its password hidden: {shown}");
@@ -73,11 +76,22 @@ fn the_password_never_appears_in_an_error() {
 
 #[test]
 fn an_unreachable_database_is_a_clear_error() {
-    let url = format!("postgres://u:pw@127.0.0.1:{}/db", closed_port());
+    let port = closed_port();
+    let url = format!("postgres://u:pw@127.0.0.1:{port}/db");
     let e = PgBackend::connect_with(&url, &options()).unwrap_err();
+    assert!(matches!(e, StoreError::Unreachable { .. }), "{e:?}");
     let shown = e.to_string();
-    assert!(shown.contains("cannot open the store postgres://u:***@127.0.0.1:"), "{shown}");
-    assert!(shown.contains("connect"), "says it could not connect: {shown}");
+    let named =
+        format!("cannot reach the database at 127.0.0.1:{port} (postgres://u:***@127.0.0.1:{port}/db)");
+    assert!(shown.starts_with(&named), "{shown}");
+    assert!(shown.contains("Connection refused"), "says why: {shown}");
+    assert!(!shown.contains(":pw@") && !shown.contains('\n'), "one line, no password: {shown}");
+    // Every host of the URL is named; a name that does not resolve is
+    // unreachable too.
+    let url = format!("postgres://u:pw@no-such-host.invalid:{port},127.0.0.1:{port}/db?sslmode=disable");
+    let e = PgBackend::connect_with(&url, &options()).unwrap_err();
+    assert!(matches!(e, StoreError::Unreachable { .. }), "{e:?}");
+    assert!(e.to_string().contains(&format!("at no-such-host.invalid:{port},127.0.0.1:{port} (")), "{e}");
     let e = PgBackend::connect_with("postgres://u:pw@[::1", &options()).unwrap_err();
     assert!(e.to_string().contains("not a valid PostgreSQL URL"), "{e}");
 }
