@@ -401,6 +401,44 @@ fn doctor_passes_a_fresh_data_dir_and_fails_a_readable_key() {
     assert!(doctor_lines(&text(&out.stdout), "FAIL").iter().any(|l| l.contains("bogus_key")));
 }
 
+/// With `--store`, doctor checks the database: one that cannot be reached
+/// is a `FAIL` line naming its host and port, never the password, and
+/// exit 21; without `--store` there is no store line at all.
+#[test]
+fn doctor_fails_a_store_that_cannot_be_reached_naming_it_without_the_password() {
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("none");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let store = format!("postgres://gw:hunter2-d0c7@127.0.0.1:{port}/wasmclaw");
+    let out = wasmclaw(&["doctor", "--url", NOWHERE, "--store", &store], &data, None);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(21), "{stdout}{stderr}");
+    let failed = doctor_lines(&stdout, "FAIL");
+    assert_eq!(failed.len(), 1, "{stdout}");
+    assert!(
+        failed[0]
+            .contains(&format!("store: cannot reach the database at 127.0.0.1:{port} (postgres://gw:***@")),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("hunter2") && !stderr.contains("hunter2"), "{stdout}{stderr}");
+    // A store URL the store would refuse (an unknown sslmode) fails too.
+    let out =
+        wasmclaw(&["doctor", "--url", NOWHERE, "--store", &format!("{store}?sslmode=maybe")], &data, None);
+    assert_eq!(out.status.code(), Some(21), "{}", text(&out.stdout));
+    assert!(
+        doctor_lines(&text(&out.stdout), "FAIL").iter().any(|l| l.contains("sslmode")),
+        "{}",
+        text(&out.stdout)
+    );
+
+    let out = wasmclaw(&["doctor", "--url", NOWHERE], &data, None);
+    let stdout = text(&out.stdout);
+    assert!(
+        !stdout.contains("store:") && !stdout.contains("store postgres"),
+        "no store line on redb: {stdout}"
+    );
+}
+
 #[test]
 fn doctor_warns_about_a_data_dir_that_does_not_exist() {
     let d = tempfile::tempdir().unwrap();

@@ -1,7 +1,8 @@
 //! `wasmclaw doctor`: checks that the configuration parses, that the data
 //! directory and its key, database and audit files are private to their
-//! owner, and that the gateway answers `/healthz`. One line per check
-//! (`ok`, `warn`, `FAIL`); exit 21 when a check fails.
+//! owner, that a PostgreSQL store (`--store`) answers, and that the gateway
+//! answers `/healthz`. One line per check (`ok`, `warn`, `FAIL`); exit 21
+//! when a check fails.
 
 use super::client::{Client, ClientError, DEFAULT_URL, parse_url};
 use super::{ChecksFailed, Common, load_config};
@@ -9,7 +10,8 @@ use clap::Args;
 use reqwest::Url;
 use std::fmt;
 use std::path::Path;
-use wasmclaw::RuntimeConfig;
+use wasmclaw::store::{PgProbe, PgStatus};
+use wasmclaw::{RuntimeConfig, StoreLocation, StoreUrl};
 
 /// The files of the data directory that must be readable by their owner only.
 const PRIVATE_FILES: &[&str] = &["master.key", "wasmclaw.redb", "audit.log"];
@@ -60,20 +62,24 @@ fn check(level: Level, message: impl Into<String>) -> Check {
 /// Runs the checks, printing one line each.
 pub(crate) async fn doctor(args: DoctorArgs) -> anyhow::Result<()> {
     let mut checks = Vec::new();
-    let data_dir = match load_config(&args.common) {
+    let (data_dir, store) = match load_config(&args.common) {
         Ok(config) => {
             checks.push(match &args.common.config {
                 Some(path) => check(Level::Ok, format!("config {}: parses", path.display())),
                 None => check(Level::Ok, "config: none given, the defaults apply"),
             });
-            config.data_dir
+            (config.data_dir, Some(config.store))
         }
         Err(e) => {
             checks.push(check(Level::Fail, format!("{e:#}")));
-            args.common.data_dir.clone().unwrap_or_else(|| RuntimeConfig::default().data_dir)
+            (args.common.data_dir.clone().unwrap_or_else(|| RuntimeConfig::default().data_dir), None)
         }
     };
-    checks.extend(file_checks(&data_dir, std::env::var_os(MASTER_KEY_ENV).is_some()));
+    let on_postgres = matches!(store, Some(StoreLocation::Postgres(_)));
+    checks.extend(file_checks(&data_dir, std::env::var_os(MASTER_KEY_ENV).is_some(), on_postgres));
+    if let Some(StoreLocation::Postgres(url)) = &store {
+        checks.push(store_check(url).await);
+    }
     checks.push(gateway_check(&args.url).await);
 
     for c in &checks {
@@ -99,8 +105,10 @@ fn one_line(message: &str) -> String {
 /// The data directory (0700) and its private files (0600). A missing data
 /// directory is a warning (it is created on the first `run` or `serve`); a
 /// missing file in an existing one is a failure, except `master.key` when
-/// the master key comes from the environment.
-fn file_checks(dir: &Path, key_from_env: bool) -> Vec<Check> {
+/// the master key comes from the environment and `wasmclaw.redb` when the
+/// store is PostgreSQL (a redb file left there by `store migrate` is still
+/// checked: it holds the data as it was).
+fn file_checks(dir: &Path, key_from_env: bool, on_postgres: bool) -> Vec<Check> {
     let meta = match std::fs::metadata(dir) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -125,6 +133,9 @@ fn file_checks(dir: &Path, key_from_env: bool) -> Vec<Check> {
             Ok(m) => mode_check(&what, &path, &m, 0o600),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && *name == "master.key" && key_from_env => {
                 check(Level::Ok, format!("{what}: absent; the master key comes from {MASTER_KEY_ENV}"))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && *name == "wasmclaw.redb" && on_postgres => {
+                check(Level::Ok, format!("{what}: absent; the store is PostgreSQL (--store)"))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 check(Level::Fail, format!("{what}: missing"))
@@ -158,6 +169,55 @@ fn mode_check(what: &str, path: &Path, meta: &std::fs::Metadata, want: u32) -> C
 #[cfg(not(unix))]
 fn mode_check(what: &str, _path: &Path, _meta: &std::fs::Metadata, _want: u32) -> Check {
     check(Level::Warn, format!("{what}: permissions not checked on this platform"))
+}
+
+/// Whether the PostgreSQL store answers, over what, and at which schema
+/// version: a connection made as the gateway makes its own (same URL, TLS
+/// and bounds) that reads and writes nothing. A database that cannot be
+/// reached, refuses the gateway or is newer than this binary fails; one
+/// reached in plain text from another machine is a warning.
+async fn store_check(url: &StoreUrl) -> Check {
+    let status = match PgProbe::new(url.expose()) {
+        Ok(probe) => probe.check().await,
+        Err(e) => Err(e),
+    };
+    match status {
+        Ok(status) => store_status(url, &status),
+        // The error names the store, without its password.
+        Err(e) => check(Level::Fail, format!("store: {e}")),
+    }
+}
+
+/// The line of a store that answered.
+fn store_status(url: &StoreUrl, s: &PgStatus) -> Check {
+    let known = s.known_schema;
+    let (schema_level, schema) = match s.schema {
+        None => (Level::Ok, format!("no schema yet (serve creates version {known})")),
+        Some(v) if v == known => (Level::Ok, format!("schema version {v} (current)")),
+        Some(v) if v < known => (Level::Ok, format!("schema version {v} (serve migrates it to {known})")),
+        Some(v) => (
+            Level::Fail,
+            format!(
+                "schema version {v}, newer than this wasmclaw knows (up to {known}): serve would refuse it"
+            ),
+        ),
+    };
+    let (tls_level, tls) = match &s.tls {
+        Some(v) => (Level::Ok, format!("TLS {v} (sslmode={})", s.sslmode)),
+        None if s.local => (Level::Ok, format!("without TLS (sslmode={}, this machine)", s.sslmode)),
+        None => (
+            Level::Warn,
+            format!("without TLS (sslmode={}): the connection leaves this machine unencrypted", s.sslmode),
+        ),
+    };
+    let level = if schema_level == Level::Fail { Level::Fail } else { tls_level };
+    check(
+        level,
+        format!(
+            "store {url}: reachable at {}, PostgreSQL {}, {tls}, {schema}",
+            s.endpoints, s.server_version
+        ),
+    )
 }
 
 /// Whether the gateway answers `/healthz`. A gateway that cannot be reached
@@ -203,7 +263,7 @@ mod tests {
     #[test]
     fn a_missing_data_dir_is_a_warning() {
         let d = tempfile::tempdir().unwrap();
-        assert_eq!(levels(&file_checks(&d.path().join("nope"), false)), [Level::Warn]);
+        assert_eq!(levels(&file_checks(&d.path().join("nope"), false, false)), [Level::Warn]);
     }
 
     #[test]
@@ -214,16 +274,61 @@ mod tests {
             std::fs::write(d.path().join(f), "x").unwrap();
             std::fs::set_permissions(d.path().join(f), std::fs::Permissions::from_mode(0o600)).unwrap();
         }
-        assert_eq!(levels(&file_checks(d.path(), false)), [Level::Ok; 4]);
+        assert_eq!(levels(&file_checks(d.path(), false, false)), [Level::Ok; 4]);
         std::fs::set_permissions(d.path().join("master.key"), std::fs::Permissions::from_mode(0o644))
             .unwrap();
-        let checks = file_checks(d.path(), false);
+        let checks = file_checks(d.path(), false, false);
         assert_eq!(levels(&checks), [Level::Ok, Level::Fail, Level::Ok, Level::Ok]);
         assert!(checks[1].message.contains("master.key") && checks[1].message.contains("644"));
         std::fs::remove_file(d.path().join("master.key")).unwrap();
-        assert_eq!(levels(&file_checks(d.path(), false))[1], Level::Fail);
-        assert_eq!(levels(&file_checks(d.path(), true))[1], Level::Ok);
+        assert_eq!(levels(&file_checks(d.path(), false, false))[1], Level::Fail);
+        assert_eq!(levels(&file_checks(d.path(), true, false))[1], Level::Ok);
+        // No redb file: a failure on redb, none with a PostgreSQL store.
+        std::fs::remove_file(d.path().join("wasmclaw.redb")).unwrap();
+        assert_eq!(levels(&file_checks(d.path(), true, false))[2], Level::Fail);
+        assert_eq!(levels(&file_checks(d.path(), true, true))[2], Level::Ok);
         std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-        assert_eq!(levels(&file_checks(d.path(), true))[0], Level::Fail);
+        assert_eq!(levels(&file_checks(d.path(), true, false))[0], Level::Fail);
+    }
+
+    fn status(schema: Option<i64>, tls: Option<&str>, local: bool) -> PgStatus {
+        PgStatus {
+            endpoints: "db:5432".into(),
+            server_version: "17.2".into(),
+            tls: tls.map(str::to_string),
+            sslmode: if tls.is_some() { "verify-full" } else { "disable" },
+            local,
+            schema,
+            known_schema: 3,
+        }
+    }
+
+    #[test]
+    fn a_store_line_says_what_the_probe_found_and_fails_a_newer_schema() {
+        let url = StoreUrl::parse("postgres://gw:hunter2@db:5432/w").unwrap();
+        let line = |s: &PgStatus| {
+            let c = store_status(&url, s);
+            assert!(!c.message.contains("hunter2"), "{}", c.message);
+            (c.level, c.message)
+        };
+        assert_eq!(
+            line(&status(Some(3), Some("TLSv1.3"), false)),
+            (
+                Level::Ok,
+                "store postgres://gw:***@db:5432/w: reachable at db:5432, PostgreSQL 17.2, TLS TLSv1.3 \
+                 (sslmode=verify-full), schema version 3 (current)"
+                    .into()
+            )
+        );
+        assert!(line(&status(Some(2), Some("TLSv1.3"), false)).1.contains("serve migrates it to 3"));
+        assert!(
+            line(&status(None, Some("TLSv1.3"), false)).1.contains("no schema yet (serve creates version 3)")
+        );
+        let (level, text) = line(&status(Some(4), Some("TLSv1.3"), false));
+        assert!(level == Level::Fail && text.contains("newer than this wasmclaw knows"), "{text}");
+        // Plain text: fine on this machine, a warning across the network.
+        assert_eq!(line(&status(Some(3), None, true)).0, Level::Ok);
+        let (level, text) = line(&status(Some(3), None, false));
+        assert!(level == Level::Warn && text.contains("leaves this machine unencrypted"), "{text}");
     }
 }

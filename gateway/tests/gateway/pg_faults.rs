@@ -334,6 +334,44 @@ fn a_database_that_answers_and_refuses_the_login_at_start_is_a_store_error_not_u
 }
 
 #[test]
+fn doctor_reports_a_reachable_store_its_schema_and_tls_and_fails_one_that_refuses() {
+    let gw = Gateway::start();
+    let store = gw.store_url().expect("a PostgreSQL gateway").to_string();
+    let data = gw.data_dir().display().to_string();
+    let env = [("WASMCLAW_STORE", store.as_str())];
+    let (code, stdout, stderr) =
+        wasmclaw(&["doctor", "--data-dir", &data, "--url", &gw.url("")], &env, Duration::from_secs(60));
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    let port = url::Url::parse(&store).unwrap().port().unwrap();
+    let line = stdout.lines().find(|l| l.contains("store postgres://")).unwrap_or_else(|| panic!("{stdout}"));
+    assert!(line.starts_with("ok "), "{line}");
+    for said in [
+        format!("reachable at 127.0.0.1:{port}"),
+        "without TLS (sslmode=disable, this machine)".into(),
+        "schema version 1 (current)".into(),
+    ] {
+        assert!(line.contains(&said), "{said:?} in {line}");
+    }
+    // The redb file is not looked for on PostgreSQL.
+    assert!(!stdout.contains("FAIL"), "{stdout}");
+    let password = password_of(&store);
+    assert!(!stdout.contains(&password) && !stderr.contains(&password), "{stdout}{stderr}");
+
+    // The same server refusing the password: a FAIL line saying why.
+    let mut wrong = url::Url::parse(&store).unwrap();
+    wrong.set_password(Some("pw-9a1c0e5d7b3f2468")).unwrap();
+    let (code, stdout, _) = wasmclaw(
+        &["doctor", "--data-dir", &data, "--url", &gw.url(""), "--store", wrong.as_str()],
+        &[],
+        Duration::from_secs(60),
+    );
+    assert_eq!(code, Some(21), "{stdout}");
+    let line = stdout.lines().find(|l| l.starts_with("FAIL")).unwrap_or_else(|| panic!("{stdout}"));
+    assert!(line.contains("store: cannot open the store") && line.contains("28P01"), "{line}");
+    assert!(!stdout.contains("pw-9a1c0e5d7b3f2468"), "{stdout}");
+}
+
+#[test]
 fn a_database_that_accepts_but_never_answers_fails_the_start_within_the_connect_bound() {
     if pg_testing::TestDb::create().is_none() {
         return;

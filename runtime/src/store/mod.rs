@@ -57,7 +57,7 @@ mod types;
 
 pub use codec::MAX_MESSAGE_ID_BYTES;
 pub use dump::{Bytes, TenantRows};
-pub use postgres::{PgOptions, redacted_url};
+pub use postgres::{PgOptions, PgProbe, PgStatus, redacted_url};
 pub(crate) use types::{Budget, Search};
 pub use types::{LlmUsageRow, MemoryEntry, MemoryUsage, Replay, ScanBound, ScanStop, SearchScan};
 

@@ -36,26 +36,33 @@ pub(super) async fn migrate(target: super::connect::Target) -> Result<(), StoreE
     out
 }
 
-/// The newest schema version this binary knows.
+/// The schema version this binary migrates a database to.
 pub(super) fn known_version() -> i64 {
     migrations::runner().get_migrations().iter().map(|m| i64::from(m.version())).max().unwrap_or(0)
+}
+
+/// The version the database's schema is at; `None` before its first
+/// migration. Reads only.
+pub(super) async fn applied_version(client: &tokio_postgres::Client) -> Result<Option<i64>, StoreError> {
+    let exists: Option<String> =
+        client.query_one("SELECT to_regclass($1)::text", &[&HISTORY_TABLE]).await?.get(0);
+    if exists.is_none() {
+        return Ok(None);
+    }
+    let applied: Option<i32> =
+        client.query_one(&format!("SELECT max(version) FROM {HISTORY_TABLE}"), &[]).await?.get(0);
+    Ok(applied.map(i64::from))
 }
 
 pub(super) async fn apply_migrations(client: &mut tokio_postgres::Client) -> Result<(), StoreError> {
     let mut runner = migrations::runner();
     runner.set_migration_table_name(HISTORY_TABLE);
     let known = known_version();
-    let exists: Option<String> =
-        client.query_one("SELECT to_regclass($1)::text", &[&HISTORY_TABLE]).await?.get(0);
-    if exists.is_some() {
-        let applied: Option<i32> =
-            client.query_one(&format!("SELECT max(version) FROM {HISTORY_TABLE}"), &[]).await?.get(0);
-        if let Some(applied) = applied.filter(|a| i64::from(*a) > known) {
-            return Err(StoreError::Backend(format!(
-                "the database's schema is at version {applied}, newer than this wasmclaw knows \
-                 (up to version {known}): run a wasmclaw of that version or later"
-            )));
-        }
+    if let Some(applied) = applied_version(client).await?.filter(|a| *a > known) {
+        return Err(StoreError::Backend(format!(
+            "the database's schema is at version {applied}, newer than this wasmclaw knows \
+             (up to version {known}): run a wasmclaw of that version or later"
+        )));
     }
     runner.run_async(client).await.map_err(|e| {
         // refinery's own text is generic ("db error"): add the causes.

@@ -62,6 +62,7 @@ mod memory;
 mod migrate;
 mod outbox;
 mod policy;
+mod probe;
 mod replays;
 mod secrets;
 mod skills;
@@ -78,6 +79,7 @@ with_operations!(forward_to_inherent PgBackend);
 use calls::Transaction;
 pub use errors::redacted_url;
 use errors::{open_error, passwords_of, scrub};
+pub use probe::{PgProbe, PgStatus};
 use sql::{LockSpace, bump_credentials, from_i64, lock, merge_row, ordered, prefix_upper, to_i64};
 use tls::Connector;
 

@@ -268,6 +268,14 @@ fn verify_full_with_the_right_root_connects_over_tls_and_so_do_the_modes_that_ve
         let version = tls_of(&store);
         assert!(version.as_deref().is_some_and(|v| v.starts_with("TLSv1.")), "{params}: {version:?}");
     }
+    // The probe (`wasmclaw doctor`) connects the same way, and says so.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let probe = super::super::PgProbe::new(&pg.url("localhost", "sslrootcert=ca.crt")).unwrap();
+    let status = rt.block_on(probe.check()).unwrap();
+    assert!(status.tls.as_deref().is_some_and(|v| v.starts_with("TLSv1.")), "{status:?}");
+    assert_eq!(status.sslmode, "verify-full");
+    let e = rt.block_on(super::super::PgProbe::new(&pg.url("localhost", "")).unwrap().check()).unwrap_err();
+    assert!(e.to_string().contains("not signed by a trusted root"), "{e}");
 }
 
 #[test]

@@ -1,0 +1,175 @@
+//! A look at a PostgreSQL store without opening it: one connection made as
+//! the store makes its own (the same URL, TLS and bounds), which reads and
+//! never writes — no migration, no lock — and says whether the database
+//! answers, over what, and at which schema version. For `wasmclaw doctor`.
+//!
+//! Async, on the caller's runtime (the store itself runs on its own).
+
+use super::connect::Target;
+use super::errors::{open_error, passwords_of, scrub};
+use super::{PgOptions, StoreError, migrate};
+use std::net::IpAddr;
+use std::time::Duration;
+use tokio_postgres::config::Host;
+
+/// What a probe found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PgStatus {
+    /// The hosts and ports (`host:port`, joined by `,`).
+    pub endpoints: String,
+    /// The server's version (`server_version`).
+    pub server_version: String,
+    /// The TLS version of the connection (`TLSv1.3`), `None` when plain.
+    pub tls: Option<String>,
+    /// The URL's `sslmode`, as the store reads it (`verify-full` when none).
+    pub sslmode: &'static str,
+    /// Whether every host is this machine (a loopback address,
+    /// `localhost`, a Unix socket), where plain text stays on the machine.
+    pub local: bool,
+    /// The version the database's schema is at; `None` before the first
+    /// start on it.
+    pub schema: Option<i64>,
+    /// The version this binary migrates it to.
+    pub known_schema: i64,
+}
+
+/// A PostgreSQL store's URL, read and ready to be looked at.
+pub struct PgProbe {
+    target: Target,
+    /// The URL's passwords, scrubbed from every error.
+    secrets: Vec<String>,
+    /// The longest the queries may take once connected.
+    limit: Duration,
+}
+
+impl std::fmt::Debug for PgProbe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgProbe").field("store", &self.target.shown).finish_non_exhaustive()
+    }
+}
+
+impl PgProbe {
+    /// Reads `url` as the store does (its TLS parameters included); a URL
+    /// the store would refuse is refused here with the same error. Connects
+    /// to nothing yet.
+    pub fn new(url: &str) -> Result<PgProbe, StoreError> {
+        let secrets = passwords_of(url);
+        let options = PgOptions { statement_timeout: Duration::from_secs(5), ..PgOptions::default() };
+        let target = Target::new(url, &options).map_err(|e| scrub(e, &secrets))?;
+        Ok(PgProbe { target, secrets, limit: options.statement_timeout })
+    }
+
+    /// The URL with its passwords as `***`.
+    pub fn shown(&self) -> &str {
+        &self.target.shown
+    }
+
+    /// Connects, reads what [`PgStatus`] holds, and disconnects. Bounded by
+    /// the connect timeout (5 s unless the URL says otherwise) and then by
+    /// 5 s for the queries. A database that cannot be reached is
+    /// [`StoreError::Unreachable`]; one that refuses (a password, a
+    /// certificate) says why, as at the store's start.
+    pub async fn check(&self) -> Result<PgStatus, StoreError> {
+        let shown = &self.target.shown;
+        self.status().await.map_err(|e| {
+            let e = match e {
+                // Named as the store's start names them: the store, then why.
+                StoreError::Unavailable(m) | StoreError::Backend(m) => open_error(shown, m),
+                other => other,
+            };
+            scrub(e, &self.secrets)
+        })
+    }
+
+    async fn status(&self) -> Result<PgStatus, StoreError> {
+        let (client, driver) = self.target.connect_once().await?;
+        let read = async {
+            let row = client
+                .query_one(
+                    "SELECT current_setting('server_version'), \
+                     (SELECT version FROM pg_stat_ssl WHERE pid = pg_backend_pid() AND ssl)",
+                    &[],
+                )
+                .await?;
+            let schema = migrate::applied_version(&client).await?;
+            Ok::<_, StoreError>((row.get::<_, String>(0), row.get::<_, Option<String>>(1), schema))
+        };
+        let read = tokio::time::timeout(self.limit, read).await;
+        drop(client);
+        driver.abort();
+        let (server_version, tls, schema) = read.map_err(|_| {
+            StoreError::Unavailable(format!(
+                "PostgreSQL: connected, then no answer within {} s",
+                self.limit.as_secs_f32()
+            ))
+        })??;
+        Ok(PgStatus {
+            endpoints: self.target.endpoints(),
+            server_version,
+            tls,
+            sslmode: self.target.tls.mode.as_str(),
+            local: self.is_local(),
+            schema,
+            known_schema: migrate::known_version(),
+        })
+    }
+
+    fn is_local(&self) -> bool {
+        let config = &self.target.config;
+        let host_local = |h: &Host| match h {
+            Host::Unix(_) => true,
+            Host::Tcp(name) => name == "localhost" || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback()),
+        };
+        if !config.get_hostaddrs().is_empty() {
+            return config.get_hostaddrs().iter().all(IpAddr::is_loopback);
+        }
+        !config.get_hosts().is_empty() && config.get_hosts().iter().all(host_local)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::pg_testing::TestDb;
+
+    #[test]
+    fn a_probe_reads_without_migrating_and_says_what_it_found() {
+        let Some(db) = TestDb::create() else { return };
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let probe = PgProbe::new(db.url()).unwrap();
+        let before = rt.block_on(probe.check()).unwrap();
+        assert_eq!(before.schema, None, "an empty database: the probe created nothing");
+        assert!(before.known_schema >= 1);
+        assert!(before.local && before.tls.is_none() && before.sslmode == "disable", "{before:?}");
+        assert!(before.endpoints.starts_with("127.0.0.1:"), "{before:?}");
+        assert!(!before.server_version.is_empty());
+        // The store's start migrates; the probe then reads the version.
+        drop(super::super::PgBackend::connect(db.url()).unwrap());
+        let after = rt.block_on(probe.check()).unwrap();
+        assert_eq!(after.schema, Some(after.known_schema), "{after:?}");
+    }
+
+    #[test]
+    fn a_probe_of_a_database_that_cannot_be_reached_or_refuses_says_so_without_the_password() {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let probe = PgProbe::new(&format!("postgres://gw:hunter2-probe@127.0.0.1:{port}/w")).unwrap();
+        assert_eq!(probe.shown(), format!("postgres://gw:***@127.0.0.1:{port}/w"));
+        let e = rt.block_on(probe.check()).unwrap_err();
+        assert!(matches!(e, StoreError::Unreachable { .. }), "{e:?}");
+        assert!(!format!("{e}{e:?}").contains("hunter2"), "{e}");
+        let e = PgProbe::new("postgres://gw:hunter2-probe@db/w?sslmode=sometimes").unwrap_err();
+        assert!(e.to_string().contains("sslmode") && !e.to_string().contains("hunter2"), "{e}");
+
+        let Some(db) = TestDb::create() else { return };
+        let mut wrong = url::Url::parse(db.url()).unwrap();
+        wrong.set_password(Some("hunter2-probe")).unwrap();
+        let e = rt.block_on(PgProbe::new(wrong.as_str()).unwrap().check()).unwrap_err();
+        assert!(matches!(e, StoreError::Open { .. }), "it answered: {e:?}");
+        assert!(e.to_string().contains("28P01") && !e.to_string().contains("hunter2"), "{e}");
+        // Without sslmode a server offering no TLS is refused, as the store refuses it.
+        let plain = db.url().replace("sslmode=disable", "application_name=probe");
+        let e = rt.block_on(PgProbe::new(&plain).unwrap().check()).unwrap_err();
+        assert!(e.to_string().contains("server does not support TLS"), "{e}");
+    }
+}
