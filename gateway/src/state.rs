@@ -2,7 +2,15 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use wasmclaw::Runtime;
+use std::time::Duration;
+use wasmclaw::store::PgProbe;
+use wasmclaw::{Runtime, StoreLocation};
+
+/// The longest `/readyz` waits for the database to answer.
+const READY_LIMIT: Duration = Duration::from_secs(2);
+
+/// How long one answer of the database serves every `/readyz` asking.
+const READY_FRESH: Duration = Duration::from_secs(1);
 
 /// The gateway: the runtime plus whether it is draining. Cheap to clone.
 #[derive(Clone)]
@@ -14,16 +22,25 @@ struct Inner {
     runtime: Runtime,
     draining: AtomicBool,
     in_flight: AtomicU64,
+    /// The readiness probe of a PostgreSQL store (none on redb, which is a
+    /// file the process holds open); an error when its URL could not be
+    /// read again (a `sslrootcert` file gone since the start).
+    store_probe: Option<Result<PgProbe, String>>,
 }
 
 impl Gateway {
     /// A gateway over `runtime`.
     pub fn new(runtime: Runtime) -> Self {
+        let store_probe = match &runtime.config().store {
+            StoreLocation::Embedded => None,
+            StoreLocation::Postgres(url) => Some(PgProbe::new(url.expose()).map_err(|e| e.to_string())),
+        };
         Gateway {
             inner: Arc::new(Inner {
                 runtime,
                 draining: AtomicBool::new(false),
                 in_flight: AtomicU64::new(0),
+                store_probe,
             }),
         }
     }
@@ -36,6 +53,25 @@ impl Gateway {
     /// Whether shutdown has begun (new requests get 503).
     pub fn is_draining(&self) -> bool {
         self.inner.draining.load(Ordering::Relaxed)
+    }
+
+    /// Whether the store answers now (always on redb): on PostgreSQL a
+    /// `SELECT 1` on a connection of the probe's own, within
+    /// [`READY_LIMIT`], one answer shared for [`READY_FRESH`] (so a flood
+    /// of `/readyz` costs the database at most one query a second). The
+    /// error says why, for the log (no password in it).
+    pub(crate) async fn store_ready(&self) -> Result<(), String> {
+        match &self.inner.store_probe {
+            None => Ok(()),
+            Some(Err(why)) => Err(why.clone()),
+            Some(Ok(probe)) => {
+                // The probe bounds itself; this bounds the wait for its lock too.
+                match tokio::time::timeout(READY_LIMIT * 2, probe.ready(READY_LIMIT, READY_FRESH)).await {
+                    Ok(answer) => answer.map_err(|e| e.to_string()),
+                    Err(_) => Err(format!("no answer within {} s", (READY_LIMIT * 2).as_secs())),
+                }
+            }
+        }
     }
 
     /// Starts draining.

@@ -19,10 +19,23 @@ pub(crate) async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
+/// Ready: not draining, and the store answers (a PostgreSQL store within
+/// 2 s; its answer shared for a second). A store that does not answer is
+/// 503 `store-unavailable` with `Retry-After`, so a load balancer sends
+/// nothing here that would only get 503s; the details go to the log.
 pub(crate) async fn readyz(State(gw): State<Gateway>) -> Response {
     if gw.is_draining() {
         let body = json!({ "error": { "code": "draining", "message": "the gateway is shutting down" } });
         return (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
+    }
+    if let Err(why) = gw.store_ready().await {
+        tracing::debug!(error = %why, "not ready: the store does not answer");
+        return ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store-unavailable",
+            "the gateway's store does not answer just now; retry shortly",
+        )
+        .into_response();
     }
     Json(json!({ "status": "ready" })).into_response()
 }

@@ -25,7 +25,7 @@ const fn r(method: &'static str, path: &'static str, who: &'static [Who], summar
 /// Every route.
 pub const ROUTES: &[Route] = &[
     r("GET", "/healthz", &[], "Liveness."),
-    r("GET", "/readyz", &[], "Readiness; 503 while draining."),
+    r("GET", "/readyz", &[], "Readiness; 503 while draining or while the store does not answer."),
     r("GET", "/openapi.json", &[], "This document."),
     r("GET", "/metrics", OPERATOR, "Prometheus metrics."),
     r("POST", "/v1/tenants", OPERATOR, "Create a tenant."),

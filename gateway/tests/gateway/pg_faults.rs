@@ -973,3 +973,40 @@ fn a_database_that_stops_answering_under_a_running_gateway_answers_503_within_th
     let log = gw.log_text();
     assert!(!log.contains("panicked"), "{log}");
 }
+
+#[test]
+fn readyz_answers_503_with_retry_after_while_the_database_is_hung_or_down_and_200_once_it_is_back() {
+    let Some(cluster) = Cluster::start() else { return };
+    let store = cluster.database("ready");
+    let gw = Gateway::start_with_serve_args("", &["--store", &store]);
+    let addr = gw.addr;
+    // Hang detectors, not speed figures: /readyz gives the database 2 s.
+    let get = |path: &str| {
+        try_send(addr, "GET", path, None, Body::None, Duration::from_secs(15))
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let ready = get("/readyz");
+    assert_eq!((ready.status, ready.text.as_str()), (200, r#"{"status":"ready"}"#), "{ready:?}");
+    let not_ready = || poll(Duration::from_secs(30), || Some(get("/readyz")).filter(|a| a.status != 200));
+    let ready_again = || poll(Duration::from_secs(60), || Some(get("/readyz")).filter(|a| a.status == 200));
+
+    // A hung server (its processes stopped): connections open, no answer.
+    cluster.freeze();
+    let a = not_ready().expect("/readyz stops answering 200 while the database is hung");
+    assert!(a.is_store_unavailable(), "503 store-unavailable with Retry-After: {a:?}");
+    assert_eq!(get("/healthz").status, 200, "the process itself is alive");
+    cluster.thaw();
+    ready_again().expect("ready again once the database answers");
+
+    // A server that is gone: nothing listens.
+    cluster.down();
+    let a = not_ready().expect("/readyz stops answering 200 while the database is down");
+    assert!(a.is_store_unavailable(), "{a:?}");
+    cluster.up();
+    ready_again().expect("ready again once the database is back");
+
+    let log = gw.log_text();
+    assert!(log.contains("the store does not answer: not ready"), "said once it stopped: {log}");
+    assert!(!log.contains(&password_of(&store)), "the log shows the password");
+    assert!(!log.contains("panicked"), "{log}");
+}

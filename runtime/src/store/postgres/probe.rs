@@ -1,7 +1,11 @@
-//! A look at a PostgreSQL store without opening it: one connection made as
+//! A look at a PostgreSQL store without opening it: a connection made as
 //! the store makes its own (the same URL, TLS and bounds), which reads and
 //! never writes — no migration, no lock — and says whether the database
-//! answers, over what, and at which schema version. For `wasmclaw doctor`.
+//! answers, over what, and at which schema version (`wasmclaw doctor`:
+//! [`PgProbe::check`]), or only whether it answers now (`/readyz`:
+//! [`PgProbe::ready`], on one connection kept for it, at most one probe
+//! in flight and its answer shared for a moment, so a flood of probes
+//! costs the database nothing more).
 //!
 //! Async, on the caller's runtime (the store itself runs on its own).
 
@@ -9,7 +13,7 @@ use super::connect::Target;
 use super::errors::{open_error, passwords_of, scrub};
 use super::{PgOptions, StoreError, migrate};
 use std::net::IpAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio_postgres::config::Host;
 
 /// What a probe found.
@@ -40,6 +44,24 @@ pub struct PgProbe {
     secrets: Vec<String>,
     /// The longest the queries may take once connected.
     limit: Duration,
+    /// [`PgProbe::ready`]'s connection and last answer; the lock makes
+    /// concurrent callers wait for the probe in flight and share it.
+    ready: tokio::sync::Mutex<Ready>,
+}
+
+#[derive(Default)]
+struct Ready {
+    connection: Option<(tokio_postgres::Client, tokio::task::JoinHandle<()>)>,
+    /// When the last answer came, and what it was (an error's text).
+    last: Option<(Instant, Result<(), String>)>,
+}
+
+impl Drop for PgProbe {
+    fn drop(&mut self) {
+        if let Some((_, driver)) = self.ready.get_mut().connection.take() {
+            driver.abort();
+        }
+    }
 }
 
 impl std::fmt::Debug for PgProbe {
@@ -56,7 +78,7 @@ impl PgProbe {
         let secrets = passwords_of(url);
         let options = PgOptions { statement_timeout: Duration::from_secs(5), ..PgOptions::default() };
         let target = Target::new(url, &options).map_err(|e| scrub(e, &secrets))?;
-        Ok(PgProbe { target, secrets, limit: options.statement_timeout })
+        Ok(PgProbe { target, secrets, limit: options.statement_timeout, ready: Default::default() })
     }
 
     /// The URL with its passwords as `***`.
@@ -79,6 +101,64 @@ impl PgProbe {
             };
             scrub(e, &self.secrets)
         })
+    }
+
+    /// Whether the database answers now: `SELECT 1` on a connection kept
+    /// for this (made again once it broke), everything within `limit`. An
+    /// answer younger than `fresh` is given again without asking: callers
+    /// arriving while a probe is in flight wait for it and share its answer.
+    /// The error (the URL's password scrubbed) is
+    /// [`StoreError::Unavailable`]; it is logged once when the database
+    /// stops answering, and its return once.
+    pub async fn ready(&self, limit: Duration, fresh: Duration) -> Result<(), StoreError> {
+        let mut ready = self.ready.lock().await;
+        if let Some((at, answer)) = &ready.last
+            && at.elapsed() < fresh
+        {
+            return answer.clone().map_err(StoreError::Unavailable);
+        }
+        let asked = tokio::time::timeout(limit, Self::select_1(&self.target, &mut ready.connection)).await;
+        let answer = match asked {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(match scrub(e, &self.secrets) {
+                StoreError::Unavailable(m) | StoreError::Backend(m) => m,
+                other => other.to_string(),
+            }),
+            Err(_) => Err(format!("PostgreSQL: no answer within {} s", limit.as_secs_f32())),
+        };
+        if answer.is_err()
+            && let Some((_, driver)) = ready.connection.take()
+        {
+            driver.abort();
+        }
+        let was_ready = ready.last.as_ref().is_none_or(|(_, a)| a.is_ok());
+        match &answer {
+            Err(why) if was_ready => {
+                tracing::warn!(store = %self.target.shown, error = %why, "the store does not answer: not ready")
+            }
+            Ok(()) if !was_ready => {
+                tracing::info!(store = %self.target.shown, "the store answers again: ready")
+            }
+            _ => {}
+        }
+        ready.last = Some((Instant::now(), answer.clone()));
+        answer.map_err(StoreError::Unavailable)
+    }
+
+    async fn select_1(
+        target: &Target,
+        connection: &mut Option<(tokio_postgres::Client, tokio::task::JoinHandle<()>)>,
+    ) -> Result<(), StoreError> {
+        if connection.as_ref().is_none_or(|(client, _)| client.is_closed()) {
+            if let Some((_, driver)) = connection.take() {
+                driver.abort();
+            }
+            *connection = Some(target.connect_once().await?);
+        }
+        if let Some((client, _)) = connection.as_ref() {
+            client.simple_query("SELECT 1").await?;
+        }
+        Ok(())
     }
 
     async fn status(&self) -> Result<PgStatus, StoreError> {
