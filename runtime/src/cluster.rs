@@ -101,13 +101,33 @@ impl Membership {
                 }
             }
         }
-        Ok(Arc::new(Membership {
+        let joined = Arc::new(Membership {
             store,
             claim,
             ttl,
             heartbeat: Duration::from_millis(config.heartbeat_ms),
             lost: AtomicBool::new(false),
-        }))
+        });
+        if !config.experimental_multi_node {
+            let others: Vec<String> = joined
+                .nodes()
+                .await?
+                .into_iter()
+                .filter(|n| n.live && n.node_id != joined.claim.node_id)
+                .map(|n| format!("{} ({})", n.node_id, n.addr))
+                .collect();
+            if !others.is_empty() {
+                joined.leave().await?;
+                return Err(Error::Config(format!(
+                    "another replica is live ({}): this build keeps no single owner per tenant nor \
+                     cache invalidation across replicas yet, so revocations and new secrets could \
+                     go unseen by a replica's caches; run one replica, or set \
+                     [cluster] experimental_multi_node = true for testing only",
+                    others.join(", ")
+                )));
+            }
+        }
+        Ok(joined)
     }
 
     /// This replica's node id.

@@ -12,12 +12,16 @@ use std::time::{Duration, Instant};
 const MASTER_KEY: &str = "4b6579206f6620746865207465737420636c7573746572203132333435363738";
 const OTHER_KEY: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
 
+/// The configuration of the test replicas: several may be live (this step
+/// keeps membership only; see `experimental_multi_node`).
+const MULTI: &str = "[cluster]\nexperimental_multi_node = true\n";
+
 fn replica(node: &str, store: Option<&str>) -> Gateway {
     let mut args = vec!["--node-id", node];
     if let Some(url) = store {
         args.extend(["--store", url]);
     }
-    Gateway::start_with_env(&args, &[("WASMCLAW_MASTER_KEY", MASTER_KEY)])
+    Gateway::start_with_env(Some(MULTI), &args, &[("WASMCLAW_MASTER_KEY", MASTER_KEY)])
 }
 
 fn nodes(gw: &Gateway) -> Vec<Value> {
@@ -31,11 +35,30 @@ fn node_ids(gw: &Gateway) -> Vec<String> {
 }
 
 /// `serve` as a further replica of `store` that is expected to refuse:
-/// its exit code and stderr.
+/// its exit code and stderr. `multi`: with [`MULTI`] as its configuration.
 fn refused_replica(store: &str, node: &str, master_key: &str) -> (Option<i32>, String) {
+    refused_replica_with(store, node, master_key, true)
+}
+
+fn refused_replica_with(store: &str, node: &str, master_key: &str, multi: bool) -> (Option<i32>, String) {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data").display().to_string();
-    let args = ["serve", "--listen", "127.0.0.1:0", "--data-dir", &data, "--store", store, "--node-id", node];
+    let config = dir.path().join("wasmclaw.toml");
+    std::fs::write(&config, if multi { MULTI } else { "" }).unwrap();
+    let config = config.display().to_string();
+    let args = [
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        &data,
+        "--config",
+        &config,
+        "--store",
+        store,
+        "--node-id",
+        node,
+    ];
     let env = [("WASMCLAW_ADMIN_KEY", ADMIN_KEY), ("WASMCLAW_MASTER_KEY", master_key)];
     let (code, _, stderr) = wasmclaw(&args, &env, Duration::from_secs(60));
     (code, stderr)
@@ -105,4 +128,20 @@ fn a_killed_replica_gets_its_node_id_back_and_a_stopped_one_leaves() {
     b.stop();
     assert_eq!(node_ids(&a), ["r1"]);
     a.stop();
+}
+
+#[test]
+fn a_second_live_replica_is_refused_unless_the_operator_asks_for_the_experiment() {
+    // Membership only, for now: replicas do not yet share one owner per
+    // tenant nor invalidate each other's caches, so by default a cluster
+    // has one live replica.
+    let a = Gateway::start_with_env(None, &["--node-id", "r1"], &[("WASMCLAW_MASTER_KEY", MASTER_KEY)]);
+    let url = a.store_url().unwrap().to_string();
+    let (code, stderr) = refused_replica_with(&url, "r2", MASTER_KEY, false);
+    assert_eq!(code, Some(15), "{stderr}");
+    assert!(
+        stderr.contains("another replica is live (r1 (http://") && stderr.contains("experimental_multi_node"),
+        "{stderr}"
+    );
+    assert_eq!(node_ids(&a), ["r1"], "the refused replica left");
 }

@@ -112,16 +112,16 @@ impl Gateway {
     // Used by pg_logs, which only gateway_pg runs.
     #[allow(dead_code)]
     pub fn start_with_log(filter: &str) -> Gateway {
-        Self::start_with_env(&[], &[("WASMCLAW_LOG", filter)])
+        Self::start_with_env(None, &[], &[("WASMCLAW_LOG", filter)])
     }
 
-    /// Starts a gateway with [`ADMIN_KEY`], `serve_args` after the
-    /// harness's own and `env` added to its environment (every restart
-    /// passes both again).
+    /// Starts a gateway with [`ADMIN_KEY`], `config` (TOML) as its
+    /// `--config` file if given, `serve_args` after the harness's own and
+    /// `env` added to its environment (every restart passes them again).
     // Used by the suites only gateway_pg runs.
     #[allow(dead_code)]
-    pub fn start_with_env(serve_args: &[&str], env: &[(&str, &str)]) -> Gateway {
-        Self::start_full(Some(ADMIN_KEY), None, serve_args, env)
+    pub fn start_with_env(config: Option<&str>, serve_args: &[&str], env: &[(&str, &str)]) -> Gateway {
+        Self::start_full(Some(ADMIN_KEY), config, serve_args, env)
     }
 
     fn start_with(admin_key: Option<&str>, config: Option<&str>, serve_args: &[&str]) -> Gateway {

@@ -13,11 +13,17 @@ pub struct ClusterConfig {
     /// How long a row lives without a heartbeat, milliseconds: a replica
     /// that stops beating is taken for dead after this long.
     pub ttl_ms: u64,
+    /// Lets a second replica join while another is live. Off by default:
+    /// this build keeps membership only, not yet one owner per tenant nor
+    /// cache invalidation across replicas, so a token revoked, a secret
+    /// added or a skill removed through one replica may go unseen by
+    /// another's caches. For testing the cluster, never for tenants.
+    pub experimental_multi_node: bool,
 }
 
 impl Default for ClusterConfig {
     fn default() -> Self {
-        ClusterConfig { heartbeat_ms: 1_000, ttl_ms: 5_000 }
+        ClusterConfig { heartbeat_ms: 1_000, ttl_ms: 5_000, experimental_multi_node: false }
     }
 }
 
@@ -95,7 +101,7 @@ mod tests {
     #[test]
     fn a_ttl_must_outlast_two_heartbeats() {
         assert!(ClusterConfig::default().validate().is_ok());
-        assert!(ClusterConfig { heartbeat_ms: 1000, ttl_ms: 1500 }.validate().is_err());
-        assert!(ClusterConfig { heartbeat_ms: 0, ttl_ms: 5000 }.validate().is_err());
+        assert!(ClusterConfig { heartbeat_ms: 1000, ttl_ms: 1500, ..Default::default() }.validate().is_err());
+        assert!(ClusterConfig { heartbeat_ms: 0, ttl_ms: 5000, ..Default::default() }.validate().is_err());
     }
 }
