@@ -7,6 +7,7 @@
 //! function over plain facts, so it is tested without a database.
 
 use crate::config::RuntimeConfig;
+use crate::store::cluster::NodeRow;
 use crate::vault::{MASTER_KEY_ENV, MASTER_KEY_FILE};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -244,6 +245,39 @@ fn origin_problem(origin: &str) -> Option<&'static str> {
     } else {
         None
     }
+}
+
+/// Findings about the cluster this gateway is a replica of, from its
+/// membership rows: live replicas with another configuration digest
+/// (`cluster-config-mismatch`, a warning) or version
+/// (`cluster-mixed-versions`, info). Expired rows say nothing.
+pub fn cluster_findings(node_id: &str, config_digest: &str, nodes: &[NodeRow]) -> Vec<Finding> {
+    let others = || nodes.iter().filter(|n| n.live && n.node_id != node_id);
+    let mut out = Vec::new();
+    let differ: Vec<&str> =
+        others().filter(|n| n.config_digest != config_digest).map(|n| n.node_id.as_str()).collect();
+    if !differ.is_empty() {
+        out.push(finding(
+            Severity::Warning,
+            "cluster-config-mismatch",
+            format!(
+                "replica(s) {} run a configuration other than this one's ({node_id}): limits, quotas and \
+                 trust differ by the replica a request lands on; give every replica the same file",
+                differ.join(", ")
+            ),
+        ));
+    }
+    let mine = env!("CARGO_PKG_VERSION");
+    let versions: Vec<String> =
+        others().filter(|n| n.version != mine).map(|n| format!("{} ({})", n.node_id, n.version)).collect();
+    if !versions.is_empty() {
+        out.push(finding(
+            Severity::Info,
+            "cluster-mixed-versions",
+            format!("replica(s) {} run another version than this one's {mine}", versions.join(", ")),
+        ));
+    }
+    out
 }
 
 /// Findings about one tenant, all warnings but `unused-token` (info):

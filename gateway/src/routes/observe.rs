@@ -190,8 +190,13 @@ pub(crate) async fn metrics(State(gw): State<Gateway>, caller: Caller) -> ApiRes
 pub(crate) async fn security(State(gw): State<Gateway>, caller: Caller) -> ApiResult<Json<Value>> {
     caller.allow(&gw, OPERATOR, "run the security audit")?;
     let rt = gw.runtime().clone();
-    let findings = tokio::task::spawn_blocking(move || crate::findings::collect(&rt))
+    let mut findings = tokio::task::spawn_blocking(move || crate::findings::collect(&rt))
         .await
         .map_err(|e| ApiError::from(wasmclaw::Error::Internal(format!("security task: {e}"))))??;
+    let rt = gw.runtime();
+    if let (Some(node), Some(nodes)) = (rt.node_id(), rt.cluster_nodes().await?) {
+        findings.extend(wasmclaw::security::cluster_findings(node, &rt.config().shared_digest(), &nodes));
+        findings.sort_by_key(|f| f.severity);
+    }
     Ok(Json(json!({ "findings": findings })))
 }

@@ -145,3 +145,30 @@ fn a_second_live_replica_is_refused_unless_the_operator_asks_for_the_experiment(
     );
     assert_eq!(node_ids(&a), ["r1"], "the refused replica left");
 }
+
+fn finding_codes(gw: &Gateway) -> Vec<(String, String)> {
+    let v = gw.get("/v1/security/audit", Some(ADMIN_KEY)).expect(200);
+    v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["code"].as_str().unwrap().to_string(), f["message"].as_str().unwrap().to_string()))
+        .collect()
+}
+
+#[test]
+fn a_replica_with_another_configuration_is_a_security_finding() {
+    let a = replica("r1", None);
+    let url = a.store_url().unwrap().to_string();
+    assert!(!finding_codes(&a).iter().any(|(c, _)| c.starts_with("cluster-")), "{:?}", finding_codes(&a));
+    // A top-level key, so before the [cluster] table.
+    let other = format!("shutdown_grace_secs = 31\n{MULTI}");
+    let _b = Gateway::start_with_env(
+        Some(&other),
+        &["--node-id", "r2", "--store", &url],
+        &[("WASMCLAW_MASTER_KEY", MASTER_KEY)],
+    );
+    let found = finding_codes(&a);
+    let mismatch = found.iter().find(|(c, _)| c == "cluster-config-mismatch");
+    assert!(mismatch.is_some_and(|(_, m)| m.contains("r2") && m.contains("(r1)")), "{found:?}");
+}

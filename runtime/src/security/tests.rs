@@ -365,3 +365,36 @@ fn provider_keys_and_bot_tokens_over_plain_http_are_flagged_unless_local() {
     assert!(f[0].message.contains("provider lan") && f[0].message.contains("Telegram"), "{}", f[0].message);
     assert!(!f[0].message.contains("local") && !f[0].message.contains("cloud"), "{}", f[0].message);
 }
+
+fn node(id: &str, digest: &str, version: &str, live: bool) -> NodeRow {
+    NodeRow {
+        node_id: id.into(),
+        addr: format!("http://{id}:1"),
+        version: version.into(),
+        config_digest: digest.into(),
+        age_secs: 1,
+        heartbeat_age_ms: 1,
+        live,
+    }
+}
+
+#[test]
+fn replicas_with_another_configuration_or_version_are_named() {
+    let v = env!("CARGO_PKG_VERSION");
+    let same = [node("r1", "d", v, true), node("r2", "d", v, true)];
+    assert!(cluster_findings("r1", "d", &same).is_empty());
+    let nodes = [
+        node("r1", "d", v, true),
+        node("r2", "x", v, true),
+        node("r3", "d", "0.0.1", true),
+        node("r4", "x", "0.0.1", false),
+    ];
+    let f = cluster_findings("r1", "d", &nodes);
+    let found: Vec<_> = f.iter().map(|f| (f.code.as_str(), f.severity)).collect();
+    assert_eq!(
+        found,
+        [("cluster-config-mismatch", Severity::Warning), ("cluster-mixed-versions", Severity::Info)]
+    );
+    assert!(f[0].message.contains("r2") && !f[0].message.contains("r4"), "{}", f[0].message);
+    assert!(f[1].message.contains("r3 (0.0.1)") && !f[1].message.contains("r4"), "{}", f[1].message);
+}
