@@ -17,6 +17,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+/// How often a replica reads the credential generation: the bound on how
+/// long another replica's revocation may take to reach its token cache.
+const CREDENTIALS_POLL: Duration = Duration::from_millis(250);
+
 /// The name of the master key's fingerprint in `cluster_facts`.
 const MASTER_KEY_FACT: &str = "master_key_fingerprint";
 
@@ -101,6 +105,9 @@ impl Membership {
                 }
             }
         }
+        // Another replica's credential changes reach this one's token
+        // cache within a read of the generation row.
+        store.watch_credentials(CREDENTIALS_POLL);
         let joined = Arc::new(Membership {
             store,
             claim,

@@ -172,3 +172,41 @@ fn a_replica_with_another_configuration_is_a_security_finding() {
     let mismatch = found.iter().find(|(c, _)| c == "cluster-config-mismatch");
     assert!(mismatch.is_some_and(|(_, m)| m.contains("r2") && m.contains("(r1)")), "{found:?}");
 }
+
+/// How long `gw` takes to refuse `token` with `status` (polling), at most
+/// ten seconds.
+fn refused_after(gw: &Gateway, token: &str, status: u16) -> Duration {
+    let started = Instant::now();
+    loop {
+        let r = gw.get("/v1/skills", Some(token));
+        if r.status == status {
+            return started.elapsed();
+        }
+        assert_eq!(r.status, 200, "{r:?}");
+        assert!(started.elapsed() < Duration::from_secs(10), "still accepted after 10 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_revocation_or_suspension_through_one_replica_reaches_the_others_cache() {
+    let a = replica("r1", None);
+    let url = a.store_url().unwrap().to_string();
+    let b = replica("r2", Some(&url));
+    tenant(&a, "revoked-here");
+    let (token, id) = crate::harness::mint(&a, "revoked-here", ADMIN_KEY, "member");
+    // Warm in b's cache: accepted twice, the second time from the cache.
+    b.get("/v1/skills", Some(&token)).expect(200);
+    b.get("/v1/skills", Some(&token)).expect(200);
+    a.delete(&format!("/v1/tenants/revoked-here/tokens/{id}"), Some(ADMIN_KEY)).expect(200);
+    let took = refused_after(&b, &token, 401);
+    eprintln!("revocation through r1 refused by r2 after {took:?}");
+
+    let t = tenant(&a, "suspended-here");
+    b.get("/v1/skills", Some(&t.member)).expect(200);
+    b.get("/v1/skills", Some(&t.member)).expect(200);
+    a.req("POST", "/v1/tenants/suspended-here/suspend", Some(ADMIN_KEY), crate::harness::Body::None)
+        .expect(200);
+    let took = refused_after(&b, &t.member, 403);
+    eprintln!("suspension through r1 refused by r2 after {took:?}");
+}

@@ -74,4 +74,11 @@ pub trait ClusterStore: Send + Sync {
     fn nodes(&self) -> Result<Vec<NodeRow>, StoreError>;
     /// The shared fact `name`: set to `value` if it has none, then read.
     fn fact_or_insert(&self, name: &str, value: &str) -> Result<String, StoreError>;
+    /// From now on, reads the credential generation every `every` and
+    /// moves [`Db::credentials_generation`](super::Db::credentials_generation)
+    /// when another replica changed a credential (a token revoked or
+    /// rotated, a tenant suspended, resumed or deleted), and on every read
+    /// that fails (the database away: no cached credential is to be
+    /// trusted until it answers again). Once per store.
+    fn watch_credentials(&self, every: Duration);
 }

@@ -109,6 +109,40 @@ impl ClusterStore for PgBackend {
         })
     }
 
+    fn watch_credentials(&self, every: Duration) {
+        use std::sync::atomic::Ordering;
+        if self.watching.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let (pool, mirror) = (self.pool.clone(), self.credentials.clone());
+        self.handle.spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut seen: Option<i64> = None;
+            let mut first = true;
+            loop {
+                tick.tick().await;
+                let read = async {
+                    let c = pool.get().await?;
+                    let stmt = c.prepare_cached("SELECT generation FROM credentials_generation").await?;
+                    Ok::<i64, StoreError>(c.query_one(&stmt, &[]).await?.get(0))
+                };
+                let now = tokio::time::timeout(every * 4 + Duration::from_secs(1), read)
+                    .await
+                    .ok()
+                    .and_then(Result::ok);
+                // Moved since the last read, or unknown (a failed read, or
+                // the first after one): the mirror moves, so the token
+                // cache checks again at the database.
+                if now.is_none() || (now != seen && !first) {
+                    mirror.fetch_add(1, Ordering::AcqRel);
+                }
+                first = false;
+                seen = now;
+            }
+        });
+    }
+
     fn fact_or_insert(&self, name: &str, value: &str) -> Result<String, StoreError> {
         let (name, value) = (name.to_string(), value.to_string());
         self.transact(move |tx| {
@@ -193,6 +227,29 @@ mod tests {
         assert_eq!(c.fact_or_insert("master_key", "fp-1").unwrap(), "fp-1");
         assert_eq!(c.fact_or_insert("master_key", "fp-2").unwrap(), "fp-1");
         assert_eq!(c.fact_or_insert("other", "x").unwrap(), "x");
+    }
+
+    #[test]
+    fn a_credential_change_through_another_store_moves_the_watching_stores_generation() {
+        use crate::records::Tenant;
+        let Some(guard) = crate::store::pg_testing::TestDb::create() else { return };
+        let open = || crate::store::Db::open_postgres_with(guard.url(), &testing::pg_options()).unwrap();
+        let (a, b) = (open(), open());
+        let t = testing::t("acme");
+        a.tenant_create(&Tenant { id: t.clone(), created: 1, suspended: false }).unwrap();
+        b.cluster().unwrap().watch_credentials(Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(300));
+        let quiet = b.credentials_generation();
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(b.credentials_generation(), quiet, "nothing changed, so the generation stays");
+        // A suspends the tenant: b made no change of its own.
+        let started = std::time::Instant::now();
+        a.tenant_set_suspended(&t, true).unwrap();
+        while b.credentials_generation() == quiet {
+            assert!(started.elapsed() < Duration::from_secs(10), "b never saw a's change");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        eprintln!("seen by the other store after {:?}", started.elapsed());
     }
 
     #[test]

@@ -120,7 +120,9 @@ pub(crate) struct PgBackend {
     call_timeout: Duration,
     /// The in-process mirror of the `credentials_generation` row; see
     /// [`PgBackend::credentials_generation`].
-    credentials: AtomicU64,
+    credentials: std::sync::Arc<AtomicU64>,
+    /// Whether the background read of the generation runs (a replica).
+    watching: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for PgBackend {
@@ -184,7 +186,8 @@ impl PgBackend {
             pool,
             passwords: secrets.to_vec(),
             call_timeout: options.statement_timeout * 2 + options.pool_timeout * 2 + Duration::from_secs(5),
-            credentials: AtomicU64::new(0),
+            credentials: std::sync::Arc::new(AtomicU64::new(0)),
+            watching: std::sync::atomic::AtomicBool::new(false),
         };
         let migrated = backend.run(migrate::migrate(target));
         migrated.map_err(|e| match e {
@@ -201,11 +204,11 @@ impl PgBackend {
     /// Such a change also bumps the `credentials_generation` row in its own
     /// transaction, but this reads the in-process mirror, which every
     /// such method of this process moves after its own transaction: with
-    /// one gateway per database (this step) every credential change is one
-    /// of ours, and the token cache asks on every request, so it must not
-    /// cost a round trip. Several gateways on one database (the next step)
-    /// need another's changes too: they will LISTEN for a NOTIFY sent by
-    /// those transactions, or read the row, into this mirror.
+    /// one gateway per database every credential change is one of ours,
+    /// and the token cache asks on every request, so it must not cost a
+    /// round trip. A replica of a cluster also needs the others' changes:
+    /// [`ClusterStore::watch_credentials`](crate::store::cluster::ClusterStore::watch_credentials)
+    /// reads the row in the background and moves the mirror when it moved.
     pub fn credentials_generation(&self) -> u64 {
         self.credentials.load(Ordering::Acquire)
     }
