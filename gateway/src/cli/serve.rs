@@ -68,7 +68,8 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             Some(url) => url.clone(),
             None if addr.ip().is_unspecified() => {
                 return Err(Error::Config(format!(
-                    "--node-id with --listen {addr}: say where the other replicas reach this one                      (--advertise http://HOST:PORT)"
+                    "--node-id with --listen {addr}: say where the other replicas reach this one \
+                     (--advertise http://HOST:PORT)"
                 ))
                 .into());
             }
