@@ -219,6 +219,12 @@ impl Runtime {
         }
     }
 
+    /// Whether another process took this replica's node id (it stopped
+    /// beating for longer than the TTL): it must stop serving.
+    pub fn cluster_lost(&self) -> bool {
+        self.inner.membership.get().is_some_and(|m| m.is_lost())
+    }
+
     /// This replica's node id, in a cluster.
     pub fn node_id(&self) -> Option<&str> {
         self.inner.membership.get().map(|m| m.node_id())

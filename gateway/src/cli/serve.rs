@@ -83,9 +83,35 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!(%addr, skills = loaded, data_dir = %config.data_dir.display(), store = %config.store, "serving");
     println!("wasmclaw listening on http://{addr}");
     std::io::stdout().flush().ok();
-    wasmclaw_gateway::run(listener, Gateway::new(runtime.clone()), shutdown_signal())
+    // A replica whose node id another process took (it stalled past the
+    // TTL) stops: two processes must never serve as one node.
+    let lost = {
+        let rt = runtime.clone();
+        async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                if rt.cluster_lost() {
+                    return;
+                }
+            }
+        }
+    };
+    let stop = async move {
+        tokio::select! {
+            () = shutdown_signal() => {}
+            () = lost => {}
+        }
+    };
+    wasmclaw_gateway::run(listener, Gateway::new(runtime.clone()), stop)
         .await
         .map_err(|e| Error::Io { context: "serving".into(), source: e })?;
+    if runtime.cluster_lost() {
+        return Err(Error::Conflict(
+            "this replica's node id was taken over by another process while it did not beat; it stopped"
+                .into(),
+        )
+        .into());
+    }
     if let Err(e) = runtime.leave_cluster().await {
         tracing::warn!(error = %e, "could not leave the cluster; its row expires by itself");
     }

@@ -210,3 +210,22 @@ fn a_revocation_or_suspension_through_one_replica_reaches_the_others_cache() {
     let took = refused_after(&b, &t.member, 403);
     eprintln!("suspension through r1 refused by r2 after {took:?}");
 }
+
+#[test]
+fn a_replica_that_stalled_past_its_ttl_stops_when_it_wakes_to_find_its_node_id_taken() {
+    let mut a = replica("r1", None);
+    let url = a.store_url().unwrap().to_string();
+    // A stalled process (a long GC pause, a frozen VM): it does not beat.
+    a.signal("STOP");
+    // The pod is restarted elsewhere under its name: the new process waits
+    // out the old row (the TTL), then takes the node id.
+    let b = replica("r1", Some(&url));
+    assert_eq!(nodes(&b)[0]["addr"], format!("http://{}", b.addr));
+    // The old one wakes: its next heartbeat finds the id taken; it stops
+    // serving and exits 17, and the node is still the new process.
+    a.signal("CONT");
+    let exit = a.wait_exit(Duration::from_secs(30)).expect("the stale replica went on serving");
+    assert_eq!(exit.code(), Some(17), "log:\n{}", a.log_text());
+    assert!(a.log_text().contains("taken over by another process"), "{}", a.log_text());
+    assert_eq!(nodes(&b)[0]["addr"], format!("http://{}", b.addr));
+}

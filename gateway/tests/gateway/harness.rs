@@ -355,6 +355,35 @@ impl Gateway {
         self.store = Some(db);
     }
 
+    /// Sends `signal` (`STOP`, `CONT`, …) to the process.
+    // Used by the suites only gateway_pg runs.
+    #[allow(dead_code)]
+    pub fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().expect("the gateway is running").id().to_string();
+        let status = Command::new("kill").args([&format!("-{signal}"), &pid]).status().expect("run kill");
+        assert!(status.success(), "kill -{signal} failed");
+    }
+
+    /// Waits at most `bound` for the process to exit by itself; its exit
+    /// status, or `None` (still running).
+    // Used by the suites only gateway_pg runs.
+    #[allow(dead_code)]
+    pub fn wait_exit(&mut self, bound: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + bound;
+        loop {
+            let child = self.child.as_mut().expect("the gateway is running");
+            if let Some(s) = child.try_wait().expect("wait for the gateway") {
+                self.child = None;
+                self.disarm();
+                return Some(s);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Sends SIGKILL (the process ends at once, whatever it was writing)
     /// and waits until it is gone.
     pub fn kill(&mut self) {
