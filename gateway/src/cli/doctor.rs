@@ -211,10 +211,17 @@ fn store_status(url: &StoreUrl, s: &PgStatus) -> Check {
         ),
     };
     let level = if schema_level == Level::Fail { Level::Fail } else { tls_level };
+    let cluster = match s.live_nodes.as_slice() {
+        [] => String::new(),
+        nodes => {
+            let named: Vec<String> = nodes.iter().map(|(id, addr)| format!("{id} {addr}")).collect();
+            format!(", cluster: {} live replica(s) ({})", nodes.len(), named.join(", "))
+        }
+    };
     check(
         level,
         format!(
-            "store {url}: reachable at {}, PostgreSQL {}, {tls}, {schema}",
+            "store {url}: reachable at {}, PostgreSQL {}, {tls}, {schema}{cluster}",
             s.endpoints, s.server_version
         ),
     )
@@ -300,6 +307,7 @@ mod tests {
             local,
             schema,
             known_schema: 3,
+            live_nodes: Vec::new(),
         }
     }
 
@@ -330,5 +338,11 @@ mod tests {
         assert_eq!(line(&status(Some(3), None, true)).0, Level::Ok);
         let (level, text) = line(&status(Some(3), None, false));
         assert!(level == Level::Warn && text.contains("leaves this machine unencrypted"), "{text}");
+        // The live replicas of a cluster on it are named.
+        let mut clustered = status(Some(3), Some("TLSv1.3"), false);
+        clustered.live_nodes = vec![("r1".into(), "http://10.0.0.1:8080".into())];
+        let (level, text) = line(&clustered);
+        assert_eq!(level, Level::Ok);
+        assert!(text.ends_with(", cluster: 1 live replica(s) (r1 http://10.0.0.1:8080)"), "{text}");
     }
 }

@@ -229,3 +229,18 @@ fn a_replica_that_stalled_past_its_ttl_stops_when_it_wakes_to_find_its_node_id_t
     assert!(a.log_text().contains("taken over by another process"), "{}", a.log_text());
     assert_eq!(nodes(&b)[0]["addr"], format!("http://{}", b.addr));
 }
+
+#[test]
+fn doctor_names_the_live_replicas_of_the_store() {
+    let a = replica("r1", None);
+    let url = a.store_url().unwrap().to_string();
+    let data = a.data_dir().display().to_string();
+    let (code, stdout, stderr) =
+        wasmclaw(&["doctor", "--data-dir", &data, "--store", &url], &[], Duration::from_secs(60));
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("store postgres://"))
+        .unwrap_or_else(|| panic!("{stdout}{stderr}"));
+    assert!(line.contains(&format!("cluster: 1 live replica(s) (r1 http://{})", a.addr)), "{line}");
+    assert!(code == Some(0) || code == Some(21), "{stdout}{stderr}");
+}

@@ -35,6 +35,10 @@ pub struct PgStatus {
     pub schema: Option<i64>,
     /// The version this binary migrates it to.
     pub known_schema: i64,
+    /// The live replicas of a cluster on this database (node id and
+    /// address), by node id; empty when none is live or the schema has no
+    /// membership yet.
+    pub live_nodes: Vec<(String, String)>,
 }
 
 /// A PostgreSQL store's URL, read and ready to be looked at.
@@ -172,12 +176,21 @@ impl PgProbe {
                 )
                 .await?;
             let schema = migrate::applied_version(&client).await?;
-            Ok::<_, StoreError>((row.get::<_, String>(0), row.get::<_, Option<String>>(1), schema))
+            let has_nodes: Option<String> =
+                client.query_one("SELECT to_regclass('nodes')::text", &[]).await?.get(0);
+            let mut live = Vec::new();
+            if has_nodes.is_some() {
+                let rows = client
+                    .query("SELECT node_id, addr FROM nodes WHERE expires_at > now() ORDER BY node_id", &[])
+                    .await?;
+                live = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+            }
+            Ok::<_, StoreError>((row.get::<_, String>(0), row.get::<_, Option<String>>(1), schema, live))
         };
         let read = tokio::time::timeout(self.limit, read).await;
         drop(client);
         driver.abort();
-        let (server_version, tls, schema) = read.map_err(|_| {
+        let (server_version, tls, schema, live_nodes) = read.map_err(|_| {
             StoreError::Unavailable(format!(
                 "PostgreSQL: connected, then no answer within {} s",
                 self.limit.as_secs_f32()
@@ -191,6 +204,7 @@ impl PgProbe {
             local: self.is_local(),
             schema,
             known_schema: migrate::known_version(),
+            live_nodes,
         })
     }
 
