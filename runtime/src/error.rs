@@ -145,6 +145,11 @@ pub enum StoreError {
     /// Rows given to import are not valid (a restore's data).
     #[error("invalid data: {0}")]
     Invalid(String),
+    /// A write of this tenant's state was refused because this replica no
+    /// longer holds the tenant's lease (another replica took it over):
+    /// nothing was written, and the tenant is served elsewhere now.
+    #[error("tenant {0} has moved to another replica")]
+    TenantMoved(String),
 }
 
 fn stderr_suffix(stderr: &str) -> String {

@@ -188,12 +188,24 @@ impl Runtime {
             return Ok(());
         }
         let config = &self.inner.config;
+        let inner = Arc::downgrade(&self.inner);
+        let forget = Box::new(move |tenant: &str| {
+            if let (Some(inner), Ok(t)) = (inner.upgrade(), TenantId::parse(tenant)) {
+                // Taken anew, lost or given up: what another replica may
+                // have changed is read again (bound skills and grants,
+                // redactors, the disk count; the token cache follows the
+                // credential generation).
+                inner.skills.forget(&t);
+                inner.secrets.forget(&t);
+                inner.tenants.refresh(&t);
+            }
+        });
         let joined = crate::cluster::Membership::join(
             &self.inner.db,
             identity,
             &config.cluster,
-            config.shared_digest(),
-            self.inner.master_fingerprint.clone(),
+            (config.shared_digest(), self.inner.master_fingerprint.clone()),
+            forget,
         )
         .await?;
         joined.spawn_heartbeat();
@@ -207,6 +219,23 @@ impl Runtime {
         match self.inner.membership.get() {
             Some(m) => m.leave().await,
             None => Ok(()),
+        }
+    }
+
+    /// Where a request of `tenant` is served ([`crate::cluster::Route`]);
+    /// `None` for a single gateway (always here).
+    pub async fn route(&self, tenant: &str) -> Result<Option<crate::cluster::Route>, Error> {
+        match self.inner.membership.get() {
+            Some(m) => Ok(Some(m.route(tenant).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Every tenant lease of the cluster; `None` for a single gateway.
+    pub async fn cluster_leases(&self) -> Result<Option<Vec<crate::store::cluster::LeaseRow>>, Error> {
+        match self.inner.membership.get() {
+            Some(m) => Ok(Some(m.leases().await?)),
+            None => Ok(None),
         }
     }
 

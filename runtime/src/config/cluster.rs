@@ -13,6 +13,9 @@ pub struct ClusterConfig {
     /// How long a row lives without a heartbeat, milliseconds: a replica
     /// that stops beating is taken for dead after this long.
     pub ttl_ms: u64,
+    /// How long a replica keeps a tenant's lease with no request or call
+    /// of the tenant before giving it up, milliseconds.
+    pub lease_idle_ms: u64,
     /// Lets a second replica join while another is live. Off by default:
     /// this build keeps membership only, not yet one owner per tenant nor
     /// cache invalidation across replicas, so a token revoked, a secret
@@ -23,7 +26,12 @@ pub struct ClusterConfig {
 
 impl Default for ClusterConfig {
     fn default() -> Self {
-        ClusterConfig { heartbeat_ms: 1_000, ttl_ms: 5_000, experimental_multi_node: false }
+        ClusterConfig {
+            heartbeat_ms: 1_000,
+            ttl_ms: 5_000,
+            lease_idle_ms: 60_000,
+            experimental_multi_node: false,
+        }
     }
 }
 
@@ -37,6 +45,12 @@ impl ClusterConfig {
             return Err(format!(
                 "cluster.ttl_ms: at least twice cluster.heartbeat_ms ({}) and at most 600000",
                 2 * self.heartbeat_ms
+            ));
+        }
+        if self.lease_idle_ms < self.heartbeat_ms || self.lease_idle_ms > 86_400_000 {
+            return Err(format!(
+                "cluster.lease_idle_ms: at least cluster.heartbeat_ms ({}) and at most 86400000",
+                self.heartbeat_ms
             ));
         }
         Ok(())

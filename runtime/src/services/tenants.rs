@@ -224,6 +224,13 @@ impl TenantService {
         lock(&self.deleted).remove(tenant);
     }
 
+    /// Drops the tenant's slot (its disk count is measured again on the
+    /// next call): its lease was taken here anew, and another replica may
+    /// have written its files meanwhile. Calls running keep theirs.
+    pub(crate) fn refresh(&self, tenant: &TenantId) {
+        lock(&self.slots).remove(tenant);
+    }
+
     /// A tenant deleted: its slot goes, and no call may run as it until it
     /// is created again.
     pub(crate) fn forget(&self, tenant: &TenantId) {

@@ -7,6 +7,7 @@
 //! clock never decides whether a node is alive.
 
 use super::StoreError;
+
 use serde::Serialize;
 use std::time::Duration;
 
@@ -59,15 +60,70 @@ pub enum JoinRefusal {
     },
 }
 
+/// What taking a tenant's lease found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeaseTake {
+    /// This process holds the lease now, at this epoch; `taken` when this
+    /// call took it (the epoch moved: whatever this process remembered of
+    /// the tenant may be stale).
+    Held {
+        /// The lease's epoch.
+        epoch: i64,
+        /// Whether it was taken just now.
+        taken: bool,
+    },
+    /// Another live replica holds it.
+    Owned {
+        /// That replica's node id.
+        node_id: String,
+        /// Where it is reached.
+        addr: String,
+        /// How long its membership row has to live if it stops beating.
+        expires_in_ms: u64,
+    },
+    /// No such tenant: no lease is made for it (so names that exist
+    /// nowhere leave no rows).
+    NoTenant,
+}
+
+/// A tenant's lease as the table holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LeaseRow {
+    /// The tenant.
+    pub tenant: String,
+    /// Its owner's node id (empty: released).
+    pub node_id: String,
+    /// The lease's epoch (grows at every change of owner).
+    pub epoch: i64,
+    /// Seconds since it was taken.
+    pub age_secs: u64,
+    /// Whether its owner is live (the lease is held).
+    pub live: bool,
+}
+
+/// How a heartbeat went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Beat {
+    /// Renewed; `continuous` when the row had not expired before it (no
+    /// other replica could have taken this one's tenants in between).
+    Renewed {
+        /// Whether the row was still live.
+        continuous: bool,
+    },
+    /// The row is another process's now.
+    Lost,
+}
+
 /// The cluster operations of a shared store.
 pub trait ClusterStore: Send + Sync {
     /// Joins as `claim` for `ttl`: the row is created, or taken over when
     /// it is expired or already this process's. `Ok(Err(_))` when another
     /// live process holds the node id.
     fn node_join(&self, claim: &NodeClaim, ttl: Duration) -> Result<Result<(), JoinRefusal>, StoreError>;
-    /// Extends this process's row by `ttl` from now; `false` when the row
-    /// is no longer this process's (it expired and another took the id).
-    fn node_heartbeat(&self, node_id: &str, instance: &str, ttl: Duration) -> Result<bool, StoreError>;
+    /// Extends this process's row by `ttl` from now ([`Beat::Lost`] when
+    /// the row is no longer this process's: it expired and another took
+    /// the id).
+    fn node_heartbeat(&self, node_id: &str, instance: &str, ttl: Duration) -> Result<Beat, StoreError>;
     /// Removes this process's row (a graceful stop).
     fn node_leave(&self, node_id: &str, instance: &str) -> Result<(), StoreError>;
     /// Every node, live or expired, by node id.
@@ -81,4 +137,25 @@ pub trait ClusterStore: Send + Sync {
     /// that fails (the database away: no cached credential is to be
     /// trusted until it answers again). Once per store.
     fn watch_credentials(&self, every: Duration);
+
+    /// From now on, every write of a tenant's state by this store checks in
+    /// its own transaction that this process (`node_id`, `instance`) holds
+    /// the tenant's lease at the epoch it took, and fails with
+    /// [`StoreError::TenantMoved`] otherwise, writing nothing. Once per
+    /// store.
+    fn enable_fencing(&self, node_id: &str, instance: &str);
+    /// Takes `tenant`'s lease for this process when it has no live owner
+    /// (the epoch grows by one), or finds who holds it. This process must be
+    /// live itself: an expired membership takes nothing.
+    fn lease_take(&self, tenant: &str) -> Result<LeaseTake, StoreError>;
+    /// Whether this process holds `tenant`'s lease (as far as the writes'
+    /// fence knows: the last take, release or refused write).
+    fn lease_held(&self, tenant: &str) -> bool;
+    /// Gives `tenant`'s lease up (kept as a row without owner).
+    fn lease_release(&self, tenant: &str) -> Result<(), StoreError>;
+    /// Forgets every lease this process holds without a round trip (its
+    /// membership lapsed: they may be another's already); returns them.
+    fn lease_forget_all(&self) -> Vec<String>;
+    /// Every lease, by tenant.
+    fn leases(&self) -> Result<Vec<LeaseRow>, StoreError>;
 }

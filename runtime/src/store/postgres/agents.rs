@@ -39,9 +39,10 @@ impl PgBackend {
     /// Stores an agent; with `create`, `Ok(false)` (nothing written) when the
     /// tenant has one of that name already.
     pub fn agent_put(&self, tenant: &TenantId, agent: &AgentSpec, create: bool) -> Result<bool, StoreError> {
+        let fence = self.fence_for(tenant.as_str())?;
         let json = super::codec::encode(agent)?;
         let (tenant, name) = (tenant.to_string(), agent.name.as_bytes().to_vec());
-        self.with_client(move |c| {
+        self.transact_fenced(fence, move |c| {
             Box::pin(async move {
                 let sql = if create {
                     "INSERT INTO agents (tenant, name, spec) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING"
@@ -82,12 +83,13 @@ impl PgBackend {
     /// Removes an agent and its sessions in one transaction; whether it
     /// existed.
     pub fn agent_remove(&self, tenant: &TenantId, name: &str) -> Result<bool, StoreError> {
+        let fence = self.fence_for(tenant.as_str())?;
         let (tenant, agent) = (tenant.to_string(), name.as_bytes().to_vec());
         let mut sessions = agent.clone();
         sessions.push(0);
         // `agent \0` + one: a name's sessions are a byte range.
         let upper = prefix_upper(&sessions);
-        self.transact(move |tx| {
+        self.transact_fenced(fence, move |tx| {
             Box::pin(async move {
                 let stmt = tx.prepare_cached("DELETE FROM agents WHERE tenant = $1 AND name = $2").await?;
                 let existed = tx.execute(&stmt, &[&tenant, &agent]).await? > 0;
@@ -139,10 +141,11 @@ impl PgBackend {
         session: &Session,
         usage: &[(String, String, LlmUsage)],
     ) -> Result<bool, StoreError> {
+        let fence = self.fence_for(tenant.as_str())?;
         let json = super::codec::encode(session)?;
         let (tenant, agent, k, usage) =
             (tenant.to_string(), agent.to_string(), key(&[agent, peer.as_str()]), usage.to_vec());
-        self.transact(move |tx| {
+        self.transact_fenced(fence, move |tx| {
             Box::pin(async move {
                 // Shared-locks the agent: a removal waits for this turn,
                 // then removes its session with the others.
@@ -179,8 +182,9 @@ impl PgBackend {
 
     /// Removes a session; whether it existed.
     pub fn session_remove(&self, tenant: &TenantId, agent: &str, peer: &UserId) -> Result<bool, StoreError> {
+        let fence = self.fence_for(tenant.as_str())?;
         let (tenant, k) = (tenant.to_string(), key(&[agent, peer.as_str()]));
-        self.with_client(move |c| {
+        self.transact_fenced(fence, move |c| {
             Box::pin(async move {
                 let stmt = c.prepare_cached("DELETE FROM sessions WHERE tenant = $1 AND key = $2").await?;
                 Ok(c.execute(&stmt, &[&tenant, &k]).await? > 0)

@@ -12,9 +12,10 @@ impl PgBackend {
     /// Adds a channel; `Ok(false)` (nothing written) if the tenant has one
     /// of that name.
     pub fn channel_add(&self, tenant: &TenantId, spec: &ChannelSpec) -> Result<bool, StoreError> {
+        let fence = self.fence_for(tenant.as_str())?;
         let json = super::codec::encode(spec)?;
         let (tenant, name) = (tenant.to_string(), spec.name.as_bytes().to_vec());
-        self.with_client(move |c| {
+        self.transact_fenced(fence, move |c| {
             Box::pin(async move {
                 let stmt = c
                     .prepare_cached(
@@ -52,8 +53,9 @@ impl PgBackend {
 
     /// Removes a channel; whether it existed.
     pub fn channel_remove(&self, tenant: &TenantId, name: &str) -> Result<bool, StoreError> {
+        let fence = self.fence_for(tenant.as_str())?;
         let (tenant, name) = (tenant.to_string(), name.as_bytes().to_vec());
-        self.with_client(move |c| {
+        self.transact_fenced(fence, move |c| {
             Box::pin(async move {
                 let stmt = c.prepare_cached("DELETE FROM channels WHERE tenant = $1 AND name = $2").await?;
                 Ok(c.execute(&stmt, &[&tenant, &name]).await? > 0)

@@ -3,7 +3,7 @@
 //! `now()`.
 
 use super::{PgBackend, StoreError};
-use crate::store::cluster::{ClusterStore, JoinRefusal, NodeClaim, NodeRow};
+use crate::store::cluster::{Beat, ClusterStore, JoinRefusal, LeaseRow, LeaseTake, NodeClaim, NodeRow};
 use std::time::Duration;
 
 /// Takes the row when it is new, expired, or this process's own; a live
@@ -54,17 +54,25 @@ impl ClusterStore for PgBackend {
         })
     }
 
-    fn node_heartbeat(&self, node_id: &str, instance: &str, ttl: Duration) -> Result<bool, StoreError> {
+    fn node_heartbeat(&self, node_id: &str, instance: &str, ttl: Duration) -> Result<Beat, StoreError> {
         let (node_id, instance, secs) = (node_id.to_string(), instance.to_string(), ttl.as_secs_f64());
         self.with_client(move |c| {
             Box::pin(async move {
+                // The old row is read in the same statement: whether it had
+                // lapsed before this beat (then another replica may have
+                // taken this one's tenants meanwhile).
                 let stmt = c
                     .prepare_cached(
-                        "UPDATE nodes SET heartbeat_at = now(), expires_at = now() + make_interval(secs => $3) \
-                         WHERE node_id = $1 AND instance = $2",
+                        "WITH old AS (SELECT expires_at > now() AS live FROM nodes \
+                         WHERE node_id = $1 AND instance = $2 FOR UPDATE) \
+                         UPDATE nodes SET heartbeat_at = now(), expires_at = now() + make_interval(secs => $3) \
+                         FROM old WHERE node_id = $1 AND instance = $2 RETURNING old.live",
                     )
                     .await?;
-                Ok(c.execute(&stmt, &[&node_id, &instance, &secs]).await? == 1)
+                Ok(match c.query_opt(&stmt, &[&node_id, &instance, &secs]).await? {
+                    Some(r) => Beat::Renewed { continuous: r.get(0) },
+                    None => Beat::Lost,
+                })
             })
         })
     }
@@ -143,6 +151,30 @@ impl ClusterStore for PgBackend {
         });
     }
 
+    fn enable_fencing(&self, node_id: &str, instance: &str) {
+        self.fence_enable(node_id, instance);
+    }
+
+    fn lease_take(&self, tenant: &str) -> Result<LeaseTake, StoreError> {
+        self.lease_take_pg(tenant)
+    }
+
+    fn lease_held(&self, tenant: &str) -> bool {
+        self.fence_held(tenant)
+    }
+
+    fn lease_release(&self, tenant: &str) -> Result<(), StoreError> {
+        self.lease_release_pg(tenant)
+    }
+
+    fn lease_forget_all(&self) -> Vec<String> {
+        self.fence_forget_all()
+    }
+
+    fn leases(&self) -> Result<Vec<LeaseRow>, StoreError> {
+        self.leases_pg()
+    }
+
     fn fact_or_insert(&self, name: &str, value: &str) -> Result<String, StoreError> {
         let (name, value) = (name.to_string(), value.to_string());
         self.transact(move |tx| {
@@ -162,8 +194,12 @@ impl ClusterStore for PgBackend {
 }
 
 #[cfg(test)]
+#[path = "leases_tests.rs"]
+mod leases_tests;
+
+#[cfg(test)]
 mod tests {
-    use crate::store::cluster::{JoinRefusal, NodeClaim};
+    use crate::store::cluster::{Beat, JoinRefusal, NodeClaim};
     use crate::store::testing;
     use std::time::Duration;
 
@@ -205,19 +241,32 @@ mod tests {
         let Some((_guard, db)) = testing::postgres() else { return };
         let c = db.cluster().unwrap();
         c.node_join(&claim("r1", "old"), Duration::from_millis(300)).unwrap().unwrap();
-        assert!(c.node_heartbeat("r1", "old", Duration::from_millis(300)).unwrap());
+        assert_eq!(
+            c.node_heartbeat("r1", "old", Duration::from_millis(300)).unwrap(),
+            Beat::Renewed { continuous: true }
+        );
         std::thread::sleep(Duration::from_millis(500));
         assert!(!c.nodes().unwrap()[0].live, "expired by the server's clock");
         c.node_join(&claim("r1", "new"), LONG).unwrap().unwrap();
         // The old process's heartbeat no longer extends anything.
-        assert!(!c.node_heartbeat("r1", "old", LONG).unwrap());
-        assert!(c.node_heartbeat("r1", "new", LONG).unwrap());
+        assert_eq!(c.node_heartbeat("r1", "old", LONG).unwrap(), Beat::Lost);
+        assert_eq!(c.node_heartbeat("r1", "new", LONG).unwrap(), Beat::Renewed { continuous: true });
         assert_eq!(c.nodes().unwrap()[0].addr, "http://new:8080");
         // Nor can the old one remove the new one's row.
         c.node_leave("r1", "old").unwrap();
         assert_eq!(c.nodes().unwrap().len(), 1);
         c.node_leave("r1", "new").unwrap();
         assert!(c.nodes().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_heartbeat_after_the_row_lapsed_says_it_was_not_continuous() {
+        let Some((_guard, db)) = testing::postgres() else { return };
+        let c = db.cluster().unwrap();
+        c.node_join(&claim("r1", "a"), Duration::from_millis(200)).unwrap().unwrap();
+        std::thread::sleep(Duration::from_millis(400));
+        assert_eq!(c.node_heartbeat("r1", "a", LONG).unwrap(), Beat::Renewed { continuous: false });
+        assert_eq!(c.node_heartbeat("r1", "a", LONG).unwrap(), Beat::Renewed { continuous: true });
     }
 
     #[test]

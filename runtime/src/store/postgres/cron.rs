@@ -35,6 +35,7 @@ impl PgBackend {
     /// read in the same transaction as the insert, under the tenant's cron
     /// lock, so concurrent adds cannot overshoot the quota.
     pub fn cron_add(&self, job: &Job, tenant_max_jobs: u32, skill_max_jobs: u32) -> Result<(), StoreError> {
+        let fence = self.fence_for(job.tenant.as_str())?;
         if job.skill.is_empty() || job.skill.contains('\0') || job.id.is_empty() || job.id.contains('\0') {
             return Err(StoreError::Backend(
                 "a cron job's skill and id must be non-empty, without NUL".into(),
@@ -43,7 +44,7 @@ impl PgBackend {
         let json = encode(job)?;
         let (id, tenant, skill) = (job.id.clone(), job.tenant.to_string(), job.skill.as_bytes().to_vec());
         let next_run = ordered(job.next_run);
-        self.transact(move |tx| {
+        self.transact_fenced(fence, move |tx| {
             Box::pin(async move {
                 lock(tx, LockSpace::Cron, &tenant).await?;
                 let exists = tx.prepare_cached("SELECT 1 FROM cron_jobs WHERE id = $1").await?;
@@ -158,11 +159,13 @@ impl PgBackend {
         if skill.contains('\0') || id.contains('\0') {
             return Ok(false);
         }
+        let fence = self.fence_for(tenant.as_str())?;
         let owner = (tenant.clone(), skill.to_string());
         let (t, s, key) = (tenant.to_string(), skill.as_bytes().to_vec(), id.as_bytes().to_vec());
         self.transact_with(
             move |tx| {
                 Box::pin(async move {
+                    fence.check(tx).await?;
                     let stmt = tx
                         .prepare_cached(
                             "SELECT job FROM cron_jobs WHERE id = $1 AND tenant = $2 AND skill = $3 FOR UPDATE",

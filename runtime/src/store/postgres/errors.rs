@@ -48,6 +48,7 @@ pub(super) fn scrub(e: StoreError, secrets: &[String]) -> StoreError {
             scrub_text(&mut m, secrets);
             StoreError::Unavailable(m)
         }
+        moved @ StoreError::TenantMoved(_) => moved,
         StoreError::Open { mut store, mut reason } => {
             scrub_text(&mut store, secrets);
             scrub_text(&mut reason, secrets);

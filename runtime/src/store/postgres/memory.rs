@@ -58,9 +58,10 @@ impl PgBackend {
         value: &str,
         quota: &MemoryQuota,
     ) -> Result<(), StoreError> {
+        let fence = self.fence_for(scope.tenant.as_str())?;
         let (tenant, full_key, value) = (scope.tenant.to_string(), scope_key(&scope, key), value.to_string());
         let (key_len, quota) = (key.len() as u64, *quota);
-        self.transact(move |tx| {
+        self.transact_fenced(fence, move |tx| {
             Box::pin(async move {
                 let stmt = tx.prepare_cached(LOCK_USAGE).await?;
                 let row = tx.query_one(&stmt, &[&tenant]).await?;
@@ -89,9 +90,10 @@ impl PgBackend {
 
     /// Deletes one entry, durably; `false` when there was none.
     pub fn memory_delete(&self, scope: Scope<'_>, key: &str) -> Result<bool, StoreError> {
+        let fence = self.fence_for(scope.tenant.as_str())?;
         let (tenant, full_key, key_len) =
             (scope.tenant.to_string(), scope_key(&scope, key), key.len() as u64);
-        self.transact(move |tx| {
+        self.transact_fenced(fence, move |tx| {
             Box::pin(async move {
                 // The usage row first, as a write does (no deadlock).
                 let stmt =

@@ -58,6 +58,7 @@ mod connect;
 mod cron;
 mod dump;
 mod errors;
+mod leases;
 mod memory;
 mod migrate;
 mod outbox;
@@ -123,6 +124,9 @@ pub(crate) struct PgBackend {
     credentials: std::sync::Arc<AtomicU64>,
     /// Whether the background read of the generation runs (a replica).
     watching: std::sync::atomic::AtomicBool,
+    /// The leases this process holds, checked by every write of a
+    /// tenant's state once fencing is on (a replica).
+    fence: std::sync::Arc<leases::Fence>,
 }
 
 impl std::fmt::Debug for PgBackend {
@@ -188,6 +192,7 @@ impl PgBackend {
             call_timeout: options.statement_timeout * 2 + options.pool_timeout * 2 + Duration::from_secs(5),
             credentials: std::sync::Arc::new(AtomicU64::new(0)),
             watching: std::sync::atomic::AtomicBool::new(false),
+            fence: Default::default(),
         };
         let migrated = backend.run(migrate::migrate(target));
         migrated.map_err(|e| match e {

@@ -23,10 +23,11 @@ impl PgBackend {
     /// Queues a new message, durably (indexed as due at its `next_attempt`
     /// when pending). Fails if the tenant already has a message with its id.
     pub fn outbox_put(&self, m: &Message) -> Result<(), StoreError> {
+        let fence = self.fence_for(m.tenant.as_str())?;
         check_id(&m.id)?;
         let (json, due) = (message_encode(m)?, due(m));
         let (tenant, id) = (m.tenant.to_string(), m.id.clone());
-        self.with_client(move |c| {
+        self.transact_fenced(fence, move |c| {
             Box::pin(async move {
                 let stmt = c
                     .prepare_cached(

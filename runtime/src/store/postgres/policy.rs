@@ -7,8 +7,9 @@ use crate::policy::TenantPolicy;
 impl PgBackend {
     /// Replaces a tenant's policy, durably.
     pub fn set_policy(&self, tenant: &TenantId, policy: &TenantPolicy) -> Result<(), StoreError> {
+        let fence = self.fence_for(tenant.as_str())?;
         let (tenant, json) = (tenant.to_string(), super::codec::encode(policy)?);
-        self.with_client(move |c| {
+        self.transact_fenced(fence, move |c| {
             Box::pin(async move {
                 let stmt = c
                     .prepare_cached(

@@ -27,8 +27,9 @@ impl PgBackend {
         until: u64,
         cap: usize,
     ) -> Result<Replay, StoreError> {
+        let fence = self.fence_for(tenant.as_str())?;
         let (tenant, key) = (tenant.to_string(), key.as_bytes().to_vec());
-        self.transact(move |tx| {
+        self.transact_fenced(fence, move |tx| {
             Box::pin(async move {
                 // The tenant's records are counted and written by one
                 // transaction at a time, as by redb's single writer.

@@ -29,8 +29,9 @@ impl PgBackend {
     /// unreadable; the vault creates keys with
     /// [`PgBackend::secret_key_or_insert`], which never replaces one.
     pub fn put_secret_key(&self, tenant: &TenantId, wrapped: &[u8]) -> Result<(), StoreError> {
+        let fence = self.fence_for(tenant.as_str())?;
         let (tenant, wrapped) = (tenant.to_string(), wrapped.to_vec());
-        self.with_client(move |c| {
+        self.transact_fenced(fence, move |c| {
             Box::pin(async move {
                 let stmt = c
                     .prepare_cached(
@@ -48,8 +49,9 @@ impl PgBackend {
     /// (durably) and returns it. Atomic: of two concurrent first uses, both
     /// get the same key.
     pub fn secret_key_or_insert(&self, tenant: &TenantId, wrapped: &[u8]) -> Result<Vec<u8>, StoreError> {
+        let fence = self.fence_for(tenant.as_str())?;
         let (tenant, wrapped) = (tenant.to_string(), wrapped.to_vec());
-        self.with_client(move |c| {
+        self.transact_fenced(fence, move |c| {
             Box::pin(async move {
                 // The no-op update makes the row come back whether this
                 // statement inserted it or found it (waiting for a
@@ -68,8 +70,9 @@ impl PgBackend {
 
     /// Stores (or replaces) one sealed secret value, durably.
     pub fn put_secret(&self, tenant: &TenantId, name: &str, sealed: &[u8]) -> Result<(), StoreError> {
+        let fence = self.fence_for(tenant.as_str())?;
         let (tenant, name, sealed) = (tenant.to_string(), name.as_bytes().to_vec(), sealed.to_vec());
-        self.with_client(move |c| {
+        self.transact_fenced(fence, move |c| {
             Box::pin(async move {
                 let stmt = c
                     .prepare_cached(
@@ -115,8 +118,9 @@ impl PgBackend {
 
     /// Deletes one secret value, durably; `false` when there was none.
     pub fn delete_secret(&self, tenant: &TenantId, name: &str) -> Result<bool, StoreError> {
+        let fence = self.fence_for(tenant.as_str())?;
         let (tenant, name) = (tenant.to_string(), name.as_bytes().to_vec());
-        self.with_client(move |c| {
+        self.transact_fenced(fence, move |c| {
             Box::pin(async move {
                 let stmt = c.prepare_cached("DELETE FROM secrets WHERE tenant = $1 AND name = $2").await?;
                 Ok(c.execute(&stmt, &[&tenant, &name]).await? > 0)

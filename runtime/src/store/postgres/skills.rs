@@ -102,11 +102,12 @@ impl PgBackend {
         component: &[u8],
         expected: Option<&str>,
     ) -> Result<bool, StoreError> {
+        let fence = self.fence_for(tenant.as_str())?;
         let json = super::codec::encode(skill)?;
         let (tenant, name) = (tenant.to_string(), skill.name.as_bytes().to_vec());
         let (component, digest) = (component.to_vec(), digest_of(component));
         let expected = expected.map(str::to_string);
-        self.transact(move |tx| {
+        self.transact_fenced(fence, move |tx| {
             Box::pin(async move {
                 let stmt =
                     tx.prepare_cached("SELECT record FROM skills WHERE tenant = $1 AND name = $2 FOR UPDATE").await?;
@@ -148,9 +149,10 @@ impl PgBackend {
         name: &str,
         component: &[u8],
     ) -> Result<(), StoreError> {
+        let fence = self.fence_for(tenant.as_str())?;
         let (tenant, name) = (tenant.to_string(), name.as_bytes().to_vec());
         let (component, digest) = (component.to_vec(), digest_of(component));
-        self.transact(move |tx| {
+        self.transact_fenced(fence, move |tx| {
             Box::pin(async move { set_component(tx, &tenant, &name, &digest, &component).await })
         })
     }
@@ -163,9 +165,10 @@ impl PgBackend {
         tenant: &TenantId,
         skill: &InstalledSkill,
     ) -> Result<(), StoreError> {
+        let fence = self.fence_for(tenant.as_str())?;
         let json = super::codec::encode(skill)?;
         let (tenant, name) = (tenant.to_string(), skill.name.as_bytes().to_vec());
-        self.with_client(move |c| {
+        self.transact_fenced(fence, move |c| {
             Box::pin(async move {
                 let stmt = c
                     .prepare_cached(
@@ -220,8 +223,9 @@ impl PgBackend {
 
     /// Uninstalls a skill of `tenant`, durably; `false` if none of that name.
     pub fn skill_remove(&self, tenant: &TenantId, name: &str) -> Result<bool, StoreError> {
+        let fence = self.fence_for(tenant.as_str())?;
         let (tenant, name) = (tenant.to_string(), name.as_bytes().to_vec());
-        self.transact(move |tx| {
+        self.transact_fenced(fence, move |tx| {
             Box::pin(async move {
                 let stmt = tx.prepare_cached("DELETE FROM skills WHERE tenant = $1 AND name = $2").await?;
                 let removed = tx.execute(&stmt, &[&tenant, &name]).await? > 0;

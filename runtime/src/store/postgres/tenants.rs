@@ -51,8 +51,9 @@ impl PgBackend {
 
     /// Sets a tenant's suspension, durably; `None` if there is no such tenant.
     pub fn tenant_set_suspended(&self, id: &TenantId, suspended: bool) -> Result<Option<Tenant>, StoreError> {
+        let fence = self.fence_for(id.as_str())?;
         let id = id.to_string();
-        let out = self.transact(move |tx| {
+        let out = self.transact_fenced(fence, move |tx| {
             Box::pin(async move {
                 let stmt =
                     tx.prepare_cached("SELECT record FROM tenants WHERE tenant = $1 FOR UPDATE").await?;
@@ -74,8 +75,9 @@ impl PgBackend {
     /// usage, agents, sessions, model usage, channels, inbound replay
     /// records) in one durable transaction; `false` if there was no tenant.
     pub fn tenant_delete(&self, id: &TenantId) -> Result<bool, StoreError> {
+        let fence = self.fence_for(id.as_str())?;
         let id = id.to_string();
-        let out = self.transact(move |tx| {
+        let out = self.transact_fenced(fence, move |tx| {
             Box::pin(async move {
                 let stmt = tx.prepare_cached("DELETE FROM tenants WHERE tenant = $1").await?;
                 let existed = tx.execute(&stmt, &[&id]).await? > 0;

@@ -1,6 +1,7 @@
 //! Credentials: `tokens(id, tenant, record)` (records hold SHA-256 hashes
 //! only, never a secret) and the admin key's hash in `meta`.
 
+use super::leases::FenceCheck;
 use super::{PgBackend, StoreError, bump_credentials};
 use crate::ids::TenantId;
 use crate::records::TokenInfo;
@@ -16,9 +17,10 @@ fn id_text(id: &[u8]) -> String {
 impl PgBackend {
     /// Stores a new token, durably; `false` if its id is taken.
     pub fn token_insert(&self, info: &TokenInfo, hash: &[u8; 32]) -> Result<bool, StoreError> {
+        let fence = self.fence_for(info.tenant.as_str())?;
         let (id, tenant, json) =
             (info.id.as_bytes().to_vec(), info.tenant.to_string(), token_encode(info, hash)?);
-        self.with_client(move |c| {
+        self.transact_fenced(fence, move |c| {
             Box::pin(async move {
                 let stmt = c
                     .prepare_cached(
@@ -97,11 +99,15 @@ impl PgBackend {
         change: &mut dyn FnMut(&mut TokenInfo),
         credentials: bool,
     ) -> Result<Option<TokenInfo>, StoreError> {
+        // A credential change is a write of the tenant's state (at its
+        // owner); a touch is bookkeeping any replica may do.
+        let fence = if credentials { self.fence_for(tenant.as_str())? } else { FenceCheck::none() };
         let key = id.as_bytes().to_vec();
         let owner = tenant.clone();
         self.transact_with(
             move |tx| {
                 Box::pin(async move {
+                    fence.check(tx).await?;
                     let stmt =
                         tx.prepare_cached("SELECT record FROM tokens WHERE id = $1 FOR UPDATE").await?;
                     let row = tx.query_opt(&stmt, &[&key]).await?;
@@ -133,8 +139,9 @@ impl PgBackend {
 
     /// Deletes token `id` of `tenant`, durably; `false` if it has no such token.
     pub fn token_remove(&self, tenant: &TenantId, id: &str) -> Result<bool, StoreError> {
+        let fence = self.fence_for(tenant.as_str())?;
         let (owner, key) = (tenant.clone(), id.as_bytes().to_vec());
-        let out = self.transact(move |tx| {
+        let out = self.transact_fenced(fence, move |tx| {
             Box::pin(async move {
                 let stmt = tx.prepare_cached("SELECT record FROM tokens WHERE id = $1 FOR UPDATE").await?;
                 let Some(row) = tx.query_opt(&stmt, &[&key]).await? else { return Ok(false) };

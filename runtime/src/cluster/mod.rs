@@ -8,14 +8,22 @@
 //! (a pod restarted under its name) finds its old row still alive for up
 //! to the TTL and waits it out; a second live process with that id keeps
 //! beating, so the wait ends in a refusal naming its address.
+//!
+//! Each tenant is served by one replica at a time: see [`leases`].
+
+mod leases;
+
+pub use leases::{LeaseGuard, Route};
 
 use crate::config::{ClusterConfig, NodeIdentity};
 use crate::error::Error;
 use crate::store::Db;
-use crate::store::cluster::{ClusterStore, JoinRefusal, NodeClaim, NodeRow};
+use crate::store::StoreError;
+use crate::store::cluster::{Beat, ClusterStore, JoinRefusal, LeaseRow, LeaseTake, NodeClaim, NodeRow};
+use leases::Leases;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How often a replica reads the credential generation: the bound on how
 /// long another replica's revocation may take to reach its token cache.
@@ -32,6 +40,10 @@ pub struct Membership {
     heartbeat: Duration,
     /// Set once a heartbeat finds the row taken by another process.
     lost: AtomicBool,
+    /// The tenants this replica owns.
+    leases: Arc<Leases>,
+    /// How long an unused lease is kept.
+    idle: Duration,
 }
 
 impl std::fmt::Debug for Membership {
@@ -53,13 +65,14 @@ async fn blocking<T: Send + 'static>(
 impl Membership {
     /// Checks the master key against the cluster's and joins as
     /// `identity`, waiting out an old row of this node id for at most the
-    /// TTL and a second.
-    pub async fn join(
+    /// TTL and a second. `forget` drops what the runtime remembers of a
+    /// tenant (called when its lease is taken here anew, lost or given up).
+    pub(crate) async fn join(
         db: &Db,
         identity: &NodeIdentity,
         config: &ClusterConfig,
-        config_digest: String,
-        master_fingerprint: String,
+        (config_digest, master_fingerprint): (String, String),
+        forget: Box<dyn Fn(&str) + Send + Sync>,
     ) -> Result<Arc<Membership>, Error> {
         config.validate().map_err(Error::Config)?;
         let store = db.cluster().cloned().ok_or_else(|| {
@@ -87,10 +100,11 @@ impl Membership {
         };
         let ttl = Duration::from_millis(config.ttl_ms);
         let deadline = tokio::time::Instant::now() + ttl + Duration::from_secs(1);
-        loop {
+        let joined_at = loop {
             let (s, c) = (store.clone(), claim.clone());
+            let sent = Instant::now();
             match blocking(move || s.node_join(&c, ttl)).await? {
-                Ok(()) => break,
+                Ok(()) => break sent,
                 Err(JoinRefusal::Taken { addr, expires_in_ms }) => {
                     let now = tokio::time::Instant::now();
                     if now >= deadline {
@@ -104,7 +118,9 @@ impl Membership {
                     tokio::time::sleep(wait.min(deadline - now)).await;
                 }
             }
-        }
+        };
+        // Every write of a tenant's state checks this process's lease.
+        store.enable_fencing(&claim.node_id, &claim.instance);
         // Another replica's credential changes reach this one's token
         // cache within a read of the generation row.
         store.watch_credentials(CREDENTIALS_POLL);
@@ -114,6 +130,8 @@ impl Membership {
             ttl,
             heartbeat: Duration::from_millis(config.heartbeat_ms),
             lost: AtomicBool::new(false),
+            leases: Arc::new(Leases::new(joined_at + ttl, forget)),
+            idle: Duration::from_millis(config.lease_idle_ms),
         });
         if !config.experimental_multi_node {
             let others: Vec<String> = joined
@@ -150,7 +168,8 @@ impl Membership {
 
     /// Renews the row every heartbeat until the process ends or the row is
     /// lost; a failed renewal (the database away) is logged and retried at
-    /// the next beat.
+    /// the next beat. Each beat also gives up the leases idle for longer
+    /// than `[cluster] lease_idle_ms`.
     pub fn spawn_heartbeat(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let me = Arc::downgrade(self);
         let every = self.heartbeat;
@@ -161,10 +180,22 @@ impl Membership {
                 tick.tick().await;
                 let Some(m) = me.upgrade() else { return };
                 let (s, c, ttl) = (m.store.clone(), m.claim.clone(), m.ttl);
+                let sent = Instant::now();
                 match blocking(move || s.node_heartbeat(&c.node_id, &c.instance, ttl)).await {
-                    Ok(true) => {}
-                    Ok(false) => {
+                    Ok(Beat::Renewed { continuous: true }) => m.leases.renewed(sent, ttl),
+                    Ok(Beat::Renewed { continuous: false }) => {
+                        // The row had lapsed: another replica may have taken
+                        // any of this one's tenants meanwhile.
+                        tracing::warn!(
+                            node = m.node_id(),
+                            "this replica's membership had lapsed; retaking its tenants on demand"
+                        );
+                        m.forget_leases();
+                        m.leases.renewed(sent, ttl);
+                    }
+                    Ok(Beat::Lost) => {
                         m.lost.store(true, Ordering::Release);
+                        m.forget_leases();
                         tracing::error!(
                             node = m.node_id(),
                             "this replica's node id was taken over by another process"
@@ -173,13 +204,70 @@ impl Membership {
                     }
                     Err(e) => tracing::warn!(node = m.node_id(), error = %e, "heartbeat failed; retrying"),
                 }
+                m.release_idle().await;
             }
         })
+    }
+
+    /// Forgets every lease, here and in the writes' fence.
+    fn forget_leases(&self) {
+        self.store.lease_forget_all();
+        self.leases.forget_all();
+    }
+
+    /// Gives up the leases idle for the configured time.
+    async fn release_idle(&self) {
+        for tenant in self.leases.take_idle(self.idle) {
+            let s = self.store.clone();
+            let t = tenant.clone();
+            if let Err(e) = blocking(move || s.lease_release(&t)).await {
+                // Still ours at the store: its row lapses with this
+                // replica's, or the next request here takes it again.
+                tracing::warn!(%tenant, error = %e, "could not give up an idle lease");
+            }
+        }
+    }
+
+    /// Where a request (or a cron run) of `tenant` is served: here while
+    /// this replica holds its lease or can take it, else at its owner.
+    pub async fn route(self: &Arc<Self>, tenant: &str) -> Result<Route, Error> {
+        if self.is_lost() {
+            return Err(Error::Store(StoreError::Unavailable("this replica is leaving the cluster".into())));
+        }
+        if !self.leases.certain() {
+            // Not known to be live (a stall, the database away): nothing
+            // remembered is trusted; every lease is checked again below.
+            self.forget_leases();
+        } else if let Some(guard) = self.leases.enter(tenant, self.store.lease_held(tenant)) {
+            return Ok(Route::Serve(guard));
+        }
+        let (s, t) = (self.store.clone(), tenant.to_string());
+        Ok(match blocking(move || s.lease_take(&t)).await? {
+            LeaseTake::Held { .. } => Route::Serve(self.leases.taken(tenant)),
+            LeaseTake::Owned { node_id, addr, expires_in_ms } => {
+                self.leases.moved(tenant);
+                Route::Forward { node_id, addr, retry_after_secs: expires_in_ms.div_ceil(1000).max(1) }
+            }
+            LeaseTake::NoTenant => Route::NoTenant,
+        })
+    }
+
+    /// Every tenant lease of the cluster.
+    pub async fn leases(&self) -> Result<Vec<LeaseRow>, Error> {
+        let s = self.store.clone();
+        blocking(move || s.leases()).await
+    }
+
+    /// How many tenants this replica holds.
+    pub fn leases_held(&self) -> usize {
+        self.leases.len()
     }
 
     /// Leaves the cluster (a graceful stop): the row goes at once, so the
     /// others need not wait out its TTL.
     pub async fn leave(&self) -> Result<(), Error> {
+        // Without its row every lease of this replica is free at once.
+        self.forget_leases();
         let (s, c) = (self.store.clone(), self.claim.clone());
         blocking(move || s.node_leave(&c.node_id, &c.instance)).await
     }
