@@ -15,12 +15,20 @@ pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
+    /// `Retry-After` of a 503, seconds (1 unless set).
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
     /// An error with this status, code and message.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into() }
+        ApiError { status, code, message: message.into(), retry_after: None }
+    }
+
+    /// The `Retry-After` a 503 carries, in seconds (at least 1).
+    pub fn retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs.max(1));
+        self
     }
 
     /// 400 `invalid-input`.
@@ -87,6 +95,13 @@ impl From<Error> for ApiError {
                     "the gateway's store cannot be reached just now; retry shortly",
                 );
             }
+            Error::Store(wasmclaw::store::StoreError::TenantMoved(_)) => {
+                return Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "tenant-moved",
+                    "the tenant moved to another replica while this request ran; nothing was written; retry",
+                );
+            }
             Error::Store(_) | Error::Io { .. } | Error::Config(_) | Error::Internal(_) => {
                 tracing::error!(error = %e, "internal error");
                 return Self::new(
@@ -140,7 +155,8 @@ impl IntoResponse for ApiError {
         let body = serde_json::json!({ "error": { "code": self.code, "message": self.message } });
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
             // Retryable: the store comes back (a restart) or frees a connection.
-            return (self.status, [(axum::http::header::RETRY_AFTER, "1")], Json(body)).into_response();
+            let after = self.retry_after.unwrap_or(1).to_string();
+            return (self.status, [(axum::http::header::RETRY_AFTER, after)], Json(body)).into_response();
         }
         (self.status, Json(body)).into_response()
     }
@@ -175,5 +191,16 @@ mod tests {
         assert_eq!(r.headers()[axum::http::header::RETRY_AFTER], "1");
         let r = answer(Error::Store(wasmclaw::store::StoreError::Backend("bug".into())));
         assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+
+    #[test]
+    fn a_moved_tenant_is_a_503_to_retry_and_an_unavailable_one_says_when() {
+        let r = answer(Error::Store(wasmclaw::store::StoreError::TenantMoved("acme".into())));
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(r.headers()[axum::http::header::RETRY_AFTER], "1");
+        let e = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "tenant-unavailable", "x").retry_after(4);
+        assert_eq!(e.into_response().headers()[axum::http::header::RETRY_AFTER], "4");
+        let e = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "tenant-unavailable", "x").retry_after(0);
+        assert_eq!(e.into_response().headers()[axum::http::header::RETRY_AFTER], "1", "never 0");
     }
 }

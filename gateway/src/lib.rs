@@ -15,6 +15,7 @@
 pub mod auth;
 pub mod error;
 pub mod findings;
+pub mod forward;
 pub mod listener;
 pub mod metrics;
 pub mod openapi;

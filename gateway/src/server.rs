@@ -36,6 +36,7 @@ pub fn app(gw: Gateway) -> Router {
             )
         })
         .layer(axum::extract::DefaultBodyLimit::max(crate::routes::MAX_BODY))
+        .layer(axum::middleware::from_fn_with_state(gw.clone(), crate::forward::route))
         .layer(axum::middleware::from_fn_with_state(gw.clone(), guard))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
             tracing::error!("a request handler panicked");

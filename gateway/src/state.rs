@@ -26,6 +26,10 @@ struct Inner {
     /// file the process holds open); an error when its URL could not be
     /// read again (a `sslrootcert` file gone since the start).
     store_probe: Option<Result<PgProbe, String>>,
+    /// The client that sends requests on to a tenant's owner (a cluster).
+    forwarder: reqwest::Client,
+    /// Requests sent on to another replica.
+    forwarded: AtomicU64,
 }
 
 impl Gateway {
@@ -41,6 +45,8 @@ impl Gateway {
                 draining: AtomicBool::new(false),
                 in_flight: AtomicU64::new(0),
                 store_probe,
+                forwarder: crate::forward::client(),
+                forwarded: AtomicU64::new(0),
             }),
         }
     }
@@ -72,6 +78,21 @@ impl Gateway {
                 }
             }
         }
+    }
+
+    /// The client that forwards requests to a tenant's owner.
+    pub(crate) fn forwarder(&self) -> &reqwest::Client {
+        &self.inner.forwarder
+    }
+
+    /// Counts a request forwarded to another replica.
+    pub(crate) fn forwarded(&self) {
+        self.inner.forwarded.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Requests forwarded to another replica since the start.
+    pub fn forwarded_total(&self) -> u64 {
+        self.inner.forwarded.load(Ordering::Relaxed)
     }
 
     /// Starts draining.

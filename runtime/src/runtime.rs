@@ -369,6 +369,26 @@ impl JobRunner for Runtime {
             self.invoke(&bound, &call, &job.input).await.map(drop).map_err(|e| e.to_string())
         })
     }
+
+    /// In a cluster, a tenant's jobs run at its owner: this replica claims
+    /// them when it holds the tenant's lease or can take it (no live
+    /// owner), and holds the lease while the job runs.
+    fn claim<'a>(
+        &'a self,
+        tenant: &'a TenantId,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<crate::cron::Claim>> + Send + 'a>> {
+        Box::pin(async move {
+            match self.route(tenant.as_str()).await {
+                Ok(None) => Some(Box::new(()) as crate::cron::Claim),
+                Ok(Some(crate::cluster::Route::Serve(lease))) => Some(Box::new(lease) as crate::cron::Claim),
+                Ok(Some(_)) => None,
+                Err(e) => {
+                    tracing::warn!(%tenant, error = %e, "cron: cannot tell who runs this tenant's jobs");
+                    None
+                }
+            }
+        })
+    }
 }
 
 /// An agent's turn runs its tools as calls of the runtime.

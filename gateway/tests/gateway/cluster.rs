@@ -12,8 +12,9 @@ use std::time::{Duration, Instant};
 const MASTER_KEY: &str = "4b6579206f6620746865207465737420636c7573746572203132333435363738";
 const OTHER_KEY: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
 
-/// The configuration of the test replicas: several may be live (this step
-/// keeps membership only; see `experimental_multi_node`).
+/// The configuration of the test replicas: several may be live (trusted
+/// keys are not yet invalidated across replicas; see
+/// `experimental_multi_node`).
 const MULTI: &str = "[cluster]\nexperimental_multi_node = true\n";
 
 fn replica(node: &str, store: Option<&str>) -> Gateway {
@@ -132,9 +133,8 @@ fn a_killed_replica_gets_its_node_id_back_and_a_stopped_one_leaves() {
 
 #[test]
 fn a_second_live_replica_is_refused_unless_the_operator_asks_for_the_experiment() {
-    // Membership only, for now: replicas do not yet share one owner per
-    // tenant nor invalidate each other's caches, so by default a cluster
-    // has one live replica.
+    // Trusted keys are not yet invalidated across replicas, so by default a
+    // cluster has one live replica.
     let a = Gateway::start_with_env(None, &["--node-id", "r1"], &[("WASMCLAW_MASTER_KEY", MASTER_KEY)]);
     let url = a.store_url().unwrap().to_string();
     let (code, stderr) = refused_replica_with(&url, "r2", MASTER_KEY, false);

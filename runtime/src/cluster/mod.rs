@@ -144,9 +144,9 @@ impl Membership {
             if !others.is_empty() {
                 joined.leave().await?;
                 return Err(Error::Config(format!(
-                    "another replica is live ({}): this build keeps no single owner per tenant nor \
-                     cache invalidation across replicas yet, so revocations and new secrets could \
-                     go unseen by a replica's caches; run one replica, or set \
+                    "another replica is live ({}): this build does not yet invalidate trusted keys \
+                     across replicas, so a publisher key untrusted through one replica would stay \
+                     trusted by another's cache; run one replica, or set \
                      [cluster] experimental_multi_node = true for testing only",
                     others.join(", ")
                 )));

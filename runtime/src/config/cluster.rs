@@ -17,10 +17,10 @@ pub struct ClusterConfig {
     /// of the tenant before giving it up, milliseconds.
     pub lease_idle_ms: u64,
     /// Lets a second replica join while another is live. Off by default:
-    /// this build keeps membership only, not yet one owner per tenant nor
-    /// cache invalidation across replicas, so a token revoked, a secret
-    /// added or a skill removed through one replica may go unseen by
-    /// another's caches. For testing the cluster, never for tenants.
+    /// tenants have one owner each (leases, fencing), but trusted keys are
+    /// not yet invalidated across replicas, so a publisher key untrusted
+    /// through one replica stays trusted by another's cache until it
+    /// restarts. For testing the cluster, never for tenants.
     pub experimental_multi_node: bool,
 }
 

@@ -55,7 +55,20 @@ const DUE_BATCH: usize = 256;
 pub trait JobRunner: Send + Sync {
     /// Runs `job` once; the error says why the run failed.
     fn run_job<'a>(&'a self, job: &'a Job) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
+
+    /// Whether this process is to run `tenant`'s due jobs: `Some` (held
+    /// while the job is claimed and runs) or `None`, leaving them to the
+    /// process that is (in a cluster, the tenant's owner). By default,
+    /// always.
+    fn claim<'a>(&'a self, tenant: &'a TenantId) -> Pin<Box<dyn Future<Output = Option<Claim>> + Send + 'a>> {
+        let _ = tenant;
+        Box::pin(async { Some(Box::new(()) as Claim) })
+    }
 }
+
+/// What [`JobRunner::claim`] holds while a job is claimed and runs (a
+/// tenant's lease, in a cluster).
+pub type Claim = Box<dyn Send>;
 
 /// One job run by [`Scheduler::tick`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,18 +93,27 @@ impl Scheduler {
         Scheduler { db, clock }
     }
 
-    /// Claims every job due at `now`: moves its next run past `now` (or
-    /// removes it when it can never fire again), durably, and returns it as
-    /// it was when it fell due.
-    fn claim_due(&self, now: u64) -> Result<Vec<Job>, StoreError> {
+    /// Claims every job due at `now` that `runner` claims the tenant of:
+    /// moves its next run past `now` (or removes it when it can never fire
+    /// again), durably, and returns it as it was when it fell due, with the
+    /// runner's claim. Jobs of tenants the runner leaves are left as they
+    /// are (their owner claims them).
+    async fn claim_due(&self, now: u64, runner: &dyn JobRunner) -> Result<Vec<(Job, Claim)>, StoreError> {
         let mut claimed = Vec::new();
+        let mut left: HashSet<String> = HashSet::new();
         loop {
-            // Each claimed job leaves the range up to `now`, so this ends.
+            // Each claimed job leaves the range up to `now`, and a batch of
+            // nothing but jobs left to others ends the loop: this ends.
             let batch = self.db.cron_due(now, DUE_BATCH)?;
-            if batch.is_empty() {
+            let fresh: Vec<Job> = batch.into_iter().filter(|j| !left.contains(&j.id)).collect();
+            if fresh.is_empty() {
                 return Ok(claimed);
             }
-            for job in batch {
+            for job in fresh {
+                let Some(claim) = runner.claim(&job.tenant).await else {
+                    left.insert(job.id.clone());
+                    continue;
+                };
                 match next_run(&job.schedule, now) {
                     Ok(next) => self.db.cron_reschedule(&job.id, next)?,
                     Err(reason) => {
@@ -100,7 +122,7 @@ impl Scheduler {
                         self.db.cron_remove(&job.tenant, &job.skill, &job.id)?;
                     }
                 }
-                claimed.push(job);
+                claimed.push((job, claim));
             }
         }
     }
@@ -110,9 +132,9 @@ impl Scheduler {
     /// many fire times were missed) and committed, then the job runs. A job
     /// that can never fire again is removed. Returns what each run gave.
     pub async fn tick(&self, runner: &dyn JobRunner) -> Result<Vec<Fired>, StoreError> {
-        let jobs = self.claim_due(self.clock.now())?;
+        let jobs = self.claim_due(self.clock.now(), runner).await?;
         let mut fired = Vec::with_capacity(jobs.len());
-        for job in &jobs {
+        for (job, _claim) in &jobs {
             let result = runner.run_job(job).await;
             fired.push(Fired { job_id: job.id.clone(), tenant: job.tenant.clone(), result });
         }
@@ -142,14 +164,14 @@ impl Scheduler {
                     tracing::error!(error = %e, "cron: a job's task failed");
                 }
             }
-            let jobs = match self.claim_due(self.clock.now()) {
+            let jobs = match self.claim_due(self.clock.now(), runner.as_ref()).await {
                 Ok(jobs) => jobs,
                 Err(e) => {
                     tracing::error!(error = %e, "cron: cannot read due jobs");
                     continue;
                 }
             };
-            for job in jobs {
+            for (job, claim) in jobs {
                 let Some(guard) = Running::start(&running, &job.id) else {
                     tracing::warn!(tenant = %job.tenant, skill = %job.skill, job = %job.id,
                         "cron: the previous run is still going; skipping this one");
@@ -157,7 +179,7 @@ impl Scheduler {
                 };
                 let runner = runner.clone();
                 tasks.spawn(async move {
-                    let _guard = guard;
+                    let _guard = (guard, claim);
                     match runner.run_job(&job).await {
                         Ok(()) => tracing::info!(tenant = %job.tenant, skill = %job.skill, job = %job.id,
                             "cron: job ran"),

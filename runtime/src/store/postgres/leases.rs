@@ -135,19 +135,6 @@ impl PgBackend {
         let taken = self.transact(move |tx| {
             Box::pin(async move {
                 tx.batch_execute(TAKE_LOCK_TIMEOUT).await?;
-                let me_live = tx
-                    .query_opt(
-                        "SELECT 1 FROM nodes WHERE node_id = $1 AND instance = $2 AND expires_at > now()",
-                        &[&node, &instance],
-                    )
-                    .await?
-                    .is_some();
-                if !me_live {
-                    return Err(StoreError::Unavailable(
-                        "this replica's membership has lapsed; it takes no tenant until it beats again"
-                            .into(),
-                    ));
-                }
                 if tx.query_opt("SELECT 1 FROM tenants WHERE tenant = $1", &[&t]).await?.is_none() {
                     return Ok(LeaseTake::NoTenant);
                 }
@@ -181,6 +168,21 @@ impl PgBackend {
                         addr: row.get(3),
                         expires_in_ms: millis(row.get(5)),
                     });
+                }
+                // Only a live replica takes a lease (an owner found live is
+                // still told, so the request goes there).
+                let me_live = tx
+                    .query_opt(
+                        "SELECT 1 FROM nodes WHERE node_id = $1 AND instance = $2 AND expires_at > now()",
+                        &[&node, &instance],
+                    )
+                    .await?
+                    .is_some();
+                if !me_live {
+                    return Err(StoreError::Unavailable(
+                        "this replica's membership has lapsed; it takes no tenant until it beats again"
+                            .into(),
+                    ));
                 }
                 let epoch = epoch + 1;
                 tx.execute(

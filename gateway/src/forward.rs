@@ -1,0 +1,215 @@
+//! Routing in a cluster: each tenant is served by the one replica holding
+//! its lease ([`wasmclaw::cluster`]). A request about a tenant — the
+//! `{tenant}` of `/v1/tenants/{tenant}/…` or `/v1/inbound/{tenant}/…`,
+//! else the tenant a `wct_` token names — is served here when this replica
+//! holds the lease or can take it, and otherwise sent once to the owner.
+//!
+//! - **One hop.** A forwarded request carries [`HOP`] (this replica's node
+//!   id). A request that carries it is never sent on: a replica that does
+//!   not own the tenant answers 503 `tenant-unavailable`. A client sending
+//!   the header only gives up being forwarded.
+//! - **No trust in the hop.** The owner authenticates the request again,
+//!   exactly as if it had come straight from the client: the header grants
+//!   nothing, and the token's tenant in the route only picks a replica.
+//! - **A dead owner.** When the owner does not answer (it died, its lease
+//!   has not lapsed yet), 503 `tenant-unavailable` with `Retry-After` the
+//!   time its membership row has left: after that the tenant is taken here.
+//! - Requests about no tenant (the operator's lists, usage, audit, trust,
+//!   metrics, health) are answered by whichever replica receives them.
+
+use crate::error::ApiError;
+use crate::state::Gateway;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderName, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use std::time::Duration;
+use wasmclaw::TenantId;
+use wasmclaw::cluster::Route;
+
+/// The header a forwarded request carries: the forwarding replica's node
+/// id.
+pub const HOP: &str = "x-wasmclaw-hop";
+
+/// How long a replica waits to connect to an owner.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The tenant a request is about, if any: its path's, else its token's.
+/// Only a well-formed tenant id counts; anything else is served here (and
+/// refused by the route's own checks).
+pub(crate) fn tenant_of(path: &str, headers: &HeaderMap) -> Option<String> {
+    let mut parts = path.split('/');
+    if let (Some(""), Some("v1"), Some("tenants" | "inbound"), Some(t)) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    {
+        return TenantId::parse(t).ok().map(|t| t.as_str().to_string());
+    }
+    let auth = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let token = auth.strip_prefix("Bearer ")?;
+    // wct_<tenant>_<12 hex>_<32 hex>; the tenant may hold `-`, never `_`.
+    let rest = token.strip_prefix("wct_")?;
+    let tenant = rest.split('_').next()?;
+    TenantId::parse(tenant).ok().map(|t| t.as_str().to_string())
+}
+
+/// The forwarding client: no proxy from the environment, no redirects, a
+/// short connect timeout (the request's own timeout bounds the rest).
+pub(crate) fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(CONNECT_TIMEOUT)
+        .build()
+        .unwrap_or_else(|_| reqwest::Client::new())
+}
+
+fn unavailable(retry_after_secs: u64, message: String) -> Response {
+    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "tenant-unavailable", message)
+        .retry_after(retry_after_secs)
+        .into_response()
+}
+
+/// The middleware: serve here, or forward to the owner.
+pub(crate) async fn route(State(gw): State<Gateway>, req: Request, next: Next) -> Response {
+    let Some(tenant) = tenant_of(req.uri().path(), req.headers()) else { return next.run(req).await };
+    match gw.runtime().route(&tenant).await {
+        Ok(None | Some(Route::NoTenant)) => next.run(req).await,
+        Ok(Some(Route::Serve(lease))) => {
+            let response = next.run(req).await;
+            drop(lease);
+            response
+        }
+        Ok(Some(Route::Forward { node_id, addr, retry_after_secs })) => {
+            if req.headers().contains_key(HOP) {
+                return unavailable(
+                    retry_after_secs,
+                    format!("tenant {tenant} is served by another replica ({node_id}); retry shortly"),
+                );
+            }
+            forward(&gw, req, &addr, &node_id, retry_after_secs).await
+        }
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+/// Headers that belong to one connection, never passed on.
+fn hop_by_hop(name: &HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "connection"
+            | "keep-alive"
+            | "proxy-authenticate"
+            | "proxy-authorization"
+            | "proxy-connection"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+            | "host"
+            | "content-length"
+    ) || name.as_str() == HOP
+}
+
+async fn forward(gw: &Gateway, req: Request, addr: &str, owner: &str, retry_after_secs: u64) -> Response {
+    let (parts, body) = req.into_parts();
+    let target = format!(
+        "{}{}",
+        addr.trim_end_matches('/'),
+        parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
+    );
+    let mut headers = reqwest::header::HeaderMap::new();
+    for (name, value) in &parts.headers {
+        if !hop_by_hop(name) {
+            headers.append(name.clone(), value.clone());
+        }
+    }
+    if let Some(me) = gw.runtime().node_id().and_then(|n| reqwest::header::HeaderValue::from_str(n).ok()) {
+        headers.insert(HeaderName::from_static(HOP), me);
+    }
+    let sent = gw
+        .forwarder()
+        .request(parts.method, &target)
+        .headers(headers)
+        .body(reqwest::Body::wrap_stream(body.into_data_stream()))
+        .send()
+        .await;
+    let answer = match sent {
+        Ok(answer) => answer,
+        Err(e) => {
+            tracing::warn!(owner, addr, error = %e, "the tenant's owner did not answer a forwarded request");
+            return unavailable(
+                retry_after_secs,
+                format!(
+                    "the replica serving this tenant ({owner}) does not answer; retry after {retry_after_secs} s"
+                ),
+            );
+        }
+    };
+    gw.forwarded();
+    let mut response = Response::builder().status(answer.status());
+    if let Some(h) = response.headers_mut() {
+        for (name, value) in answer.headers() {
+            if !hop_by_hop(name) {
+                h.append(name.clone(), value.clone());
+            }
+        }
+    }
+    response.body(Body::from_stream(answer.bytes_stream())).unwrap_or_else(|_| {
+        ApiError::new(StatusCode::BAD_GATEWAY, "bad-gateway", "a bad answer from the tenant's owner")
+            .into_response()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bearer(token: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::AUTHORIZATION, format!("Bearer {token}").parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn the_tenant_comes_from_the_path_first_then_the_token() {
+        let none = HeaderMap::new();
+        assert_eq!(tenant_of("/v1/tenants/acme/skills", &none).as_deref(), Some("acme"));
+        assert_eq!(tenant_of("/v1/tenants/acme", &none).as_deref(), Some("acme"));
+        assert_eq!(tenant_of("/v1/inbound/acme/webhook/x", &none).as_deref(), Some("acme"));
+        let tok = bearer("wct_other-co_0123456789ab_0123456789abcdef0123456789abcdef");
+        assert_eq!(tenant_of("/v1/tenants/acme/skills", &tok).as_deref(), Some("acme"), "the path wins");
+        assert_eq!(tenant_of("/v1/skills/echo/invoke", &tok).as_deref(), Some("other-co"));
+    }
+
+    #[test]
+    fn no_tenant_for_operator_routes_malformed_ids_or_other_credentials() {
+        let none = HeaderMap::new();
+        for path in [
+            "/v1/tenants",
+            "/v1/usage",
+            "/healthz",
+            "/v1/tenants/",
+            "/v1/tenants/ACME/skills",
+            "/v1/tenants/a%2Fb",
+        ] {
+            assert_eq!(tenant_of(path, &none), None, "{path}");
+        }
+        for token in ["wca_0123", "wct_", "wct_UPPER_x_y", "wct__x_y"] {
+            assert_eq!(tenant_of("/v1/skills/echo/invoke", &bearer(token)), None, "{token}");
+        }
+        let mut basic = HeaderMap::new();
+        basic.insert(header::AUTHORIZATION, "Basic d2N0X2FjbWU=".parse().unwrap());
+        assert_eq!(tenant_of("/v1/skills", &basic), None);
+    }
+
+    #[test]
+    fn connection_headers_and_a_clients_hop_header_are_not_passed_on() {
+        for h in ["connection", "host", "transfer-encoding", "content-length", HOP] {
+            assert!(hop_by_hop(&HeaderName::from_static(h)), "{h}");
+        }
+        for h in ["authorization", "content-type", "x-request-id"] {
+            assert!(!hop_by_hop(&HeaderName::from_static(h)), "{h}");
+        }
+    }
+}
