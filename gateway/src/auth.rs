@@ -67,6 +67,17 @@ pub const ANYONE: &[Who] = &[Who::Operator, Who::Admin, Who::Member, Who::Guest]
 /// Longest credential looked at.
 const MAX_CREDENTIAL: usize = 256;
 
+/// The credential of an `Authorization: Bearer …` value, as every reader
+/// of it takes it (authentication, and the cluster's routing by token).
+pub(crate) fn bearer(value: &axum::http::HeaderValue) -> Option<&str> {
+    value
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|c| !c.is_empty() && c.len() <= MAX_CREDENTIAL)
+}
+
 /// A caller with a valid credential.
 pub struct Caller(pub Principal);
 
@@ -79,15 +90,9 @@ impl FromRequestParts<Gateway> for Caller {
                 "missing credential: send Authorization: Bearer <key or token>",
             ));
         };
-        let credential = value
-            .to_str()
-            .ok()
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|c| !c.is_empty() && c.len() <= MAX_CREDENTIAL)
-            .ok_or_else(|| {
-                ApiError::unauthorized("malformed Authorization header: use Bearer <credential>")
-            })?;
+        let credential = bearer(value).ok_or_else(|| {
+            ApiError::unauthorized("malformed Authorization header: use Bearer <credential>")
+        })?;
         // A token the cache proves valid needs no database read.
         if let Some(principal) = gw.runtime().authenticate_cached(credential) {
             return Ok(Caller(principal));

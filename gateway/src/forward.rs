@@ -38,15 +38,21 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// The tenant a request is about, if any: its path's, else its token's.
 /// Only a well-formed tenant id counts; anything else is served here (and
 /// refused by the route's own checks).
+///
+/// It reads both exactly as the routes do (the path segment
+/// percent-decoded, the credential as [`crate::auth::bearer`] takes it), so
+/// no spelling of a tenant reaches its routes at a replica that does not
+/// own it. A path segment that is no tenant id once decoded is refused by
+/// the route itself.
 pub(crate) fn tenant_of(path: &str, headers: &HeaderMap) -> Option<String> {
     let mut parts = path.split('/');
     if let (Some(""), Some("v1"), Some("tenants" | "inbound"), Some(t)) =
         (parts.next(), parts.next(), parts.next(), parts.next())
     {
-        return TenantId::parse(t).ok().map(|t| t.as_str().to_string());
+        let decoded = percent_encoding::percent_decode_str(t).decode_utf8().ok()?;
+        return TenantId::parse(&decoded).ok().map(|t| t.as_str().to_string());
     }
-    let auth = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let token = auth.strip_prefix("Bearer ")?;
+    let token = crate::auth::bearer(headers.get(header::AUTHORIZATION)?)?;
     // wct_<tenant>_<12 hex>_<32 hex>; the tenant may hold `-`, never `_`.
     let rest = token.strip_prefix("wct_")?;
     let tenant = rest.split('_').next()?;
@@ -64,10 +70,30 @@ pub(crate) fn client() -> reqwest::Client {
         .unwrap_or_else(|_| reqwest::Client::new())
 }
 
-fn unavailable(retry_after_secs: u64, message: String) -> Response {
+fn unavailable(retry_after_secs: u64, message: &str) -> Response {
     ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "tenant-unavailable", message)
         .retry_after(retry_after_secs)
         .into_response()
+}
+
+/// Before saying that a tenant is served elsewhere (which tells that it
+/// exists), the caller must be one who may know: the operator or a token
+/// of that tenant. Anyone else gets what a tenant that does not exist
+/// gets: 401 without a valid credential, 404 with another tenant's.
+async fn may_know(
+    gw: &Gateway,
+    parts: &mut axum::http::request::Parts,
+    tenant: &str,
+) -> Result<(), Response> {
+    use axum::extract::FromRequestParts;
+    use wasmclaw::auth::Principal;
+    let caller =
+        crate::auth::Caller::from_request_parts(parts, gw).await.map_err(IntoResponse::into_response)?;
+    match caller.0 {
+        Principal::Operator => Ok(()),
+        Principal::Token(t) if t.tenant.as_str() == tenant => Ok(()),
+        Principal::Token(_) => Err(ApiError::not_found(format!("no tenant {tenant:?}")).into_response()),
+    }
 }
 
 /// The middleware: serve here, or forward to the owner.
@@ -82,12 +108,16 @@ pub(crate) async fn route(State(gw): State<Gateway>, req: Request, next: Next) -
         }
         Ok(Some(Route::Forward { node_id, addr, retry_after_secs })) => {
             if req.headers().contains_key(HOP) {
+                let (mut parts, _) = req.into_parts();
+                if let Err(answer) = may_know(&gw, &mut parts, &tenant).await {
+                    return answer;
+                }
                 return unavailable(
                     retry_after_secs,
-                    format!("tenant {tenant} is served by another replica ({node_id}); retry shortly"),
+                    "the tenant is served by another replica; retry shortly",
                 );
             }
-            forward(&gw, req, &addr, &node_id, retry_after_secs).await
+            forward(&gw, req, &addr, &node_id, &tenant, retry_after_secs).await
         }
         Err(e) => ApiError::from(e).into_response(),
     }
@@ -111,8 +141,15 @@ fn hop_by_hop(name: &HeaderName) -> bool {
     ) || name.as_str() == HOP
 }
 
-async fn forward(gw: &Gateway, req: Request, addr: &str, owner: &str, retry_after_secs: u64) -> Response {
-    let (parts, body) = req.into_parts();
+async fn forward(
+    gw: &Gateway,
+    req: Request,
+    addr: &str,
+    owner: &str,
+    tenant: &str,
+    retry_after_secs: u64,
+) -> Response {
+    let (mut parts, body) = req.into_parts();
     let target = format!(
         "{}{}",
         addr.trim_end_matches('/'),
@@ -129,7 +166,7 @@ async fn forward(gw: &Gateway, req: Request, addr: &str, owner: &str, retry_afte
     }
     let sent = gw
         .forwarder()
-        .request(parts.method, &target)
+        .request(parts.method.clone(), &target)
         .headers(headers)
         .body(reqwest::Body::wrap_stream(body.into_data_stream()))
         .send()
@@ -138,11 +175,12 @@ async fn forward(gw: &Gateway, req: Request, addr: &str, owner: &str, retry_afte
         Ok(answer) => answer,
         Err(e) => {
             tracing::warn!(owner, addr, error = %e, "the tenant's owner did not answer a forwarded request");
+            if let Err(answer) = may_know(gw, &mut parts, tenant).await {
+                return answer;
+            }
             return unavailable(
                 retry_after_secs,
-                format!(
-                    "the replica serving this tenant ({owner}) does not answer; retry after {retry_after_secs} s"
-                ),
+                &format!("the replica serving this tenant does not answer; retry after {retry_after_secs} s"),
             );
         }
     };
@@ -180,6 +218,18 @@ mod tests {
         let tok = bearer("wct_other-co_0123456789ab_0123456789abcdef0123456789abcdef");
         assert_eq!(tenant_of("/v1/tenants/acme/skills", &tok).as_deref(), Some("acme"), "the path wins");
         assert_eq!(tenant_of("/v1/skills/echo/invoke", &tok).as_deref(), Some("other-co"));
+        // Spelled as the routes read them: percent-decoded, the credential
+        // trimmed after `Bearer `.
+        assert_eq!(tenant_of("/v1/tenants/%61cme/skills", &none).as_deref(), Some("acme"));
+        assert_eq!(tenant_of("/v1/inbound/%61%63me/x", &none).as_deref(), Some("acme"));
+        let spaced = bearer("  wct_other-co_0123456789ab_0123456789abcdef0123456789abcdef");
+        assert_eq!(tenant_of("/v1/skills/echo/invoke", &spaced).as_deref(), Some("other-co"));
+        let mut tab = HeaderMap::new();
+        tab.insert(
+            header::AUTHORIZATION,
+            "Bearer \twct_other-co_0123456789ab_0123456789abcdef0123456789abcdef".parse().unwrap(),
+        );
+        assert_eq!(tenant_of("/v1/skills/echo/invoke", &tab).as_deref(), Some("other-co"));
     }
 
     #[test]

@@ -24,7 +24,7 @@ fn replica(node: &str, store: Option<&str>) -> Gateway {
     Gateway::start_with_env(Some(CONFIG), &args, &[("WASMCLAW_MASTER_KEY", MASTER_KEY)])
 }
 
-fn three() -> [Gateway; 3] {
+pub(crate) fn three() -> [Gateway; 3] {
     let a = replica("r1", None);
     let url = a.store_url().unwrap().to_string();
     let b = replica("r2", Some(&url));
@@ -32,12 +32,12 @@ fn three() -> [Gateway; 3] {
     [a, b, c]
 }
 
-fn cluster(gw: &Gateway) -> Value {
+pub(crate) fn cluster(gw: &Gateway) -> Value {
     gw.get("/v1/cluster", Some(ADMIN_KEY)).expect(200)
 }
 
 /// The node holding `tenant`'s lease, as `gw` reads the table.
-fn owner(gw: &Gateway, tenant: &str) -> Option<String> {
+pub(crate) fn owner(gw: &Gateway, tenant: &str) -> Option<String> {
     let v = cluster(gw);
     v["leases"]
         .as_array()
@@ -47,7 +47,7 @@ fn owner(gw: &Gateway, tenant: &str) -> Option<String> {
         .map(|l| l["node_id"].as_str().unwrap().to_string())
 }
 
-fn index_of(node: &str) -> usize {
+pub(crate) fn index_of(node: &str) -> usize {
     ["r1", "r2", "r3"].iter().position(|n| *n == node).unwrap()
 }
 

@@ -22,6 +22,8 @@ mod agents;
 mod backup;
 #[path = "../gateway/cluster.rs"]
 mod cluster;
+#[path = "../gateway/cluster_attacks.rs"]
+mod cluster_attacks;
 #[path = "../gateway/cluster_leases.rs"]
 mod cluster_leases;
 #[path = "../gateway/crash/mod.rs"]
