@@ -24,16 +24,12 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use std::time::Duration;
 use wasmclaw::TenantId;
 use wasmclaw::cluster::Route;
 
 /// The header a forwarded request carries: the forwarding replica's node
 /// id.
 pub const HOP: &str = "x-wasmclaw-hop";
-
-/// How long a replica waits to connect to an owner.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The tenant a request is about, if any: its path's, else its token's.
 /// Only a well-formed tenant id counts; anything else is served here (and
@@ -57,17 +53,6 @@ pub(crate) fn tenant_of(path: &str, headers: &HeaderMap) -> Option<String> {
     let rest = token.strip_prefix("wct_")?;
     let tenant = rest.split('_').next()?;
     TenantId::parse(tenant).ok().map(|t| t.as_str().to_string())
-}
-
-/// The forwarding client: no proxy from the environment, no redirects, a
-/// short connect timeout (the request's own timeout bounds the rest).
-pub(crate) fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(CONNECT_TIMEOUT)
-        .build()
-        .unwrap_or_else(|_| reqwest::Client::new())
 }
 
 fn unavailable(retry_after_secs: u64, message: &str) -> Response {

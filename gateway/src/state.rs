@@ -32,6 +32,18 @@ struct Inner {
     forwarded: AtomicU64,
 }
 
+/// The client that sends requests on to a tenant's owner
+/// ([`crate::forward`]): no proxy from the environment, no redirects, a
+/// short connect timeout (the request's own timeout bounds the rest).
+fn forwarding_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(std::time::Duration::from_secs(2))
+        .build()
+        .unwrap_or_else(|_| reqwest::Client::new())
+}
+
 impl Gateway {
     /// A gateway over `runtime`.
     pub fn new(runtime: Runtime) -> Self {
@@ -45,7 +57,7 @@ impl Gateway {
                 draining: AtomicBool::new(false),
                 in_flight: AtomicU64::new(0),
                 store_probe,
-                forwarder: crate::forward::client(),
+                forwarder: forwarding_client(),
                 forwarded: AtomicU64::new(0),
             }),
         }
