@@ -162,7 +162,8 @@ impl Leases {
     }
 
     /// How many leases are held here.
-    pub(crate) fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         lock(&self.held).len()
     }
 }

@@ -258,11 +258,6 @@ impl Membership {
         blocking(move || s.leases()).await
     }
 
-    /// How many tenants this replica holds.
-    pub fn leases_held(&self) -> usize {
-        self.leases.len()
-    }
-
     /// Leaves the cluster (a graceful stop): the row goes at once, so the
     /// others need not wait out its TTL.
     pub async fn leave(&self) -> Result<(), Error> {

@@ -154,8 +154,8 @@ pub trait ClusterStore: Send + Sync {
     /// Gives `tenant`'s lease up (kept as a row without owner).
     fn lease_release(&self, tenant: &str) -> Result<(), StoreError>;
     /// Forgets every lease this process holds without a round trip (its
-    /// membership lapsed: they may be another's already); returns them.
-    fn lease_forget_all(&self) -> Vec<String>;
+    /// membership lapsed: they may be another's already).
+    fn lease_forget_all(&self);
     /// Every lease, by tenant.
     fn leases(&self) -> Result<Vec<LeaseRow>, StoreError>;
 }

@@ -17,7 +17,9 @@ const JOIN: &str = "INSERT INTO nodes \
      WHERE nodes.expires_at <= now() OR nodes.instance = EXCLUDED.instance \
      RETURNING node_id";
 
-fn millis(v: f64) -> u64 {
+/// A duration the server computed (seconds or milliseconds as float8), as
+/// a whole non-negative number.
+pub(super) fn millis(v: f64) -> u64 {
     if v.is_finite() && v > 0.0 { v as u64 } else { 0 }
 }
 
@@ -167,7 +169,7 @@ impl ClusterStore for PgBackend {
         self.lease_release_pg(tenant)
     }
 
-    fn lease_forget_all(&self) -> Vec<String> {
+    fn lease_forget_all(&self) {
         self.fence_forget_all()
     }
 

@@ -9,6 +9,7 @@
 //! connections run with `idle_in_transaction_session_timeout`.
 
 use super::calls::{BoxFut, Transaction};
+use super::cluster::millis;
 use super::{PgBackend, StoreError};
 use crate::store::cluster::{LeaseRow, LeaseTake};
 use crate::sync::lock;
@@ -62,10 +63,6 @@ impl FenceCheck {
         }
         Err(StoreError::TenantMoved(c.tenant.clone()))
     }
-}
-
-fn millis(v: f64) -> u64 {
-    if v.is_finite() && v > 0.0 { v as u64 } else { 0 }
 }
 
 impl Fence {
@@ -123,8 +120,8 @@ impl PgBackend {
         lock(&self.fence.held).contains_key(tenant)
     }
 
-    pub(super) fn fence_forget_all(&self) -> Vec<String> {
-        lock(&self.fence.held).drain().map(|(t, _)| t).collect()
+    pub(super) fn fence_forget_all(&self) {
+        lock(&self.fence.held).clear();
     }
 
     pub(super) fn lease_take_pg(&self, tenant: &str) -> Result<LeaseTake, StoreError> {
