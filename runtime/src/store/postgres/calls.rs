@@ -93,7 +93,7 @@ impl PgBackend {
         D: FnOnce(A) -> B,
         W: for<'a> FnOnce(&'a Transaction<'a>, B) -> BoxFut<'a, T> + Send + 'static,
     {
-        let (read_tx, read_rx) = std::sync::mpsc::sync_channel::<Result<A, StoreError>>(1);
+        let (read_tx, read_rx) = std::sync::mpsc::sync_channel::<A>(1);
         let (decided_tx, decided_rx) = tokio::sync::oneshot::channel::<B>();
         let pool = self.pool.clone();
         let limit = self.call_timeout;
@@ -101,24 +101,11 @@ impl PgBackend {
             using(&pool, move |c| {
                 Box::pin(async move {
                     let tx = c.transaction().await?;
-                    match read(&tx).await {
-                        Ok(a) => {
-                            let _ = read_tx.send(Ok(a));
-                        }
-                        Err(e) => {
-                            // The caller gets the error; the task ends with
-                            // one of the same kind, so a broken connection
-                            // is still dropped.
-                            let ended = match &e {
-                                StoreError::Unavailable(_) => {
-                                    StoreError::Unavailable("the read failed".into())
-                                }
-                                _ => StoreError::Backend("the read failed".into()),
-                            };
-                            let _ = read_tx.send(Err(e));
-                            return Err(ended);
-                        }
-                    }
+                    // A failed read ends the task with its error, which
+                    // the caller then takes from `done`: so it is answered
+                    // only once a broken connection has been dropped.
+                    let a = read(&tx).await?;
+                    let _ = read_tx.send(a);
                     // The caller gone (or panicked in `decide`): roll back.
                     let decided = tokio::time::timeout(limit, decided_rx)
                         .await
@@ -132,9 +119,8 @@ impl PgBackend {
             .await
         });
         let a = match receive(&read_rx, limit + Duration::from_secs(1)) {
-            Ok(Ok(a)) => a,
-            Ok(Err(e)) => return Err(self.scrubbed(e)),
-            // The task answered before reading: its own error says why.
+            Ok(a) => a,
+            // The task ended before reading: its own error says why.
             Err(_) => return Err(self.wait(done)),
         };
         let _ = decided_tx.send(decide(a));
