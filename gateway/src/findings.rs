@@ -16,14 +16,16 @@ pub fn collect(rt: &Runtime) -> Result<Vec<Finding>, Error> {
             skills: rt
                 .installed_skills(&tenant.id)?
                 .into_iter()
-                .map(|s| SkillFacts {
-                    disabled: rt.skill_disabled(&s),
-                    signed: s.publisher.is_some(),
-                    name: s.name,
-                    declared: s.capabilities,
-                    imported: s.imports,
+                .map(|s| {
+                    Ok(SkillFacts {
+                        disabled: rt.skill_disabled(&s)?,
+                        signed: s.publisher.is_some(),
+                        name: s.name,
+                        declared: s.capabilities,
+                        imported: s.imports,
+                    })
                 })
-                .collect(),
+                .collect::<Result<_, Error>>()?,
             tokens: rt
                 .tokens(&tenant.id)?
                 .into_iter()

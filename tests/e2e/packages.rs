@@ -284,7 +284,7 @@ async fn removing_trust_disables_the_publishers_skills_until_it_is_trusted_again
     assert_eq!(e.kind(), "untrusted");
     assert!(e.to_string().contains("skill greeter is disabled: its publisher key"), "{e}");
     let record = &state(&rt)[0];
-    assert!(rt.skill_disabled(record).is_some());
+    assert!(rt.skill_disabled(record).unwrap().is_some());
     assert_eq!(state(&rt).len(), 1, "disabled, not removed");
     let log = rt.audit().read_all().unwrap();
     assert!(log.iter().any(|e| e["action"] == "skill.disable" && e["target"] == "greeter"), "{log:?}");

@@ -70,7 +70,7 @@ pub(crate) async fn install(
     let runtime = gw.runtime();
     let outcome = runtime.install_skill(&scoped.actor(), &scoped.tenant, source, options).await?;
     let status = if outcome.replaced.is_some() { StatusCode::OK } else { StatusCode::CREATED };
-    let mut v = listed(runtime, &outcome.skill);
+    let mut v = listed(runtime, &outcome.skill)?;
     v["replaced"] = json!(outcome.replaced);
     v["changes"] = json!(outcome.changes);
     v["warnings"] = json!(outcome.warnings);
@@ -79,14 +79,14 @@ pub(crate) async fn install(
 
 /// A skill as listed: the record without the manifest text and signature,
 /// with its status (`enabled`, or `disabled` and why).
-fn listed(runtime: &wasmclaw::Runtime, s: &InstalledSkill) -> Value {
+fn listed(runtime: &wasmclaw::Runtime, s: &InstalledSkill) -> ApiResult<Value> {
     let mut v = json!(s);
     if let Some(o) = v.as_object_mut() {
         o.remove("manifest");
         if let Some(p) = o.get_mut("publisher").and_then(Value::as_object_mut) {
             p.remove("signature");
         }
-        match runtime.skill_disabled(s) {
+        match runtime.skill_disabled(s)? {
             None => o.insert("status".into(), json!("enabled")),
             Some(why) => {
                 o.insert("disabled".into(), json!(why));
@@ -94,7 +94,7 @@ fn listed(runtime: &wasmclaw::Runtime, s: &InstalledSkill) -> Value {
             }
         };
     }
-    v
+    Ok(v)
 }
 
 pub(crate) async fn list(State(gw): State<Gateway>, scoped: Scoped) -> ApiResult<Json<Value>> {
@@ -106,7 +106,7 @@ pub(crate) async fn list(State(gw): State<Gateway>, scoped: Scoped) -> ApiResult
         .iter()
         .filter(|s| !guest || s.guest)
         .map(|s| listed(gw.runtime(), s))
-        .collect();
+        .collect::<ApiResult<_>>()?;
     Ok(Json(json!({ "skills": skills })))
 }
 

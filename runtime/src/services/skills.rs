@@ -230,7 +230,7 @@ impl SkillService {
                 package
                     .verify()
                     .map_err(|e| Error::Untrusted(format!("the package's signature is invalid: {e}")))?;
-                let name = self.trust.trusted_as(&key).ok_or_else(|| {
+                let name = self.trust.trusted_as(&key)?.ok_or_else(|| {
                     Error::Untrusted(format!(
                         "the package is signed by {key}, which is not a trusted publisher key \
                          (`wasmclaw trust add NAME {key}` trusts it)"
@@ -287,32 +287,33 @@ impl SkillService {
 
     /// Why an installed skill cannot run now, if it cannot: its publisher's
     /// key is no longer trusted, or it is unsigned and signatures are
-    /// required.
-    pub(crate) fn skill_disabled(&self, skill: &InstalledSkill) -> Option<String> {
-        match &skill.publisher {
-            Some(p) => self.publisher_untrusted(&skill.name, &p.key),
+    /// required. `Err` only when the store cannot say whether the key is
+    /// trusted.
+    pub(crate) fn skill_disabled(&self, skill: &InstalledSkill) -> Result<Option<String>, Error> {
+        Ok(match &skill.publisher {
+            Some(p) => self.publisher_untrusted(&skill.name, &p.key)?,
             None if self.require_signed => Some(format!(
                 "skill {} was installed unsigned and this gateway runs only signed skills; install a \
                  signed package of it",
                 skill.name
             )),
             None => None,
-        }
+        })
     }
 
-    fn publisher_untrusted(&self, name: &str, key: &str) -> Option<String> {
-        self.trust.trusted_as(key).is_none().then(|| {
+    fn publisher_untrusted(&self, name: &str, key: &str) -> Result<Option<String>, Error> {
+        Ok(self.trust.trusted_as(key)?.is_none().then(|| {
             format!(
                 "skill {name} is disabled: its publisher key {key} is no longer trusted \
                  (`wasmclaw trust add NAME {key}` re-enables it)"
             )
-        })
+        }))
     }
 
     /// Refuses a call of a skill whose publisher is no longer trusted.
     pub(crate) fn check_publisher(&self, bound: &BoundSkill) -> Result<(), Error> {
         match &bound.skill.publisher {
-            Some(key) => match self.publisher_untrusted(&bound.skill.info.name, key) {
+            Some(key) => match self.publisher_untrusted(&bound.skill.info.name, key)? {
                 Some(why) => Err(Error::Untrusted(why)),
                 None => Ok(()),
             },
@@ -344,7 +345,7 @@ impl SkillService {
         let (record, component) = self.db.skill(tenant, name)?.ok_or_else(missing)?;
         let result = async {
             crate::installed::verify_stored(&record, &component)?;
-            if let Some(why) = self.skill_disabled(&record) {
+            if let Some(why) = self.skill_disabled(&record)? {
                 return Err(Error::Untrusted(why));
             }
             let manifest = record

@@ -349,7 +349,8 @@ impl Db {
 
     /// The credential generation: it changes after every committed change
     /// that can make a credential invalid (a token updated or removed, a
-    /// tenant suspended, resumed, deleted or restored). A caching reader
+    /// tenant suspended, resumed, deleted or restored) and after every
+    /// change of the trusted publisher keys. A caching reader
     /// takes it before reading and trusts what it read only while it is
     /// unchanged.
     pub fn credentials_generation(&self) -> u64 {

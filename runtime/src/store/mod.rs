@@ -209,6 +209,15 @@ pub(crate) mod testing {
         Some((Box::new(guard), db))
     }
 
+    /// Two stores on one fresh PostgreSQL database, as two replicas hold
+    /// it (`None` as for [`postgres`]).
+    pub(crate) fn postgres_pair() -> Option<(Box<dyn std::any::Any>, Db, Db)> {
+        let guard = super::pg_testing::TestDb::create()?;
+        let open = || Db::open_postgres_with(guard.url(), &pg_options()).expect("open the test database");
+        let (a, b) = (open(), open());
+        Some((Box::new(guard), a, b))
+    }
+
     /// The bounds of a test store: a small pool (tests run in parallel on
     /// one server).
     pub(crate) fn pg_options() -> super::PgOptions {

@@ -129,8 +129,9 @@ impl Runtime {
         self.inner.trust.remove(actor, name)
     }
 
-    /// The name `key` is trusted under, if it is trusted.
-    pub fn trusted_as(&self, key: &str) -> Option<String> {
+    /// The name `key` is trusted under, if it is trusted (`Err` when the
+    /// store cannot say).
+    pub fn trusted_as(&self, key: &str) -> Result<Option<String>, Error> {
         self.inner.trust.trusted_as(key)
     }
 

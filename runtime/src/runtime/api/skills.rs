@@ -76,8 +76,9 @@ impl Runtime {
 
     /// Why an installed skill cannot run now, if it cannot: its publisher's
     /// key is no longer trusted, or it is unsigned and signatures are
-    /// required.
-    pub fn skill_disabled(&self, skill: &InstalledSkill) -> Option<String> {
+    /// required. `Err` only when the store cannot say whether the key is
+    /// trusted.
+    pub fn skill_disabled(&self, skill: &InstalledSkill) -> Result<Option<String>, Error> {
         self.inner.skills.skill_disabled(skill)
     }
 

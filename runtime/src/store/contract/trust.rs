@@ -18,4 +18,15 @@ super::contract! {
         assert!(db.trust_remove("a").unwrap().is_none());
         assert_eq!(db.trusted_keys().unwrap(), vec![k("b", "ed25519:B")]);
     }
+
+    fn a_change_of_the_trusted_keys_moves_the_credential_generation(db: &Db) {
+        // The trust cache of every gateway (and, on PostgreSQL, of every
+        // replica) reads the keys again when the generation moves.
+        let g0 = db.credentials_generation();
+        db.trust_add(&k("a", "ed25519:A")).unwrap().unwrap();
+        let g1 = db.credentials_generation();
+        assert!(g1 > g0, "an added key moves it");
+        assert!(db.trust_remove("a").unwrap().is_some());
+        assert!(db.credentials_generation() > g1, "a removed key moves it");
+    }
 }

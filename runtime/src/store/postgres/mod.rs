@@ -204,7 +204,8 @@ impl PgBackend {
 
     /// The credential generation: it changes after every committed change
     /// that can make a credential invalid (a token updated or removed, a
-    /// tenant suspended, resumed or deleted, tenants imported).
+    /// tenant suspended, resumed or deleted, tenants imported, a trusted
+    /// key added or removed).
     ///
     /// Such a change also bumps the `credentials_generation` row in its own
     /// transaction, but this reads the in-process mirror, which every

@@ -1,5 +1,7 @@
 //! Trusted publisher keys: `trusted_keys(name, record)` (JSON).
-//! Operator-wide, not per tenant: no tenant purge touches it.
+//! Operator-wide, not per tenant: no tenant purge touches it. A change
+//! moves the credential generation, so every replica's trust cache reads
+//! the keys again.
 
 use super::{LockSpace, PgBackend, StoreError, lock};
 use crate::records::TrustedKey;
@@ -14,7 +16,7 @@ impl PgBackend {
     pub fn trust_add(&self, key: &TrustedKey) -> Result<Result<(), TrustedKey>, StoreError> {
         let json = super::codec::encode(key)?;
         let key = key.clone();
-        self.transact(move |tx| {
+        let out = self.transact(move |tx| {
             Box::pin(async move {
                 // Names and keys are unique over the table: one adder at a
                 // time checks them all.
@@ -29,9 +31,14 @@ impl PgBackend {
                 let stmt =
                     tx.prepare_cached("INSERT INTO trusted_keys (name, record) VALUES ($1, $2)").await?;
                 tx.execute(&stmt, &[&key.name.as_bytes(), &json]).await?;
+                super::sql::bump_credentials(tx).await?;
                 Ok(Ok(()))
             })
-        })
+        });
+        // Moved even when nothing was added: a reader then only reads the
+        // same keys again.
+        self.credentials_changed();
+        out
     }
 
     /// Every trusted key, by name.
@@ -47,12 +54,18 @@ impl PgBackend {
     /// Removes a trusted key, durably; the removed record, if there was one.
     pub fn trust_remove(&self, name: &str) -> Result<Option<TrustedKey>, StoreError> {
         let name = name.as_bytes().to_vec();
-        self.with_client(move |c| {
+        let out = self.transact(move |tx| {
             Box::pin(async move {
                 let stmt =
-                    c.prepare_cached("DELETE FROM trusted_keys WHERE name = $1 RETURNING record").await?;
-                c.query_opt(&stmt, &[&name]).await?.map(|r| decode(r.get(0))).transpose()
+                    tx.prepare_cached("DELETE FROM trusted_keys WHERE name = $1 RETURNING record").await?;
+                let removed = tx.query_opt(&stmt, &[&name]).await?.map(|r| decode(r.get(0))).transpose()?;
+                if removed.is_some() {
+                    super::sql::bump_credentials(tx).await?;
+                }
+                Ok(removed)
             })
-        })
+        });
+        self.credentials_changed();
+        out
     }
 }

@@ -35,6 +35,7 @@ impl RedbBackend {
             table.insert(key.name.as_str(), json.as_str())?;
         }
         txn.commit()?;
+        self.credentials_changed();
         Ok(Ok(()))
     }
 
@@ -54,6 +55,9 @@ impl RedbBackend {
         let txn = self.db.begin_write()?;
         let removed = txn.open_table(TRUST)?.remove(name)?.map(|v| decode(v.value())).transpose()?;
         txn.commit()?;
+        if removed.is_some() {
+            self.credentials_changed();
+        }
         Ok(removed)
     }
 }
