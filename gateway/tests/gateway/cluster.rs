@@ -12,17 +12,12 @@ use std::time::{Duration, Instant};
 const MASTER_KEY: &str = "4b6579206f6620746865207465737420636c7573746572203132333435363738";
 const OTHER_KEY: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
 
-/// The configuration of the test replicas: several may be live (trusted
-/// keys are not yet invalidated across replicas; see
-/// `experimental_multi_node`).
-const MULTI: &str = "[cluster]\nexperimental_multi_node = true\n";
-
 fn replica(node: &str, store: Option<&str>) -> Gateway {
     let mut args = vec!["--node-id", node];
     if let Some(url) = store {
         args.extend(["--store", url]);
     }
-    Gateway::start_with_env(Some(MULTI), &args, &[("WASMCLAW_MASTER_KEY", MASTER_KEY)])
+    Gateway::start_with_env(None, &args, &[("WASMCLAW_MASTER_KEY", MASTER_KEY)])
 }
 
 fn nodes(gw: &Gateway) -> Vec<Value> {
@@ -36,16 +31,12 @@ fn node_ids(gw: &Gateway) -> Vec<String> {
 }
 
 /// `serve` as a further replica of `store` that is expected to refuse:
-/// its exit code and stderr. `multi`: with [`MULTI`] as its configuration.
+/// its exit code and stderr.
 fn refused_replica(store: &str, node: &str, master_key: &str) -> (Option<i32>, String) {
-    refused_replica_with(store, node, master_key, true)
-}
-
-fn refused_replica_with(store: &str, node: &str, master_key: &str, multi: bool) -> (Option<i32>, String) {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data").display().to_string();
     let config = dir.path().join("wasmclaw.toml");
-    std::fs::write(&config, if multi { MULTI } else { "" }).unwrap();
+    std::fs::write(&config, "").unwrap();
     let config = config.display().to_string();
     let args = [
         "serve",
@@ -132,18 +123,49 @@ fn a_killed_replica_gets_its_node_id_back_and_a_stopped_one_leaves() {
 }
 
 #[test]
-fn a_second_live_replica_is_refused_unless_the_operator_asks_for_the_experiment() {
-    // Trusted keys are not yet invalidated across replicas, so by default a
-    // cluster has one live replica.
-    let a = Gateway::start_with_env(None, &["--node-id", "r1"], &[("WASMCLAW_MASTER_KEY", MASTER_KEY)]);
+fn a_publisher_key_untrusted_through_one_replica_disables_its_skills_at_the_owner() {
+    let a = replica("r1", None);
     let url = a.store_url().unwrap().to_string();
-    let (code, stderr) = refused_replica_with(&url, "r2", MASTER_KEY, false);
-    assert_eq!(code, Some(15), "{stderr}");
-    assert!(
-        stderr.contains("another replica is live (r1 (http://") && stderr.contains("experimental_multi_node"),
-        "{stderr}"
+    let b = replica("r2", Some(&url));
+    let t = tenant(&a, "signed");
+    crate::harness::install(&a, "signed", ADMIN_KEY, "echo", false);
+    // Bound (and its publisher checked) at the tenant's owner, whichever
+    // replica that is; the trust is then changed through the other.
+    assert_eq!(crate::harness::output(&b, &t.member, "echo", &serde_json::json!(1)), 1);
+    let owner = crate::cluster_leases::owner(&a, "signed").expect("a call took the lease");
+    let (at_owner, elsewhere) = if owner == "r1" { (&a, &b) } else { (&b, &a) };
+    elsewhere.delete("/v1/trust/tests", Some(ADMIN_KEY)).expect(200);
+    let started = Instant::now();
+    loop {
+        let r = crate::harness::invoke(at_owner, &t.member, "echo", &serde_json::json!(1));
+        if r.status == 403 {
+            let e = r.expect_error(403, "untrusted");
+            assert!(e.contains("skill echo is disabled"), "{e}");
+            break;
+        }
+        assert_eq!(r.status, 200, "{r:?}");
+        assert!(started.elapsed() < Duration::from_secs(10), "the owner still ran the skill after 10 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    eprintln!(
+        "untrusted through {} and refused by the owner {owner} after {:?}",
+        other(&owner),
+        started.elapsed()
     );
-    assert_eq!(node_ids(&a), ["r1"], "the refused replica left");
+    // Trusted again through the other replica: the owner runs it again.
+    let key = wasmclaw_tests::publisher().public().to_string();
+    elsewhere
+        .post("/v1/trust", Some(ADMIN_KEY), serde_json::json!({"name": "tests", "key": key}))
+        .expect(201);
+    let started = Instant::now();
+    while crate::harness::invoke(at_owner, &t.member, "echo", &serde_json::json!(1)).status != 200 {
+        assert!(started.elapsed() < Duration::from_secs(10), "the owner never trusted the key again");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn other(node: &str) -> &'static str {
+    if node == "r1" { "r2" } else { "r1" }
 }
 
 fn finding_codes(gw: &Gateway) -> Vec<(String, String)> {
@@ -162,9 +184,8 @@ fn a_replica_with_another_configuration_is_a_security_finding() {
     let url = a.store_url().unwrap().to_string();
     assert!(!finding_codes(&a).iter().any(|(c, _)| c.starts_with("cluster-")), "{:?}", finding_codes(&a));
     // A top-level key, so before the [cluster] table.
-    let other = format!("shutdown_grace_secs = 31\n{MULTI}");
     let _b = Gateway::start_with_env(
-        Some(&other),
+        Some("shutdown_grace_secs = 31\n"),
         &["--node-id", "r2", "--store", &url],
         &[("WASMCLAW_MASTER_KEY", MASTER_KEY)],
     );

@@ -13,8 +13,7 @@ const MASTER_KEY: &str = "4b6579206f6620746865207465737420636c757374657220313233
 
 /// Short timings, so takeovers happen within a test; calls may queue for
 /// their tenant's slots for long enough to see the limit hold.
-const CONFIG: &str = "[defaults]\nqueue_wait_ms = 20000\n\n[cluster]\nexperimental_multi_node = true\n\
-                      heartbeat_ms = 250\nttl_ms = 1500\n";
+const CONFIG: &str = "[defaults]\nqueue_wait_ms = 20000\n\n[cluster]\nheartbeat_ms = 250\nttl_ms = 1500\n";
 
 fn replica(node: &str, store: Option<&str>) -> Gateway {
     let mut args = vec!["--node-id", node];

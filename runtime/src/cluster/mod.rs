@@ -133,25 +133,6 @@ impl Membership {
             leases: Arc::new(Leases::new(joined_at + ttl, forget)),
             idle: Duration::from_millis(config.lease_idle_ms),
         });
-        if !config.experimental_multi_node {
-            let others: Vec<String> = joined
-                .nodes()
-                .await?
-                .into_iter()
-                .filter(|n| n.live && n.node_id != joined.claim.node_id)
-                .map(|n| format!("{} ({})", n.node_id, n.addr))
-                .collect();
-            if !others.is_empty() {
-                joined.leave().await?;
-                return Err(Error::Config(format!(
-                    "another replica is live ({}): this build does not yet invalidate trusted keys \
-                     across replicas, so a publisher key untrusted through one replica would stay \
-                     trusted by another's cache; run one replica, or set \
-                     [cluster] experimental_multi_node = true for testing only",
-                    others.join(", ")
-                )));
-            }
-        }
         Ok(joined)
     }
 

@@ -16,22 +16,11 @@ pub struct ClusterConfig {
     /// How long a replica keeps a tenant's lease with no request or call
     /// of the tenant before giving it up, milliseconds.
     pub lease_idle_ms: u64,
-    /// Lets a second replica join while another is live. Off by default:
-    /// tenants have one owner each (leases, fencing), but trusted keys are
-    /// not yet invalidated across replicas, so a publisher key untrusted
-    /// through one replica stays trusted by another's cache until it
-    /// restarts. For testing the cluster, never for tenants.
-    pub experimental_multi_node: bool,
 }
 
 impl Default for ClusterConfig {
     fn default() -> Self {
-        ClusterConfig {
-            heartbeat_ms: 1_000,
-            ttl_ms: 5_000,
-            lease_idle_ms: 60_000,
-            experimental_multi_node: false,
-        }
+        ClusterConfig { heartbeat_ms: 1_000, ttl_ms: 5_000, lease_idle_ms: 60_000 }
     }
 }
 
