@@ -114,15 +114,32 @@ impl Scheduler {
                     left.insert(job.id.clone());
                     continue;
                 };
-                match next_run(&job.schedule, now) {
-                    Ok(next) => self.db.cron_reschedule(&job.id, next)?,
+                // A compare-and-set on the fire time read: of two
+                // schedulers that read the job due, one claims it.
+                let won = match next_run(&job.schedule, now) {
+                    Ok(next) => self.db.cron_reschedule(&job.tenant, &job.id, job.next_run, next),
                     Err(reason) => {
                         tracing::info!(tenant = %job.tenant, skill = %job.skill, job = %job.id, %reason,
                             "cron: removing a job after its last run");
-                        self.db.cron_remove(&job.tenant, &job.skill, &job.id)?;
+                        let due = job.next_run;
+                        self.db.cron_remove_if(&job.tenant, &job.skill, &job.id, |j| j.next_run == due)
+                    }
+                };
+                match won {
+                    Ok(true) => claimed.push((job, claim)),
+                    // Claimed by another scheduler, or the tenant moved to
+                    // another owner since the claim: its owner runs it.
+                    Ok(false) | Err(StoreError::TenantMoved(_)) => {
+                        left.insert(job.id.clone());
+                    }
+                    // The jobs claimed so far still run; the rest wait
+                    // for the next tick.
+                    Err(e) if claimed.is_empty() => return Err(e),
+                    Err(e) => {
+                        tracing::error!(error = %e, "cron: cannot claim a due job");
+                        return Ok(claimed);
                     }
                 }
-                claimed.push((job, claim));
             }
         }
     }
@@ -134,8 +151,8 @@ impl Scheduler {
     pub async fn tick(&self, runner: &dyn JobRunner) -> Result<Vec<Fired>, StoreError> {
         let jobs = self.claim_due(self.clock.now(), runner).await?;
         let mut fired = Vec::with_capacity(jobs.len());
-        for (job, _claim) in &jobs {
-            let result = runner.run_job(job).await;
+        for (job, _claim) in jobs {
+            let result = runner.run_job(&job).await;
             fired.push(Fired { job_id: job.id.clone(), tenant: job.tenant.clone(), result });
         }
         Ok(fired)
@@ -302,6 +319,50 @@ mod tests {
         e.clock.set(MON + 120);
         assert_eq!(fired_ids(&e.scheduler.tick(&r).await.unwrap()), vec!["j"]);
         assert_eq!(r.ran().len(), 2);
+    }
+
+    /// A runner whose claim lets another scheduler of the same store tick
+    /// first, as a second replica that read the same due job would.
+    struct Racing<'a> {
+        other: &'a Scheduler,
+        other_runner: &'a Recorder,
+        mine: Recorder,
+    }
+
+    impl JobRunner for Racing<'_> {
+        fn run_job<'a>(
+            &'a self,
+            job: &'a Job,
+        ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>> {
+            self.mine.run_job(job)
+        }
+
+        fn claim<'a>(&'a self, _: &'a TenantId) -> Pin<Box<dyn Future<Output = Option<Claim>> + Send + 'a>> {
+            Box::pin(async move {
+                self.other.tick(self.other_runner).await.unwrap();
+                Some(Box::new(()) as Claim)
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn of_two_schedulers_that_read_a_job_due_only_one_runs_it() {
+        let e = env();
+        // 2030-01-01T00:00:00Z: one due every minute, one at its last run.
+        let now = 1_893_456_000;
+        add(&e.db, "every", "acme", Schedule::EverySeconds(60), "{}", now - 60);
+        add(&e.db, "last", "acme", cron("0 0 0 1 1 * 2030"), "{}", MON);
+        let other = Scheduler::new(e.db.clone(), Arc::new(e.clock.clone()));
+        let other_runner = Recorder::default();
+        let racing = Racing { other: &other, other_runner: &other_runner, mine: Recorder::default() };
+        e.clock.set(now);
+        // This scheduler read both jobs due; the other claimed and ran them
+        // while this one was claiming: the fire times are gone.
+        assert!(e.scheduler.tick(&racing).await.unwrap().is_empty());
+        assert!(racing.mine.ran().is_empty(), "no second run of a claimed fire time");
+        let mut theirs: Vec<String> = other_runner.ran().into_iter().map(|j| j.id).collect();
+        theirs.sort();
+        assert_eq!(theirs, ["every", "last"], "each ran once, by the other");
     }
 
     #[tokio::test]

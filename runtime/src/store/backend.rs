@@ -93,9 +93,12 @@ macro_rules! with_operations {
     /// Up to `limit` jobs whose next run is at or before `now`, earliest
     /// first (then by id).
     fn cron_due(&self, now: u64, limit: usize) -> Result<Vec<Job>, StoreError>;
-    /// Moves job `id`'s next run to `next_run`, durably. Nothing happens when
-    /// the job no longer exists (it may have been removed meanwhile).
-    fn cron_reschedule(&self, id: &str, next_run: u64) -> Result<(), StoreError>;
+    /// Claims one fire time of `tenant`'s job `id`: moves its next run from
+    /// `from` to `to`, durably, if it is still `from` (a compare-and-set).
+    /// `false`, with nothing written, when the job is gone, is another
+    /// tenant's, or was moved meanwhile (another scheduler claimed it). A
+    /// tenant's write: on a replica, fenced by the tenant's lease.
+    fn cron_reschedule(&self, tenant: &TenantId, id: &str, from: u64, to: u64) -> Result<bool, StoreError>;
     /// How many jobs `tenant` holds, over all its skills.
     fn cron_count(&self, tenant: &TenantId) -> Result<u64, StoreError>;
 

@@ -109,14 +109,18 @@ super::contract! {
 
     fn reschedule_moves_the_job(db: &Db) {
         db.cron_add(&job("j", "a", "s", 100), 10, 10).unwrap();
-        db.cron_reschedule("j", 500).unwrap();
+        assert!(db.cron_reschedule(&t("a"), "j", 100, 500).unwrap());
         assert!(db.cron_due(499, 10).unwrap().is_empty());
         let due = db.cron_due(500, 10).unwrap();
         assert_eq!(due.len(), 1);
         assert_eq!(due[0].next_run, 500);
         assert_eq!(db.cron_list(&t("a"), "s").unwrap()[0].next_run, 500);
-        // Unknown ids are a no-op; removal cleans the due index.
-        db.cron_reschedule("missing", 1).unwrap();
+        // A claim of a fire time already claimed, of another tenant's job
+        // or of an unknown id changes nothing; removal cleans the due index.
+        assert!(!db.cron_reschedule(&t("a"), "j", 100, 900).unwrap(), "claimed once only");
+        assert!(!db.cron_reschedule(&t("b"), "j", 500, 900).unwrap(), "another tenant's job");
+        assert!(!db.cron_reschedule(&t("a"), "missing", 1, 2).unwrap());
+        assert_eq!(db.cron_list(&t("a"), "s").unwrap()[0].next_run, 500, "unchanged by the refusals");
         assert!(db.cron_remove(&t("a"), "s", "j").unwrap());
         assert!(db.cron_due(u64::MAX, 10).unwrap().is_empty());
     }

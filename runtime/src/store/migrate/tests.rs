@@ -256,7 +256,8 @@ fn catches_tampering(target: Target) {
             db.put_secret(&t("acme"), "API_KEY", b"other").unwrap()
         }),
         ("tenant acme: its rows of cron_jobs, usage differ", &|db| {
-            db.cron_reschedule("job-acme", 999).unwrap();
+            let next = db.cron_list(&t("acme"), "notes").unwrap()[0].next_run;
+            assert!(db.cron_reschedule(&t("acme"), "job-acme", next, 999).unwrap());
             db.usage_add(&[(t("acme"), "notes".into(), UsageTotals { calls: 1, ..Default::default() })])
                 .unwrap();
         }),

@@ -211,18 +211,24 @@ impl PgBackend {
 
     /// Moves job `id`'s next run to `next_run`, durably. Nothing happens when
     /// the job no longer exists (it may have been removed meanwhile).
-    pub fn cron_reschedule(&self, id: &str, next_run: u64) -> Result<(), StoreError> {
-        let key = id.as_bytes().to_vec();
-        self.transact(move |tx| {
+    pub fn cron_reschedule(&self, tenant: &TenantId, id: &str, from: u64, to: u64) -> Result<bool, StoreError> {
+        let fence = self.fence_for(tenant.as_str())?;
+        let (key, owner) = (id.as_bytes().to_vec(), tenant.clone());
+        self.transact_fenced(fence, move |tx| {
             Box::pin(async move {
+                // Locked: of two schedulers reading the same due job, the
+                // second finds it moved and claims nothing.
                 let stmt = tx.prepare_cached("SELECT job FROM cron_jobs WHERE id = $1 FOR UPDATE").await?;
-                let Some(row) = tx.query_opt(&stmt, &[&key]).await? else { return Ok(()) };
+                let Some(row) = tx.query_opt(&stmt, &[&key]).await? else { return Ok(false) };
                 let mut job = decode(&key, row.get(0))?;
-                job.next_run = next_run;
+                if job.tenant != owner || job.next_run != from {
+                    return Ok(false);
+                }
+                job.next_run = to;
                 let stmt =
                     tx.prepare_cached("UPDATE cron_jobs SET next_run = $2, job = $3 WHERE id = $1").await?;
-                tx.execute(&stmt, &[&key, &ordered(next_run), &encode(&job)?]).await?;
-                Ok(())
+                tx.execute(&stmt, &[&key, &ordered(to), &encode(&job)?]).await?;
+                Ok(true)
             })
         })
     }

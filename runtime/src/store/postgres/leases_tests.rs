@@ -74,6 +74,17 @@ fn a_stale_owners_write_after_a_takeover_changes_nothing() {
     tenant(&a);
     assert!(matches!(a.cluster().unwrap().lease_take("acme").unwrap(), LeaseTake::Held { epoch: 1, .. }));
     set(&a, "k", "old").unwrap();
+    let job = crate::records::Job {
+        id: "j".into(),
+        tenant: t("acme"),
+        skill: "s".into(),
+        scope: Default::default(),
+        schedule: crate::records::Schedule::EverySeconds(60),
+        input: "{}".into(),
+        next_run: 100,
+        created: 1,
+    };
+    a.cron_add(&job, 10, 10).unwrap();
     // r1 stalls past its TTL; r2 takes the tenant and writes.
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(b.cluster().unwrap().lease_take("acme").unwrap(), LeaseTake::Held { epoch: 2, taken: true });
@@ -84,6 +95,9 @@ fn a_stale_owners_write_after_a_takeover_changes_nothing() {
     assert_eq!(beat, crate::store::cluster::Beat::Renewed { continuous: false });
     assert!(a.cluster().unwrap().lease_held("acme"), "it has not been told yet");
     for w in [
+        // First, so that the database's check refuses it (after one
+        // refusal the lease is forgotten here and refused before that).
+        a.cron_reschedule(&t("acme"), "j", 100, 160).map(|_| ()),
         set(&a, "k", "stale"),
         set(&a, "other", "stale"),
         a.put_secret(&t("acme"), "s", b"x"),
@@ -96,6 +110,7 @@ fn a_stale_owners_write_after_a_takeover_changes_nothing() {
     assert_eq!(get(&b, "other"), None);
     assert!(b.secret(&t("acme"), "s").unwrap().is_none());
     assert!(!b.tenant(&t("acme")).unwrap().unwrap().suspended);
+    assert_eq!(b.cron_list(&t("acme"), "s").unwrap()[0].next_run, 100, "the job's fire time is r2's to claim");
     // r2 is live, so r1 cannot take it back.
     assert!(matches!(a.cluster().unwrap().lease_take("acme").unwrap(), LeaseTake::Owned { .. }));
 }

@@ -271,7 +271,13 @@ impl RedbBackend {
 
     /// Moves job `id`'s next run to `next_run`, durably. Nothing happens when
     /// the job no longer exists (it may have been removed meanwhile).
-    pub(super) fn cron_reschedule(&self, id: &str, next_run: u64) -> Result<(), StoreError> {
+    pub(super) fn cron_reschedule(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        from: u64,
+        to: u64,
+    ) -> Result<bool, StoreError> {
         let txn = self.db.begin_write()?;
         {
             let mut jobs = txn.open_table(JOBS)?;
@@ -280,16 +286,17 @@ impl RedbBackend {
                 Some(json) => Some(decode(id, json.value())?),
                 None => None,
             };
-            if let Some(mut job) = job {
-                due.remove((job.next_run, id))?;
-                job.next_run = next_run;
-                let json = encode(&job)?;
-                jobs.insert(id, json.as_str())?;
-                due.insert((next_run, id), ())?;
-            }
+            let Some(mut job) = job.filter(|j| &j.tenant == tenant && j.next_run == from) else {
+                return Ok(false);
+            };
+            due.remove((job.next_run, id))?;
+            job.next_run = to;
+            let json = encode(&job)?;
+            jobs.insert(id, json.as_str())?;
+            due.insert((to, id), ())?;
         }
         txn.commit()?;
-        Ok(())
+        Ok(true)
     }
 
     /// How many jobs `tenant` holds, over all its skills.
