@@ -345,28 +345,41 @@ impl Runtime {
     }
 }
 
+impl Runtime {
+    /// One run of a job that fell due (see [`JobRunner::run_job`]).
+    async fn run_job_now(&self, job: &Job) -> Result<(), String> {
+        if self.inner.db.tenant_suspended(&job.tenant).map_err(|e| e.to_string())? {
+            return Err(format!("tenant {} is suspended; this run is skipped", job.tenant));
+        }
+        // Loaded again if this replica forgot it (a lease taken anew).
+        let bound = self.inner.skills.installed(&job.tenant, &job.skill).await.map_err(|e| e.to_string())?;
+        if bound.grant.cron.is_none() {
+            return Err(format!("tenant {} no longer grants cron to skill {}", job.tenant, job.skill));
+        }
+        let call = Call { user: job.scope.user.clone(), in_session: job.scope.in_session, ..Call::default() };
+        self.invoke(&bound, &call, &job.input).await.map(drop).map_err(|e| e.to_string())
+    }
+}
+
 /// Scheduled jobs fire through the runtime: the job's skill, bound to the
 /// job's tenant with its current grant, invoked with the job's input in the
-/// job's scope (the user and session flag of the call that added it). A job whose cron grant was revoked since it was added does not run,
-/// nor does any job of a suspended tenant (its fire times pass unused).
+/// job's scope (the user and session flag of the call that added it). A
+/// job whose cron grant was revoked since it was added does not run, nor
+/// does any job of a suspended tenant (its fire times pass unused). Every
+/// run is audited (`cron.run`, with its job and fire time).
 impl JobRunner for Runtime {
     fn run_job<'a>(
         &'a self,
         job: &'a Job,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'a>> {
         Box::pin(async move {
-            if self.inner.db.tenant_suspended(&job.tenant).map_err(|e| e.to_string())? {
-                return Err(format!("tenant {} is suspended; this run is skipped", job.tenant));
-            }
-            let bound = self
-                .bound(&job.tenant, &job.skill)
-                .ok_or_else(|| format!("skill {} is not loaded for tenant {}", job.skill, job.tenant))?;
-            if bound.grant.cron.is_none() {
-                return Err(format!("tenant {} no longer grants cron to skill {}", job.tenant, job.skill));
-            }
-            let call =
-                Call { user: job.scope.user.clone(), in_session: job.scope.in_session, ..Call::default() };
-            self.invoke(&bound, &call, &job.input).await.map(drop).map_err(|e| e.to_string())
+            let result = self.run_job_now(job).await;
+            // Each run, with the fire time it claimed (one run per job and
+            // fire time, across replicas too); the reason stays in the log.
+            let outcome = if result.is_ok() { "ok" } else { "failed" };
+            let target = format!("{} {} due {}", job.skill, job.id, job.next_run);
+            self.inner.audit.record("cron", Some(&job.tenant), "cron.run", &target, outcome);
+            result
         })
     }
 

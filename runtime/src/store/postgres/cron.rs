@@ -209,9 +209,15 @@ impl PgBackend {
         })
     }
 
-    /// Moves job `id`'s next run to `next_run`, durably. Nothing happens when
-    /// the job no longer exists (it may have been removed meanwhile).
-    pub fn cron_reschedule(&self, tenant: &TenantId, id: &str, from: u64, to: u64) -> Result<bool, StoreError> {
+    /// Claims one fire time: moves the job's next run from `from` to `to`
+    /// if it is still `from`, in a transaction fenced by the tenant's lease.
+    pub fn cron_reschedule(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        from: u64,
+        to: u64,
+    ) -> Result<bool, StoreError> {
         let fence = self.fence_for(tenant.as_str())?;
         let (key, owner) = (id.as_bytes().to_vec(), tenant.clone());
         self.transact_fenced(fence, move |tx| {

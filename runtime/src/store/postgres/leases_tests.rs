@@ -110,7 +110,11 @@ fn a_stale_owners_write_after_a_takeover_changes_nothing() {
     assert_eq!(get(&b, "other"), None);
     assert!(b.secret(&t("acme"), "s").unwrap().is_none());
     assert!(!b.tenant(&t("acme")).unwrap().unwrap().suspended);
-    assert_eq!(b.cron_list(&t("acme"), "s").unwrap()[0].next_run, 100, "the job's fire time is r2's to claim");
+    assert_eq!(
+        b.cron_list(&t("acme"), "s").unwrap()[0].next_run,
+        100,
+        "the job's fire time is r2's to claim"
+    );
     // r2 is live, so r1 cannot take it back.
     assert!(matches!(a.cluster().unwrap().lease_take("acme").unwrap(), LeaseTake::Owned { .. }));
 }
