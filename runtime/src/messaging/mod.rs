@@ -41,10 +41,11 @@
 //! for want of a signing key is retried like any other, so setting the
 //! secret later still delivers it.
 //!
-//! Before an attempt the worker leases the message in the store
-//! ([`crate::store::Db::outbox_claim`]), so two workers on one database do
-//! not send the same message at once, and a worker that dies mid-attempt
-//! leaves it due again when the lease ends. Attempts run concurrently (at
+//! Before its attempts the worker leases a batch of due messages in the
+//! store ([`crate::store::Db::outbox_claim_due`]; on PostgreSQL rows other
+//! workers are leasing are skipped), so two workers on one database, or
+//! on several replicas, do not send the same message at once, and a
+//! worker that dies mid-attempt leaves them due again when the lease ends. Attempts run concurrently (at
 //! most [`MAX_IN_FLIGHT`]), so one tenant's slow receiver does not hold up
 //! every other tenant's messages.
 
@@ -223,30 +224,36 @@ impl Deliverer {
     /// store does; messages it had leased are then due again when their
     /// lease ends.
     pub async fn deliver_due(&self) -> Result<DeliveryReport, StoreError> {
-        let now = self.clock.now();
-        let mut due = self.db.outbox_due(now, BATCH)?.into_iter();
         let mut report = DeliveryReport::default();
         let mut tasks = JoinSet::new();
+        let (mut taken, mut exhausted) = (0, false);
         loop {
-            while tasks.len() < MAX_IN_FLIGHT {
-                let Some(m) = due.next() else { break };
-                if self.db.tenant_suspended(&m.tenant)? {
-                    // Held, not attempted: it is due again after the hold.
-                    self.db.outbox_claim(&m, now.saturating_add(SUSPENDED_HOLD_SECS))?;
-                    continue;
+            // Leased as slots free up, never more than can start at once:
+            // every attempt of a lease ends (its timeout) well before the
+            // lease does, so no other worker takes a message still being
+            // attempted here, and one that dies leaves them due again.
+            while !exhausted && tasks.len() < MAX_IN_FLIGHT {
+                let room = (MAX_IN_FLIGHT - tasks.len()).min(BATCH - taken);
+                let now = self.clock.now();
+                let batch = self.db.outbox_claim_due(now, now.saturating_add(LEASE_SECS), room)?;
+                taken += batch.len();
+                exhausted = batch.len() < room || taken >= BATCH;
+                for m in batch {
+                    if self.db.tenant_suspended(&m.tenant)? {
+                        // Held, not attempted: it is due again after the hold.
+                        self.db.outbox_claim(&m, now.saturating_add(SUSPENDED_HOLD_SECS))?;
+                        continue;
+                    }
+                    let prepared = self.prepare(&m, now);
+                    let client = self.client.clone();
+                    tasks.spawn(async move {
+                        let outcome = match (prepared, client) {
+                            (Ok(req), Ok(client)) => attempt(&client, req).await,
+                            (Err(e), _) | (_, Err(e)) => Err(e),
+                        };
+                        (m, outcome)
+                    });
                 }
-                if !self.db.outbox_claim(&m, now.saturating_add(LEASE_SECS))? {
-                    continue; // another worker has it
-                }
-                let prepared = self.prepare(&m, now);
-                let client = self.client.clone();
-                tasks.spawn(async move {
-                    let outcome = match (prepared, client) {
-                        (Ok(req), Ok(client)) => attempt(&client, req).await,
-                        (Err(e), _) | (_, Err(e)) => Err(e),
-                    };
-                    (m, outcome)
-                });
             }
             let Some(joined) = tasks.join_next().await else { break };
             match joined {

@@ -144,6 +144,13 @@ macro_rules! with_operations {
     /// leaves it due again at `until`) and returns `true`; otherwise changes
     /// nothing and returns `false`.
     fn outbox_claim(&self, m: &Message, until: u64) -> Result<bool, StoreError>;
+    /// Leases up to `limit` pending messages due at `now` to this worker at
+    /// once, soonest due first: each one's `next_attempt` becomes `until`,
+    /// durably, and they are returned as leased. On PostgreSQL the rows
+    /// another worker is leasing are skipped (`FOR UPDATE SKIP LOCKED`), so
+    /// the workers of several replicas take disjoint batches without
+    /// waiting on one another.
+    fn outbox_claim_due(&self, now: u64, until: u64, limit: usize) -> Result<Vec<Message>, StoreError>;
 
     // Tenant policies.
     /// Replaces a tenant's policy, durably.

@@ -34,6 +34,27 @@ fn outbox_survives_reopen() {
 }
 
 super::contract! {
+    fn a_batch_claim_leases_each_due_message_once_until_its_lease_ends(db: &Db) {
+        db.outbox_put(&msg("a", "m1", 100)).unwrap();
+        db.outbox_put(&msg("b", "m2", 101)).unwrap();
+        db.outbox_put(&msg("a", "m3", 102)).unwrap();
+        db.outbox_put(&msg("a", "later", 500)).unwrap();
+        let mut delivered = msg("a", "done", 100);
+        delivered.state = MessageState::Delivered;
+        db.outbox_put(&delivered).unwrap();
+        let ids = |v: Vec<Message>| v.into_iter().map(|m| m.id).collect::<Vec<_>>();
+        let first = db.outbox_claim_due(200, 260, 2).unwrap();
+        assert!(first.iter().all(|m| m.next_attempt == 260), "returned as leased: {first:?}");
+        assert_eq!(ids(first), ["m1", "m2"], "soonest due first, at most the limit");
+        assert_eq!(ids(db.outbox_claim_due(200, 260, 10).unwrap()), ["m3"], "the leased ones are not due");
+        assert!(db.outbox_claim_due(259, 300, 10).unwrap().is_empty());
+        assert_eq!(db.outbox_get(&t("b"), "m2").unwrap().unwrap().next_attempt, 260, "durably");
+        // A lease that ran out (its worker died) is due again.
+        assert_eq!(ids(db.outbox_claim_due(260, 320, 10).unwrap()), ["m1", "m3", "m2"], "then by tenant");
+        assert!(db.outbox_claim_due(1000, 1060, 0).unwrap().is_empty());
+        assert_eq!(ids(db.outbox_claim_due(1000, 1060, 10).unwrap()), ["m1", "m3", "m2", "later"]);
+    }
+
     fn outbox_round_trip(db: &Db) {
         let mut m = msg("a", "m1", 100);
         db.outbox_put(&m).unwrap();

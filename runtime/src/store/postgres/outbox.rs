@@ -131,6 +131,55 @@ impl PgBackend {
         self.outbox_replace(&claimed, Some(m))
     }
 
+    /// Leases a batch in one transaction: the due rows no other worker
+    /// holds, locked (`SKIP LOCKED`), moved to `until` in one statement.
+    pub fn outbox_claim_due(&self, now: u64, until: u64, limit: usize) -> Result<Vec<Message>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.transact(move |tx| {
+            Box::pin(async move {
+                let stmt = tx
+                    .prepare_cached(
+                        "SELECT tenant, id, message, due FROM outbox WHERE due IS NOT NULL AND due <= $1 \
+                         ORDER BY due, tenant, id LIMIT $2 FOR UPDATE SKIP LOCKED",
+                    )
+                    .await?;
+                let rows = tx.query(&stmt, &[&ordered(now), &limit]).await?;
+                let mut claimed = Vec::with_capacity(rows.len());
+                let (mut tenants, mut ids, mut jsons, mut dues) =
+                    (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+                for row in rows {
+                    let at: i64 = row.get(3);
+                    match message_decode(row.get(0), row.get(1), row.get(2)) {
+                        Ok(m) if m.state == MessageState::Pending && ordered(m.next_attempt) == at => {
+                            let m = Message { next_attempt: until, ..m };
+                            tenants.push(m.tenant.to_string());
+                            ids.push(m.id.as_bytes().to_vec());
+                            jsons.push(message_encode(&m)?);
+                            dues.push(due(&m));
+                            claimed.push(m);
+                        }
+                        Ok(m) => tracing::error!(tenant = %m.tenant, id = %m.id, "outbox: a stale due entry"),
+                        Err(e) => tracing::error!(error = %e, "outbox: skipping a message"),
+                    }
+                }
+                if !claimed.is_empty() {
+                    let stmt = tx
+                        .prepare_cached(
+                            "UPDATE outbox o SET message = v.message, due = v.due \
+                             FROM unnest($1::text[], $2::bytea[], $3::text[], $4::bigint[]) \
+                             AS v(tenant, id, message, due) WHERE o.tenant = v.tenant AND o.id = v.id",
+                        )
+                        .await?;
+                    tx.execute(&stmt, &[&tenants, &ids, &jsons, &dues]).await?;
+                }
+                Ok(claimed)
+            })
+        })
+    }
+
     /// Writes `m` over the stored message with its tenant and id, if there is
     /// one and (when `expected` is given) it equals `expected`.
     fn outbox_replace(&self, m: &Message, expected: Option<&Message>) -> Result<bool, StoreError> {

@@ -618,3 +618,43 @@ fn a_connection_that_failed_is_not_handed_back_to_the_pool() {
     assert_eq!(waiter.pool.status().size, 0, "the failed connection was dropped");
     assert_eq!(waiter.token_touch(&t("a"), "tok", 6).unwrap().unwrap().last_used, Some(6));
 }
+
+#[test]
+fn a_batch_claim_skips_the_messages_another_worker_is_leasing() {
+    let Some((db, holder)) = pg() else { return };
+    let other = connect(&db);
+    let msg = |id: &str| crate::records::Message {
+        id: id.into(),
+        tenant: t("a"),
+        skill: "notify".into(),
+        contact: "ops".into(),
+        url: "http://127.0.0.1:9/hook".into(),
+        body: String::new(),
+        created: 1,
+        state: crate::records::MessageState::Pending,
+        attempts: 0,
+        next_attempt: 100,
+        last_error: None,
+    };
+    holder.outbox_put(&msg("m1")).unwrap();
+    holder.outbox_put(&msg("m2")).unwrap();
+    let ids = |v: Vec<crate::records::Message>| v.into_iter().map(|m| m.id).collect::<Vec<_>>();
+    // The holder's worker has m1's row locked (its own claim in progress):
+    // the other's claim takes m2 without waiting for it.
+    let got = holder
+        .transact_with(
+            |tx| {
+                Box::pin(async move {
+                    tx.query_one("SELECT 1 FROM outbox WHERE id = $1 FOR UPDATE", &[&b"m1".as_slice()])
+                        .await?;
+                    Ok(())
+                })
+            },
+            |()| other.outbox_claim_due(200, 260, 10),
+            |_, got| Box::pin(async move { Ok(got) }),
+        )
+        .unwrap()
+        .expect("no wait for the locked row");
+    assert_eq!(ids(got), ["m2"]);
+    assert_eq!(ids(other.outbox_claim_due(200, 260, 10).unwrap()), ["m1"], "free again once unlocked");
+}

@@ -186,6 +186,24 @@ impl RedbBackend {
         self.outbox_replace(&claimed, Some(m))
     }
 
+    /// Leases what [`Self::outbox_due`] finds (one writer at a time, so the
+    /// compare-and-set of each claim only fails for a message changed
+    /// since the read).
+    pub(super) fn outbox_claim_due(
+        &self,
+        now: u64,
+        until: u64,
+        limit: usize,
+    ) -> Result<Vec<Message>, StoreError> {
+        let mut out = Vec::new();
+        for m in self.outbox_due(now, limit)? {
+            if self.outbox_claim(&m, until)? {
+                out.push(Message { next_attempt: until, ..m });
+            }
+        }
+        Ok(out)
+    }
+
     /// Writes `m` over the stored message with its tenant and id, if there is
     /// one and (when `expected` is given) it equals `expected`.
     fn outbox_replace(&self, m: &Message, expected: Option<&Message>) -> Result<bool, StoreError> {
