@@ -28,6 +28,8 @@ mod cluster_attacks;
 mod cluster_cron;
 #[path = "../gateway/cluster_leases.rs"]
 mod cluster_leases;
+#[path = "../gateway/cluster_trust_attacks.rs"]
+mod cluster_trust_attacks;
 #[path = "../gateway/crash/mod.rs"]
 mod crash;
 // Not every helper is used by the suites run here.

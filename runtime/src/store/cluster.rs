@@ -133,9 +133,12 @@ pub trait ClusterStore: Send + Sync {
     /// From now on, reads the credential generation every `every` and
     /// moves [`Db::credentials_generation`](super::Db::credentials_generation)
     /// when another replica changed a credential (a token revoked or
-    /// rotated, a tenant suspended, resumed or deleted), and on every read
-    /// that fails (the database away: no cached credential is to be
-    /// trusted until it answers again). Once per store.
+    /// rotated, a tenant suspended, resumed or deleted, a publisher key
+    /// trusted or untrusted), on the first read, and on every read that
+    /// fails; and while no read has answered for three polls (the process
+    /// stalled, the database slow or away) every read of the generation
+    /// moves it, so no cache answers from memory until one does. Once per
+    /// store.
     fn watch_credentials(&self, every: Duration);
 
     /// From now on, every write of a tenant's state by this store checks in

@@ -4,7 +4,48 @@
 
 use super::{PgBackend, StoreError};
 use crate::store::cluster::{Beat, ClusterStore, JoinRefusal, LeaseRow, LeaseTake, NodeClaim, NodeRow};
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// How many polls of the credential generation may pass without an answer
+/// before the mirror is no longer trusted.
+const POLLS_TRUSTED: u32 = 3;
+
+/// The background read of the credential generation: when the last read
+/// that answered began, on a monotonic clock (which runs on while the
+/// process is stopped), and how long that stays trusted.
+pub(super) struct Watch {
+    base: Instant,
+    /// Milliseconds since `base` at which the last answered read began,
+    /// plus one; 0 before the first.
+    answered: AtomicU64,
+    /// How long an answer is trusted, milliseconds; 0: not watching (one
+    /// gateway on the database, whose own changes move the mirror).
+    trusted_ms: AtomicU64,
+}
+
+impl Default for Watch {
+    fn default() -> Self {
+        Watch { base: Instant::now(), answered: AtomicU64::new(0), trusted_ms: AtomicU64::new(0) }
+    }
+}
+
+impl Watch {
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.base.elapsed().as_millis()).unwrap_or(u64::MAX).saturating_add(1)
+    }
+
+    /// Whether this replica's view of the others' credential changes is
+    /// too old to answer from (never, when not watching).
+    pub(super) fn is_stale(&self) -> bool {
+        let trusted = self.trusted_ms.load(Ordering::Acquire);
+        if trusted == 0 {
+            return false;
+        }
+        let answered = self.answered.load(Ordering::Acquire);
+        answered == 0 || self.now_ms().saturating_sub(answered) > trusted
+    }
+}
 
 /// Takes the row when it is new, expired, or this process's own; a live
 /// row of another process is left as it is (no row returned).
@@ -120,34 +161,36 @@ impl ClusterStore for PgBackend {
     }
 
     fn watch_credentials(&self, every: Duration) {
-        use std::sync::atomic::Ordering;
-        if self.watching.swap(true, Ordering::AcqRel) {
+        let trusted = every * POLLS_TRUSTED;
+        let trusted_ms = u64::try_from(trusted.as_millis()).unwrap_or(u64::MAX).max(1);
+        if self.watch.trusted_ms.compare_exchange(0, trusted_ms, Ordering::AcqRel, Ordering::Acquire).is_err()
+        {
             return;
         }
-        let (pool, mirror) = (self.pool.clone(), self.credentials.clone());
+        let (pool, mirror, watch) = (self.pool.clone(), self.credentials.clone(), self.watch.clone());
         self.handle.spawn(async move {
             let mut tick = tokio::time::interval(every);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             let mut seen: Option<i64> = None;
-            let mut first = true;
             loop {
                 tick.tick().await;
+                let began = watch.now_ms();
                 let read = async {
                     let c = pool.get().await?;
                     let stmt = c.prepare_cached("SELECT generation FROM credentials_generation").await?;
                     Ok::<i64, StoreError>(c.query_one(&stmt, &[]).await?.get(0))
                 };
-                let now = tokio::time::timeout(every * 4 + Duration::from_secs(1), read)
-                    .await
-                    .ok()
-                    .and_then(Result::ok);
+                let now = tokio::time::timeout(trusted, read).await.ok().and_then(Result::ok);
                 // Moved since the last read, or unknown (a failed read, or
-                // the first after one): the mirror moves, so the token
-                // cache checks again at the database.
-                if now.is_none() || (now != seen && !first) {
+                // the first read: a change may have been committed between
+                // this store's first cached reads and it): the mirror
+                // moves, so every cache reads again at the database.
+                if now.is_none() || now != seen {
                     mirror.fetch_add(1, Ordering::AcqRel);
                 }
-                first = false;
+                if now.is_some() {
+                    watch.answered.store(began, Ordering::Release);
+                }
                 seen = now;
             }
         });
@@ -201,8 +244,10 @@ mod leases_tests;
 
 #[cfg(test)]
 mod tests {
+    use super::Watch;
     use crate::store::cluster::{Beat, JoinRefusal, NodeClaim};
     use crate::store::testing;
+    use std::sync::atomic::Ordering;
     use std::time::Duration;
 
     fn claim(node: &str, instance: &str) -> NodeClaim {
@@ -301,6 +346,36 @@ mod tests {
             std::thread::sleep(Duration::from_millis(10));
         }
         eprintln!("seen by the other store after {:?}", started.elapsed());
+    }
+
+    #[test]
+    fn a_watch_is_trusted_only_for_a_while_after_its_last_answer_and_never_before_the_first() {
+        let w = Watch::default();
+        assert!(!w.is_stale(), "not watching: one gateway's own changes move the mirror");
+        w.trusted_ms.store(100, Ordering::Release);
+        assert!(w.is_stale(), "watching, no answer yet");
+        w.answered.store(w.now_ms(), Ordering::Release);
+        assert!(!w.is_stale(), "just answered");
+        std::thread::sleep(Duration::from_millis(150));
+        assert!(w.is_stale(), "no answer for longer than trusted (a stall, a hung database)");
+    }
+
+    #[test]
+    fn a_stale_watch_gives_a_new_generation_at_every_read() {
+        let Some((_guard, db)) = testing::postgres() else { return };
+        db.cluster().unwrap().watch_credentials(Duration::from_millis(50));
+        let started = std::time::Instant::now();
+        // Until the first read answers, no two reads agree.
+        let (g1, g2) = (db.credentials_generation(), db.credentials_generation());
+        assert_ne!(g1, g2, "before the watcher's first answer");
+        loop {
+            let g = db.credentials_generation();
+            if db.credentials_generation() == g {
+                break;
+            }
+            assert!(started.elapsed() < Duration::from_secs(10), "the watcher never answered");
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     #[test]

@@ -122,8 +122,9 @@ pub(crate) struct PgBackend {
     /// The in-process mirror of the `credentials_generation` row; see
     /// [`PgBackend::credentials_generation`].
     credentials: std::sync::Arc<AtomicU64>,
-    /// Whether the background read of the generation runs (a replica).
-    watching: std::sync::atomic::AtomicBool,
+    /// The background read of the generation (a replica), and how fresh
+    /// its last answer is.
+    watch: std::sync::Arc<cluster::Watch>,
     /// The leases this process holds, checked by every write of a
     /// tenant's state once fencing is on (a replica).
     fence: std::sync::Arc<leases::Fence>,
@@ -191,7 +192,7 @@ impl PgBackend {
             passwords: secrets.to_vec(),
             call_timeout: options.statement_timeout * 2 + options.pool_timeout * 2 + Duration::from_secs(5),
             credentials: std::sync::Arc::new(AtomicU64::new(0)),
-            watching: std::sync::atomic::AtomicBool::new(false),
+            watch: Default::default(),
             fence: Default::default(),
         };
         let migrated = backend.run(migrate::migrate(target));
@@ -214,8 +215,14 @@ impl PgBackend {
     /// and the token cache asks on every request, so it must not cost a
     /// round trip. A replica of a cluster also needs the others' changes:
     /// [`ClusterStore::watch_credentials`](crate::store::cluster::ClusterStore::watch_credentials)
-    /// reads the row in the background and moves the mirror when it moved.
+    /// reads the row in the background and moves the mirror when it moved;
+    /// while that read has not answered for longer than it is trusted (a
+    /// replica just started, stalled, or the database slow or away), every
+    /// call returns a new generation, so no cache answers from memory.
     pub fn credentials_generation(&self) -> u64 {
+        if self.watch.is_stale() {
+            return self.credentials.fetch_add(1, Ordering::AcqRel) + 1;
+        }
         self.credentials.load(Ordering::Acquire)
     }
 
