@@ -222,7 +222,7 @@ fn an_owners_cron_job_of_a_skill_untrusted_through_another_replica_stops_running
     std::thread::sleep(Duration::from_millis(1500));
     let from = unix_now() + 1;
     std::thread::sleep(Duration::from_secs(4));
-    let all: Vec<(u64, String)> = gws.iter().flat_map(|g| runs(g)).collect();
+    let all: Vec<(u64, String)> = gws.iter().flat_map(runs).collect();
     let after: Vec<_> = all.iter().filter(|(due, _)| *due >= from).collect();
     eprintln!("cron runs due from {from} on: {after:?}");
     assert!(!after.is_empty(), "set-up: no fire time came due after the untrust");
