@@ -9,11 +9,12 @@ use crate::harness::{ADMIN_KEY, Body, Gateway, install, mint, output, tenant};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
-const MASTER_KEY: &str = "4b6579206f6620746865207465737420636c7573746572203132333435363738";
+pub(crate) const MASTER_KEY: &str = "4b6579206f6620746865207465737420636c7573746572203132333435363738";
 
 /// Short timings, so takeovers happen within a test; calls may queue for
 /// their tenant's slots for long enough to see the limit hold.
-const CONFIG: &str = "[defaults]\nqueue_wait_ms = 20000\n\n[cluster]\nheartbeat_ms = 250\nttl_ms = 1500\n";
+pub(crate) const CONFIG: &str =
+    "[defaults]\nqueue_wait_ms = 20000\n\n[cluster]\nheartbeat_ms = 250\nttl_ms = 1500\n";
 
 fn replica(node: &str, store: Option<&str>) -> Gateway {
     let mut args = vec!["--node-id", node];

@@ -24,6 +24,8 @@ mod backup;
 mod cluster;
 #[path = "../gateway/cluster_attacks.rs"]
 mod cluster_attacks;
+#[path = "../gateway/cluster_clock.rs"]
+mod cluster_clock;
 #[path = "../gateway/cluster_cron.rs"]
 mod cluster_cron;
 #[path = "../gateway/cluster_leases.rs"]
