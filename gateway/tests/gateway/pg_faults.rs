@@ -29,11 +29,11 @@ use wasmclaw_tests::pg_testing;
 
 /// The longest any answer may take: the store's call timeout (75 s), with
 /// room for a loaded machine.
-const ANSWER_BOUND: Duration = Duration::from_secs(90);
+pub(crate) const ANSWER_BOUND: Duration = Duration::from_secs(90);
 
 /// A PostgreSQL cluster of the test's own, which it may stop and start
 /// under a running gateway; removed on drop.
-struct Cluster {
+pub(crate) struct Cluster {
     dir: PathBuf,
     /// The superuser URL (its `postgres` database).
     url: String,
@@ -53,7 +53,7 @@ fn run_script(args: &[&str]) -> String {
 impl Cluster {
     /// A new cluster, or `None` where the gateway_pg suites are skipped
     /// (no `WASMCLAW_TEST_PG`; under CI that fails in the harness first).
-    fn start() -> Option<Cluster> {
+    pub(crate) fn start() -> Option<Cluster> {
         pg_testing::TestDb::create()?;
         let dir = run_script(&["dir"]).trim().to_string();
         let mut cluster = Cluster { dir: PathBuf::from(&dir), url: String::new() };
@@ -67,7 +67,7 @@ impl Cluster {
     }
 
     /// A new database `name` on this cluster; its URL.
-    fn database(&self, name: &str) -> String {
+    pub(crate) fn database(&self, name: &str) -> String {
         sql(&self.url, &format!("CREATE DATABASE \"{name}\""));
         let mut url = url::Url::parse(&self.url).expect("the cluster's URL");
         url.set_path(&format!("/{name}"));
@@ -75,12 +75,12 @@ impl Cluster {
     }
 
     /// Stops the server (a fast shutdown: committed work is kept).
-    fn down(&self) {
+    pub(crate) fn down(&self) {
         run_script(&["down", self.dir.to_str().unwrap()]);
     }
 
     /// Starts it again, on the same port.
-    fn up(&self) {
+    pub(crate) fn up(&self) {
         run_script(&["up", self.dir.to_str().unwrap()]);
     }
 
@@ -137,7 +137,7 @@ fn hold(url: &str, statements: &str) -> Held {
 }
 
 /// The password of a PostgreSQL URL.
-fn password_of(url: &str) -> String {
+pub(crate) fn password_of(url: &str) -> String {
     let p = url::Url::parse(url).expect("a URL").password().expect("a password").to_string();
     assert!(p.len() >= 16, "a password long enough to be found: {p:?}");
     p
@@ -155,16 +155,16 @@ fn password_in_query(url: &str) -> String {
 
 /// An answer, with the header a 503 must carry.
 #[derive(Debug)]
-struct Answer {
-    what: String,
-    status: u16,
-    retry_after: Option<String>,
-    text: String,
+pub(crate) struct Answer {
+    pub(crate) what: String,
+    pub(crate) status: u16,
+    pub(crate) retry_after: Option<String>,
+    pub(crate) text: String,
 }
 
 impl Answer {
     /// The error code of an error answer.
-    fn code(&self) -> Option<String> {
+    pub(crate) fn code(&self) -> Option<String> {
         let v: Value = serde_json::from_str(&self.text).ok()?;
         v["error"]["code"].as_str().map(str::to_string)
     }
@@ -176,11 +176,15 @@ impl Answer {
             && self.retry_after.as_deref().is_some_and(|s| s.parse::<u32>().is_ok())
     }
 
-    /// A 503 with a `Retry-After` of whole seconds: `store-unavailable`, or
-    /// a skill that ended on the host's `unavailable` (its memory could not
-    /// be reached).
+    /// A 503 with a `Retry-After` of whole seconds: `store-unavailable`, a
+    /// skill that ended on the host's `unavailable` (its memory could not
+    /// be reached), or (in a cluster) a tenant whose owner cannot be told
+    /// or that moved while the request ran.
     fn is_unavailable(&self) -> bool {
+        let retry = self.retry_after.as_deref().is_some_and(|s| s.parse::<u32>().is_ok());
+        let cluster = matches!(self.code().as_deref(), Some("tenant-unavailable" | "tenant-moved"));
         self.is_store_unavailable()
+            || (self.status == 503 && cluster && retry)
             || (self.status == 503
                 && self.code().as_deref() == Some("skill-error")
                 && self.text.contains("unavailable")
@@ -202,14 +206,20 @@ impl Answer {
 }
 
 /// Sends one request, waiting at most [`ANSWER_BOUND`] for the whole answer.
-fn send(addr: SocketAddr, method: &str, path: &str, cred: Option<&str>, body: Option<&Value>) -> Answer {
+pub(crate) fn send(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    cred: Option<&str>,
+    body: Option<&Value>,
+) -> Answer {
     let body = body.map_or(Body::None, |v| Body::Json(v.clone()));
     try_send(addr, method, path, cred, body, ANSWER_BOUND).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Sends one request, waiting at most `bound` for the whole answer; `Err`
 /// says what happened when no whole answer came.
-fn try_send(
+pub(crate) fn try_send(
     addr: SocketAddr,
     method: &str,
     path: &str,
@@ -479,17 +489,17 @@ fn an_exhausted_pool_answers_503_within_a_bound_and_the_rest_of_the_gateway_keep
 
 /// What one writer of the restart test did.
 #[derive(Default)]
-struct Tally {
+pub(crate) struct Tally {
     /// What was acknowledged (2xx): the writer's own record of it.
-    acked: Vec<String>,
+    pub(crate) acked: Vec<String>,
     /// 503 `store-unavailable` answers.
-    unavailable: usize,
+    pub(crate) unavailable: usize,
     /// Answers that are neither (each a failure), and lost requests.
-    wrong: Vec<String>,
+    pub(crate) wrong: Vec<String>,
 }
 
 /// One kind of write, sent in a loop by a writer thread; `i` numbers it.
-type Write = Box<dyn Fn(usize) -> Result<Answer, String> + Send>;
+pub(crate) type Write = Box<dyn Fn(usize) -> Result<Answer, String> + Send>;
 
 /// The id an acknowledged write answered: a token's or a tenant's `id`, a
 /// note's `output.id`.
@@ -499,7 +509,7 @@ fn written_id(a: &Answer) -> String {
     id.map(str::to_string).unwrap_or_else(|| panic!("no id in {a:?}"))
 }
 
-fn writer(write: Write, stop: Arc<AtomicBool>) -> Arc<Mutex<Tally>> {
+pub(crate) fn writer(write: Write, stop: Arc<AtomicBool>) -> Arc<Mutex<Tally>> {
     let tally = Arc::new(Mutex::new(Tally::default()));
     let out = tally.clone();
     std::thread::spawn(move || {
@@ -535,7 +545,7 @@ fn writer(write: Write, stop: Arc<AtomicBool>) -> Arc<Mutex<Tally>> {
     out
 }
 
-fn acked(t: &Arc<Mutex<Tally>>) -> usize {
+pub(crate) fn acked(t: &Arc<Mutex<Tally>>) -> usize {
     t.lock().unwrap().acked.len()
 }
 

@@ -28,6 +28,8 @@ mod cluster_attacks;
 mod cluster_clock;
 #[path = "../gateway/cluster_cron.rs"]
 mod cluster_cron;
+#[path = "../gateway/cluster_faults.rs"]
+mod cluster_faults;
 #[path = "../gateway/cluster_leases.rs"]
 mod cluster_leases;
 #[path = "../gateway/cluster_trust_attacks.rs"]
