@@ -160,6 +160,7 @@ async fn forward(
         Ok(answer) => answer,
         Err(e) => {
             tracing::warn!(owner, addr, error = %e, "the tenant's owner did not answer a forwarded request");
+            gw.runtime().forget_placement(tenant);
             if let Err(answer) = may_know(gw, &mut parts, tenant).await {
                 return answer;
             }
@@ -170,6 +171,10 @@ async fn forward(
         }
     };
     gw.forwarded();
+    if answer.status() == StatusCode::SERVICE_UNAVAILABLE {
+        // It may no longer serve the tenant (or not yet): ask again.
+        gw.runtime().forget_placement(tenant);
+    }
     let mut response = Response::builder().status(answer.status());
     if let Some(h) = response.headers_mut() {
         for (name, value) in answer.headers() {

@@ -231,6 +231,14 @@ impl Runtime {
         }
     }
 
+    /// Forgets where `tenant` was served by another replica (a forward to
+    /// it failed or was refused); nothing for a single gateway.
+    pub fn forget_placement(&self, tenant: &str) {
+        if let Some(m) = self.inner.membership.get() {
+            m.forget_placement(tenant);
+        }
+    }
+
     /// Every tenant lease of the cluster; `None` for a single gateway.
     pub async fn cluster_leases(&self) -> Result<Option<Vec<crate::store::cluster::LeaseRow>>, Error> {
         match self.inner.membership.get() {

@@ -12,6 +12,7 @@
 //! Each tenant is served by one replica at a time: see [`leases`].
 
 mod leases;
+mod placements;
 
 pub use leases::{LeaseGuard, Route};
 
@@ -21,6 +22,7 @@ use crate::store::Db;
 use crate::store::StoreError;
 use crate::store::cluster::{Beat, ClusterStore, JoinRefusal, LeaseRow, LeaseTake, NodeClaim, NodeRow};
 use leases::Leases;
+use placements::Placements;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -42,6 +44,8 @@ pub struct Membership {
     lost: AtomicBool,
     /// The tenants this replica owns.
     leases: Arc<Leases>,
+    /// Where other replicas' tenants were lately (hints for forwarding).
+    placements: Placements,
     /// How long an unused lease is kept.
     idle: Duration,
 }
@@ -131,6 +135,7 @@ impl Membership {
             heartbeat: Duration::from_millis(config.heartbeat_ms),
             lost: AtomicBool::new(false),
             leases: Arc::new(Leases::new(joined_at + ttl, forget)),
+            placements: Placements::default(),
             idle: Duration::from_millis(config.lease_idle_ms),
         });
         Ok(joined)
@@ -194,6 +199,7 @@ impl Membership {
     fn forget_leases(&self) {
         self.store.lease_forget_all();
         self.leases.forget_all();
+        self.placements.clear();
     }
 
     /// Gives up the leases idle for the configured time.
@@ -221,16 +227,36 @@ impl Membership {
             self.forget_leases();
         } else if let Some(guard) = self.leases.enter(tenant, self.store.lease_held(tenant)) {
             return Ok(Route::Serve(guard));
+        } else if let Some(p) = self.placements.get(tenant, Instant::now()) {
+            let left = p.owner_until.saturating_duration_since(Instant::now());
+            let retry_after_secs = left.as_millis().div_ceil(1000).max(1) as u64;
+            return Ok(Route::Forward { node_id: p.node_id, addr: p.addr, retry_after_secs });
         }
         let (s, t) = (self.store.clone(), tenant.to_string());
+        let asked = Instant::now();
         Ok(match blocking(move || s.lease_take(&t)).await? {
-            LeaseTake::Held { .. } => Route::Serve(self.leases.taken(tenant)),
+            LeaseTake::Held { .. } => {
+                self.placements.forget(tenant);
+                Route::Serve(self.leases.taken(tenant))
+            }
             LeaseTake::Owned { node_id, addr, expires_in_ms } => {
                 self.leases.moved(tenant);
+                let expires_in = Duration::from_millis(expires_in_ms);
+                self.placements.put(tenant, &node_id, &addr, expires_in, asked);
                 Route::Forward { node_id, addr, retry_after_secs: expires_in_ms.div_ceil(1000).max(1) }
             }
-            LeaseTake::NoTenant => Route::NoTenant,
+            LeaseTake::NoTenant => {
+                self.placements.forget(tenant);
+                Route::NoTenant
+            }
         })
+    }
+
+    /// Forgets where `tenant` was served elsewhere (a forward to it failed,
+    /// or its owner answered that it does not serve it), so the next
+    /// request asks the database again.
+    pub fn forget_placement(&self, tenant: &str) {
+        self.placements.forget(tenant);
     }
 
     /// Every tenant lease of the cluster.
