@@ -63,6 +63,12 @@ impl Pg {
         &self.settings
     }
 
+    /// Runs `sql` on the bench's database; the first column of its first
+    /// row, as text.
+    pub fn query(&self, sql: &str) -> String {
+        query(self.url(), sql)
+    }
+
     /// Transactions committed or rolled back in this database so far
     /// (`pg_stat_database`), read from the administrative database after
     /// waiting [`STATS_FLUSH`] for idle backends to publish theirs.
@@ -86,7 +92,7 @@ fn query(url: &str, sql: &str) -> String {
             let (client, connection) =
                 tokio_postgres::connect(&url, tokio_postgres::NoTls).await.expect("connect to PostgreSQL");
             tokio::spawn(connection);
-            client.query_one(sql.as_str(), &[]).await.expect("a statistics query").get::<_, String>(0)
+            client.query_one(sql.as_str(), &[]).await.expect("a query of the bench").get::<_, String>(0)
         })
     })
     .join()

@@ -32,6 +32,8 @@ mod cluster_cron;
 mod cluster_faults;
 #[path = "../gateway/cluster_leases.rs"]
 mod cluster_leases;
+#[path = "../gateway/cluster_outbox.rs"]
+mod cluster_outbox;
 #[path = "../gateway/cluster_trust_attacks.rs"]
 mod cluster_trust_attacks;
 #[path = "../gateway/crash/mod.rs"]
