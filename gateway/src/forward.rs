@@ -14,6 +14,8 @@
 //! - **A dead owner.** When the owner does not answer (it died, its lease
 //!   has not lapsed yet), 503 `tenant-unavailable` with `Retry-After` the
 //!   time its membership row has left: after that the tenant is taken here.
+//!   A request of a small body whose owner left (a graceful stop, a stale
+//!   placement) is routed once more and served here if the lease is free.
 //! - Requests about no tenant (the operator's lists, usage, audit, trust,
 //!   metrics, health) are answered by whichever replica receives them.
 
@@ -81,6 +83,12 @@ async fn may_know(
     }
 }
 
+/// Bodies up to this size are read before a forward, so that a request
+/// whose owner turns out to be gone (its process stopped, the placement
+/// this replica remembered stale) can be routed again and served here.
+/// Larger bodies (installs, restores) are streamed and not retried.
+const RETRIED_BODY_BYTES: usize = 64 * 1024;
+
 /// The middleware: serve here, or forward to the owner.
 pub(crate) async fn route(State(gw): State<Gateway>, req: Request, next: Next) -> Response {
     let Some(tenant) = tenant_of(req.uri().path(), req.headers()) else { return next.run(req).await };
@@ -92,20 +100,91 @@ pub(crate) async fn route(State(gw): State<Gateway>, req: Request, next: Next) -
             response
         }
         Ok(Some(Route::Forward { node_id, addr, retry_after_secs })) => {
-            if req.headers().contains_key(HOP) {
-                let (mut parts, _) = req.into_parts();
-                if let Err(answer) = may_know(&gw, &mut parts, &tenant).await {
-                    return answer;
-                }
-                return unavailable(
-                    retry_after_secs,
-                    "the tenant is served by another replica; retry shortly",
-                );
+            let (mut parts, body) = req.into_parts();
+            if parts.headers.contains_key(HOP) {
+                let why = "the tenant is served by another replica; retry shortly";
+                return unavailable_to(&gw, &mut parts, &tenant, retry_after_secs, why).await;
             }
-            forward(&gw, req, &addr, &node_id, &tenant, retry_after_secs).await
+            if !small_body(&parts.headers) {
+                let body = reqwest::Body::wrap_stream(body.into_data_stream());
+                return match send(&gw, &parts, body, &addr).await {
+                    Ok(answer) => relay(&gw, &tenant, answer),
+                    Err(e) => {
+                        gone(&gw, &tenant, &node_id, &addr, &e);
+                        unavailable_to(&gw, &mut parts, &tenant, retry_after_secs, NO_ANSWER).await
+                    }
+                };
+            }
+            let Ok(bytes) = axum::body::to_bytes(body, RETRIED_BODY_BYTES).await else {
+                return ApiError::invalid("the request body does not match its content-length")
+                    .into_response();
+            };
+            match send(&gw, &parts, bytes.clone().into(), &addr).await {
+                Ok(answer) => relay(&gw, &tenant, answer),
+                Err(e) => {
+                    gone(&gw, &tenant, &node_id, &addr, &e);
+                    // Asked again: a lease that is free now is taken here,
+                    // and a new owner gets the request (still one hop).
+                    match gw.runtime().route(&tenant).await {
+                        Ok(None | Some(Route::NoTenant)) => {
+                            next.run(Request::from_parts(parts, bytes.into())).await
+                        }
+                        Ok(Some(Route::Serve(lease))) => {
+                            let response = next.run(Request::from_parts(parts, bytes.into())).await;
+                            drop(lease);
+                            response
+                        }
+                        Ok(Some(Route::Forward { node_id: moved, addr: to, retry_after_secs })) => {
+                            if to != addr {
+                                match send(&gw, &parts, bytes.into(), &to).await {
+                                    Ok(answer) => return relay(&gw, &tenant, answer),
+                                    Err(e) => gone(&gw, &tenant, &moved, &to, &e),
+                                }
+                            }
+                            unavailable_to(&gw, &mut parts, &tenant, retry_after_secs, NO_ANSWER).await
+                        }
+                        Err(e) => ApiError::from(e).into_response(),
+                    }
+                }
+            }
         }
         Err(e) => ApiError::from(e).into_response(),
     }
+}
+
+/// Whether the body is known to be small enough to read before a forward
+/// (a `content-length` within [`RETRIED_BODY_BYTES`], or no body at all).
+fn small_body(headers: &HeaderMap) -> bool {
+    match headers.get(header::CONTENT_LENGTH) {
+        Some(n) => {
+            n.to_str().ok().and_then(|n| n.parse::<usize>().ok()).is_some_and(|n| n <= RETRIED_BODY_BYTES)
+        }
+        None => !headers.contains_key(header::TRANSFER_ENCODING),
+    }
+}
+
+/// A 503 `tenant-unavailable` to whoever may know that the tenant is
+/// served elsewhere; what a missing tenant gets to anyone else.
+async fn unavailable_to(
+    gw: &Gateway,
+    parts: &mut axum::http::request::Parts,
+    tenant: &str,
+    retry_after_secs: u64,
+    why: &str,
+) -> Response {
+    if let Err(answer) = may_know(gw, parts, tenant).await {
+        return answer;
+    }
+    unavailable(retry_after_secs, why)
+}
+
+/// Why a request whose owner did not answer is refused.
+const NO_ANSWER: &str = "the replica serving this tenant does not answer; retry shortly";
+
+/// The owner did not answer: logged, and its placement forgotten.
+fn gone(gw: &Gateway, tenant: &str, owner: &str, addr: &str, e: &reqwest::Error) {
+    tracing::warn!(owner, addr, error = %e, "the tenant's owner did not answer a forwarded request");
+    gw.runtime().forget_placement(tenant);
 }
 
 /// Headers that belong to one connection, never passed on.
@@ -126,15 +205,13 @@ fn hop_by_hop(name: &HeaderName) -> bool {
     ) || name.as_str() == HOP
 }
 
-async fn forward(
+/// Sends the request once to the owner at `addr`, with [`HOP`].
+async fn send(
     gw: &Gateway,
-    req: Request,
+    parts: &axum::http::request::Parts,
+    body: reqwest::Body,
     addr: &str,
-    owner: &str,
-    tenant: &str,
-    retry_after_secs: u64,
-) -> Response {
-    let (mut parts, body) = req.into_parts();
+) -> Result<reqwest::Response, reqwest::Error> {
     let target = format!(
         "{}{}",
         addr.trim_end_matches('/'),
@@ -149,27 +226,11 @@ async fn forward(
     if let Some(me) = gw.runtime().node_id().and_then(|n| reqwest::header::HeaderValue::from_str(n).ok()) {
         headers.insert(HeaderName::from_static(HOP), me);
     }
-    let sent = gw
-        .forwarder()
-        .request(parts.method.clone(), &target)
-        .headers(headers)
-        .body(reqwest::Body::wrap_stream(body.into_data_stream()))
-        .send()
-        .await;
-    let answer = match sent {
-        Ok(answer) => answer,
-        Err(e) => {
-            tracing::warn!(owner, addr, error = %e, "the tenant's owner did not answer a forwarded request");
-            gw.runtime().forget_placement(tenant);
-            if let Err(answer) = may_know(gw, &mut parts, tenant).await {
-                return answer;
-            }
-            return unavailable(
-                retry_after_secs,
-                &format!("the replica serving this tenant does not answer; retry after {retry_after_secs} s"),
-            );
-        }
-    };
+    gw.forwarder().request(parts.method.clone(), &target).headers(headers).body(body).send().await
+}
+
+/// The owner's answer, streamed back.
+fn relay(gw: &Gateway, tenant: &str, answer: reqwest::Response) -> Response {
     gw.forwarded();
     if answer.status() == StatusCode::SERVICE_UNAVAILABLE {
         // It may no longer serve the tenant (or not yet): ask again.

@@ -28,12 +28,16 @@ mod cluster_attacks;
 mod cluster_clock;
 #[path = "../gateway/cluster_cron.rs"]
 mod cluster_cron;
+#[path = "../gateway/cluster_delivery_attacks.rs"]
+mod cluster_delivery_attacks;
 #[path = "../gateway/cluster_faults.rs"]
 mod cluster_faults;
 #[path = "../gateway/cluster_leases.rs"]
 mod cluster_leases;
 #[path = "../gateway/cluster_outbox.rs"]
 mod cluster_outbox;
+#[path = "../gateway/cluster_replays.rs"]
+mod cluster_replays;
 #[path = "../gateway/cluster_trust_attacks.rs"]
 mod cluster_trust_attacks;
 #[path = "../gateway/crash/mod.rs"]
