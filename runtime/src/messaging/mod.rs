@@ -45,9 +45,9 @@
 //! store ([`crate::store::Db::outbox_claim_due`]; on PostgreSQL rows other
 //! workers are leasing are skipped), so two workers on one database, or
 //! on several replicas, do not send the same message at once, and a
-//! worker that dies mid-attempt leaves them due again when the lease ends. Attempts run concurrently (at
-//! most [`MAX_IN_FLIGHT`]), so one tenant's slow receiver does not hold up
-//! every other tenant's messages.
+//! worker that dies mid-attempt leaves them due again when the lease
+//! ends. Attempts run concurrently (at most [`MAX_IN_FLIGHT`]), so one
+//! tenant's slow receiver does not hold up every other tenant's messages.
 
 pub mod cap;
 use crate::clock::SharedClock;
@@ -227,22 +227,43 @@ impl Deliverer {
         let mut report = DeliveryReport::default();
         let mut tasks = JoinSet::new();
         let (mut taken, mut exhausted) = (0, false);
+        // A store error stops the leasing, never the attempts in flight:
+        // they finish and are recorded, and the error is returned after.
+        let mut failed: Option<StoreError> = None;
         loop {
             // Leased as slots free up, never more than can start at once:
             // every attempt of a lease ends (its timeout) well before the
             // lease does, so no other worker takes a message still being
             // attempted here, and one that dies leaves them due again.
-            while !exhausted && tasks.len() < MAX_IN_FLIGHT {
+            while !exhausted && failed.is_none() && tasks.len() < MAX_IN_FLIGHT {
                 let room = (MAX_IN_FLIGHT - tasks.len()).min(BATCH - taken);
                 let now = self.clock.now();
-                let batch = self.db.outbox_claim_due(now, now.saturating_add(LEASE_SECS), room)?;
+                let batch = match self.db.outbox_claim_due(now, now.saturating_add(LEASE_SECS), room) {
+                    Ok(batch) => batch,
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
+                };
                 taken += batch.len();
                 exhausted = batch.len() < room || taken >= BATCH;
                 for m in batch {
-                    if self.db.tenant_suspended(&m.tenant)? {
-                        // Held, not attempted: it is due again after the hold.
-                        self.db.outbox_claim(&m, now.saturating_add(SUSPENDED_HOLD_SECS))?;
-                        continue;
+                    match self.db.tenant_suspended(&m.tenant) {
+                        // Held, not attempted: due again after the hold.
+                        Ok(true) => {
+                            if let Err(e) = self.db.outbox_claim(&m, now.saturating_add(SUSPENDED_HOLD_SECS))
+                            {
+                                tracing::error!(tenant = %m.tenant, id = %m.id, error = %e,
+                                    "message delivery: cannot hold a suspended tenant's message");
+                            }
+                            continue;
+                        }
+                        Ok(false) => {}
+                        // Left leased: due again when the lease ends.
+                        Err(e) => {
+                            failed = Some(e);
+                            continue;
+                        }
                     }
                     let prepared = self.prepare(&m, now);
                     let client = self.client.clone();
@@ -257,12 +278,21 @@ impl Deliverer {
             }
             let Some(joined) = tasks.join_next().await else { break };
             match joined {
-                Ok((m, outcome)) => self.record(m, outcome, &mut report)?,
+                Ok((m, outcome)) => {
+                    if let Err(e) = self.record(m, outcome, &mut report) {
+                        // Left as leased: attempted again when the lease ends.
+                        tracing::error!(error = %e, "message delivery: cannot record an attempt");
+                        failed.get_or_insert(e);
+                    }
+                }
                 // The message stays leased and is retried when the lease ends.
                 Err(e) => tracing::error!(error = %e, "message delivery: an attempt panicked"),
             }
         }
-        Ok(report)
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(report),
+        }
     }
 
     /// Builds the signed request for `m`, or says why it cannot be.
@@ -290,34 +320,47 @@ impl Deliverer {
         Ok(Request { url: m.url.clone(), id: m.id.clone(), timestamp, signature, body })
     }
 
-    /// Writes the outcome of one attempt of `m`.
+    /// Writes the outcome of one attempt of `leased` (the message as this
+    /// worker leased it), only while the lease is still this worker's: an
+    /// outcome that comes after the lease moved (the worker stalled past
+    /// it, the tenant was deleted) is dropped, never written over another
+    /// worker's attempt or a delivered message.
     fn record(
         &self,
-        mut m: Message,
+        leased: Message,
         outcome: Result<(), String>,
         report: &mut DeliveryReport,
     ) -> Result<(), StoreError> {
         let now = self.clock.now();
-        match outcome {
+        let mut m = leased.clone();
+        let counted = match outcome {
             Ok(()) => {
                 m.state = MessageState::Delivered;
                 m.next_attempt = now;
-                report.delivered += 1;
+                &mut report.delivered
             }
             Err(e) => {
                 m.attempts = m.attempts.saturating_add(1);
                 m.last_error = Some(bounded(e));
                 if m.attempts >= self.max_attempts {
                     m.state = MessageState::Dead;
-                    report.dead += 1;
-                    tracing::warn!(tenant = %m.tenant, id = %m.id, "message delivery: dead after {} attempts", m.attempts);
+                    &mut report.dead
                 } else {
                     m.next_attempt = now.saturating_add(self.backoff(m.attempts));
-                    report.retried += 1;
+                    &mut report.retried
                 }
             }
+        };
+        if !self.db.outbox_settle(&leased, &m)? {
+            tracing::warn!(tenant = %m.tenant, id = %m.id,
+                "message delivery: the lease moved before the attempt ended; its outcome is dropped");
+            return Ok(());
         }
-        self.db.outbox_update(&m)
+        *counted += 1;
+        if m.state == MessageState::Dead {
+            tracing::warn!(tenant = %m.tenant, id = %m.id, "message delivery: dead after {} attempts", m.attempts);
+        }
+        Ok(())
     }
 
     /// Delivers what is due every second until `shutdown` completes (an

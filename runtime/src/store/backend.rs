@@ -144,6 +144,13 @@ macro_rules! with_operations {
     /// leaves it due again at `until`) and returns `true`; otherwise changes
     /// nothing and returns `false`.
     fn outbox_claim(&self, m: &Message, until: u64) -> Result<bool, StoreError>;
+    /// Writes `outcome` (an attempt's result) over the message if it is
+    /// still exactly `leased`, as this worker leased it, and returns
+    /// `true`; `false`, with nothing written, when the lease moved (another
+    /// worker took the message after this one's lease ended, or its tenant
+    /// is gone). So a late outcome never reopens a delivered message nor
+    /// counts an attempt twice.
+    fn outbox_settle(&self, leased: &Message, outcome: &Message) -> Result<bool, StoreError>;
     /// Leases up to `limit` pending messages due at `now` to this worker at
     /// once, soonest due first: each one's `next_attempt` becomes `until`,
     /// durably, and they are returned as leased. On PostgreSQL the rows

@@ -128,6 +128,8 @@ pub trait ClusterStore: Send + Sync {
     fn node_leave(&self, node_id: &str, instance: &str) -> Result<(), StoreError>;
     /// Every node, live or expired, by node id.
     fn nodes(&self) -> Result<Vec<NodeRow>, StoreError>;
+    /// The database server's clock: seconds since the Unix epoch.
+    fn server_time(&self) -> Result<u64, StoreError>;
     /// The shared fact `name`: set to `value` if it has none, then read.
     fn fact_or_insert(&self, name: &str, value: &str) -> Result<String, StoreError>;
     /// From now on, reads the credential generation every `every` and

@@ -55,6 +55,25 @@ super::contract! {
         assert_eq!(ids(db.outbox_claim_due(1000, 1060, 10).unwrap()), ["m1", "m3", "m2", "later"]);
     }
 
+    fn an_outcome_settles_only_over_the_message_as_leased(db: &Db) {
+        db.outbox_put(&msg("a", "m1", 100)).unwrap();
+        let leased = db.outbox_claim_due(200, 260, 10).unwrap().remove(0);
+        let mut delivered = leased.clone();
+        delivered.state = MessageState::Delivered;
+        // The lease ran out and another worker took the message: the first
+        // worker's late outcome is dropped.
+        let again = db.outbox_claim_due(260, 320, 10).unwrap().remove(0);
+        let mut failed = leased.clone();
+        failed.attempts = 1;
+        assert!(!db.outbox_settle(&leased, &failed).unwrap(), "the lease moved");
+        assert!(db.outbox_settle(&again, &delivered).unwrap());
+        assert_eq!(db.outbox_get(&t("a"), "m1").unwrap().unwrap().state, MessageState::Delivered);
+        assert!(!db.outbox_settle(&again, &failed).unwrap(), "a delivered message is not reopened");
+        assert_eq!(db.outbox_get(&t("a"), "m1").unwrap().unwrap().attempts, 0);
+        // A message whose tenant went meanwhile: nothing to settle.
+        assert!(!db.outbox_settle(&msg("a", "gone", 1), &msg("a", "gone", 2)).unwrap());
+    }
+
     fn outbox_round_trip(db: &Db) {
         let mut m = msg("a", "m1", 100);
         db.outbox_put(&m).unwrap();

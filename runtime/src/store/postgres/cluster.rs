@@ -220,6 +220,15 @@ impl ClusterStore for PgBackend {
         self.leases_pg()
     }
 
+    fn server_time(&self) -> Result<u64, StoreError> {
+        self.with_client(|c| {
+            Box::pin(async move {
+                let stmt = c.prepare_cached("SELECT floor(extract(epoch FROM now()))::float8").await?;
+                Ok(millis(c.query_one(&stmt, &[]).await?.get(0)))
+            })
+        })
+    }
+
     fn fact_or_insert(&self, name: &str, value: &str) -> Result<String, StoreError> {
         let (name, value) = (name.to_string(), value.to_string());
         self.transact(move |tx| {

@@ -180,8 +180,14 @@ impl PgBackend {
         })
     }
 
+    /// An attempt's outcome, written only over the message as leased.
+    pub fn outbox_settle(&self, leased: &Message, outcome: &Message) -> Result<bool, StoreError> {
+        self.outbox_replace(outcome, Some(leased))
+    }
+
     /// Writes `m` over the stored message with its tenant and id, if there is
-    /// one and (when `expected` is given) it equals `expected`.
+    /// one and (when `expected` is given) it equals `expected`; a missing
+    /// message is an error without `expected`, `false` with it.
     fn outbox_replace(&self, m: &Message, expected: Option<&Message>) -> Result<bool, StoreError> {
         check_id(&m.id)?;
         let (json, due) = (message_encode(m)?, due(m));
@@ -192,6 +198,9 @@ impl PgBackend {
                     .prepare_cached("SELECT message FROM outbox WHERE tenant = $1 AND id = $2 FOR UPDATE")
                     .await?;
                 let Some(row) = tx.query_opt(&stmt, &[&tenant, &id.as_bytes()]).await? else {
+                    if expected.is_some() {
+                        return Ok(false);
+                    }
                     return Err(StoreError::Backend(format!("message {id} of {tenant} does not exist")));
                 };
                 let old = message_decode(&tenant, id.as_bytes(), row.get(0))?;

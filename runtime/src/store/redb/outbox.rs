@@ -204,8 +204,14 @@ impl RedbBackend {
         Ok(out)
     }
 
+    /// An attempt's outcome, written only over the message as leased.
+    pub(super) fn outbox_settle(&self, leased: &Message, outcome: &Message) -> Result<bool, StoreError> {
+        self.outbox_replace(outcome, Some(leased))
+    }
+
     /// Writes `m` over the stored message with its tenant and id, if there is
-    /// one and (when `expected` is given) it equals `expected`.
+    /// one and (when `expected` is given) it equals `expected`; a missing
+    /// message is an error without `expected`, `false` with it.
     fn outbox_replace(&self, m: &Message, expected: Option<&Message>) -> Result<bool, StoreError> {
         check_id(&m.id)?;
         let key = outbox_key(&m.tenant, &m.id);
@@ -216,6 +222,9 @@ impl RedbBackend {
             let mut due = txn.open_table(OUTBOX_DUE)?;
             let old = table.get(key.as_slice())?.map(|v| v.value().to_string());
             let Some(old) = old else {
+                if expected.is_some() {
+                    return Ok(false);
+                }
                 return Err(StoreError::Backend(format!("message {} of {} does not exist", m.id, m.tenant)));
             };
             let old = from_json(&key, &old)?;
