@@ -8,7 +8,7 @@ use crate::agents::{AgentService, Tools};
 use crate::audit::AuditLog;
 use crate::backup::BackupService;
 use crate::channels::ChannelService;
-use crate::clock::{SharedClock, SystemClock};
+use crate::clock::{OffsetClock, SharedClock, SystemClock};
 use crate::config::RuntimeConfig;
 use crate::cron::{JobRunner, Scheduler};
 use crate::error::Error;
@@ -55,6 +55,8 @@ struct Inner {
     host: Arc<HostEnv>,
     config: RuntimeConfig,
     clock: SharedClock,
+    /// The same clock, kept to the database's in a cluster.
+    time: Arc<OffsetClock>,
     /// The master key's fingerprint (what replicas of a cluster compare).
     master_fingerprint: String,
     /// This replica's membership, once [`Runtime::join_cluster`] joined.
@@ -91,6 +93,10 @@ impl Runtime {
 
     /// Like [`Runtime::new`] with an injected clock (tests move it).
     pub fn with_clock(config: RuntimeConfig, clock: SharedClock) -> Result<Self, Error> {
+        // Every service reads this one clock; a cluster keeps it to the
+        // database's ([`OffsetClock`]).
+        let time = Arc::new(OffsetClock::new(clock));
+        let clock: SharedClock = time.clone();
         for (name, p) in &config.providers {
             p.validate(name).map_err(Error::Config)?;
         }
@@ -168,6 +174,7 @@ impl Runtime {
                 backups,
                 data,
                 clock,
+                time,
                 master_fingerprint,
                 membership: std::sync::OnceLock::new(),
                 audit,
@@ -206,6 +213,7 @@ impl Runtime {
             &config.cluster,
             (config.shared_digest(), self.inner.master_fingerprint.clone()),
             forget,
+            self.inner.time.clone(),
         )
         .await?;
         joined.spawn_heartbeat();

@@ -48,6 +48,8 @@ pub struct Membership {
     placements: Placements,
     /// How long an unused lease is kept.
     idle: Duration,
+    /// The runtime's clock, kept to the database's at every heartbeat.
+    time: Arc<crate::clock::OffsetClock>,
 }
 
 impl std::fmt::Debug for Membership {
@@ -77,6 +79,7 @@ impl Membership {
         config: &ClusterConfig,
         (config_digest, master_fingerprint): (String, String),
         forget: Box<dyn Fn(&str) + Send + Sync>,
+        time: Arc<crate::clock::OffsetClock>,
     ) -> Result<Arc<Membership>, Error> {
         config.validate().map_err(Error::Config)?;
         let store = db.cluster().cloned().ok_or_else(|| {
@@ -137,7 +140,11 @@ impl Membership {
             leases: Arc::new(Leases::new(joined_at + ttl, forget)),
             placements: Placements::default(),
             idle: Duration::from_millis(config.lease_idle_ms),
+            time,
         });
+        // From the first job and message on, this replica's time is the
+        // database's.
+        joined.keep_time().await;
         Ok(joined)
     }
 
@@ -190,9 +197,30 @@ impl Membership {
                     }
                     Err(e) => tracing::warn!(node = m.node_id(), error = %e, "heartbeat failed; retrying"),
                 }
+                m.keep_time().await;
                 m.release_idle().await;
             }
         })
+    }
+
+    /// Keeps the runtime's clock to the database server's (a failed read
+    /// keeps the last offset).
+    async fn keep_time(&self) {
+        let s = self.store.clone();
+        match blocking(move || s.server_time()).await {
+            Ok(t) => {
+                let before = self.time.offset();
+                self.time.keep_to(t);
+                if self.time.offset() != before {
+                    tracing::info!(
+                        node = self.node_id(),
+                        offset_secs = self.time.offset(),
+                        "this replica's clock is kept to the database's"
+                    );
+                }
+            }
+            Err(e) => tracing::warn!(node = self.node_id(), error = %e, "cannot read the database's clock"),
+        }
     }
 
     /// Forgets every lease, here and in the writes' fence.
