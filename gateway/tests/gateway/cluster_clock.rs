@@ -18,7 +18,7 @@ const LIBFAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1
 
 /// The library, or `None` (the test is skipped) when it is not installed;
 /// under `CI=true` a missing library fails the test.
-fn libfaketime() -> Option<&'static str> {
+pub(crate) fn libfaketime() -> Option<&'static str> {
     if std::path::Path::new(LIBFAKETIME).exists() {
         return Some(LIBFAKETIME);
     }

@@ -21,9 +21,11 @@ fn unix_now() -> u64 {
 /// Every `cron.run` in the audit logs of `gws`: (tenant, job id) → the
 /// fire times run, as many times as each ran (over all replicas), and
 /// whether the run succeeded.
-fn runs(gws: &[Gateway]) -> BTreeMap<(String, String), Vec<(u64, bool)>> {
+pub(crate) fn runs<G: std::borrow::Borrow<Gateway>>(
+    gws: &[G],
+) -> BTreeMap<(String, String), Vec<(u64, bool)>> {
     let mut out: BTreeMap<(String, String), Vec<(u64, bool)>> = BTreeMap::new();
-    for gw in gws {
+    for gw in gws.iter().map(std::borrow::Borrow::borrow) {
         let v = gw.get("/v1/audit?limit=100000", Some(ADMIN_KEY)).expect(200);
         for e in v["events"].as_array().unwrap() {
             if e["action"] != "cron.run" {
@@ -44,7 +46,7 @@ fn runs(gws: &[Gateway]) -> BTreeMap<(String, String), Vec<(u64, bool)>> {
 }
 
 /// The (tenant, job, fire time)s that ran more than once.
-fn duplicates(runs: &BTreeMap<(String, String), Vec<(u64, bool)>>) -> Vec<(String, String, u64)> {
+pub(crate) fn duplicates(runs: &BTreeMap<(String, String), Vec<(u64, bool)>>) -> Vec<(String, String, u64)> {
     let mut out = Vec::new();
     for ((tenant, job), times) in runs {
         for w in times.windows(2) {

@@ -13,6 +13,8 @@
 //! dropping the other tenants' attempts in flight (now logged, the round
 //! goes on).
 
+use crate::cluster_clock::libfaketime;
+use crate::cluster_cron::{duplicates, runs};
 use crate::cluster_leases::{CONFIG, MASTER_KEY, index_of, owner, three};
 use crate::harness::{ADMIN_KEY, Body, Gateway, Tenant, install, output, tenant};
 use serde_json::json;
@@ -21,19 +23,6 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-const LIBFAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1";
-
-/// The library, or `None` (the test is skipped) when it is not installed;
-/// under `CI=true` a missing library fails the test.
-fn libfaketime() -> Option<&'static str> {
-    if std::path::Path::new(LIBFAKETIME).exists() {
-        return Some(LIBFAKETIME);
-    }
-    assert!(std::env::var("CI").is_err(), "{LIBFAKETIME} is missing under CI: apt-get install libfaketime");
-    eprintln!("skipped: {LIBFAKETIME} is not installed");
-    None
-}
 
 /// A replica (of `store`, or of a new database), its clocks `offset` off
 /// (`+1h`, `-1h`) when given.
@@ -444,41 +433,6 @@ fn a_round_of_three_tenants(delete: bool) {
 // ---------------------------------------------------------------------
 // Cron
 // ---------------------------------------------------------------------
-
-/// Every `cron.run` in the audit logs of `gws`: (tenant, job) → the fire
-/// times run (as often as each ran) and whether the run succeeded.
-fn runs(gws: &[&Gateway]) -> BTreeMap<(String, String), Vec<(u64, bool)>> {
-    let mut out: BTreeMap<(String, String), Vec<(u64, bool)>> = BTreeMap::new();
-    for gw in gws {
-        let v = gw.get("/v1/audit?limit=100000", Some(ADMIN_KEY)).expect(200);
-        for e in v["events"].as_array().unwrap() {
-            if e["action"] != "cron.run" {
-                continue;
-            }
-            let target = e["target"].as_str().unwrap();
-            let parts: Vec<&str> = target.split(' ').collect();
-            assert_eq!((parts.len(), parts[2]), (4, "due"), "{e}");
-            let key = (e["tenant"].as_str().unwrap().to_string(), parts[1].to_string());
-            out.entry(key).or_default().push((parts[3].parse().unwrap(), e["outcome"] == "ok"));
-        }
-    }
-    for times in out.values_mut() {
-        times.sort_unstable();
-    }
-    out
-}
-
-fn duplicates(runs: &BTreeMap<(String, String), Vec<(u64, bool)>>) -> Vec<(String, String, u64)> {
-    let mut out = Vec::new();
-    for ((tenant, job), times) in runs {
-        for w in times.windows(2) {
-            if w[0].0 == w[1].0 {
-                out.push((tenant.clone(), job.clone(), w[0].0));
-            }
-        }
-    }
-    out
-}
 
 /// Tenant `id` through `gw` with the reminder skill and `jobs` jobs every
 /// second (added through `add_via`); the job ids.
