@@ -14,8 +14,12 @@
 //! - **A dead owner.** When the owner does not answer (it died, its lease
 //!   has not lapsed yet), 503 `tenant-unavailable` with `Retry-After` the
 //!   time its membership row has left: after that the tenant is taken here.
-//!   A request of a small body whose owner left (a graceful stop, a stale
-//!   placement) is routed once more and served here if the lease is free.
+//!   A request of a small body that could not even connect to its owner
+//!   (a graceful stop, a stale placement) is routed once more and served
+//!   here if the lease is free. A request that reached the owner (the
+//!   connection broke after it was sent) is never sent again: it may have
+//!   run there, so it gets 503 saying so, and repeating it is the
+//!   client's choice.
 //! - Requests about no tenant (the operator's lists, usage, audit, trust,
 //!   metrics, health) are answered by whichever replica receives them.
 
@@ -111,7 +115,8 @@ pub(crate) async fn route(State(gw): State<Gateway>, req: Request, next: Next) -
                     Ok(answer) => relay(&gw, &tenant, answer),
                     Err(e) => {
                         gone(&gw, &tenant, &node_id, &addr, &e);
-                        unavailable_to(&gw, &mut parts, &tenant, retry_after_secs, NO_ANSWER).await
+                        let why = if e.is_connect() { NO_ANSWER } else { LOST };
+                        unavailable_to(&gw, &mut parts, &tenant, retry_after_secs, why).await
                     }
                 };
             }
@@ -121,7 +126,14 @@ pub(crate) async fn route(State(gw): State<Gateway>, req: Request, next: Next) -
             };
             match send(&gw, &parts, bytes.clone().into(), &addr).await {
                 Ok(answer) => relay(&gw, &tenant, answer),
+                Err(e) if !e.is_connect() => {
+                    // The request may have reached the owner, and run
+                    // there: it is never sent again, here or elsewhere.
+                    gone(&gw, &tenant, &node_id, &addr, &e);
+                    unavailable_to(&gw, &mut parts, &tenant, retry_after_secs, LOST).await
+                }
                 Err(e) => {
+                    // No connection was made: the owner never saw it.
                     gone(&gw, &tenant, &node_id, &addr, &e);
                     // Asked again: a lease that is free now is taken here,
                     // and a new owner gets the request (still one hop).
@@ -180,6 +192,11 @@ async fn unavailable_to(
 
 /// Why a request whose owner did not answer is refused.
 const NO_ANSWER: &str = "the replica serving this tenant does not answer; retry shortly";
+
+/// Why a request sent to the owner, which then stopped answering, is
+/// refused: it may have taken effect there.
+const LOST: &str = "the replica serving this tenant stopped answering after the request was sent: \
+                    it may have taken effect; retry shortly if it is safe to repeat";
 
 /// The owner did not answer: logged, and its placement forgotten.
 fn gone(gw: &Gateway, tenant: &str, owner: &str, addr: &str, e: &reqwest::Error) {

@@ -32,6 +32,8 @@ mod cluster_cron;
 mod cluster_delivery_attacks;
 #[path = "../gateway/cluster_faults.rs"]
 mod cluster_faults;
+#[path = "../gateway/cluster_forward.rs"]
+mod cluster_forward;
 #[path = "../gateway/cluster_leases.rs"]
 mod cluster_leases;
 #[path = "../gateway/cluster_outbox.rs"]
