@@ -26,6 +26,8 @@ mod cluster;
 mod cluster_attacks;
 #[path = "../gateway/cluster_clock.rs"]
 mod cluster_clock;
+#[path = "../gateway/cluster_crash.rs"]
+mod cluster_crash;
 #[path = "../gateway/cluster_cron.rs"]
 mod cluster_cron;
 #[path = "../gateway/cluster_delivery_attacks.rs"]

@@ -14,17 +14,19 @@ use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-/// Checks everything `m` holds against `gw` after round `round`'s restart;
-/// fixes the outcome of the writes that were in flight. Returns the
-/// failures.
+/// Checks everything `m` holds against `gw` after round `round`'s restart
+/// (`tenants_dir`: where its tenants' directories are); fixes the outcome
+/// of the writes that were in flight. Returns the failures.
 pub(super) fn verify(
     gw: &Gateway,
+    tenants_dir: &Path,
     m: &mut Model,
     st: &mut Stats,
     rng: &mut Rng,
     round: usize,
 ) -> Vec<String> {
-    let mut v = Verify { gw, fails: Vec::new(), st, rng, last: format!("c{}-", round.saturating_sub(1)) };
+    let last = format!("c{}-", round.saturating_sub(1));
+    let mut v = Verify { gw, tenants_dir, fails: Vec::new(), st, rng, last };
     let shown = v.tenants(m);
     // The items of a tenant that is not there are gone with it (their
     // tenant's checks cover them; its tokens are checked too).
@@ -43,6 +45,7 @@ pub(super) fn verify(
 /// generator of the sample.
 pub(super) struct Verify<'a> {
     pub(super) gw: &'a Gateway,
+    tenants_dir: &'a Path,
     pub(super) fails: Vec<String>,
     pub(super) st: &'a mut Stats,
     rng: &'a mut Rng,
@@ -90,7 +93,7 @@ impl Verify<'_> {
             if !present {
                 // A tenant that is not there has no directory either (a delete
                 // removes its files; nothing of it may be left behind).
-                let dir = self.gw.data_dir().join("tenants").join(&t.id);
+                let dir = self.tenants_dir.join(&t.id);
                 if dir.exists() {
                     self.fails.push(format!(
                         "tenant {}: gone (create {:?}, delete {:?}) but its directory {} remains, with {:?}",

@@ -15,7 +15,7 @@ const READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// (the writers put a new secret per write, past the default cap of 100 per
 /// tenant; the cap is not what this test is about, `http::secrets_are_capped…`
 /// is).
-const CONFIG: &str = "[providers.dead]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9\"\nmax_retries = 0\n\
+pub(super) const CONFIG: &str = "[providers.dead]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9\"\nmax_retries = 0\n\
                       [secret_limits]\nmax_count = 1000000\nmax_total_bytes = 1073741824\n";
 
 /// Starts the gateway on a fresh directory with [`CONFIG`], `serve_args`

@@ -64,6 +64,9 @@
 
 mod checks;
 mod child;
+// Run from `gateway_pg` only (`cluster_crash`): unused in the redb binary.
+#[allow(dead_code)]
+pub(crate) mod cluster;
 mod contents;
 mod model;
 mod rng;
@@ -123,7 +126,8 @@ fn run(serve_args: &[&str]) {
             assert_eq!(v["keys"].as_array().map(Vec::len), Some(1), "the trusted key survives: {v}");
         }
         let checking = Instant::now();
-        let fails = checks::verify(&gw, &mut model.lock().unwrap(), &mut st, &mut rng, round);
+        let tenants_dir = gw.data_dir().join("tenants");
+        let fails = checks::verify(&gw, &tenants_dir, &mut model.lock().unwrap(), &mut st, &mut rng, round);
         verifying += checking.elapsed();
         if !fails.is_empty() {
             gw.kill();
@@ -144,7 +148,7 @@ fn run(serve_args: &[&str]) {
         }
 
         let before = model.lock().unwrap().lens();
-        let handles = writers::start_round(addr, seed, round, &model);
+        let handles = writers::start_round(&[addr], seed, round, &model);
         let kill_ms = rng.range(0, MAX_KILL_MS);
         std::thread::sleep(Duration::from_millis(kill_ms));
         gw.kill();

@@ -85,7 +85,9 @@ pub(super) struct Model {
     pub(super) members: BTreeMap<String, String>,
     /// Channels made by the verification (acknowledged), by tenant.
     pub(super) channels: BTreeSet<(String, String)>,
-    /// Writes refused a connection (the gateway gone): never seen by it.
+    /// Writes refused a connection (the gateway gone): never seen by it;
+    /// over a cluster also those answered 503 `tenant-unavailable` (not
+    /// done).
     pub(super) unsent: u64,
 }
 

@@ -3,6 +3,14 @@
 //! Every write is recorded in the model before it is sent and marked
 //! acknowledged only once its 2xx answer has been read in full; one refused
 //! a connection never reached the gateway and is marked absent.
+//!
+//! Over a cluster each write goes to one of the replicas, picked at random:
+//! a replica that does not own the write's tenant forwards it. There a 503
+//! `tenant-unavailable` (the owner is dead and its lease not yet lapsed, or
+//! a stale owner's write refused by the fence) is a write that did not
+//! happen, and is marked absent — except the one that says it may have
+//! taken effect (the owner's connection broke after the write was sent),
+//! which stays in flight.
 
 use super::model::{Fate, Item, Model, Slot, TenantRec};
 use super::rng::Rng;
@@ -34,14 +42,22 @@ const INSTALLED: [&str; 4] = ["echo", "counter", "notes", "memget"];
 /// Before the first kill: every skill the writers install, installed once
 /// in tenant `c-warm` (see [`Writer::warm`]); panics if any write fails.
 pub(super) fn warm(addr: SocketAddr, seed: u64, model: &Arc<Mutex<Model>>) {
-    let mut writer = Writer { addr, rng: Rng(seed), model: model.clone(), prefix: "c-".into(), ops: 0 };
+    warm_as(addr, seed, model, "c-");
+}
+
+/// [`warm`] with tenant `<prefix>warm` (a cluster warms each replica's
+/// compiled cache through a tenant of its own).
+pub(super) fn warm_as(addr: SocketAddr, seed: u64, model: &Arc<Mutex<Model>>, prefix: &str) {
+    let mut writer =
+        Writer { targets: vec![addr], rng: Rng(seed), model: model.clone(), prefix: prefix.into(), ops: 0 };
     assert!(writer.warm().is_ok(), "the warm-up installs");
 }
 
-/// Starts round `round`'s writers ([`WRITERS`]) on threads; each ends when
-/// the gateway is gone or its share of writes is done.
+/// Starts round `round`'s writers ([`WRITERS`]) on threads, sending to
+/// `targets` (one gateway, or the replicas of a cluster); each ends when
+/// a gateway is gone or its share of writes is done.
 pub(super) fn start_round(
-    addr: SocketAddr,
+    targets: &[SocketAddr],
     seed: u64,
     round: usize,
     model: &Arc<Mutex<Model>>,
@@ -49,7 +65,7 @@ pub(super) fn start_round(
     let mut handles = Vec::new();
     for (w, (name, tag)) in WRITERS.into_iter().enumerate() {
         let mut writer = Writer {
-            addr,
+            targets: targets.to_vec(),
             rng: Rng(seed ^ ((round as u64) << 8 | w as u64).wrapping_mul(0x2545_f491_4f6c_dd1d)),
             model: model.clone(),
             prefix: format!("c{round}-{tag}"),
@@ -70,9 +86,9 @@ pub(super) fn start_round(
     handles
 }
 
-/// One writer: its generator, the gateway, the shared model.
+/// One writer: its generator, the gateway (or replicas), the shared model.
 struct Writer {
-    addr: SocketAddr,
+    targets: Vec<SocketAddr>,
     rng: Rng,
     model: Arc<Mutex<Model>>,
     /// Of its tenants' ids: `c<round>-<tag>`.
@@ -88,15 +104,39 @@ impl Writer {
         self.model.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Where the next request goes: the gateway, or a replica at random.
+    fn target(&mut self) -> SocketAddr {
+        match self.targets.len() {
+            1 => self.targets[0],
+            n => self.targets[self.rng.below(n)],
+        }
+    }
+
     /// Sends a write already recorded at `slot` (in flight); marks it
     /// acknowledged on a whole 2xx answer, which it returns. Any other
-    /// whole answer is a bug of the test or the gateway: a panic.
+    /// whole answer is a bug of the test or the gateway: a panic (over a
+    /// cluster, a 503 `tenant-unavailable`: see the module's comment).
     fn write(&mut self, slot: Slot, method: &str, path: &str, cred: &str, body: Body) -> Result<Value, Gone> {
         self.ops += 1;
-        match try_req_at(self.addr, method, path, Some(cred), &[], body) {
+        let addr = self.target();
+        match try_req_at(addr, method, path, Some(cred), &[], body) {
             Ok(r) if (200..300).contains(&r.status) => {
                 *self.lock().fate(slot) = Fate::Acked;
                 Ok(serde_json::from_str(&r.text).unwrap_or(Value::Null))
+            }
+            Ok(r) if self.targets.len() > 1 && r.status == 503 => {
+                let (code, message) = crate::harness::error_shape(&r.text)
+                    .unwrap_or_else(|e| panic!("{method} {path} → 503 {e}: {}", r.text));
+                assert!(
+                    matches!(code.as_str(), "tenant-unavailable" | "tenant-moved"),
+                    "{method} {path}: {r:?}"
+                );
+                if !message.contains("may have taken effect") {
+                    let mut m = self.lock();
+                    *m.fate(slot) = Fate::Absent;
+                    m.unsent += 1;
+                }
+                Err(Gone)
             }
             Ok(r) => panic!("{method} {path} → {} {}", r.status, r.text),
             Err(Lost { connected: false, .. }) => {
@@ -357,8 +397,10 @@ impl Writer {
             // A file in the tenant's directory (not a write the model follows).
             self.ops += 1;
             let export = Body::Json(json!({"op": "export"}));
-            if try_req_at(self.addr, "POST", "/v1/skills/notes/invoke", Some(&member), &[], export).is_err() {
-                return Err(Gone);
+            let addr = self.target();
+            match try_req_at(addr, "POST", "/v1/skills/notes/invoke", Some(&member), &[], export) {
+                Ok(r) if r.status != 503 => {}
+                _ => return Err(Gone),
             }
             self.pause()?;
             self.lock().tenants[i].delete = Some(Fate::InFlight);
