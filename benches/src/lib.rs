@@ -9,6 +9,7 @@
 //! nothing.
 
 pub mod pg;
+pub mod replicas;
 
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
