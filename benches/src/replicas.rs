@@ -65,6 +65,23 @@ impl Replica {
         format!("http://{}{path}", self.addr)
     }
 
+    /// Its resident memory now (`VmRSS`), in bytes.
+    pub fn rss(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map_or(0, |kib| kib * 1024)
+    }
+
+    /// A graceful stop (SIGTERM: its leases are given up at once), and wait.
+    pub fn stop(&mut self) {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).stderr(Stdio::null()).status();
+        let _ = self.child.wait();
+    }
+
     /// SIGKILL, and wait.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
