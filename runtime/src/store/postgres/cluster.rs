@@ -4,16 +4,17 @@
 
 use super::{PgBackend, StoreError};
 use crate::store::cluster::{Beat, ClusterStore, JoinRefusal, LeaseRow, LeaseTake, NodeClaim, NodeRow};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// How many polls of the credential generation may pass without an answer
 /// before the mirror is no longer trusted.
 const POLLS_TRUSTED: u32 = 3;
 
-/// The background read of the credential generation: when the last read
+/// The background watch of the credential generation: when the last read
 /// that answered began, on a monotonic clock (which runs on while the
-/// process is stopped), and how long that stays trusted.
+/// process is stopped), how long that stays trusted, and whether the
+/// `LISTEN` connection is up.
 pub(super) struct Watch {
     base: Instant,
     /// Milliseconds since `base` at which the last answered read began,
@@ -22,11 +23,19 @@ pub(super) struct Watch {
     /// How long an answer is trusted, milliseconds; 0: not watching (one
     /// gateway on the database, whose own changes move the mirror).
     trusted_ms: AtomicU64,
+    /// Whether the connection listening on
+    /// [`CREDENTIALS_CHANNEL`](super::sql::CREDENTIALS_CHANNEL) is up.
+    listening: AtomicBool,
 }
 
 impl Default for Watch {
     fn default() -> Self {
-        Watch { base: Instant::now(), answered: AtomicU64::new(0), trusted_ms: AtomicU64::new(0) }
+        Watch {
+            base: Instant::now(),
+            answered: AtomicU64::new(0),
+            trusted_ms: AtomicU64::new(0),
+            listening: AtomicBool::new(false),
+        }
     }
 }
 
@@ -36,14 +45,17 @@ impl Watch {
     }
 
     /// Whether this replica's view of the others' credential changes is
-    /// too old to answer from (never, when not watching).
+    /// too old to answer from (never, when not watching): the last read is
+    /// too old, or no connection listens for their notifications.
     pub(super) fn is_stale(&self) -> bool {
         let trusted = self.trusted_ms.load(Ordering::Acquire);
         if trusted == 0 {
             return false;
         }
         let answered = self.answered.load(Ordering::Acquire);
-        answered == 0 || self.now_ms().saturating_sub(answered) > trusted
+        answered == 0
+            || self.now_ms().saturating_sub(answered) > trusted
+            || !self.listening.load(Ordering::Acquire)
     }
 }
 
@@ -62,6 +74,46 @@ const JOIN: &str = "INSERT INTO nodes \
 /// a whole non-negative number.
 pub(super) fn millis(v: f64) -> u64 {
     if v.is_finite() && v > 0.0 { v as u64 } else { 0 }
+}
+
+/// The connection listening for credential changes: every notification
+/// moves the mirror. While it is down the watch is stale (no cache
+/// answers from memory); it is made again `every` after it ended or
+/// failed. A connection that lost notifications in silence (a pooler that
+/// does not pass them, a half-open socket) is what the poll of the
+/// generation row bounds.
+async fn listen(
+    target: super::connect::Target,
+    mirror: std::sync::Arc<AtomicU64>,
+    watch: std::sync::Arc<Watch>,
+    every: Duration,
+) {
+    // Named, so that an operator (and a test) can tell it in
+    // `pg_stat_activity`.
+    let mut target = target;
+    target.config.application_name("wasmclaw-listen");
+    loop {
+        let m = mirror.clone();
+        let notices: super::tls::Notices = Box::new(move |_| {
+            m.fetch_add(1, Ordering::AcqRel);
+        });
+        if let Ok((client, driver)) = target.connect_notified(Some(notices)).await {
+            let listen = format!("LISTEN {}", super::sql::CREDENTIALS_CHANNEL);
+            if client.batch_execute(&listen).await.is_ok() {
+                watch.listening.store(true, Ordering::Release);
+                // A change committed before the LISTEN took effect was not
+                // notified here: every cache reads again once.
+                mirror.fetch_add(1, Ordering::AcqRel);
+                let _ = driver.await;
+                watch.listening.store(false, Ordering::Release);
+                mirror.fetch_add(1, Ordering::AcqRel);
+                tracing::warn!("the connection listening for credential changes ended; reconnecting");
+            } else {
+                driver.abort();
+            }
+        }
+        tokio::time::sleep(every).await;
+    }
 }
 
 impl ClusterStore for PgBackend {
@@ -167,6 +219,8 @@ impl ClusterStore for PgBackend {
         {
             return;
         }
+        let (target, mirror, watch) = (self.target.clone(), self.credentials.clone(), self.watch.clone());
+        self.handle.spawn(listen(target, mirror, watch, every));
         let (pool, mirror, watch) = (self.pool.clone(), self.credentials.clone(), self.watch.clone());
         self.handle.spawn(async move {
             let mut tick = tokio::time::interval(every);
@@ -252,144 +306,5 @@ impl ClusterStore for PgBackend {
 mod leases_tests;
 
 #[cfg(test)]
-mod tests {
-    use super::Watch;
-    use crate::store::cluster::{Beat, JoinRefusal, NodeClaim};
-    use crate::store::testing;
-    use std::sync::atomic::Ordering;
-    use std::time::Duration;
-
-    fn claim(node: &str, instance: &str) -> NodeClaim {
-        NodeClaim {
-            node_id: node.into(),
-            instance: instance.into(),
-            addr: format!("http://{instance}:8080"),
-            version: "test".into(),
-            config_digest: "d".into(),
-        }
-    }
-
-    const LONG: Duration = Duration::from_secs(60);
-
-    #[test]
-    fn a_live_node_id_is_refused_to_another_process_and_given_back_to_its_own() {
-        let Some((_guard, db)) = testing::postgres() else { return };
-        let c = db.cluster().expect("PostgreSQL has cluster operations");
-        c.node_join(&claim("r1", "a"), LONG).unwrap().unwrap();
-        match c.node_join(&claim("r1", "b"), LONG).unwrap() {
-            Err(JoinRefusal::Taken { addr, expires_in_ms }) => {
-                assert_eq!(addr, "http://a:8080");
-                assert!(expires_in_ms > 50_000 && expires_in_ms <= 60_000, "{expires_in_ms}");
-            }
-            other => panic!("a second process took a live node id: {other:?}"),
-        }
-        // The same process joining again (a retry) keeps its row.
-        c.node_join(&claim("r1", "a"), LONG).unwrap().unwrap();
-        // Another node id is another row.
-        c.node_join(&claim("r2", "b"), LONG).unwrap().unwrap();
-        let nodes = c.nodes().unwrap();
-        let ids: Vec<_> = nodes.iter().map(|n| (n.node_id.as_str(), n.addr.as_str(), n.live)).collect();
-        assert_eq!(ids, [("r1", "http://a:8080", true), ("r2", "http://b:8080", true)]);
-    }
-
-    #[test]
-    fn an_expired_node_id_is_taken_over_and_its_old_process_loses_it() {
-        let Some((_guard, db)) = testing::postgres() else { return };
-        let c = db.cluster().unwrap();
-        c.node_join(&claim("r1", "old"), Duration::from_millis(300)).unwrap().unwrap();
-        assert_eq!(
-            c.node_heartbeat("r1", "old", Duration::from_millis(300)).unwrap(),
-            Beat::Renewed { continuous: true }
-        );
-        std::thread::sleep(Duration::from_millis(500));
-        assert!(!c.nodes().unwrap()[0].live, "expired by the server's clock");
-        c.node_join(&claim("r1", "new"), LONG).unwrap().unwrap();
-        // The old process's heartbeat no longer extends anything.
-        assert_eq!(c.node_heartbeat("r1", "old", LONG).unwrap(), Beat::Lost);
-        assert_eq!(c.node_heartbeat("r1", "new", LONG).unwrap(), Beat::Renewed { continuous: true });
-        assert_eq!(c.nodes().unwrap()[0].addr, "http://new:8080");
-        // Nor can the old one remove the new one's row.
-        c.node_leave("r1", "old").unwrap();
-        assert_eq!(c.nodes().unwrap().len(), 1);
-        c.node_leave("r1", "new").unwrap();
-        assert!(c.nodes().unwrap().is_empty());
-    }
-
-    #[test]
-    fn a_heartbeat_after_the_row_lapsed_says_it_was_not_continuous() {
-        let Some((_guard, db)) = testing::postgres() else { return };
-        let c = db.cluster().unwrap();
-        c.node_join(&claim("r1", "a"), Duration::from_millis(200)).unwrap().unwrap();
-        std::thread::sleep(Duration::from_millis(400));
-        assert_eq!(c.node_heartbeat("r1", "a", LONG).unwrap(), Beat::Renewed { continuous: false });
-        assert_eq!(c.node_heartbeat("r1", "a", LONG).unwrap(), Beat::Renewed { continuous: true });
-    }
-
-    #[test]
-    fn the_first_value_of_a_shared_fact_stays() {
-        let Some((_guard, db)) = testing::postgres() else { return };
-        let c = db.cluster().unwrap();
-        assert_eq!(c.fact_or_insert("master_key", "fp-1").unwrap(), "fp-1");
-        assert_eq!(c.fact_or_insert("master_key", "fp-2").unwrap(), "fp-1");
-        assert_eq!(c.fact_or_insert("other", "x").unwrap(), "x");
-    }
-
-    #[test]
-    fn a_credential_change_through_another_store_moves_the_watching_stores_generation() {
-        use crate::records::Tenant;
-        let Some(guard) = crate::store::pg_testing::TestDb::create() else { return };
-        let open = || crate::store::Db::open_postgres_with(guard.url(), &testing::pg_options()).unwrap();
-        let (a, b) = (open(), open());
-        let t = testing::t("acme");
-        a.tenant_create(&Tenant { id: t.clone(), created: 1, suspended: false }).unwrap();
-        b.cluster().unwrap().watch_credentials(Duration::from_millis(50));
-        std::thread::sleep(Duration::from_millis(300));
-        let quiet = b.credentials_generation();
-        std::thread::sleep(Duration::from_millis(300));
-        assert_eq!(b.credentials_generation(), quiet, "nothing changed, so the generation stays");
-        // A suspends the tenant: b made no change of its own.
-        let started = std::time::Instant::now();
-        a.tenant_set_suspended(&t, true).unwrap();
-        while b.credentials_generation() == quiet {
-            assert!(started.elapsed() < Duration::from_secs(10), "b never saw a's change");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        eprintln!("seen by the other store after {:?}", started.elapsed());
-    }
-
-    #[test]
-    fn a_watch_is_trusted_only_for_a_while_after_its_last_answer_and_never_before_the_first() {
-        let w = Watch::default();
-        assert!(!w.is_stale(), "not watching: one gateway's own changes move the mirror");
-        w.trusted_ms.store(100, Ordering::Release);
-        assert!(w.is_stale(), "watching, no answer yet");
-        w.answered.store(w.now_ms(), Ordering::Release);
-        assert!(!w.is_stale(), "just answered");
-        std::thread::sleep(Duration::from_millis(150));
-        assert!(w.is_stale(), "no answer for longer than trusted (a stall, a hung database)");
-    }
-
-    #[test]
-    fn a_stale_watch_gives_a_new_generation_at_every_read() {
-        let Some((_guard, db)) = testing::postgres() else { return };
-        db.cluster().unwrap().watch_credentials(Duration::from_millis(50));
-        let started = std::time::Instant::now();
-        // Until the first read answers, no two reads agree.
-        let (g1, g2) = (db.credentials_generation(), db.credentials_generation());
-        assert_ne!(g1, g2, "before the watcher's first answer");
-        loop {
-            let g = db.credentials_generation();
-            if db.credentials_generation() == g {
-                break;
-            }
-            assert!(started.elapsed() < Duration::from_secs(10), "the watcher never answered");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    #[test]
-    fn redb_has_no_cluster_operations() {
-        let (_dir, db) = testing::db();
-        assert!(db.cluster().is_none());
-    }
-}
+#[path = "cluster_tests.rs"]
+mod tests;

@@ -80,13 +80,22 @@ impl Target {
     pub(super) async fn connect_once(
         &self,
     ) -> Result<(tokio_postgres::Client, tokio::task::JoinHandle<()>), StoreError> {
+        self.connect_notified(None).await
+    }
+
+    /// [`Target::connect_once`], the connection's notifications (after a
+    /// `LISTEN`) passed to `notices`; its task ends with the connection.
+    pub(super) async fn connect_notified(
+        &self,
+        notices: Option<tls::Notices>,
+    ) -> Result<(tokio_postgres::Client, tokio::task::JoinHandle<()>), StoreError> {
         let limit = self.config.get_connect_timeout().copied().unwrap_or(Duration::from_secs(5));
         let unreachable = |reason: String| StoreError::Unreachable {
             store: self.shown.clone(),
             endpoints: self.endpoints(),
             reason,
         };
-        match tokio::time::timeout(limit, tls::connect(&self.config, &self.connector)).await {
+        match tokio::time::timeout(limit, tls::connect(&self.config, &self.connector, notices)).await {
             Err(_) => Err(unreachable(format!(
                 "PostgreSQL connection: no answer from the server within {} s of connecting",
                 limit.as_secs_f32()

@@ -128,6 +128,9 @@ pub(crate) struct PgBackend {
     /// The leases this process holds, checked by every write of a
     /// tenant's state once fencing is on (a replica).
     fence: std::sync::Arc<leases::Fence>,
+    /// Where connections go: the watcher's `LISTEN` connection is made
+    /// outside the pool, to it.
+    target: connect::Target,
 }
 
 impl std::fmt::Debug for PgBackend {
@@ -194,8 +197,9 @@ impl PgBackend {
             credentials: std::sync::Arc::new(AtomicU64::new(0)),
             watch: Default::default(),
             fence: Default::default(),
+            target,
         };
-        let migrated = backend.run(migrate::migrate(target));
+        let migrated = backend.run(migrate::migrate(backend.target.clone()));
         migrated.map_err(|e| match e {
             StoreError::Unavailable(m) | StoreError::Backend(m) => open_error(&shown, m),
             other => other,
@@ -215,10 +219,13 @@ impl PgBackend {
     /// and the token cache asks on every request, so it must not cost a
     /// round trip. A replica of a cluster also needs the others' changes:
     /// [`ClusterStore::watch_credentials`](crate::store::cluster::ClusterStore::watch_credentials)
-    /// reads the row in the background and moves the mirror when it moved;
-    /// while that read has not answered for longer than it is trusted (a
-    /// replica just started, stalled, or the database slow or away), every
-    /// call returns a new generation, so no cache answers from memory.
+    /// moves the mirror on every notification of a change (`LISTEN`), and
+    /// reads the row in the background, moving the mirror when it moved
+    /// (what bounds a notification lost in silence); while that read has
+    /// not answered for longer than it is trusted (a replica just started,
+    /// stalled, or the database slow or away), or while the `LISTEN`
+    /// connection is down, every call returns a new generation, so no
+    /// cache answers from memory.
     pub fn credentials_generation(&self) -> u64 {
         if self.watch.is_stale() {
             return self.credentials.fetch_add(1, Ordering::AcqRel) + 1;

@@ -97,10 +97,19 @@ where
     Ok(())
 }
 
-/// Bumps the `credentials_generation` row within `tx` (see
+/// The channel credential changes are notified on.
+pub(super) const CREDENTIALS_CHANNEL: &str = "wasmclaw_credentials";
+
+/// Bumps the `credentials_generation` row within `tx`, and notifies the
+/// replicas listening on [`CREDENTIALS_CHANNEL`] when `tx` commits (see
 /// [`PgBackend::credentials_generation`]).
 pub(super) async fn bump_credentials(tx: &Transaction<'_>) -> Result<(), StoreError> {
-    let stmt = tx.prepare_cached("UPDATE credentials_generation SET generation = generation + 1").await?;
+    let stmt = tx
+        .prepare_cached(
+            "UPDATE credentials_generation SET generation = generation + 1 \
+             RETURNING pg_notify('wasmclaw_credentials', generation::text)",
+        )
+        .await?;
     tx.execute(&stmt, &[]).await?;
     Ok(())
 }

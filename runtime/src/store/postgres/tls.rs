@@ -268,20 +268,44 @@ impl rustls::client::danger::ServerCertVerifier for AnyHostName {
     }
 }
 
+/// Where the server's notifications go (a connection that `LISTEN`s):
+/// called on the connection's task, once per notification.
+pub(super) type Notices = Box<dyn Fn(tokio_postgres::Notification) + Send + Sync>;
+
 /// Connects once with `connector`; the connection is driven by a task on
-/// the current runtime, whose handle comes back with the client.
+/// the current runtime, whose handle comes back with the client and ends
+/// with the connection. Its notifications go to `notices` (dropped
+/// without).
 pub(super) async fn connect(
     config: &tokio_postgres::Config,
     connector: &Connector,
+    notices: Option<Notices>,
 ) -> Result<(tokio_postgres::Client, tokio::task::JoinHandle<()>), tokio_postgres::Error> {
     match connector {
         Connector::Plain => {
             let (client, connection) = config.connect(tokio_postgres::NoTls).await?;
-            Ok((client, tokio::spawn(async move { drop(connection.await) })))
+            Ok((client, tokio::spawn(drive(connection, notices))))
         }
         Connector::Rustls(tls) => {
             let (client, connection) = config.connect(tls.clone()).await?;
-            Ok((client, tokio::spawn(async move { drop(connection.await) })))
+            Ok((client, tokio::spawn(drive(connection, notices))))
+        }
+    }
+}
+
+/// Drives `connection` until it ends, passing its notifications on.
+async fn drive<S, T>(mut connection: tokio_postgres::Connection<S, T>, notices: Option<Notices>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let Some(notices) = notices else {
+        drop(connection.await);
+        return;
+    };
+    while let Some(Ok(message)) = std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+        if let tokio_postgres::AsyncMessage::Notification(n) = message {
+            notices(n);
         }
     }
 }
