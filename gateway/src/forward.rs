@@ -96,6 +96,23 @@ const RETRIED_BODY_BYTES: usize = 64 * 1024;
 /// The middleware: serve here, or forward to the owner.
 pub(crate) async fn route(State(gw): State<Gateway>, req: Request, next: Next) -> Response {
     let Some(tenant) = tenant_of(req.uri().path(), req.headers()) else { return next.run(req).await };
+    if gw.runtime().node_id().is_none() {
+        return next.run(req).await;
+    }
+    let (mut parts, body) = req.into_parts();
+    // A hop header this cluster did not sign is a client's: removed, and
+    // the request routed as any other.
+    let hopped = from_a_replica(&gw, &mut parts);
+    // Only a caller who may know of the tenant (the operator, a token of
+    // it) makes a replica take its lease or learn where it is served;
+    // anyone else gets here what a missing tenant gets. The inbound
+    // routes take no bearer credential: their signature is checked by
+    // the route, at the owner.
+    let inbound = is_inbound(parts.uri.path());
+    if !inbound && let Err(answer) = may_know(&gw, &mut parts, &tenant).await {
+        return answer;
+    }
+    let req = Request::from_parts(parts, body);
     match gw.runtime().route(&tenant).await {
         Ok(None | Some(Route::NoTenant)) => next.run(req).await,
         Ok(Some(Route::Serve(lease))) => {
@@ -104,19 +121,24 @@ pub(crate) async fn route(State(gw): State<Gateway>, req: Request, next: Next) -
             response
         }
         Ok(Some(Route::Forward { node_id, addr, retry_after_secs })) => {
-            let (mut parts, body) = req.into_parts();
-            if parts.headers.contains_key(HOP) {
+            let (parts, body) = req.into_parts();
+            if hopped {
                 let why = "the tenant is served by another replica; retry shortly";
-                return unavailable_to(&gw, &mut parts, &tenant, retry_after_secs, why).await;
+                return unavailable(retry_after_secs, why);
+            }
+            if !forwardable(&parts.uri) {
+                return ApiError::invalid(
+                    "the request's path cannot be forwarded as it was sent (dot segments?)",
+                )
+                .into_response();
             }
             if !small_body(&parts.headers) {
                 let body = reqwest::Body::wrap_stream(body.into_data_stream());
                 return match send(&gw, &parts, body, &addr).await {
-                    Ok(answer) => relay(&gw, &tenant, answer),
+                    Ok(answer) => relay(&gw, &tenant, answer).await,
                     Err(e) => {
                         gone(&gw, &tenant, &node_id, &addr, &e);
-                        let why = if e.is_connect() { NO_ANSWER } else { LOST };
-                        unavailable_to(&gw, &mut parts, &tenant, retry_after_secs, why).await
+                        unavailable(retry_after_secs, if e.is_connect() { NO_ANSWER } else { LOST })
                     }
                 };
             }
@@ -125,12 +147,12 @@ pub(crate) async fn route(State(gw): State<Gateway>, req: Request, next: Next) -
                     .into_response();
             };
             match send(&gw, &parts, bytes.clone().into(), &addr).await {
-                Ok(answer) => relay(&gw, &tenant, answer),
+                Ok(answer) => relay(&gw, &tenant, answer).await,
                 Err(e) if !e.is_connect() => {
                     // The request may have reached the owner, and run
                     // there: it is never sent again, here or elsewhere.
                     gone(&gw, &tenant, &node_id, &addr, &e);
-                    unavailable_to(&gw, &mut parts, &tenant, retry_after_secs, LOST).await
+                    unavailable(retry_after_secs, LOST)
                 }
                 Err(e) => {
                     // No connection was made: the owner never saw it.
@@ -147,13 +169,19 @@ pub(crate) async fn route(State(gw): State<Gateway>, req: Request, next: Next) -
                             response
                         }
                         Ok(Some(Route::Forward { node_id: moved, addr: to, retry_after_secs })) => {
-                            if to != addr {
-                                match send(&gw, &parts, bytes.into(), &to).await {
-                                    Ok(answer) => return relay(&gw, &tenant, answer),
-                                    Err(e) => gone(&gw, &tenant, &moved, &to, &e),
+                            if to == addr {
+                                return unavailable(retry_after_secs, NO_ANSWER);
+                            }
+                            match send(&gw, &parts, bytes.into(), &to).await {
+                                Ok(answer) => relay(&gw, &tenant, answer).await,
+                                Err(e) => {
+                                    gone(&gw, &tenant, &moved, &to, &e);
+                                    unavailable(
+                                        retry_after_secs,
+                                        if e.is_connect() { NO_ANSWER } else { LOST },
+                                    )
                                 }
                             }
-                            unavailable_to(&gw, &mut parts, &tenant, retry_after_secs, NO_ANSWER).await
                         }
                         Err(e) => ApiError::from(e).into_response(),
                     }
@@ -161,6 +189,40 @@ pub(crate) async fn route(State(gw): State<Gateway>, req: Request, next: Next) -
             }
         }
         Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+/// Whether the request came from a replica of this cluster: a hop header
+/// it signed for this very request. Any other hop header is removed.
+fn from_a_replica(gw: &Gateway, parts: &mut axum::http::request::Parts) -> bool {
+    let mut values = parts.headers.get_all(HOP).iter();
+    let (first, second) = (values.next(), values.next());
+    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let signed = match (first, second) {
+        (Some(v), None) => {
+            v.to_str().ok().and_then(|v| gw.runtime().hop_check(v, parts.method.as_str(), path)).is_some()
+        }
+        _ => false,
+    };
+    if !signed {
+        parts.headers.remove(HOP);
+    }
+    signed
+}
+
+/// `/v1/inbound/…`: a channel's endpoint (no bearer credential).
+fn is_inbound(path: &str) -> bool {
+    path.starts_with("/v1/inbound/")
+}
+
+/// Whether the owner would receive exactly this path and query: a URL
+/// parser resolves dot segments (`..`, `%2e%2e`) and backslashes, which
+/// would make the owner run another route than the one routed here.
+fn forwardable(uri: &axum::http::Uri) -> bool {
+    let Some(pq) = uri.path_and_query() else { return true };
+    match reqwest::Url::parse(&format!("http://owner{}", pq.as_str())) {
+        Ok(url) => url.path() == uri.path() && url.query() == uri.query(),
+        Err(_) => false,
     }
 }
 
@@ -173,21 +235,6 @@ fn small_body(headers: &HeaderMap) -> bool {
         }
         None => !headers.contains_key(header::TRANSFER_ENCODING),
     }
-}
-
-/// A 503 `tenant-unavailable` to whoever may know that the tenant is
-/// served elsewhere; what a missing tenant gets to anyone else.
-async fn unavailable_to(
-    gw: &Gateway,
-    parts: &mut axum::http::request::Parts,
-    tenant: &str,
-    retry_after_secs: u64,
-    why: &str,
-) -> Response {
-    if let Err(answer) = may_know(gw, parts, tenant).await {
-        return answer;
-    }
-    unavailable(retry_after_secs, why)
 }
 
 /// Why a request whose owner did not answer is refused.
@@ -240,19 +287,33 @@ async fn send(
             headers.append(name.clone(), value.clone());
         }
     }
-    if let Some(me) = gw.runtime().node_id().and_then(|n| reqwest::header::HeaderValue::from_str(n).ok()) {
-        headers.insert(HeaderName::from_static(HOP), me);
+    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    if let Some(hop) = gw
+        .runtime()
+        .hop_sign(parts.method.as_str(), path)
+        .and_then(|v| reqwest::header::HeaderValue::from_str(&v).ok())
+    {
+        headers.insert(HeaderName::from_static(HOP), hop);
     }
     gw.forwarder().request(parts.method.clone(), &target).headers(headers).body(body).send().await
 }
 
-/// The owner's answer, streamed back.
-fn relay(gw: &Gateway, tenant: &str, answer: reqwest::Response) -> Response {
+/// Answers up to this size whose length the owner gave are read whole and
+/// sent with that length, framed exactly as a local answer is.
+const WHOLE_ANSWER_BYTES: u64 = 1024 * 1024;
+
+/// The owner's answer: read whole when small and of a known length (so
+/// its framing is a local answer's), else streamed back.
+async fn relay(gw: &Gateway, tenant: &str, answer: reqwest::Response) -> Response {
     gw.forwarded();
     if answer.status() == StatusCode::SERVICE_UNAVAILABLE {
         // It may no longer serve the tenant (or not yet): ask again.
         gw.runtime().forget_placement(tenant);
     }
+    let bad = || {
+        ApiError::new(StatusCode::BAD_GATEWAY, "bad-gateway", "a bad answer from the tenant's owner")
+            .into_response()
+    };
     let mut response = Response::builder().status(answer.status());
     if let Some(h) = response.headers_mut() {
         for (name, value) in answer.headers() {
@@ -261,10 +322,14 @@ fn relay(gw: &Gateway, tenant: &str, answer: reqwest::Response) -> Response {
             }
         }
     }
-    response.body(Body::from_stream(answer.bytes_stream())).unwrap_or_else(|_| {
-        ApiError::new(StatusCode::BAD_GATEWAY, "bad-gateway", "a bad answer from the tenant's owner")
-            .into_response()
-    })
+    let body = match answer.content_length() {
+        Some(n) if n <= WHOLE_ANSWER_BYTES => match answer.bytes().await {
+            Ok(bytes) => Body::from(bytes),
+            Err(_) => return bad(),
+        },
+        _ => Body::from_stream(answer.bytes_stream()),
+    };
+    response.body(body).unwrap_or_else(|_| bad())
 }
 
 #[cfg(test)]

@@ -40,6 +40,10 @@ fn forwarding_client() -> reqwest::Client {
         .no_proxy()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(std::time::Duration::from_secs(2))
+        // Each connection kept holds one of the owner's `max_connections`:
+        // few are kept, and not for long.
+        .pool_max_idle_per_host(4)
+        .pool_idle_timeout(std::time::Duration::from_secs(1))
         .build()
         .unwrap_or_else(|_| reqwest::Client::new())
 }

@@ -59,6 +59,8 @@ struct Inner {
     time: Arc<OffsetClock>,
     /// The master key's fingerprint (what replicas of a cluster compare).
     master_fingerprint: String,
+    /// What the hops between replicas are signed with.
+    hop_key: crate::cluster::HopKey,
     /// This replica's membership, once [`Runtime::join_cluster`] joined.
     membership: std::sync::OnceLock<Arc<crate::cluster::Membership>>,
     /// The audit trail every service writes.
@@ -114,6 +116,7 @@ impl Runtime {
         });
         let master = MasterKey::load_or_create(dir).map_err(|e| Error::Config(e.to_string()))?;
         let master_fingerprint = master.fingerprint();
+        let hop_key = crate::cluster::HopKey::new(master.derive("cluster-hop"));
         let vault = Arc::new(Vault::new(db.clone(), master));
         let log = AuditLog::open(&dir.join("audit.log"), &config.audit)
             .map_err(|e| Error::io(format!("cannot open {}", dir.join("audit.log").display()), e))?;
@@ -176,6 +179,7 @@ impl Runtime {
                 clock,
                 time,
                 master_fingerprint,
+                hop_key,
                 membership: std::sync::OnceLock::new(),
                 audit,
                 tenants,
@@ -273,6 +277,20 @@ impl Runtime {
     /// This replica's node id, in a cluster.
     pub fn node_id(&self) -> Option<&str> {
         self.inner.membership.get().map(|m| m.node_id())
+    }
+
+    /// The hop header's value for a request `method path` (path and query)
+    /// this replica forwards now; `None` for a single gateway.
+    pub fn hop_sign(&self, method: &str, path: &str) -> Option<String> {
+        let node = self.node_id()?;
+        Some(self.inner.hop_key.sign(node, crate::clock::Clock::now(&*self.inner.time), method, path))
+    }
+
+    /// The forwarding replica's node id when `value` is a hop header this
+    /// cluster signed for `method path` just now; `None` for a client's.
+    pub fn hop_check(&self, value: &str, method: &str, path: &str) -> Option<String> {
+        self.node_id()?;
+        self.inner.hop_key.check(value, crate::clock::Clock::now(&*self.inner.time), method, path)
     }
 
     /// The configuration the runtime runs with.

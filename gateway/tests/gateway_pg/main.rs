@@ -36,6 +36,8 @@ mod cluster_delivery_attacks;
 mod cluster_faults;
 #[path = "../gateway/cluster_forward.rs"]
 mod cluster_forward;
+#[path = "../gateway/cluster_forward_attacks.rs"]
+mod cluster_forward_attacks;
 #[path = "../gateway/cluster_leases.rs"]
 mod cluster_leases;
 #[path = "../gateway/cluster_outbox.rs"]

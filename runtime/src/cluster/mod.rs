@@ -11,9 +11,11 @@
 //!
 //! Each tenant is served by one replica at a time: see [`leases`].
 
+mod hop;
 mod leases;
 mod placements;
 
+pub use hop::HopKey;
 pub use leases::{LeaseGuard, Route};
 
 use crate::config::{ClusterConfig, NodeIdentity};

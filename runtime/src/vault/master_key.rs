@@ -90,6 +90,19 @@ impl MasterKey {
         hex::encode(h.finalize())
     }
 
+    /// A key for another use than the vault's, derived from this one and
+    /// `label` (HMAC-SHA256, domain-separated): every process with the same
+    /// master key derives the same key, and neither reveals the other.
+    pub fn derive(&self, label: &str) -> Zeroizing<[u8; 32]> {
+        use hmac::{KeyInit, Mac};
+        #[expect(clippy::expect_used, reason = "HMAC accepts keys of any length")]
+        let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(&self.0[..])
+            .expect("HMAC accepts keys of any length");
+        mac.update(b"wasmclaw:derived-key:v1\0");
+        mac.update(label.as_bytes());
+        Zeroizing::new(mac.finalize().into_bytes().into())
+    }
+
     /// The key in a key file (64 hex characters, readable by its owner
     /// only), as `master.key` holds it; an error when there is none.
     pub fn from_file(path: &Path) -> Result<MasterKey, VaultError> {
@@ -201,6 +214,15 @@ mod tests {
 
     fn expected() -> [u8; 32] {
         std::array::from_fn(|i| i as u8)
+    }
+
+    #[test]
+    fn a_derived_key_is_the_same_for_the_same_master_key_and_label_only() {
+        let (a, b) = (MasterKey::from_bytes([7; KEY_LEN]), MasterKey::from_bytes([8; KEY_LEN]));
+        assert_eq!(*a.derive("cluster-hop"), *MasterKey::from_bytes([7; KEY_LEN]).derive("cluster-hop"));
+        assert_ne!(*a.derive("cluster-hop"), *a.derive("other"));
+        assert_ne!(*a.derive("cluster-hop"), *b.derive("cluster-hop"));
+        assert_ne!(&a.derive("cluster-hop")[..], &a.0[..], "not the master key itself");
     }
 
     #[test]
