@@ -32,6 +32,8 @@ mod cluster_crash;
 mod cluster_cron;
 #[path = "../gateway/cluster_delivery_attacks.rs"]
 mod cluster_delivery_attacks;
+#[path = "../gateway/cluster_drain.rs"]
+mod cluster_drain;
 #[path = "../gateway/cluster_faults.rs"]
 mod cluster_faults;
 #[path = "../gateway/cluster_forward.rs"]
