@@ -46,6 +46,8 @@ mod cluster_leases;
 mod cluster_outbox;
 #[path = "../gateway/cluster_replays.rs"]
 mod cluster_replays;
+#[path = "../gateway/cluster_restore.rs"]
+mod cluster_restore;
 #[path = "../gateway/cluster_trust_attacks.rs"]
 mod cluster_trust_attacks;
 #[path = "../gateway/crash/mod.rs"]

@@ -225,12 +225,31 @@ impl Runtime {
 
     /// Restores the tenants of the backup `file` (only `only`, when given)
     /// as the module documentation says; audited per tenant, a refusal too.
+    ///
+    /// A replica of a cluster restores only while it is the one live
+    /// replica: another may own a restored tenant and hold what it
+    /// remembers of it (its skills, its disk count, its caches), which a
+    /// restore underneath it would leave stale. [`Error::Conflict`], naming
+    /// the others, otherwise; nothing is changed.
     pub async fn restore(
         &self,
         actor: &str,
         file: std::fs::File,
         only: Option<&TenantId>,
     ) -> Result<RestoreOutcome, Error> {
+        if let (Some(me), Some(nodes)) = (self.node_id(), self.cluster_nodes().await?) {
+            let others: Vec<String> =
+                nodes.into_iter().filter(|n| n.live && n.node_id != me).map(|n| n.node_id).collect();
+            if !others.is_empty() {
+                let target = only.map_or("*", TenantId::as_str);
+                let why = format!(
+                    "a restore runs on one replica alone: stop the other live replicas first ({})",
+                    others.join(", ")
+                );
+                self.inner.audit.record(actor, only, "backup.restore", target, &format!("refused: {why}"));
+                return Err(Error::Conflict(why));
+            }
+        }
         let forget = |id: &TenantId| self.forget_tenant(id);
         self.inner.backups.restore(actor, file, only, &forget).await
     }
