@@ -5,6 +5,7 @@
 //! and a tenant's data in [`skills`], agents and channels in [`agents`].
 
 mod agents;
+mod cluster;
 mod skills;
 
 use super::Runtime;
