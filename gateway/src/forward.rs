@@ -80,10 +80,15 @@ async fn may_know(
     use wasmclaw::auth::Principal;
     let caller =
         crate::auth::Caller::from_request_parts(parts, gw).await.map_err(IntoResponse::into_response)?;
+    let actor = caller.0.actor();
     match caller.0 {
         Principal::Operator => Ok(()),
         Principal::Token(t) if t.tenant.as_str() == tenant => Ok(()),
-        Principal::Token(_) => Err(ApiError::not_found(format!("no tenant {tenant:?}")).into_response()),
+        Principal::Token(t) => {
+            // Audited as the route's own check does.
+            gw.runtime().record_refusal(&actor, Some(&t.tenant), "cross-tenant", "path", "denied");
+            Err(ApiError::not_found(format!("no tenant {tenant:?}")).into_response())
+        }
     }
 }
 
@@ -98,6 +103,11 @@ pub(crate) async fn route(State(gw): State<Gateway>, req: Request, next: Next) -
     let Some(tenant) = tenant_of(req.uri().path(), req.headers()) else { return next.run(req).await };
     if gw.runtime().node_id().is_none() {
         return next.run(req).await;
+    }
+    // Refused alike wherever the tenant is served, and whether it exists.
+    if !forwardable(req.uri()) {
+        return ApiError::invalid("the request's path cannot be forwarded as it was sent (dot segments?)")
+            .into_response();
     }
     let (mut parts, body) = req.into_parts();
     // A hop header this cluster did not sign is a client's: removed, and
@@ -126,28 +136,27 @@ pub(crate) async fn route(State(gw): State<Gateway>, req: Request, next: Next) -
                 let why = "the tenant is served by another replica; retry shortly";
                 return unavailable(retry_after_secs, why);
             }
-            if !forwardable(&parts.uri) {
-                return ApiError::invalid(
-                    "the request's path cannot be forwarded as it was sent (dot segments?)",
-                )
-                .into_response();
-            }
             if !small_body(&parts.headers) {
                 let body = reqwest::Body::wrap_stream(body.into_data_stream());
                 return match send(&gw, &parts, body, &addr).await {
-                    Ok(answer) => relay(&gw, &tenant, answer).await,
+                    Ok(answer) => relay(&gw, &tenant, &parts.method, answer).await,
                     Err(e) => {
                         gone(&gw, &tenant, &node_id, &addr, &e);
                         unavailable(retry_after_secs, if e.is_connect() { NO_ANSWER } else { LOST })
                     }
                 };
             }
-            let Ok(bytes) = axum::body::to_bytes(body, RETRIED_BODY_BYTES).await else {
-                return ApiError::invalid("the request body does not match its content-length")
-                    .into_response();
-            };
+            // Read as a route reads it, so that a body that cannot be read
+            // gets the route's own answer here too.
+            let mut whole = Request::new(body);
+            *whole.headers_mut() = parts.headers.clone();
+            let bytes =
+                match <axum::body::Bytes as axum::extract::FromRequest<()>>::from_request(whole, &()).await {
+                    Ok(bytes) => bytes,
+                    Err(rejection) => return ApiError::from(rejection).into_response(),
+                };
             match send(&gw, &parts, bytes.clone().into(), &addr).await {
-                Ok(answer) => relay(&gw, &tenant, answer).await,
+                Ok(answer) => relay(&gw, &tenant, &parts.method, answer).await,
                 Err(e) if !e.is_connect() => {
                     // The request may have reached the owner, and run
                     // there: it is never sent again, here or elsewhere.
@@ -173,7 +182,7 @@ pub(crate) async fn route(State(gw): State<Gateway>, req: Request, next: Next) -
                                 return unavailable(retry_after_secs, NO_ANSWER);
                             }
                             match send(&gw, &parts, bytes.into(), &to).await {
-                                Ok(answer) => relay(&gw, &tenant, answer).await,
+                                Ok(answer) => relay(&gw, &tenant, &parts.method, answer).await,
                                 Err(e) => {
                                     gone(&gw, &tenant, &moved, &to, &e);
                                     unavailable(
@@ -304,7 +313,12 @@ const WHOLE_ANSWER_BYTES: u64 = 1024 * 1024;
 
 /// The owner's answer: read whole when small and of a known length (so
 /// its framing is a local answer's), else streamed back.
-async fn relay(gw: &Gateway, tenant: &str, answer: reqwest::Response) -> Response {
+async fn relay(
+    gw: &Gateway,
+    tenant: &str,
+    method: &axum::http::Method,
+    answer: reqwest::Response,
+) -> Response {
     gw.forwarded();
     if answer.status() == StatusCode::SERVICE_UNAVAILABLE {
         // It may no longer serve the tenant (or not yet): ask again.
@@ -321,6 +335,15 @@ async fn relay(gw: &Gateway, tenant: &str, answer: reqwest::Response) -> Respons
                 h.append(name.clone(), value.clone());
             }
         }
+    }
+    if method == axum::http::Method::HEAD {
+        // No body, and the length the owner said its body has.
+        if let (Some(h), Some(length)) =
+            (response.headers_mut(), answer.headers().get(header::CONTENT_LENGTH))
+        {
+            h.insert(header::CONTENT_LENGTH, length.clone());
+        }
+        return response.body(Body::empty()).unwrap_or_else(|_| bad());
     }
     let body = match answer.content_length() {
         Some(n) if n <= WHOLE_ANSWER_BYTES => match answer.bytes().await {

@@ -40,6 +40,8 @@ mod cluster_faults;
 mod cluster_forward;
 #[path = "../gateway/cluster_forward_attacks.rs"]
 mod cluster_forward_attacks;
+#[path = "../gateway/cluster_hop_attacks.rs"]
+mod cluster_hop_attacks;
 #[path = "../gateway/cluster_leases.rs"]
 mod cluster_leases;
 #[path = "../gateway/cluster_outbox.rs"]
