@@ -4,10 +4,18 @@
 //! else the tenant a `wct_` token names — is served here when this replica
 //! holds the lease or can take it, and otherwise sent once to the owner.
 //!
-//! - **One hop.** A forwarded request carries [`HOP`] (this replica's node
-//!   id). A request that carries it is never sent on: a replica that does
-//!   not own the tenant answers 503 `tenant-unavailable`. A client sending
-//!   the header only gives up being forwarded.
+//! - **One hop.** A forwarded request carries [`HOP`], signed by the
+//!   forwarding replica for this very request
+//!   ([`wasmclaw::cluster::HopKey`]). A request whose hop checks out is
+//!   never sent on: a replica that does not own the tenant answers 503
+//!   `tenant-unavailable`. Any other hop header (a client's) is removed,
+//!   and the request routed as any other.
+//! - **The caller first.** Before it takes a lease or forwards, a replica
+//!   authenticates the caller: only the operator or a token of the tenant
+//!   goes on; anyone else gets what a missing tenant gets, here. The
+//!   inbound routes take no bearer credential (their signature is checked
+//!   by the route, at the owner). A path a URL parser would rewrite is
+//!   refused before routing, so the owner runs exactly the path routed.
 //! - **No trust in the hop.** The owner authenticates the request again,
 //!   exactly as if it had come straight from the client: the header grants
 //!   nothing, and the token's tenant in the route only picks a replica.
@@ -34,7 +42,7 @@ use wasmclaw::TenantId;
 use wasmclaw::cluster::Route;
 
 /// The header a forwarded request carries: the forwarding replica's node
-/// id.
+/// id, the time and a signature ([`wasmclaw::cluster::HopKey`]).
 pub const HOP: &str = "x-wasmclaw-hop";
 
 /// The tenant a request is about, if any: its path's, else its token's.
