@@ -6,71 +6,13 @@
 //! into the database, and a socket the test controls. Run from
 //! `gateway_pg` only.
 
-use crate::cluster_leases::{CONFIG, MASTER_KEY};
+use crate::cluster_fakes::{fake_gone, fake_owner, read_request, replica};
 use crate::harness::{ADMIN_KEY, Gateway, client, token_ids};
 use serde_json::json;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::Write;
+use std::net::TcpListener;
 use std::sync::mpsc;
 use std::time::Duration;
-
-fn replica() -> Gateway {
-    Gateway::start_with_env(Some(CONFIG), &["--node-id", "r1"], &[("WASMCLAW_MASTER_KEY", MASTER_KEY)])
-}
-
-/// Runs SQL on the gateway's database.
-fn sql(gw: &Gateway, statements: &str) {
-    let url = gw.store_url().expect("a PostgreSQL store").to_string();
-    let statements = statements.to_string();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    rt.block_on(async move {
-        let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
-        tokio::spawn(conn);
-        client.batch_execute(&statements).await.unwrap();
-    });
-}
-
-/// Makes node `fake` (live for an hour, at `addr`) the owner of `tenant`.
-fn fake_owner(gw: &Gateway, tenant: &str, addr: &str) {
-    sql(
-        gw,
-        &format!(
-            "INSERT INTO nodes (node_id, instance, addr, version, config_digest, expires_at) \
-             VALUES ('fake', 'fake-1', 'http://{addr}', 'x', 'x', now() + interval '1 hour');
-             INSERT INTO tenant_leases (tenant, node_id, instance, epoch) VALUES ('{tenant}', 'fake', 'fake-1', 7) \
-             ON CONFLICT (tenant) DO UPDATE SET node_id = 'fake', instance = 'fake-1', epoch = 7;"
-        ),
-    );
-}
-
-/// The fake owner is gone and its lease free, as after a graceful stop.
-fn fake_gone(gw: &Gateway) {
-    sql(gw, "DELETE FROM tenant_leases WHERE node_id = 'fake'; DELETE FROM nodes WHERE node_id = 'fake';");
-}
-
-/// Reads one HTTP request (headers and a `content-length` body).
-fn read_request(stream: &mut TcpStream) -> String {
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    loop {
-        let n = stream.read(&mut chunk).unwrap();
-        assert!(n > 0, "the request ended early: {:?}", String::from_utf8_lossy(&buf));
-        buf.extend_from_slice(&chunk[..n]);
-        let text = String::from_utf8_lossy(&buf).into_owned();
-        if let Some(end) = text.find("\r\n\r\n") {
-            let length = text[..end]
-                .lines()
-                .find_map(|l| {
-                    l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_string())
-                })
-                .map_or(0, |v| v.parse::<usize>().unwrap());
-            if buf.len() >= end + 4 + length {
-                return text;
-            }
-        }
-    }
-}
 
 fn mint_through(gw: &Gateway, tenant: &str) -> crate::harness::Resp {
     gw.post(
@@ -91,15 +33,15 @@ fn tokens(gw: &Gateway, tenant: &str) -> Vec<String> {
 /// here.
 #[test]
 fn a_request_that_reached_its_owner_is_not_run_again_when_the_connection_breaks() {
-    let gw = replica();
+    let gw = replica("r1", None);
     gw.post("/v1/tenants", Some(ADMIN_KEY), json!({ "id": "ghost" })).expect(201);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    fake_owner(&gw, "ghost", &listener.local_addr().unwrap().to_string());
+    fake_owner(&gw, "fake", "ghost", &listener.local_addr().unwrap().to_string());
     let (got, received) = mpsc::channel();
     let (go, close) = mpsc::channel::<()>();
     let owner = std::thread::spawn(move || {
         let (mut stream, _) = listener.accept().unwrap();
-        got.send(read_request(&mut stream)).unwrap();
+        got.send(read_request(&mut stream, false)).unwrap();
         close.recv().unwrap();
         drop(stream); // no answer
         // Nothing is sent here a second time.
@@ -120,7 +62,7 @@ fn a_request_that_reached_its_owner_is_not_run_again_when_the_connection_breaks(
     let request = received.recv_timeout(Duration::from_secs(10)).expect("the request reached the owner");
     assert!(request.starts_with("POST /v1/tenants/ghost/tokens "), "{request}");
     assert!(request.to_ascii_lowercase().contains("x-wasmclaw-hop: r1"), "{request}");
-    fake_gone(&gw);
+    fake_gone(&gw, "fake");
     go.send(()).unwrap();
     let (status, retry_after, text) = asker.join().unwrap();
     assert_eq!(status, 503, "{text}");
@@ -136,15 +78,15 @@ fn a_request_that_reached_its_owner_is_not_run_again_when_the_connection_breaks(
 /// the request: it is routed again, served here, and run once.
 #[test]
 fn a_request_that_could_not_connect_to_a_stale_owner_is_served_here_once() {
-    let gw = replica();
+    let gw = replica("r1", None);
     gw.post("/v1/tenants", Some(ADMIN_KEY), json!({ "id": "stale" })).expect(201);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap().to_string();
-    fake_owner(&gw, "stale", &addr);
+    fake_owner(&gw, "fake", "stale", &addr);
     // The fake owner answers one request: the replica remembers it.
     let owner = std::thread::spawn(move || {
         let (mut stream, _) = listener.accept().unwrap();
-        read_request(&mut stream);
+        read_request(&mut stream, false);
         let body = r#"{"tokens":[]}"#;
         let answer = format!(
             "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
@@ -156,7 +98,7 @@ fn a_request_that_could_not_connect_to_a_stale_owner_is_served_here_once() {
     let r = gw.get("/v1/tenants/stale/tokens", Some(ADMIN_KEY));
     assert_eq!(r.expect(200)["tokens"], json!([]), "the fake owner answered");
     owner.join().unwrap();
-    fake_gone(&gw);
+    fake_gone(&gw, "fake");
     // Within the placement's second: sent to the remembered address first.
     let minted = mint_through(&gw, "stale").expect(201);
     let id = minted["id"].as_str().unwrap().to_string();

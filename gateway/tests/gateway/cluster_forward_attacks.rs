@@ -16,215 +16,16 @@
 //! reported as never sent; an unauthenticated request takes a free lease;
 //! the forwarder's idle pool holds the owner's connection slots.
 
-use crate::cluster_leases::{CONFIG, MASTER_KEY};
-use crate::harness::{ADMIN_KEY, Body, Gateway, client, install, token_ids};
+use crate::cluster_fakes::{
+    Act, closed_port, fake, fake_owner, get_raw, read_request, replica, replica_with, send_raw, sql,
+    tenant_with_token, two,
+};
+use crate::cluster_leases::CONFIG;
+use crate::harness::{ADMIN_KEY, Body, client, install, token_ids};
 use serde_json::json;
-use std::io::{ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::thread::JoinHandle;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
-
-fn replica(node: &str, store: Option<&str>, config: &str) -> Gateway {
-    let mut args = vec!["--node-id", node];
-    if let Some(url) = store {
-        args.extend(["--store", url]);
-    }
-    Gateway::start_with_env(Some(config), &args, &[("WASMCLAW_MASTER_KEY", MASTER_KEY)])
-}
-
-/// Two replicas of one database.
-fn two(config: &str) -> (Gateway, Gateway) {
-    let a = replica("r1", None, config);
-    let url = a.store_url().unwrap().to_string();
-    let b = replica("r2", Some(&url), config);
-    (a, b)
-}
-
-/// Runs SQL on the gateway's database.
-fn sql(gw: &Gateway, statements: &str) {
-    let url = gw.store_url().expect("a PostgreSQL store").to_string();
-    let statements = statements.to_string();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    rt.block_on(async move {
-        let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
-        tokio::spawn(conn);
-        client.batch_execute(&statements).await.unwrap();
-    });
-}
-
-/// Makes node `node` (live for an hour, at `addr`) the owner of `tenant`.
-fn fake_owner(gw: &Gateway, node: &str, tenant: &str, addr: &str) {
-    sql(
-        gw,
-        &format!(
-            "INSERT INTO nodes (node_id, instance, addr, version, config_digest, expires_at) \
-             VALUES ('{node}', '{node}-1', 'http://{addr}', 'x', 'x', now() + interval '1 hour') \
-             ON CONFLICT (node_id) DO UPDATE SET addr = 'http://{addr}', expires_at = now() + interval '1 hour';
-             INSERT INTO tenant_leases (tenant, node_id, instance, epoch) VALUES ('{tenant}', '{node}', '{node}-1', 7) \
-             ON CONFLICT (tenant) DO UPDATE SET node_id = '{node}', instance = '{node}-1', epoch = tenant_leases.epoch + 1;"
-        ),
-    );
-}
-
-/// Creates `tenant` (as the operator, which takes no lease) and one admin
-/// token of it, minted while `gw` holds its lease; returns the token.
-fn tenant_with_token(gw: &Gateway, tenant: &str) -> String {
-    gw.post("/v1/tenants", Some(ADMIN_KEY), json!({ "id": tenant })).expect(201);
-    crate::harness::mint(gw, tenant, ADMIN_KEY, "admin").0
-}
-
-/// An address nothing listens on.
-fn closed_port() -> String {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let a = l.local_addr().unwrap().to_string();
-    drop(l);
-    a
-}
-
-/// What a fake owner does with each request it receives.
-#[derive(Clone, Copy)]
-enum Act {
-    /// Reads the whole request, answers 200 `{"fake":"owner"}`.
-    Answer,
-    /// Reads the whole request, then closes without an answer.
-    Drop,
-    /// Reads the head only, then closes without an answer.
-    DropAfterHead,
-}
-
-/// Reads one HTTP request: its head, then a `content-length` or chunked
-/// body (unless `head_only`). Whatever arrived on a timeout or EOF.
-fn read_request(stream: &mut TcpStream, head_only: bool) -> String {
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 16 * 1024];
-    loop {
-        let text = String::from_utf8_lossy(&buf).into_owned();
-        if let Some(end) = text.find("\r\n\r\n") {
-            if head_only {
-                return text;
-            }
-            let head = text[..end].to_ascii_lowercase();
-            let length = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap()));
-            match length {
-                Some(n) if buf.len() >= end + 4 + n => return text,
-                None if head.contains("transfer-encoding: chunked") && text.ends_with("0\r\n\r\n") => {
-                    return text;
-                }
-                None if head.contains("transfer-encoding: chunked") => {}
-                None => return text,
-                _ => {}
-            }
-        }
-        match stream.read(&mut chunk) {
-            Ok(0) | Err(_) => return String::from_utf8_lossy(&buf).into_owned(),
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-        }
-    }
-}
-
-/// A fake owner on `listener`: for `window`, does `act` with every request
-/// it receives; returns them.
-fn fake(listener: TcpListener, act: Act, window: Duration) -> JoinHandle<Vec<String>> {
-    std::thread::spawn(move || {
-        listener.set_nonblocking(true).unwrap();
-        let deadline = Instant::now() + window;
-        let mut got = Vec::new();
-        while Instant::now() < deadline {
-            match listener.accept() {
-                Ok((mut stream, _)) => {
-                    stream.set_nonblocking(false).unwrap();
-                    let request = read_request(&mut stream, matches!(act, Act::DropAfterHead));
-                    got.push(request);
-                    if let Act::Answer = act {
-                        let body = r#"{"fake":"owner"}"#;
-                        let answer = format!(
-                            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
-                             connection: close\r\n\r\n{body}",
-                            body.len()
-                        );
-                        let _ = stream.write_all(answer.as_bytes());
-                    }
-                    drop(stream);
-                }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => std::thread::sleep(Duration::from_millis(10)),
-                Err(e) => panic!("accept: {e}"),
-            }
-        }
-        got
-    })
-}
-
-/// A raw answer: status, head (lower case, without the status line), body.
-#[derive(Debug)]
-struct Answer {
-    status: u16,
-    head: Vec<(String, String)>,
-    body: String,
-}
-
-impl Answer {
-    /// The header names, sorted, without `date`.
-    fn names(&self) -> Vec<String> {
-        let mut n: Vec<String> = self.head.iter().map(|(k, _)| k.clone()).filter(|k| k != "date").collect();
-        n.sort();
-        n
-    }
-}
-
-/// Sends `request` exactly as given on a new connection and reads the
-/// answer until the server closes (`None`: closed without an answer).
-fn send_raw(addr: SocketAddr, request: &[u8]) -> Option<Answer> {
-    let mut stream = TcpStream::connect(addr).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    let _ = stream.write_all(request);
-    let mut buf = Vec::new();
-    let mut tmp = [0u8; 16 * 1024];
-    loop {
-        match stream.read(&mut tmp) {
-            Ok(0) => break,
-            Ok(n) => buf.extend_from_slice(&tmp[..n]),
-            Err(_) => break,
-        }
-    }
-    let end = buf.windows(4).position(|w| w == b"\r\n\r\n")?;
-    let head = String::from_utf8_lossy(&buf[..end]).into_owned();
-    let mut lines = head.split("\r\n");
-    let status = lines.next()?.split(' ').nth(1)?.parse().ok()?;
-    let head: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    let rest = &buf[end + 4..];
-    let chunked = head.iter().any(|(k, v)| k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked"));
-    let body = if chunked {
-        let mut out = Vec::new();
-        let mut at = 0;
-        while let Some(p) = rest[at..].windows(2).position(|w| w == b"\r\n") {
-            let size = usize::from_str_radix(String::from_utf8_lossy(&rest[at..at + p]).trim(), 16).ok()?;
-            at += p + 2;
-            if size == 0 {
-                break;
-            }
-            out.extend_from_slice(rest.get(at..at + size)?);
-            at += size + 2;
-        }
-        out
-    } else {
-        rest.to_vec()
-    };
-    Some(Answer { status, head, body: String::from_utf8_lossy(&body).into_owned() })
-}
-
-/// `GET path` with these extra header lines, `connection: close`.
-fn get_raw(addr: SocketAddr, path: &str, headers: &str) -> Option<Answer> {
-    send_raw(
-        addr,
-        format!("GET {path} HTTP/1.1\r\nhost: {addr}\r\n{headers}connection: close\r\n\r\n").as_bytes(),
-    )
-}
 
 /// An unauthenticated caller at a replica that does not own a tenant asks
 /// about it; the answer is the owner's 401, relayed — and about a tenant
@@ -236,7 +37,7 @@ fn get_raw(addr: SocketAddr, path: &str, headers: &str) -> Option<Answer> {
 /// headers included.
 #[test]
 fn an_unauthenticated_caller_cannot_tell_an_existing_tenant_by_the_framing_of_the_answer() {
-    let (owner, other) = two(CONFIG);
+    let (owner, other) = two();
     tenant_with_token(&owner, "framed");
     assert_eq!(crate::cluster_leases::owner(&owner, "framed").as_deref(), Some("r1"));
     let exists = get_raw(other.addr, "/v1/tenants/framed/skills", "").expect("an answer");
@@ -261,7 +62,7 @@ fn an_unauthenticated_caller_cannot_tell_an_existing_tenant_by_the_framing_of_th
 /// answers exactly as the non-owner does for a missing tenant.
 #[test]
 fn an_inbound_caller_cannot_tell_an_existing_tenant_by_forging_the_hop_header() {
-    let (owner, other) = two(CONFIG);
+    let (owner, other) = two();
     tenant_with_token(&owner, "hooked");
     assert_eq!(crate::cluster_leases::owner(&owner, "hooked").as_deref(), Some("r1"));
     let update = br#"{"update_id":1,"message":{"message_id":1,"from":{"id":5},"chat":{"id":5},"text":"hi"}}"#;
@@ -297,7 +98,7 @@ fn an_inbound_caller_cannot_tell_an_existing_tenant_by_forging_the_hop_header() 
 /// as every other request of that tenant gets.
 #[test]
 fn an_inbound_update_for_a_tenant_whose_owner_does_not_answer_is_told_to_retry() {
-    let gw = replica("r1", None, CONFIG);
+    let gw = replica("r1", None);
     gw.post("/v1/tenants", Some(ADMIN_KEY), json!({ "id": "hooked" })).expect(201);
     fake_owner(&gw, "fake", "hooked", &closed_port());
     let r = client()
@@ -322,7 +123,7 @@ fn an_inbound_update_for_a_tenant_whose_owner_does_not_answer_is_told_to_retry()
 /// missing one must be the same 404, not a 503 that says it exists.
 #[test]
 fn a_token_with_a_forged_hop_header_cannot_tell_whether_another_tenant_exists() {
-    let gw = replica("r1", None, CONFIG);
+    let gw = replica("r1", None);
     let token = tenant_with_token(&gw, "prober");
     gw.post("/v1/tenants", Some(ADMIN_KEY), json!({ "id": "target" })).expect(201);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -345,7 +146,7 @@ fn a_token_with_a_forged_hop_header_cannot_tell_whether_another_tenant_exists() 
 /// sent to the owner.
 #[test]
 fn a_forged_hop_header_in_any_spelling_never_causes_a_hop_nor_skips_authentication() {
-    let mut gw = replica("r1", None, CONFIG);
+    let mut gw = replica("r1", None);
     let token = tenant_with_token(&gw, "hoppy");
     // A graceful restart gives the lease up: the replica holds none.
     gw.restart();
@@ -391,7 +192,7 @@ fn a_forged_hop_header_in_any_spelling_never_causes_a_hop_nor_skips_authenticati
 /// nothing is forwarded.
 #[test]
 fn a_dot_segment_path_reaches_the_owner_as_sent_or_not_at_all() {
-    let gw = replica("r1", None, CONFIG);
+    let gw = replica("r1", None);
     gw.post("/v1/tenants", Some(ADMIN_KEY), json!({ "id": "ghost" })).expect(201);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     fake_owner(&gw, "fake", "ghost", &listener.local_addr().unwrap().to_string());
@@ -426,7 +227,7 @@ fn a_dot_segment_path_reaches_the_owner_as_sent_or_not_at_all() {
 /// the request once.
 #[test]
 fn a_request_that_reached_the_second_owner_is_reported_as_maybe_done() {
-    let gw = replica("r1", None, CONFIG);
+    let gw = replica("r1", None);
     gw.post("/v1/tenants", Some(ADMIN_KEY), json!({ "id": "moving" })).expect(201);
     let first = TcpListener::bind("127.0.0.1:0").unwrap();
     fake_owner(&gw, "fake", "moving", &first.local_addr().unwrap().to_string());
@@ -475,7 +276,7 @@ fn a_request_that_reached_the_second_owner_is_reported_as_maybe_done() {
 /// free by then.
 #[test]
 fn a_large_streamed_request_is_never_sent_twice() {
-    let gw = replica("r1", None, CONFIG);
+    let gw = replica("r1", None);
     gw.post("/v1/tenants", Some(ADMIN_KEY), json!({ "id": "bulky" })).expect(201);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     fake_owner(&gw, "fake", "bulky", &listener.local_addr().unwrap().to_string());
@@ -511,7 +312,7 @@ fn a_large_streamed_request_is_never_sent_twice() {
 /// second is never forwarded (400, or the connection closed).
 #[test]
 fn bodies_that_lie_about_their_length_are_not_forwarded() {
-    let gw = replica("r1", None, CONFIG);
+    let gw = replica("r1", None);
     gw.post("/v1/tenants", Some(ADMIN_KEY), json!({ "id": "liar" })).expect(201);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     fake_owner(&gw, "fake", "liar", &listener.local_addr().unwrap().to_string());
@@ -572,7 +373,7 @@ fn bodies_that_lie_about_their_length_are_not_forwarded() {
 /// victim's tokens never appear in an answer.
 #[test]
 fn path_spellings_never_serve_another_tenant_with_a_tenants_token() {
-    let (owner, other) = two(CONFIG);
+    let (owner, other) = two();
     let mallory = tenant_with_token(&owner, "mallory");
     let (_, victim_token_id) = {
         owner.post("/v1/tenants", Some(ADMIN_KEY), json!({ "id": "victim" })).expect(201);
@@ -611,7 +412,7 @@ fn path_spellings_never_serve_another_tenant_with_a_tenants_token() {
 /// each replica write the lease table. Expected: 401, and no lease taken.
 #[test]
 fn an_unauthenticated_request_takes_no_lease() {
-    let (a, b) = two(CONFIG);
+    let (a, b) = two();
     a.post("/v1/tenants", Some(ADMIN_KEY), json!({ "id": "unleased" })).expect(201);
     assert_eq!(crate::cluster_leases::owner(&a, "unleased"), None, "creating a tenant takes no lease");
     b.get("/v1/tenants/unleased/skills", None).expect_error(401, "unauthorized");
@@ -636,9 +437,9 @@ fn an_unauthenticated_request_takes_no_lease() {
 /// Expected: once the burst is over, a new client of the owner is served.
 #[test]
 fn a_burst_of_forwarded_calls_does_not_pin_the_owners_connections() {
-    let owner = replica("r1", None, &format!("max_connections = 8\n{CONFIG}"));
+    let owner = replica_with("r1", None, &format!("max_connections = 8\n{CONFIG}"));
     let url = owner.store_url().unwrap().to_string();
-    let other = replica("r2", Some(&url), &format!("max_connections = 64\n{CONFIG}"));
+    let other = replica_with("r2", Some(&url), &format!("max_connections = 64\n{CONFIG}"));
     let attacker = tenant_with_token(&owner, "burst");
     install(&owner, "burst", ADMIN_KEY, "sleeper", false);
     tenant_with_token(&owner, "bystander");
@@ -680,7 +481,7 @@ fn a_burst_of_forwarded_calls_does_not_pin_the_owners_connections() {
 /// answer — its own tenant's tokens, never the other's.
 #[test]
 fn concurrent_forwarded_answers_never_reach_the_wrong_client() {
-    let (owner, other) = two(CONFIG);
+    let (owner, other) = two();
     let a = tenant_with_token(&owner, "pool-a");
     let b = tenant_with_token(&owner, "pool-b");
     for t in ["pool-a", "pool-b"] {
@@ -714,7 +515,7 @@ fn concurrent_forwarded_answers_never_reach_the_wrong_client() {
 /// (3 s here): 408, and nothing reaches the owner.
 #[test]
 fn a_slow_small_body_is_bounded_by_the_request_timeout_and_not_forwarded() {
-    let gw = replica("r1", None, &format!("request_timeout_secs = 3\n{CONFIG}"));
+    let gw = replica_with("r1", None, &format!("request_timeout_secs = 3\n{CONFIG}"));
     gw.post("/v1/tenants", Some(ADMIN_KEY), json!({ "id": "slowpoke" })).expect(201);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     fake_owner(&gw, "fake", "slowpoke", &listener.local_addr().unwrap().to_string());

@@ -7,13 +7,11 @@
 //! come from `two()`. Each test asserts the secure behaviour: a failure
 //! shows a hole. Run from `gateway_pg` only.
 
-use crate::cluster_leases::{CONFIG, MASTER_KEY};
-use crate::harness::{ADMIN_KEY, Gateway, audit_events, client, has_event, poll};
+use crate::cluster_fakes::{Act, fake, fake_owner, raw, replica, send_raw_with, sql, tenant_with_token, two};
+use crate::harness::{ADMIN_KEY, audit_events, client, has_event, poll};
 use serde_json::json;
-use std::io::{ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::net::TcpListener;
+use std::time::Duration;
 
 /// An answer's status, headers and body.
 type Shape = (u16, Vec<(String, String)>, String);
@@ -21,172 +19,12 @@ type Shape = (u16, Vec<(String, String)>, String);
 /// A credential's header lines for a tenant.
 type Cred = Box<dyn Fn(&str) -> String>;
 
-fn replica(node: &str, store: Option<&str>) -> Gateway {
-    let mut args = vec!["--node-id", node];
-    if let Some(url) = store {
-        args.extend(["--store", url]);
-    }
-    Gateway::start_with_env(Some(CONFIG), &args, &[("WASMCLAW_MASTER_KEY", MASTER_KEY)])
-}
-
-/// Two replicas of one database.
-fn two() -> (Gateway, Gateway) {
-    let a = replica("r1", None);
-    let url = a.store_url().unwrap().to_string();
-    let b = replica("r2", Some(&url));
-    (a, b)
-}
-
-fn sql(gw: &Gateway, statements: &str) {
-    let url = gw.store_url().expect("a PostgreSQL store").to_string();
-    let statements = statements.to_string();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    rt.block_on(async move {
-        let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
-        tokio::spawn(conn);
-        client.batch_execute(&statements).await.unwrap();
-    });
-}
-
-/// Makes node `node` (live for an hour, at `addr`) the owner of `tenant`.
-fn fake_owner(gw: &Gateway, node: &str, tenant: &str, addr: &str) {
-    sql(
-        gw,
-        &format!(
-            "INSERT INTO nodes (node_id, instance, addr, version, config_digest, expires_at) \
-             VALUES ('{node}', '{node}-1', 'http://{addr}', 'x', 'x', now() + interval '1 hour') \
-             ON CONFLICT (node_id) DO UPDATE SET addr = 'http://{addr}', expires_at = now() + interval '1 hour';
-             INSERT INTO tenant_leases (tenant, node_id, instance, epoch) VALUES ('{tenant}', '{node}', '{node}-1', 7) \
-             ON CONFLICT (tenant) DO UPDATE SET node_id = '{node}', instance = '{node}-1', epoch = tenant_leases.epoch + 1;"
-        ),
-    );
-}
-
-fn tenant_with_token(gw: &Gateway, tenant: &str) -> String {
-    gw.post("/v1/tenants", Some(ADMIN_KEY), json!({ "id": tenant })).expect(201);
-    crate::harness::mint(gw, tenant, ADMIN_KEY, "admin").0
-}
-
-fn read_request(stream: &mut TcpStream) -> String {
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 16 * 1024];
-    loop {
-        let text = String::from_utf8_lossy(&buf).into_owned();
-        if let Some(end) = text.find("\r\n\r\n") {
-            let head = text[..end].to_ascii_lowercase();
-            let length = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap()));
-            match length {
-                Some(n) if buf.len() >= end + 4 + n => return text,
-                None => return text,
-                _ => {}
-            }
-        }
-        match stream.read(&mut chunk) {
-            Ok(0) | Err(_) => return String::from_utf8_lossy(&buf).into_owned(),
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-        }
-    }
-}
-
-/// A fake owner: for `window`, answers 200 `{"fake":"owner"}` to every
-/// request; returns them.
-fn fake(listener: TcpListener, window: Duration) -> JoinHandle<Vec<String>> {
-    std::thread::spawn(move || {
-        listener.set_nonblocking(true).unwrap();
-        let deadline = Instant::now() + window;
-        let mut got = Vec::new();
-        while Instant::now() < deadline {
-            match listener.accept() {
-                Ok((mut stream, _)) => {
-                    stream.set_nonblocking(false).unwrap();
-                    got.push(read_request(&mut stream));
-                    let body = r#"{"fake":"owner"}"#;
-                    let answer = format!(
-                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
-                         connection: close\r\n\r\n{body}",
-                        body.len()
-                    );
-                    let _ = stream.write_all(answer.as_bytes());
-                }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => std::thread::sleep(Duration::from_millis(10)),
-                Err(e) => panic!("accept: {e}"),
-            }
-        }
-        got
-    })
-}
-
 /// The `x-wasmclaw-hop` value of a request as the owner received it.
 fn hop_of(request: &str) -> Option<String> {
     request
         .lines()
         .find_map(|l| l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case("x-wasmclaw-hop")))
         .map(|(_, v)| v.trim().to_string())
-}
-
-#[derive(Debug, PartialEq)]
-struct Answer {
-    status: u16,
-    head: Vec<(String, String)>,
-    body: String,
-}
-
-impl Answer {
-    /// Every header (name and value) but `date`, sorted.
-    fn headers(&self) -> Vec<(String, String)> {
-        let mut h: Vec<_> = self.head.iter().filter(|(k, _)| k != "date").cloned().collect();
-        h.sort();
-        h
-    }
-    /// What a client sees, with `tenant` spelled `T`.
-    fn seen(&self, tenant: &str) -> (u16, Vec<(String, String)>, String) {
-        (self.status, self.headers(), self.body.replace(tenant, "T"))
-    }
-}
-
-/// Sends `request` on a new connection (then half-closes when `half`)
-/// and reads the answer until the server closes.
-fn send_raw_with(addr: SocketAddr, request: &[u8], half: bool) -> Option<Answer> {
-    let mut stream = TcpStream::connect(addr).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let _ = stream.write_all(request);
-    if half {
-        let _ = stream.shutdown(std::net::Shutdown::Write);
-    }
-    let mut buf = Vec::new();
-    let mut tmp = [0u8; 16 * 1024];
-    loop {
-        match stream.read(&mut tmp) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => buf.extend_from_slice(&tmp[..n]),
-        }
-    }
-    let end = buf.windows(4).position(|w| w == b"\r\n\r\n")?;
-    let head = String::from_utf8_lossy(&buf[..end]).into_owned();
-    let mut lines = head.split("\r\n");
-    let status = lines.next()?.split(' ').nth(1)?.parse().ok()?;
-    let head = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    Some(Answer { status, head, body: String::from_utf8_lossy(&buf[end + 4..]).into_owned() })
-}
-
-fn send_raw(addr: SocketAddr, request: &[u8]) -> Option<Answer> {
-    send_raw_with(addr, request, false)
-}
-
-/// `method path` with these extra header lines and body, `connection: close`.
-fn raw(addr: SocketAddr, method: &str, path: &str, headers: &str, body: &str) -> Option<Answer> {
-    let length = if body.is_empty() { String::new() } else { format!("content-length: {}\r\n", body.len()) };
-    send_raw(
-        addr,
-        format!("{method} {path} HTTP/1.1\r\nhost: x\r\n{headers}{length}connection: close\r\n\r\n{body}")
-            .as_bytes(),
-    )
 }
 
 const UPDATE: &str =
@@ -216,7 +54,7 @@ fn a_captured_hop_checks_for_its_exact_request_only() {
     gw.post("/v1/tenants", Some(ADMIN_KEY), json!({ "id": "capt" })).expect(201);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     fake_owner(&gw, "fake", "capt", &listener.local_addr().unwrap().to_string());
-    let owner = fake(listener, Duration::from_secs(2));
+    let owner = fake(listener, Act::Answer, Duration::from_secs(2));
     let auth = format!("authorization: Bearer {ADMIN_KEY}\r\n");
     let first = raw(gw.addr, "GET", "/v1/tenants/capt/tokens", &auth, "").expect("an answer");
     assert_eq!((first.status, first.body.as_str()), (200, r#"{"fake":"owner"}"#), "{first:?}");
@@ -234,7 +72,7 @@ fn a_captured_hop_checks_for_its_exact_request_only() {
     ];
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     fake_owner(&gw, "fake", "capt", &listener.local_addr().unwrap().to_string());
-    let owner = fake(listener, Duration::from_secs(8));
+    let owner = fake(listener, Act::Answer, Duration::from_secs(8));
     let with_hop = format!("{auth}x-wasmclaw-hop: {hop}\r\n");
     let mut answers = Vec::new();
     for (method, path, body) in variants {
@@ -396,7 +234,7 @@ fn may_know_gives_one_answer_wherever_and_whether_the_tenant_is() {
     gw.delete("/v1/tenants/deleted-1", Some(ADMIN_KEY)).expect(200);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     fake_owner(&gw, "fake", "elsewhere", &listener.local_addr().unwrap().to_string());
-    let owner = fake(listener, Duration::from_secs(6));
+    let owner = fake(listener, Act::Answer, Duration::from_secs(6));
     // Names of one length: the answers' lengths are compared too.
     let tenants = ["elsewhere", "ownedhere", "unowned-1", "deleted-1", "never-was"];
     let creds: Vec<(&str, Cred)> = vec![

@@ -34,6 +34,8 @@ mod cluster_cron;
 mod cluster_delivery_attacks;
 #[path = "../gateway/cluster_drain.rs"]
 mod cluster_drain;
+#[path = "../gateway/cluster_fakes.rs"]
+mod cluster_fakes;
 #[path = "../gateway/cluster_faults.rs"]
 mod cluster_faults;
 #[path = "../gateway/cluster_forward.rs"]

@@ -19,7 +19,7 @@ use super::rng::Rng;
 use super::{checks, child, writers};
 use crate::harness::{ADMIN_KEY, Body, Gateway, try_req_at};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// The master key, the same on every replica (hex of 32 bytes).
 const MASTER_KEY: &str = "6372617368207375697465206f766572206120636c75737465722031323334ff";
@@ -73,12 +73,7 @@ fn answers_again(gw: &Gateway, tenant: &str, killed: Instant) -> Duration {
 }
 
 pub(crate) fn run() {
-    let rounds: usize = std::env::var("WASMCLAW_CRASH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(5);
-    let seed: u64 =
-        std::env::var("WASMCLAW_CRASH_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or_else(|| {
-            SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64
-                ^ u64::from(std::process::id())
-        });
+    let (rounds, seed) = super::rounds_and_seed();
     println!("cluster crash: {rounds} rounds, seed {seed} (WASMCLAW_CRASH_SEED={seed} replays its choices)");
     let began = Instant::now();
     let mut rng = Rng(seed);

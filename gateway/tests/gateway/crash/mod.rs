@@ -87,15 +87,22 @@ fn acknowledged_writes_survive_sigkill_and_nothing_is_half_written() {
     run(&[]);
 }
 
-/// The crash suite over a gateway started with `serve_args` after the
-/// harness's own `serve` arguments (none: the default store).
-fn run(serve_args: &[&str]) {
+/// The rounds to run (`WASMCLAW_CRASH_ROUNDS`, 5) and the seed of every
+/// choice (`WASMCLAW_CRASH_SEED`, else from the clock and the pid).
+fn rounds_and_seed() -> (usize, u64) {
     let rounds: usize = std::env::var("WASMCLAW_CRASH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(5);
     let seed: u64 =
         std::env::var("WASMCLAW_CRASH_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or_else(|| {
             SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as u64
                 ^ u64::from(std::process::id())
         });
+    (rounds, seed)
+}
+
+/// The crash suite over a gateway started with `serve_args` after the
+/// harness's own `serve` arguments (none: the default store).
+fn run(serve_args: &[&str]) {
+    let (rounds, seed) = rounds_and_seed();
     println!("crash: {rounds} rounds, seed {seed} (WASMCLAW_CRASH_SEED={seed} replays it)");
     let began = Instant::now();
     let mut rng = Rng(seed);
