@@ -125,9 +125,13 @@ pub(crate) async fn route(State(gw): State<Gateway>, req: Request, next: Next) -
     // it) makes a replica take its lease or learn where it is served;
     // anyone else gets here what a missing tenant gets. The inbound
     // routes take no bearer credential: their signature is checked by
-    // the route, at the owner.
+    // the route, at the owner. A signed hop was checked so by the replica
+    // that forwarded it (and the route authenticates it again).
     let inbound = is_inbound(parts.uri.path());
-    if !inbound && let Err(answer) = may_know(&gw, &mut parts, &tenant).await {
+    if !inbound
+        && !hopped
+        && let Err(answer) = may_know(&gw, &mut parts, &tenant).await
+    {
         return answer;
     }
     let req = Request::from_parts(parts, body);
