@@ -12,11 +12,15 @@
 //! `[secret_limits]`, `[quotas]`) and `rate_card` (`[rate_card]`).
 
 mod cluster;
+mod dashboard;
 mod limits;
 mod quotas;
 mod rate_card;
 
 pub use cluster::{ClusterConfig, NodeIdentity};
+pub use dashboard::{
+    BrandConfig, DashboardConfig, MIN_CONTRAST, contrast, parse_colour, public_host, strip_port,
+};
 pub use limits::{LimitOverrides, Limits, PoolConfig};
 pub use quotas::{FilesQuota, MemoryQuota, Quota, QuotaConfig, SecretLimits};
 pub use rate_card::{ModelPrice, RateCard};
@@ -57,6 +61,7 @@ pub const OPERATOR_KEYS: &[&str] = &[
     "cluster",
     "tenants_dir",
     "cache_dir",
+    "dashboard",
 ];
 
 const MIB: u64 = 1024 * 1024;
@@ -115,6 +120,8 @@ pub struct RuntimeConfig {
     /// Where compiled components are cached (default `<data_dir>/cache`):
     /// per node.
     pub cache_dir: Option<PathBuf>,
+    /// The web dashboard at `/ui` (`[dashboard]`).
+    pub dashboard: DashboardConfig,
 }
 
 impl Default for RuntimeConfig {
@@ -142,6 +149,7 @@ impl Default for RuntimeConfig {
             cluster: ClusterConfig::default(),
             tenants_dir: None,
             cache_dir: None,
+            dashboard: DashboardConfig::default(),
         }
     }
 }
