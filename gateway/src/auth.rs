@@ -93,18 +93,25 @@ impl FromRequestParts<Gateway> for Caller {
         let credential = bearer(value).ok_or_else(|| {
             ApiError::unauthorized("malformed Authorization header: use Bearer <credential>")
         })?;
-        // A token the cache proves valid needs no database read.
-        if let Some(principal) = gw.runtime().authenticate_cached(credential) {
-            return Ok(Caller(principal));
-        }
-        let runtime = gw.runtime().clone();
-        let credential = credential.to_string();
-        // Authentication reads the database (and may audit): off the reactor.
-        let principal = tokio::task::spawn_blocking(move || runtime.authenticate(&credential))
-            .await
-            .map_err(|e| ApiError::from(wasmclaw::Error::Internal(format!("auth task: {e}"))))??;
-        Ok(Caller(principal))
+        Ok(Caller(authenticate(gw, credential).await?))
     }
+}
+
+/// The principal of a credential, checked by the runtime (hash, constant
+/// time, refusals audited): the API's bearer and the dashboard's session
+/// both come here.
+pub(crate) async fn authenticate(gw: &Gateway, credential: &str) -> ApiResult<Principal> {
+    // A token the cache proves valid needs no database read.
+    if let Some(principal) = gw.runtime().authenticate_cached(credential) {
+        return Ok(principal);
+    }
+    let runtime = gw.runtime().clone();
+    let credential = credential.to_string();
+    // Authentication reads the database (and may audit): off the reactor.
+    let principal = tokio::task::spawn_blocking(move || runtime.authenticate(&credential))
+        .await
+        .map_err(|e| ApiError::from(wasmclaw::Error::Internal(format!("auth task: {e}"))))??;
+    Ok(principal)
 }
 
 impl Caller {
@@ -150,6 +157,19 @@ impl FromRequestParts<Gateway> for Scoped {
             .await
             .map_err(|_| ApiError::invalid("the path is not valid UTF-8 once percent-decoded"))?;
         let from_path = params.iter().find(|(k, _)| *k == "tenant").map(|(_, v)| v.to_string());
+        Scoped::resolve(gw, principal, from_path)
+    }
+}
+
+impl Scoped {
+    /// The tenant `from_path` names (or the token's own when none) as seen
+    /// by `principal`: another tenant's is 404, as a missing one, and the
+    /// probe is audited.
+    pub(crate) fn resolve(
+        gw: &Gateway,
+        principal: Principal,
+        from_path: Option<String>,
+    ) -> ApiResult<Scoped> {
         let missing = |raw: &str| {
             let shown: String = raw.chars().take(64).filter(|c| !c.is_control()).collect();
             ApiError::not_found(format!("no tenant {shown:?}"))

@@ -11,8 +11,11 @@
 //! - [`listener`]: the accept loop (header-read timeout, connection cap).
 //! - `routes`: one module per resource, each handler a few lines over the runtime.
 //! - [`openapi`], [`metrics`]: the API description and the Prometheus text.
+//! - [`dashboard`]: the web dashboard at `/ui` (server-rendered pages over
+//!   the same handlers).
 
 pub mod auth;
+pub mod dashboard;
 pub mod error;
 pub mod findings;
 pub mod forward;

@@ -27,16 +27,27 @@ pub const USAGE_FLUSH_INTERVAL: Duration = Duration::from_secs(5);
 /// (draining, request timeout, panic guard).
 pub fn app(gw: Gateway) -> Router {
     crate::routes::router()
-        .fallback(|| async { ApiError::not_found("no such route") })
-        .method_not_allowed_fallback(|| async {
+        .merge(crate::dashboard::router())
+        .fallback(|uri: axum::http::Uri| async move {
+            if crate::dashboard::is_ui(uri.path()) {
+                return crate::dashboard::not_found_page();
+            }
+            ApiError::not_found("no such route").into_response()
+        })
+        .method_not_allowed_fallback(|uri: axum::http::Uri| async move {
+            if crate::dashboard::is_ui(uri.path()) {
+                return crate::dashboard::wrong_method_page();
+            }
             ApiError::new(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method-not-allowed",
                 "this route does not take that method",
             )
+            .into_response()
         })
         .layer(axum::extract::DefaultBodyLimit::max(crate::routes::MAX_BODY))
         .layer(axum::middleware::from_fn_with_state(gw.clone(), crate::forward::route))
+        .layer(axum::middleware::from_fn_with_state(gw.clone(), crate::dashboard::guard))
         .layer(axum::middleware::from_fn_with_state(gw.clone(), guard))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
             tracing::error!("a request handler panicked");

@@ -30,6 +30,10 @@ struct Inner {
     forwarder: reqwest::Client,
     /// Requests sent on to another replica.
     forwarded: AtomicU64,
+    /// The web dashboard's sessions and settings.
+    dashboard: crate::dashboard::Dashboard,
+    /// When the gateway started.
+    started: std::time::Instant,
 }
 
 /// The client that sends requests on to a tenant's owner
@@ -57,12 +61,17 @@ impl Gateway {
         };
         Gateway {
             inner: Arc::new(Inner {
-                runtime,
                 draining: AtomicBool::new(false),
                 in_flight: AtomicU64::new(0),
                 store_probe,
                 forwarder: forwarding_client(),
                 forwarded: AtomicU64::new(0),
+                dashboard: crate::dashboard::Dashboard::new(
+                    &runtime.config().dashboard,
+                    runtime.config().listen.ip(),
+                ),
+                started: std::time::Instant::now(),
+                runtime,
             }),
         }
     }
@@ -70,6 +79,16 @@ impl Gateway {
     /// The runtime.
     pub fn runtime(&self) -> &Runtime {
         &self.inner.runtime
+    }
+
+    /// The web dashboard's state.
+    pub fn dashboard(&self) -> &crate::dashboard::Dashboard {
+        &self.inner.dashboard
+    }
+
+    /// How long the gateway has run.
+    pub fn uptime(&self) -> Duration {
+        self.inner.started.elapsed()
     }
 
     /// Whether shutdown has begun (new requests get 503).

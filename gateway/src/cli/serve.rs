@@ -46,6 +46,7 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         config.trust.require_signed = false;
         eprintln!("wasmclaw: --allow-unsigned: unsigned skills are accepted (development only)");
     }
+    wasmclaw_gateway::dashboard::check(&config.dashboard).map_err(Error::Config)?;
     let from_env = std::env::var("WASMCLAW_ADMIN_KEY").ok().filter(|k| !k.is_empty());
     if args.node_id.is_some() && from_env.is_none() {
         // Replicas starting together would each generate a key, and all

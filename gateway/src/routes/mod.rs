@@ -8,11 +8,11 @@ mod backup;
 mod channels;
 mod cluster;
 mod data;
-mod observe;
+pub(crate) mod observe;
 mod skills;
 pub(crate) mod table;
-mod tenants;
-mod tokens;
+pub(crate) mod tenants;
+pub(crate) mod tokens;
 mod trust;
 
 use table::{ROUTES, short_path};

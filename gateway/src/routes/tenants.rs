@@ -15,7 +15,7 @@ use wasmclaw::TenantId;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NewTenant {
-    id: String,
+    pub(crate) id: String,
 }
 
 pub(crate) async fn create(

@@ -15,9 +15,9 @@ use wasmclaw::records::{Role, TokenInfo};
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Mint {
-    role: String,
+    pub(crate) role: String,
     #[serde(default)]
-    name: String,
+    pub(crate) name: String,
 }
 
 #[derive(Deserialize, Default)]
@@ -56,6 +56,17 @@ pub(crate) async fn rotate(
     State(gw): State<Gateway>,
     scoped: Scoped,
     params: RawPathParams,
+    body: ApiBytes,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let id = param(&params, "id")?;
+    rotate_id(State(gw), scoped, &id, body).await
+}
+
+/// [`rotate`] of token `id` (the dashboard's way in).
+pub(crate) async fn rotate_id(
+    State(gw): State<Gateway>,
+    scoped: Scoped,
+    id: &str,
     ApiBytes(body): ApiBytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     scoped.allow(&gw, MANAGERS, "rotate tokens")?;
@@ -63,9 +74,8 @@ pub(crate) async fn rotate(
     if grace > MAX_GRACE_SECS {
         return Err(ApiError::invalid(format!("grace_secs: at most {MAX_GRACE_SECS}")));
     }
-    let id = param(&params, "id")?;
     let (info, token) =
-        gw.runtime().rotate_token(&scoped.actor(), &scoped.tenant, &id, Duration::from_secs(grace))?;
+        gw.runtime().rotate_token(&scoped.actor(), &scoped.tenant, id, Duration::from_secs(grace))?;
     Ok(minted(&info, token))
 }
 
@@ -74,8 +84,13 @@ pub(crate) async fn revoke(
     scoped: Scoped,
     params: RawPathParams,
 ) -> ApiResult<Json<Value>> {
-    scoped.allow(&gw, MANAGERS, "revoke tokens")?;
     let id = param(&params, "id")?;
-    gw.runtime().revoke_token(&scoped.actor(), &scoped.tenant, &id)?;
+    revoke_id(State(gw), scoped, &id).await
+}
+
+/// [`revoke`] of token `id` (the dashboard's way in).
+pub(crate) async fn revoke_id(State(gw): State<Gateway>, scoped: Scoped, id: &str) -> ApiResult<Json<Value>> {
+    scoped.allow(&gw, MANAGERS, "revoke tokens")?;
+    gw.runtime().revoke_token(&scoped.actor(), &scoped.tenant, id)?;
     Ok(Json(json!({ "revoked": id })))
 }

@@ -34,6 +34,7 @@ mod backup;
 mod bad_input;
 mod cli;
 mod crash;
+mod dashboard;
 mod harness;
 mod isolation;
 mod lifecycle;

@@ -1,0 +1,288 @@
+//! A tenant's pages (`/ui/t/{tenant}/…`): the operator sees every
+//! tenant's, a token its own (another tenant's path is the 404 page, as a
+//! missing tenant, and the probe is audited). Admins may change things;
+//! members see the read-only pages. Every action calls the API route's own
+//! handler.
+
+use super::extract::{Posted, Ui};
+use super::operator::when;
+use super::page::{Chrome, Reject, html, is_manager, reject, see_other};
+use crate::auth::{MANAGERS, MEMBERS, Scoped};
+use crate::routes::{ApiBytes, ApiJson, tokens};
+use crate::state::Gateway;
+use askama::Template;
+use axum::extract::rejection::RawPathParamsRejection;
+use axum::extract::{RawPathParams, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::Value;
+
+type Params = Result<RawPathParams, RawPathParamsRejection>;
+
+fn param(params: &RawPathParams, name: &str) -> Option<String> {
+    params.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())
+}
+
+/// The tenant of the path as the signed-in user may see it.
+fn scoped(gw: &Gateway, ui: &Ui, params: Params) -> Result<Scoped, Reject> {
+    let params = params.map_err(|_| Reject::Api(crate::error::ApiError::not_found("no such tenant")))?;
+    Ok(Scoped::resolve(gw, ui.principal.clone(), param(&params, "tenant"))?)
+}
+
+/// `GET /ui/t/{tenant}`.
+pub(crate) async fn to_overview(
+    State(gw): State<Gateway>,
+    ui: Result<Ui, Reject>,
+    params: Params,
+) -> Response {
+    let result = async {
+        let ui = ui?;
+        let s = scoped(&gw, &ui, params)?;
+        Ok(see_other(&format!("/ui/t/{}/", s.tenant)))
+    };
+    result.await.unwrap_or_else(|r| reject(Some(&gw), r))
+}
+
+#[derive(Template)]
+#[template(path = "tenant.html")]
+struct Overview {
+    chrome: Chrome,
+    tenant: String,
+    active: bool,
+    skills: usize,
+    agents: usize,
+    cron_jobs: usize,
+    tokens: Option<usize>,
+}
+
+/// `GET /ui/t/{tenant}/`.
+pub(crate) async fn overview(State(gw): State<Gateway>, ui: Result<Ui, Reject>, params: Params) -> Response {
+    let result = async {
+        let ui = ui?;
+        let s = scoped(&gw, &ui, params)?;
+        s.allow(&gw, MEMBERS, "read the tenant's overview")?;
+        let rt = gw.runtime();
+        let tenant = rt.tenant(&s.tenant)?;
+        let tokens = if is_manager(&ui.principal) { Some(rt.tokens(&s.tenant)?.len()) } else { None };
+        let page = Overview {
+            chrome: Chrome::signed_in(
+                &gw,
+                &ui,
+                "Tenant overview",
+                Some(&s.tenant),
+                &format!("/ui/t/{}/", s.tenant),
+            ),
+            tenant: s.tenant.to_string(),
+            active: !tenant.suspended,
+            skills: rt.installed_skills(&s.tenant)?.len(),
+            agents: rt.agents(&s.tenant)?.len(),
+            cron_jobs: rt.cron_jobs(&s.tenant)?.len(),
+            tokens,
+        };
+        Ok(html(StatusCode::OK, &page))
+    };
+    result.await.unwrap_or_else(|r| reject(Some(&gw), r))
+}
+
+/// A token as the list shows it.
+struct TokenRow {
+    id: String,
+    name: String,
+    role: String,
+    created: String,
+    last_used: String,
+    expires: String,
+}
+
+/// A token just minted or rotated: shown on this answer only.
+struct Minted {
+    token: String,
+    what: String,
+}
+
+#[derive(Template)]
+#[template(path = "tokens.html", blocks = ["content"])]
+struct Tokens {
+    chrome: Chrome,
+    tenant: String,
+    tokens: Vec<TokenRow>,
+    minted: Option<Minted>,
+    nonce: String,
+    name: String,
+    name_error: Option<String>,
+    error: Option<String>,
+}
+
+fn tokens_page(
+    gw: &Gateway,
+    ui: &Ui,
+    s: &Scoped,
+    status: StatusCode,
+    fill: impl FnOnce(&mut Tokens),
+) -> Result<Response, Reject> {
+    s.allow(gw, MANAGERS, "list tokens")?;
+    let rows = gw
+        .runtime()
+        .tokens(&s.tenant)?
+        .into_iter()
+        .map(|t| TokenRow {
+            id: t.id,
+            name: t.name,
+            role: t.role.to_string(),
+            created: when(t.created),
+            last_used: t.last_used.map_or_else(|| "never".into(), when),
+            expires: t.expires.map_or_else(|| "-".into(), when),
+        })
+        .collect();
+    let nonce = gw.dashboard().sessions.nonce(&ui.key).unwrap_or_default();
+    let mut page = Tokens {
+        chrome: Chrome::signed_in(gw, ui, "Tokens", Some(&s.tenant), &format!("/ui/t/{}/tokens", s.tenant)),
+        tenant: s.tenant.to_string(),
+        tokens: rows,
+        minted: None,
+        nonce,
+        name: String::new(),
+        name_error: None,
+        error: None,
+    };
+    fill(&mut page);
+    Ok(if ui.htmx { html(status, &page.as_content()) } else { html(status, &page) })
+}
+
+/// `GET /ui/t/{tenant}/tokens`.
+pub(crate) async fn tokens(State(gw): State<Gateway>, ui: Result<Ui, Reject>, params: Params) -> Response {
+    let result = async {
+        let ui = ui?;
+        let s = scoped(&gw, &ui, params)?;
+        tokens_page(&gw, &ui, &s, StatusCode::OK, |_| {})
+    };
+    result.await.unwrap_or_else(|r| reject(Some(&gw), r))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct Mint {
+    #[serde(default)]
+    role: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    nonce: String,
+}
+
+fn secret_of(v: &Value) -> String {
+    v["token"].as_str().unwrap_or_default().to_string()
+}
+
+/// `POST /ui/t/{tenant}/tokens`: mint one (its form's nonce is used up,
+/// so posting the form again mints nothing).
+pub(crate) async fn mint(
+    State(gw): State<Gateway>,
+    params: Params,
+    posted: Result<Posted<Mint>, Reject>,
+) -> Response {
+    let result = async {
+        let Posted { ui, form } = posted?;
+        let s = scoped(&gw, &ui, params)?;
+        s.allow(&gw, MANAGERS, "mint tokens")?;
+        if !gw.dashboard().sessions.take_nonce(&ui.key, &form.nonce) {
+            let error =
+                "This form was already sent (or is stale): nothing was minted. Mint again below.".to_string();
+            return tokens_page(&gw, &ui, &s, StatusCode::CONFLICT, |p| p.error = Some(error));
+        }
+        if form.name.chars().count() > 64 || form.name.chars().any(char::is_control) {
+            let name = form.name.chars().take(64).collect();
+            return tokens_page(&gw, &ui, &s, StatusCode::BAD_REQUEST, |p| {
+                p.name = name;
+                p.name_error = Some("A name is at most 64 printable characters.".into());
+            });
+        }
+        let body = tokens::Mint { role: form.role, name: form.name };
+        let tenant = s.tenant.clone();
+        let principal = s.principal.clone();
+        match tokens::mint(State(gw.clone()), s, ApiJson(body)).await {
+            Ok((_, axum::Json(v))) => {
+                let s = Scoped { tenant, principal };
+                let minted = Minted {
+                    token: secret_of(&v),
+                    what: format!("New {} token", v["role"].as_str().unwrap_or("")),
+                };
+                tokens_page(&gw, &ui, &s, StatusCode::CREATED, |p| p.minted = Some(minted))
+            }
+            Err(e) if e.status() == StatusCode::BAD_REQUEST => {
+                let s = Scoped { tenant, principal };
+                let error = e.message().to_string();
+                tokens_page(&gw, &ui, &s, StatusCode::BAD_REQUEST, |p| p.error = Some(error))
+            }
+            Err(e) => Err(e.into()),
+        }
+    };
+    result.await.unwrap_or_else(|r| reject(Some(&gw), r))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct Rotate {
+    #[serde(default)]
+    grace_secs: String,
+    #[serde(default)]
+    nonce: String,
+}
+
+/// `POST /ui/t/{tenant}/tokens/{id}/rotate` (a nonce, as minting).
+pub(crate) async fn rotate(
+    State(gw): State<Gateway>,
+    params: Params,
+    posted: Result<Posted<Rotate>, Reject>,
+) -> Response {
+    let result = async {
+        let Posted { ui, form } = posted?;
+        let params = params.map_err(|_| Reject::Api(crate::error::ApiError::not_found("no such token")))?;
+        let id = param(&params, "id").unwrap_or_default();
+        let s = scoped(&gw, &ui, Ok(params))?;
+        s.allow(&gw, MANAGERS, "rotate tokens")?;
+        if !gw.dashboard().sessions.take_nonce(&ui.key, &form.nonce) {
+            let error = "This form was already sent (or is stale): nothing was rotated.".to_string();
+            return tokens_page(&gw, &ui, &s, StatusCode::CONFLICT, |p| p.error = Some(error));
+        }
+        let Ok(grace) = form.grace_secs.trim().parse::<u64>() else {
+            return tokens_page(&gw, &ui, &s, StatusCode::BAD_REQUEST, |p| {
+                p.error = Some("The grace period is a number of seconds.".into())
+            });
+        };
+        let (tenant, principal) = (s.tenant.clone(), s.principal.clone());
+        let body = serde_json::json!({ "grace_secs": grace }).to_string();
+        match tokens::rotate_id(State(gw.clone()), s, &id, ApiBytes(body.into())).await {
+            Ok((_, axum::Json(v))) => {
+                let s = Scoped { tenant, principal };
+                let minted =
+                    Minted { token: secret_of(&v), what: format!("Token {id} rotated; its replacement") };
+                tokens_page(&gw, &ui, &s, StatusCode::OK, |p| p.minted = Some(minted))
+            }
+            Err(e) if e.status() == StatusCode::BAD_REQUEST => {
+                let s = Scoped { tenant, principal };
+                let error = e.message().to_string();
+                tokens_page(&gw, &ui, &s, StatusCode::BAD_REQUEST, |p| p.error = Some(error))
+            }
+            Err(e) => Err(e.into()),
+        }
+    };
+    result.await.unwrap_or_else(|r| reject(Some(&gw), r))
+}
+
+/// `POST /ui/t/{tenant}/tokens/{id}/revoke`.
+pub(crate) async fn revoke(
+    State(gw): State<Gateway>,
+    params: Params,
+    posted: Result<Posted<super::login::Empty>, Reject>,
+) -> Response {
+    let result = async {
+        let Posted { ui, .. } = posted?;
+        let params = params.map_err(|_| Reject::Api(crate::error::ApiError::not_found("no such token")))?;
+        let id = param(&params, "id").unwrap_or_default();
+        let s = scoped(&gw, &ui, Ok(params))?;
+        let tenant = s.tenant.clone();
+        let _ = tokens::revoke_id(State(gw.clone()), s, &id).await?;
+        Ok(see_other(&format!("/ui/t/{tenant}/tokens")))
+    };
+    result.await.unwrap_or_else(|r| reject(Some(&gw), r))
+}

@@ -1,0 +1,90 @@
+//! Every page, for each role that may see it, at both viewports.
+
+use super::webdriver::{Browser, DESKTOP, Opts, PHONE, available};
+use super::{axe_violations, failures, gateway_with_tenant, overflows, screens, sign_in};
+use crate::harness::ADMIN_KEY;
+
+/// Loads `path` and checks it: not an error page, no console failure, no
+/// axe violation, no overflow, the screenshot as its reference.
+fn check_page(b: &Browser, gw: &crate::harness::Gateway, path: &str, name: &str) {
+    b.goto(&gw.url(path));
+    assert!(b.url().ends_with(path), "{name}: {path} went to {}", b.url());
+    let h1 = b.text("h1");
+    for bad in ["Not found", "Refused", "Forbidden", "Sign in"] {
+        assert!(!h1.starts_with(bad), "{name}: {path} shows {h1:?}");
+    }
+    assert_eq!(failures(b), Vec::<String>::new(), "{name}: console failures on {path}");
+    assert_eq!(axe_violations(b), Vec::<String>::new(), "{name}: axe on {path}");
+    assert!(!overflows(b), "{name}: {path} is wider than the viewport");
+    screens::check(b, name);
+}
+
+fn size(o: Opts) -> &'static str {
+    if o.width > 1000 { "desktop" } else { "phone" }
+}
+
+#[test]
+fn every_page_passes_for_every_role_at_both_viewports() {
+    if !available() {
+        return;
+    }
+    let (gw, admin, member) = gateway_with_tenant();
+    let r = gw.post("/v1/tenants", Some(ADMIN_KEY), serde_json::json!({ "id": "beta" }));
+    assert_eq!(r.status, 201);
+    let operator_pages: &[(&str, &str)] = &[
+        ("/ui/", "overview"),
+        ("/ui/tenants", "tenants"),
+        ("/ui/t/acme/", "tenant"),
+        ("/ui/t/acme/tokens", "tokens"),
+    ];
+    let admin_pages: &[(&str, &str)] = &[("/ui/t/acme/", "tenant"), ("/ui/t/acme/tokens", "tokens")];
+    let member_pages: &[(&str, &str)] = &[("/ui/t/acme/", "tenant")];
+    for opts in [DESKTOP, PHONE] {
+        {
+            let b = Browser::open(opts);
+            b.goto(&gw.url("/ui/login"));
+            assert_eq!(failures(&b), Vec::<String>::new(), "console failures on the sign-in page");
+            assert_eq!(axe_violations(&b), Vec::<String>::new(), "axe on the sign-in page");
+            assert!(!overflows(&b));
+            screens::check(&b, &format!("login-{}", size(opts)));
+        }
+        for (role, credential, pages) in [
+            ("operator", ADMIN_KEY, operator_pages),
+            ("admin", admin.as_str(), admin_pages),
+            ("member", member.as_str(), member_pages),
+        ] {
+            let b = Browser::open(opts);
+            sign_in(&b, &gw, credential);
+            for (path, page) in pages {
+                check_page(&b, &gw, path, &format!("{role}-{page}-{}", size(opts)));
+            }
+        }
+    }
+}
+
+#[test]
+fn the_page_checks_see_what_they_look_for() {
+    if !available() {
+        return;
+    }
+    let gw = crate::harness::Gateway::start();
+    let b = Browser::open(PHONE);
+    b.goto(&gw.url("/ui/login"));
+    assert_eq!(failures(&b), Vec::<String>::new());
+    // An image without text, an inline script (refused by the CSP), a
+    // table wider than the phone: each check notices its own.
+    b.exec(
+        "const i = document.createElement('img'); i.src = '/ui/logo'; document.querySelector('main').append(i);
+         const s = document.createElement('script'); s.textContent = 'window.__ran = 1'; document.body.append(s);
+         const w = document.createElement('div'); w.className = 'x'; w.textContent = 'x'.repeat(400);
+         w.setAttribute('aria-hidden', 'true'); document.body.append(w);
+         return true;",
+        serde_json::json!([]),
+    );
+    let axe = axe_violations(&b);
+    assert!(axe.iter().any(|v| v.starts_with("image-alt")), "{axe:?}");
+    let logged = failures(&b);
+    assert!(logged.iter().any(|m| m.contains("Content Security Policy")), "{logged:?}");
+    assert_eq!(b.exec("return window.__ran === undefined;", serde_json::json!([])), serde_json::json!(true));
+    assert!(overflows(&b));
+}
