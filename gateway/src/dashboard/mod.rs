@@ -19,6 +19,7 @@
 
 pub mod assets;
 mod extract;
+mod lists;
 mod login;
 mod operator;
 mod page;
@@ -118,7 +119,20 @@ impl Dashboard {
 /// The dashboard's routes (every path under `/ui`); the caller adds them
 /// to the API's router only when `[dashboard] enabled`.
 pub(crate) fn router() -> Router<Gateway> {
-    Router::new()
+    let mut router = Router::new();
+    for list in lists::TENANT_LISTS {
+        router = router.route(
+            &format!("/ui/t/{{tenant}}/{}", list.path),
+            get(move |State(gw): State<Gateway>, ui, params| lists::tenant_list(gw, ui, params, list)),
+        );
+    }
+    for list in lists::OPERATOR_LISTS {
+        router = router.route(
+            &format!("/ui/{}", list.path),
+            get(move |State(gw): State<Gateway>, ui| lists::operator_list(gw, ui, list)),
+        );
+    }
+    router
         .route("/ui", get(|| async { page::see_other("/ui/") }))
         .route("/ui/", get(operator::home))
         .route("/ui/login", get(login::form).post(login::submit))

@@ -158,6 +158,9 @@ impl Chrome {
                 c.who = Some("operator".into());
                 link("/ui/".into(), "Overview");
                 link("/ui/tenants".into(), "Tenants");
+                for l in super::lists::OPERATOR_LISTS {
+                    link(format!("/ui/{}", l.path), l.title);
+                }
             }
             Principal::Token(t) => {
                 let role = match t.role {
@@ -170,13 +173,34 @@ impl Chrome {
         }
         if let Some(t) = tenant {
             link(format!("/ui/t/{t}/"), "Tenant overview");
-            if is_manager(&ui.principal) {
+            let manager = is_manager(&ui.principal);
+            for l in super::lists::TENANT_LISTS.iter().filter(|l| manager || !l.managers) {
+                link(format!("/ui/t/{t}/{}", l.path), l.title);
+            }
+            if manager {
                 link(format!("/ui/t/{t}/tokens"), "Tokens");
             }
         }
         c.nav = nav;
         c
     }
+}
+
+/// Stored text as pages show it: bidirectional controls (which would
+/// reorder what follows them on screen, to spoof a name or a command) and
+/// other invisible format characters are shown as their code points.
+pub(crate) fn visible(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        let hidden = matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{061c}')
+            || (c.is_control() && c != '\n' && c != '\t');
+        if hidden {
+            out.push_str(&format!("[U+{:04X}]", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Whether the principal may change a tenant (the operator, an admin).
@@ -343,6 +367,13 @@ impl IntoResponse for Reject {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bidi_controls_are_shown_not_obeyed() {
+        assert_eq!(visible("a\u{202e}b\u{2066}c"), "a[U+202E]b[U+2066]c");
+        assert_eq!(visible("line\nnext\u{7}"), "line\nnext[U+0007]");
+        assert_eq!(visible("<script>"), "<script>");
+    }
 
     #[test]
     fn next_is_a_dashboard_path_or_home() {

@@ -122,13 +122,14 @@ fn tokens_page(
     fill: impl FnOnce(&mut Tokens),
 ) -> Result<Response, Reject> {
     s.allow(gw, MANAGERS, "list tokens")?;
-    let rows = gw
-        .runtime()
-        .tokens(&s.tenant)?
+    let mut tokens = gw.runtime().tokens(&s.tenant)?;
+    // Oldest first, then by name (ids are random: no order to show).
+    tokens.sort_by(|a, b| (a.created, &a.name, &a.id).cmp(&(b.created, &b.name, &b.id)));
+    let rows = tokens
         .into_iter()
         .map(|t| TokenRow {
             id: t.id,
-            name: t.name,
+            name: super::page::visible(&t.name),
             role: t.role.to_string(),
             created: when(t.created),
             last_used: t.last_used.map_or_else(|| "never".into(), when),

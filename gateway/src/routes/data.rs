@@ -64,12 +64,12 @@ pub(crate) async fn list_secrets(State(gw): State<Gateway>, scoped: Scoped) -> A
     Ok(Json(json!({ "secrets": gw.runtime().secret_names(&scoped.tenant)? })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct MemoryQuery {
-    user: Option<String>,
+    pub(crate) user: Option<String>,
     #[serde(default)]
-    prefix: String,
+    pub(crate) prefix: String,
 }
 
 fn user(raw: Option<&str>) -> ApiResult<Option<UserId>> {

@@ -3,17 +3,17 @@
 //! router and the OpenAPI document are both built from it, so they cannot
 //! disagree.
 
-mod agents;
+pub(crate) mod agents;
 mod backup;
-mod channels;
+pub(crate) mod channels;
 mod cluster;
-mod data;
+pub(crate) mod data;
 pub(crate) mod observe;
-mod skills;
+pub(crate) mod skills;
 pub(crate) mod table;
 pub(crate) mod tenants;
 pub(crate) mod tokens;
-mod trust;
+pub(crate) mod trust;
 
 use table::{ROUTES, short_path};
 

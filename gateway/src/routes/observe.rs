@@ -127,12 +127,12 @@ pub(crate) async fn usage(
     Ok(Json(v))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct AuditQuery {
-    tenant: Option<String>,
-    since: Option<u64>,
-    limit: Option<usize>,
+    pub(crate) tenant: Option<String>,
+    pub(crate) since: Option<u64>,
+    pub(crate) limit: Option<usize>,
 }
 
 /// Events returned when no limit is asked, and the most ever returned.

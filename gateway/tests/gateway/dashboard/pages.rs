@@ -1,7 +1,7 @@
 //! Every page, for each role that may see it, at both viewports.
 
 use super::webdriver::{Browser, DESKTOP, Opts, PHONE, available};
-use super::{axe_violations, failures, gateway_with_tenant, overflows, screens, sign_in};
+use super::{axe_violations, failures, overflows, screens, sign_in};
 use crate::harness::ADMIN_KEY;
 
 /// Loads `path` and checks it: not an error page, no console failure, no
@@ -16,6 +16,12 @@ fn check_page(b: &Browser, gw: &crate::harness::Gateway, path: &str, name: &str)
     assert_eq!(failures(b), Vec::<String>::new(), "{name}: console failures on {path}");
     assert_eq!(axe_violations(b), Vec::<String>::new(), "{name}: axe on {path}");
     assert!(!overflows(b), "{name}: {path} is wider than the viewport");
+    assert!(!b.dialog_open(), "{name}: a dialog opened on {path}");
+    let injected = b.exec(
+        "return document.querySelectorAll('main script, main img[src=x], main a[href^=javascript]').length;",
+        serde_json::json!([]),
+    );
+    assert_eq!(injected, serde_json::json!(0), "{name}: stored text became markup on {path}");
     screens::check(b, name);
 }
 
@@ -23,22 +29,71 @@ fn size(o: Opts) -> &'static str {
     if o.width > 1000 { "desktop" } else { "phone" }
 }
 
+/// Hostile text where people put text: a system prompt, a token's name.
+pub const HOSTILE: &str = "<script>alert(1)</script></textarea><img src=x onerror=alert(2)><a href=\"javascript:alert(3)\">x</a> \u{202e}desrever";
+
+/// A gateway whose tenant `acme` has a skill, a secret, an agent with a
+/// hostile system prompt and a token with a hostile name; and a tenant `beta`.
+fn seeded() -> (crate::harness::Gateway, String, String) {
+    let config =
+        "[providers.openai]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9\"\nmax_retries = 0\n";
+    let gw = crate::harness::Gateway::start_with_config(config);
+    let post = |path: &str, body: serde_json::Value| {
+        let r = gw.post(path, Some(ADMIN_KEY), body);
+        assert!(r.status == 201 || r.status == 200, "{path}: {} {}", r.status, r.text);
+    };
+    post("/v1/tenants", serde_json::json!({ "id": "acme" }));
+    post("/v1/tenants", serde_json::json!({ "id": "beta" }));
+    let (admin, _) = crate::harness::mint(&gw, "acme", ADMIN_KEY, "admin");
+    let (member, _) = crate::harness::mint(&gw, "acme", ADMIN_KEY, "member");
+    crate::harness::install(&gw, "acme", ADMIN_KEY, "notes", false);
+    let secret = crate::harness::Body::Raw("application/octet-stream", b"sk-not-shown".to_vec());
+    assert_eq!(gw.req("PUT", "/v1/tenants/acme/secrets/LLM_KEY", Some(ADMIN_KEY), secret).status, 204);
+    let prompt = format!("{HOSTILE} {}", "long ".repeat(2000));
+    post(
+        "/v1/tenants/acme/agents",
+        serde_json::json!({ "name": "helper", "provider": "openai", "model": "gpt-test", "skills": ["notes"],
+                            "api_key_secret": "LLM_KEY", "system_prompt": prompt }),
+    );
+    post(
+        "/v1/tenants/acme/tokens",
+        serde_json::json!({ "role": "guest", "name": HOSTILE.chars().take(64).collect::<String>() }),
+    );
+    (gw, admin, member)
+}
+
 #[test]
 fn every_page_passes_for_every_role_at_both_viewports() {
     if !available() {
         return;
     }
-    let (gw, admin, member) = gateway_with_tenant();
-    let r = gw.post("/v1/tenants", Some(ADMIN_KEY), serde_json::json!({ "id": "beta" }));
-    assert_eq!(r.status, 201);
+    let (gw, admin, member) = seeded();
     let operator_pages: &[(&str, &str)] = &[
         ("/ui/", "overview"),
         ("/ui/tenants", "tenants"),
+        ("/ui/audit", "audit"),
+        ("/ui/publishers", "publishers"),
         ("/ui/t/acme/", "tenant"),
         ("/ui/t/acme/tokens", "tokens"),
     ];
-    let admin_pages: &[(&str, &str)] = &[("/ui/t/acme/", "tenant"), ("/ui/t/acme/tokens", "tokens")];
-    let member_pages: &[(&str, &str)] = &[("/ui/t/acme/", "tenant")];
+    let admin_pages: &[(&str, &str)] = &[
+        ("/ui/t/acme/", "tenant"),
+        ("/ui/t/acme/skills", "skills"),
+        ("/ui/t/acme/agents", "agents"),
+        ("/ui/t/acme/memory", "memory"),
+        ("/ui/t/acme/cron", "cron"),
+        ("/ui/t/acme/channels", "channels"),
+        ("/ui/t/acme/secrets", "secrets"),
+        ("/ui/t/acme/audit", "tenant-audit"),
+        ("/ui/t/acme/tokens", "tokens"),
+    ];
+    let member_pages: &[(&str, &str)] = &[
+        ("/ui/t/acme/", "tenant"),
+        ("/ui/t/acme/skills", "skills"),
+        ("/ui/t/acme/agents", "agents"),
+        ("/ui/t/acme/memory", "memory"),
+        ("/ui/t/acme/cron", "cron"),
+    ];
     for opts in [DESKTOP, PHONE] {
         {
             let b = Browser::open(opts);
