@@ -59,12 +59,29 @@ pub struct AuditFilter {
     pub since: Option<u64>,
     /// At most this many (the latest).
     pub limit: usize,
+    /// Only this action (`token.mint`), or the actions starting with it
+    /// when it ends with `*` (`token.*`).
+    pub action: Option<String>,
+    /// Only this outcome (`ok`, `denied`, …).
+    pub outcome: Option<String>,
+    /// Leave out this many of the latest matching events first (the next
+    /// page of a listing that shows the latest first).
+    pub skip: usize,
 }
 
 impl AuditFilter {
     fn matches(&self, e: &Event) -> bool {
+        let action = match self.action.as_deref() {
+            None => true,
+            Some(a) => match a.strip_suffix('*') {
+                Some(prefix) => e.action.starts_with(prefix),
+                None => e.action == a,
+            },
+        };
         self.tenant.as_ref().is_none_or(|t| e.tenant.as_ref() == Some(t))
             && self.since.is_none_or(|s| e.time >= s)
+            && action
+            && self.outcome.as_ref().is_none_or(|o| &e.outcome == o)
     }
 }
 
@@ -137,7 +154,7 @@ fn scan_file(path: &Path, filter: &AuditFilter, out: &mut VecDeque<Event>) -> st
         let Ok(event) = serde_json::from_slice::<Event>(&line?) else { continue };
         if filter.matches(&event) {
             out.push_back(event);
-            if out.len() > filter.limit {
+            if out.len() > filter.limit.saturating_add(filter.skip) {
                 out.pop_front();
             }
         }
@@ -265,6 +282,8 @@ impl AuditLog {
         for path in self.files() {
             scan_file(&path, filter, &mut out)?;
         }
+        let keep = out.len().saturating_sub(filter.skip);
+        out.truncate(keep);
         Ok(out.into())
     }
 
@@ -278,6 +297,51 @@ impl AuditLog {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn events_filter_by_action_and_outcome_and_page_from_the_latest() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = AuditLog::open(&dir.path().join("audit.log"), &AuditConfig::default()).unwrap();
+        for i in 0..10 {
+            let action = if i % 2 == 0 { "token.mint" } else { "tenant.suspend" };
+            let outcome = if i % 3 == 0 { "denied" } else { "ok" };
+            let event = Event {
+                time: i,
+                actor: "operator".into(),
+                tenant: None,
+                action: action.into(),
+                target: format!("t{i}"),
+                outcome: outcome.into(),
+            };
+            log.record(&event).unwrap();
+        }
+        let targets = |f: AuditFilter| -> Vec<String> {
+            log.query(&AuditFilter { limit: f.limit.max(1), ..f })
+                .unwrap()
+                .into_iter()
+                .map(|e| e.target)
+                .collect()
+        };
+        let mints =
+            targets(AuditFilter { action: Some("token.mint".into()), limit: 100, ..Default::default() });
+        assert_eq!(mints, ["t0", "t2", "t4", "t6", "t8"]);
+        let prefix =
+            targets(AuditFilter { action: Some("tenant.*".into()), limit: 100, ..Default::default() });
+        assert_eq!(prefix, ["t1", "t3", "t5", "t7", "t9"]);
+        assert!(
+            targets(AuditFilter { action: Some("token.".into()), limit: 100, ..Default::default() })
+                .is_empty()
+        );
+        let denied =
+            targets(AuditFilter { outcome: Some("denied".into()), limit: 100, ..Default::default() });
+        assert_eq!(denied, ["t0", "t3", "t6", "t9"]);
+        // Pages of three, the latest first: skip 0, 3, 6, 9.
+        let page = |skip| targets(AuditFilter { limit: 3, skip, ..Default::default() });
+        assert_eq!(page(0), ["t7", "t8", "t9"]);
+        assert_eq!(page(3), ["t4", "t5", "t6"]);
+        assert_eq!(page(9), ["t0"]);
+        assert!(page(10).is_empty());
+    }
 
     #[test]
     fn events_are_appended_as_json_lines() {
@@ -338,7 +402,14 @@ mod tests {
         assert_eq!(all.len(), 8, "the oldest file was dropped: keep = 2 rotated files");
         assert_eq!(all[0].time, 3);
 
-        let b = log.query(&AuditFilter { tenant: Some("b".into()), since: Some(5), limit: 100 }).unwrap();
+        let b = log
+            .query(&AuditFilter {
+                tenant: Some("b".into()),
+                since: Some(5),
+                limit: 100,
+                ..Default::default()
+            })
+            .unwrap();
         assert_eq!(b.iter().map(|e| e.time).collect::<Vec<_>>(), [5, 7]);
         let last = log.query(&AuditFilter { limit: 2, ..Default::default() }).unwrap();
         assert_eq!(last.len(), 2);

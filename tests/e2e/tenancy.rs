@@ -280,7 +280,7 @@ async fn a_flood_of_refused_bearers_never_buries_the_tenants_own_audit() {
         assert!(matches!(rt.authenticate(&made_up), Err(Error::Unauthorized(_))));
     }
     let view = |rt: &Runtime| {
-        let filter = AuditFilter { tenant: Some("acme".into()), since: None, limit: 1000 };
+        let filter = AuditFilter { tenant: Some("acme".into()), limit: 1000, ..Default::default() };
         rt.audit().query(&filter).unwrap()
     };
     let acme_view = view(&rt);

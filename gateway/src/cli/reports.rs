@@ -85,6 +85,16 @@ pub(crate) struct AuditArgs {
     /// At most this many events.
     #[arg(long, value_name = "N")]
     limit: Option<u64>,
+    /// Only this action (`token.mint`), or actions starting with a prefix
+    /// ending in `*` (`token.*`).
+    #[arg(long, value_name = "ACTION")]
+    action: Option<String>,
+    /// Only this outcome (`ok`, `denied`, `failed`, …).
+    #[arg(long, value_name = "WORD")]
+    outcome: Option<String>,
+    /// Leave out this many of the latest matching events (the next page).
+    #[arg(long, value_name = "N")]
+    skip: Option<u64>,
     #[command(flatten)]
     remote: Remote,
 }
@@ -97,6 +107,14 @@ pub(crate) async fn audit(args: AuditArgs) -> anyhow::Result<()> {
     }
     if let Some(limit) = args.limit {
         query.push(("limit", limit.to_string()));
+    }
+    for (key, value) in [("action", &args.action), ("outcome", &args.outcome)] {
+        if let Some(v) = value {
+            query.push((key, v.clone()));
+        }
+    }
+    if let Some(skip) = args.skip {
+        query.push(("skip", skip.to_string()));
     }
     let client = args.remote.client()?;
     let answer = match &args.tenant {

@@ -206,6 +206,101 @@ fn cell_text(v: &Value, show: Show) -> String {
     }
 }
 
+/// The audit pages' filters, as the form shows them.
+#[derive(Default)]
+pub(crate) struct Filters {
+    /// The page's own path (the form's action).
+    pub path: String,
+    pub action: String,
+    pub outcome: String,
+    /// The operator's tenant filter (`None`: the field is not shown).
+    pub tenant: Option<String>,
+    pub skip: usize,
+    /// The field the route refused, and why.
+    pub error: Option<(&'static str, String)>,
+    /// The next page's link, when this one is full.
+    pub older: Option<String>,
+}
+
+/// Events an audit page shows.
+const AUDIT_PAGE: usize = 200;
+
+impl Filters {
+    /// The filters of a query string (strict UTF-8; unknown keys ignored).
+    fn parse(path: &str, query: Option<&str>, operator: bool) -> Result<Filters, Reject> {
+        let pairs = super::extract::form_pairs(query.unwrap_or("").as_bytes())
+            .ok_or_else(|| Reject::BadForm("the query is not UTF-8".into()))?;
+        let get = |k: &str| {
+            pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.trim().to_string()).unwrap_or_default()
+        };
+        let skip = get("skip");
+        let skip = if skip.is_empty() {
+            0
+        } else {
+            skip.parse().map_err(|_| Reject::BadForm("skip: a number of events".into()))?
+        };
+        Ok(Filters {
+            path: path.to_string(),
+            action: get("action"),
+            outcome: get("outcome"),
+            tenant: operator.then(|| get("tenant")),
+            skip,
+            ..Default::default()
+        })
+    }
+
+    fn query(&self) -> AuditQuery {
+        let opt = |s: &str| (!s.is_empty()).then(|| s.to_string());
+        AuditQuery {
+            tenant: self.tenant.as_deref().and_then(opt),
+            limit: Some(AUDIT_PAGE),
+            action: opt(&self.action),
+            outcome: opt(&self.outcome),
+            skip: Some(self.skip),
+            ..Default::default()
+        }
+    }
+
+    /// The link to the page after this one.
+    fn older_link(&self) -> String {
+        let mut q = vec![("skip", (self.skip + AUDIT_PAGE).to_string())];
+        for (k, v) in [("action", &self.action), ("outcome", &self.outcome)] {
+            if !v.is_empty() {
+                q.push((k, v.clone()));
+            }
+        }
+        if let Some(t) = self.tenant.as_ref().filter(|t| !t.is_empty()) {
+            q.push(("tenant", t.clone()));
+        }
+        format!("{}?{}", self.path, serde_urlencoded::to_string(&q).unwrap_or_default())
+    }
+}
+
+/// The audit route's answer for these filters; a refused filter is shown
+/// beside its field, with no rows.
+async fn audit_answer(
+    f: &mut Filters,
+    read: impl std::future::Future<Output = crate::error::ApiResult<axum::Json<Value>>>,
+) -> Result<Value, Reject> {
+    match read.await {
+        Ok(axum::Json(v)) => {
+            if v["events"].as_array().is_some_and(|e| e.len() == AUDIT_PAGE) {
+                f.older = Some(f.older_link());
+            }
+            Ok(v)
+        }
+        Err(e) if e.status() == StatusCode::BAD_REQUEST || e.status() == StatusCode::NOT_FOUND => {
+            let field = ["action", "outcome", "skip", "tenant"]
+                .into_iter()
+                .find(|k| e.message().starts_with(&format!("{k}:")))
+                .unwrap_or(if e.status() == StatusCode::NOT_FOUND { "tenant" } else { "action" });
+            f.error = Some((field, e.message().to_string()));
+            Ok(serde_json::json!({ "events": [] }))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 #[derive(Template)]
 #[template(path = "list.html", blocks = ["content"])]
 struct ListPage {
@@ -214,10 +309,22 @@ struct ListPage {
     headings: Vec<&'static str>,
     rows: Vec<Vec<Cell>>,
     empty: &'static str,
+    filters: Option<Filters>,
 }
 
-fn render(ui: &Ui, list: &List, heading: String, answer: &Value, chrome: Chrome) -> Response {
-    let items = answer[list.array].as_array().cloned().unwrap_or_default();
+fn render(
+    ui: &Ui,
+    list: &List,
+    heading: String,
+    answer: &Value,
+    chrome: Chrome,
+    filters: Option<Filters>,
+) -> Response {
+    let mut items = answer[list.array].as_array().cloned().unwrap_or_default();
+    if filters.is_some() {
+        // The audit log, the latest first (as its pages go back).
+        items.reverse();
+    }
     let rows = items
         .iter()
         .map(|item| {
@@ -230,18 +337,33 @@ fn render(ui: &Ui, list: &List, heading: String, answer: &Value, chrome: Chrome)
                 .collect()
         })
         .collect();
+    let status = if filters.as_ref().is_some_and(|f| f.error.is_some()) {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
     let page = ListPage {
         chrome,
         heading,
         headings: list.columns.iter().map(|c| c.heading).collect(),
         rows,
         empty: list.empty,
+        filters,
     };
-    if ui.htmx { html(StatusCode::OK, &page.as_content()) } else { html(StatusCode::OK, &page) }
+    if ui.htmx { html(status, &page.as_content()) } else { html(status, &page) }
 }
 
 /// The route answer behind a tenant's list page.
-async fn tenant_answer(gw: &Gateway, list: &List, s: Scoped) -> Result<Value, Reject> {
+async fn tenant_answer(
+    gw: &Gateway,
+    list: &List,
+    s: Scoped,
+    filters: Option<&mut Filters>,
+) -> Result<Value, Reject> {
+    if let Some(f) = filters {
+        let q = f.query();
+        return audit_answer(f, observe::audit(State(gw.clone()), s, ApiQuery(q))).await;
+    }
     let gw = State(gw.clone());
     let axum::Json(v) = match list.path {
         "skills" => skills::list(gw, s).await?,
@@ -263,6 +385,7 @@ pub(crate) async fn tenant_list(
     gw: Gateway,
     ui: Result<Ui, Reject>,
     params: Result<RawPathParams, RawPathParamsRejection>,
+    query: Option<String>,
     list: &'static List,
 ) -> Response {
     let result = async {
@@ -271,37 +394,48 @@ pub(crate) async fn tenant_list(
         let raw = params.iter().find(|(k, _)| *k == "tenant").map(|(_, v)| v.to_string());
         let s = Scoped::resolve(&gw, ui.principal.clone(), raw)?;
         let tenant = s.tenant.clone();
-        let answer = tenant_answer(&gw, list, s).await?;
         let current = format!("/ui/t/{tenant}/{}", list.path);
+        let mut filters = if list.path == "audit" {
+            Some(Filters::parse(&current, query.as_deref(), false)?)
+        } else {
+            None
+        };
+        let answer = tenant_answer(&gw, list, s, filters.as_mut()).await?;
         let chrome = Chrome::signed_in(&gw, &ui, list.title, Some(&tenant), &current);
-        Ok(render(&ui, list, format!("{} of {tenant}", list.title), &answer, chrome))
+        Ok(render(&ui, list, format!("{} of {tenant}", list.title), &answer, chrome, filters))
     };
     result.await.unwrap_or_else(|r| reject(Some(&gw), r))
 }
 
 /// `GET /ui/{list}` of the operator.
-pub(crate) async fn operator_list(gw: Gateway, ui: Result<Ui, Reject>, list: &'static List) -> Response {
+pub(crate) async fn operator_list(
+    gw: Gateway,
+    ui: Result<Ui, Reject>,
+    query: Option<String>,
+    list: &'static List,
+) -> Response {
     let result = async {
         let ui = ui?;
         let caller = Caller(ui.principal.clone());
         let state = State(gw.clone());
-        let axum::Json(answer) = match list.path {
+        let path = format!("/ui/{}", list.path);
+        let mut filters = None;
+        let answer = match list.path {
             "audit" => {
-                // The operator's log (a token reaching here reads its own
-                // tenant's, as the route gives it; the nav does not offer it).
+                // The operator's log: a token's admin reads its tenant's
+                // on the tenant's own audit page.
                 caller.allow(&gw, crate::auth::OPERATOR, "read the audit log")?;
-                observe::audit_all(
-                    state,
-                    caller,
-                    ApiQuery(AuditQuery { limit: Some(200), ..Default::default() }),
-                )
-                .await?
+                let mut f = Filters::parse(&path, query.as_deref(), true)?;
+                let q = f.query();
+                let answer = audit_answer(&mut f, observe::audit_all(state, caller, ApiQuery(q))).await?;
+                filters = Some(f);
+                answer
             }
-            "publishers" => trust::list(state, caller).await?,
+            "publishers" => trust::list(state, caller).await?.0,
             _ => return Err(Reject::Api(crate::error::ApiError::not_found("no such page"))),
         };
-        let chrome = Chrome::signed_in(&gw, &ui, list.title, None, &format!("/ui/{}", list.path));
-        Ok(render(&ui, list, list.title.to_string(), &answer, chrome))
+        let chrome = Chrome::signed_in(&gw, &ui, list.title, None, &path);
+        Ok(render(&ui, list, list.title.to_string(), &answer, chrome, filters))
     };
     result.await.unwrap_or_else(|r| reject(Some(&gw), r))
 }

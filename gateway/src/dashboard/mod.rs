@@ -123,13 +123,17 @@ pub(crate) fn router() -> Router<Gateway> {
     for list in lists::TENANT_LISTS {
         router = router.route(
             &format!("/ui/t/{{tenant}}/{}", list.path),
-            get(move |State(gw): State<Gateway>, ui, params| lists::tenant_list(gw, ui, params, list)),
+            get(move |State(gw): State<Gateway>, ui, params, axum::extract::RawQuery(query)| {
+                lists::tenant_list(gw, ui, params, query, list)
+            }),
         );
     }
     for list in lists::OPERATOR_LISTS {
         router = router.route(
             &format!("/ui/{}", list.path),
-            get(move |State(gw): State<Gateway>, ui| lists::operator_list(gw, ui, list)),
+            get(move |State(gw): State<Gateway>, ui, axum::extract::RawQuery(query)| {
+                lists::operator_list(gw, ui, query, list)
+            }),
         );
     }
     router

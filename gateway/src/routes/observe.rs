@@ -133,6 +133,43 @@ pub(crate) struct AuditQuery {
     pub(crate) tenant: Option<String>,
     pub(crate) since: Option<u64>,
     pub(crate) limit: Option<usize>,
+    /// An action (`token.mint`) or a prefix of one ending in `*` (`token.*`).
+    pub(crate) action: Option<String>,
+    /// An outcome word (`ok`, `denied`).
+    pub(crate) outcome: Option<String>,
+    /// Latest matching events to leave out (the next page).
+    pub(crate) skip: Option<usize>,
+}
+
+/// The most events a listing may skip.
+const AUDIT_MAX_SKIP: usize = 10_000_000;
+
+/// Checks the filters of an audit query. Actions and outcome words are the
+/// gateway's own vocabulary; anything else (an outcome's free-text reason,
+/// which may hold what a skill chose) cannot be matched, so a filter is no
+/// oracle for what scrubbing hides.
+fn audit_filters(q: &AuditQuery) -> ApiResult<(Option<String>, Option<String>, usize)> {
+    let word = |s: &str, extra: &[u8]| {
+        s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || extra.contains(&b))
+    };
+    if let Some(a) = &q.action {
+        let stem = a.strip_suffix('*').unwrap_or(a);
+        if a.is_empty() || a.len() > 64 || !word(stem, b"._-") {
+            return Err(ApiError::invalid(
+                "action: 1 to 64 of a-z, 0-9, '.', '_' and '-', optionally ending in '*' (a prefix)",
+            ));
+        }
+    }
+    if let Some(o) = &q.outcome
+        && (o.is_empty() || o.len() > 32 || !word(o, b"-"))
+    {
+        return Err(ApiError::invalid("outcome: 1 to 32 of a-z, 0-9 and '-' (ok, denied, failed, …)"));
+    }
+    let skip = q.skip.unwrap_or(0);
+    if skip > AUDIT_MAX_SKIP {
+        return Err(ApiError::invalid(format!("skip: at most {AUDIT_MAX_SKIP}")));
+    }
+    Ok((q.action.clone(), q.outcome.clone(), skip))
 }
 
 /// Events returned when no limit is asked, and the most ever returned.
@@ -140,10 +177,14 @@ const AUDIT_DEFAULT_LIMIT: usize = 1000;
 const AUDIT_MAX_LIMIT: usize = 10_000;
 
 async fn read_audit(gw: &Gateway, tenant: Option<String>, q: &AuditQuery) -> ApiResult<Json<Value>> {
+    let (action, outcome, skip) = audit_filters(q)?;
     let filter = AuditFilter {
         tenant,
         since: q.since,
         limit: q.limit.unwrap_or(AUDIT_DEFAULT_LIMIT).min(AUDIT_MAX_LIMIT),
+        action,
+        outcome,
+        skip,
     };
     let rt = gw.runtime().clone();
     let events = tokio::task::spawn_blocking(move || {

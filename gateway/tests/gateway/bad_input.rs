@@ -213,6 +213,14 @@ fn bad_requests_get_exact_4xx_errors_of_one_shape_and_never_5xx() {
         case("GET", "/v1/audit?limit=abc", 400, "invalid-input").bearer(admin),
         case("GET", "/v1/audit?since=yesterday", 400, "invalid-input").bearer(op),
         case("GET", t.path("/audit?limit=-1"), 400, "invalid-input").bearer(op),
+        case("GET", "/v1/audit?action=token%20mint", 400, "invalid-input").bearer(admin),
+        case("GET", "/v1/audit?action=Token.mint", 400, "invalid-input").bearer(admin),
+        case("GET", format!("/v1/audit?action={}", "a".repeat(65)), 400, "invalid-input").bearer(op),
+        case("GET", "/v1/audit?action=", 400, "invalid-input").bearer(op),
+        case("GET", "/v1/audit?outcome=refused%3A%20x", 400, "invalid-input").bearer(op),
+        case("GET", "/v1/audit?outcome=ok*", 400, "invalid-input").bearer(op),
+        case("GET", "/v1/audit?skip=10000001", 400, "invalid-input").bearer(op),
+        case("GET", "/v1/audit?skip=-1", 400, "invalid-input").bearer(admin),
         case("PUT", "/v1/secrets/..%2F..%2Fetc", 400, "invalid-input")
             .bearer(admin)
             .body("application/octet-stream", b"x"),

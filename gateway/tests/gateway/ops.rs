@@ -216,3 +216,53 @@ fn a_single_gateway_says_it_is_not_a_cluster_to_the_operator_only() {
     gw.get("/v1/cluster", Some(&t.admin)).expect_error(403, "forbidden");
     gw.get("/v1/cluster", None).expect_error(401, "unauthorized");
 }
+
+#[test]
+fn the_audit_log_filters_by_action_and_outcome_and_pages_within_the_callers_tenant() {
+    let gw = Gateway::start();
+    let a = tenant(&gw, "audit-a");
+    let b = tenant(&gw, "audit-b");
+    for t in [&a, &b] {
+        for _ in 0..3 {
+            gw.post(&t.path("/tokens"), Some(&t.admin), json!({ "role": "member" })).expect(201);
+        }
+    }
+    // A member's try at the tokens: refused, audited as denied.
+    gw.get("/v1/tokens", Some(&a.member)).expect_error(403, "forbidden");
+    let events = |path: &str, cred: &str| -> Vec<Value> {
+        gw.get(path, Some(cred)).expect(200)["events"].as_array().unwrap().clone()
+    };
+    let mints = events("/v1/audit?action=token.mint", &a.admin);
+    assert_eq!(mints.len(), 6, "three minted by the fixture, three here: {mints:?}");
+    assert!(mints.iter().all(|e| e["action"] == "token.mint" && e["tenant"] == "audit-a"), "{mints:?}");
+    let all_tokens = events("/v1/audit?action=token.*", ADMIN_KEY);
+    assert!(
+        all_tokens.iter().any(|e| e["tenant"] == "audit-b")
+            && all_tokens.iter().all(|e| e["action"].as_str().unwrap().starts_with("token."))
+    );
+    let denied = events("/v1/audit?outcome=role-denied", &a.admin);
+    assert!(
+        !denied.is_empty()
+            && denied.iter().all(|e| e["outcome"] == "role-denied" && e["tenant"] == "audit-a"),
+        "{denied:?}"
+    );
+    // Pages of two, the latest first, through the CLI too.
+    let page = |skip: usize| events(&format!("/v1/audit?action=token.mint&limit=2&skip={skip}"), &a.admin);
+    let (p0, p1, p2, p3) = (page(0), page(2), page(4), page(6));
+    assert_eq!((p0.len(), p1.len(), p2.len(), p3.len()), (2, 2, 2, 0));
+    let targets: Vec<&Value> = p2.iter().chain(&p1).chain(&p0).map(|e| &e["target"]).collect();
+    assert_eq!(
+        targets,
+        mints.iter().map(|e| &e["target"]).collect::<Vec<_>>(),
+        "the pages cover the listing once"
+    );
+    let out = gw.cli(
+        &["audit", "--action", "token.*", "--outcome", "ok", "--limit", "2", "--skip", "1", "--json"],
+        &[("WASMCLAW_TOKEN", b.admin.as_str())],
+        None,
+    );
+    let v = out.json();
+    let cli_events = v["events"].as_array().unwrap();
+    assert_eq!(cli_events.len(), 2);
+    assert!(cli_events.iter().all(|e| e["tenant"] == "audit-b"), "{v}");
+}

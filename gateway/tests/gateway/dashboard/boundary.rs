@@ -403,3 +403,41 @@ fn a_brand_whose_text_is_unreadable_on_its_colour_stops_the_start_naming_the_key
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a PNG, WebP or JPEG"));
 }
+
+#[test]
+fn the_audit_pages_filter_through_the_route_and_mark_a_refused_filter() {
+    let (gw, admin, _) = gateway_with_tenant();
+    assert_eq!(gw.post("/v1/tenants", Some(ADMIN_KEY), json!({ "id": "beta" })).status, 201);
+    crate::harness::mint(&gw, "beta", ADMIN_KEY, "member");
+    let op = login(&gw, ADMIN_KEY);
+    let page = |cookie: &str, path: &str| {
+        let r = get_with_cookie(&gw, path, cookie);
+        (r.status().as_u16(), r.text().unwrap())
+    };
+    let (status, mints) = page(&op, "/ui/audit?action=token.mint");
+    assert_eq!(status, 200);
+    assert!(mints.contains("token.mint") && !mints.contains("tenant.create"), "{mints}");
+    let (_, beta) = page(&op, "/ui/audit?action=token.*&tenant=beta");
+    assert!(
+        beta.contains("<td data-label=\"Tenant\">beta</td>")
+            && !beta.contains("<td data-label=\"Tenant\">acme</td>")
+    );
+    let (status, bad) = page(&op, "/ui/audit?action=Bad+x");
+    assert_eq!(status, 400);
+    assert!(
+        bad.contains("id=\"f-action\"") && bad.contains("aria-invalid=\"true\" aria-describedby=\"f-error\""),
+        "{bad}"
+    );
+    assert!(bad.contains("value=\"Bad x\""), "the text is kept");
+    let (status, _) = page(&op, "/ui/audit?outcome=%ff");
+    assert_eq!(status, 400, "a query that is not UTF-8");
+    let (status, _) = page(&op, "/ui/audit?skip=x");
+    assert_eq!(status, 400);
+    // An admin reads its own tenant's log, filtered, and not the operator's.
+    let a = login(&gw, &admin);
+    let (status, own) = page(&a, "/ui/t/acme/audit?action=token.*");
+    assert_eq!(status, 200);
+    assert!(own.contains("token.mint") && !own.contains(">beta<"), "{own}");
+    assert_eq!(page(&a, "/ui/audit").0, 403);
+    assert_eq!(page(&a, "/ui/t/beta/audit?action=token.*").0, 404);
+}
