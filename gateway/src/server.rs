@@ -47,12 +47,14 @@ pub fn app(gw: Gateway) -> Router {
         })
         .layer(axum::extract::DefaultBodyLimit::max(crate::routes::MAX_BODY))
         .layer(axum::middleware::from_fn_with_state(gw.clone(), crate::forward::route))
-        .layer(axum::middleware::from_fn_with_state(gw.clone(), crate::dashboard::guard))
         .layer(axum::middleware::from_fn_with_state(gw.clone(), guard))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
             tracing::error!("a request handler panicked");
             ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error").into_response()
         }))
+        // Outermost: every `/ui` answer carries the browser headers, the
+        // timeout's, the drain's and the panic's included.
+        .layer(axum::middleware::from_fn_with_state(gw.clone(), crate::dashboard::guard))
         .with_state(gw)
 }
 

@@ -47,14 +47,11 @@ impl Throttle {
         self.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Whether `ip` may try now.
-    pub(crate) fn allowed(&self, ip: IpAddr) -> bool {
-        let map = self.lock();
-        map.get(&ip).is_none_or(|(start, n)| start.elapsed() >= WINDOW || *n < MAX_FAILURES)
-    }
-
-    /// Counts a failure of `ip`.
-    pub(crate) fn failed(&self, ip: IpAddr) {
+    /// Takes a try of `ip`, counted as a failure until [`Throttle::succeeded`]
+    /// gives it back; false (and nothing taken) when `ip` has none left in
+    /// this window. Taken before the credential is checked, so tries sent
+    /// at once are counted as those sent one after another.
+    pub(crate) fn try_take(&self, ip: IpAddr) -> bool {
         let now = Instant::now();
         let mut map = self.lock();
         if map.len() >= MAX_ADDRESSES {
@@ -67,7 +64,18 @@ impl Throttle {
         if now.duration_since(entry.0) >= WINDOW {
             *entry = (now, 0);
         }
+        if entry.1 >= MAX_FAILURES {
+            return false;
+        }
         entry.1 += 1;
+        true
+    }
+
+    /// Gives back the try of a sign-in that succeeded.
+    pub(crate) fn succeeded(&self, ip: IpAddr) {
+        if let Some(entry) = self.lock().get_mut(&ip) {
+            entry.1 = entry.1.saturating_sub(1);
+        }
     }
 }
 
@@ -131,7 +139,7 @@ pub(crate) async fn submit(State(gw): State<Gateway>, req: Request) -> Response 
         Err(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
     };
     let throttle = &gw.dashboard().throttle;
-    if !throttle.allowed(ip) {
+    if !throttle.try_take(ip) {
         gw.runtime().record_refusal("anonymous", None, "ui.login", "throttled", "denied");
         let message =
             format!("Too many failed sign-ins from this address: wait a minute ({MAX_FAILURES} a minute).");
@@ -145,10 +153,8 @@ pub(crate) async fn submit(State(gw): State<Gateway>, req: Request) -> Response 
     };
     let field = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.trim()).unwrap_or("");
     let (credential, next) = (field("credential"), field("next"));
-    let refused = |message: &str| {
-        throttle.failed(ip);
-        login_page(&gw, StatusCode::UNAUTHORIZED, next, Some(message.to_string()), false)
-    };
+    let refused =
+        |message: &str| login_page(&gw, StatusCode::UNAUTHORIZED, next, Some(message.to_string()), false);
     if credential.is_empty() {
         return refused("Enter the admin key or a token.");
     }
@@ -157,7 +163,10 @@ pub(crate) async fn submit(State(gw): State<Gateway>, req: Request) -> Response 
     }
     let principal = match crate::auth::authenticate(&gw, credential).await {
         Ok(p) => p,
-        Err(e) if e.status().is_server_error() => return reject(Some(&gw), Reject::Api(e)),
+        Err(e) if e.status().is_server_error() => {
+            throttle.succeeded(ip);
+            return reject(Some(&gw), Reject::Api(e));
+        }
         Err(e) if e.status() == StatusCode::FORBIDDEN => return refused("This tenant is suspended."),
         Err(_) => return refused("Unknown, revoked or malformed credential."),
     };
@@ -169,7 +178,12 @@ pub(crate) async fn submit(State(gw): State<Gateway>, req: Request) -> Response 
         Principal::Token(t) => format!("/ui/t/{}/", t.tenant),
         Principal::Operator => "/ui/".to_string(),
     };
-    let Some(id) = gw.dashboard().sessions.open(credential) else {
+    throttle.succeeded(ip);
+    let owner = match &principal {
+        Principal::Token(t) => t.tenant.to_string(),
+        Principal::Operator => String::new(),
+    };
+    let Some(id) = gw.dashboard().sessions.open(&owner, credential) else {
         return reject(
             Some(&gw),
             Reject::Api(crate::error::ApiError::from(wasmclaw::Error::Internal("no randomness".into()))),
@@ -226,10 +240,13 @@ mod tests {
         let t = Throttle::default();
         let (a, b): (IpAddr, IpAddr) = ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
         for _ in 0..MAX_FAILURES {
-            assert!(t.allowed(a));
-            t.failed(a);
+            assert!(t.try_take(a));
         }
-        assert!(!t.allowed(a));
-        assert!(t.allowed(b));
+        assert!(!t.try_take(a));
+        assert!(t.try_take(b));
+        t.succeeded(b);
+        t.succeeded(a);
+        assert!(t.try_take(a), "a success gives its try back");
+        assert!(!t.try_take(a));
     }
 }

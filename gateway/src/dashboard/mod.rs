@@ -82,10 +82,14 @@ impl Dashboard {
         }
     }
 
-    /// Whether requests naming `host` (a `Host` value) are served.
+    /// Whether requests naming `host` (a `Host` value) are served: an
+    /// allowed name, and nothing after it but an optional `:port` of digits.
     pub(crate) fn host_allowed(&self, host: &str) -> bool {
-        let name = strip_port(host).to_ascii_lowercase();
-        self.hosts.contains(&name)
+        let name = strip_port(host);
+        let port = &host[name.len()..];
+        let port_ok =
+            port.is_empty() || port.strip_prefix(':').is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()));
+        port_ok && self.hosts.contains(&name.to_ascii_lowercase())
     }
 
     /// Whether `host` is a loopback name (where browsers keep a `Secure`

@@ -3,6 +3,7 @@
 //! record), with the session's principal as the caller.
 
 use super::extract::{Posted, Ui};
+use super::login::Empty;
 use super::page::{Chrome, Reject, html, reject, see_other};
 use crate::auth::{Caller, OPERATOR, Scoped};
 use crate::routes::{ApiJson, observe, tenants};
@@ -160,38 +161,47 @@ async fn scoped(gw: &Gateway, ui: &Ui, params: &RawPathParams) -> Result<Scoped,
     Ok(Scoped::resolve(gw, ui.principal.clone(), raw)?)
 }
 
-/// `POST /ui/tenants/{tenant}/suspend`.
-pub(crate) async fn suspend(
-    State(gw): State<Gateway>,
-    params: Result<RawPathParams, axum::extract::rejection::RawPathParamsRejection>,
-    posted: Result<Posted<super::login::Empty>, Reject>,
+type Params = Result<RawPathParams, axum::extract::rejection::RawPathParamsRejection>;
+
+/// Suspends (`true`) or resumes a tenant through its route.
+async fn set_suspended(
+    gw: Gateway,
+    params: Params,
+    posted: Result<Posted<Empty>, Reject>,
+    suspend: bool,
 ) -> Response {
     let result = async {
         let Posted { ui, .. } = posted?;
         let params = params.map_err(|_| Reject::Api(crate::error::ApiError::not_found("no such tenant")))?;
         let scoped = scoped(&gw, &ui, &params).await?;
-        let _ = tenants::suspend(State(gw.clone()), scoped).await?;
+        let state = State(gw.clone());
+        let _ = if suspend {
+            tenants::suspend(state, scoped).await?
+        } else {
+            tenants::resume(state, scoped).await?
+        };
         Ok(see_other("/ui/tenants"))
     }
     .await;
     result.unwrap_or_else(|r| reject(Some(&gw), r))
 }
 
+/// `POST /ui/tenants/{tenant}/suspend`.
+pub(crate) async fn suspend(
+    State(gw): State<Gateway>,
+    params: Params,
+    posted: Result<Posted<Empty>, Reject>,
+) -> Response {
+    set_suspended(gw, params, posted, true).await
+}
+
 /// `POST /ui/tenants/{tenant}/resume`.
 pub(crate) async fn resume(
     State(gw): State<Gateway>,
-    params: Result<RawPathParams, axum::extract::rejection::RawPathParamsRejection>,
-    posted: Result<Posted<super::login::Empty>, Reject>,
+    params: Params,
+    posted: Result<Posted<Empty>, Reject>,
 ) -> Response {
-    let result = async {
-        let Posted { ui, .. } = posted?;
-        let params = params.map_err(|_| Reject::Api(crate::error::ApiError::not_found("no such tenant")))?;
-        let scoped = scoped(&gw, &ui, &params).await?;
-        let _ = tenants::resume(State(gw.clone()), scoped).await?;
-        Ok(see_other("/ui/tenants"))
-    }
-    .await;
-    result.unwrap_or_else(|r| reject(Some(&gw), r))
+    set_suspended(gw, params, posted, false).await
 }
 
 #[derive(Deserialize)]
@@ -203,7 +213,7 @@ pub(crate) struct Confirm {
 /// `POST /ui/tenants/{tenant}/delete`: only once its id is typed.
 pub(crate) async fn delete(
     State(gw): State<Gateway>,
-    params: Result<RawPathParams, axum::extract::rejection::RawPathParamsRejection>,
+    params: Params,
     posted: Result<Posted<Confirm>, Reject>,
 ) -> Response {
     let result = async {

@@ -316,13 +316,27 @@ impl From<wasmclaw::Error> for Reject {
     }
 }
 
-/// Where the sign-in page sends the user back: a dashboard path only.
+/// Where the sign-in page sends the user back: a dashboard path only. It
+/// is judged as the browser will read it (percent-decoded): no `.` or `..`
+/// segment, no empty one, no backslash, nothing a browser would take for
+/// another path.
 pub(crate) fn safe_next(next: &str) -> &str {
+    let decoded = percent_encoding::percent_decode_str(next).decode_utf8_lossy();
+    let path = decoded.split(['?', '#']).next().unwrap_or("");
+    let segments_ok = |rest: &str| {
+        let segments: Vec<&str> = rest.split('/').collect();
+        let last = segments.len() - 1;
+        // Only the last may be empty (a trailing slash); none is `.` or `..`.
+        segments
+            .iter()
+            .enumerate()
+            .all(|(i, seg)| (!seg.is_empty() || i == last) && *seg != "." && *seg != "..")
+    };
     let ok = next.starts_with("/ui/")
-        && !next.starts_with("/ui//")
-        && !next.contains('\\')
+        && next.len() <= 1024
         && !next.chars().any(|c| c.is_control() || c.is_whitespace())
-        && next.len() <= 1024;
+        && !decoded.chars().any(|c| c.is_control() || c.is_whitespace() || c == '\\')
+        && path.strip_prefix("/ui/").is_some_and(segments_ok);
     if ok { next } else { "/ui/" }
 }
 
@@ -377,7 +391,8 @@ mod tests {
 
     #[test]
     fn next_is_a_dashboard_path_or_home() {
-        for ok in ["/ui/", "/ui/t/acme/tokens", "/ui/tenants?x=1"] {
+        for ok in ["/ui/", "/ui/t/acme/tokens", "/ui/tenants?x=1", "/ui/t/acme/", "/ui/audit?action=token.*"]
+        {
             assert_eq!(safe_next(ok), ok);
         }
         for bad in [

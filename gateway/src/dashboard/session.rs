@@ -9,8 +9,10 @@
 //! one-time nonces of forms that must not be posted twice (minting a token).
 //!
 //! Sessions live in this process: a restart signs everyone out (nothing is
-//! lost but the sign-in). Their number is bounded ([`MAX_SESSIONS`]; the
-//! least recently used goes first).
+//! lost but the sign-in). Their number is bounded: each tenant's (and the
+//! operator's) at [`MAX_PER_OWNER`], its own least recently used going
+//! first, so signing in over and over ends only one's own sessions; all of
+//! them at [`MAX_SESSIONS`], the owner holding most giving one up.
 
 use rand::TryRngCore;
 use rand::rngs::OsRng;
@@ -27,6 +29,9 @@ pub(crate) const COOKIE: &str = "__Host-wasmclaw-session";
 /// Sessions kept at most.
 pub(crate) const MAX_SESSIONS: usize = 10_000;
 
+/// Sessions one owner (a tenant, or the operator) keeps at most.
+pub(crate) const MAX_PER_OWNER: usize = 64;
+
 /// One-time nonces one session keeps at most (the oldest is dropped).
 const MAX_NONCES: usize = 32;
 
@@ -42,6 +47,8 @@ pub(crate) struct Found {
 }
 
 struct Session {
+    /// Whose it is: a tenant id, or empty for the operator.
+    owner: String,
     credential: Zeroizing<String>,
     csrf: String,
     created: Instant,
@@ -88,21 +95,37 @@ impl Sessions {
         now.duration_since(s.last) < self.idle && now.duration_since(s.created) < self.max
     }
 
-    /// Opens a session for `credential`; returns its id (for the cookie).
-    pub(crate) fn open(&self, credential: &str) -> Option<String> {
+    /// Opens a session for `credential` of `owner` (a tenant id, or empty
+    /// for the operator); returns its id (for the cookie).
+    pub(crate) fn open(&self, owner: &str, credential: &str) -> Option<String> {
         let id = random_hex(32)?;
         let csrf = random_hex(32)?;
         let now = Instant::now();
         let mut map = self.lock();
-        if map.len() >= MAX_SESSIONS {
+        let owned = map.values().filter(|s| s.owner == owner).count();
+        if owned >= MAX_PER_OWNER || map.len() >= MAX_SESSIONS {
             map.retain(|_, s| self.live(s, now));
         }
-        if map.len() >= MAX_SESSIONS
-            && let Some(oldest) = map.iter().min_by_key(|(_, s)| s.last).map(|(k, _)| *k)
+        let evict_from = |map: &HashMap<[u8; 32], Session>, owner: &str| {
+            map.iter().filter(|(_, s)| s.owner == owner).min_by_key(|(_, s)| s.last).map(|(k, _)| *k)
+        };
+        if map.values().filter(|s| s.owner == owner).count() >= MAX_PER_OWNER
+            && let Some(oldest) = evict_from(&map, owner)
         {
             map.remove(&oldest);
         }
+        if map.len() >= MAX_SESSIONS {
+            let mut counts: HashMap<&str, usize> = HashMap::new();
+            for s in map.values() {
+                *counts.entry(s.owner.as_str()).or_default() += 1;
+            }
+            let largest = counts.into_iter().max_by_key(|(_, n)| *n).map(|(o, _)| o.to_string());
+            if let Some(oldest) = largest.and_then(|o| evict_from(&map, &o)) {
+                map.remove(&oldest);
+            }
+        }
         let session = Session {
+            owner: owner.to_string(),
             credential: Zeroizing::new(credential.to_string()),
             csrf,
             created: now,
@@ -179,7 +202,7 @@ mod tests {
     #[test]
     fn a_session_is_found_by_its_id_and_keeps_only_its_hash() {
         let s = sessions();
-        let id = s.open("wca_x").unwrap();
+        let id = s.open("", "wca_x").unwrap();
         assert_eq!(id.len(), 64);
         let found = s.find(&id).unwrap();
         assert_eq!(found.credential.as_str(), "wca_x");
@@ -194,12 +217,12 @@ mod tests {
     #[test]
     fn idle_and_absolute_lifetimes_end_a_session() {
         let s = Sessions::new(Duration::from_millis(50), Duration::from_secs(3600));
-        let id = s.open("c").unwrap();
+        let id = s.open("t", "c").unwrap();
         std::thread::sleep(Duration::from_millis(80));
         assert!(s.find(&id).is_none());
         assert_eq!(s.len(), 0);
         let s = Sessions::new(Duration::from_secs(60), Duration::from_millis(50));
-        let id = s.open("c").unwrap();
+        let id = s.open("t", "c").unwrap();
         for _ in 0..4 {
             std::thread::sleep(Duration::from_millis(15));
             let _ = s.find(&id);
@@ -211,8 +234,8 @@ mod tests {
     #[test]
     fn a_nonce_is_taken_once_and_only_by_its_session() {
         let s = sessions();
-        let a = s.find(&s.open("a").unwrap()).unwrap();
-        let b = s.find(&s.open("b").unwrap()).unwrap();
+        let a = s.find(&s.open("t", "a").unwrap()).unwrap();
+        let b = s.find(&s.open("t", "b").unwrap()).unwrap();
         let n = s.nonce(&a.key).unwrap();
         assert!(!s.take_nonce(&b.key, &n));
         assert!(s.take_nonce(&a.key, &n));
@@ -220,14 +243,32 @@ mod tests {
     }
 
     #[test]
-    fn the_number_of_sessions_is_bounded() {
+    fn one_owner_signing_in_again_and_again_ends_only_its_own_sessions() {
         let s = sessions();
-        let first = s.open("first").unwrap();
+        let operator = s.open("", "op").unwrap();
+        let beta = s.open("beta", "b").unwrap();
+        let first = s.open("acme", "a").unwrap();
         for _ in 0..MAX_SESSIONS {
-            s.open("x").unwrap();
+            s.open("acme", "a").unwrap();
+        }
+        assert_eq!(s.len(), MAX_PER_OWNER + 2);
+        assert!(s.find(&first).is_none(), "acme's least recently used session went first");
+        assert!(s.find(&operator).is_some() && s.find(&beta).is_some(), "no one else's");
+    }
+
+    #[test]
+    fn the_number_of_sessions_is_bounded_and_the_largest_owner_gives_way() {
+        let s = sessions();
+        let owners = MAX_SESSIONS / MAX_PER_OWNER + 1;
+        for o in 0..owners {
+            for _ in 0..MAX_PER_OWNER {
+                s.open(&format!("t{o}"), "x").unwrap();
+            }
         }
         assert_eq!(s.len(), MAX_SESSIONS);
-        assert!(s.find(&first).is_none(), "the least recently used session went first");
+        let small = s.open("small", "x").unwrap();
+        assert_eq!(s.len(), MAX_SESSIONS);
+        assert!(s.find(&small).is_some());
     }
 
     #[test]

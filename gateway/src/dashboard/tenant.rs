@@ -186,17 +186,18 @@ pub(crate) async fn mint(
         let Posted { ui, form } = posted?;
         let s = scoped(&gw, &ui, params)?;
         s.allow(&gw, MANAGERS, "mint tokens")?;
+        // As the route counts it (bytes), before the nonce is spent.
+        if form.name.len() > 64 || form.name.chars().any(char::is_control) {
+            let name = form.name.chars().take(64).collect();
+            return tokens_page(&gw, &ui, &s, StatusCode::BAD_REQUEST, |p| {
+                p.name = name;
+                p.name_error = Some("A name is at most 64 bytes of printable characters.".into());
+            });
+        }
         if !gw.dashboard().sessions.take_nonce(&ui.key, &form.nonce) {
             let error =
                 "This form was already sent (or is stale): nothing was minted. Mint again below.".to_string();
             return tokens_page(&gw, &ui, &s, StatusCode::CONFLICT, |p| p.error = Some(error));
-        }
-        if form.name.chars().count() > 64 || form.name.chars().any(char::is_control) {
-            let name = form.name.chars().take(64).collect();
-            return tokens_page(&gw, &ui, &s, StatusCode::BAD_REQUEST, |p| {
-                p.name = name;
-                p.name_error = Some("A name is at most 64 printable characters.".into());
-            });
         }
         let body = tokens::Mint { role: form.role, name: form.name };
         let tenant = s.tenant.clone();

@@ -12,6 +12,7 @@
 //! - `boundary`: the same boundary without a browser: CSRF, Origin, Host,
 //!   the open redirect, the cookie on `/v1`, wrong methods and bad forms.
 
+mod attacks;
 mod boundary;
 mod flows;
 mod pages;
