@@ -3,11 +3,11 @@
 //! secrets are the route's), shown as a table whose columns name fields of
 //! the route's JSON. One template serves them all.
 
+use super::audit::{Filters, audit_answer};
 use super::extract::Ui;
 use super::operator::when;
 use super::page::{Chrome, Reject, html, reject, visible};
 use crate::auth::{Caller, Scoped};
-use crate::routes::observe::AuditQuery;
 use crate::routes::{ApiQuery, agents, channels, data, observe, skills, trust};
 use crate::state::Gateway;
 use askama::Template;
@@ -58,6 +58,9 @@ pub(crate) struct List {
     pub empty: &'static str,
     /// Whether only the operator and admins see it (the route's role).
     pub managers: bool,
+    /// The field naming a row, when a row can be removed from the page
+    /// (`actions::remove`, through the route that removes it).
+    pub remove: Option<&'static str>,
 }
 
 use Show::{Date, List as Joined, Text};
@@ -79,6 +82,7 @@ pub(crate) const TENANT_LISTS: &[List] = &[
         ],
         empty: "No skills are installed.",
         managers: false,
+        remove: None,
     },
     List {
         path: "agents",
@@ -93,6 +97,7 @@ pub(crate) const TENANT_LISTS: &[List] = &[
         ],
         empty: "No agents yet.",
         managers: false,
+        remove: None,
     },
     List {
         path: "memory",
@@ -101,6 +106,7 @@ pub(crate) const TENANT_LISTS: &[List] = &[
         columns: &[col("Key", "key", Text, false), col("Value", "value", Text, false)],
         empty: "Nothing is stored.",
         managers: false,
+        remove: Some("key"),
     },
     List {
         path: "cron",
@@ -114,6 +120,7 @@ pub(crate) const TENANT_LISTS: &[List] = &[
         ],
         empty: "No cron jobs.",
         managers: false,
+        remove: Some("id"),
     },
     List {
         path: "channels",
@@ -127,6 +134,7 @@ pub(crate) const TENANT_LISTS: &[List] = &[
         ],
         empty: "No channels.",
         managers: true,
+        remove: Some("name"),
     },
     List {
         path: "secrets",
@@ -135,6 +143,7 @@ pub(crate) const TENANT_LISTS: &[List] = &[
         columns: &[col("Name", "", Text, false)],
         empty: "No secrets.",
         managers: true,
+        remove: None,
     },
     List {
         path: "audit",
@@ -143,6 +152,7 @@ pub(crate) const TENANT_LISTS: &[List] = &[
         columns: AUDIT_COLUMNS,
         empty: "No events.",
         managers: true,
+        remove: None,
     },
 ];
 
@@ -164,6 +174,7 @@ pub(crate) const OPERATOR_LISTS: &[List] = &[
         columns: AUDIT_COLUMNS,
         empty: "No events.",
         managers: true,
+        remove: None,
     },
     List {
         path: "publishers",
@@ -176,8 +187,28 @@ pub(crate) const OPERATOR_LISTS: &[List] = &[
         ],
         empty: "No publisher keys are trusted.",
         managers: true,
+        remove: None,
     },
 ];
+
+/// One row: its cells, and what names it for its remove form.
+pub(crate) struct Row {
+    pub cells: Vec<Cell>,
+    /// The row's name, percent-encoded for the form's path.
+    pub key: String,
+    /// The row's name as shown (for the button's label).
+    pub label: String,
+}
+
+/// What a page shows besides its table.
+#[derive(Default)]
+pub(crate) struct Extras {
+    /// The audit pages' filters.
+    pub filters: Option<Filters>,
+    /// The secrets page's form (an admin's): the name typed, and why the
+    /// value was refused.
+    pub secret_form: Option<(String, Option<String>)>,
+}
 
 /// One cell.
 pub(crate) struct Cell {
@@ -206,120 +237,22 @@ fn cell_text(v: &Value, show: Show) -> String {
     }
 }
 
-/// The audit pages' filters, as the form shows them.
-#[derive(Default)]
-pub(crate) struct Filters {
-    /// The page's own path (the form's action).
-    pub path: String,
-    pub action: String,
-    pub outcome: String,
-    /// The operator's tenant filter (`None`: the field is not shown).
-    pub tenant: Option<String>,
-    pub skip: usize,
-    /// The field the route refused, and why.
-    pub error: Option<(&'static str, String)>,
-    /// The next page's link, when this one is full.
-    pub older: Option<String>,
-}
-
-/// Events an audit page shows.
-const AUDIT_PAGE: usize = 200;
-
-impl Filters {
-    /// The filters of a query string (strict UTF-8; unknown keys ignored).
-    fn parse(path: &str, query: Option<&str>, operator: bool) -> Result<Filters, Reject> {
-        let pairs = super::extract::form_pairs(query.unwrap_or("").as_bytes())
-            .ok_or_else(|| Reject::BadForm("the query is not UTF-8".into()))?;
-        let get = |k: &str| {
-            pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.trim().to_string()).unwrap_or_default()
-        };
-        let skip = get("skip");
-        let skip = if skip.is_empty() {
-            0
-        } else {
-            skip.parse().map_err(|_| Reject::BadForm("skip: a number of events".into()))?
-        };
-        Ok(Filters {
-            path: path.to_string(),
-            action: get("action"),
-            outcome: get("outcome"),
-            tenant: operator.then(|| get("tenant")),
-            skip,
-            ..Default::default()
-        })
-    }
-
-    fn query(&self) -> AuditQuery {
-        let opt = |s: &str| (!s.is_empty()).then(|| s.to_string());
-        AuditQuery {
-            tenant: self.tenant.as_deref().and_then(opt),
-            limit: Some(AUDIT_PAGE),
-            action: opt(&self.action),
-            outcome: opt(&self.outcome),
-            skip: Some(self.skip),
-            ..Default::default()
-        }
-    }
-
-    /// The link to the page after this one.
-    fn older_link(&self) -> String {
-        let mut q = vec![("skip", (self.skip + AUDIT_PAGE).to_string())];
-        for (k, v) in [("action", &self.action), ("outcome", &self.outcome)] {
-            if !v.is_empty() {
-                q.push((k, v.clone()));
-            }
-        }
-        if let Some(t) = self.tenant.as_ref().filter(|t| !t.is_empty()) {
-            q.push(("tenant", t.clone()));
-        }
-        format!("{}?{}", self.path, serde_urlencoded::to_string(&q).unwrap_or_default())
-    }
-}
-
-/// The audit route's answer for these filters; a refused filter is shown
-/// beside its field, with no rows.
-async fn audit_answer(
-    f: &mut Filters,
-    read: impl std::future::Future<Output = crate::error::ApiResult<axum::Json<Value>>>,
-) -> Result<Value, Reject> {
-    match read.await {
-        Ok(axum::Json(v)) => {
-            if v["events"].as_array().is_some_and(|e| e.len() == AUDIT_PAGE) {
-                f.older = Some(f.older_link());
-            }
-            Ok(v)
-        }
-        Err(e) if e.status() == StatusCode::BAD_REQUEST || e.status() == StatusCode::NOT_FOUND => {
-            let field = ["action", "outcome", "skip", "tenant"]
-                .into_iter()
-                .find(|k| e.message().starts_with(&format!("{k}:")))
-                .unwrap_or(if e.status() == StatusCode::NOT_FOUND { "tenant" } else { "action" });
-            f.error = Some((field, e.message().to_string()));
-            Ok(serde_json::json!({ "events": [] }))
-        }
-        Err(e) => Err(e.into()),
-    }
-}
-
 #[derive(Template)]
 #[template(path = "list.html", blocks = ["content"])]
 struct ListPage {
     chrome: Chrome,
     heading: String,
     headings: Vec<&'static str>,
-    rows: Vec<Vec<Cell>>,
+    rows: Vec<Row>,
     empty: &'static str,
     filters: Option<Filters>,
+    /// The page's path, when its rows have remove forms for this user.
+    remove_base: Option<String>,
+    secret_form: Option<(String, Option<String>)>,
 }
 
-fn render(
-    ui: &Ui,
-    list: &List,
-    heading: String,
-    answer: &Value,
-    chrome: Chrome,
-    filters: Option<Filters>,
-) -> Response {
+fn render(ui: &Ui, list: &List, heading: String, answer: &Value, chrome: Chrome, extras: Extras) -> Response {
+    let Extras { filters, secret_form } = extras;
     let mut items = answer[list.array].as_array().cloned().unwrap_or_default();
     if filters.is_some() {
         // The audit log, the latest first (as its pages go back).
@@ -328,27 +261,35 @@ fn render(
     let rows = items
         .iter()
         .map(|item| {
-            list.columns
+            let cells = list
+                .columns
                 .iter()
                 .map(|c| {
                     let v = if c.field.is_empty() { item } else { &item[c.field] };
                     Cell { text: cell_text(v, c.show), label: c.heading, volatile: c.volatile }
                 })
-                .collect()
+                .collect();
+            let name = list.remove.and_then(|f| item[f].as_str()).unwrap_or_default();
+            let key =
+                percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC).to_string();
+            Row { cells, key, label: cell_text(&Value::String(name.to_string()), Show::Text) }
         })
         .collect();
-    let status = if filters.as_ref().is_some_and(|f| f.error.is_some()) {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::OK
-    };
+    let refused = filters.as_ref().is_some_and(|f| f.error.is_some())
+        || secret_form.as_ref().is_some_and(|(_, e)| e.is_some());
+    let status = if refused { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+    let may_remove = list.remove.is_some() && (!list.managers || super::page::is_manager(&ui.principal));
     let page = ListPage {
+        remove_base: may_remove
+            .then(|| chrome.nav.iter().find(|n| n.current).map(|n| n.href.clone()))
+            .flatten(),
         chrome,
         heading,
         headings: list.columns.iter().map(|c| c.heading).collect(),
         rows,
         empty: list.empty,
         filters,
+        secret_form,
     };
     if ui.htmx { html(status, &page.as_content()) } else { html(status, &page) }
 }
@@ -372,9 +313,6 @@ async fn tenant_answer(
         "cron" => data::list_cron(gw, s).await?,
         "channels" => channels::list(gw, s).await?,
         "secrets" => data::list_secrets(gw, s).await?,
-        "audit" => {
-            observe::audit(gw, s, ApiQuery(AuditQuery { limit: Some(200), ..Default::default() })).await?
-        }
         _ => return Err(Reject::Api(crate::error::ApiError::not_found("no such page"))),
     };
     Ok(v)
@@ -393,18 +331,35 @@ pub(crate) async fn tenant_list(
         let params = params.map_err(|_| Reject::Api(crate::error::ApiError::not_found("no such tenant")))?;
         let raw = params.iter().find(|(k, _)| *k == "tenant").map(|(_, v)| v.to_string());
         let s = Scoped::resolve(&gw, ui.principal.clone(), raw)?;
-        let tenant = s.tenant.clone();
-        let current = format!("/ui/t/{tenant}/{}", list.path);
-        let mut filters = if list.path == "audit" {
-            Some(Filters::parse(&current, query.as_deref(), false)?)
-        } else {
-            None
-        };
-        let answer = tenant_answer(&gw, list, s, filters.as_mut()).await?;
-        let chrome = Chrome::signed_in(&gw, &ui, list.title, Some(&tenant), &current);
-        Ok(render(&ui, list, format!("{} of {tenant}", list.title), &answer, chrome, filters))
+        let secret_form = (list.path == "secrets").then(|| (String::new(), None));
+        tenant_page(&gw, &ui, s, list, query.as_deref(), secret_form).await
     };
     result.await.unwrap_or_else(|r| reject(Some(&gw), r))
+}
+
+/// A tenant's list page (also shown again by an action that was refused).
+pub(crate) async fn tenant_page(
+    gw: &Gateway,
+    ui: &Ui,
+    s: Scoped,
+    list: &'static List,
+    query: Option<&str>,
+    secret_form: Option<(String, Option<String>)>,
+) -> Result<Response, Reject> {
+    let tenant = s.tenant.clone();
+    let current = format!("/ui/t/{tenant}/{}", list.path);
+    let mut filters = if list.path == "audit" { Some(Filters::parse(&current, query, false)?) } else { None };
+    let answer = tenant_answer(gw, list, s, filters.as_mut()).await?;
+    let chrome = Chrome::signed_in(gw, ui, list.title, Some(&tenant), &current);
+    let secret_form = secret_form.filter(|_| super::page::is_manager(&ui.principal));
+    Ok(render(
+        ui,
+        list,
+        format!("{} of {tenant}", list.title),
+        &answer,
+        chrome,
+        Extras { filters, secret_form },
+    ))
 }
 
 /// `GET /ui/{list}` of the operator.
@@ -435,7 +390,7 @@ pub(crate) async fn operator_list(
             _ => return Err(Reject::Api(crate::error::ApiError::not_found("no such page"))),
         };
         let chrome = Chrome::signed_in(&gw, &ui, list.title, None, &path);
-        Ok(render(&ui, list, list.title.to_string(), &answer, chrome, filters))
+        Ok(render(&ui, list, list.title.to_string(), &answer, chrome, Extras { filters, secret_form: None }))
     };
     result.await.unwrap_or_else(|r| reject(Some(&gw), r))
 }

@@ -9,7 +9,9 @@
 //! - `login`: sign-in (the API's own credential check, failures audited
 //!   and throttled per address) and sign-out.
 //! - `page`: what every page shares (the chrome, error pages, headers).
-//! - `operator`, `tenant`: the pages.
+//! - `operator`, `tenant`: the pages; `lists`: the read-only list pages
+//!   over their routes (`audit`: the audit pages' filters), `actions`: the
+//!   list pages' changes.
 //! - [`assets`]: the vendored scripts and the stylesheet, hashed names.
 //!
 //! The browser boundary: every `/ui` answer carries a strict CSP (no
@@ -17,7 +19,9 @@
 //! allowlist is refused (DNS rebinding); the `/v1` API never reads the
 //! cookie. See SECURITY.md.
 
+mod actions;
 pub mod assets;
+mod audit;
 mod extract;
 mod lists;
 mod login;
@@ -132,6 +136,12 @@ pub(crate) fn router() -> Router<Gateway> {
             }),
         );
     }
+    for list in lists::TENANT_LISTS.iter().filter(|l| l.remove.is_some()) {
+        router = router.route(
+            &format!("/ui/t/{{tenant}}/{}/{{key}}/remove", list.path),
+            post(move |State(gw): State<Gateway>, params, posted| actions::remove(gw, params, posted, list)),
+        );
+    }
     for list in lists::OPERATOR_LISTS {
         router = router.route(
             &format!("/ui/{}", list.path),
@@ -158,6 +168,7 @@ pub(crate) fn router() -> Router<Gateway> {
         .route("/ui/t/{tenant}", get(tenant::to_overview))
         .route("/ui/t/{tenant}/", get(tenant::overview))
         .route("/ui/t/{tenant}/tokens", get(tenant::tokens).post(tenant::mint))
+        .route("/ui/t/{tenant}/secrets", post(actions::set_secret))
         .route("/ui/t/{tenant}/tokens/{id}/rotate", post(tenant::rotate))
         .route("/ui/t/{tenant}/tokens/{id}/revoke", post(tenant::revoke))
 }

@@ -119,6 +119,11 @@ pub(crate) struct Chrome {
 }
 
 impl Chrome {
+    /// The path of the current page's nav link (empty if none).
+    pub(crate) fn nav_current(&self) -> &str {
+        self.nav.iter().find(|n| n.current).map_or("", |n| n.href.as_str())
+    }
+
     /// The chrome of a page titled `title` (nobody signed in).
     pub(crate) fn anonymous(gw: &Gateway, title: &str) -> Chrome {
         let brand = &gw.dashboard().brand;

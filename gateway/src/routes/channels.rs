@@ -37,9 +37,18 @@ pub(crate) async fn remove(
     scoped: Scoped,
     params: RawPathParams,
 ) -> ApiResult<Json<Value>> {
-    scoped.allow(&gw, MANAGERS, "remove channels")?;
     let name = param(&params, "name")?;
-    gw.runtime().channel_remove(&scoped.actor(), &scoped.tenant, &name)?;
+    remove_named(State(gw), scoped, &name).await
+}
+
+/// [`remove`] of channel `name` (the dashboard's way in).
+pub(crate) async fn remove_named(
+    State(gw): State<Gateway>,
+    scoped: Scoped,
+    name: &str,
+) -> ApiResult<Json<Value>> {
+    scoped.allow(&gw, MANAGERS, "remove channels")?;
+    gw.runtime().channel_remove(&scoped.actor(), &scoped.tenant, name)?;
     Ok(Json(json!({ "removed": name })))
 }
 

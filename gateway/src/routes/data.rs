@@ -51,11 +51,21 @@ pub(crate) async fn put_secret(
     State(gw): State<Gateway>,
     scoped: Scoped,
     params: RawPathParams,
+    body: ApiBytes,
+) -> ApiResult<StatusCode> {
+    let name = param(&params, "name")?;
+    put_secret_named(State(gw), scoped, &name, body).await
+}
+
+/// [`put_secret`] of secret `name` (the dashboard's way in).
+pub(crate) async fn put_secret_named(
+    State(gw): State<Gateway>,
+    scoped: Scoped,
+    name: &str,
     ApiBytes(body): ApiBytes,
 ) -> ApiResult<StatusCode> {
     scoped.allow(&gw, MANAGERS, "write secrets")?;
-    let name = param(&params, "name")?;
-    gw.runtime().put_secret(&scoped.actor(), &scoped.tenant, &name, &body)?;
+    gw.runtime().put_secret(&scoped.actor(), &scoped.tenant, name, &body)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -101,10 +111,20 @@ pub(crate) async fn delete_memory(
     params: RawPathParams,
     ApiQuery(q): ApiQuery<UserQuery>,
 ) -> ApiResult<Json<Value>> {
-    scoped.allow(&gw, MEMBERS, "delete memory")?;
-    let user = user(q.user.as_deref())?;
     let key = param(&params, "key")?;
-    gw.runtime().delete_memory(&scoped.actor(), &scoped.tenant, user.as_ref(), &key)?;
+    delete_memory_key(State(gw), scoped, q.user.as_deref(), &key).await
+}
+
+/// [`delete_memory`] of `key` (of `user`, if any): the dashboard's way in.
+pub(crate) async fn delete_memory_key(
+    State(gw): State<Gateway>,
+    scoped: Scoped,
+    user_id: Option<&str>,
+    key: &str,
+) -> ApiResult<Json<Value>> {
+    scoped.allow(&gw, MEMBERS, "delete memory")?;
+    let user = user(user_id)?;
+    gw.runtime().delete_memory(&scoped.actor(), &scoped.tenant, user.as_ref(), key)?;
     Ok(Json(json!({ "deleted": true })))
 }
 
@@ -129,9 +149,18 @@ pub(crate) async fn delete_cron(
     scoped: Scoped,
     params: RawPathParams,
 ) -> ApiResult<Json<Value>> {
-    scoped.allow(&gw, MEMBERS, "remove cron jobs")?;
     let id = param(&params, "id")?;
-    gw.runtime().remove_cron_job(&scoped.actor(), &scoped.tenant, &id)?;
+    delete_cron_id(State(gw), scoped, &id).await
+}
+
+/// [`delete_cron`] of job `id` (the dashboard's way in).
+pub(crate) async fn delete_cron_id(
+    State(gw): State<Gateway>,
+    scoped: Scoped,
+    id: &str,
+) -> ApiResult<Json<Value>> {
+    scoped.allow(&gw, MEMBERS, "remove cron jobs")?;
+    gw.runtime().remove_cron_job(&scoped.actor(), &scoped.tenant, id)?;
     Ok(Json(json!({ "removed": id })))
 }
 

@@ -441,3 +441,110 @@ fn the_audit_pages_filter_through_the_route_and_mark_a_refused_filter() {
     assert_eq!(page(&a, "/ui/audit").0, 403);
     assert_eq!(page(&a, "/ui/t/beta/audit?action=token.*").0, 404);
 }
+
+#[test]
+fn rows_are_removed_and_secrets_set_through_their_routes_and_roles() {
+    use crate::harness::{Body, install, output};
+    let (gw, admin, member) = gateway_with_tenant();
+    assert_eq!(gw.post("/v1/tenants", Some(ADMIN_KEY), json!({ "id": "beta" })).status, 201);
+    let (beta_admin, _) = crate::harness::mint(&gw, "beta", ADMIN_KEY, "admin");
+    install(&gw, "acme", ADMIN_KEY, "notes", false);
+    install(&gw, "acme", ADMIN_KEY, "reminder", false);
+    let policy = "[cron]\nmax_jobs = 10\nmin_interval_secs = 60\n";
+    let r = gw.req(
+        "PUT",
+        "/v1/tenants/acme/policy",
+        Some(ADMIN_KEY),
+        Body::Raw("application/toml", policy.into()),
+    );
+    assert!(matches!(r.status, 200 | 204), "{}", r.text);
+    output(&gw, &member, "notes", &json!({ "op": "add", "text": "remember the milk" }));
+    output(&gw, &member, "reminder", &json!({ "op": "add", "text": "stand up", "every_seconds": 3600 }));
+    let own = origin(&gw);
+    let m = login(&gw, &member);
+    // A member removes a memory entry and a cron job (the routes' MEMBERS).
+    let (csrf, _) = form_secrets(&gw, "/ui/t/acme/memory", &m);
+    let page = get_with_cookie(&gw, "/ui/t/acme/memory", &m).text().unwrap();
+    assert!(page.contains("/ui/t/acme/memory/note%3A00000001/remove"), "{page}");
+    let r = post_form(
+        &gw,
+        "/ui/t/acme/memory/note%3A00000001/remove",
+        &m,
+        &format!("csrf={csrf}"),
+        &[("origin", &own)],
+    );
+    assert_eq!(r.status().as_u16(), 303);
+    let memory = gw.get("/v1/tenants/acme/memory", Some(ADMIN_KEY)).text;
+    assert!(!memory.contains("note:00000001") && memory.contains("meta:next-id"), "{memory}");
+    let jobs = gw.get("/v1/tenants/acme/cron", Some(ADMIN_KEY));
+    let id = serde_json::from_str::<serde_json::Value>(&jobs.text).unwrap()["jobs"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Another tenant's admin cannot, and nothing changes.
+    let b = login(&gw, &beta_admin);
+    let (bcsrf, _) = form_secrets(&gw, "/ui/t/beta/cron", &b);
+    let r = post_form(
+        &gw,
+        &format!("/ui/t/acme/cron/{id}/remove"),
+        &b,
+        &format!("csrf={bcsrf}"),
+        &[("origin", &own)],
+    );
+    assert_eq!(r.status().as_u16(), 404);
+    let r = post_form(
+        &gw,
+        &format!("/ui/t/beta/cron/{id}/remove"),
+        &b,
+        &format!("csrf={bcsrf}"),
+        &[("origin", &own)],
+    );
+    assert_eq!(r.status().as_u16(), 404, "acme's job is not beta's");
+    assert!(gw.get("/v1/tenants/acme/cron", Some(ADMIN_KEY)).text.contains(&id));
+    let r = post_form(
+        &gw,
+        &format!("/ui/t/acme/cron/{id}/remove"),
+        &m,
+        &format!("csrf={csrf}"),
+        &[("origin", &own)],
+    );
+    assert_eq!(r.status().as_u16(), 303);
+    assert!(!gw.get("/v1/tenants/acme/cron", Some(ADMIN_KEY)).text.contains(&id), "removed");
+    // Channels and secrets are the managers': a member gets 403.
+    let r =
+        post_form(&gw, "/ui/t/acme/channels/hook/remove", &m, &format!("csrf={csrf}"), &[("origin", &own)]);
+    assert_eq!(r.status().as_u16(), 403);
+    let r =
+        post_form(&gw, "/ui/t/acme/secrets", &m, &format!("csrf={csrf}&name=X&value=v"), &[("origin", &own)]);
+    assert_eq!(r.status().as_u16(), 403);
+    assert_eq!(get_with_cookie(&gw, "/ui/t/acme/secrets", &m).status().as_u16(), 403);
+    // An admin sets a secret: the value never comes back; a bad name is
+    // shown again beside its field.
+    let a = login(&gw, &admin);
+    let (acsrf, _) = form_secrets(&gw, "/ui/t/acme/secrets", &a);
+    let r = post_form(
+        &gw,
+        "/ui/t/acme/secrets",
+        &a,
+        &format!("csrf={acsrf}&name=HOOK&value=s3cr3t-v4lue"),
+        &[("origin", &own)],
+    );
+    assert_eq!(r.status().as_u16(), 303);
+    assert!(gw.get("/v1/tenants/acme/secrets", Some(ADMIN_KEY)).text.contains("HOOK"));
+    let page = get_with_cookie(&gw, "/ui/t/acme/secrets", &a).text().unwrap();
+    assert!(page.contains(">HOOK<") && !page.contains("s3cr3t-v4lue"), "{page}");
+    let r = post_form(
+        &gw,
+        "/ui/t/acme/secrets",
+        &a,
+        &format!("csrf={acsrf}&name=bad+name%21&value=v"),
+        &[("origin", &own)],
+    );
+    assert_eq!(r.status().as_u16(), 400);
+    let text = r.text().unwrap();
+    assert!(
+        text.contains("value=\"bad name!\"") && text.contains("aria-describedby=\"secret-error\""),
+        "{text}"
+    );
+    assert!(!gw.get("/v1/tenants/acme/secrets", Some(ADMIN_KEY)).text.contains("bad name"));
+}

@@ -59,6 +59,13 @@ fn seeded() -> (crate::harness::Gateway, String, String) {
         "/v1/tenants/acme/tokens",
         serde_json::json!({ "role": "guest", "name": HOSTILE.chars().take(64).collect::<String>() }),
     );
+    post(
+        "/v1/tenants/acme/channels",
+        serde_json::json!({ "name": "hook", "kind": "webhook", "agent": "helper", "secret": "LLM_KEY" }),
+    );
+    // A note whose text is hostile (the memory page shows it, with its
+    // remove form).
+    crate::harness::output(&gw, &member, "notes", &serde_json::json!({ "op": "add", "text": HOSTILE }));
     (gw, admin, member)
 }
 
