@@ -33,10 +33,14 @@ pub struct Finding {
     pub code: String,
     /// What was found and what to do.
     pub message: String,
+    /// The tenant it is about (none for the gateway's own files,
+    /// configuration and cluster).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
 }
 
 fn finding(severity: Severity, code: &str, message: String) -> Finding {
-    Finding { severity, code: code.to_string(), message }
+    Finding { severity, code: code.to_string(), message, tenant: None }
 }
 
 /// Seconds after which a token that was never rotated is flagged.
@@ -354,6 +358,9 @@ pub fn tenant_findings(now: u64, facts: &TenantFacts) -> Vec<Finding> {
                 format!("token {} of tenant {t} has never been used; revoke it if it is not needed", tok.id),
             ));
         }
+    }
+    for f in &mut out {
+        f.tenant = Some(t.clone());
     }
     out
 }

@@ -255,6 +255,9 @@ struct Finding {
     code: String,
     /// What is wrong and how to fix it.
     message: String,
+    /// The tenant it is about, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tenant: Option<String>,
 }
 
 /// Runs a `security` command.

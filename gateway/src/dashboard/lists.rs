@@ -177,6 +177,20 @@ pub(crate) const OPERATOR_LISTS: &[List] = &[
         remove: None,
     },
     List {
+        path: "security",
+        title: "Security",
+        array: "findings",
+        columns: &[
+            col("Severity", "severity", Text, false),
+            col("Tenant", "tenant", Text, false),
+            col("Finding", "code", Text, false),
+            col("What to do", "message", Text, false),
+        ],
+        empty: "No findings.",
+        managers: true,
+        remove: None,
+    },
+    List {
         path: "publishers",
         title: "Publishers",
         array: "keys",
@@ -387,6 +401,7 @@ pub(crate) async fn operator_list(
                 answer
             }
             "publishers" => trust::list(state, caller).await?.0,
+            "security" => observe::security(state, caller).await?.0,
             _ => return Err(Reject::Api(crate::error::ApiError::not_found("no such page"))),
         };
         let chrome = Chrome::signed_in(&gw, &ui, list.title, None, &path);

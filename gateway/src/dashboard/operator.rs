@@ -41,7 +41,7 @@ struct Overview {
     active: usize,
     suspended: usize,
     critical: usize,
-    high: usize,
+    warnings: usize,
 }
 
 /// `GET /ui/`: the operator's overview; a token's home is its tenant.
@@ -74,7 +74,7 @@ async fn overview(gw: &Gateway, ui: Result<Ui, Reject>) -> Result<Response, Reje
         active: all.iter().filter(|t| !t.suspended).count(),
         suspended: all.iter().filter(|t| t.suspended).count(),
         critical: count("critical"),
-        high: count("high"),
+        warnings: count("warning"),
     };
     Ok(html(StatusCode::OK, &page))
 }

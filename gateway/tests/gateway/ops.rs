@@ -172,6 +172,10 @@ fn security_audit_lists_findings_for_the_operator() {
         assert!(["critical", "warning", "info"].contains(&f["severity"].as_str().unwrap_or("")), "{f}");
         assert!(f["code"].as_str().is_some_and(|c| !c.is_empty()), "{f}");
         assert!(f["message"].as_str().is_some_and(|m| !m.is_empty()), "{f}");
+        // A finding about a tenant names it.
+        if let Some(t) = f["tenant"].as_str() {
+            assert!(f["message"].as_str().unwrap().contains(&format!("tenant {t}")), "{f}");
+        }
     }
     assert!(!v.to_string().contains(&ADMIN_KEY[4..]), "no key in the findings");
 }

@@ -172,7 +172,7 @@ fn severities_sort_critical_first_and_serialize_in_lowercase() {
     let mut s = vec![Severity::Info, Severity::Critical, Severity::Warning];
     s.sort();
     assert_eq!(s, [Severity::Critical, Severity::Warning, Severity::Info]);
-    let f = Finding { severity: Severity::Critical, code: "c".into(), message: "m".into() };
+    let f = Finding { severity: Severity::Critical, code: "c".into(), message: "m".into(), tenant: None };
     let json = serde_json::to_value(&f).unwrap();
     assert_eq!(json, serde_json::json!({"severity": "critical", "code": "c", "message": "m"}));
     assert_eq!(serde_json::from_value::<Finding>(json).unwrap(), f);
@@ -397,4 +397,18 @@ fn replicas_with_another_configuration_or_version_are_named() {
     );
     assert!(f[0].message.contains("r2") && !f[0].message.contains("r4"), "{}", f[0].message);
     assert!(f[1].message.contains("r3 (0.0.1)") && !f[1].message.contains("r4"), "{}", f[1].message);
+}
+
+#[test]
+fn a_tenants_findings_name_it_and_the_gateways_own_name_none() {
+    let mut facts = clean();
+    facts.skills[0].signed = false;
+    facts.http_origins.push("http://plain.example.com".into());
+    let f = tenant_findings(DAY, &facts);
+    assert_eq!(f.len(), 2, "{f:?}");
+    assert!(f.iter().all(|f| f.tenant.as_deref() == Some("acme")), "{f:?}");
+    let json = serde_json::to_value(&f[0]).unwrap();
+    assert_eq!(json["tenant"], "acme");
+    let own = finding(Severity::Info, "x", "y".into());
+    assert!(serde_json::to_value(&own).unwrap().get("tenant").is_none(), "no tenant key when about none");
 }

@@ -63,6 +63,15 @@ fn seeded() -> (crate::harness::Gateway, String, String) {
         "/v1/tenants/acme/channels",
         serde_json::json!({ "name": "hook", "kind": "webhook", "agent": "helper", "secret": "LLM_KEY" }),
     );
+    // A grant over plain HTTP: a finding about acme on the Security page.
+    let policy = "[[http]]\norigin = \"http://plain.example.com\"\n";
+    let r = gw.req(
+        "PUT",
+        "/v1/tenants/acme/policy",
+        Some(ADMIN_KEY),
+        crate::harness::Body::Raw("application/toml", policy.into()),
+    );
+    assert!(matches!(r.status, 200 | 204), "{}", r.text);
     // A note whose text is hostile (the memory page shows it, with its
     // remove form).
     crate::harness::output(&gw, &member, "notes", &serde_json::json!({ "op": "add", "text": HOSTILE }));
@@ -80,6 +89,7 @@ fn every_page_passes_for_every_role_at_both_viewports() {
         ("/ui/tenants", "tenants"),
         ("/ui/audit", "audit"),
         ("/ui/publishers", "publishers"),
+        ("/ui/security", "security"),
         ("/ui/t/acme/", "tenant"),
         ("/ui/t/acme/tokens", "tokens"),
     ];
