@@ -123,8 +123,8 @@ fn tokens_page(
 ) -> Result<Response, Reject> {
     s.allow(gw, MANAGERS, "list tokens")?;
     let mut tokens = gw.runtime().tokens(&s.tenant)?;
-    // Oldest first, then by name (ids are random: no order to show).
-    tokens.sort_by(|a, b| (a.created, &a.name, &a.id).cmp(&(b.created, &b.name, &b.id)));
+    // By name (ids are random, and tokens minted in one second tie on time).
+    tokens.sort_by(|a, b| (&a.name, a.created, &a.id).cmp(&(&b.name, b.created, &b.id)));
     let rows = tokens
         .into_iter()
         .map(|t| TokenRow {
