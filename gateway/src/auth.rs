@@ -141,6 +141,7 @@ fn check(
 }
 
 /// A caller and the tenant the request concerns.
+#[derive(Clone)]
 pub struct Scoped {
     /// The tenant.
     pub tenant: TenantId,

@@ -1,25 +1,17 @@
 //! The list pages' changes: removing a row (a memory entry, a cron job, a
 //! channel) and setting a secret, each through the route that does it.
 
-use super::extract::Posted;
+use super::extract::{Params, Posted, path_param, scoped};
 use super::lists::{List, TENANT_LISTS, tenant_page};
 use super::login::Empty;
 use super::page::{Reject, reject, see_other};
-use crate::auth::Scoped;
 use crate::error::ApiError;
 use crate::routes::{ApiBytes, channels, data};
 use crate::state::Gateway;
-use axum::extract::rejection::RawPathParamsRejection;
-use axum::extract::{RawPathParams, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
-
-type Params = Result<RawPathParams, RawPathParamsRejection>;
-
-fn param(params: &RawPathParams, name: &str) -> Option<String> {
-    params.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())
-}
 
 /// `POST /ui/t/{tenant}/{list}/{key}/remove`.
 pub(crate) async fn remove(
@@ -30,9 +22,8 @@ pub(crate) async fn remove(
 ) -> Response {
     let result = async {
         let Posted { ui, .. } = posted?;
-        let params = params.map_err(|_| Reject::Api(ApiError::not_found("no such entry")))?;
-        let key = param(&params, "key").unwrap_or_default();
-        let s = Scoped::resolve(&gw, ui.principal.clone(), param(&params, "tenant"))?;
+        let key = path_param(&params, "key")?;
+        let s = scoped(&gw, &ui, &params)?;
         let back = format!("/ui/t/{}/{}", s.tenant, list.path);
         let state = State(gw.clone());
         match list.path {
@@ -64,21 +55,19 @@ pub(crate) async fn set_secret(
 ) -> Response {
     let result = async {
         let Posted { ui, form } = posted?;
-        let params = params.map_err(|_| Reject::Api(ApiError::not_found("no such tenant")))?;
-        let s = Scoped::resolve(&gw, ui.principal.clone(), param(&params, "tenant"))?;
+        let s = scoped(&gw, &ui, &params)?;
         let list = TENANT_LISTS
             .iter()
             .find(|l| l.path == "secrets")
             .ok_or_else(|| Reject::Api(ApiError::not_found("no secrets page")))?;
         let back = format!("/ui/t/{}/secrets", s.tenant);
-        let again = Scoped { tenant: s.tenant.clone(), principal: s.principal.clone() };
         let name = form.name.trim().to_string();
         let body = ApiBytes(form.value.into_bytes().into());
-        match data::put_secret_named(State(gw.clone()), s, &name, body).await {
+        match data::put_secret_named(State(gw.clone()), s.clone(), &name, body).await {
             Ok(_) => Ok(see_other(&back)),
             Err(e) if e.status().is_client_error() && e.status() != StatusCode::FORBIDDEN => {
                 let shown: String = name.chars().take(64).collect();
-                tenant_page(&gw, &ui, again, list, None, Some((shown, Some(e.message().to_string())))).await
+                tenant_page(&gw, &ui, s, list, None, Some((shown, Some(e.message().to_string())))).await
             }
             Err(e) => Err(e.into()),
         }

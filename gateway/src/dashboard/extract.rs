@@ -12,8 +12,11 @@
 
 use super::page::Reject;
 use super::session::{COOKIE, same};
+use crate::auth::Scoped;
+use crate::error::ApiError;
 use crate::state::Gateway;
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::rejection::RawPathParamsRejection;
+use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, header};
 use serde::de::DeserializeOwned;
@@ -143,6 +146,23 @@ impl<T: DeserializeOwned> FromRequest<Gateway> for Posted<T> {
             serde_urlencoded::from_bytes(&body).map_err(|e| Reject::BadForm(format!("the form: {e}")))?;
         Ok(Posted { ui, form })
     }
+}
+
+/// A page's path parameters (a path that is not UTF-8 once decoded is
+/// the 404 page, as a path naming nothing).
+pub(crate) type Params = Result<RawPathParams, RawPathParamsRejection>;
+
+/// A path parameter of `params` (the route names it, so it is there).
+pub(crate) fn path_param(params: &Params, name: &str) -> Result<String, Reject> {
+    let params = params.as_ref().map_err(|_| Reject::Api(ApiError::not_found("no such page")))?;
+    Ok(crate::routes::param(params, name)?)
+}
+
+/// The `{tenant}` of the path as the signed-in user may see it
+/// ([`Scoped::resolve`]: another tenant's is 404, audited).
+pub(crate) fn scoped(gw: &Gateway, ui: &Ui, params: &Params) -> Result<Scoped, Reject> {
+    let tenant = path_param(params, "tenant")?;
+    Ok(Scoped::resolve(gw, ui.principal.clone(), Some(tenant))?)
 }
 
 impl Ui {

@@ -4,15 +4,14 @@
 //! the route's JSON. One template serves them all.
 
 use super::audit::{Filters, audit_answer};
-use super::extract::Ui;
+use super::extract::{Params, Ui, scoped};
 use super::operator::when;
 use super::page::{Chrome, Reject, html, reject, visible};
 use crate::auth::{Caller, Scoped};
 use crate::routes::{ApiQuery, agents, channels, data, observe, skills, trust};
 use crate::state::Gateway;
 use askama::Template;
-use axum::extract::rejection::RawPathParamsRejection;
-use axum::extract::{RawPathParams, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::Value;
@@ -336,15 +335,13 @@ async fn tenant_answer(
 pub(crate) async fn tenant_list(
     gw: Gateway,
     ui: Result<Ui, Reject>,
-    params: Result<RawPathParams, RawPathParamsRejection>,
+    params: Params,
     query: Option<String>,
     list: &'static List,
 ) -> Response {
     let result = async {
         let ui = ui?;
-        let params = params.map_err(|_| Reject::Api(crate::error::ApiError::not_found("no such tenant")))?;
-        let raw = params.iter().find(|(k, _)| *k == "tenant").map(|(_, v)| v.to_string());
-        let s = Scoped::resolve(&gw, ui.principal.clone(), raw)?;
+        let s = scoped(&gw, &ui, &params)?;
         let secret_form = (list.path == "secrets").then(|| (String::new(), None));
         tenant_page(&gw, &ui, s, list, query.as_deref(), secret_form).await
     };

@@ -2,14 +2,14 @@
 //! the API route's own handler (its role check, runtime call and audit
 //! record), with the session's principal as the caller.
 
-use super::extract::{Posted, Ui};
+use super::extract::{Params, Posted, Ui, scoped};
 use super::login::Empty;
 use super::page::{Chrome, Reject, html, reject, see_other};
-use crate::auth::{Caller, OPERATOR, Scoped};
+use crate::auth::{Caller, OPERATOR};
 use crate::routes::{ApiJson, observe, tenants};
 use crate::state::Gateway;
 use askama::Template;
-use axum::extract::{RawPathParams, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
@@ -155,14 +155,6 @@ pub(crate) async fn create_tenant(
     result.unwrap_or_else(|r| reject(Some(&gw), r))
 }
 
-/// The tenant a `/ui/tenants/{tenant}/…` path names, as the operator sees it.
-async fn scoped(gw: &Gateway, ui: &Ui, params: &RawPathParams) -> Result<Scoped, Reject> {
-    let raw = params.iter().find(|(k, _)| *k == "tenant").map(|(_, v)| v.to_string());
-    Ok(Scoped::resolve(gw, ui.principal.clone(), raw)?)
-}
-
-type Params = Result<RawPathParams, axum::extract::rejection::RawPathParamsRejection>;
-
 /// Suspends (`true`) or resumes a tenant through its route.
 async fn set_suspended(
     gw: Gateway,
@@ -172,8 +164,7 @@ async fn set_suspended(
 ) -> Response {
     let result = async {
         let Posted { ui, .. } = posted?;
-        let params = params.map_err(|_| Reject::Api(crate::error::ApiError::not_found("no such tenant")))?;
-        let scoped = scoped(&gw, &ui, &params).await?;
+        let scoped = scoped(&gw, &ui, &params)?;
         let state = State(gw.clone());
         let _ = if suspend {
             tenants::suspend(state, scoped).await?
@@ -218,8 +209,7 @@ pub(crate) async fn delete(
 ) -> Response {
     let result = async {
         let Posted { ui, form } = posted?;
-        let params = params.map_err(|_| Reject::Api(crate::error::ApiError::not_found("no such tenant")))?;
-        let scoped = scoped(&gw, &ui, &params).await?;
+        let scoped = scoped(&gw, &ui, &params)?;
         let id = scoped.tenant.to_string();
         if form.confirm.trim() != id {
             let message = format!("Type {id} to delete it.");

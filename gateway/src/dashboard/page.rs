@@ -126,7 +126,11 @@ impl Chrome {
 
     /// The chrome of a page titled `title` (nobody signed in).
     pub(crate) fn anonymous(gw: &Gateway, title: &str) -> Chrome {
-        let brand = &gw.dashboard().brand;
+        Chrome::of(&gw.dashboard().brand, title)
+    }
+
+    /// The chrome of a page of `brand` titled `title` (nobody signed in).
+    fn of(brand: &Brand, title: &str) -> Chrome {
         Chrome {
             title: title.to_string(),
             brand: brand.name.clone(),
@@ -247,22 +251,13 @@ struct ErrorPage {
 }
 
 fn error_page(gw: Option<&Gateway>, status: StatusCode, heading: &str, message: &str) -> Response {
+    // Without the gateway (an extractor's refusal, the fallbacks): the
+    // default brand; `/ui/brand.css` still brings the configured colours.
+    static DEFAULT: std::sync::LazyLock<Brand> =
+        std::sync::LazyLock::new(|| Brand::load(&BrandConfig::default()));
     let chrome = match gw {
         Some(gw) => Chrome::anonymous(gw, heading),
-        None => Chrome {
-            title: heading.into(),
-            brand: "wasmclaw".into(),
-            logo: false,
-            stylesheet: assets::path("dashboard", "css"),
-            favicon: assets::path("favicon", "png"),
-            brand_css: "/ui/brand.css".into(),
-            htmx: assets::path("htmx", "js"),
-            support_url: None,
-            powered_by: true,
-            who: None,
-            csrf: String::new(),
-            nav: Vec::new(),
-        },
+        None => Chrome::of(&DEFAULT, heading),
     };
     let page =
         ErrorPage { chrome, status: status.as_u16(), heading: heading.into(), message: message.into() };

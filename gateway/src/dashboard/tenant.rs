@@ -4,31 +4,18 @@
 //! members see the read-only pages. Every action calls the API route's own
 //! handler.
 
-use super::extract::{Posted, Ui};
+use super::extract::{Params, Posted, Ui, path_param, scoped};
 use super::operator::when;
 use super::page::{Chrome, Reject, html, is_manager, reject, see_other};
 use crate::auth::{MANAGERS, MEMBERS, Scoped};
 use crate::routes::{ApiBytes, ApiJson, tokens};
 use crate::state::Gateway;
 use askama::Template;
-use axum::extract::rejection::RawPathParamsRejection;
-use axum::extract::{RawPathParams, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::Value;
-
-type Params = Result<RawPathParams, RawPathParamsRejection>;
-
-fn param(params: &RawPathParams, name: &str) -> Option<String> {
-    params.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())
-}
-
-/// The tenant of the path as the signed-in user may see it.
-fn scoped(gw: &Gateway, ui: &Ui, params: Params) -> Result<Scoped, Reject> {
-    let params = params.map_err(|_| Reject::Api(crate::error::ApiError::not_found("no such tenant")))?;
-    Ok(Scoped::resolve(gw, ui.principal.clone(), param(&params, "tenant"))?)
-}
 
 /// `GET /ui/t/{tenant}`.
 pub(crate) async fn to_overview(
@@ -38,7 +25,7 @@ pub(crate) async fn to_overview(
 ) -> Response {
     let result = async {
         let ui = ui?;
-        let s = scoped(&gw, &ui, params)?;
+        let s = scoped(&gw, &ui, &params)?;
         Ok(see_other(&format!("/ui/t/{}/", s.tenant)))
     };
     result.await.unwrap_or_else(|r| reject(Some(&gw), r))
@@ -60,7 +47,7 @@ struct Overview {
 pub(crate) async fn overview(State(gw): State<Gateway>, ui: Result<Ui, Reject>, params: Params) -> Response {
     let result = async {
         let ui = ui?;
-        let s = scoped(&gw, &ui, params)?;
+        let s = scoped(&gw, &ui, &params)?;
         s.allow(&gw, MEMBERS, "read the tenant's overview")?;
         let rt = gw.runtime();
         let tenant = rt.tenant(&s.tenant)?;
@@ -155,7 +142,7 @@ fn tokens_page(
 pub(crate) async fn tokens(State(gw): State<Gateway>, ui: Result<Ui, Reject>, params: Params) -> Response {
     let result = async {
         let ui = ui?;
-        let s = scoped(&gw, &ui, params)?;
+        let s = scoped(&gw, &ui, &params)?;
         tokens_page(&gw, &ui, &s, StatusCode::OK, |_| {})
     };
     result.await.unwrap_or_else(|r| reject(Some(&gw), r))
@@ -171,8 +158,29 @@ pub(crate) struct Mint {
     nonce: String,
 }
 
-fn secret_of(v: &Value) -> String {
-    v["token"].as_str().unwrap_or_default().to_string()
+/// The tokens page after a mint or a rotation through its route: the new
+/// token shown this once (`what` names it), or the route's refusal of the
+/// input beside the form.
+fn minted(
+    gw: &Gateway,
+    ui: &Ui,
+    s: &Scoped,
+    answer: crate::error::ApiResult<(StatusCode, axum::Json<Value>)>,
+    what: impl FnOnce(&Value) -> String,
+    status: StatusCode,
+) -> Result<Response, Reject> {
+    match answer {
+        Ok((_, axum::Json(v))) => {
+            let minted =
+                Minted { token: v["token"].as_str().unwrap_or_default().to_string(), what: what(&v) };
+            tokens_page(gw, ui, s, status, |p| p.minted = Some(minted))
+        }
+        Err(e) if e.status() == StatusCode::BAD_REQUEST => {
+            let error = e.message().to_string();
+            tokens_page(gw, ui, s, StatusCode::BAD_REQUEST, |p| p.error = Some(error))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// `POST /ui/t/{tenant}/tokens`: mint one (its form's nonce is used up,
@@ -184,7 +192,7 @@ pub(crate) async fn mint(
 ) -> Response {
     let result = async {
         let Posted { ui, form } = posted?;
-        let s = scoped(&gw, &ui, params)?;
+        let s = scoped(&gw, &ui, &params)?;
         s.allow(&gw, MANAGERS, "mint tokens")?;
         // As the route counts it (bytes), before the nonce is spent.
         if form.name.len() > 64 || form.name.chars().any(char::is_control) {
@@ -200,24 +208,9 @@ pub(crate) async fn mint(
             return tokens_page(&gw, &ui, &s, StatusCode::CONFLICT, |p| p.error = Some(error));
         }
         let body = tokens::Mint { role: form.role, name: form.name };
-        let tenant = s.tenant.clone();
-        let principal = s.principal.clone();
-        match tokens::mint(State(gw.clone()), s, ApiJson(body)).await {
-            Ok((_, axum::Json(v))) => {
-                let s = Scoped { tenant, principal };
-                let minted = Minted {
-                    token: secret_of(&v),
-                    what: format!("New {} token", v["role"].as_str().unwrap_or("")),
-                };
-                tokens_page(&gw, &ui, &s, StatusCode::CREATED, |p| p.minted = Some(minted))
-            }
-            Err(e) if e.status() == StatusCode::BAD_REQUEST => {
-                let s = Scoped { tenant, principal };
-                let error = e.message().to_string();
-                tokens_page(&gw, &ui, &s, StatusCode::BAD_REQUEST, |p| p.error = Some(error))
-            }
-            Err(e) => Err(e.into()),
-        }
+        let answer = tokens::mint(State(gw.clone()), s.clone(), ApiJson(body)).await;
+        let what = |v: &Value| format!("New {} token", v["role"].as_str().unwrap_or(""));
+        minted(&gw, &ui, &s, answer, what, StatusCode::CREATED)
     };
     result.await.unwrap_or_else(|r| reject(Some(&gw), r))
 }
@@ -238,9 +231,8 @@ pub(crate) async fn rotate(
 ) -> Response {
     let result = async {
         let Posted { ui, form } = posted?;
-        let params = params.map_err(|_| Reject::Api(crate::error::ApiError::not_found("no such token")))?;
-        let id = param(&params, "id").unwrap_or_default();
-        let s = scoped(&gw, &ui, Ok(params))?;
+        let id = path_param(&params, "id")?;
+        let s = scoped(&gw, &ui, &params)?;
         s.allow(&gw, MANAGERS, "rotate tokens")?;
         if !gw.dashboard().sessions.take_nonce(&ui.key, &form.nonce) {
             let error = "This form was already sent (or is stale): nothing was rotated.".to_string();
@@ -251,22 +243,10 @@ pub(crate) async fn rotate(
                 p.error = Some("The grace period is a number of seconds.".into())
             });
         };
-        let (tenant, principal) = (s.tenant.clone(), s.principal.clone());
         let body = serde_json::json!({ "grace_secs": grace }).to_string();
-        match tokens::rotate_id(State(gw.clone()), s, &id, ApiBytes(body.into())).await {
-            Ok((_, axum::Json(v))) => {
-                let s = Scoped { tenant, principal };
-                let minted =
-                    Minted { token: secret_of(&v), what: format!("Token {id} rotated; its replacement") };
-                tokens_page(&gw, &ui, &s, StatusCode::OK, |p| p.minted = Some(minted))
-            }
-            Err(e) if e.status() == StatusCode::BAD_REQUEST => {
-                let s = Scoped { tenant, principal };
-                let error = e.message().to_string();
-                tokens_page(&gw, &ui, &s, StatusCode::BAD_REQUEST, |p| p.error = Some(error))
-            }
-            Err(e) => Err(e.into()),
-        }
+        let answer = tokens::rotate_id(State(gw.clone()), s.clone(), &id, ApiBytes(body.into())).await;
+        let what = |_: &Value| format!("Token {id} rotated; its replacement");
+        minted(&gw, &ui, &s, answer, what, StatusCode::OK)
     };
     result.await.unwrap_or_else(|r| reject(Some(&gw), r))
 }
@@ -279,9 +259,8 @@ pub(crate) async fn revoke(
 ) -> Response {
     let result = async {
         let Posted { ui, .. } = posted?;
-        let params = params.map_err(|_| Reject::Api(crate::error::ApiError::not_found("no such token")))?;
-        let id = param(&params, "id").unwrap_or_default();
-        let s = scoped(&gw, &ui, Ok(params))?;
+        let id = path_param(&params, "id")?;
+        let s = scoped(&gw, &ui, &params)?;
         let tenant = s.tenant.clone();
         let _ = tokens::revoke_id(State(gw.clone()), s, &id).await?;
         Ok(see_other(&format!("/ui/t/{tenant}/tokens")))

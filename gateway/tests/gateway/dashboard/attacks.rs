@@ -2,55 +2,18 @@
 //! (no browser, any bytes) or a hostile tenant can send. Each test asserts
 //! the secure behaviour; the ones that fail on the current code are holes.
 
-use super::boundary::{get_with_cookie, login};
+use super::boundary::{client, form_secrets, get_with_cookie, login, origin, post_form};
 use super::gateway_with_tenant;
 use crate::harness::{ADMIN_KEY, Gateway, mint};
 use reqwest::blocking::{Client, Response};
 use serde_json::json;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::sync::{Arc, Barrier, OnceLock};
+use std::sync::{Arc, Barrier};
 use std::time::Duration;
-
-/// A client that follows no redirect and keeps no cookie.
-fn client() -> &'static Client {
-    static C: OnceLock<Client> = OnceLock::new();
-    C.get_or_init(|| {
-        Client::builder().no_proxy().redirect(reqwest::redirect::Policy::none()).build().unwrap()
-    })
-}
-
-fn origin(gw: &Gateway) -> String {
-    format!("http://127.0.0.1:{}", gw.addr.port())
-}
 
 fn host(gw: &Gateway) -> String {
     format!("127.0.0.1:{}", gw.addr.port())
-}
-
-/// `POST path` with a form, the cookie and these headers.
-fn post_form(gw: &Gateway, path: &str, cookie: &str, body: &str, headers: &[(&str, &str)]) -> Response {
-    let mut rb = client()
-        .post(gw.url(path))
-        .header("cookie", format!("__Host-wasmclaw-session={cookie}"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body.to_string());
-    for (k, v) in headers {
-        rb = rb.header(*k, *v);
-    }
-    rb.send().unwrap()
-}
-
-/// The CSRF token (and nonce, if any) of the page at `path`.
-fn form_secrets(gw: &Gateway, path: &str, cookie: &str) -> (String, Option<String>) {
-    let r = get_with_cookie(gw, path, cookie);
-    assert_eq!(r.status().as_u16(), 200, "{path}");
-    let html = r.text().unwrap();
-    let value_of = |name: &str| {
-        let marker = format!("name=\"{name}\" value=\"");
-        html.split(&marker).nth(1).map(|rest| rest.split('"').next().unwrap().to_string())
-    };
-    (value_of("csrf").expect("a csrf field"), value_of("nonce"))
 }
 
 /// Whether the session `cookie` is still signed in (`/ui/` is no redirect

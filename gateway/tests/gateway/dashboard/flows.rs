@@ -116,8 +116,7 @@ fn rotation_works_with_htmx_and_with_javascript_off() {
         // htmx swaps the page's content in place; without script, a page load.
         let mut token = String::new();
         for _ in 0..50 {
-            if let Some(el) = b.find("#minted-token") {
-                let _ = el;
+            if b.find("#minted-token").is_some() {
                 token = b.text("#minted-token");
                 break;
             }
