@@ -141,25 +141,26 @@ fn sync_dir(dir: &Path) {
     let _ = dir;
 }
 
-/// Passes the events of the file at `path` that match `filter` to `out`,
-/// keeping the last `filter.limit`. A missing file has none; a line that
-/// does not parse is skipped.
-fn scan_file(path: &Path, filter: &AuditFilter, out: &mut VecDeque<Event>) -> std::io::Result<()> {
+/// Passes the events of the file at `path` that match `filter` to `each`
+/// until it returns false (then `Ok(false)`). A missing file has none; a
+/// line that does not parse is skipped.
+fn each_match(
+    path: &Path,
+    filter: &AuditFilter,
+    mut each: impl FnMut(Event) -> bool,
+) -> std::io::Result<bool> {
     let file = match std::fs::File::open(path) {
         Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(true),
         Err(e) => return Err(e),
     };
     for line in BufReader::new(file).split(b'\n') {
         let Ok(event) = serde_json::from_slice::<Event>(&line?) else { continue };
-        if filter.matches(&event) {
-            out.push_back(event);
-            if out.len() > filter.limit.saturating_add(filter.skip) {
-                out.pop_front();
-            }
+        if filter.matches(&event) && !each(event) {
+            return Ok(false);
         }
     }
-    Ok(())
+    Ok(true)
 }
 
 impl AuditLog {
@@ -277,14 +278,49 @@ impl AuditLog {
         self.scan(filter)
     }
 
+    /// The matching events `filter` asks for. Without `skip`, one pass
+    /// keeping the last `limit`; with it, a pass that counts the matches
+    /// and one that keeps the `limit` before the last `skip`, so memory is
+    /// bounded by `limit` whatever `skip` is (events appended between the
+    /// passes come after the window; a rotation is caught by the caller).
     fn scan(&self, filter: &AuditFilter) -> std::io::Result<Vec<Event>> {
-        let mut out = VecDeque::new();
-        for path in self.files() {
-            scan_file(&path, filter, &mut out)?;
+        let files = self.files();
+        if filter.skip == 0 {
+            let mut out = VecDeque::new();
+            for path in &files {
+                each_match(path, filter, |e| {
+                    out.push_back(e);
+                    if out.len() > filter.limit {
+                        out.pop_front();
+                    }
+                    true
+                })?;
+            }
+            return Ok(out.into());
         }
-        let keep = out.len().saturating_sub(filter.skip);
-        out.truncate(keep);
-        Ok(out.into())
+        let mut total = 0usize;
+        for path in &files {
+            each_match(path, filter, |_| {
+                total += 1;
+                true
+            })?;
+        }
+        let end = total.saturating_sub(filter.skip);
+        let start = end.saturating_sub(filter.limit);
+        let (mut index, mut out) = (0usize, Vec::new());
+        for path in &files {
+            let more = each_match(path, filter, |e| {
+                if index >= start && index < end {
+                    out.push(e);
+                }
+                index += 1;
+                index < end
+            })?;
+            if !more {
+                break;
+            }
+        }
+        Ok(out)
     }
 
     /// Every event in the log, as JSON values (for tests).
