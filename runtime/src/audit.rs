@@ -67,9 +67,22 @@ pub struct AuditFilter {
     /// Leave out this many of the latest matching events first (the next
     /// page of a listing that shows the latest first).
     pub skip: usize,
+    /// Only events from `tenant`'s latest `tenant.create` on: a tenant
+    /// created again under a deleted one's id does not read its
+    /// predecessor's history (what tenants read; the operator reads all).
+    pub since_created: bool,
 }
 
+/// The action that starts a tenant's history.
+const TENANT_CREATE: &str = "tenant.create";
+
 impl AuditFilter {
+    /// Whether `e` starts the history this filter reads anew (the
+    /// tenant's creation, when [`AuditFilter::since_created`]).
+    fn starts_over(&self, e: &Event) -> bool {
+        self.since_created && e.action == TENANT_CREATE && self.tenant.is_some() && e.tenant == self.tenant
+    }
+
     fn matches(&self, e: &Event) -> bool {
         let action = match self.action.as_deref() {
             None => true,
@@ -141,13 +154,21 @@ fn sync_dir(dir: &Path) {
     let _ = dir;
 }
 
-/// Passes the events of the file at `path` that match `filter` to `each`
-/// until it returns false (then `Ok(false)`). A missing file has none; a
-/// line that does not parse is skipped.
-fn each_match(
+/// What one pass over the log sees of each event: whether it starts the
+/// history over ([`AuditFilter::starts_over`]) and whether it matches.
+enum Seen {
+    StartsOver { matches: bool },
+    Matches,
+    Other,
+}
+
+/// Passes every event of the file at `path` to `each`, as `filter` sees
+/// it, until `each` returns false (then `Ok(false)`). A missing file has
+/// none; a line that does not parse is skipped.
+fn each_event(
     path: &Path,
     filter: &AuditFilter,
-    mut each: impl FnMut(Event) -> bool,
+    mut each: impl FnMut(Event, Seen) -> bool,
 ) -> std::io::Result<bool> {
     let file = match std::fs::File::open(path) {
         Ok(f) => f,
@@ -156,7 +177,15 @@ fn each_match(
     };
     for line in BufReader::new(file).split(b'\n') {
         let Ok(event) = serde_json::from_slice::<Event>(&line?) else { continue };
-        if filter.matches(&event) && !each(event) {
+        let matches = filter.matches(&event);
+        let seen = if filter.starts_over(&event) {
+            Seen::StartsOver { matches }
+        } else if matches {
+            Seen::Matches
+        } else {
+            Seen::Other
+        };
+        if !each(event, seen) {
             return Ok(false);
         }
     }
@@ -278,42 +307,68 @@ impl AuditLog {
         self.scan(filter)
     }
 
-    /// The matching events `filter` asks for. Without `skip`, one pass
-    /// keeping the last `limit`; with it, a pass that counts the matches
-    /// and one that keeps the `limit` before the last `skip`, so memory is
-    /// bounded by `limit` whatever `skip` is (events appended between the
-    /// passes come after the window; a rotation is caught by the caller).
+    /// The matching events `filter` asks for (from the tenant's latest
+    /// creation on, if it says so). Without `skip`, one pass keeping the
+    /// last `limit`; with it, a pass that counts the matches and one that
+    /// keeps the `limit` before the last `skip`, so memory is bounded by
+    /// `limit` whatever `skip` is (events appended between the passes come
+    /// after the window; a rotation is caught by the caller).
     fn scan(&self, filter: &AuditFilter) -> std::io::Result<Vec<Event>> {
         let files = self.files();
         if filter.skip == 0 {
             let mut out = VecDeque::new();
             for path in &files {
-                each_match(path, filter, |e| {
-                    out.push_back(e);
-                    if out.len() > filter.limit {
-                        out.pop_front();
+                each_event(path, filter, |e, seen| {
+                    let keep = match seen {
+                        Seen::StartsOver { matches } => {
+                            out.clear();
+                            matches
+                        }
+                        Seen::Matches => true,
+                        Seen::Other => false,
+                    };
+                    if keep {
+                        out.push_back(e);
+                        if out.len() > filter.limit {
+                            out.pop_front();
+                        }
                     }
                     true
                 })?;
             }
             return Ok(out.into());
         }
-        let mut total = 0usize;
+        // Pass 1: the matches since the last start (and where it is).
+        let (mut total, mut event_index, mut start_at) = (0usize, 0usize, 0usize);
         for path in &files {
-            each_match(path, filter, |_| {
-                total += 1;
+            each_event(path, filter, |_, seen| {
+                match seen {
+                    Seen::StartsOver { matches } => {
+                        total = usize::from(matches);
+                        start_at = event_index;
+                    }
+                    Seen::Matches => total += 1,
+                    Seen::Other => {}
+                }
+                event_index += 1;
                 true
             })?;
         }
         let end = total.saturating_sub(filter.skip);
         let start = end.saturating_sub(filter.limit);
-        let (mut index, mut out) = (0usize, Vec::new());
+        // Pass 2: the page, counting matches from the last start.
+        let (mut event_index, mut index, mut out) = (0usize, 0usize, Vec::new());
         for path in &files {
-            let more = each_match(path, filter, |e| {
-                if index >= start && index < end {
-                    out.push(e);
+            let more = each_event(path, filter, |e, seen| {
+                let counted = event_index >= start_at
+                    && !matches!(seen, Seen::Other | Seen::StartsOver { matches: false });
+                event_index += 1;
+                if counted {
+                    if index >= start && index < end {
+                        out.push(e);
+                    }
+                    index += 1;
                 }
-                index += 1;
                 index < end
             })?;
             if !more {
@@ -377,6 +432,50 @@ mod tests {
         assert_eq!(page(3), ["t4", "t5", "t6"]);
         assert_eq!(page(9), ["t0"]);
         assert!(page(10).is_empty());
+    }
+
+    #[test]
+    fn a_tenant_created_again_reads_only_its_own_history_in_one_page_or_many() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = AuditLog::open(&dir.path().join("audit.log"), &AuditConfig::default()).unwrap();
+        let mut time = 0;
+        let mut add = |tenant: &str, action: &str, target: &str| {
+            time += 1;
+            let event = Event {
+                time,
+                actor: "operator".into(),
+                tenant: Some(tenant.into()),
+                action: action.into(),
+                target: target.into(),
+                outcome: "ok".into(),
+            };
+            log.record(&event).unwrap();
+        };
+        add("reuse", "tenant.create", "reuse");
+        add("reuse", "token.mint", "old-1");
+        add("other", "token.mint", "theirs");
+        add("reuse", "tenant.delete", "reuse");
+        add("reuse", "tenant.create", "reuse");
+        add("reuse", "token.mint", "new-1");
+        add("reuse", "token.mint", "new-2");
+        let targets = |f: AuditFilter| -> Vec<String> {
+            log.query(&f).unwrap().into_iter().map(|e| e.target).collect()
+        };
+        let base = AuditFilter {
+            tenant: Some("reuse".into()),
+            limit: 100,
+            since_created: true,
+            ..Default::default()
+        };
+        assert_eq!(targets(base.clone()), ["reuse", "new-1", "new-2"]);
+        let mints = AuditFilter { action: Some("token.mint".into()), ..base.clone() };
+        assert_eq!(targets(mints.clone()), ["new-1", "new-2"]);
+        assert_eq!(targets(AuditFilter { limit: 1, skip: 1, ..mints.clone() }), ["new-1"]);
+        assert!(targets(AuditFilter { limit: 1, skip: 2, ..mints.clone() }).is_empty(), "not old-1");
+        assert_eq!(targets(AuditFilter { limit: 2, skip: 1, ..base.clone() }), ["reuse", "new-1"]);
+        // The operator reads the whole history.
+        let all = AuditFilter { since_created: false, ..mints };
+        assert_eq!(targets(all), ["old-1", "new-1", "new-2"]);
     }
 
     #[test]

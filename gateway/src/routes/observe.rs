@@ -176,7 +176,16 @@ fn audit_filters(q: &AuditQuery) -> ApiResult<(Option<String>, Option<String>, u
 const AUDIT_DEFAULT_LIMIT: usize = 1000;
 const AUDIT_MAX_LIMIT: usize = 10_000;
 
-async fn read_audit(gw: &Gateway, tenant: Option<String>, q: &AuditQuery) -> ApiResult<Json<Value>> {
+/// The events `q` asks for of `tenant` (or every tenant's). A tenant's
+/// own token reads from the tenant's latest creation on (`tenant_reader`):
+/// a tenant created again under a deleted one's id never reads its
+/// predecessor's events.
+async fn read_audit(
+    gw: &Gateway,
+    tenant: Option<String>,
+    q: &AuditQuery,
+    tenant_reader: bool,
+) -> ApiResult<Json<Value>> {
     let (action, outcome, skip) = audit_filters(q)?;
     let filter = AuditFilter {
         tenant,
@@ -185,6 +194,7 @@ async fn read_audit(gw: &Gateway, tenant: Option<String>, q: &AuditQuery) -> Api
         action,
         outcome,
         skip,
+        since_created: tenant_reader,
     };
     let rt = gw.runtime().clone();
     let events = tokio::task::spawn_blocking(move || {
@@ -207,7 +217,8 @@ pub(crate) async fn audit_all(
 ) -> ApiResult<Json<Value>> {
     caller.allow(&gw, MANAGERS, "read the audit log")?;
     let tenant = own_or(&caller, tenant_filter(q.tenant.as_deref())?)?.map(|t| t.to_string());
-    read_audit(&gw, tenant, &q).await
+    let tenant_reader = !matches!(caller.0, wasmclaw::auth::Principal::Operator);
+    read_audit(&gw, tenant, &q, tenant_reader).await
 }
 
 pub(crate) async fn audit(
@@ -219,7 +230,8 @@ pub(crate) async fn audit(
     if q.tenant.as_deref().is_some_and(|t| t != scoped.tenant.as_str()) {
         return Err(ApiError::invalid("the tenant is given by the path or the token"));
     }
-    read_audit(&gw, Some(scoped.tenant.to_string()), &q).await
+    let tenant_reader = !matches!(scoped.principal, wasmclaw::auth::Principal::Operator);
+    read_audit(&gw, Some(scoped.tenant.to_string()), &q, tenant_reader).await
 }
 
 pub(crate) async fn metrics(State(gw): State<Gateway>, caller: Caller) -> ApiResult<Response> {

@@ -13,6 +13,7 @@
 //!   the open redirect, the cookie on `/v1`, wrong methods and bad forms.
 
 mod attacks;
+mod attacks2;
 mod boundary;
 mod flows;
 mod pages;
