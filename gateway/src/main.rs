@@ -77,12 +77,18 @@ enum Command {
     Invoke(reports::InvokeArgs),
     /// Show the audit log's events.
     Audit(reports::AuditArgs),
+    /// Show a page of a tenant's outbox: the messages its skills sent, their
+    /// delivery state, attempts and last error.
+    Outbox(reports::OutboxArgs),
     /// Show the metered usage per tenant and skill, and the model usage of
     /// agents per agent, model and day.
     Usage(reports::UsageArgs),
     /// Check the data directory's permissions, the configuration and the
     /// gateway's health; exit 21 if a check fails.
     Doctor(doctor::DoctorArgs),
+    /// The running gateway's effective configuration (admin key).
+    #[command(subcommand)]
+    Config(reports::ConfigCommand),
     /// Security checks of the gateway and its files.
     #[command(subcommand)]
     Security(reports::SecurityCommand),
@@ -146,9 +152,11 @@ fn main() -> ExitCode {
             Command::Channel(cmd) => channels::channel(cmd).await,
             Command::Invoke(args) => reports::invoke(args).await,
             Command::Audit(args) => reports::audit(args).await,
+            Command::Outbox(args) => reports::outbox(args).await,
             Command::Usage(args) => reports::usage(args).await,
             Command::Doctor(args) => doctor::doctor(args).await,
             Command::Security(cmd) => reports::security(cmd).await,
+            Command::Config(cmd) => reports::config(cmd).await,
             Command::Backup(args) => backup::backup(args).await,
             Command::Restore(args) => backup::restore(args).await,
             Command::Store(cmd) => store::store(cmd).await,

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// Rotation of the audit log: when the file passes `max_bytes`, it is
 /// renamed `audit.log.1` (older ones shift up) and at most `keep` rotated
 /// files are kept.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuditConfig {
     /// Size at which the log rotates, in bytes.

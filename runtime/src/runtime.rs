@@ -206,6 +206,12 @@ impl Runtime {
         &self.inner.db
     }
 
+    /// The tenants' data service (its tests).
+    #[cfg(test)]
+    pub(crate) fn data_for_tests(&self) -> &TenantData {
+        &self.inner.data
+    }
+
     /// How many valid tokens the credential cache holds (its tests).
     #[cfg(test)]
     pub(crate) fn token_cache_len(&self) -> usize {

@@ -12,12 +12,29 @@
 use crate::caps::memory::{MAX_KEY_BYTES, MAX_LIST_BYTES, MAX_LIST_ENTRIES};
 use crate::error::Error;
 use crate::ids::{TenantId, UserId};
-use crate::records::Job;
+use crate::records::{Job, Message, MessageState};
 use crate::services::recorder::Recorder;
 use crate::services::secrets::SecretService;
 use crate::store::{Db, MemoryEntry, Scope};
 use crate::tenants::existing;
 use std::sync::Arc;
+
+/// The most messages one page of the outbox returns.
+pub const MAX_OUTBOX_PAGE: usize = 100;
+/// The most messages one page of the outbox reads, whatever it returns.
+pub const OUTBOX_SCAN: usize = 2_000;
+/// Past this many bytes of bodies and errors, a page of the outbox ends
+/// (its `next` goes on), as the memory list's do.
+pub const OUTBOX_PAGE_BYTES: usize = MAX_LIST_BYTES;
+
+/// A page of a tenant's outbox ([`crate::Runtime::outbox`]).
+#[derive(Debug)]
+pub struct OutboxPage {
+    /// The messages, in id order.
+    pub messages: Vec<Message>,
+    /// The id to ask for the next page after; `None` at the end.
+    pub next: Option<String>,
+}
 
 /// The tenants' data as their people see it: memory, cron jobs, contacts.
 pub(crate) struct TenantData {
@@ -109,6 +126,72 @@ impl TenantData {
         Ok(())
     }
 
+    /// A page of the tenant's outbox in id order: the messages after
+    /// `after` in `state` (any state: `None`), at most `limit`, their
+    /// bodies and errors scrubbed. A page reads at most
+    /// [`OUTBOX_SCAN`] messages, so one in a rare state costs no more than
+    /// another: it may come back short, and `next` says where to go on
+    /// (`None`: the outbox ends here).
+    pub(crate) fn outbox(
+        &self,
+        tenant: &TenantId,
+        state: Option<&MessageState>,
+        after: &str,
+        limit: usize,
+    ) -> Result<OutboxPage, Error> {
+        self.outbox_scanning(tenant, state, after, limit, OUTBOX_SCAN)
+    }
+
+    /// [`TenantData::outbox`], reading at most `scan` messages.
+    fn outbox_scanning(
+        &self,
+        tenant: &TenantId,
+        state: Option<&MessageState>,
+        after: &str,
+        limit: usize,
+        scan: usize,
+    ) -> Result<OutboxPage, Error> {
+        existing(&self.db, tenant)?;
+        if limit == 0 || limit > MAX_OUTBOX_PAGE {
+            return Err(Error::InvalidInput(format!("limit: 1 to {MAX_OUTBOX_PAGE}")));
+        }
+        if after.len() > crate::store::MAX_MESSAGE_ID_BYTES {
+            return Err(Error::InvalidInput("after: not a message id".into()));
+        }
+        let (mut messages, mut cursor, mut read, mut bytes) = (Vec::new(), after.to_string(), 0, 0);
+        let next = loop {
+            let want = limit.min(scan - read);
+            let batch = self.db.outbox_list(tenant, &cursor, want)?;
+            let end = batch.len() < want;
+            for m in batch {
+                read += 1;
+                cursor.clone_from(&m.id);
+                if state.is_none_or(|s| *s == m.state) {
+                    bytes += m.body.len() + m.last_error.as_ref().map_or(0, String::len);
+                    messages.push(m);
+                    if messages.len() == limit || bytes >= OUTBOX_PAGE_BYTES {
+                        break;
+                    }
+                }
+            }
+            // A full page may be followed by an empty one: never by a lost one.
+            let full = messages.len() == limit || bytes >= OUTBOX_PAGE_BYTES;
+            if full || (!end && read >= scan) {
+                break Some(cursor);
+            }
+            if end {
+                break None;
+            }
+        };
+        if let Some(r) = self.secrets.redactor(tenant) {
+            for m in &mut messages {
+                m.body = r.redact(&m.body).text;
+                m.last_error = m.last_error.as_deref().map(|e| r.redact(e).text);
+            }
+        }
+        Ok(OutboxPage { messages, next })
+    }
+
     /// The tenant's contacts, by name and channel (never their URLs' secrets:
     /// the URL is the operator's or tenant admin's to see in the policy).
     pub(crate) fn contacts(&self, tenant: &TenantId) -> Result<Vec<crate::policy::Contact>, Error> {
@@ -119,8 +202,99 @@ impl TenantData {
 
 #[cfg(test)]
 mod tests {
+    use super::TenantData;
+    use crate::records::{Message, MessageState};
     use crate::store::Scope;
     use crate::{Runtime, RuntimeConfig, TenantId};
+
+    fn message(tenant: &TenantId, id: &str, state: MessageState, body: &str) -> Message {
+        Message {
+            id: id.into(),
+            tenant: tenant.clone(),
+            skill: "notes".into(),
+            contact: "ops".into(),
+            url: "https://example.com/hook".into(),
+            body: body.into(),
+            created: 1,
+            state,
+            attempts: 0,
+            next_attempt: 1,
+            last_error: None,
+        }
+    }
+
+    /// A runtime with tenants `acme` and `acme2`, and `acme`'s outbox:
+    /// `m0`…`m9`, every third one dead, the others pending.
+    fn outbox_fixture() -> (tempfile::TempDir, Runtime, TenantId) {
+        let dir = tempfile::tempdir().unwrap();
+        let rt = Runtime::new(RuntimeConfig::with_data_dir(dir.path().join("data"))).unwrap();
+        let (t, other) = (TenantId::parse("acme").unwrap(), TenantId::parse("acme2").unwrap());
+        rt.create_tenant("operator", &t).unwrap();
+        rt.create_tenant("operator", &other).unwrap();
+        for i in 0..10 {
+            let state = if i % 3 == 0 { MessageState::Dead } else { MessageState::Pending };
+            rt.db_for_tests().outbox_put(&message(&t, &format!("m{i}"), state, "hello")).unwrap();
+        }
+        rt.db_for_tests().outbox_put(&message(&other, "m99", MessageState::Dead, "other's")).unwrap();
+        (dir, rt, t)
+    }
+
+    fn ids(page: &super::OutboxPage) -> Vec<&str> {
+        page.messages.iter().map(|m| m.id.as_str()).collect()
+    }
+
+    #[test]
+    fn outbox_pages_by_state_and_never_reach_another_tenant() {
+        let (_dir, rt, t) = outbox_fixture();
+        let all = rt.outbox(&t, None, "", 100).unwrap();
+        assert_eq!(all.messages.len(), 10);
+        assert_eq!(all.next, None);
+        let dead = rt.outbox(&t, Some(&MessageState::Dead), "", 100).unwrap();
+        assert_eq!(ids(&dead), ["m0", "m3", "m6", "m9"]);
+        // Pages of two dead messages, then the rest, then the end.
+        let first = rt.outbox(&t, Some(&MessageState::Dead), "", 2).unwrap();
+        assert_eq!((ids(&first), first.next.as_deref()), (vec!["m0", "m3"], Some("m3")));
+        let second = rt.outbox(&t, Some(&MessageState::Dead), "m3", 2).unwrap();
+        assert_eq!(ids(&second), ["m6", "m9"]);
+        let last = rt.outbox(&t, Some(&MessageState::Dead), second.next.as_deref().unwrap(), 2).unwrap();
+        assert!(last.messages.is_empty() && last.next.is_none(), "{last:?}");
+        assert!(rt.outbox(&t, Some(&MessageState::Delivered), "", 100).unwrap().messages.is_empty());
+        // Bad bounds are refused.
+        for limit in [0, super::MAX_OUTBOX_PAGE + 1] {
+            assert!(matches!(rt.outbox(&t, None, "", limit), Err(crate::Error::InvalidInput(_))));
+        }
+        assert!(matches!(rt.outbox(&t, None, &"x".repeat(129), 10), Err(crate::Error::InvalidInput(_))));
+        // An unknown tenant is not found.
+        let ghost = TenantId::parse("ghost").unwrap();
+        assert!(matches!(rt.outbox(&ghost, None, "", 10), Err(crate::Error::NotFound(_))));
+    }
+
+    #[test]
+    fn an_outbox_page_reads_a_bounded_window_and_says_where_to_go_on() {
+        let (_dir, rt, t) = outbox_fixture();
+        let data: &TenantData = rt.data_for_tests();
+        // Reading 4 at most: m0 (dead), m1, m2, m3 (dead).
+        let page = data.outbox_scanning(&t, Some(&MessageState::Dead), "", 10, 4).unwrap();
+        assert_eq!((ids(&page), page.next.as_deref()), (vec!["m0", "m3"], Some("m3")));
+        // m4, m5 pending: an empty page that goes on.
+        let page = data.outbox_scanning(&t, Some(&MessageState::Dead), "m3", 10, 2).unwrap();
+        assert_eq!((ids(&page), page.next.as_deref()), (vec![], Some("m5")));
+        let page = data.outbox_scanning(&t, Some(&MessageState::Dead), "m5", 10, 100).unwrap();
+        assert_eq!((ids(&page), page.next.as_deref()), (vec!["m6", "m9"], None));
+    }
+
+    #[test]
+    fn outbox_bodies_and_errors_are_scrubbed_of_secrets_set_later() {
+        let (_dir, rt, t) = outbox_fixture();
+        let mut m = message(&t, "s1", MessageState::Dead, "token sk-live-0123456789abcdef");
+        m.last_error = Some("echoed sk-live-0123456789abcdef".into());
+        rt.db_for_tests().outbox_put(&m).unwrap();
+        rt.put_secret("operator", &t, "API_KEY", b"sk-live-0123456789abcdef").unwrap();
+        let page = rt.outbox(&t, None, "m9", 10).unwrap();
+        assert_eq!(ids(&page), ["s1"]);
+        let text = format!("{:?}", page.messages);
+        assert!(!text.contains("sk-live"), "{text}");
+    }
 
     #[test]
     fn a_prefix_cannot_spell_out_a_secret_hidden_in_a_memory_key() {

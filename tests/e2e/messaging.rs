@@ -89,7 +89,7 @@ async fn spammer_reaches_no_one_and_the_rate_limit_holds() {
     for a in out["attempts"].as_array().unwrap() {
         assert_eq!((a["ok"].as_bool(), a["error"].as_str()), (Some(false), Some("denied")), "{a}");
     }
-    assert!(rt.db_for_tests().outbox_list(&tenant("tenant-a"), 100).unwrap().is_empty());
+    assert!(rt.db_for_tests().outbox_list(&tenant("tenant-a"), "", 100).unwrap().is_empty());
     rt.deliverer().deliver_due().await.unwrap();
     assert!(srv.hooks().is_empty(), "nothing reached any receiver");
 

@@ -212,10 +212,23 @@ pub(crate) fn items<'a>(v: &'a Value, key: &str) -> &'a [Value] {
     v.get(key).and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[])
 }
 
-/// Prints rows under a header, columns padded to their widest cell.
+/// `text` safe to print to a terminal: control characters (escape
+/// sequences, carriage returns, newlines) and bidirectional overrides,
+/// which a tenant's skill may have stored, shown as `\u{…}`.
+pub(crate) fn terminal_safe(text: &str) -> String {
+    let hostile = |c: char| c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+    if !text.chars().any(hostile) {
+        return text.to_string();
+    }
+    text.chars().map(|c| if hostile(c) { c.escape_unicode().to_string() } else { c.to_string() }).collect()
+}
+
+/// Prints rows under a header, columns padded to their widest cell (every
+/// cell [`terminal_safe`]).
 pub(crate) fn print_table(header: &[&str], rows: &[Vec<String>]) {
+    let rows: Vec<Vec<String>> = rows.iter().map(|r| r.iter().map(|c| terminal_safe(c)).collect()).collect();
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
+    for row in &rows {
         for (w, c) in widths.iter_mut().zip(row) {
             *w = (*w).max(c.chars().count());
         }
@@ -233,7 +246,7 @@ pub(crate) fn print_table(header: &[&str], rows: &[Vec<String>]) {
         println!("{}", out.trim_end());
     };
     line(&mut header.iter().copied());
-    for row in rows {
+    for row in &rows {
         line(&mut row.iter().map(String::as_str));
     }
 }
@@ -250,6 +263,16 @@ mod tests {
         assert_eq!(time_cell(&serde_json::json!(0)), "1970-01-01T00:00:00Z");
         assert_eq!(time_cell(&Value::Null), "-");
         assert_eq!(time_cell(&serde_json::json!(u64::MAX)), u64::MAX.to_string());
+    }
+
+    #[test]
+    fn table_cells_cannot_drive_the_terminal() {
+        // Allowed: plain text, accents, wide characters.
+        assert_eq!(terminal_safe("héllo 世界"), "héllo 世界");
+        // Refused: an escape sequence, a carriage return, a bidi override.
+        assert_eq!(terminal_safe("\u{1b}[2Jx"), "\\u{1b}[2Jx");
+        assert_eq!(terminal_safe("ok\rforged"), "ok\\u{d}forged");
+        assert_eq!(terminal_safe("a\u{202e}b"), "a\\u{202e}b");
     }
 
     #[test]

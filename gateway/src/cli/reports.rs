@@ -1,5 +1,5 @@
 //! The remote commands that call skills and read reports: `invoke`,
-//! `audit`, `usage` (of skills and of agents' models) and `security audit`
+//! `audit`, `outbox`, `usage` (of skills and of agents' models) and `security audit`
 //! (which falls back to the local file and configuration checks when the
 //! gateway cannot be reached).
 
@@ -139,6 +139,96 @@ pub(crate) async fn audit(args: AuditArgs) -> anyhow::Result<()> {
         })
         .collect();
     print_table(&["TIME", "ACTOR", "TENANT", "ACTION", "TARGET", "OUTCOME"], &rows);
+    Ok(())
+}
+
+/// `wasmclaw outbox`.
+#[derive(Args, Debug)]
+pub(crate) struct OutboxArgs {
+    /// The tenant (the admin key needs it; a token reads its own tenant's).
+    #[arg(long)]
+    tenant: Option<String>,
+    /// Only messages in this state.
+    #[arg(long, value_parser = ["pending", "delivered", "dead"])]
+    state: Option<String>,
+    /// The page after this message id (the `next` a page printed).
+    #[arg(long, value_name = "ID")]
+    after: Option<String>,
+    /// At most this many messages (1 to 100; default 50).
+    #[arg(long, value_name = "N")]
+    limit: Option<u64>,
+    #[command(flatten)]
+    remote: Remote,
+}
+
+/// Prints a page of a tenant's outbox, and where the next page starts.
+pub(crate) async fn outbox(args: OutboxArgs) -> anyhow::Result<()> {
+    let mut query = Vec::new();
+    for (key, value) in [("state", &args.state), ("after", &args.after)] {
+        if let Some(v) = value {
+            query.push((key, v.clone()));
+        }
+    }
+    if let Some(limit) = args.limit {
+        query.push(("limit", limit.to_string()));
+    }
+    let client = args.remote.client()?;
+    let answer = match &args.tenant {
+        Some(t) => client.get(&["v1", "tenants", &tenant_id(t)?, "outbox"], &query).await?,
+        None => client.get(&["v1", "outbox"], &query).await?,
+    };
+    if args.remote.json {
+        print_json(&answer);
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = items(&answer, "messages")
+        .iter()
+        .map(|m| {
+            vec![
+                cell(&m["id"]),
+                time_cell(&m["created"]),
+                cell(&m["skill"]),
+                cell(&m["contact"]),
+                cell(&m["state"]),
+                cell(&m["attempts"]),
+                cell(&m["last_error"]),
+            ]
+        })
+        .collect();
+    print_table(&["ID", "CREATED", "SKILL", "CONTACT", "STATE", "ATTEMPTS", "LAST ERROR"], &rows);
+    if let Some(next) = answer["next"].as_str() {
+        eprintln!("more: --after {next}");
+    }
+    Ok(())
+}
+
+/// `wasmclaw config`.
+#[derive(Subcommand, Debug)]
+pub(crate) enum ConfigCommand {
+    /// Print the running gateway's effective configuration (admin key),
+    /// one `key = value` per line, credentials in URLs hidden.
+    Show(ConfigShowArgs),
+}
+
+/// `wasmclaw config show`.
+#[derive(Args, Debug)]
+pub(crate) struct ConfigShowArgs {
+    #[command(flatten)]
+    remote: Remote,
+}
+
+/// Prints the gateway's effective configuration.
+pub(crate) async fn config(cmd: ConfigCommand) -> anyhow::Result<()> {
+    let ConfigCommand::Show(args) = cmd;
+    let answer = args.remote.client()?.get(&["v1", "config"], &[]).await?;
+    if args.remote.json {
+        print_json(&answer);
+        return Ok(());
+    }
+    for (key, value) in wasmclaw::config::dotted(&answer["config"]) {
+        println!("{key} = {}", super::terminal_safe(&value));
+    }
+    println!("# shared_digest = {}", cell(&answer["shared_digest"]));
     Ok(())
 }
 

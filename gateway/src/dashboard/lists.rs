@@ -6,6 +6,7 @@
 use super::audit::{Filters, audit_answer};
 use super::extract::{Params, Ui, scoped};
 use super::operator::when;
+use super::outbox::OutboxView;
 use super::page::{Chrome, Reject, html, reject, visible};
 use crate::auth::{Caller, Scoped};
 use crate::routes::{ApiQuery, agents, channels, data, observe, skills, trust};
@@ -122,6 +123,23 @@ pub(crate) const TENANT_LISTS: &[List] = &[
         remove: Some("id"),
     },
     List {
+        path: "messages",
+        title: "Messages",
+        array: "messages",
+        columns: &[
+            col("Created", "created", Date, true),
+            col("Skill", "skill", Text, false),
+            col("Contact", "contact", Text, false),
+            col("State", "state", Text, false),
+            col("Attempts", "attempts", Text, true),
+            col("Last error", "last_error", Text, true),
+            col("Body", "body", Text, false),
+        ],
+        empty: "No messages.",
+        managers: false,
+        remove: None,
+    },
+    List {
         path: "channels",
         title: "Channels",
         array: "channels",
@@ -221,6 +239,8 @@ pub(crate) struct Extras {
     /// The secrets page's form (an admin's): the name typed, and why the
     /// value was refused.
     pub secret_form: Option<(String, Option<String>)>,
+    /// The Messages page's state links and next page.
+    pub outbox: Option<OutboxView>,
 }
 
 /// One cell.
@@ -262,10 +282,11 @@ struct ListPage {
     /// The page's path, when its rows have remove forms for this user.
     remove_base: Option<String>,
     secret_form: Option<(String, Option<String>)>,
+    outbox: Option<OutboxView>,
 }
 
 fn render(ui: &Ui, list: &List, heading: String, answer: &Value, chrome: Chrome, extras: Extras) -> Response {
-    let Extras { filters, secret_form } = extras;
+    let Extras { filters, secret_form, outbox } = extras;
     let mut items = answer[list.array].as_array().cloned().unwrap_or_default();
     if filters.is_some() {
         // The audit log, the latest first (as its pages go back).
@@ -303,6 +324,7 @@ fn render(ui: &Ui, list: &List, heading: String, answer: &Value, chrome: Chrome,
         empty: list.empty,
         filters,
         secret_form,
+        outbox,
     };
     if ui.htmx { html(status, &page.as_content()) } else { html(status, &page) }
 }
@@ -313,10 +335,16 @@ async fn tenant_answer(
     list: &List,
     s: Scoped,
     filters: Option<&mut Filters>,
+    outbox: Option<&mut OutboxView>,
 ) -> Result<Value, Reject> {
     if let Some(f) = filters {
         let q = f.query();
         return audit_answer(f, observe::audit(State(gw.clone()), s, ApiQuery(q))).await;
+    }
+    if let Some(o) = outbox {
+        let axum::Json(v) = data::list_outbox(State(gw.clone()), s, ApiQuery(o.query())).await?;
+        o.answered(&v);
+        return Ok(v);
     }
     let gw = State(gw.clone());
     let axum::Json(v) = match list.path {
@@ -360,7 +388,8 @@ pub(crate) async fn tenant_page(
     let tenant = s.tenant.clone();
     let current = format!("/ui/t/{tenant}/{}", list.path);
     let mut filters = if list.path == "audit" { Some(Filters::parse(&current, query, false)?) } else { None };
-    let answer = tenant_answer(gw, list, s, filters.as_mut()).await?;
+    let mut outbox = if list.path == "messages" { Some(OutboxView::parse(&current, query)?) } else { None };
+    let answer = tenant_answer(gw, list, s, filters.as_mut(), outbox.as_mut()).await?;
     let chrome = Chrome::signed_in(gw, ui, list.title, Some(&tenant), &current);
     let secret_form = secret_form.filter(|_| super::page::is_manager(&ui.principal));
     Ok(render(
@@ -369,7 +398,7 @@ pub(crate) async fn tenant_page(
         format!("{} of {tenant}", list.title),
         &answer,
         chrome,
-        Extras { filters, secret_form },
+        Extras { filters, secret_form, outbox },
     ))
 }
 
@@ -402,7 +431,14 @@ pub(crate) async fn operator_list(
             _ => return Err(Reject::Api(crate::error::ApiError::not_found("no such page"))),
         };
         let chrome = Chrome::signed_in(&gw, &ui, list.title, None, &path);
-        Ok(render(&ui, list, list.title.to_string(), &answer, chrome, Extras { filters, secret_form: None }))
+        Ok(render(
+            &ui,
+            list,
+            list.title.to_string(),
+            &answer,
+            chrome,
+            Extras { filters, ..Default::default() },
+        ))
     };
     result.await.unwrap_or_else(|r| reject(Some(&gw), r))
 }

@@ -9,9 +9,9 @@
 //! - `login`: sign-in (the API's own credential check, failures audited
 //!   and throttled per address) and sign-out.
 //! - `page`: what every page shares (the chrome, error pages, headers).
-//! - `operator`, `tenant`: the pages; `lists`: the read-only list pages
+//! - `operator`, `tenant`, `settings`: the pages; `lists`: the read-only list pages
 //!   over their routes (`audit`: the audit pages' filters), `actions`: the
-//!   list pages' changes.
+//!   list pages' changes; `outbox`: the Messages page's state links.
 //! - [`assets`]: the vendored scripts and the stylesheet, hashed names.
 //!
 //! The browser boundary: every `/ui` answer carries a strict CSP (no
@@ -26,8 +26,10 @@ mod extract;
 mod lists;
 mod login;
 mod operator;
+mod outbox;
 mod page;
 pub(crate) mod session;
+mod settings;
 mod tenant;
 
 use crate::state::Gateway;
@@ -162,6 +164,7 @@ pub(crate) fn router() -> Router<Gateway> {
         .route("/ui/brand.css", get(page::brand_css))
         .route("/ui/logo", get(page::logo))
         .route("/ui/tenants", get(operator::tenants).post(operator::create_tenant))
+        .route("/ui/settings", get(settings::settings))
         .route("/ui/tenants/{tenant}/suspend", post(operator::suspend))
         .route("/ui/tenants/{tenant}/resume", post(operator::resume))
         .route("/ui/tenants/{tenant}/delete", post(operator::delete))

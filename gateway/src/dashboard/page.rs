@@ -170,6 +170,7 @@ impl Chrome {
                 for l in super::lists::OPERATOR_LISTS {
                     link(format!("/ui/{}", l.path), l.title);
                 }
+                link("/ui/settings".into(), "Settings");
             }
             Principal::Token(t) => {
                 let role = match t.role {

@@ -1,4 +1,5 @@
-//! A tenant's policy, secrets, memory entries, cron jobs and contacts.
+//! A tenant's policy, secrets, memory entries, cron jobs, outbox and
+//! contacts.
 
 use crate::auth::{MANAGERS, MEMBERS, Scoped};
 use crate::error::{ApiError, ApiResult};
@@ -11,6 +12,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use wasmclaw::UserId;
 use wasmclaw::policy::TenantPolicy;
+use wasmclaw::records::MessageState;
 
 pub(crate) async fn get_policy(State(gw): State<Gateway>, scoped: Scoped) -> ApiResult<Json<Value>> {
     scoped.allow(&gw, MANAGERS, "read the policy")?;
@@ -162,6 +164,53 @@ pub(crate) async fn delete_cron_id(
     scoped.allow(&gw, MEMBERS, "remove cron jobs")?;
     gw.runtime().remove_cron_job(&scoped.actor(), &scoped.tenant, id)?;
     Ok(Json(json!({ "removed": id })))
+}
+
+/// The query of `GET …/outbox`.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct OutboxQuery {
+    /// `pending`, `delivered` or `dead`; any state without it.
+    pub(crate) state: Option<String>,
+    /// The page after this message id (a page's `next`).
+    #[serde(default)]
+    pub(crate) after: String,
+    /// At most this many messages (default 50).
+    pub(crate) limit: Option<usize>,
+}
+
+/// The messages one page of `GET …/outbox` returns without `limit`.
+pub(crate) const OUTBOX_DEFAULT_LIMIT: usize = 50;
+
+/// `GET …/outbox`: a page of the tenant's outbox, bodies and errors
+/// scrubbed; the contact's URL is left out (it is the policy's, which
+/// members may not read).
+pub(crate) async fn list_outbox(
+    State(gw): State<Gateway>,
+    scoped: Scoped,
+    ApiQuery(q): ApiQuery<OutboxQuery>,
+) -> ApiResult<Json<Value>> {
+    scoped.allow(&gw, MEMBERS, "read the outbox")?;
+    let state = q
+        .state
+        .as_deref()
+        .map(|s| MessageState::parse(s).ok_or_else(|| ApiError::invalid("state: pending, delivered or dead")))
+        .transpose()?;
+    let limit = q.limit.unwrap_or(OUTBOX_DEFAULT_LIMIT);
+    let page = gw.runtime().outbox(&scoped.tenant, state.as_ref(), &q.after, limit)?;
+    let messages: Vec<Value> = page
+        .messages
+        .into_iter()
+        .map(|m| {
+            json!({
+                "id": m.id, "skill": m.skill, "contact": m.contact, "body": m.body,
+                "created": m.created, "state": m.state.as_str(), "attempts": m.attempts,
+                "next_attempt": (m.state == MessageState::Pending).then_some(m.next_attempt),
+                "last_error": m.last_error,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "messages": messages, "next": page.next })))
 }
 
 pub(crate) async fn contacts(State(gw): State<Gateway>, scoped: Scoped) -> ApiResult<Json<Value>> {

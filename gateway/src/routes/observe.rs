@@ -240,6 +240,14 @@ pub(crate) async fn metrics(State(gw): State<Gateway>, caller: Caller) -> ApiRes
     Ok(([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text).into_response())
 }
 
+/// `GET /v1/config`: the effective configuration, credentials in URLs
+/// hidden, and the digest of the settings a cluster's replicas share.
+pub(crate) async fn config(State(gw): State<Gateway>, caller: Caller) -> ApiResult<Json<Value>> {
+    caller.allow(&gw, OPERATOR, "read the configuration")?;
+    let config = gw.runtime().config();
+    Ok(Json(json!({ "config": config.redacted(), "shared_digest": config.shared_digest() })))
+}
+
 pub(crate) async fn security(State(gw): State<Gateway>, caller: Caller) -> ApiResult<Json<Value>> {
     caller.allow(&gw, OPERATOR, "run the security audit")?;
     let rt = gw.runtime().clone();

@@ -76,6 +76,8 @@ fn a_token_on_another_tenants_path_gets_404_and_nothing_changes() {
         ("GET", "/cron".into(), Body::None),
         ("DELETE", format!("/cron/{job}"), Body::None),
         ("GET", "/contacts".into(), Body::None),
+        ("GET", "/outbox".into(), Body::None),
+        ("GET", "/outbox?state=pending".into(), Body::None),
         (
             "PUT",
             "/secrets/B_ONLY_SECRET".into(),

@@ -15,6 +15,7 @@
 //!   commands.
 //! - `ops`: `/healthz`, `/readyz`, `/openapi.json`, `/metrics`, the
 //!   listening line and the admin key.
+//! - `outbox`: a tenant's outbox by state, its paging and its isolation.
 //! - `backup`: backup and restore, through the API and the CLI.
 //! - `secrets`: what skills wrote comes back scrubbed of secret values.
 //! - `migrate`: `store migrate` from a stopped gateway's redb into
@@ -40,6 +41,7 @@ mod isolation;
 mod lifecycle;
 mod migrate;
 mod ops;
+mod outbox;
 mod packages;
 mod roles;
 mod secrets;

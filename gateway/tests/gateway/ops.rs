@@ -32,6 +32,7 @@ fn documented_routes() -> Vec<(&'static str, String)> {
         ("get", "/v1/usage".into()),
         ("get", "/v1/audit".into()),
         ("get", "/v1/security/audit".into()),
+        ("get", "/v1/config".into()),
         ("get", "/v1/cluster".into()),
         ("post", "/v1/inbound/{}/{}".into()),
         ("get", "/v1/backup".into()),
@@ -66,6 +67,7 @@ fn documented_routes() -> Vec<(&'static str, String)> {
         ("get", "/cron"),
         ("delete", "/cron/{}"),
         ("get", "/contacts"),
+        ("get", "/outbox"),
         ("get", "/usage"),
         ("get", "/audit"),
     ];
@@ -269,4 +271,36 @@ fn the_audit_log_filters_by_action_and_outcome_and_pages_within_the_callers_tena
     let cli_events = v["events"].as_array().unwrap();
     assert_eq!(cli_events.len(), 2);
     assert!(cli_events.iter().all(|e| e["tenant"] == "audit-b"), "{v}");
+}
+
+#[test]
+fn the_operator_reads_the_effective_configuration_without_credentials() {
+    // A provider and a public URL whose credentials must not leave.
+    let config = "[providers.llm]\nkind = \"openai\"\n\
+                  base_url = \"https://bot:pr0vider-pass@llm.example.com/v1?api_key=k3y-in-url&region=eu\"\n\
+                  [dashboard]\npublic_url = \"https://dash.example.com\"\n\
+                  [audit]\nkeep = 3\n";
+    let gw = Gateway::start_with_config(config);
+    let v = gw.get("/v1/config", Some(ADMIN_KEY)).expect(200);
+    let text = v.to_string();
+    for secret in ["pr0vider-pass", "k3y-in-url", "bot:"] {
+        assert!(!text.contains(secret), "{secret} in {text}");
+    }
+    assert_eq!(v["config"]["audit"]["keep"], 3, "{v}");
+    assert_eq!(v["config"]["store"], "redb");
+    // As configured (the harness's `--listen 127.0.0.1:0`), not as bound.
+    assert_eq!(v["config"]["listen"], "127.0.0.1:0");
+    assert!(v["config"]["providers"]["llm"]["base_url"].as_str().unwrap().contains("region=eu"), "{v}");
+    assert_eq!(v["shared_digest"].as_str().map(str::len), Some(64), "{v}");
+    // Denied: a tenant's admin reads no gateway configuration.
+    let t = tenant(&gw, "config-reader");
+    gw.get("/v1/config", Some(&t.admin)).expect_error(403, "forbidden");
+    gw.get("/v1/config", None).expect_error(401, "unauthorized");
+
+    let out = gw.cli(&["config", "show"], &[("WASMCLAW_ADMIN_KEY", ADMIN_KEY)], None);
+    let text = out.ok();
+    assert!(text.lines().any(|l| l == "audit.keep = 3"), "{text}");
+    assert!(!text.contains("pr0vider-pass") && !text.contains("k3y-in-url"), "{text}");
+    let denied = gw.cli(&["config", "show"], &[("WASMCLAW_TOKEN", &t.admin)], None);
+    assert_eq!(denied.code, Some(19), "forbidden: {}", denied.stderr);
 }

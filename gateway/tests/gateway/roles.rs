@@ -82,6 +82,7 @@ fn reads_are_allowed_by_role_exactly_as_documented() {
         ("/memory", MEMBERS, "entries"),
         ("/cron", MEMBERS, "jobs"),
         ("/contacts", MEMBERS, "contacts"),
+        ("/outbox", MEMBERS, "messages"),
         ("/usage", MEMBERS, "usage"),
         ("/audit", MANAGERS, "events"),
     ];

@@ -2,10 +2,10 @@
 //! membership; and who this replica is ([`NodeIdentity`], from `serve
 //! --node-id` and `--advertise`, never from the file).
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The membership timings (`[cluster]`).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ClusterConfig {
     /// How often a replica renews its membership row, milliseconds.

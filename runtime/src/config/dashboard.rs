@@ -4,10 +4,10 @@
 //! refuses, at the start and naming the key, what would make pages
 //! unreadable or the session unsafe.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The dashboard's settings (`[dashboard]`).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DashboardConfig {
     /// Whether `/ui` is served at all (default true).
@@ -42,7 +42,7 @@ impl Default for DashboardConfig {
 }
 
 /// White-label settings (`[dashboard.brand]`).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BrandConfig {
     /// The product's name in titles and the header.

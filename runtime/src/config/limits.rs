@@ -4,13 +4,13 @@
 //! overrides, always clamped to the caps.
 
 use super::MIB;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// Sizing of the pooling instance allocator. Every live call holds one
 /// component instance, its memories, tables and one fiber stack; these bound
 /// how many calls can be in flight in the whole process.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PoolConfig {
     /// Calls that may be in flight at once across all tenants.
@@ -52,7 +52,7 @@ impl Default for PoolConfig {
 }
 
 /// Limits of one call, and the per-tenant concurrency around calls.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Limits {
     /// Fuel (roughly, WebAssembly instructions) a call may consume.

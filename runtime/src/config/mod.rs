@@ -13,6 +13,7 @@
 
 mod cluster;
 mod dashboard;
+mod effective;
 mod limits;
 mod quotas;
 mod rate_card;
@@ -21,13 +22,14 @@ pub use cluster::{ClusterConfig, NodeIdentity};
 pub use dashboard::{
     BrandConfig, DashboardConfig, MIN_CONTRAST, contrast, parse_colour, public_host, strip_port,
 };
+pub use effective::dotted;
 pub use limits::{LimitOverrides, Limits, PoolConfig};
 pub use quotas::{FilesQuota, MemoryQuota, Quota, QuotaConfig, SecretLimits};
 pub use rate_card::{ModelPrice, RateCard};
 
 use crate::audit::AuditConfig;
 use crate::llm::ProviderConfig;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -67,7 +69,7 @@ pub const OPERATOR_KEYS: &[&str] = &[
 const MIB: u64 = 1024 * 1024;
 
 /// Everything the runtime needs to start.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RuntimeConfig {
     /// Where `wasmclaw serve` listens.
@@ -192,7 +194,7 @@ impl RuntimeConfig {
 /// packages, and which imports beyond the skill interfaces and the linked
 /// WASI set a component may have. Trusted publisher keys are state, kept in
 /// the database (`wasmclaw trust add`), not configuration.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TrustConfig {
     /// Install only packages signed by a trusted key, and load only skills
@@ -214,7 +216,7 @@ impl Default for TrustConfig {
 }
 
 /// The operator's channel settings (`[channels]`).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ChannelsConfig {
     /// The Telegram Bot API base.

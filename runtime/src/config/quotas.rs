@@ -4,11 +4,11 @@
 //! (`[quotas]`).
 
 use super::MIB;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Per-tenant quota of the `memory` capability.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MemoryQuota {
     /// Entries a tenant may hold, over all its users.
@@ -24,7 +24,7 @@ impl Default for MemoryQuota {
 }
 
 /// Per-tenant quota of the files directory (`[files_quota]`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FilesQuota {
     /// Bytes (apparent size) of regular files a tenant may hold, over all
@@ -45,7 +45,7 @@ impl Default for FilesQuota {
 /// Bounds on a tenant's secrets. Every secret is matched in every output of
 /// the tenant's calls (in about 30 encodings), so their number and size are
 /// what scrubbing costs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SecretLimits {
     /// Secrets a tenant may hold.
@@ -74,7 +74,7 @@ impl Default for SecretLimits {
 
 /// Quotas of agent use: `[quotas.default]` for every tenant, and
 /// `[quotas.tenants.NAME]` replacing it for one tenant.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct QuotaConfig {
     /// The quota of every tenant without its own.
@@ -91,7 +91,7 @@ impl QuotaConfig {
 }
 
 /// One tenant's quota; zero means no limit.
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Quota {
     /// Model tokens (input plus output) per calendar month (UTC).

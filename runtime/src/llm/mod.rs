@@ -73,7 +73,7 @@ pub enum Kind {
 }
 
 /// A provider, as the operator configures it (`[providers.NAME]`).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderConfig {
     /// Its wire format.

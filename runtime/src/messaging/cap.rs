@@ -321,7 +321,7 @@ mod tests {
                 other => panic!("{target:?}: {other:?}"),
             }
         }
-        assert!(f.db.outbox_list(&TenantId::parse("tenant-a").unwrap(), 10).unwrap().is_empty());
+        assert!(f.db.outbox_list(&TenantId::parse("tenant-a").unwrap(), "", 10).unwrap().is_empty());
         // The error text is bounded and printable.
         let Err(WitError::Denied(e)) = m.send(format!("\n{}", "x".repeat(10_000)), "x".into()).await else {
             panic!("not denied")
@@ -399,7 +399,7 @@ mod tests {
         b.send("ops".into(), "x".into()).await.unwrap();
         f.clock.advance(20);
         a.send("ops".into(), "x".into()).await.unwrap();
-        assert_eq!(f.db.outbox_list(&TenantId::parse("tenant-a").unwrap(), 100).unwrap().len(), 4);
+        assert_eq!(f.db.outbox_list(&TenantId::parse("tenant-a").unwrap(), "", 100).unwrap().len(), 4);
     }
 
     #[tokio::test]

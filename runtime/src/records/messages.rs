@@ -15,6 +15,24 @@ pub enum MessageState {
     Dead,
 }
 
+impl MessageState {
+    /// Its name in the API: `pending`, `delivered` or `dead`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            MessageState::Pending => "pending",
+            MessageState::Delivered => "delivered",
+            MessageState::Dead => "dead",
+        }
+    }
+
+    /// The state named `name` (as [`MessageState::as_str`] writes it).
+    pub fn parse(name: &str) -> Option<Self> {
+        [MessageState::Pending, MessageState::Delivered, MessageState::Dead]
+            .into_iter()
+            .find(|s| s.as_str() == name)
+    }
+}
+
 /// One queued message and its delivery state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {

@@ -127,8 +127,9 @@ macro_rules! with_operations {
     /// One message of `tenant`; `None` when `tenant` has no message `id`
     /// (whether or not another tenant has).
     fn outbox_get(&self, tenant: &TenantId, id: &str) -> Result<Option<Message>, StoreError>;
-    /// Up to `limit` messages of `tenant`, in id order.
-    fn outbox_list(&self, tenant: &TenantId, limit: usize) -> Result<Vec<Message>, StoreError>;
+    /// Up to `limit` messages of `tenant` whose id comes after `after`
+    /// (bytewise; `""`: from the first), in id order.
+    fn outbox_list(&self, tenant: &TenantId, after: &str, limit: usize) -> Result<Vec<Message>, StoreError>;
     /// Up to `limit` pending messages whose `next_attempt` is at or before
     /// `now`, over all tenants, soonest due first. (For the delivery worker
     /// only: it is the one read not scoped to a tenant.) A corrupt record is

@@ -64,7 +64,9 @@ fn seeded() -> (crate::harness::Gateway, String, String) {
         serde_json::json!({ "name": "hook", "kind": "webhook", "agent": "helper", "secret": "LLM_KEY" }),
     );
     // A grant over plain HTTP: a finding about acme on the Security page.
-    let policy = "[[http]]\norigin = \"http://plain.example.com\"\n";
+    // A contact where nothing listens: a hostile message stays pending.
+    let policy = "[[http]]\norigin = \"http://plain.example.com\"\n\n[[contacts]]\nname = \"ops\"\n\
+                  channel = \"webhook\"\nurl = \"http://127.0.0.1:9/hook\"\n";
     let r = gw.req(
         "PUT",
         "/v1/tenants/acme/policy",
@@ -75,6 +77,14 @@ fn seeded() -> (crate::harness::Gateway, String, String) {
     // A note whose text is hostile (the memory page shows it, with its
     // remove form).
     crate::harness::output(&gw, &member, "notes", &serde_json::json!({ "op": "add", "text": HOSTILE }));
+    crate::harness::install(&gw, "acme", ADMIN_KEY, "notify", false);
+    let sent = crate::harness::output(
+        &gw,
+        &member,
+        "notify",
+        &serde_json::json!({ "contact": "ops", "text": HOSTILE }),
+    );
+    assert!(sent["message_id"].is_string(), "{sent}");
     (gw, admin, member)
 }
 
@@ -90,6 +100,7 @@ fn every_page_passes_for_every_role_at_both_viewports() {
         ("/ui/audit", "audit"),
         ("/ui/publishers", "publishers"),
         ("/ui/security", "security"),
+        ("/ui/settings", "settings"),
         ("/ui/t/acme/", "tenant"),
         ("/ui/t/acme/tokens", "tokens"),
     ];
@@ -99,6 +110,7 @@ fn every_page_passes_for_every_role_at_both_viewports() {
         ("/ui/t/acme/agents", "agents"),
         ("/ui/t/acme/memory", "memory"),
         ("/ui/t/acme/cron", "cron"),
+        ("/ui/t/acme/messages", "messages"),
         ("/ui/t/acme/channels", "channels"),
         ("/ui/t/acme/secrets", "secrets"),
         ("/ui/t/acme/audit", "tenant-audit"),
@@ -110,6 +122,7 @@ fn every_page_passes_for_every_role_at_both_viewports() {
         ("/ui/t/acme/agents", "agents"),
         ("/ui/t/acme/memory", "memory"),
         ("/ui/t/acme/cron", "cron"),
+        ("/ui/t/acme/messages", "messages"),
     ];
     for opts in [DESKTOP, PHONE] {
         {

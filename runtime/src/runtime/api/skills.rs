@@ -1,15 +1,16 @@
 //! The runtime's public face for skills (loaded, bound, installed) and for
-//! what a tenant's skills keep (memory, cron jobs, contacts).
+//! what a tenant's skills keep (memory, cron jobs, the outbox, contacts).
 
 use crate::error::Error;
 use crate::ids::{TenantId, UserId};
 use crate::installed::{InstallOptions, InstallOutcome, SkillSource};
 use crate::manifest::Manifest;
 use crate::records::InstalledSkill;
-use crate::records::Job;
+use crate::records::{Job, MessageState};
 use crate::runtime::Runtime;
 use crate::skill::{BoundSkill, Skill};
 use crate::store::MemoryEntry;
+use crate::tenant_data::OutboxPage;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -140,6 +141,19 @@ impl Runtime {
     /// that id (another tenant's job is not found either).
     pub fn remove_cron_job(&self, actor: &str, tenant: &TenantId, id: &str) -> Result<(), Error> {
         self.inner.data.remove_cron_job(actor, tenant, id)
+    }
+
+    /// A page of the tenant's outbox: the messages after `after` (id order)
+    /// in `state` (any: `None`), at most `limit`, scrubbed; see
+    /// [`crate::tenant_data::OutboxPage`].
+    pub fn outbox(
+        &self,
+        tenant: &TenantId,
+        state: Option<&MessageState>,
+        after: &str,
+        limit: usize,
+    ) -> Result<OutboxPage, Error> {
+        self.inner.data.outbox(tenant, state, after, limit)
     }
 
     /// The tenant's contacts, by name and channel (never their URLs' secrets:

@@ -95,8 +95,8 @@ super::contract! {
         assert_eq!(db.outbox_get(&a, "m1").unwrap(), None);
         assert_eq!(db.outbox_get(&a, "b\0m2").unwrap(), None);
         assert_eq!(db.outbox_get(&a, "").unwrap(), None);
-        assert!(db.outbox_list(&a, 100).unwrap().is_empty());
-        let listed = db.outbox_list(&ab, 100).unwrap();
+        assert!(db.outbox_list(&a, "", 100).unwrap().is_empty());
+        let listed = db.outbox_list(&ab, "", 100).unwrap();
         assert_eq!(listed.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(), ["m1"]);
         // The same id in two tenants is two messages.
         db.outbox_put(&msg("a", "m1", 100)).unwrap();
@@ -105,8 +105,19 @@ super::contract! {
         for i in 0..5 {
             db.outbox_put(&msg("a", &format!("x{i}"), 100)).unwrap();
         }
-        assert_eq!(db.outbox_list(&a, 3).unwrap().len(), 3);
-        assert_eq!(db.outbox_list(&a, 100).unwrap().len(), 6);
+        assert_eq!(db.outbox_list(&a, "", 3).unwrap().len(), 3);
+        assert_eq!(db.outbox_list(&a, "", 100).unwrap().len(), 6);
+        // Paging: after an id, never reaching the next tenant's ("ab").
+        let ids = |after: &str, n| {
+            db.outbox_list(&a, after, n).unwrap().into_iter().map(|m| m.id).collect::<Vec<_>>()
+        };
+        assert_eq!(ids("", 2), ["m1", "x0"]);
+        assert_eq!(ids("x0", 2), ["x1", "x2"]);
+        assert_eq!(ids("x2", 100), ["x3", "x4"]);
+        assert_eq!(ids("x1x", 1), ["x2"], "an id that is not stored still places the page");
+        assert!(ids("x4", 100).is_empty());
+        assert!(ids("\u{10ffff}", 100).is_empty());
+        assert!(db.outbox_list(&a, "x0", 0).unwrap().is_empty());
     }
 
     fn outbox_due_index_follows_updates(db: &Db) {

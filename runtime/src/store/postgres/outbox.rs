@@ -60,18 +60,27 @@ impl PgBackend {
         })
     }
 
-    /// Up to `limit` messages of `tenant`, in id order.
-    pub fn outbox_list(&self, tenant: &TenantId, limit: usize) -> Result<Vec<Message>, StoreError> {
+    /// Up to `limit` messages of `tenant` whose id comes after `after`
+    /// (bytewise; `""`: from the first), in id order.
+    pub fn outbox_list(
+        &self,
+        tenant: &TenantId,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<Message>, StoreError> {
         if limit == 0 {
             return Ok(Vec::new());
         }
         let (tenant, limit) = (tenant.to_string(), i64::try_from(limit).unwrap_or(i64::MAX));
+        let after = after.as_bytes().to_vec();
         self.with_client(move |c| {
             Box::pin(async move {
                 let stmt = c
-                    .prepare_cached("SELECT id, message FROM outbox WHERE tenant = $1 ORDER BY id LIMIT $2")
+                    .prepare_cached(
+                        "SELECT id, message FROM outbox WHERE tenant = $1 AND id > $2 ORDER BY id LIMIT $3",
+                    )
                     .await?;
-                let rows = c.query(&stmt, &[&tenant, &limit]).await?;
+                let rows = c.query(&stmt, &[&tenant, &after, &limit]).await?;
                 rows.iter().map(|r| message_decode(&tenant, r.get(0), r.get(1))).collect()
             })
         })

@@ -113,16 +113,25 @@ impl RedbBackend {
         json.map(|j| from_json(&key, &j)).transpose()
     }
 
-    /// Up to `limit` messages of `tenant`, in id order.
-    pub(super) fn outbox_list(&self, tenant: &TenantId, limit: usize) -> Result<Vec<Message>, StoreError> {
+    /// Up to `limit` messages of `tenant` whose id comes after `after`
+    /// (bytewise; `""`: from the first), in id order.
+    pub(super) fn outbox_list(
+        &self,
+        tenant: &TenantId,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<Message>, StoreError> {
         let prefix = tenant_prefix(tenant);
-        let txn = self.db.begin_read()?;
-        let table = txn.open_table(OUTBOX)?;
         let mut out = Vec::new();
         if limit == 0 {
             return Ok(out);
         }
-        for item in table.range(prefix.as_slice()..)? {
+        // Ids are never empty, so excluding `tenant \0` itself loses none.
+        let start = outbox_key(tenant, after);
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(OUTBOX)?;
+        let range = (std::ops::Bound::Excluded(start.as_slice()), std::ops::Bound::Unbounded);
+        for item in table.range::<&[u8]>(range)? {
             let (k, v) = item?;
             if !k.value().starts_with(&prefix) {
                 break;
