@@ -97,12 +97,15 @@ impl TenantData {
         Ok(())
     }
 
-    /// The tenant's cron jobs, their inputs scrubbed.
+    /// The tenant's cron jobs, their inputs and last errors scrubbed.
     pub(crate) fn cron_jobs(&self, tenant: &TenantId) -> Result<Vec<Job>, Error> {
         let mut jobs = self.cron_jobs_exact(tenant)?;
         if let Some(r) = self.secrets.redactor(tenant) {
             for j in &mut jobs {
                 j.input = r.redact(&j.input).text;
+                if let Some(e) = j.last.as_mut().and_then(|l| l.error.as_mut()) {
+                    *e = r.redact(e).text;
+                }
             }
         }
         Ok(jobs)
@@ -281,6 +284,30 @@ mod tests {
         assert_eq!((ids(&page), page.next.as_deref()), (vec![], Some("m5")));
         let page = data.outbox_scanning(&t, Some(&MessageState::Dead), "m5", 10, 100).unwrap();
         assert_eq!((ids(&page), page.next.as_deref()), (vec!["m6", "m9"], None));
+    }
+
+    #[test]
+    fn a_cron_jobs_last_error_is_scrubbed() {
+        let (_dir, rt, t) = outbox_fixture();
+        let job = crate::records::Job {
+            id: "j1".into(),
+            tenant: t.clone(),
+            skill: "notes".into(),
+            scope: Default::default(),
+            schedule: crate::records::Schedule::EverySeconds(60),
+            input: "{}".into(),
+            next_run: 100,
+            created: 1,
+            last: Some(crate::records::LastRun {
+                at: 50,
+                error: Some("got sk-cron-0123456789abcdef".into()),
+            }),
+        };
+        rt.db_for_tests().cron_add(&job, 10, 10).unwrap();
+        rt.put_secret("operator", &t, "CRON_KEY", b"sk-cron-0123456789abcdef").unwrap();
+        let jobs = rt.cron_jobs(&t).unwrap();
+        let error = jobs[0].last.as_ref().unwrap().error.as_deref().unwrap();
+        assert!(error.starts_with("got ") && !error.contains("sk-cron"), "{error}");
     }
 
     #[test]

@@ -117,6 +117,8 @@ pub(crate) const TENANT_LISTS: &[List] = &[
             col("Skill", "skill", Text, false),
             col("Schedule", "schedule", Text, false),
             col("Next run", "next_run", Date, true),
+            col("Last run", "last_run", Date, true),
+            col("Last error", "last_error", Text, true),
         ],
         empty: "No cron jobs.",
         managers: false,

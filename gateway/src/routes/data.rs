@@ -137,10 +137,20 @@ pub(crate) async fn list_cron(State(gw): State<Gateway>, scoped: Scoped) -> ApiR
         .cron_jobs(&scoped.tenant)?
         .into_iter()
         .map(|j| {
-            json!({
+            let mut v = json!({
                 "id": j.id, "skill": j.skill, "schedule": j.schedule, "input": j.input,
                 "next_run": j.next_run, "created": j.created,
-            })
+                "last_run": j.last.as_ref().map(|l| l.at),
+                "last_error": j.last.and_then(|l| l.error),
+            });
+            // As docs/api.md says: the scope a job fires in, when it has one.
+            if let Some(user) = j.scope.user {
+                v["user"] = json!(user.as_str());
+            }
+            if j.scope.in_session {
+                v["in_session"] = json!(true);
+            }
+            v
         })
         .collect();
     Ok(Json(json!({ "jobs": jobs })))

@@ -35,6 +35,7 @@ mod backup;
 mod bad_input;
 mod cli;
 mod crash;
+mod cron_runs;
 mod dashboard;
 mod harness;
 mod isolation;

@@ -82,6 +82,7 @@ async fn a_restore_failing_in_the_database_puts_the_files_back_and_changes_nothi
         input: "{}".into(),
         next_run: 10,
         created: 1,
+        last: None,
     };
     rt.db_for_tests().cron_add(&job, 10, 10).unwrap();
     let stolen = Job { tenant: a.clone(), ..job };

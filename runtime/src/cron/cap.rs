@@ -169,6 +169,7 @@ impl wit::Host for CronCtx {
             input,
             next_run: next,
             created: now,
+            last: None,
         };
         let (id, tenant_max, skill_max) = (job.id.clone(), a.grant.tenant_max_jobs, a.grant.skill_max_jobs);
         a.db.run(&a.tenant, move |db| db.cron_add(&job, tenant_max, skill_max)).await.map_err(store_error)?;

@@ -149,10 +149,12 @@ impl Scheduler {
     /// many fire times were missed) and committed, then the job runs. A job
     /// that can never fire again is removed. Returns what each run gave.
     pub async fn tick(&self, runner: &dyn JobRunner) -> Result<Vec<Fired>, StoreError> {
-        let jobs = self.claim_due(self.clock.now(), runner).await?;
+        let now = self.clock.now();
+        let jobs = self.claim_due(now, runner).await?;
         let mut fired = Vec::with_capacity(jobs.len());
         for (job, _claim) in jobs {
             let result = runner.run_job(&job).await;
+            record_run(&self.db, &job, now, &result);
             fired.push(Fired { job_id: job.id.clone(), tenant: job.tenant.clone(), result });
         }
         Ok(fired)
@@ -181,7 +183,8 @@ impl Scheduler {
                     tracing::error!(error = %e, "cron: a job's task failed");
                 }
             }
-            let jobs = match self.claim_due(self.clock.now(), runner.as_ref()).await {
+            let now = self.clock.now();
+            let jobs = match self.claim_due(now, runner.as_ref()).await {
                 Ok(jobs) => jobs,
                 Err(e) => {
                     tracing::error!(error = %e, "cron: cannot read due jobs");
@@ -194,19 +197,33 @@ impl Scheduler {
                         "cron: the previous run is still going; skipping this one");
                     continue;
                 };
-                let runner = runner.clone();
+                let (runner, db) = (runner.clone(), self.db.clone());
                 tasks.spawn(async move {
                     let _guard = (guard, claim);
-                    match runner.run_job(&job).await {
+                    let result = runner.run_job(&job).await;
+                    match &result {
                         Ok(()) => tracing::info!(tenant = %job.tenant, skill = %job.skill, job = %job.id,
                             "cron: job ran"),
                         Err(e) => tracing::warn!(tenant = %job.tenant, skill = %job.skill, job = %job.id,
                             error = %e, "cron: job failed"),
                     }
+                    // Still holding the claim (in a cluster, the lease).
+                    let _ = tokio::task::spawn_blocking(move || record_run(&db, &job, now, &result)).await;
                 });
             }
         }
         tasks.abort_all();
+    }
+}
+
+/// Records a run of `job` started `at` (for its tenant's Cron page); a job
+/// removed meanwhile, or a tenant moved to another owner, keeps nothing.
+fn record_run(db: &Db, job: &Job, at: u64, result: &Result<(), String>) {
+    match db.cron_record_run(&job.tenant, &job.id, &crate::records::LastRun::of(at, result)) {
+        Ok(_) | Err(StoreError::TenantMoved(_)) => {}
+        Err(e) => {
+            tracing::error!(tenant = %job.tenant, job = %job.id, error = %e, "cron: cannot record a run")
+        }
     }
 }
 
@@ -289,6 +306,7 @@ mod tests {
             input: input.into(),
             next_run,
             created: now,
+            last: None,
         };
         db.cron_add(&job, 10_000, 10_000).unwrap();
     }
@@ -319,6 +337,24 @@ mod tests {
         e.clock.set(MON + 120);
         assert_eq!(fired_ids(&e.scheduler.tick(&r).await.unwrap()), vec!["j"]);
         assert_eq!(r.ran().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn each_run_is_recorded_with_its_error() {
+        let e = env();
+        let r = Recorder::default();
+        add(&e.db, "ok", "acme", Schedule::EverySeconds(60), "{}", MON);
+        add(&e.db, "bad", "acme", Schedule::EverySeconds(60), "{\"fail\":1}", MON);
+        let last = |id: &str| {
+            let jobs = e.db.cron_list(&TenantId::parse("acme").unwrap(), "skill").unwrap();
+            jobs.into_iter().find(|j| j.id == id).unwrap().last
+        };
+        assert_eq!(last("ok"), None, "not run yet");
+        e.clock.set(MON + 60);
+        assert_eq!(e.scheduler.tick(&r).await.unwrap().len(), 2);
+        assert_eq!(last("ok"), Some(crate::records::LastRun { at: MON + 60, error: None }));
+        let bad = last("bad").unwrap();
+        assert_eq!((bad.at, bad.error.as_deref()), (MON + 60, Some("it failed")));
     }
 
     /// A runner whose claim lets another scheduler of the same store tick

@@ -25,6 +25,37 @@ pub struct Job {
     pub next_run: u64,
     /// When it was added, unix seconds.
     pub created: u64,
+    /// Its latest run, if it has run.
+    pub last: Option<LastRun>,
+}
+
+/// A job's latest run: when it started and, when it failed, why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LastRun {
+    /// When it started, unix seconds.
+    pub at: u64,
+    /// Why it failed (at most [`MAX_LAST_ERROR`] bytes), or `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The longest reason for a failed run a job keeps, in bytes; the rest is
+/// cut at a character boundary.
+pub const MAX_LAST_ERROR: usize = 1024;
+
+impl LastRun {
+    /// A run started `at` with `result`, its error cut to [`MAX_LAST_ERROR`].
+    pub fn of(at: u64, result: &Result<(), String>) -> LastRun {
+        let error = result.as_ref().err().map(|e| {
+            let mut end = e.len().min(MAX_LAST_ERROR);
+            while !e.is_char_boundary(end) {
+                end -= 1;
+            }
+            e[..end].to_string()
+        });
+        LastRun { at, error }
+    }
 }
 
 /// The call scope a job was added in and fires in: the call's user, and
@@ -56,6 +87,9 @@ struct RawJob {
     input: String,
     next_run: u64,
     created: u64,
+    /// Jobs stored before runs were recorded have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    last: Option<LastRun>,
 }
 
 impl From<Job> for RawJob {
@@ -70,6 +104,7 @@ impl From<Job> for RawJob {
             input: j.input,
             next_run: j.next_run,
             created: j.created,
+            last: j.last,
         }
     }
 }
@@ -89,6 +124,7 @@ impl TryFrom<RawJob> for Job {
             input: r.input,
             next_run: r.next_run,
             created: r.created,
+            last: r.last,
         })
     }
 }
@@ -113,6 +149,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_last_error_is_cut_at_a_character_boundary() {
+        assert_eq!(LastRun::of(1, &Ok(())), LastRun { at: 1, error: None });
+        let long = format!("a{}", "é".repeat(MAX_LAST_ERROR));
+        let cut = LastRun::of(1, &Err(long)).error.unwrap();
+        assert!(cut.len() <= MAX_LAST_ERROR && cut.len() >= MAX_LAST_ERROR - 1, "{}", cut.len());
+    }
+
+    #[test]
     fn job_serde_keeps_the_tenant_validated() {
         let job = Job {
             id: "j".into(),
@@ -123,6 +167,7 @@ mod tests {
             input: "{}".into(),
             next_run: 5,
             created: 1,
+            last: None,
         };
         let json = serde_json::to_string(&job).unwrap();
         assert!(
@@ -132,7 +177,9 @@ mod tests {
         assert_eq!(serde_json::from_str::<Job>(&json).unwrap(), job);
         let bad = json.replace("\"acme\"", "\"../etc\"");
         assert!(serde_json::from_str::<Job>(&bad).unwrap_err().to_string().contains("invalid tenant id"));
-        let every = Job { schedule: Schedule::EverySeconds(60), ..job };
+        let every = Job { schedule: Schedule::EverySeconds(60), ..job.clone() };
+        let ran = Job { last: Some(LastRun::of(9, &Err("boom".into()))), ..job };
+        assert_eq!(serde_json::from_str::<Job>(&serde_json::to_string(&ran).unwrap()).unwrap(), ran);
         assert_eq!(serde_json::from_str::<Job>(&serde_json::to_string(&every).unwrap()).unwrap(), every);
     }
 
@@ -148,6 +195,7 @@ mod tests {
             input: "{}".into(),
             next_run: 5,
             created: 1,
+            last: None,
         };
         let json = serde_json::to_string(&job).unwrap();
         assert_eq!(serde_json::from_str::<Job>(&json).unwrap(), job);
@@ -155,6 +203,7 @@ mod tests {
         let old = r#"{"id":"j","tenant":"acme","skill":"notes","schedule":{"every_seconds":60},"input":"{}","next_run":5,"created":1}"#;
         let old: Job = serde_json::from_str(old).unwrap();
         assert_eq!(old.scope, JobScope::default());
+        assert!(old.last.is_none(), "an old job has not run as far as anyone knows");
         let bad = json.replace("\"mallory\"", "\"\"");
         assert!(serde_json::from_str::<Job>(&bad).is_err(), "the user is validated");
     }

@@ -23,7 +23,7 @@ pub use agents::{
     MAX_TOOLS, Session, ToolCall, Turn,
 };
 pub use channels::{ChannelKind, ChannelSpec};
-pub use cron::{Job, JobScope, Schedule};
+pub use cron::{Job, JobScope, LastRun, MAX_LAST_ERROR, Schedule};
 pub use messages::{Message, MessageState};
 pub use skills::{InstalledSkill, Publisher, TrustedKey};
 pub use tenants::Tenant;

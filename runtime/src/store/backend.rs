@@ -18,6 +18,7 @@ pub(crate) mod names {
     pub(crate) use crate::records::ChannelSpec;
     pub(crate) use crate::records::InstalledSkill;
     pub(crate) use crate::records::Job;
+    pub(crate) use crate::records::LastRun;
     pub(crate) use crate::records::Message;
     pub(crate) use crate::records::Tenant;
     pub(crate) use crate::records::TokenInfo;
@@ -101,6 +102,10 @@ macro_rules! with_operations {
     fn cron_reschedule(&self, tenant: &TenantId, id: &str, from: u64, to: u64) -> Result<bool, StoreError>;
     /// How many jobs `tenant` holds, over all its skills.
     fn cron_count(&self, tenant: &TenantId) -> Result<u64, StoreError>;
+    /// Records `tenant`'s job `id`'s latest run, durably, leaving its
+    /// schedule as it is; `false` when the job is gone or another
+    /// tenant's. A tenant's write: on a replica, fenced by its lease.
+    fn cron_record_run(&self, tenant: &TenantId, id: &str, last: &LastRun) -> Result<bool, StoreError>;
 
     // Memory entries.
     /// Reads one entry.

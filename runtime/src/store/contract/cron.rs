@@ -15,6 +15,7 @@ fn job(id: &str, tenant: &str, skill: &str, next_run: u64) -> Job {
         input: format!("{{\"job\":\"{id}\"}}"),
         next_run,
         created: next_run,
+        last: None,
     }
 }
 
@@ -34,6 +35,24 @@ fn jobs_survive_reopen() {
 }
 
 super::contract! {
+    fn a_run_is_recorded_on_its_own_tenants_job_only(db: &Db) {
+        db.cron_add(&job("j1", "a", "s", 100), 10, 10).unwrap();
+        let failed = crate::records::LastRun { at: 90, error: Some("boom".into()) };
+        assert!(db.cron_record_run(&t("a"), "j1", &failed).unwrap());
+        let listed = db.cron_list_tenant(&t("a")).unwrap();
+        assert_eq!((listed[0].last.as_ref(), listed[0].next_run), (Some(&failed), 100));
+        // Denied: another tenant's id, or none.
+        let other = crate::records::LastRun { at: 95, error: None };
+        assert!(!db.cron_record_run(&t("ab"), "j1", &other).unwrap());
+        assert!(!db.cron_record_run(&t("a"), "nope", &other).unwrap());
+        assert_eq!(db.cron_list_tenant(&t("a")).unwrap()[0].last.as_ref(), Some(&failed));
+        // A claim after a recorded run keeps it; a later run replaces it.
+        assert!(db.cron_reschedule(&t("a"), "j1", 100, 160).unwrap());
+        assert_eq!(db.cron_due(160, 10).unwrap()[0].last.as_ref(), Some(&failed));
+        assert!(db.cron_record_run(&t("a"), "j1", &other).unwrap());
+        assert_eq!(db.cron_list_tenant(&t("a")).unwrap()[0].last.as_ref(), Some(&other));
+    }
+
     fn add_list_round_trip(db: &Db) {
         let j = job("j1", "acme", "notes", 100);
         db.cron_add(&j, 10, 10).unwrap();

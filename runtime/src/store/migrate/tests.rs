@@ -106,6 +106,7 @@ fn populate(db: &Db, id: &str, n: u8) {
         input: "{}".into(),
         next_run: 300 + u64::from(n),
         created: 1,
+        last: None,
     };
     db.cron_add(&job, 10, 10).unwrap();
     assert!(db.token_insert(&token(&format!("{id}-admin"), id, Role::Admin), &[n; 32]).unwrap());

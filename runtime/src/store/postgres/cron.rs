@@ -11,7 +11,7 @@
 
 use super::{LockSpace, PgBackend, StoreError, lock, ordered};
 use crate::ids::TenantId;
-use crate::records::Job;
+use crate::records::{Job, LastRun};
 
 fn decode(id: &[u8], json: &str) -> Result<Job, StoreError> {
     serde_json::from_str(json).map_err(|e| {
@@ -234,6 +234,27 @@ impl PgBackend {
                 let stmt =
                     tx.prepare_cached("UPDATE cron_jobs SET next_run = $2, job = $3 WHERE id = $1").await?;
                 tx.execute(&stmt, &[&key, &ordered(to), &encode(&job)?]).await?;
+                Ok(true)
+            })
+        })
+    }
+
+    /// Records `tenant`'s job `id`'s latest run; `false` when it is gone or
+    /// another tenant's.
+    pub fn cron_record_run(&self, tenant: &TenantId, id: &str, last: &LastRun) -> Result<bool, StoreError> {
+        let fence = self.fence_for(tenant.as_str())?;
+        let (key, owner, last) = (id.as_bytes().to_vec(), tenant.clone(), last.clone());
+        self.transact_fenced(fence, move |tx| {
+            Box::pin(async move {
+                let stmt = tx.prepare_cached("SELECT job FROM cron_jobs WHERE id = $1 FOR UPDATE").await?;
+                let Some(row) = tx.query_opt(&stmt, &[&key]).await? else { return Ok(false) };
+                let mut job = decode(&key, row.get(0))?;
+                if job.tenant != owner {
+                    return Ok(false);
+                }
+                job.last = Some(last);
+                let stmt = tx.prepare_cached("UPDATE cron_jobs SET job = $2 WHERE id = $1").await?;
+                tx.execute(&stmt, &[&key, &encode(&job)?]).await?;
                 Ok(true)
             })
         })

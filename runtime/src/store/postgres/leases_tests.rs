@@ -83,6 +83,7 @@ fn a_stale_owners_write_after_a_takeover_changes_nothing() {
         input: "{}".into(),
         next_run: 100,
         created: 1,
+        last: None,
     };
     a.cron_add(&job, 10, 10).unwrap();
     // r1 stalls past its TTL; r2 takes the tenant and writes.

@@ -308,6 +308,7 @@ fn special_bytes_in_every_stored_string_round_trip_and_through_a_dump() {
             input: text.clone(),
             next_run: 1,
             created: 1,
+            last: None,
         };
         db.cron_add(&job, 100, 100).unwrap();
         assert_eq!(db.cron_list(&a, &job.skill).unwrap(), vec![job]);
@@ -451,6 +452,7 @@ fn a_dump_of_special_bytes_is_the_same_bytes_from_either_backend() {
                     input: value.clone(),
                     next_run: i as u64,
                     created: 1,
+                    last: None,
                 },
                 100,
                 100,
@@ -548,6 +550,7 @@ fn byte_ranges_and_unsigned_times_keep_redbs_order() {
         input: String::new(),
         next_run,
         created: 1,
+        last: None,
     };
     for (id, at) in [("never", u64::MAX), ("late", 1 << 63), ("soon", 5)] {
         db.cron_add(&job(id, at), 10, 10).unwrap();

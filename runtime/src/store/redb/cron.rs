@@ -16,7 +16,7 @@
 
 use super::RedbBackend;
 use crate::ids::TenantId;
-use crate::records::Job;
+use crate::records::{Job, LastRun};
 use crate::store::StoreError;
 use redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 
@@ -294,6 +294,32 @@ impl RedbBackend {
             let json = encode(&job)?;
             jobs.insert(id, json.as_str())?;
             due.insert((to, id), ())?;
+        }
+        txn.commit()?;
+        Ok(true)
+    }
+
+    /// Records `tenant`'s job `id`'s latest run; `false` when it is gone or
+    /// another tenant's.
+    pub(super) fn cron_record_run(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+        last: &LastRun,
+    ) -> Result<bool, StoreError> {
+        let txn = self.db.begin_write()?;
+        {
+            let mut jobs = txn.open_table(JOBS)?;
+            let job = match jobs.get(id)? {
+                Some(json) => Some(decode(id, json.value())?),
+                None => None,
+            };
+            let Some(mut job) = job.filter(|j| &j.tenant == tenant) else {
+                return Ok(false);
+            };
+            job.last = Some(last.clone());
+            let json = encode(&job)?;
+            jobs.insert(id, json.as_str())?;
         }
         txn.commit()?;
         Ok(true)
