@@ -23,9 +23,40 @@ use std::sync::Arc;
 pub const MAX_OUTBOX_PAGE: usize = 100;
 /// The most messages one page of the outbox reads, whatever it returns.
 pub const OUTBOX_SCAN: usize = 2_000;
-/// Past this many bytes of bodies and errors, a page of the outbox ends
-/// (its `next` goes on), as the memory list's do.
+/// Past this many bytes of bodies and errors as sent (scrubbed, escaped
+/// for JSON), a page of the outbox ends (its `next` goes on), as the
+/// memory list's do.
 pub const OUTBOX_PAGE_BYTES: usize = MAX_LIST_BYTES;
+/// Past this many bytes of bodies and errors read, a page of the outbox
+/// ends too, whatever it kept: a rare state costs no more to look for.
+pub const OUTBOX_SCAN_BYTES: usize = 4 * MAX_LIST_BYTES;
+
+/// The length of `text` as a JSON string's contents.
+fn json_len(text: &str) -> usize {
+    text.chars()
+        .map(|c| match c {
+            '"' | '\\' | '\n' | '\r' | '\t' | '\u{8}' | '\u{c}' => 2,
+            c if (c as u32) < 0x20 => 6,
+            c => c.len_utf8(),
+        })
+        .sum()
+}
+
+/// `text` cut to at most `max` bytes as a JSON string's contents, ending in
+/// `…` when cut.
+fn cut_to(text: &str, max: usize) -> String {
+    let mut len = 0;
+    let mut out = String::new();
+    for c in text.chars() {
+        len += json_len(c.encode_utf8(&mut [0; 4]));
+        if len > max {
+            out.push('…');
+            return out;
+        }
+        out.push(c);
+    }
+    out
+}
 
 /// A page of a tenant's outbox ([`crate::Runtime::outbox`]).
 #[derive(Debug)]
@@ -131,10 +162,12 @@ impl TenantData {
 
     /// A page of the tenant's outbox in id order: the messages after
     /// `after` in `state` (any state: `None`), at most `limit`, their
-    /// bodies and errors scrubbed. A page reads at most
-    /// [`OUTBOX_SCAN`] messages, so one in a rare state costs no more than
-    /// another: it may come back short, and `next` says where to go on
-    /// (`None`: the outbox ends here).
+    /// bodies and errors scrubbed. A page reads at most [`OUTBOX_SCAN`]
+    /// messages and [`OUTBOX_SCAN_BYTES`], and returns at most
+    /// [`OUTBOX_PAGE_BYTES`] (a message that would pass it starts the next
+    /// page; one that alone would is cut, ending in `…`), so
+    /// one in a rare state costs no more than another: it may come back
+    /// short, and `next` says where to go on (`None`: the outbox ends here).
     pub(crate) fn outbox(
         &self,
         tenant: &TenantId,
@@ -161,37 +194,53 @@ impl TenantData {
         if after.len() > crate::store::MAX_MESSAGE_ID_BYTES {
             return Err(Error::InvalidInput("after: not a message id".into()));
         }
-        let (mut messages, mut cursor, mut read, mut bytes) = (Vec::new(), after.to_string(), 0, 0);
+        let redactor = self.secrets.redactor(tenant);
+        let (mut messages, mut cursor) = (Vec::new(), after.to_string());
+        // Messages and bytes read; bytes of the page as it will be sent.
+        let (mut read, mut read_bytes, mut bytes) = (0, 0, 0);
         let next = loop {
             let want = limit.min(scan - read);
             let batch = self.db.outbox_list(tenant, &cursor, want)?;
             let end = batch.len() < want;
-            for m in batch {
+            let mut full = false;
+            for mut m in batch {
                 read += 1;
-                cursor.clone_from(&m.id);
+                read_bytes += m.body.len() + m.last_error.as_ref().map_or(0, String::len);
+                let before = std::mem::replace(&mut cursor, m.id.clone());
                 if state.is_none_or(|s| *s == m.state) {
-                    bytes += m.body.len() + m.last_error.as_ref().map_or(0, String::len);
-                    messages.push(m);
-                    if messages.len() == limit || bytes >= OUTBOX_PAGE_BYTES {
+                    // Scrubbed first: a redaction may be longer than what
+                    // it hides, and the budget is of what is sent.
+                    if let Some(r) = &redactor {
+                        m.body = r.redact(&m.body).text;
+                        m.last_error = m.last_error.as_deref().map(|e| r.redact(e).text);
+                    }
+                    let error = m.last_error.as_deref().map_or(0, json_len);
+                    let size = json_len(&m.body) + error;
+                    if bytes + size > OUTBOX_PAGE_BYTES && !messages.is_empty() {
+                        // It starts the next page.
+                        cursor = before;
+                        full = true;
                         break;
                     }
+                    if size > OUTBOX_PAGE_BYTES {
+                        m.body = cut_to(&m.body, OUTBOX_PAGE_BYTES.saturating_sub(error + 3));
+                    }
+                    bytes += json_len(&m.body) + error;
+                    messages.push(m);
+                    full = messages.len() == limit || bytes >= OUTBOX_PAGE_BYTES;
+                }
+                if full || read_bytes >= OUTBOX_SCAN_BYTES {
+                    break;
                 }
             }
             // A full page may be followed by an empty one: never by a lost one.
-            let full = messages.len() == limit || bytes >= OUTBOX_PAGE_BYTES;
-            if full || (!end && read >= scan) {
+            if full || read_bytes >= OUTBOX_SCAN_BYTES || (!end && read >= scan) {
                 break Some(cursor);
             }
             if end {
                 break None;
             }
         };
-        if let Some(r) = self.secrets.redactor(tenant) {
-            for m in &mut messages {
-                m.body = r.redact(&m.body).text;
-                m.last_error = m.last_error.as_deref().map(|e| r.redact(e).text);
-            }
-        }
         Ok(OutboxPage { messages, next })
     }
 
@@ -284,6 +333,35 @@ mod tests {
         assert_eq!((ids(&page), page.next.as_deref()), (vec![], Some("m5")));
         let page = data.outbox_scanning(&t, Some(&MessageState::Dead), "m5", 10, 100).unwrap();
         assert_eq!((ids(&page), page.next.as_deref()), (vec!["m6", "m9"], None));
+    }
+
+    #[test]
+    fn a_message_that_would_pass_the_page_budget_starts_the_next_page() {
+        let (_dir, rt, t) = outbox_fixture();
+        let big = "b".repeat(super::OUTBOX_PAGE_BYTES * 3 / 5);
+        for id in ["n1", "n2"] {
+            rt.db_for_tests().outbox_put(&message(&t, id, MessageState::Pending, &big)).unwrap();
+        }
+        let first = rt.outbox(&t, None, "m9", 10).unwrap();
+        assert_eq!((ids(&first), first.next.as_deref()), (vec!["n1"], Some("n1")));
+        let second = rt.outbox(&t, None, "n1", 10).unwrap();
+        assert_eq!(ids(&second), ["n2"]);
+        assert_eq!(second.messages[0].body.len(), big.len(), "whole, not cut");
+    }
+
+    #[test]
+    fn a_body_is_cut_to_a_json_length() {
+        assert_eq!(super::cut_to("abc", 3), "abc");
+        assert_eq!(super::cut_to("abcd", 3), "abc…");
+        assert_eq!(super::cut_to("a\u{1}b", 6), "a…");
+    }
+
+    #[test]
+    fn json_lengths_count_escapes() {
+        assert_eq!(super::json_len("abc"), 3);
+        assert_eq!(super::json_len("é"), 2);
+        assert_eq!(super::json_len("a\"b\\c\n"), 9);
+        assert_eq!(super::json_len("\u{1}"), 6);
     }
 
     #[test]

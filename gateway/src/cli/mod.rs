@@ -213,10 +213,15 @@ pub(crate) fn items<'a>(v: &'a Value, key: &str) -> &'a [Value] {
 }
 
 /// `text` safe to print to a terminal: control characters (escape
-/// sequences, carriage returns, newlines) and bidirectional overrides,
-/// which a tenant's skill may have stored, shown as `\u{…}`.
+/// sequences, carriage returns, newlines, C1), bidirectional controls,
+/// zero-width characters and line separators, which a tenant's skill may
+/// have stored, shown as `\u{…}`.
 pub(crate) fn terminal_safe(text: &str) -> String {
-    let hostile = |c: char| c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+    let hostile = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200b}'..='\u{200f}')
+            || matches!(c, '\u{061c}' | '\u{2028}' | '\u{2029}' | '\u{feff}')
+    };
     if !text.chars().any(hostile) {
         return text.to_string();
     }
@@ -273,6 +278,7 @@ mod tests {
         assert_eq!(terminal_safe("\u{1b}[2Jx"), "\\u{1b}[2Jx");
         assert_eq!(terminal_safe("ok\rforged"), "ok\\u{d}forged");
         assert_eq!(terminal_safe("a\u{202e}b"), "a\\u{202e}b");
+        assert_eq!(terminal_safe("a\u{200f}\u{9b}b"), "a\\u{200f}\\u{9b}b");
     }
 
     #[test]

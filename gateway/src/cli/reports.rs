@@ -228,7 +228,6 @@ pub(crate) async fn config(cmd: ConfigCommand) -> anyhow::Result<()> {
     for (key, value) in wasmclaw::config::dotted(&answer["config"]) {
         println!("{key} = {}", super::terminal_safe(&value));
     }
-    println!("# shared_digest = {}", cell(&answer["shared_digest"]));
     Ok(())
 }
 

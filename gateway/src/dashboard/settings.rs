@@ -31,7 +31,6 @@ pub(crate) struct Section {
 struct Settings {
     chrome: Chrome,
     sections: Vec<Section>,
-    shared_digest: String,
 }
 
 /// Settings whose values change from run to run.
@@ -66,7 +65,6 @@ pub(crate) async fn settings(State(gw): State<Gateway>, ui: Result<Ui, Reject>) 
         let page = Settings {
             chrome: Chrome::signed_in(&gw, &ui, "Settings", None, "/ui/settings"),
             sections: sections(wasmclaw::config::dotted(&answer["config"])),
-            shared_digest: answer["shared_digest"].as_str().unwrap_or_default().to_string(),
         };
         Ok::<_, Reject>(html(StatusCode::OK, &page))
     };

@@ -176,6 +176,12 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> ApiResult<Self> {
+        // Strict UTF-8: the decoder would turn bad bytes into U+FFFD and
+        // answer for a value nobody sent.
+        let query = parts.uri.query().unwrap_or("");
+        if percent_encoding::percent_decode_str(query).decode_utf8().is_err() {
+            return Err(ApiError::invalid("the query string is not UTF-8 once percent-decoded"));
+        }
         Ok(ApiQuery(axum::extract::Query::<T>::from_request_parts(parts, state).await?.0))
     }
 }

@@ -223,6 +223,8 @@ fn bad_requests_get_exact_4xx_errors_of_one_shape_and_never_5xx() {
         case("GET", "/v1/audit?skip=-1", 400, "invalid-input").bearer(admin),
         case("GET", "/v1/outbox?state=lost", 400, "invalid-input").bearer(member),
         case("GET", "/v1/outbox?limit=0", 400, "invalid-input").bearer(member),
+        case("GET", "/v1/outbox?after=%ff", 400, "invalid-input").bearer(member),
+        case("GET", "/v1/memory?prefix=%c0%80", 400, "invalid-input").bearer(member),
         case("GET", "/v1/outbox?limit=101", 400, "invalid-input").bearer(member),
         case("GET", format!("/v1/outbox?after={}", "x".repeat(129)), 400, "invalid-input").bearer(member),
         case("GET", "/v1/config", 403, "forbidden").bearer(admin),

@@ -43,6 +43,7 @@ mod lifecycle;
 mod migrate;
 mod ops;
 mod outbox;
+mod outbox_attacks;
 mod packages;
 mod roles;
 mod secrets;

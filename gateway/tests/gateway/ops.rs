@@ -290,8 +290,8 @@ fn the_operator_reads_the_effective_configuration_without_credentials() {
     assert_eq!(v["config"]["store"], "redb");
     // As configured (the harness's `--listen 127.0.0.1:0`), not as bound.
     assert_eq!(v["config"]["listen"], "127.0.0.1:0");
-    assert!(v["config"]["providers"]["llm"]["base_url"].as_str().unwrap().contains("region=eu"), "{v}");
-    assert_eq!(v["shared_digest"].as_str().map(str::len), Some(64), "{v}");
+    let base_url = v["config"]["providers"]["llm"]["base_url"].as_str().unwrap();
+    assert!(base_url.starts_with("https://***:***@llm.example.com/v1?"), "{v}");
     // Denied: a tenant's admin reads no gateway configuration.
     let t = tenant(&gw, "config-reader");
     gw.get("/v1/config", Some(&t.admin)).expect_error(403, "forbidden");

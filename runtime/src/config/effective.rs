@@ -68,17 +68,13 @@ fn hide_in_urls(v: &mut Value) {
     }
 }
 
-/// Whether a query parameter may carry a credential.
-fn secret_parameter(key: &str) -> bool {
-    let key = key.to_ascii_lowercase();
-    ["key", "token", "secret", "password", "sig", "auth", "credential"].iter().any(|w| key.contains(w))
-}
-
-/// `text` with a URL's user, password and secret parameters hidden; `None`
-/// when it is not a URL or holds none. A text that looks like a URL with
-/// user info but does not parse is hidden whole.
+/// `text` with a URL's user, password, query values and fragment hidden;
+/// `None` when it is not a URL or holds none of them. Anything the `url`
+/// crate reads as a URL counts, with or without `//` (`https:user:pw@host`
+/// is one to reqwest too); a text with a `:` and an `@` that does not
+/// parse is hidden whole.
 fn hide_credentials(text: &str) -> Option<String> {
-    if !text.contains("://") {
+    if !text.contains(':') {
         return None;
     }
     let Ok(mut url) = url::Url::parse(text) else {
@@ -91,14 +87,19 @@ fn hide_credentials(text: &str) -> Option<String> {
     if url.password().is_some() {
         changed |= url.set_password(Some(HIDDEN)).is_ok();
     }
-    if url.query_pairs().any(|(k, _)| secret_parameter(&k)) {
-        let pairs: Vec<(String, String)> = url
-            .query_pairs()
-            .map(|(k, v)| {
-                let v = if secret_parameter(&k) { HIDDEN.to_string() } else { v.into_owned() };
-                (k.into_owned(), v)
-            })
-            .collect();
+    if url.query().is_some_and(|q| !q.is_empty()) {
+        // Every value: a word list of secret names always misses one
+        // (`pwd`, `jwt`, `a=b;api_key=c`). A bare name may be a token.
+        let pairs: Vec<(String, String)> =
+            url.query_pairs()
+                .map(|(k, v)| {
+                    if v.is_empty() {
+                        (HIDDEN.into(), String::new())
+                    } else {
+                        (k.into_owned(), HIDDEN.into())
+                    }
+                })
+                .collect();
         url.query_pairs_mut().clear().extend_pairs(pairs);
         changed = true;
     }
@@ -140,8 +141,9 @@ mod tests {
         for secret in ["pa55word", "k3y", "t0ken", "fr4g", "hunter2", "user:", "admin:"] {
             assert!(!text.contains(secret), "{secret} shows in {text}");
         }
-        // What is not a credential stays.
-        assert!(text.contains("region=eu") && text.contains("https://llm.example.com/v1\""), "{text}");
+        // What is not a credential stays: the host, the path, a
+        // parameter's name.
+        assert!(text.contains("region=***") && text.contains("https://llm.example.com/v1\""), "{text}");
     }
 
     #[test]
@@ -165,9 +167,26 @@ mod tests {
     }
 
     #[test]
+    fn urls_without_slashes_and_any_parameter_are_hidden() {
+        for (url, secret) in [
+            ("https:nsuser:ns-pass@llm.example.com/v1", "ns-pass"),
+            ("https:/osuser:os-pass@llm.example.com/v1", "os-pass"),
+            ("https:\\\\bsuser:bs-pass@llm.example.com/v1", "bs-pass"),
+            ("https://llm.example.com/v1?pwd=pw-value", "pw-value"),
+            ("https://llm.example.com/v1?region=eu;api_key=semi-key", "semi-key"),
+            ("https://llm.example.com/v1?bare-token-value", "bare-token-value"),
+        ] {
+            let hidden = hide_credentials(url).unwrap_or_else(|| panic!("{url} kept"));
+            assert!(!hidden.contains(secret), "{url} → {hidden}");
+        }
+    }
+
+    #[test]
     fn a_url_that_does_not_parse_is_hidden_whole() {
         assert_eq!(hide_credentials("https://us er:pw@exa mple.com").as_deref(), Some(HIDDEN));
         assert_eq!(hide_credentials("not a url"), None);
-        assert_eq!(hide_credentials("https://example.com/x?q=1"), None);
+        assert_eq!(hide_credentials("https://example.com/x"), None);
+        assert_eq!(hide_credentials("localhost:8420"), None);
+        assert_eq!(hide_credentials("help@example.com"), None);
     }
 }
