@@ -34,6 +34,8 @@ use std::sync::Arc;
 use tokio::sync::Semaphore;
 
 mod api;
+
+pub use api::summary::{AgentUse, Counts, Files, TenantSummary, Used};
 mod calls;
 
 pub use crate::host::{Call, LOG_LINES_PER_MINUTE};

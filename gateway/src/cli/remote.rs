@@ -62,6 +62,14 @@ pub(crate) enum TenantCommand {
         #[command(flatten)]
         remote: Remote,
     },
+    /// Show what a tenant holds and its use of each quota (the admin key
+    /// names the tenant; a token of it may leave the id out).
+    Summary {
+        /// The tenant's id.
+        id: Option<String>,
+        #[command(flatten)]
+        remote: Remote,
+    },
     /// Suspend a tenant: its tokens are refused until it is resumed.
     Suspend {
         /// The tenant's id.
@@ -96,6 +104,12 @@ pub(crate) async fn tenant(cmd: TenantCommand) -> anyhow::Result<()> {
         TenantCommand::Show { id, remote } => {
             (remote.client()?.get(&["v1", "tenants", &tenant_id(id)?], &[]).await?, remote)
         }
+        TenantCommand::Summary { id: Some(id), remote } => {
+            (remote.client()?.get(&["v1", "tenants", &tenant_id(id)?, "summary"], &[]).await?, remote)
+        }
+        TenantCommand::Summary { id: None, remote } => {
+            (remote.client()?.get(&["v1", "summary"], &[]).await?, remote)
+        }
         TenantCommand::Suspend { id, remote } => {
             (remote.client()?.post(&["v1", "tenants", &tenant_id(id)?, "suspend"], &json!({})).await?, remote)
         }
@@ -113,9 +127,18 @@ pub(crate) async fn tenant(cmd: TenantCommand) -> anyhow::Result<()> {
     match cmd {
         TenantCommand::Delete { id, .. } => println!("deleted tenant {id}"),
         TenantCommand::List { .. } => print_tenants(items(&answer, "tenants")),
+        TenantCommand::Summary { .. } => print_summary(&answer),
         _ => print_tenants(std::slice::from_ref(&answer)),
     }
     Ok(())
+}
+
+/// A summary as `key = value` lines (`memory.bytes = 120`), a quota of 0
+/// meaning none.
+fn print_summary(summary: &Value) {
+    for (key, value) in wasmclaw::config::dotted(summary) {
+        println!("{key} = {}", super::terminal_safe(&value));
+    }
 }
 
 fn print_tenants(tenants: &[Value]) {

@@ -8,7 +8,8 @@
 //!   whose Origin and CSRF token are checked ([`extract::Posted`]).
 //! - `login`: sign-in (the API's own credential check, failures audited
 //!   and throttled per address) and sign-out.
-//! - `page`: what every page shares (the chrome, error pages, headers).
+//! - `page`: what every page shares (the chrome, error pages, headers);
+//!   `gauge`: a use against its quota, as an SVG bar.
 //! - `operator`, `tenant`, `settings`: the pages; `lists`: the read-only list pages
 //!   over their routes (`audit`: the audit pages' filters), `actions`: the
 //!   list pages' changes; `outbox`: the Messages page's state links.
@@ -23,6 +24,7 @@ mod actions;
 pub mod assets;
 mod audit;
 mod extract;
+mod gauge;
 mod lists;
 mod login;
 mod operator;

@@ -5,9 +5,10 @@
 //! handler.
 
 use super::extract::{Params, Posted, Ui, path_param, scoped};
+use super::gauge::{self, Gauge};
 use super::operator::when;
 use super::page::{Chrome, Reject, html, is_manager, reject, see_other};
-use crate::auth::{MANAGERS, MEMBERS, Scoped};
+use crate::auth::{MANAGERS, Scoped};
 use crate::routes::{ApiBytes, ApiJson, tokens};
 use crate::state::Gateway;
 use askama::Template;
@@ -37,35 +38,64 @@ struct Overview {
     chrome: Chrome,
     tenant: String,
     active: bool,
-    skills: usize,
-    agents: usize,
-    cron_jobs: usize,
+    skills: u64,
+    skills_disabled: u64,
+    agents: u64,
+    cron_jobs: u64,
+    channels: u64,
     tokens: Option<usize>,
+    gauges: Vec<Gauge>,
 }
 
-/// `GET /ui/t/{tenant}/`.
+/// The gauges of a summary (`GET …/summary`'s answer).
+fn gauges(v: &Value) -> Vec<Gauge> {
+    let n = |v: &Value| v.as_u64().unwrap_or(0);
+    let (m, f, a) = (&v["memory"], &v["files"], &v["agents_this_month"]);
+    let mut out = vec![
+        Gauge::new("Memory", n(&m["bytes"]), n(&m["max_bytes"]), gauge::bytes),
+        Gauge::new("Memory entries", n(&m["entries"]), n(&m["max_entries"]), gauge::count),
+    ];
+    if f["bytes"].is_u64() {
+        out.push(Gauge::new("Files", n(&f["bytes"]), n(&f["max_bytes"]), gauge::bytes));
+        out.push(Gauge::new("File entries", n(&f["entries"]), n(&f["max_entries"]), gauge::count));
+    } else {
+        out.push(Gauge::unknown("Files", "not counted since the gateway started (a call counts them)"));
+    }
+    out.push(Gauge::new("Model tokens this month", n(&a["tokens"]), n(&a["tokens_quota"]), gauge::count));
+    // Cost in thousandths, so the gauge keeps its integer arithmetic.
+    let milli = |v: &Value| (v.as_f64().unwrap_or(0.0).max(0.0) * 1000.0).round() as u64;
+    let cost = |m: u64| format!("{:.3}", m as f64 / 1000.0);
+    out.push(Gauge::new("Model cost this month", milli(&a["cost"]), milli(&a["cost_quota"]), cost));
+    out
+}
+
+/// `GET /ui/t/{tenant}/`: the tenant's summary route, as cards and gauges.
 pub(crate) async fn overview(State(gw): State<Gateway>, ui: Result<Ui, Reject>, params: Params) -> Response {
     let result = async {
         let ui = ui?;
         let s = scoped(&gw, &ui, &params)?;
-        s.allow(&gw, MEMBERS, "read the tenant's overview")?;
-        let rt = gw.runtime();
-        let tenant = rt.tenant(&s.tenant)?;
-        let tokens = if is_manager(&ui.principal) { Some(rt.tokens(&s.tenant)?.len()) } else { None };
+        let tenant = s.tenant.clone();
+        let axum::Json(v) = crate::routes::tenants::summary(State(gw.clone()), s).await?;
+        let tokens = if is_manager(&ui.principal) { Some(gw.runtime().tokens(&tenant)?.len()) } else { None };
+        let c = &v["counts"];
+        let n = |k: &str| c[k].as_u64().unwrap_or(0);
         let page = Overview {
             chrome: Chrome::signed_in(
                 &gw,
                 &ui,
                 "Tenant overview",
-                Some(&s.tenant),
-                &format!("/ui/t/{}/", s.tenant),
+                Some(&tenant),
+                &format!("/ui/t/{tenant}/"),
             ),
-            tenant: s.tenant.to_string(),
-            active: !tenant.suspended,
-            skills: rt.installed_skills(&s.tenant)?.len(),
-            agents: rt.agents(&s.tenant)?.len(),
-            cron_jobs: rt.cron_jobs(&s.tenant)?.len(),
+            tenant: tenant.to_string(),
+            active: v["status"] == "active",
+            skills: n("skills"),
+            skills_disabled: n("skills_disabled"),
+            agents: n("agents"),
+            cron_jobs: n("cron_jobs"),
+            channels: n("channels"),
             tokens,
+            gauges: gauges(&v),
         };
         Ok(html(StatusCode::OK, &page))
     };

@@ -47,6 +47,7 @@ fn handler(method: &str, path: &str) -> MethodRouter<Gateway> {
         ("POST", "/v1/tenants") => post(tenants::create),
         ("GET", "/v1/tenants") => get(tenants::list),
         ("GET", "/v1/tenants/{tenant}") => get(tenants::show),
+        ("GET", "/v1/tenants/{tenant}/summary") => get(tenants::summary),
         ("DELETE", "/v1/tenants/{tenant}") => delete(tenants::delete),
         ("POST", "/v1/tenants/{tenant}/suspend") => post(tenants::suspend),
         ("POST", "/v1/tenants/{tenant}/resume") => post(tenants::resume),

@@ -31,6 +31,12 @@ pub const ROUTES: &[Route] = &[
     r("POST", "/v1/tenants", OPERATOR, "Create a tenant."),
     r("GET", "/v1/tenants", OPERATOR, "List tenants."),
     r("GET", "/v1/tenants/{tenant}", OPERATOR, "Show a tenant."),
+    r(
+        "GET",
+        "/v1/tenants/{tenant}/summary",
+        MEMBERS,
+        "What the tenant holds and its use of each quota (memory, files, agents this month).",
+    ),
     r("DELETE", "/v1/tenants/{tenant}", OPERATOR, "Delete a tenant and everything it owns."),
     r("POST", "/v1/tenants/{tenant}/suspend", OPERATOR, "Suspend a tenant."),
     r("POST", "/v1/tenants/{tenant}/resume", OPERATOR, "Resume a tenant."),

@@ -1,7 +1,7 @@
 //! Operator routes: tenants. The `{tenant}` of the path is resolved by
 //! [`Scoped`] (a missing one is 404), then only the operator is admitted.
 
-use crate::auth::{Caller, OPERATOR, Scoped};
+use crate::auth::{Caller, MEMBERS, OPERATOR, Scoped};
 use crate::error::{ApiError, ApiResult};
 use crate::routes::ApiJson;
 use crate::state::Gateway;
@@ -37,6 +37,18 @@ pub(crate) async fn list(State(gw): State<Gateway>, caller: Caller) -> ApiResult
 pub(crate) async fn show(State(gw): State<Gateway>, scoped: Scoped) -> ApiResult<Json<Value>> {
     scoped.allow(&gw, OPERATOR, "read tenants")?;
     Ok(Json(json!(gw.runtime().tenant(&scoped.tenant)?)))
+}
+
+/// `GET …/summary`: what the tenant holds and its use of each quota.
+pub(crate) async fn summary(State(gw): State<Gateway>, scoped: Scoped) -> ApiResult<Json<Value>> {
+    scoped.allow(&gw, MEMBERS, "read the tenant's summary")?;
+    let rt = gw.runtime().clone();
+    let tenant = scoped.tenant.clone();
+    // A few store reads: off the async workers, as the other blocking reads.
+    let summary = tokio::task::spawn_blocking(move || rt.tenant_summary(&tenant))
+        .await
+        .map_err(|e| ApiError::from(wasmclaw::Error::Internal(format!("summary task: {e}"))))??;
+    Ok(Json(json!(summary)))
 }
 
 pub(crate) async fn delete(State(gw): State<Gateway>, scoped: Scoped) -> ApiResult<Json<Value>> {

@@ -77,6 +77,7 @@ fn a_token_on_another_tenants_path_gets_404_and_nothing_changes() {
         ("DELETE", format!("/cron/{job}"), Body::None),
         ("GET", "/contacts".into(), Body::None),
         ("GET", "/outbox".into(), Body::None),
+        ("GET", "/summary".into(), Body::None),
         ("GET", "/outbox?state=pending".into(), Body::None),
         (
             "PUT",

@@ -48,3 +48,4 @@ mod packages;
 mod roles;
 mod secrets;
 mod slow_clients;
+mod summary;

@@ -26,6 +26,8 @@ fn documented_routes() -> Vec<(&'static str, String)> {
         ("post", "/v1/tenants".into()),
         ("get", "/v1/tenants".into()),
         ("get", "/v1/tenants/{}".into()),
+        ("get", "/v1/tenants/{}/summary".into()),
+        ("get", "/v1/summary".into()),
         ("delete", "/v1/tenants/{}".into()),
         ("post", "/v1/tenants/{}/suspend".into()),
         ("post", "/v1/tenants/{}/resume".into()),

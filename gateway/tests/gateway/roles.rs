@@ -83,6 +83,7 @@ fn reads_are_allowed_by_role_exactly_as_documented() {
         ("/cron", MEMBERS, "jobs"),
         ("/contacts", MEMBERS, "contacts"),
         ("/outbox", MEMBERS, "messages"),
+        ("/summary", MEMBERS, ""),
         ("/usage", MEMBERS, "usage"),
         ("/audit", MANAGERS, "events"),
     ];

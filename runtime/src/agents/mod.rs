@@ -10,7 +10,7 @@
 mod turn;
 
 pub(crate) use turn::Tools;
-pub use turn::{AgentReply, ToolReport};
+pub use turn::{AgentReply, MonthSpend, ToolReport};
 
 use crate::clock::SharedClock;
 use crate::config::{QuotaConfig, RateCard, RuntimeConfig};
@@ -186,6 +186,11 @@ impl AgentService {
         let mut v = serde_json::to_value(&session).map_err(|e| Error::Internal(format!("a session: {e}")))?;
         self.secrets.scrub_json(tenant, &mut v);
         serde_json::from_value(v).map_err(|e| Error::Internal(format!("a session: {e}")))
+    }
+
+    /// `tenant`'s quota of agent use.
+    pub(crate) fn quota(&self, tenant: &TenantId) -> crate::config::Quota {
+        *self.quotas.of(tenant.as_str())
     }
 
     /// `tenant`'s model usage from the day of `since` (seconds since the

@@ -78,6 +78,15 @@ fn month_of(secs: u64) -> String {
     day
 }
 
+/// A tenant's model use this month ([`AgentService::month_spend`]).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct MonthSpend {
+    /// Model tokens, input plus output.
+    pub tokens: u64,
+    /// Their cost by the rate card, tool calls' fuel included.
+    pub cost: f64,
+}
+
 impl AgentService {
     /// Takes `peer`'s message to an agent of `tenant` and returns the
     /// answer, running the skills it asks for through `runner`.
@@ -203,6 +212,23 @@ impl AgentService {
         }
     }
 
+    /// `tenant`'s model tokens and their cost this calendar month (UTC), as
+    /// its quota counts them: tokens, and the tool calls' fuel.
+    pub(crate) fn month_spend(&self, tenant: &TenantId) -> Result<MonthSpend, Error> {
+        let rows = self.db.llm_usage(tenant, &month_of(self.clock.now()))?;
+        let card = &self.card;
+        Ok(MonthSpend {
+            tokens: rows.iter().map(|r| r.usage.input_tokens + r.usage.output_tokens).sum(),
+            cost: rows
+                .iter()
+                .map(|r| {
+                    card.token_cost(&r.model, r.usage.input_tokens, r.usage.output_tokens)
+                        + card.cost(0, r.usage.tool_fuel, 0)
+                })
+                .sum(),
+        })
+    }
+
     /// Refuses the message, with an audit line, when the tenant is over its
     /// message rate or its month's tokens or cost.
     fn check_quota(&self, actor: &str, tenant: &TenantId, agent: &str) -> Result<(), Error> {
@@ -220,24 +246,13 @@ impl AgentService {
         if quota.tokens_per_month == 0 && quota.cost_per_month <= 0.0 {
             return Ok(());
         }
-        let month = month_of(self.clock.now());
-        let rows = self.db.llm_usage(tenant, &month)?;
-        let tokens: u64 = rows.iter().map(|r| r.usage.input_tokens + r.usage.output_tokens).sum();
+        let MonthSpend { tokens, cost } = self.month_spend(tenant)?;
         if quota.tokens_per_month > 0 && tokens >= quota.tokens_per_month {
             return refuse(format!(
                 "used {tokens} of its {} model tokens this month",
                 quota.tokens_per_month
             ));
         }
-        let card = &self.card;
-        // The same cost the usage rows show: tokens, and the tool calls' fuel.
-        let cost: f64 = rows
-            .iter()
-            .map(|r| {
-                card.token_cost(&r.model, r.usage.input_tokens, r.usage.output_tokens)
-                    + card.cost(0, r.usage.tool_fuel, 0)
-            })
-            .sum();
         if quota.cost_per_month > 0.0 && cost >= quota.cost_per_month {
             return refuse(format!(
                 "spent {cost:.4} of its {} model budget this month",

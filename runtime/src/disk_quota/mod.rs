@@ -90,6 +90,13 @@ impl DiskUsage {
         (s.bytes, s.files)
     }
 
+    /// `(bytes, entries)` once the tenant's directory has been walked
+    /// (its first call that needed the count); `None` before.
+    pub fn counted(&self) -> Option<(u64, u64)> {
+        let s = self.state();
+        s.measured.map(|_| (s.bytes, s.files))
+    }
+
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
         lock(&self.state)
     }

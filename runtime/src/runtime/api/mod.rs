@@ -2,11 +2,13 @@
 //! owns it ([`crate::services`], and the feature folders' services); the
 //! runtime itself holds no state of theirs. Here: the audit trail,
 //! credentials, trust, metering, secrets, tenants and backups; the skills
-//! and a tenant's data in [`skills`], agents and channels in [`agents`].
+//! and a tenant's data in [`skills`], agents and channels in [`agents`], a
+//! tenant's summary in [`summary`].
 
 mod agents;
 mod cluster;
 mod skills;
+pub(crate) mod summary;
 
 use super::Runtime;
 use crate::auth::Principal;
