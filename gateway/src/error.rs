@@ -17,12 +17,15 @@ pub struct ApiError {
     message: String,
     /// `Retry-After` of a 503, seconds (1 unless set).
     retry_after: Option<u64>,
+    /// Permission changes a refused upgrade carries, structured
+    /// (`error.changes`), for a client to show before it accepts them.
+    changes: Option<Vec<wasmclaw::permissions::PermissionChange>>,
 }
 
 impl ApiError {
     /// An error with this status, code and message.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into(), retry_after: None }
+        ApiError { status, code, message: message.into(), retry_after: None, changes: None }
     }
 
     /// The `Retry-After` a 503 carries, in seconds (at least 1).
@@ -77,6 +80,11 @@ impl From<Error> for ApiError {
             }
             Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::Conflict(_) => StatusCode::CONFLICT,
+            Error::PermissionsWiden { changes, .. } => {
+                let mut answer = Self::new(StatusCode::CONFLICT, e.kind(), e.to_string());
+                answer.changes = Some(changes.clone());
+                return answer;
+            }
             Error::Busy(_) | Error::QuotaExceeded(_) => StatusCode::TOO_MANY_REQUESTS,
             Error::Provider(_) => StatusCode::BAD_GATEWAY,
             Error::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -157,7 +165,10 @@ impl From<PathRejection> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({ "error": { "code": self.code, "message": self.message } });
+        let mut body = serde_json::json!({ "error": { "code": self.code, "message": self.message } });
+        if let Some(changes) = self.changes {
+            body["error"]["changes"] = serde_json::json!(changes);
+        }
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
             // Retryable: the store comes back (a restart) or frees a connection.
             let after = self.retry_after.unwrap_or(1).to_string();

@@ -71,7 +71,12 @@ pub fn document() -> Value {
                 "description": "An admin key (wca_…) or a tenant token (wct_<tenant>_<id>_<secret>)." } },
             "schemas": { "Error": { "type": "object", "required": ["error"], "properties": { "error": {
                 "type": "object", "required": ["code", "message"],
-                "properties": { "code": { "type": "string" }, "message": { "type": "string" } } } } } }
+                "properties": { "code": { "type": "string" }, "message": { "type": "string" },
+                    "changes": { "type": "array", "description": "A refused upgrade's permission changes (409 conflict).",
+                        "items": { "type": "object", "required": ["permission", "from", "to", "widens"],
+                            "properties": { "permission": { "type": "string" },
+                                "from": { "type": ["string", "null"] }, "to": { "type": ["string", "null"] },
+                                "widens": { "type": "boolean" } } } } } } } } }
         }
     })
 }

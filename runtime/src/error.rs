@@ -76,6 +76,16 @@ pub enum Error {
     /// The request conflicts with what exists (a duplicate id or name).
     #[error("conflict: {0}")]
     Conflict(String),
+    /// An upgrade widens the skill's permissions and the caller did not
+    /// accept it: a [`Error::Conflict`] that carries every permission
+    /// change, for the caller to show and confirm.
+    #[error("conflict: {message}")]
+    PermissionsWiden {
+        /// What the conflict says.
+        message: String,
+        /// Every change from the installed version (wider and narrower).
+        changes: Vec<crate::permissions::PermissionChange>,
+    },
     /// No credential, or one that is unknown, revoked, expired or malformed.
     #[error("unauthorized: {0}")]
     Unauthorized(String),
@@ -188,7 +198,7 @@ impl Error {
             Error::Config(_) => "config",
             Error::Internal(_) => "internal",
             Error::NotFound(_) => "not-found",
-            Error::Conflict(_) => "conflict",
+            Error::Conflict(_) | Error::PermissionsWiden { .. } => "conflict",
             Error::Unauthorized(_) => "unauthorized",
             Error::Forbidden(_) => "forbidden",
             Error::Suspended(_) => "suspended",
@@ -221,7 +231,7 @@ impl Error {
             Error::Io { .. } => 14,
             Error::Config(_) => 15,
             Error::NotFound(_) => 16,
-            Error::Conflict(_) => 17,
+            Error::Conflict(_) | Error::PermissionsWiden { .. } => 17,
             Error::Unauthorized(_) => 18,
             Error::Forbidden(_) => 19,
             Error::Suspended(_) => 20,
@@ -291,6 +301,9 @@ mod tests {
         kinds.dedup();
         assert_eq!(codes.len(), all.len());
         assert_eq!(kinds.len(), all.len());
+        // A refused widening is a conflict, with its changes.
+        let widen = Error::PermissionsWiden { message: "x".into(), changes: Vec::new() };
+        assert_eq!((widen.exit_code(), widen.kind()), (17, "conflict"));
     }
 
     #[test]

@@ -46,6 +46,9 @@ pub struct InstallOptions {
     pub accept_permissions: bool,
     /// Accept a version lower than (or equal to) the installed one.
     pub allow_downgrade: bool,
+    /// Check only: make every decision of an install (trust, imports,
+    /// version, permission changes) and write nothing.
+    pub dry_run: bool,
 }
 
 /// What an install did.
@@ -59,6 +62,8 @@ pub struct InstallOutcome {
     pub changes: Vec<PermissionChange>,
     /// Warnings: permissions declared but not imported.
     pub warnings: Vec<String>,
+    /// Whether it was a dry run (nothing was written).
+    pub dry_run: bool,
 }
 
 /// A verified install request, before the upgrade checks.

@@ -97,12 +97,15 @@ pub(crate) fn check(
     }
     let wider: Vec<String> = changes.iter().filter(|c| c.widens).map(ToString::to_string).collect();
     if !wider.is_empty() && !accept.wider {
-        return Err(Error::Conflict(format!(
-            "skill {name}: upgrading {} -> {} widens its permissions: {}; pass --accept-permissions to accept",
-            old.version,
-            new.version,
-            wider.join("; ")
-        )));
+        return Err(Error::PermissionsWiden {
+            message: format!(
+                "skill {name}: upgrading {} -> {} widens its permissions: {}; pass --accept-permissions to accept",
+                old.version,
+                new.version,
+                wider.join("; ")
+            ),
+            changes: changes.to_vec(),
+        });
     }
     Ok(())
 }

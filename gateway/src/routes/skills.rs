@@ -33,6 +33,11 @@ pub(crate) struct Install {
     accept_permissions: bool,
     #[serde(default)]
     allow_downgrade: bool,
+    /// Decide everything and write nothing: 200 with what would be
+    /// installed and the permission changes, or the refusal a real install
+    /// would get.
+    #[serde(default)]
+    dry_run: bool,
 }
 
 fn base64_field(name: &str, value: &str) -> ApiResult<Vec<u8>> {
@@ -66,11 +71,17 @@ pub(crate) async fn install(
         guest: body.guest,
         accept_permissions: body.accept_permissions,
         allow_downgrade: body.allow_downgrade,
+        dry_run: body.dry_run,
     };
     let runtime = gw.runtime();
     let outcome = runtime.install_skill(&scoped.actor(), &scoped.tenant, source, options).await?;
-    let status = if outcome.replaced.is_some() { StatusCode::OK } else { StatusCode::CREATED };
+    let status =
+        if outcome.replaced.is_some() || outcome.dry_run { StatusCode::OK } else { StatusCode::CREATED };
     let mut v = listed(runtime, &outcome.skill)?;
+    if outcome.dry_run {
+        v["dry_run"] = json!(true);
+        v["decision"] = json!(if outcome.replaced.is_some() { "upgrade" } else { "install" });
+    }
     v["replaced"] = json!(outcome.replaced);
     v["changes"] = json!(outcome.changes);
     v["warnings"] = json!(outcome.warnings);

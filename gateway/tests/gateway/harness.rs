@@ -641,7 +641,8 @@ impl Resp {
 }
 
 /// Checks that `text` is `{"error":{"code":C,"message":M}}` (no other
-/// keys), with `code` if given and a non-empty message; returns the message.
+/// keys but a conflict's `changes`), with `code` if given and a non-empty
+/// message; returns the message.
 #[track_caller]
 pub fn assert_error_shape(what: &str, status: u16, text: &str, code: Option<&str>) -> String {
     let (got, message) = error_shape(text).unwrap_or_else(|e| panic!("{what} → {status}: {e}: {text:?}"));
@@ -660,10 +661,12 @@ pub fn error_shape(text: &str) -> Result<(String, String), String> {
         return Err("the error body has keys besides `error`".into());
     }
     let err = obj.get("error").and_then(Value::as_object).ok_or("no `error` object")?;
-    if err.len() != 2 {
+    let code = err.get("code").and_then(Value::as_str).ok_or("no `code` string")?;
+    // The one extra key: a refused upgrade's permission changes.
+    let extra = usize::from(code == "conflict" && err.get("changes").is_some_and(Value::is_array));
+    if err.len() != 2 + extra {
         return Err("`error` has keys besides `code` and `message`".into());
     }
-    let code = err.get("code").and_then(Value::as_str).ok_or("no `code` string")?;
     let message = err.get("message").and_then(Value::as_str).ok_or("no `message` string")?;
     if message.is_empty() {
         return Err("an empty message".into());

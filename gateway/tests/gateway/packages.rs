@@ -114,6 +114,50 @@ fn an_upgrade_shows_its_permission_changes_and_needs_acceptance_to_widen() {
 }
 
 #[test]
+fn a_dry_run_decides_everything_and_changes_nothing_and_a_refused_widening_is_structured() {
+    let gw = shared();
+    let t = tenant(gw, "pk-dry");
+    let dry = |skill: &str, accept: bool| {
+        let mut body = install_body(skill, false);
+        body["dry_run"] = json!(true);
+        body["accept_permissions"] = json!(accept);
+        body
+    };
+    // A first install, dry: 200, nothing installed, nothing to invoke.
+    let v = gw.post(&t.path("/skills"), Some(&t.admin), dry("greeter-v1", false)).expect(200);
+    assert_eq!((v["dry_run"].as_bool(), v["decision"].as_str()), (Some(true), Some("install")), "{v}");
+    assert_eq!(gw.get(&t.path("/skills"), Some(&t.admin)).expect(200)["skills"], json!([]));
+    gw.post(&t.path("/skills"), Some(&t.admin), install_body("greeter-v1", false)).expect(201);
+
+    // An upgrade that widens, dry: refused as a real one is, with every
+    // change structured in the error.
+    let r = gw.post(&t.path("/skills"), Some(&t.admin), dry("greeter-v2", false));
+    r.expect_error(409, "conflict");
+    let changes = r.json()["error"]["changes"].clone();
+    let listed: Vec<(&str, bool)> = changes
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["permission"].as_str().unwrap(), c["widens"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(listed, [("import", true), ("http", true)], "{changes}");
+    // The real install's 409 carries them too.
+    let r = gw.post(&t.path("/skills"), Some(&t.admin), install_body("greeter-v2", false));
+    assert_eq!(r.json()["error"]["changes"], changes);
+    // Accepted, dry: the decision and the changes, and still version 1.
+    let v = gw.post(&t.path("/skills"), Some(&t.admin), dry("greeter-v2", true)).expect(200);
+    assert_eq!((v["decision"].as_str(), v["replaced"].as_str()), (Some("upgrade"), Some("1.0.0")), "{v}");
+    assert_eq!(v["changes"], changes);
+    assert_eq!(output(gw, &t.member, "greeter", &json!({}))["version"], 1);
+    // Denied: a member may not check an install either.
+    gw.post(&t.path("/skills"), Some(&t.member), dry("greeter-v2", true)).expect_error(403, "forbidden");
+    // The audit log says it was a check.
+    let events = audit_events(gw, &t.id);
+    assert!(has_event(&events, "skill.check", Some("ok")), "{events:?}");
+    assert!(!has_event(&events, "skill.upgrade", Some("ok")), "{events:?}");
+}
+
+#[test]
 fn removing_a_publishers_trust_disables_its_skills_until_it_is_restored() {
     let mut gw = Gateway::start();
     let t = tenant(&gw, "acme");
@@ -249,6 +293,9 @@ fn keys_pack_verify_inspect_and_install_through_the_cli() {
     gw.cli(&["trust", "add", "pk-cli-publisher", &public], &admin, None).ok();
     let listed = gw.cli(&["trust", "list", "--json"], &admin, None).json();
     assert!(listed["keys"].as_array().unwrap().iter().any(|k| k["key"] == public.as_str()), "{listed}");
+    let dry = gw.cli(&["skill", "install", pkg_s, "--tenant", &t.id, "--dry-run"], &admin, None);
+    assert!(dry.ok().contains("dry run, nothing changed: would install greeter 2.0.0"), "{}", dry.stdout);
+    assert_eq!(gw.get(&t.path("/skills"), Some(&t.admin)).expect(200)["skills"], serde_json::json!([]));
     let installed = gw.cli(&["skill", "install", pkg_s, "--tenant", &t.id], &admin, None);
     assert!(installed.ok().contains("installed greeter 2.0.0"), "{}", installed.stdout);
     let again = gw.cli(&["skill", "install", pkg_s, "--tenant", &t.id], &admin, None);

@@ -129,7 +129,11 @@ impl SkillService {
         crate::tenants::existing(&self.db, tenant)?;
         let mut target = String::from("-");
         let mut action = "skill.install";
+        let dry_run = options.dry_run;
         let result = self.try_install(tenant, source, options, &mut target, &mut action).await;
+        // A dry run changes nothing; its record says so.
+        let (action, target) =
+            if dry_run { ("skill.check", format!("{target} (dry run)")) } else { (action, target) };
         match &result {
             Ok(o) => {
                 let what = match &o.replaced {
@@ -204,6 +208,10 @@ impl SkillService {
             upgrade::check(old, &record, &changes, accept)?;
             record.installed = self.clock.now();
         }
+        if options.dry_run {
+            let replaced = existing.map(|s| s.version);
+            return Ok(InstallOutcome { replaced, skill: record, changes, warnings, dry_run: true });
+        }
         let expected = existing.as_ref().map(|s| s.digest.as_str());
         if !self.db.skill_put(tenant, &record, &candidate.component, expected)? {
             return Err(Error::Conflict(format!(
@@ -213,7 +221,13 @@ impl SkillService {
         }
         self.bind(&skill, tenant, record.guest)?;
         self.shared.put(share, &skill);
-        Ok(InstallOutcome { replaced: existing.map(|s| s.version), skill: record, changes, warnings })
+        Ok(InstallOutcome {
+            replaced: existing.map(|s| s.version),
+            skill: record,
+            changes,
+            warnings,
+            dry_run: false,
+        })
     }
 
     /// Checks where the bytes come from: a package's signature and the

@@ -12,24 +12,41 @@ use std::path::PathBuf;
 use wasmclaw::Error;
 use wasmclaw::package;
 
+/// What `skill install` accepts beyond a plain install.
+#[derive(clap::Args, Debug)]
+pub(crate) struct InstallFlags {
+    /// Let the tenant's guest tokens list and invoke it.
+    #[arg(long)]
+    guest: bool,
+    /// Accept an upgrade that widens the skill's permissions.
+    #[arg(long)]
+    accept_permissions: bool,
+    /// Accept a version lower than, or equal to, the installed one.
+    #[arg(long)]
+    allow_downgrade: bool,
+    /// Check only: print what would be installed and the permission
+    /// changes, or the refusal, and change nothing.
+    #[arg(long)]
+    dry_run: bool,
+}
+
 /// `skill install`: `file` (a package, or a component with its manifest)
 /// installed for `tenant`, or upgraded over its installed namesake.
 pub(super) async fn install(
     file: PathBuf,
     tenant: String,
     manifest: Option<PathBuf>,
-    guest: bool,
-    accept_permissions: bool,
-    allow_downgrade: bool,
+    flags: InstallFlags,
     remote: Remote,
 ) -> anyhow::Result<()> {
     let tenant = tenant_id(&tenant)?;
     let bytes = read_file(&file, "the skill")?;
     let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
     let mut body = json!({
-        "guest": guest,
-        "accept_permissions": accept_permissions,
-        "allow_downgrade": allow_downgrade,
+        "guest": flags.guest,
+        "accept_permissions": flags.accept_permissions,
+        "allow_downgrade": flags.allow_downgrade,
+        "dry_run": flags.dry_run,
     });
     if package::is_package(&bytes) {
         if manifest.is_some() {
@@ -74,9 +91,15 @@ pub(super) async fn remove(name: String, tenant: String, remote: Remote) -> anyh
 }
 
 fn print_install(answer: &Value) {
+    let dry = answer["dry_run"] == true;
+    let (upgraded, installed) = if dry {
+        ("dry run, nothing changed: would upgrade", "dry run, nothing changed: would install")
+    } else {
+        ("upgraded", "installed")
+    };
     match answer["replaced"].as_str() {
-        Some(from) => println!("upgraded {} {from} -> {}", cell(&answer["name"]), cell(&answer["version"])),
-        None => println!("installed {} {}", cell(&answer["name"]), cell(&answer["version"])),
+        Some(from) => println!("{upgraded} {} {from} -> {}", cell(&answer["name"]), cell(&answer["version"])),
+        None => println!("{installed} {} {}", cell(&answer["name"]), cell(&answer["version"])),
     }
     for c in items(answer, "changes") {
         let line = match (c["from"].as_str(), c["to"].as_str()) {

@@ -76,15 +76,8 @@ pub(crate) enum SkillCommand {
         /// NAME.wasm, if any); a package carries its own.
         #[arg(long, value_name = "FILE")]
         manifest: Option<PathBuf>,
-        /// Let the tenant's guest tokens list and invoke it.
-        #[arg(long)]
-        guest: bool,
-        /// Accept an upgrade that widens the skill's permissions.
-        #[arg(long)]
-        accept_permissions: bool,
-        /// Accept a version lower than, or equal to, the installed one.
-        #[arg(long)]
-        allow_downgrade: bool,
+        #[command(flatten)]
+        flags: installed::InstallFlags,
         #[command(flatten)]
         remote: Remote,
     },
@@ -119,17 +112,8 @@ pub(crate) async fn skill(cmd: SkillCommand) -> anyhow::Result<()> {
         SkillCommand::Inspect { file, manifest, json, common } => {
             package::inspect(&file, manifest, json, &common)
         }
-        SkillCommand::Install {
-            file,
-            tenant,
-            manifest,
-            guest,
-            accept_permissions,
-            allow_downgrade,
-            remote,
-        } => {
-            installed::install(file, tenant, manifest, guest, accept_permissions, allow_downgrade, remote)
-                .await
+        SkillCommand::Install { file, tenant, manifest, flags, remote } => {
+            installed::install(file, tenant, manifest, flags, remote).await
         }
         SkillCommand::List { tenant, remote } => installed::list(tenant, remote).await,
         SkillCommand::Remove { name, tenant, remote } => installed::remove(name, tenant, remote).await,
