@@ -49,3 +49,4 @@ mod roles;
 mod secrets;
 mod slow_clients;
 mod summary;
+mod summary_attacks;
