@@ -68,6 +68,11 @@ impl ApiError {
     pub fn message(&self) -> &str {
         &self.message
     }
+
+    /// The permission changes of a refused upgrade.
+    pub fn changes(&self) -> Option<&[wasmclaw::permissions::PermissionChange]> {
+        self.changes.as_deref()
+    }
 }
 
 impl From<Error> for ApiError {

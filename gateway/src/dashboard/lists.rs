@@ -243,6 +243,8 @@ pub(crate) struct Extras {
     pub secret_form: Option<(String, Option<String>)>,
     /// The Messages page's state links and next page.
     pub outbox: Option<OutboxView>,
+    /// Whether the Skills page shows its upload form (an admin's).
+    pub install_form: bool,
 }
 
 /// One cell.
@@ -285,10 +287,11 @@ struct ListPage {
     remove_base: Option<String>,
     secret_form: Option<(String, Option<String>)>,
     outbox: Option<OutboxView>,
+    install_form: bool,
 }
 
 fn render(ui: &Ui, list: &List, heading: String, answer: &Value, chrome: Chrome, extras: Extras) -> Response {
-    let Extras { filters, secret_form, outbox } = extras;
+    let Extras { filters, secret_form, outbox, install_form } = extras;
     let mut items = answer[list.array].as_array().cloned().unwrap_or_default();
     if filters.is_some() {
         // The audit log, the latest first (as its pages go back).
@@ -327,6 +330,7 @@ fn render(ui: &Ui, list: &List, heading: String, answer: &Value, chrome: Chrome,
         filters,
         secret_form,
         outbox,
+        install_form,
     };
     if ui.htmx { html(status, &page.as_content()) } else { html(status, &page) }
 }
@@ -400,7 +404,12 @@ pub(crate) async fn tenant_page(
         format!("{} of {tenant}", list.title),
         &answer,
         chrome,
-        Extras { filters, secret_form, outbox },
+        Extras {
+            filters,
+            secret_form,
+            outbox,
+            install_form: list.path == "skills" && super::page::is_manager(&ui.principal),
+        },
     ))
 }
 

@@ -12,7 +12,9 @@
 //!   `gauge`: a use against its quota, as an SVG bar.
 //! - `operator`, `tenant`, `settings`: the pages; `lists`: the read-only list pages
 //!   over their routes (`audit`: the audit pages' filters), `actions`: the
-//!   list pages' changes; `outbox`: the Messages page's state links.
+//!   list pages' changes; `outbox`: the Messages page's state links;
+//!   `install`: a skill's upload, its decision and permission diff, and
+//!   its confirmation.
 //! - [`assets`]: the vendored scripts and the stylesheet, hashed names.
 //!
 //! The browser boundary: every `/ui` answer carries a strict CSP (no
@@ -25,6 +27,7 @@ pub mod assets;
 mod audit;
 mod extract;
 mod gauge;
+mod install;
 mod lists;
 mod login;
 mod operator;
@@ -62,6 +65,8 @@ pub struct Dashboard {
     brand: page::Brand,
     /// The host names `Host` may carry (lower case, no port).
     hosts: Vec<String>,
+    /// Skill uploads waiting for their confirmation.
+    pending: install::PendingInstalls,
 }
 
 impl Dashboard {
@@ -86,6 +91,7 @@ impl Dashboard {
             throttle: login::Throttle::default(),
             brand: page::Brand::load(&config.brand),
             hosts,
+            pending: Default::default(),
             config: config.clone(),
         }
     }
@@ -174,6 +180,11 @@ pub(crate) fn router() -> Router<Gateway> {
         .route("/ui/t/{tenant}/", get(tenant::overview))
         .route("/ui/t/{tenant}/tokens", get(tenant::tokens).post(tenant::mint))
         .route("/ui/t/{tenant}/secrets", post(actions::set_secret))
+        .route(
+            "/ui/t/{tenant}/skills/install",
+            post(install::upload).layer(axum::extract::DefaultBodyLimit::max(install::MAX_UPLOAD_BODY)),
+        )
+        .route("/ui/t/{tenant}/skills/confirm", post(install::confirm))
         .route("/ui/t/{tenant}/tokens/{id}/rotate", post(tenant::rotate))
         .route("/ui/t/{tenant}/tokens/{id}/revoke", post(tenant::revoke))
 }

@@ -40,6 +40,21 @@ pub(crate) struct Install {
     dry_run: bool,
 }
 
+impl Install {
+    /// The install of a signed package (base64), as the dashboard sends it.
+    pub(crate) fn package(package: String, guest: bool, accept_permissions: bool, dry_run: bool) -> Install {
+        Install {
+            package: Some(package),
+            component: None,
+            manifest: None,
+            guest,
+            accept_permissions,
+            allow_downgrade: false,
+            dry_run,
+        }
+    }
+}
+
 fn base64_field(name: &str, value: &str) -> ApiResult<Vec<u8>> {
     base64::engine::general_purpose::STANDARD
         .decode(value.as_bytes())

@@ -271,3 +271,71 @@ fn hostile_stored_text_renders_as_text() {
     assert_eq!(failures(&b), Vec::<String>::new());
     assert!(!super::overflows(&b));
 }
+
+#[test]
+fn a_skill_upgrade_shows_its_diff_and_is_confirmed() {
+    if !available() {
+        return;
+    }
+    let (gw, admin, _member) = gateway_with_tenant();
+    let dir = tempfile::tempdir().unwrap();
+    let file = |name: &str| {
+        let path = dir.path().join(format!("{name}.wcpkg"));
+        std::fs::write(&path, wasmclaw_tests::package(name)).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let version = || {
+        let v = gw.get("/v1/tenants/acme/skills", Some(ADMIN_KEY)).expect(200);
+        v["skills"].as_array().unwrap().first().map(|s| s["version"].as_str().unwrap().to_string())
+    };
+    let b = Browser::open(DESKTOP);
+    sign_in(&b, &gw, &admin);
+    b.goto(&gw.url("/ui/t/acme/skills"));
+
+    // A first install: checked, shown, nothing installed until confirmed.
+    b.type_into(&b.el("#skill-package"), &file("greeter-v1"));
+    b.submit("form[action$='/skills/install'] button");
+    assert_eq!(b.text("h1"), "Install greeter 1.0.0?");
+    assert!(b.find("#accept").is_none(), "nothing wider to accept");
+    assert_eq!(version(), None, "not before the confirmation");
+    assert_eq!(super::axe_violations(&b), Vec::<String>::new());
+    b.submit("form[action$='/skills/confirm'] button");
+    assert!(b.url().ends_with("/ui/t/acme/skills"), "{}", b.url());
+    assert_eq!(version().as_deref(), Some("1.0.0"));
+
+    // The upgrade: its two wider permissions, marked in words and colour.
+    b.type_into(&b.el("#skill-package"), &file("greeter-v2"));
+    b.submit("form[action$='/skills/install'] button");
+    assert_eq!(b.text("h1"), "Upgrade greeter 1.0.0 to 2.0.0?");
+    let wider = b.exec(
+        "return [...document.querySelectorAll('tr.widens')].map(r => r.innerText.replace(/\\s+/g, ' ').trim());",
+        json!([]),
+    );
+    let wider: Vec<&str> = wider.as_array().unwrap().iter().map(|r| r.as_str().unwrap()).collect();
+    assert_eq!(wider.len(), 2, "{wider:?}");
+    assert!(
+        wider[0].contains("import")
+            && wider[0].contains("wasmclaw:skill/http")
+            && wider[0].ends_with("wider")
+    );
+    assert!(wider[1].contains("https://greetings.example:443"), "{wider:?}");
+    assert_eq!(super::axe_violations(&b), Vec::<String>::new());
+
+    // Confirmed without the box (the browser's `required` taken away): the
+    // server refuses, shows it again, and nothing changes.
+    b.exec("document.getElementById('accept').removeAttribute('required'); return true;", json!([]));
+    b.submit("form[action$='/skills/confirm'] button");
+    assert_eq!(b.text("h1"), "Upgrade greeter 1.0.0 to 2.0.0?");
+    assert!(b.text("#accept-error").contains("tick the box"), "{}", b.text("main"));
+    assert_eq!(version().as_deref(), Some("1.0.0"));
+    b.logs(); // the 400 of the refused confirmation
+
+    // Ticked and confirmed: upgraded, and it says so in the audit log.
+    b.click(&b.el("#accept"));
+    b.submit("form[action$='/skills/confirm'] button");
+    assert!(b.url().ends_with("/ui/t/acme/skills"), "{}", b.url());
+    assert_eq!(version().as_deref(), Some("2.0.0"));
+    let events = crate::harness::audit_events(&gw, "acme");
+    assert!(crate::harness::has_event(&events, "skill.upgrade", Some("ok (2 wider permissions accepted)")));
+    assert_eq!(failures(&b), Vec::<String>::new());
+}

@@ -1,0 +1,112 @@
+//! The skill upload of the Skills page over plain HTTP: what a hostile
+//! client can send that the page would not.
+
+use super::boundary::{client, form_secrets, login, origin, post_form};
+use super::gateway_with_tenant;
+use crate::harness::{ADMIN_KEY, Gateway};
+use reqwest::blocking::Response;
+
+const BOUNDARY: &str = "x-wasmclaw-test-boundary";
+
+/// A multipart body of `(name, value)` text fields and an optional package.
+fn multipart(fields: &[(&str, &str)], package: Option<&[u8]>) -> Vec<u8> {
+    let mut body = Vec::new();
+    for (name, value) in fields {
+        body.extend(
+            format!("--{BOUNDARY}\r\ncontent-disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n")
+                .bytes(),
+        );
+    }
+    if let Some(bytes) = package {
+        body.extend(
+            format!(
+                "--{BOUNDARY}\r\ncontent-disposition: form-data; name=\"package\"; filename=\"p.wcpkg\"\r\n\
+                 content-type: application/octet-stream\r\n\r\n"
+            )
+            .bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend(b"\r\n");
+    }
+    body.extend(format!("--{BOUNDARY}--\r\n").bytes());
+    body
+}
+
+fn upload(gw: &Gateway, cookie: &str, body: Vec<u8>, with_origin: bool) -> Response {
+    let mut rb = client()
+        .post(gw.url("/ui/t/acme/skills/install"))
+        .header("cookie", format!("__Host-wasmclaw-session={cookie}"))
+        .header("content-type", format!("multipart/form-data; boundary={BOUNDARY}"))
+        .body(body);
+    if with_origin {
+        rb = rb.header("origin", origin(gw));
+    }
+    rb.send().unwrap()
+}
+
+fn installed(gw: &Gateway) -> usize {
+    gw.get("/v1/tenants/acme/skills", Some(ADMIN_KEY)).expect(200)["skills"].as_array().unwrap().len()
+}
+
+/// The `pending` field of a confirm page.
+fn pending_of(html: &str) -> String {
+    html.split("name=\"pending\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string()
+}
+
+#[test]
+fn an_upload_needs_its_sessions_token_and_origin_and_is_confirmed_by_its_session_only() {
+    let (gw, admin, member) = gateway_with_tenant();
+    let cookie = login(&gw, &admin);
+    let (csrf, _) = form_secrets(&gw, "/ui/t/acme/skills", &cookie);
+    let package = wasmclaw_tests::package("greeter-v1");
+
+    // Denied: a wrong token, no Origin, a member, a form that is not an
+    // upload, a field the form has not, an empty package.
+    let status = |r: Response| r.status().as_u16();
+    assert_eq!(status(upload(&gw, &cookie, multipart(&[("csrf", "0")], Some(&package)), true)), 403);
+    assert_eq!(status(upload(&gw, &cookie, multipart(&[("csrf", &csrf)], Some(&package)), false)), 403);
+    let member_cookie = login(&gw, &member);
+    let (member_csrf, _) = form_secrets(&gw, "/ui/t/acme/skills", &member_cookie);
+    let r = upload(&gw, &member_cookie, multipart(&[("csrf", &member_csrf)], Some(&package)), true);
+    assert_eq!(status(r), 403);
+    let r = post_form(
+        &gw,
+        "/ui/t/acme/skills/install",
+        &cookie,
+        &format!("csrf={csrf}"),
+        &[("origin", &origin(&gw))],
+    );
+    assert_eq!(status(r), 400);
+    let r = upload(&gw, &cookie, multipart(&[("csrf", &csrf), ("colour", "red")], Some(&package)), true);
+    assert_eq!(status(r), 400);
+    assert_eq!(status(upload(&gw, &cookie, multipart(&[("csrf", &csrf)], None), true)), 400);
+    assert_eq!(installed(&gw), 0);
+
+    // Too large: 413 naming the limit, whatever the token.
+    let huge = vec![0u8; 33 * 1024 * 1024];
+    let r = upload(&gw, &cookie, multipart(&[("csrf", &csrf)], Some(&huge)), true);
+    assert_eq!(r.status().as_u16(), 413);
+
+    // Allowed: the decision page, holding the upload for this session.
+    let r = upload(&gw, &cookie, multipart(&[("csrf", &csrf)], Some(&package)), true);
+    assert_eq!(r.status().as_u16(), 200);
+    let page = r.text().unwrap();
+    assert!(page.contains("Install greeter 1.0.0?"), "{page}");
+    let pending = pending_of(&page);
+    assert_eq!(installed(&gw), 0, "nothing before the confirmation");
+
+    // Another session (the same admin, signed in again) cannot confirm it.
+    let other = login(&gw, &admin);
+    let (other_csrf, _) = form_secrets(&gw, "/ui/t/acme/skills", &other);
+    let body = format!("csrf={other_csrf}&pending={pending}");
+    let r = post_form(&gw, "/ui/t/acme/skills/confirm", &other, &body, &[("origin", &origin(&gw))]);
+    assert_eq!(r.status().as_u16(), 400);
+    assert_eq!(installed(&gw), 0);
+    // Its own session does, once.
+    let body = format!("csrf={csrf}&pending={pending}");
+    let r = post_form(&gw, "/ui/t/acme/skills/confirm", &cookie, &body, &[("origin", &origin(&gw))]);
+    assert_eq!(r.status().as_u16(), 303);
+    assert_eq!(installed(&gw), 1);
+    let r = post_form(&gw, "/ui/t/acme/skills/confirm", &cookie, &body, &[("origin", &origin(&gw))]);
+    assert_eq!(r.status().as_u16(), 400, "a confirmation is used once");
+}
