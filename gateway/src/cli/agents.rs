@@ -3,7 +3,7 @@
 //! "Agents").
 
 use super::remote::{Remote, tenant_id};
-use super::{cell, items, print_json, print_table, read_file};
+use super::{cell, items, print_json, print_table, read_file, time_cell};
 use clap::Subcommand;
 use serde_json::{Value, json};
 use std::path::PathBuf;
@@ -73,6 +73,21 @@ pub(crate) enum AgentCommand {
         tenant: String,
         /// The agent's name.
         name: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// List an agent's sessions: each peer, its turns and last change.
+    Sessions {
+        /// The tenant.
+        tenant: String,
+        /// The agent's name.
+        name: String,
+        /// The page after this peer (the `next` a page printed).
+        #[arg(long, value_name = "PEER")]
+        after: Option<String>,
+        /// At most this many sessions (1 to 100; default 50).
+        #[arg(long, value_name = "N")]
+        limit: Option<u64>,
         #[command(flatten)]
         remote: Remote,
     },
@@ -177,6 +192,29 @@ pub(crate) async fn agent(cmd: AgentCommand) -> anyhow::Result<()> {
                 print_json(&answer);
             } else {
                 println!("removed agent {name}");
+            }
+        }
+        AgentCommand::Sessions { tenant, name, after, limit, remote } => {
+            let mut query = Vec::new();
+            if let Some(after) = after {
+                query.push(("after", after));
+            }
+            if let Some(limit) = limit {
+                query.push(("limit", limit.to_string()));
+            }
+            let path = ["v1", "tenants", &tenant_id(&tenant)?, "agents", &name, "sessions"];
+            let answer = remote.client()?.get(&path, &query).await?;
+            if remote.json {
+                print_json(&answer);
+            } else {
+                let rows: Vec<Vec<String>> = items(&answer, "sessions")
+                    .iter()
+                    .map(|s| vec![cell(&s["peer"]), cell(&s["turns"]), time_cell(&s["updated"])])
+                    .collect();
+                print_table(&["PEER", "TURNS", "UPDATED"], &rows);
+                if let Some(next) = answer["next"].as_str() {
+                    eprintln!("more: --after {next}");
+                }
             }
         }
         AgentCommand::Say { tenant, name, peer, text, remote } => {

@@ -87,6 +87,30 @@ fn peer_param(params: &RawPathParams) -> ApiResult<UserId> {
     Ok(UserId::parse(&param(params, "peer")?).map_err(wasmclaw::Error::from)?)
 }
 
+/// The query of `GET …/agents/{name}/sessions`.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SessionsQuery {
+    /// The page after this peer (a page's `next`).
+    #[serde(default)]
+    after: String,
+    /// At most this many sessions (default 50).
+    limit: Option<usize>,
+}
+
+/// `GET …/agents/{name}/sessions`: a page of the agent's sessions by peer.
+pub(crate) async fn sessions(
+    State(gw): State<Gateway>,
+    scoped: Scoped,
+    params: RawPathParams,
+    crate::routes::ApiQuery(q): crate::routes::ApiQuery<SessionsQuery>,
+) -> ApiResult<Json<Value>> {
+    scoped.allow(&gw, MEMBERS, "read sessions")?;
+    let name = param(&params, "name")?;
+    let page = gw.runtime().agent_sessions(&scoped.tenant, &name, &q.after, q.limit.unwrap_or(50))?;
+    Ok(Json(json!(page)))
+}
+
 pub(crate) async fn session(
     State(gw): State<Gateway>,
     scoped: Scoped,

@@ -67,6 +67,7 @@ fn handler(method: &str, path: &str) -> MethodRouter<Gateway> {
         ("PUT", "/v1/tenants/{tenant}/agents/{name}") => put(agents::replace),
         ("DELETE", "/v1/tenants/{tenant}/agents/{name}") => delete(agents::remove),
         ("POST", "/v1/tenants/{tenant}/agents/{name}/messages") => post(agents::message),
+        ("GET", "/v1/tenants/{tenant}/agents/{name}/sessions") => get(agents::sessions),
         ("GET", "/v1/tenants/{tenant}/agents/{name}/sessions/{peer}") => get(agents::session),
         ("DELETE", "/v1/tenants/{tenant}/agents/{name}/sessions/{peer}") => delete(agents::forget),
         ("POST", "/v1/tenants/{tenant}/channels") => post(channels::add),

@@ -61,6 +61,12 @@ pub const ROUTES: &[Route] = &[
         MEMBERS,
         "Send a peer's message to an agent; returns its reply.",
     ),
+    r(
+        "GET",
+        "/v1/tenants/{tenant}/agents/{name}/sessions",
+        MEMBERS,
+        "A page of the agent's sessions by peer (`?after=PEER&limit=N`).",
+    ),
     r("GET", "/v1/tenants/{tenant}/agents/{name}/sessions/{peer}", MEMBERS, "A peer's session history."),
     r("DELETE", "/v1/tenants/{tenant}/agents/{name}/sessions/{peer}", MEMBERS, "Forget a peer's session."),
     r("POST", "/v1/tenants/{tenant}/channels", MANAGERS, "Add an inbound channel (webhook or telegram)."),

@@ -103,6 +103,36 @@ fn agents_are_managed_talked_to_metered_and_kept_to_their_tenant() {
         gw.delete(&format!("/v1/agents/{name}/sessions/bob"), Some(&a.member)).expect(200);
         gw.get(&format!("/v1/agents/{name}/sessions/bob"), Some(&a.member)).expect(200);
     }
+    // The sessions, listed by peer: alice's (bob's was forgotten).
+    for name in ["helper", "claude"] {
+        let list = gw.get(&format!("/v1/agents/{name}/sessions"), Some(&a.member)).expect(200);
+        let peers: Vec<&str> =
+            list["sessions"].as_array().unwrap().iter().map(|s| s["peer"].as_str().unwrap()).collect();
+        assert_eq!(peers, ["alice"], "{list}");
+        assert!(list["sessions"][0]["turns"].as_u64().unwrap() >= 2, "{list}");
+        assert_eq!(list["next"], Value::Null);
+    }
+    gw.post("/v1/agents/helper/messages", Some(&a.member), json!({"peer": "carl", "text": "note x"}))
+        .expect(200);
+    let page = gw.get("/v1/agents/helper/sessions?limit=1", Some(&a.member)).expect(200);
+    assert_eq!((page["sessions"][0]["peer"].as_str(), page["next"].as_str()), (Some("alice"), Some("alice")));
+    let rest = gw.get("/v1/agents/helper/sessions?after=alice", Some(&a.member)).expect(200);
+    assert_eq!(rest["sessions"][0]["peer"], "carl", "{rest}");
+    // Denied: a guest, another tenant, bad bounds, a missing agent.
+    gw.get("/v1/agents/helper/sessions", Some(&a.guest)).expect_error(403, "forbidden");
+    gw.get("/v1/tenants/agents-a/agents/helper/sessions", Some(&b.admin)).expect_error(404, "not-found");
+    gw.get("/v1/agents/helper/sessions", Some(&b.member)).expect_error(404, "not-found");
+    gw.get("/v1/agents/helper/sessions?limit=0", Some(&a.member)).expect_error(400, "invalid-input");
+    gw.get("/v1/agents/helper/sessions?limit=101", Some(&a.member)).expect_error(400, "invalid-input");
+    gw.get("/v1/agents/nope/sessions", Some(&a.member)).expect_error(404, "not-found");
+    let cli = gw.cli(
+        &["agent", "sessions", "agents-a", "helper"],
+        &[("WASMCLAW_ADMIN_KEY", crate::harness::ADMIN_KEY)],
+        None,
+    );
+    let text = cli.ok();
+    assert!(text.starts_with("PEER") && text.contains("alice") && text.contains("carl"), "{text}");
+
     // Bad input is a 4xx with the error shape.
     let msg = |body: Value| gw.post("/v1/agents/helper/messages", Some(&a.member), body);
     msg(json!({"peer": "../x", "text": "hi"})).expect_error(400, "invalid-input");

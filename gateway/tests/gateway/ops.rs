@@ -57,6 +57,7 @@ fn documented_routes() -> Vec<(&'static str, String)> {
         ("put", "/agents/{}"),
         ("delete", "/agents/{}"),
         ("post", "/agents/{}/messages"),
+        ("get", "/agents/{}/sessions"),
         ("get", "/agents/{}/sessions/{}"),
         ("delete", "/agents/{}/sessions/{}"),
         ("post", "/channels"),

@@ -56,6 +56,29 @@ type SessionKey = (TenantId, String, UserId);
 /// one lock per live session (turns of one session run one at a time), the
 /// per-tenant message rate, and the providers' client. Turns run their
 /// tools through [`Tools`] (the runtime).
+/// The most sessions one page lists.
+pub const MAX_SESSION_PAGE: usize = 100;
+
+/// One session as a list shows it: whose, how long, when it last changed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SessionSummary {
+    /// The peer (the user within the tenant).
+    pub peer: String,
+    /// Its turns.
+    pub turns: usize,
+    /// When it last changed, seconds since the Unix epoch.
+    pub updated: u64,
+}
+
+/// A page of an agent's sessions ([`crate::Runtime::agent_sessions`]).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SessionPage {
+    /// The sessions, by peer.
+    pub sessions: Vec<SessionSummary>,
+    /// The peer to ask for the next page after; `None` at the end.
+    pub next: Option<String>,
+}
+
 pub(crate) struct AgentService {
     db: Arc<Db>,
     clock: SharedClock,
@@ -186,6 +209,36 @@ impl AgentService {
         let mut v = serde_json::to_value(&session).map_err(|e| Error::Internal(format!("a session: {e}")))?;
         self.secrets.scrub_json(tenant, &mut v);
         serde_json::from_value(v).map_err(|e| Error::Internal(format!("a session: {e}")))
+    }
+
+    /// A page of an agent's sessions: the peers after `after` (in order), at
+    /// most `limit`, each with its turns and last change; `next` is the
+    /// last peer of a full page.
+    pub(crate) fn sessions(
+        &self,
+        tenant: &TenantId,
+        agent: &str,
+        after: &str,
+        limit: usize,
+    ) -> Result<SessionPage, Error> {
+        self.agent(tenant, agent)?;
+        if limit == 0 || limit > MAX_SESSION_PAGE {
+            return Err(Error::InvalidInput(format!("limit: 1 to {MAX_SESSION_PAGE}")));
+        }
+        if after.len() > 256 {
+            return Err(Error::InvalidInput("after: not a peer".into()));
+        }
+        let rows = self.db.sessions(tenant, agent, after, limit)?;
+        let next = (rows.len() == limit).then(|| rows.last().map(|(p, _)| p.as_str().to_string())).flatten();
+        let sessions = rows
+            .into_iter()
+            .map(|(peer, s)| SessionSummary {
+                peer: peer.as_str().to_string(),
+                turns: s.turns.len(),
+                updated: s.updated,
+            })
+            .collect();
+        Ok(SessionPage { sessions, next })
     }
 
     /// `tenant`'s quota of agent use.

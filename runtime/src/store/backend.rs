@@ -52,6 +52,9 @@ macro_rules! with_operations {
     fn agent_remove(&self, tenant: &TenantId, name: &str) -> Result<bool, StoreError>;
     /// The session of `peer` with an agent, if it has one.
     fn session(&self, tenant: &TenantId, agent: &str, peer: &UserId) -> Result<Option<Session>, StoreError>;
+    /// Up to `limit` sessions of an agent whose peer comes after `after`
+    /// (bytewise; `""`: from the first), in peer order.
+    fn sessions(&self, tenant: &TenantId, agent: &str, after: &str, limit: usize) -> Result<Vec<(UserId, Session)>, StoreError>;
     /// Stores a session and adds a turn's model usage, in one durable
     /// transaction (a turn is saved whole or not at all). Refused (nothing
     /// written) if the agent was removed meanwhile.

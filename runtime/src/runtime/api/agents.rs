@@ -38,6 +38,17 @@ impl Runtime {
         self.inner.agents.agent_remove(actor, tenant, name)
     }
 
+    /// A page of an agent's sessions: peers after `after`, at most `limit`.
+    pub fn agent_sessions(
+        &self,
+        tenant: &TenantId,
+        agent: &str,
+        after: &str,
+        limit: usize,
+    ) -> Result<crate::agents::SessionPage, Error> {
+        self.inner.agents.sessions(tenant, agent, after, limit)
+    }
+
     /// The history of `peer`'s session with an agent (empty when it has
     /// none), scrubbed of the tenant's secrets.
     pub fn session(&self, tenant: &TenantId, agent: &str, peer: &UserId) -> Result<Session, Error> {

@@ -15,6 +15,32 @@ fn peer(p: &str) -> UserId {
 }
 
 super::contract! {
+    fn sessions_are_listed_per_agent_in_peer_order_and_paged(db: &Db) {
+        let (a, ab) = (t("a"), t("ab"));
+        for (tenant, name) in [(&a, "helper"), (&a, "helper2"), (&ab, "helper")] {
+            assert!(db.agent_put(tenant, &agent(name), true).unwrap());
+        }
+        let s = |n: u64| Session { turns: vec![Turn::User { text: "hi".into() }], updated: n };
+        for (i, p) in ["carol", "alice", "bob"].iter().enumerate() {
+            assert!(db.session_save(&a, "helper", &peer(p), &s(i as u64), &[]).unwrap());
+        }
+        // Another agent whose name the first's is a prefix of, and another
+        // tenant whose id the first's is: neither is listed.
+        assert!(db.session_save(&a, "helper2", &peer("dave"), &s(9), &[]).unwrap());
+        assert!(db.session_save(&ab, "helper", &peer("eve"), &s(9), &[]).unwrap());
+        let peers = |after: &str, n| {
+            db.sessions(&a, "helper", after, n).unwrap().into_iter().map(|(p, _)| p.as_str().to_string()).collect::<Vec<_>>()
+        };
+        assert_eq!(peers("", 10), ["alice", "bob", "carol"]);
+        assert_eq!(peers("", 2), ["alice", "bob"]);
+        assert_eq!(peers("bob", 10), ["carol"]);
+        assert!(peers("carol", 10).is_empty());
+        assert!(peers("\u{10ffff}", 10).is_empty());
+        assert_eq!(db.sessions(&a, "helper", "", 10).unwrap()[0].1, s(1));
+        assert!(db.sessions(&a, "nobody", "", 10).unwrap().is_empty());
+        assert!(db.sessions(&a, "helper", "", 0).unwrap().is_empty());
+    }
+
     fn sessions_are_per_tenant_agent_and_peer_and_go_with_their_agent(db: &Db) {
         let (a, ab) = (t("a"), t("ab"));
         assert!(db.agent_put(&a, &agent("helper"), true).unwrap());

@@ -130,6 +130,47 @@ impl PgBackend {
         })
     }
 
+    /// Up to `limit` sessions of an agent whose peer comes after `after`,
+    /// in peer order.
+    pub fn sessions(
+        &self,
+        tenant: &TenantId,
+        agent: &str,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<(UserId, Session)>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut prefix = key(&[agent]);
+        prefix.push(0);
+        let upper = prefix_upper(&prefix).unwrap_or_default();
+        let (tenant, start) = (tenant.to_string(), key(&[agent, after]));
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.with_client(move |c| {
+            Box::pin(async move {
+                let stmt = c
+                    .prepare_cached(
+                        "SELECT key, session FROM sessions WHERE tenant = $1 AND key > $2 AND key < $3 \
+                         ORDER BY key LIMIT $4",
+                    )
+                    .await?;
+                let rows = c.query(&stmt, &[&tenant, &start, &upper, &limit]).await?;
+                rows.iter()
+                    .map(|r| {
+                        let k: &[u8] = r.get(0);
+                        let peer =
+                            k.strip_prefix(prefix.as_slice()).and_then(|p| std::str::from_utf8(p).ok());
+                        let peer = peer
+                            .and_then(|p| UserId::parse(p).ok())
+                            .ok_or_else(|| StoreError::Backend("a session's peer is not a user id".into()))?;
+                        Ok((peer, decode("session", r.get(1))?))
+                    })
+                    .collect()
+            })
+        })
+    }
+
     /// Stores a session and adds a turn's model usage, in one durable
     /// transaction (a turn is saved whole or not at all). Refused (nothing
     /// written) if the agent was removed meanwhile.

@@ -115,6 +115,39 @@ impl RedbBackend {
         v.map(|v| decode("session", v.value())).transpose()
     }
 
+    /// Up to `limit` sessions of an agent whose peer comes after `after`,
+    /// in peer order.
+    pub(super) fn sessions(
+        &self,
+        tenant: &TenantId,
+        agent: &str,
+        after: &str,
+        limit: usize,
+    ) -> Result<Vec<(UserId, Session)>, StoreError> {
+        let mut out = Vec::new();
+        if limit == 0 {
+            return Ok(out);
+        }
+        let mut prefix = key(&[tenant.as_str(), agent]);
+        prefix.push(0);
+        // Peers are never empty: excluding `tenant \0 agent \0` loses none.
+        let start = key(&[tenant.as_str(), agent, after]);
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(SESSIONS)?;
+        let range = (std::ops::Bound::Excluded(start.as_slice()), std::ops::Bound::Unbounded);
+        for item in table.range::<&[u8]>(range)? {
+            let (k, v) = item?;
+            let Some(peer) = k.value().strip_prefix(prefix.as_slice()) else { break };
+            let peer = std::str::from_utf8(peer).ok().and_then(|p| UserId::parse(p).ok());
+            let peer = peer.ok_or_else(|| StoreError::Backend("a session's peer is not a user id".into()))?;
+            out.push((peer, decode("session", v.value())?));
+            if out.len() >= limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
     /// Stores a session and adds a turn's model usage, in one durable
     /// transaction (a turn is saved whole or not at all). Refused (nothing
     /// written) if the agent was removed meanwhile.
