@@ -52,10 +52,6 @@ pub struct ModelUsage {
 /// (tenant, agent, peer).
 type SessionKey = (TenantId, String, UserId);
 
-/// The agents service: the tenants' agents and sessions in the database,
-/// one lock per live session (turns of one session run one at a time), the
-/// per-tenant message rate, and the providers' client. Turns run their
-/// tools through [`Tools`] (the runtime).
 /// The most sessions one page lists.
 pub const MAX_SESSION_PAGE: usize = 100;
 
@@ -79,6 +75,10 @@ pub struct SessionPage {
     pub next: Option<String>,
 }
 
+/// The agents service: the tenants' agents and sessions in the database,
+/// one lock per live session (turns of one session run one at a time), the
+/// per-tenant message rate, and the providers' client. Turns run their
+/// tools through [`Tools`] (the runtime).
 pub(crate) struct AgentService {
     db: Arc<Db>,
     clock: SharedClock,

@@ -78,7 +78,7 @@ fn month_of(secs: u64) -> String {
     day
 }
 
-/// A tenant's model use this month ([`AgentService::month_spend`]).
+/// A tenant's model use this month, as its quota counts it.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct MonthSpend {
     /// Model tokens, input plus output.
