@@ -38,7 +38,7 @@ pub enum SkillSource {
 }
 
 /// How to install.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct InstallOptions {
     /// Let the tenant's guest tokens list and invoke it.
     pub guest: bool,
@@ -49,6 +49,9 @@ pub struct InstallOptions {
     /// Check only: make every decision of an install (trust, imports,
     /// version, permission changes) and write nothing.
     pub dry_run: bool,
+    /// Install only if the permission changes are exactly these (what a
+    /// dry run showed): a compare-and-set against what is installed now.
+    pub expect_changes: Option<Vec<crate::permissions::PermissionChange>>,
 }
 
 /// What an install did.

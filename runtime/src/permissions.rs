@@ -280,7 +280,8 @@ fn limit_diff(out: &mut Vec<PermissionChange>, what: &str, old: Option<u64>, new
 }
 
 /// One difference between two versions' permissions.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PermissionChange {
     /// `import`, `http`, `secret`, `messaging`, `cron`, `cron.max_jobs`,
     /// `limits.fuel`, …

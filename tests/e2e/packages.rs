@@ -229,10 +229,10 @@ async fn an_upgrade_that_widens_permissions_needs_acceptance() {
 async fn a_downgrade_needs_allow_downgrade_and_the_same_bytes_are_no_upgrade() {
     let (_d, rt) = setup();
     let accept = InstallOptions { accept_permissions: true, ..Default::default() };
-    install(&rt, package("greeter-v2"), accept).await.unwrap();
+    install(&rt, package("greeter-v2"), accept.clone()).await.unwrap();
     let before = state(&rt);
 
-    let r = install(&rt, package("greeter-v2"), accept).await;
+    let r = install(&rt, package("greeter-v2"), accept.clone()).await;
     refused(&rt, &before, r, "conflict", &["installed already, with these exact bytes"], "skill.upgrade");
 
     let r = install(&rt, package("greeter-v1"), accept).await;

@@ -10,6 +10,7 @@
 use super::extract::{Params, Posted, Ui, scoped};
 use super::page::{Chrome, Reject, html, reject, see_other, visible};
 use super::session::{random_hex, same};
+use crate::auth::MANAGERS;
 use crate::routes::{ApiJson, skills};
 use crate::state::Gateway;
 use askama::Template;
@@ -46,22 +47,26 @@ struct Pending {
     at: Instant,
 }
 
-/// The uploads waiting for confirmation: one per session, bounded in bytes.
+/// The uploads waiting for confirmation: one per session and one per
+/// tenant, bounded in bytes. When the bound is reached the oldest upload
+/// gives way, whoever's it is: no tenant can keep the others from
+/// uploading by holding uploads (at most it makes one re-upload).
 #[derive(Default)]
 pub(crate) struct PendingInstalls {
     by_id: Mutex<HashMap<String, Pending>>,
 }
 
 impl PendingInstalls {
-    /// Holds `p` under a new id, dropping its session's previous upload and
-    /// every expired one; `None` when the bytes held would pass the bound
-    /// or the OS has no randomness to give.
+    /// Holds `p` under a new id, dropping its session's and its tenant's
+    /// previous upload, every expired one, and the oldest ones while the
+    /// bytes held would pass the bound; `None` when the OS has no
+    /// randomness to give.
     fn hold(&self, p: Pending) -> Option<String> {
         let mut map = self.by_id.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        map.retain(|_, q| q.owner != p.owner && q.at.elapsed() < PENDING_FOR);
-        let held: usize = map.values().map(|q| q.package.len()).sum();
-        if held + p.package.len() > PENDING_BYTES {
-            return None;
+        map.retain(|_, q| q.owner != p.owner && q.tenant != p.tenant && q.at.elapsed() < PENDING_FOR);
+        while map.values().map(|q| q.package.len()).sum::<usize>() + p.package.len() > PENDING_BYTES {
+            let Some(oldest) = map.iter().min_by_key(|(_, q)| q.at).map(|(id, _)| id.clone()) else { break };
+            map.remove(&oldest);
         }
         let id = random_hex(16)?;
         map.insert(id.clone(), p);
@@ -76,6 +81,15 @@ impl PendingInstalls {
             .is_some_and(|p| &p.owner == owner && &p.tenant == tenant && p.at.elapsed() < PENDING_FOR);
         if ok { map.remove(id) } else { None }
     }
+}
+
+/// The OS had no randomness to give for an upload's id.
+fn no_randomness() -> Reject {
+    Reject::Api(crate::error::ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+        "the gateway cannot draw a random id just now; try again",
+    ))
 }
 
 /// A permission change as the confirm page shows it.
@@ -118,14 +132,26 @@ fn changes(v: &Value) -> Vec<Change> {
         .unwrap_or_default()
 }
 
-/// The upload's form fields.
+/// The upload's form fields (its CSRF token checked).
 struct Upload {
-    csrf: String,
     package: Vec<u8>,
     guest: bool,
 }
 
-async fn read_upload(mut form: Multipart) -> Result<Upload, Reject> {
+/// Reads what is left of a refused upload without keeping any of it, so
+/// the client, still sending, reads the refusal instead of a closed
+/// connection (the body's limit bounds it).
+async fn drain(form: &mut Multipart) {
+    while let Ok(Some(mut field)) = form.next_field().await {
+        while let Ok(Some(_)) = field.chunk().await {}
+    }
+}
+
+/// Reads the upload, refusing it before a byte of the package is held
+/// unless the session's CSRF token came first (as the page's form sends
+/// it): a request that would be refused costs no memory. A refused upload
+/// is read to its end (kept nowhere), so the client reads the refusal.
+async fn read_upload(mut form: Multipart, csrf: &str) -> Result<Upload, Reject> {
     // The body's limit shows as an error of the stream: 413, naming it.
     let unreadable = |e: axum::extract::multipart::MultipartError| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -134,37 +160,65 @@ async fn read_upload(mut form: Multipart) -> Result<Upload, Reject> {
             Reject::BadForm("the upload could not be read".into())
         }
     };
-    let mut up = Upload { csrf: String::new(), package: Vec::new(), guest: false };
-    while let Some(mut field) = form.next_field().await.map_err(unreadable)? {
+    let forged = || Reject::Forbidden("this form's token is not this session's (CSRF)".into());
+    let too_large = || Reject::TooLarge(format!("a package is at most {MAX_UPLOAD} bytes"));
+    let (mut token_ok, mut package, mut guest) = (None, None::<Vec<u8>>, false);
+    let refused = loop {
+        let mut field = match form.next_field().await {
+            Ok(Some(field)) => field,
+            Ok(None) => break None,
+            Err(e) => return Err(unreadable(e)),
+        };
         match field.name().unwrap_or("") {
-            "csrf" => up.csrf = field.text().await.map_err(unreadable)?,
-            "guest" => up.guest = true,
-            "package" => {
-                while let Some(chunk) = field.chunk().await.map_err(unreadable)? {
-                    if up.package.len() + chunk.len() > MAX_UPLOAD {
-                        return Err(Reject::TooLarge(format!("a package is at most {MAX_UPLOAD} bytes")));
+            // Once, and before the package.
+            "csrf" if token_ok.is_none() && package.is_none() => match field.text().await {
+                Ok(sent) => token_ok = Some(same(&sent, csrf)),
+                Err(e) => return Err(unreadable(e)),
+            },
+            "csrf" => break Some(forged()),
+            "guest" => guest = true,
+            "package" if package.is_none() && token_ok == Some(true) => {
+                let mut bytes = Vec::new();
+                loop {
+                    match field.chunk().await {
+                        Ok(Some(chunk)) if bytes.len() + chunk.len() > MAX_UPLOAD => return Err(too_large()),
+                        Ok(Some(chunk)) => bytes.extend_from_slice(&chunk),
+                        Ok(None) => break,
+                        Err(e) => return Err(unreadable(e)),
                     }
-                    up.package.extend_from_slice(&chunk);
                 }
+                package = Some(bytes);
             }
-            _ => return Err(Reject::BadForm("the form has a field it should not".into())),
+            "package" if package.is_none() => break Some(forged()),
+            _ => break Some(Reject::BadForm("the form has a field it should not".into())),
         }
+    };
+    if let Some(refusal) = refused.or_else(|| (token_ok != Some(true)).then(forged)) {
+        drain(&mut form).await;
+        return Err(refusal);
     }
-    if up.package.is_empty() {
-        return Err(Reject::BadForm("choose a package (.wcpkg) to upload".into()));
+    match package {
+        Some(package) if !package.is_empty() => Ok(Upload { package, guest }),
+        _ => Err(Reject::BadForm("choose a package (.wcpkg) to upload".into())),
     }
-    Ok(up)
 }
 
-/// The install route's body for `package`.
+/// The install route's body for a dry run of `package`.
 fn body(package: &[u8], guest: bool, accept: bool, dry_run: bool) -> skills::Install {
+    checked(package, guest, accept, dry_run, None)
+}
+
+/// The install route's body for `package`, expecting `changes` if given.
+fn checked(
+    package: &[u8],
+    guest: bool,
+    accept: bool,
+    dry_run: bool,
+    changes: Option<Vec<wasmclaw::permissions::PermissionChange>>,
+) -> skills::Install {
     use base64::Engine;
-    skills::Install::package(
-        base64::engine::general_purpose::STANDARD.encode(package),
-        guest,
-        accept,
-        dry_run,
-    )
+    let b64 = base64::engine::general_purpose::STANDARD.encode(package);
+    skills::Install::package(b64, guest, accept, dry_run, changes)
 }
 
 /// `POST /ui/t/{tenant}/skills/install`: the upload, checked by a dry run.
@@ -177,12 +231,20 @@ pub(crate) async fn upload(
     let result = async {
         let ui = ui?;
         let s = scoped(&gw, &ui, &params)?;
-        let form = form.map_err(|_| Reject::BadForm("send the package as a file upload".into()))?;
-        let up = read_upload(form).await?;
-        if !same(&up.csrf, &ui.csrf) {
-            gw.runtime().record_refusal("anonymous", None, "ui.csrf", "skills/install", "denied");
-            return Err(Reject::Forbidden("this form's token is not this session's (CSRF)".into()));
+        let mut form = form.map_err(|_| Reject::BadForm("send the package as a file upload".into()))?;
+        // The route's own role check, before any of the upload is kept.
+        if let Err(e) = s.allow(&gw, MANAGERS, "install skills") {
+            drain(&mut form).await;
+            return Err(e.into());
         }
+        let up = match read_upload(form, &ui.csrf).await {
+            Err(Reject::Forbidden(m)) => {
+                let actor = ui.principal.actor();
+                gw.runtime().record_refusal(&actor, Some(&s.tenant), "ui.csrf", "skills/install", "denied");
+                return Err(Reject::Forbidden(m));
+            }
+            other => other?,
+        };
         let tenant = s.tenant.clone();
         let dry =
             skills::install(State(gw.clone()), s, ApiJson(body(&up.package, up.guest, false, true))).await;
@@ -213,9 +275,7 @@ pub(crate) async fn upload(
             shown: v["changes"].clone(),
             at: Instant::now(),
         };
-        let id = gw.dashboard().pending.hold(pending).ok_or_else(|| {
-            Reject::TooLarge("too many uploads wait for confirmation; confirm or wait a few minutes".into())
-        })?;
+        let id = gw.dashboard().pending.hold(pending).ok_or_else(no_randomness)?;
         Ok(confirm_page(&gw, &ui, &tenant, &v, widens, id, None))
     };
     result.await.unwrap_or_else(|r| reject(Some(&gw), r))
@@ -295,16 +355,14 @@ pub(crate) async fn confirm(
             // Shown again, still waiting, with the reason.
             let widens = changes(&v["changes"]).iter().any(|c| c.widens);
             let held = Pending { widens, shown: v["changes"].clone(), at: Instant::now(), ..p };
-            let id = gw
-                .dashboard()
-                .pending
-                .hold(held)
-                .ok_or_else(|| Reject::TooLarge("too many uploads wait".into()))?;
+            let id = gw.dashboard().pending.hold(held).ok_or_else(no_randomness)?;
             return Ok(confirm_page(&gw, &ui, &tenant, &v, widens, id, Some(error)));
         }
-        let _installed =
-            skills::install(State(gw.clone()), s, ApiJson(body(&p.package, p.guest, p.widens, false)))
-                .await?;
+        // Exactly the changes shown, or nothing: what is installed may
+        // change again between this check and the install.
+        let shown = serde_json::from_value(p.shown.clone()).unwrap_or_default();
+        let install = checked(&p.package, p.guest, p.widens, false, Some(shown));
+        let _installed = skills::install(State(gw.clone()), s, ApiJson(install)).await?;
         Ok(see_other(&format!("/ui/t/{tenant}/skills")))
     };
     result.await.unwrap_or_else(|r| reject(Some(&gw), r))
@@ -314,10 +372,10 @@ pub(crate) async fn confirm(
 mod tests {
     use super::*;
 
-    fn pending(owner: u8, bytes: usize) -> Pending {
+    fn pending(owner: u8, tenant: &str, bytes: usize) -> Pending {
         Pending {
             owner: [owner; 32],
-            tenant: TenantId::parse("acme").unwrap(),
+            tenant: TenantId::parse(tenant).unwrap(),
             package: vec![0; bytes],
             guest: false,
             widens: false,
@@ -330,22 +388,30 @@ mod tests {
     fn an_upload_is_its_sessions_once_and_the_bytes_held_are_bounded() {
         let store = PendingInstalls::default();
         let acme = TenantId::parse("acme").unwrap();
-        let id = store.hold(pending(1, 10)).unwrap();
+        let id = store.hold(pending(1, "acme", 10)).unwrap();
         // Denied: another session, another tenant.
         assert!(store.take(&id, &[2; 32], &acme).is_none());
         assert!(store.take(&id, &[1; 32], &TenantId::parse("beta").unwrap()).is_none());
         // Allowed once.
         assert!(store.take(&id, &[1; 32], &acme).is_some());
         assert!(store.take(&id, &[1; 32], &acme).is_none());
-        // A session's new upload replaces its old one.
-        let first = store.hold(pending(1, 10)).unwrap();
-        let second = store.hold(pending(1, 10)).unwrap();
+        // A session's new upload replaces its old one, and so does another
+        // session's of the same tenant.
+        let first = store.hold(pending(1, "acme", 10)).unwrap();
+        let second = store.hold(pending(1, "acme", 10)).unwrap();
         assert!(store.take(&first, &[1; 32], &acme).is_none());
-        assert!(store.take(&second, &[1; 32], &acme).is_some());
-        // The bound.
-        for owner in 0..4 {
-            assert!(store.hold(pending(owner, MAX_UPLOAD)).is_some());
-        }
-        assert!(store.hold(pending(9, 1)).is_none(), "past the bytes all uploads may hold");
+        let third = store.hold(pending(2, "acme", 10)).unwrap();
+        assert!(store.take(&second, &[1; 32], &acme).is_none());
+        assert!(store.take(&third, &[2; 32], &acme).is_some());
+        // The bound: the oldest gives way; a newcomer is never refused.
+        let ids: Vec<String> =
+            (0..4u8).map(|n| store.hold(pending(n, &format!("t{n}"), MAX_UPLOAD)).unwrap()).collect();
+        let late = store.hold(pending(9, "late", MAX_UPLOAD)).expect("never refused");
+        assert!(
+            store.take(&ids[0], &[0; 32], &TenantId::parse("t0").unwrap()).is_none(),
+            "the oldest gave way"
+        );
+        assert!(store.take(&ids[1], &[1; 32], &TenantId::parse("t1").unwrap()).is_some());
+        assert!(store.take(&late, &[9; 32], &TenantId::parse("late").unwrap()).is_some());
     }
 }

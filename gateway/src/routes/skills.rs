@@ -38,11 +38,21 @@ pub(crate) struct Install {
     /// would get.
     #[serde(default)]
     dry_run: bool,
+    /// Install only if the permission changes are exactly these (a dry
+    /// run's `changes`): 409 if what is installed changed since.
+    #[serde(default)]
+    expect_changes: Option<Vec<wasmclaw::permissions::PermissionChange>>,
 }
 
 impl Install {
     /// The install of a signed package (base64), as the dashboard sends it.
-    pub(crate) fn package(package: String, guest: bool, accept_permissions: bool, dry_run: bool) -> Install {
+    pub(crate) fn package(
+        package: String,
+        guest: bool,
+        accept_permissions: bool,
+        dry_run: bool,
+        expect_changes: Option<Vec<wasmclaw::permissions::PermissionChange>>,
+    ) -> Install {
         Install {
             package: Some(package),
             component: None,
@@ -51,6 +61,7 @@ impl Install {
             accept_permissions,
             allow_downgrade: false,
             dry_run,
+            expect_changes,
         }
     }
 }
@@ -87,6 +98,7 @@ pub(crate) async fn install(
         accept_permissions: body.accept_permissions,
         allow_downgrade: body.allow_downgrade,
         dry_run: body.dry_run,
+        expect_changes: body.expect_changes,
     };
     let runtime = gw.runtime();
     let outcome = runtime.install_skill(&scoped.actor(), &scoped.tenant, source, options).await?;

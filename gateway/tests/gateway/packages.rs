@@ -149,6 +149,16 @@ fn a_dry_run_decides_everything_and_changes_nothing_and_a_refused_widening_is_st
     assert_eq!((v["decision"].as_str(), v["replaced"].as_str()), (Some("upgrade"), Some("1.0.0")), "{v}");
     assert_eq!(v["changes"], changes);
     assert_eq!(output(gw, &t.member, "greeter", &json!({}))["version"], 1);
+    // Installing against the changes checked: refused when they differ.
+    let mut body = install_body("greeter-v2", false);
+    body["accept_permissions"] = json!(true);
+    body["expect_changes"] = json!([]);
+    let e = gw.post(&t.path("/skills"), Some(&t.admin), body.clone()).expect_error(409, "conflict");
+    assert!(e.contains("not the ones checked"), "{e}");
+    assert_eq!(output(gw, &t.member, "greeter", &json!({}))["version"], 1);
+    body["expect_changes"] = changes.clone();
+    gw.post(&t.path("/skills"), Some(&t.admin), body).expect(200);
+    assert_eq!(output(gw, &t.member, "greeter", &json!({}))["version"], 2);
     // Denied: a member may not check an install either.
     gw.post(&t.path("/skills"), Some(&t.member), dry("greeter-v2", true)).expect_error(403, "forbidden");
     // The audit log says it was a check.

@@ -208,6 +208,13 @@ impl SkillService {
             upgrade::check(old, &record, &changes, accept)?;
             record.installed = self.clock.now();
         }
+        if options.expect_changes.as_ref().is_some_and(|expected| *expected != changes) {
+            return Err(Error::Conflict(format!(
+                "skill {}: its permission changes are not the ones checked (what is installed changed \
+                 since); check again",
+                record.name
+            )));
+        }
         if options.dry_run {
             let replaced = existing.map(|s| s.version);
             return Ok(InstallOutcome { replaced, skill: record, changes, warnings, dry_run: true });

@@ -16,6 +16,7 @@ mod attacks;
 mod attacks2;
 mod boundary;
 mod flows;
+mod install_attacks;
 mod install_boundary;
 mod pages;
 mod screens;
