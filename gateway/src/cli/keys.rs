@@ -62,6 +62,14 @@ pub(crate) enum TrustCommand {
         #[command(flatten)]
         remote: Remote,
     },
+    /// List the installed skills a trusted key signed, in every tenant: what
+    /// removing it would disable.
+    Skills {
+        /// The publisher's name.
+        name: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
     /// Stop trusting a publisher; the skills it signed are disabled (not
     /// removed) until its key is trusted again.
     Remove {
@@ -94,6 +102,14 @@ pub(crate) async fn trust(cmd: TrustCommand) -> anyhow::Result<()> {
                     .map(|k| vec![cell(&k["name"]), cell(&k["key"]), time_cell(&k["added"])])
                     .collect();
                 print_table(&["NAME", "KEY", "ADDED"], &rows);
+            }
+        }
+        TrustCommand::Skills { name, remote } => {
+            let answer = remote.client()?.get(&["v1", "trust", &name, "skills"], &[]).await?;
+            if remote.json {
+                print_json(&answer);
+            } else {
+                print_affected("signed", items(&answer, "skills"));
             }
         }
         TrustCommand::Remove { name, remote } => {

@@ -92,6 +92,7 @@ fn handler(method: &str, path: &str) -> MethodRouter<Gateway> {
         ("GET", "/v1/trust") => get(trust::list),
         ("GET", "/v1/cluster") => get(cluster::show),
         ("DELETE", "/v1/trust/{name}") => delete(trust::remove),
+        ("GET", "/v1/trust/{name}/skills") => get(trust::skills),
         ("GET", "/v1/backup") => get(backup::backup),
         ("POST", "/v1/restore") => post(backup::restore),
         _ => unreachable!("route {method} {path} has no handler"),

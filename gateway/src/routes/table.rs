@@ -101,6 +101,12 @@ pub const ROUTES: &[Route] = &[
     r("GET", "/v1/trust", OPERATOR, "List the trusted publisher keys."),
     r("GET", "/v1/cluster", OPERATOR, "The cluster's nodes and their ages (or `clustered: false`)."),
     r(
+        "GET",
+        "/v1/trust/{name}/skills",
+        OPERATOR,
+        "The installed skills a trusted key signed, in every tenant (what removing it would disable).",
+    ),
+    r(
         "DELETE",
         "/v1/trust/{name}",
         OPERATOR,

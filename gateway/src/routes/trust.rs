@@ -34,6 +34,22 @@ pub(crate) async fn list(State(gw): State<Gateway>, caller: Caller) -> ApiResult
     Ok(Json(json!({ "keys": gw.runtime().trusted_keys()? })))
 }
 
+/// `GET /v1/trust/{name}/skills`: the skills the key signed, in every
+/// tenant: what removing it would disable.
+pub(crate) async fn skills(
+    State(gw): State<Gateway>,
+    caller: Caller,
+    params: RawPathParams,
+) -> ApiResult<Json<Value>> {
+    caller.allow(&gw, OPERATOR, "list the skills a key signed")?;
+    let name = param(&params, "name")?;
+    let rt = gw.runtime().clone();
+    let (key, skills) = tokio::task::spawn_blocking(move || rt.trusted_key_skills(&name))
+        .await
+        .map_err(|e| crate::error::ApiError::from(wasmclaw::Error::Internal(format!("trust task: {e}"))))??;
+    Ok(Json(json!({ "name": key.name, "key": key.key, "skills": skills })))
+}
+
 pub(crate) async fn remove(
     State(gw): State<Gateway>,
     caller: Caller,

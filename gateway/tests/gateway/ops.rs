@@ -36,6 +36,7 @@ fn documented_routes() -> Vec<(&'static str, String)> {
         ("get", "/v1/security/audit".into()),
         ("get", "/v1/config".into()),
         ("get", "/v1/cluster".into()),
+        ("get", "/v1/trust/{}/skills".into()),
         ("post", "/v1/inbound/{}/{}".into()),
         ("get", "/v1/backup".into()),
         ("post", "/v1/restore".into()),

@@ -178,8 +178,16 @@ fn removing_a_publishers_trust_disables_its_skills_until_it_is_restored() {
     gw.post(&t.path("/skills"), Some(&t.admin), body).expect(201);
     gw.post(&t.path("/skills"), Some(&t.admin), install_body("greeter-v1", false)).expect(201);
 
+    // What removing it would disable, listed first; the same list after.
+    let signed = gw.get("/v1/trust/other/skills", Some(ADMIN_KEY)).expect(200);
+    assert_eq!(signed["skills"], json!([{"tenant": "acme", "skill": "echo"}]), "{signed}");
+    assert_eq!(signed["key"], other.public().to_string());
+    gw.get("/v1/trust/other/skills", Some(&t.admin)).expect_error(403, "forbidden");
+    gw.get("/v1/trust/nobody/skills", Some(ADMIN_KEY)).expect_error(404, "not-found");
+    let cli = gw.cli(&["trust", "skills", "other"], &[("WASMCLAW_ADMIN_KEY", ADMIN_KEY)], None);
+    assert_eq!(cli.ok().trim(), "signed: skill echo of tenant acme");
     let v = gw.delete("/v1/trust/other", Some(ADMIN_KEY)).expect(200);
-    assert_eq!(v["disabled"], json!([{"tenant": "acme", "skill": "echo"}]), "{v}");
+    assert_eq!(v["disabled"], signed["skills"], "{v}");
     let e = crate::harness::invoke(&gw, &t.member, "echo", &json!(1)).expect_error(403, "untrusted");
     assert!(e.contains("skill echo is disabled"), "{e}");
     assert_eq!(

@@ -75,6 +75,18 @@ impl TrustService {
         Ok(self.db.trusted_keys()?)
     }
 
+    /// The trusted key `name` and every installed skill it signed (what
+    /// removing it would disable); `NotFound` if no key has that name.
+    pub(crate) fn signed(&self, name: &str) -> Result<(TrustedKey, Vec<AffectedSkill>), Error> {
+        let key = self
+            .keys()?
+            .into_iter()
+            .find(|k| k.name == name)
+            .ok_or_else(|| Error::NotFound(format!("no trusted publisher named {name:?}")))?;
+        let signed = self.signed_by(&key.key)?;
+        Ok((key, signed))
+    }
+
     /// Stops trusting the publisher `name`; returns the installed skills it
     /// signed, which are disabled until its key is trusted again.
     pub(crate) fn remove(&self, actor: &str, name: &str) -> Result<Vec<AffectedSkill>, Error> {

@@ -126,6 +126,12 @@ impl Runtime {
         self.inner.trust.keys()
     }
 
+    /// The trusted key `name` and the installed skills it signed, in every
+    /// tenant (what removing it would disable); `NotFound` if none.
+    pub fn trusted_key_skills(&self, name: &str) -> Result<(TrustedKey, Vec<AffectedSkill>), Error> {
+        self.inner.trust.signed(name)
+    }
+
     /// Stops trusting the publisher `name`; returns the installed skills it
     /// signed, which are disabled until its key is trusted again.
     pub fn trust_remove(&self, actor: &str, name: &str) -> Result<Vec<AffectedSkill>, Error> {
