@@ -109,6 +109,8 @@ struct Confirm {
     version: String,
     replaced: Option<String>,
     changes: Vec<Change>,
+    /// What a first install asks for: its imports and declared permissions.
+    asks: Vec<String>,
     warnings: Vec<String>,
     widens: bool,
     pending: String,
@@ -304,6 +306,11 @@ fn confirm_page(
         version: text(&v["version"]),
         replaced: v["replaced"].as_str().map(visible),
         changes: changes(&v["changes"]),
+        asks: ["imports", "capabilities"]
+            .iter()
+            .flat_map(|k| v[*k].as_array().cloned().unwrap_or_default())
+            .map(|x| text(&x))
+            .collect(),
         warnings: v["warnings"].as_array().map(|w| w.iter().map(text).collect()).unwrap_or_default(),
         widens,
         pending,
