@@ -220,7 +220,7 @@ pub(crate) const OPERATOR_LISTS: &[List] = &[
         ],
         empty: "No publisher keys are trusted.",
         managers: true,
-        remove: None,
+        remove: Some("name"),
     },
 ];
 
@@ -245,6 +245,9 @@ pub(crate) struct Extras {
     pub outbox: Option<OutboxView>,
     /// Whether the Skills page shows its upload form (an admin's).
     pub install_form: bool,
+    /// The Publishers page's add form: the name and key typed, and why
+    /// they were refused.
+    pub publisher_form: Option<(String, String, Option<String>)>,
 }
 
 /// One cell.
@@ -288,10 +291,19 @@ struct ListPage {
     secret_form: Option<(String, Option<String>)>,
     outbox: Option<OutboxView>,
     install_form: bool,
+    publisher_form: Option<(String, String, Option<String>)>,
 }
 
-fn render(ui: &Ui, list: &List, heading: String, answer: &Value, chrome: Chrome, extras: Extras) -> Response {
-    let Extras { filters, secret_form, outbox, install_form } = extras;
+fn render(
+    ui: &Ui,
+    list: &List,
+    heading: String,
+    answer: &Value,
+    chrome: Chrome,
+    extras: Extras,
+    status: StatusCode,
+) -> Response {
+    let Extras { filters, secret_form, outbox, install_form, publisher_form } = extras;
     let mut items = answer[list.array].as_array().cloned().unwrap_or_default();
     if filters.is_some() {
         // The audit log, the latest first (as its pages go back).
@@ -316,7 +328,7 @@ fn render(ui: &Ui, list: &List, heading: String, answer: &Value, chrome: Chrome,
         .collect();
     let refused = filters.as_ref().is_some_and(|f| f.error.is_some())
         || secret_form.as_ref().is_some_and(|(_, e)| e.is_some());
-    let status = if refused { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+    let status = if refused { StatusCode::BAD_REQUEST } else { status };
     let may_remove = list.remove.is_some() && (!list.managers || super::page::is_manager(&ui.principal));
     let page = ListPage {
         remove_base: may_remove
@@ -331,6 +343,7 @@ fn render(ui: &Ui, list: &List, heading: String, answer: &Value, chrome: Chrome,
         secret_form,
         outbox,
         install_form,
+        publisher_form,
     };
     if ui.htmx { html(status, &page.as_content()) } else { html(status, &page) }
 }
@@ -398,19 +411,9 @@ pub(crate) async fn tenant_page(
     let answer = tenant_answer(gw, list, s, filters.as_mut(), outbox.as_mut()).await?;
     let chrome = Chrome::signed_in(gw, ui, list.title, Some(&tenant), &current);
     let secret_form = secret_form.filter(|_| super::page::is_manager(&ui.principal));
-    Ok(render(
-        ui,
-        list,
-        format!("{} of {tenant}", list.title),
-        &answer,
-        chrome,
-        Extras {
-            filters,
-            secret_form,
-            outbox,
-            install_form: list.path == "skills" && super::page::is_manager(&ui.principal),
-        },
-    ))
+    let install_form = list.path == "skills" && super::page::is_manager(&ui.principal);
+    let extras = Extras { filters, secret_form, outbox, install_form, ..Default::default() };
+    Ok(render(ui, list, format!("{} of {tenant}", list.title), &answer, chrome, extras, StatusCode::OK))
 }
 
 /// `GET /ui/{list}` of the operator.
@@ -441,17 +444,30 @@ pub(crate) async fn operator_list(
             "security" => observe::security(state, caller).await?.0,
             _ => return Err(Reject::Api(crate::error::ApiError::not_found("no such page"))),
         };
+        let publisher_form = (list.path == "publishers").then(|| (String::new(), String::new(), None));
         let chrome = Chrome::signed_in(&gw, &ui, list.title, None, &path);
-        Ok(render(
-            &ui,
-            list,
-            list.title.to_string(),
-            &answer,
-            chrome,
-            Extras { filters, ..Default::default() },
-        ))
+        let extras = Extras { filters, publisher_form, ..Default::default() };
+        Ok(render(&ui, list, list.title.to_string(), &answer, chrome, extras, StatusCode::OK))
     };
     result.await.unwrap_or_else(|r| reject(Some(&gw), r))
+}
+
+/// The Publishers page again, its add form showing what was typed and why
+/// it was refused (with `status`).
+pub(crate) async fn publishers_page(
+    gw: &Gateway,
+    ui: &Ui,
+    status: StatusCode,
+    form: (String, String, Option<String>),
+) -> Result<Response, Reject> {
+    let list = OPERATOR_LISTS
+        .iter()
+        .find(|l| l.path == "publishers")
+        .ok_or_else(|| Reject::Api(crate::error::ApiError::not_found("no such page")))?;
+    let answer = trust::list(State(gw.clone()), Caller(ui.principal.clone())).await?.0;
+    let chrome = Chrome::signed_in(gw, ui, list.title, None, "/ui/publishers");
+    let extras = Extras { publisher_form: Some(form), ..Default::default() };
+    Ok(render(ui, list, list.title.to_string(), &answer, chrome, extras, status))
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@
 //!   over their routes (`audit`: the audit pages' filters), `actions`: the
 //!   list pages' changes; `outbox`: the Messages page's state links;
 //!   `install`: a skill's upload, its decision and permission diff, and
-//!   its confirmation.
+//!   its confirmation; `publishers`: trusting and untrusting keys.
 //! - [`assets`]: the vendored scripts and the stylesheet, hashed names.
 //!
 //! The browser boundary: every `/ui` answer carries a strict CSP (no
@@ -33,6 +33,7 @@ mod login;
 mod operator;
 mod outbox;
 mod page;
+mod publishers;
 pub(crate) mod session;
 mod settings;
 mod tenant;
@@ -173,6 +174,9 @@ pub(crate) fn router() -> Router<Gateway> {
         .route("/ui/logo", get(page::logo))
         .route("/ui/tenants", get(operator::tenants).post(operator::create_tenant))
         .route("/ui/settings", get(settings::settings))
+        .route("/ui/publishers", post(publishers::add))
+        .route("/ui/publishers/{name}/remove", post(publishers::remove))
+        .route("/ui/publishers/{name}/delete", post(publishers::delete))
         .route("/ui/tenants/{tenant}/suspend", post(operator::suspend))
         .route("/ui/tenants/{tenant}/resume", post(operator::resume))
         .route("/ui/tenants/{tenant}/delete", post(operator::delete))

@@ -14,8 +14,8 @@ use serde_json::{Value, json};
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NewKey {
-    name: String,
-    key: String,
+    pub(crate) name: String,
+    pub(crate) key: String,
 }
 
 pub(crate) async fn add(
@@ -41,9 +41,18 @@ pub(crate) async fn skills(
     caller: Caller,
     params: RawPathParams,
 ) -> ApiResult<Json<Value>> {
-    caller.allow(&gw, OPERATOR, "list the skills a key signed")?;
     let name = param(&params, "name")?;
-    let rt = gw.runtime().clone();
+    skills_of(State(gw), caller, &name).await
+}
+
+/// [`skills`] of key `name` (the dashboard's way in).
+pub(crate) async fn skills_of(
+    State(gw): State<Gateway>,
+    caller: Caller,
+    name: &str,
+) -> ApiResult<Json<Value>> {
+    caller.allow(&gw, OPERATOR, "list the skills a key signed")?;
+    let (rt, name) = (gw.runtime().clone(), name.to_string());
     let (key, skills) = tokio::task::spawn_blocking(move || rt.trusted_key_skills(&name))
         .await
         .map_err(|e| crate::error::ApiError::from(wasmclaw::Error::Internal(format!("trust task: {e}"))))??;
@@ -55,8 +64,17 @@ pub(crate) async fn remove(
     caller: Caller,
     params: RawPathParams,
 ) -> ApiResult<Json<Value>> {
-    caller.allow(&gw, OPERATOR, "remove trusted keys")?;
     let name = param(&params, "name")?;
-    let disabled = gw.runtime().trust_remove(&caller.0.actor(), &name)?;
+    remove_named(State(gw), caller, &name).await
+}
+
+/// [`remove`] of key `name` (the dashboard's way in).
+pub(crate) async fn remove_named(
+    State(gw): State<Gateway>,
+    caller: Caller,
+    name: &str,
+) -> ApiResult<Json<Value>> {
+    caller.allow(&gw, OPERATOR, "remove trusted keys")?;
+    let disabled = gw.runtime().trust_remove(&caller.0.actor(), name)?;
     Ok(Json(json!({ "removed": name, "disabled": disabled })))
 }

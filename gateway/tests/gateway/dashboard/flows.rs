@@ -339,3 +339,58 @@ fn a_skill_upgrade_shows_its_diff_and_is_confirmed() {
     assert!(crate::harness::has_event(&events, "skill.upgrade", Some("ok (2 wider permissions accepted)")));
     assert_eq!(failures(&b), Vec::<String>::new());
 }
+
+#[test]
+fn a_publisher_is_trusted_and_removed_only_after_the_skills_it_disables_are_listed() {
+    if !available() {
+        return;
+    }
+    let (gw, _admin, _member) = gateway_with_tenant();
+    let key = wasmclaw::signing::PublisherKey::generate();
+    let public = key.public().to_string();
+    let b = Browser::open(DESKTOP);
+    sign_in(&b, &gw, ADMIN_KEY);
+    b.goto(&gw.url("/ui/publishers"));
+
+    // A bad key: refused beside the form, what was typed kept.
+    b.type_into(&b.el("#publisher-name"), "acme-labs");
+    b.type_into(&b.el("#publisher-key"), "ed25519:not-a-key");
+    b.submit("form[action='/ui/publishers'] button");
+    assert!(!b.text("#publisher-error").is_empty(), "{}", b.text("main"));
+    let typed = b.exec("return document.getElementById('publisher-name').value;", json!([]));
+    assert_eq!(typed, json!("acme-labs"));
+    b.logs(); // the 400
+    // The right one: trusted.
+    b.exec("document.getElementById('publisher-key').value = ''; return true;", json!([]));
+    b.type_into(&b.el("#publisher-key"), &public);
+    b.submit("form[action='/ui/publishers'] button");
+    assert!(b.url().ends_with("/ui/publishers"), "{}", b.url());
+    assert!(b.text("main").contains("acme-labs"), "{}", b.text("main"));
+
+    // A skill it signed, installed by the tenant.
+    let body = json!({ "package": base64::Engine::encode(&base64::engine::general_purpose::STANDARD,
+        wasmclaw_tests::package_with("echo", &key)) });
+    gw.post("/v1/tenants/acme/skills", Some(ADMIN_KEY), body).expect(201);
+
+    // Remove: first the skills it disables, then the typed name.
+    b.submit("form[action^='/ui/publishers/acme'][action$='/remove'] button");
+    assert_eq!(b.text("h1"), "Stop trusting acme-labs?");
+    assert!(b.text("main table").contains("acme") && b.text("main table").contains("echo"));
+    assert_eq!(super::axe_violations(&b), Vec::<String>::new());
+    b.type_into(&b.el("#confirm-name"), "acme-lab");
+    b.submit("form[action='/ui/publishers/acme-labs/delete'] button");
+    assert!(b.text("#confirm-error").contains("Type acme-labs"), "{}", b.text("main"));
+    let trusted = || {
+        let v = gw.get("/v1/trust", Some(ADMIN_KEY)).expect(200);
+        v["keys"].as_array().unwrap().iter().any(|k| k["name"] == "acme-labs")
+    };
+    assert!(trusted(), "a wrong name removes nothing");
+    b.logs(); // the 400
+    b.type_into(&b.el("#confirm-name"), "acme-labs");
+    b.submit("form[action='/ui/publishers/acme-labs/delete'] button");
+    assert!(b.url().ends_with("/ui/publishers"), "{}", b.url());
+    assert!(!trusted());
+    let skills = gw.get("/v1/tenants/acme/skills", Some(ADMIN_KEY)).expect(200);
+    assert_eq!(skills["skills"][0]["status"], "disabled", "{skills}");
+    assert_eq!(failures(&b), Vec::<String>::new());
+}

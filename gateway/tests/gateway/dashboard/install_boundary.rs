@@ -110,3 +110,68 @@ fn an_upload_needs_its_sessions_token_and_origin_and_is_confirmed_by_its_session
     let r = post_form(&gw, "/ui/t/acme/skills/confirm", &cookie, &body, &[("origin", &origin(&gw))]);
     assert_eq!(r.status().as_u16(), 400, "a confirmation is used once");
 }
+
+#[test]
+fn only_the_operator_trusts_or_untrusts_a_publisher_from_the_page() {
+    let (gw, admin, _member) = gateway_with_tenant();
+    let key = wasmclaw::signing::PublisherKey::generate().public().to_string();
+    let count = || gw.get("/v1/trust", Some(ADMIN_KEY)).expect(200)["keys"].as_array().unwrap().len();
+    let before = count();
+    // Denied: a tenant's admin (its session has no Publishers page).
+    let cookie = login(&gw, &admin);
+    let (csrf, _) = form_secrets(&gw, "/ui/t/acme/skills", &cookie);
+    let body = format!("csrf={csrf}&name=planted&key={}", key.replace(':', "%3A"));
+    let r = post_form(&gw, "/ui/publishers", &cookie, &body, &[("origin", &origin(&gw))]);
+    assert_eq!(r.status().as_u16(), 403);
+    let r = post_form(
+        &gw,
+        "/ui/publishers/tests/delete",
+        &cookie,
+        &format!("csrf={csrf}&confirm=tests"),
+        &[("origin", &origin(&gw))],
+    );
+    assert_eq!(r.status().as_u16(), 403);
+    assert_eq!(count(), before);
+    // Allowed: the operator, with the name typed.
+    let op = login(&gw, ADMIN_KEY);
+    let (csrf, _) = form_secrets(&gw, "/ui/publishers", &op);
+    let r = post_form(
+        &gw,
+        "/ui/publishers",
+        &op,
+        &body.replace(&csrf_of(&body), &csrf),
+        &[("origin", &origin(&gw))],
+    );
+    assert_eq!(r.status().as_u16(), 303);
+    assert_eq!(count(), before + 1);
+    let r = post_form(
+        &gw,
+        "/ui/publishers/planted/delete",
+        &op,
+        &format!("csrf={csrf}&confirm=plante"),
+        &[("origin", &origin(&gw))],
+    );
+    assert_eq!(r.status().as_u16(), 400, "the name must be typed");
+    let r = post_form(
+        &gw,
+        "/ui/publishers/planted/delete",
+        &op,
+        &format!("csrf={csrf}&confirm=planted"),
+        &[("origin", &origin(&gw))],
+    );
+    assert_eq!(r.status().as_u16(), 303);
+    assert_eq!(count(), before);
+    let r = post_form(
+        &gw,
+        "/ui/publishers/nobody/remove",
+        &op,
+        &format!("csrf={csrf}"),
+        &[("origin", &origin(&gw))],
+    );
+    assert_eq!(r.status().as_u16(), 404);
+}
+
+/// The `csrf` value of a form body.
+fn csrf_of(body: &str) -> String {
+    body.split('&').find_map(|p| p.strip_prefix("csrf=")).unwrap_or("").to_string()
+}
