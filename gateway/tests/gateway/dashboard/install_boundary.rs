@@ -120,7 +120,9 @@ fn only_the_operator_trusts_or_untrusts_a_publisher_from_the_page() {
     // Denied: a tenant's admin (its session has no Publishers page).
     let cookie = login(&gw, &admin);
     let (csrf, _) = form_secrets(&gw, "/ui/t/acme/skills", &cookie);
-    let body = format!("csrf={csrf}&name=planted&key={}", key.replace(':', "%3A"));
+    // Encoded whole: a base64 key's `+` would read as a space.
+    let encoded = percent_encoding::utf8_percent_encode(&key, percent_encoding::NON_ALPHANUMERIC);
+    let body = format!("csrf={csrf}&name=planted&key={encoded}");
     let r = post_form(&gw, "/ui/publishers", &cookie, &body, &[("origin", &origin(&gw))]);
     assert_eq!(r.status().as_u16(), 403);
     let r = post_form(
