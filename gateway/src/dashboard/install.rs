@@ -42,8 +42,8 @@ struct Pending {
     guest: bool,
     /// Whether it widens the installed skill's permissions.
     widens: bool,
-    /// The permission changes shown (the dry run's `changes`).
-    shown: Value,
+    /// The dry run's answer that was shown: the skill and its `changes`.
+    answer: Value,
     at: Instant,
 }
 
@@ -206,8 +206,8 @@ async fn read_upload(mut form: Multipart, csrf: &str) -> Result<Upload, Reject> 
 }
 
 /// The install route's body for a dry run of `package`.
-fn body(package: &[u8], guest: bool, accept: bool, dry_run: bool) -> skills::Install {
-    checked(package, guest, accept, dry_run, None)
+fn body(package: &[u8], guest: bool, accept: bool) -> skills::Install {
+    checked(package, guest, accept, true, None)
 }
 
 /// The install route's body for `package`, expecting `changes` if given.
@@ -221,6 +221,14 @@ fn checked(
     use base64::Engine;
     let b64 = base64::engine::general_purpose::STANDARD.encode(package);
     skills::Install::package(b64, guest, accept, dry_run, changes)
+}
+
+/// Holds `p` (again) and shows its confirm page, with `error` if the
+/// last confirmation was refused.
+fn shown_again(gw: &Gateway, ui: &Ui, p: Pending, error: Option<String>) -> Result<Response, Reject> {
+    let (tenant, answer, widens) = (p.tenant.clone(), p.answer.clone(), p.widens);
+    let id = gw.dashboard().pending.hold(p).ok_or_else(no_randomness)?;
+    Ok(confirm_page(gw, ui, &tenant, &answer, widens, id, error))
 }
 
 /// `POST /ui/t/{tenant}/skills/install`: the upload, checked by a dry run.
@@ -248,37 +256,22 @@ pub(crate) async fn upload(
             other => other?,
         };
         let tenant = s.tenant.clone();
-        let dry =
-            skills::install(State(gw.clone()), s, ApiJson(body(&up.package, up.guest, false, true))).await;
-        let (v, widens) = match dry {
-            Ok((_, axum::Json(v))) => (v, false),
-            // A widening: shown, to be accepted on confirmation.
-            Err(e) if e.changes().is_some_and(|c| c.iter().any(|c| c.widens)) => {
-                let changes = serde_json::json!(e.changes());
-                let mut again = skills::install(
-                    State(gw.clone()),
-                    scoped(&gw, &ui, &params)?,
-                    ApiJson(body(&up.package, up.guest, true, true)),
-                )
-                .await?
-                .1
-                .0;
-                again["changes"] = changes;
-                (again, true)
-            }
-            Err(e) => return Err(e.into()),
-        };
+        // One dry run, accepting wider permissions so that its answer
+        // carries the skill's record and every change; a widening is
+        // accepted only on confirmation, and only what was shown.
+        let dry = skills::install(State(gw.clone()), s, ApiJson(body(&up.package, up.guest, true))).await?;
+        let axum::Json(answer) = dry.1;
+        let widens = changes(&answer["changes"]).iter().any(|c| c.widens);
         let pending = Pending {
             owner: ui.key,
             tenant: tenant.clone(),
             package: up.package,
             guest: up.guest,
             widens,
-            shown: v["changes"].clone(),
+            answer,
             at: Instant::now(),
         };
-        let id = gw.dashboard().pending.hold(pending).ok_or_else(no_randomness)?;
-        Ok(confirm_page(&gw, &ui, &tenant, &v, widens, id, None))
+        shown_again(&gw, &ui, pending, None)
     };
     result.await.unwrap_or_else(|r| reject(Some(&gw), r))
 }
@@ -343,33 +336,37 @@ pub(crate) async fn confirm(
                 "this upload is no longer waiting (confirmed, replaced or expired): upload it again".into(),
             )
         })?;
-        // Decided again: what is installed may have changed since the
-        // upload, and only the changes shown may be accepted.
-        let again = skills::install(
-            State(gw.clone()),
-            scoped(&gw, &ui, &params)?,
-            ApiJson(body(&p.package, p.guest, true, true)),
-        );
-        let axum::Json(v) = again.await?.1;
-        let error = if v["changes"] != p.shown {
-            Some("the installed skill changed since the upload: read the changes again".to_string())
-        } else if p.widens && form.accept != "on" {
-            Some("tick the box to accept the wider permissions, or cancel".to_string())
-        } else {
-            None
-        };
-        if let Some(error) = error {
-            // Shown again, still waiting, with the reason.
-            let widens = changes(&v["changes"]).iter().any(|c| c.widens);
-            let held = Pending { widens, shown: v["changes"].clone(), at: Instant::now(), ..p };
-            let id = gw.dashboard().pending.hold(held).ok_or_else(no_randomness)?;
-            return Ok(confirm_page(&gw, &ui, &tenant, &v, widens, id, Some(error)));
+        if p.widens && form.accept != "on" {
+            let error = "tick the box to accept the wider permissions, or cancel".to_string();
+            return shown_again(&gw, &ui, Pending { at: Instant::now(), ..p }, Some(error));
         }
         // Exactly the changes shown, or nothing: what is installed may
-        // change again between this check and the install.
-        let shown = serde_json::from_value(p.shown.clone()).unwrap_or_default();
+        // have changed since the upload, and the install itself compares.
+        let shown = serde_json::from_value(p.answer["changes"].clone()).unwrap_or_default();
         let install = checked(&p.package, p.guest, p.widens, false, Some(shown));
-        let _installed = skills::install(State(gw.clone()), s, ApiJson(install)).await?;
+        match skills::install(State(gw.clone()), s, ApiJson(install)).await {
+            Ok(_) => {}
+            // Refused because what is installed changed: decided again
+            // and shown, still waiting.
+            Err(e) if e.status() == StatusCode::CONFLICT => {
+                let dry = skills::install(
+                    State(gw.clone()),
+                    scoped(&gw, &ui, &params)?,
+                    ApiJson(body(&p.package, p.guest, true)),
+                );
+                let axum::Json(answer) = dry.await?.1;
+                let widens = changes(&answer["changes"]).iter().any(|c| c.widens);
+                let error =
+                    "the installed skill changed since the upload: read the changes again".to_string();
+                return shown_again(
+                    &gw,
+                    &ui,
+                    Pending { widens, answer, at: Instant::now(), ..p },
+                    Some(error),
+                );
+            }
+            Err(e) => return Err(e.into()),
+        }
         Ok(see_other(&format!("/ui/t/{tenant}/skills")))
     };
     result.await.unwrap_or_else(|r| reject(Some(&gw), r))
@@ -386,7 +383,7 @@ mod tests {
             package: vec![0; bytes],
             guest: false,
             widens: false,
-            shown: Value::Null,
+            answer: Value::Null,
             at: Instant::now(),
         }
     }

@@ -112,6 +112,48 @@ fn an_upload_needs_its_sessions_token_and_origin_and_is_confirmed_by_its_session
 }
 
 #[test]
+fn a_confirmation_after_the_installed_skill_changed_shows_the_new_decision_and_installs_nothing() {
+    let (gw, admin, _) = gateway_with_tenant();
+    let cookie = login(&gw, &admin);
+    let (csrf, _) = form_secrets(&gw, "/ui/t/acme/skills", &cookie);
+    let install = |name: &str| {
+        let package =
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, wasmclaw_tests::package(name));
+        gw.post("/v1/tenants/acme/skills", Some(ADMIN_KEY), serde_json::json!({ "package": package }))
+    };
+    install("greeter-v1").expect(201);
+    let r = upload(
+        &gw,
+        &cookie,
+        multipart(&[("csrf", &csrf)], Some(&wasmclaw_tests::package("greeter-v2"))),
+        true,
+    );
+    assert_eq!(r.status().as_u16(), 200);
+    let page = r.text().unwrap();
+    assert!(page.contains("Upgrade greeter 1.0.0 to 2.0.0?"), "{page}");
+    assert_eq!(page.matches("class=\"widens\"").count(), 2, "{page}");
+
+    // Removed behind the page's back: the upgrade shown is now a first
+    // install with no changes, which the confirmation must not perform.
+    gw.delete("/v1/tenants/acme/skills/greeter", Some(ADMIN_KEY)).expect(200);
+    let body = format!("csrf={csrf}&pending={}&accept=on", pending_of(&page));
+    let r = post_form(&gw, "/ui/t/acme/skills/confirm", &cookie, &body, &[("origin", &origin(&gw))]);
+    assert_eq!(r.status().as_u16(), 400);
+    let again = r.text().unwrap();
+    assert!(again.contains("the installed skill changed since the upload"), "{again}");
+    assert!(again.contains("Install greeter 2.0.0?"), "the new decision: {again}");
+    assert_eq!(again.matches("class=\"widens\"").count(), 0, "{again}");
+    assert_eq!(installed(&gw), 0, "nothing installed on a refused confirmation");
+
+    // The page shown again is waiting: confirming it installs what it shows.
+    let body = format!("csrf={csrf}&pending={}", pending_of(&again));
+    let r = post_form(&gw, "/ui/t/acme/skills/confirm", &cookie, &body, &[("origin", &origin(&gw))]);
+    assert_eq!(r.status().as_u16(), 303);
+    let skills = gw.get("/v1/tenants/acme/skills", Some(ADMIN_KEY)).expect(200);
+    assert_eq!(skills["skills"][0]["version"], "2.0.0");
+}
+
+#[test]
 fn only_the_operator_trusts_or_untrusts_a_publisher_from_the_page() {
     let (gw, admin, _member) = gateway_with_tenant();
     let key = wasmclaw::signing::PublisherKey::generate().public().to_string();
