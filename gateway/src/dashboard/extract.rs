@@ -106,6 +106,21 @@ pub(crate) struct Posted<T> {
     pub form: T,
 }
 
+/// The form of a "type its name to confirm" step (deleting a tenant,
+/// untrusting a publisher): what was typed.
+#[derive(serde::Deserialize)]
+pub(crate) struct Typed {
+    #[serde(default)]
+    confirm: String,
+}
+
+impl Typed {
+    /// Whether what was typed is `name`, surrounding spaces aside.
+    pub fn names(&self, name: &str) -> bool {
+        self.confirm.trim() == name
+    }
+}
+
 /// The pairs of a form body, each name and value decoded; `None` when one
 /// is not UTF-8 once decoded (refused, never patched with U+FFFD).
 pub(crate) fn form_pairs(body: &[u8]) -> Option<Vec<(String, String)>> {

@@ -2,7 +2,7 @@
 //! the API route's own handler (its role check, runtime call and audit
 //! record), with the session's principal as the caller.
 
-use super::extract::{Params, Posted, Ui, scoped};
+use super::extract::{Params, Posted, Typed, Ui, scoped};
 use super::login::Empty;
 use super::page::{Chrome, Reject, html, reject, see_other};
 use crate::auth::{Caller, OPERATOR};
@@ -195,23 +195,17 @@ pub(crate) async fn resume(
     set_suspended(gw, params, posted, false).await
 }
 
-#[derive(Deserialize)]
-pub(crate) struct Confirm {
-    #[serde(default)]
-    confirm: String,
-}
-
 /// `POST /ui/tenants/{tenant}/delete`: only once its id is typed.
 pub(crate) async fn delete(
     State(gw): State<Gateway>,
     params: Params,
-    posted: Result<Posted<Confirm>, Reject>,
+    posted: Result<Posted<Typed>, Reject>,
 ) -> Response {
     let result = async {
         let Posted { ui, form } = posted?;
         let scoped = scoped(&gw, &ui, &params)?;
         let id = scoped.tenant.to_string();
-        if form.confirm.trim() != id {
+        if !form.names(&id) {
             let message = format!("Type {id} to delete it.");
             return tenants_page(&gw, &ui, StatusCode::BAD_REQUEST, |p| p.delete_error = Some((id, message)))
                 .await;

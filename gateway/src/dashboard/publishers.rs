@@ -3,7 +3,7 @@
 //! installed skills it signed, which removing it disables, and its name has
 //! been typed. Each calls the trust route's own handler.
 
-use super::extract::{Params, Posted, path_param};
+use super::extract::{Params, Posted, Typed, path_param};
 use super::login::Empty;
 use super::page::{Chrome, Reject, html, reject, see_other, visible};
 use crate::auth::Caller;
@@ -88,23 +88,17 @@ pub(crate) async fn remove(
     result.await.unwrap_or_else(|r| reject(Some(&gw), r))
 }
 
-#[derive(Deserialize)]
-pub(crate) struct Confirm {
-    #[serde(default)]
-    confirm: String,
-}
-
 /// `POST /ui/publishers/{name}/delete`: stop trusting it, once its name is
 /// typed.
 pub(crate) async fn delete(
     State(gw): State<Gateway>,
     params: Params,
-    posted: Result<Posted<Confirm>, Reject>,
+    posted: Result<Posted<Typed>, Reject>,
 ) -> Response {
     let result = async {
         let Posted { ui, form } = posted?;
         let name = path_param(&params, "name")?;
-        if form.confirm.trim() != name {
+        if !form.names(&name) {
             let error = Some(format!("Type {} to stop trusting it.", visible(&name)));
             return confirm_page(&gw, &ui, &name, StatusCode::BAD_REQUEST, error).await;
         }
