@@ -7,6 +7,25 @@ use serde_json::json;
 const CONFIG: &str = "[memory_quota]\nmax_bytes = 1048576\nmax_entries = 500\n\n\
                       [quotas.default]\ntokens_per_month = 5000\ncost_per_month = 2.5\n";
 
+/// The size of the `notes.json` that `notes` exported for `tenant`, found
+/// in the gateway's data directory.
+fn exported(gw: &Gateway, tenant: &str) -> u64 {
+    fn find(dir: &std::path::Path, tenant: &str, found: &mut Vec<std::path::PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let path = e.path();
+            if e.file_type().unwrap().is_dir() {
+                find(&path, tenant, found);
+            } else if e.file_name() == "notes.json" && path.to_string_lossy().contains(tenant) {
+                found.push(path);
+            }
+        }
+    }
+    let mut found = Vec::new();
+    find(gw.data_dir(), tenant, &mut found);
+    assert_eq!(found.len(), 1, "one export of {tenant}: {found:?}");
+    std::fs::metadata(&found[0]).unwrap().len()
+}
+
 #[test]
 fn members_read_their_tenants_summary_and_no_one_elses() {
     let gw = Gateway::start_with_config(CONFIG);
@@ -31,14 +50,34 @@ fn members_read_their_tenants_summary_and_no_one_elses() {
         v["memory"],
         json!({"bytes": held, "entries": entries.len(), "max_bytes": 1048576, "max_entries": 500})
     );
-    assert_eq!(v["files"]["max_bytes"], 1u64 << 30, "{v}");
-    assert!(v["files"]["bytes"].is_null() || v["files"]["bytes"].is_u64(), "{v}");
+    // Files: not counted until a call changes them (a note is memory only).
+    assert_eq!(
+        v["files"],
+        json!({"bytes": null, "entries": null, "max_bytes": 1u64 << 30, "max_entries": 100_000}),
+        "{v}"
+    );
     assert_eq!(
         v["agents_this_month"],
         json!({"tokens": 0, "cost": 0.0, "tokens_quota": 5000, "cost_quota": 2.5})
     );
     // The operator reads the same by path; B's summary is B's own.
     assert_eq!(gw.get(&a.path("/summary"), Some(ADMIN_KEY)).expect(200), v);
+
+    // An export writes one file: counted from then on, exactly; B's files
+    // are still not counted.
+    output(&gw, &a.member, "notes", &json!({"op": "export"}));
+    let written = exported(&gw, "sum-a");
+    let v = gw.get("/v1/summary", Some(&a.member)).expect(200);
+    assert_eq!(
+        (v["files"]["bytes"].as_u64(), v["files"]["entries"].as_u64()),
+        (Some(written), Some(1)),
+        "{v}"
+    );
+    let theirs = gw.get("/v1/summary", Some(&b.member)).expect(200);
+    assert_eq!(
+        (theirs["files"]["bytes"].clone(), theirs["files"]["entries"].clone()),
+        (json!(null), json!(null))
+    );
     assert_eq!(gw.get("/v1/summary", Some(&b.member)).expect(200)["counts"]["skills"], 0);
 
     // Denied: a guest, and A's tokens on B's path (404, as no tenant).
