@@ -17,11 +17,8 @@ use crate::cluster_clock::libfaketime;
 use crate::cluster_cron::{duplicates, runs};
 use crate::cluster_leases::{CONFIG, MASTER_KEY, index_of, owner, three};
 use crate::harness::{ADMIN_KEY, Body, Gateway, Tenant, install, output, tenant};
+use crate::webhook::{Shared, receiver};
 use serde_json::json;
-use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// A replica (of `store`, or of a new database), its clocks `offset` off
@@ -45,90 +42,6 @@ fn unix_now() -> u64 {
 // ---------------------------------------------------------------------
 // Outbox
 // ---------------------------------------------------------------------
-
-/// One request the receiver got: when, and the status it answered.
-#[derive(Debug, Clone, Copy)]
-struct Arrival {
-    at: Instant,
-    status: u16,
-}
-
-/// What the receiver saw, by message id.
-#[derive(Debug, Default)]
-struct Log {
-    arrivals: BTreeMap<String, Vec<Arrival>>,
-    in_flight: BTreeMap<String, usize>,
-    /// The most requests of one id open at the receiver at once.
-    most_at_once: BTreeMap<String, usize>,
-}
-
-type Shared = Arc<Mutex<Log>>;
-
-/// The `n`th request (from 0) of a message id: how long to hold it, and
-/// the status to answer.
-type Plan = fn(usize) -> (Duration, u16);
-
-/// A webhook receiver on 127.0.0.1 answering each request as `plan` says;
-/// its URL and its log.
-fn receiver(plan: Plan) -> (String, Shared) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    let log: Shared = Arc::default();
-    let out = log.clone();
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(mut conn) = conn else { continue };
-            let log = log.clone();
-            std::thread::spawn(move || {
-                let mut reader = BufReader::new(conn.try_clone().unwrap());
-                let (mut id, mut length) = (None, 0usize);
-                loop {
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                        return;
-                    }
-                    let line = line.trim_end();
-                    if line.is_empty() {
-                        break;
-                    }
-                    if let Some((name, value)) = line.split_once(':') {
-                        match name.to_ascii_lowercase().as_str() {
-                            "x-wasmclaw-message-id" => id = Some(value.trim().to_string()),
-                            "content-length" => length = value.trim().parse().unwrap_or(0),
-                            _ => {}
-                        }
-                    }
-                }
-                let mut body = vec![0; length];
-                if reader.read_exact(&mut body).is_err() {
-                    return;
-                }
-                let Some(id) = id else { return };
-                let (hold, status) = {
-                    let mut l = log.lock().unwrap();
-                    let n = l.arrivals.get(&id).map_or(0, Vec::len);
-                    let (hold, status) = plan(n);
-                    l.arrivals.entry(id.clone()).or_default().push(Arrival { at: Instant::now(), status });
-                    let open = {
-                        let open = l.in_flight.entry(id.clone()).or_default();
-                        *open += 1;
-                        *open
-                    };
-                    let most = l.most_at_once.entry(id.clone()).or_default();
-                    *most = (*most).max(open);
-                    (hold, status)
-                };
-                std::thread::sleep(hold);
-                *log.lock().unwrap().in_flight.get_mut(&id).unwrap() -= 1;
-                let reason = if status == 200 { "OK" } else { "Internal Server Error" };
-                let head =
-                    format!("HTTP/1.1 {status} {reason}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
-                let _ = conn.write_all(head.as_bytes());
-            });
-        }
-    });
-    (url, out)
-}
 
 /// Tenant `id` through `gw`, with a webhook contact `ops` at `url`, its
 /// signing secret set, and `notify` installed.

@@ -9,68 +9,17 @@
 
 use crate::cluster_leases::three;
 use crate::harness::{ADMIN_KEY, Body, install, output, tenant};
+use crate::webhook::receiver;
 use serde_json::json;
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const MESSAGES: usize = 40;
 
-/// What the receiver saw: message id → the times it arrived.
-type Seen = Arc<Mutex<BTreeMap<String, Vec<Instant>>>>;
-
-/// A webhook receiver on 127.0.0.1 that records each request's message id
-/// on arrival and answers 200 after `delay`; its URL.
-fn receiver(delay: Duration) -> (String, Seen) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    let seen: Seen = Arc::default();
-    let out = seen.clone();
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(mut conn) = conn else { continue };
-            let seen = seen.clone();
-            std::thread::spawn(move || {
-                let mut reader = BufReader::new(conn.try_clone().unwrap());
-                let (mut id, mut length) = (None, 0usize);
-                loop {
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                        return;
-                    }
-                    let line = line.trim_end();
-                    if line.is_empty() {
-                        break;
-                    }
-                    if let Some((name, value)) = line.split_once(':') {
-                        match name.to_ascii_lowercase().as_str() {
-                            "x-wasmclaw-message-id" => id = Some(value.trim().to_string()),
-                            "content-length" => length = value.trim().parse().unwrap_or(0),
-                            _ => {}
-                        }
-                    }
-                }
-                let mut body = vec![0; length];
-                if reader.read_exact(&mut body).is_err() {
-                    return;
-                }
-                if let Some(id) = id {
-                    seen.lock().unwrap().entry(id).or_default().push(Instant::now());
-                }
-                std::thread::sleep(delay);
-                let _ = conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
-            });
-        }
-    });
-    (url, out)
-}
-
 #[test]
 fn messages_sent_through_three_replicas_arrive_at_least_once_across_a_kill() {
     let mut gws = three();
-    let (url, seen) = receiver(Duration::from_secs(3));
+    let (url, seen) = receiver(|_| (Duration::from_secs(3), 200));
     let t = tenant(&gws[0], "outbox");
     let policy = format!(
         "[[contacts]]\nname = \"ops\"\nchannel = \"webhook\"\nurl = \"{url}\"\n\
@@ -92,7 +41,7 @@ fn messages_sent_through_three_replicas_arrive_at_least_once_across_a_kill() {
     // Kill a replica while deliveries are in flight (each takes 3 s at
     // the receiver), then bring it back.
     let started = Instant::now();
-    while seen.lock().unwrap().len() < 3 {
+    while seen.lock().unwrap().arrivals.len() < 3 {
         assert!(started.elapsed() < Duration::from_secs(30), "no delivery started");
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -115,7 +64,13 @@ fn messages_sent_through_three_replicas_arrive_at_least_once_across_a_kill() {
     }
     // Another second for a late duplicate to show.
     std::thread::sleep(Duration::from_secs(1));
-    let all = seen.lock().unwrap().clone();
+    let all: BTreeMap<String, Vec<Instant>> = seen
+        .lock()
+        .unwrap()
+        .arrivals
+        .iter()
+        .map(|(id, a)| (id.clone(), a.iter().map(|a| a.at).collect()))
+        .collect();
     assert!(sent.iter().all(|id| all.contains_key(id)), "every message arrived");
     let mut twice = Vec::new();
     for (id, times) in &all {

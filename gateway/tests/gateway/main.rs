@@ -50,3 +50,6 @@ mod secrets;
 mod slow_clients;
 mod summary;
 mod summary_attacks;
+// Not every part is used by the suites run here.
+#[allow(dead_code)]
+mod webhook;

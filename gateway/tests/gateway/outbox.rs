@@ -2,44 +2,9 @@
 //! (the route of the dashboard's Messages page), and `wasmclaw outbox`.
 
 use crate::harness::{ADMIN_KEY, Body, Gateway, Tenant, install, output, poll, shared, tenant};
+use crate::webhook::{ACCEPT, receiver};
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
 use std::time::Duration;
-
-/// A webhook receiver on 127.0.0.1 that accepts every message (200); its URL.
-fn accepting_receiver() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(mut conn) = conn else { continue };
-            std::thread::spawn(move || {
-                let mut reader = BufReader::new(conn.try_clone().unwrap());
-                let mut length = 0usize;
-                loop {
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                        return;
-                    }
-                    let line = line.trim_end();
-                    if line.is_empty() {
-                        break;
-                    }
-                    if let Some((name, value)) = line.split_once(':')
-                        && name.eq_ignore_ascii_case("content-length")
-                    {
-                        length = value.trim().parse().unwrap_or(0);
-                    }
-                }
-                let mut body = vec![0; length];
-                let _ = reader.read_exact(&mut body);
-                let _ = conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
-            });
-        }
-    });
-    url
-}
 
 /// Tenant `id` with `notify` installed and two contacts: `ok`, which
 /// accepts every message, and `down`, where nothing listens.
@@ -49,7 +14,7 @@ fn messaging_tenant(gw: &Gateway, id: &str) -> Tenant {
         "[[contacts]]\nname = \"ok\"\nchannel = \"webhook\"\nurl = \"{}\"\n\n\
          [[contacts]]\nname = \"down\"\nchannel = \"webhook\"\nurl = \"http://127.0.0.1:9/hook\"\n\n\
          [messaging]\nsigning_secret = \"HOOK_KEY\"\nper_minute = 1000\n",
-        accepting_receiver()
+        receiver(ACCEPT).0
     );
     gw.req("PUT", &t.path("/policy"), Some(ADMIN_KEY), Body::Raw("application/toml", policy.into_bytes()))
         .expect(200);

@@ -72,3 +72,7 @@ mod pg_logs;
 mod roles;
 #[path = "../gateway/secrets.rs"]
 mod secrets;
+// Not every part is used by the suites run here.
+#[allow(dead_code)]
+#[path = "../gateway/webhook.rs"]
+mod webhook;
