@@ -22,9 +22,11 @@ fn as_str<S: serde::Serializer>(t: &TenantId, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(t.as_str())
 }
 
-/// Whether `name` is a valid publisher name: 1–64 of `a-z`, `0-9`, `-`, `_`, `.`.
+/// Whether `name` is a valid publisher name: 1–64 of `a-z`, `0-9`, `-`,
+/// `_`, `.`, starting with a letter or digit (so never `.` or `..`, which
+/// URLs resolve away: such a key could not be named in a path).
 pub fn valid_publisher_name(name: &str) -> bool {
-    !name.is_empty()
+    name.bytes().next().is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
         && name.len() <= 64
         && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b))
 }
@@ -39,7 +41,7 @@ mod tests {
     #[test]
     fn publisher_names() {
         assert!(valid_publisher_name("acme-labs_2.io"));
-        for bad in ["", "Acme", "a b", "a/b", &"a".repeat(65)] {
+        for bad in ["", "Acme", "a b", "a/b", ".", "..", ".acme", "-a", "_a", &"a".repeat(65)] {
             assert!(!valid_publisher_name(bad), "{bad:?}");
         }
     }

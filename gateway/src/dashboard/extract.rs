@@ -15,8 +15,7 @@ use super::session::{COOKIE, same};
 use crate::auth::Scoped;
 use crate::error::ApiError;
 use crate::state::Gateway;
-use axum::extract::rejection::RawPathParamsRejection;
-use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, header};
 use serde::de::DeserializeOwned;
@@ -165,11 +164,13 @@ impl<T: DeserializeOwned> FromRequest<Gateway> for Posted<T> {
 
 /// A page's path parameters (a path that is not UTF-8 once decoded is
 /// the 404 page, as a path naming nothing).
-pub(crate) type Params = Result<RawPathParams, RawPathParamsRejection>;
+pub(crate) type Params = crate::routes::PathParams;
 
 /// A path parameter of `params` (the route names it, so it is there).
 pub(crate) fn path_param(params: &Params, name: &str) -> Result<String, Reject> {
-    let params = params.as_ref().map_err(|_| Reject::Api(ApiError::not_found("no such page")))?;
+    if params.is_err() {
+        return Err(Reject::Api(ApiError::not_found("no such page")));
+    }
     Ok(crate::routes::param(params, name)?)
 }
 

@@ -3,10 +3,10 @@
 
 use crate::auth::{MANAGERS, MEMBERS, Scoped};
 use crate::error::{ApiError, ApiResult};
-use crate::routes::{ApiJson, param};
+use crate::routes::{ApiJson, PathParams, param};
 use crate::state::Gateway;
 use axum::Json;
-use axum::extract::{RawPathParams, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -26,7 +26,7 @@ pub(crate) async fn create(
 pub(crate) async fn replace(
     State(gw): State<Gateway>,
     scoped: Scoped,
-    params: RawPathParams,
+    params: PathParams,
     ApiJson(spec): ApiJson<AgentSpec>,
 ) -> ApiResult<Json<Value>> {
     scoped.allow(&gw, MANAGERS, "change agents")?;
@@ -46,7 +46,7 @@ pub(crate) async fn list(State(gw): State<Gateway>, scoped: Scoped) -> ApiResult
 pub(crate) async fn show(
     State(gw): State<Gateway>,
     scoped: Scoped,
-    params: RawPathParams,
+    params: PathParams,
 ) -> ApiResult<Json<Value>> {
     scoped.allow(&gw, MEMBERS, "read agents")?;
     Ok(Json(json!(gw.runtime().agent(&scoped.tenant, &param(&params, "name")?)?)))
@@ -55,7 +55,7 @@ pub(crate) async fn show(
 pub(crate) async fn remove(
     State(gw): State<Gateway>,
     scoped: Scoped,
-    params: RawPathParams,
+    params: PathParams,
 ) -> ApiResult<Json<Value>> {
     scoped.allow(&gw, MANAGERS, "remove agents")?;
     let name = param(&params, "name")?;
@@ -73,7 +73,7 @@ pub(crate) struct Message {
 pub(crate) async fn message(
     State(gw): State<Gateway>,
     scoped: Scoped,
-    params: RawPathParams,
+    params: PathParams,
     ApiJson(body): ApiJson<Message>,
 ) -> ApiResult<Json<Value>> {
     scoped.allow(&gw, MEMBERS, "talk to agents")?;
@@ -83,7 +83,7 @@ pub(crate) async fn message(
     Ok(Json(json!(reply)))
 }
 
-fn peer_param(params: &RawPathParams) -> ApiResult<UserId> {
+fn peer_param(params: &PathParams) -> ApiResult<UserId> {
     Ok(UserId::parse(&param(params, "peer")?).map_err(wasmclaw::Error::from)?)
 }
 
@@ -102,7 +102,7 @@ pub(crate) struct SessionsQuery {
 pub(crate) async fn sessions(
     State(gw): State<Gateway>,
     scoped: Scoped,
-    params: RawPathParams,
+    params: PathParams,
     crate::routes::ApiQuery(q): crate::routes::ApiQuery<SessionsQuery>,
 ) -> ApiResult<Json<Value>> {
     scoped.allow(&gw, MEMBERS, "read sessions")?;
@@ -114,7 +114,7 @@ pub(crate) async fn sessions(
 pub(crate) async fn session(
     State(gw): State<Gateway>,
     scoped: Scoped,
-    params: RawPathParams,
+    params: PathParams,
 ) -> ApiResult<Json<Value>> {
     scoped.allow(&gw, MEMBERS, "read sessions")?;
     let (name, peer) = (param(&params, "name")?, peer_param(&params)?);
@@ -124,7 +124,7 @@ pub(crate) async fn session(
 pub(crate) async fn forget(
     State(gw): State<Gateway>,
     scoped: Scoped,
-    params: RawPathParams,
+    params: PathParams,
 ) -> ApiResult<Json<Value>> {
     scoped.allow(&gw, MEMBERS, "forget sessions")?;
     let (name, peer) = (param(&params, "name")?, peer_param(&params)?);

@@ -4,10 +4,10 @@
 
 use crate::auth::{MANAGERS, Scoped};
 use crate::error::ApiResult;
-use crate::routes::{ApiBytes, ApiJson, param};
+use crate::routes::{ApiBytes, ApiJson, PathParams, param};
 use crate::state::Gateway;
 use axum::Json;
-use axum::extract::{RawPathParams, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
 use wasmclaw::channels::telegram;
@@ -35,7 +35,7 @@ pub(crate) async fn list(State(gw): State<Gateway>, scoped: Scoped) -> ApiResult
 pub(crate) async fn remove(
     State(gw): State<Gateway>,
     scoped: Scoped,
-    params: RawPathParams,
+    params: PathParams,
 ) -> ApiResult<Json<Value>> {
     let name = param(&params, "name")?;
     remove_named(State(gw), scoped, &name).await
@@ -60,7 +60,7 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 /// channel's kind decides which).
 pub(crate) async fn inbound(
     State(gw): State<Gateway>,
-    params: RawPathParams,
+    params: PathParams,
     headers: HeaderMap,
     ApiBytes(body): ApiBytes,
 ) -> ApiResult<Json<Value>> {

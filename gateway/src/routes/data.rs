@@ -3,10 +3,10 @@
 
 use crate::auth::{MANAGERS, MEMBERS, Scoped};
 use crate::error::{ApiError, ApiResult};
-use crate::routes::{ApiBytes, ApiQuery, param};
+use crate::routes::{ApiBytes, ApiQuery, PathParams, param};
 use crate::state::Gateway;
 use axum::Json;
-use axum::extract::{RawPathParams, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -52,7 +52,7 @@ pub(crate) async fn put_policy(
 pub(crate) async fn put_secret(
     State(gw): State<Gateway>,
     scoped: Scoped,
-    params: RawPathParams,
+    params: PathParams,
     body: ApiBytes,
 ) -> ApiResult<StatusCode> {
     let name = param(&params, "name")?;
@@ -110,7 +110,7 @@ pub(crate) struct UserQuery {
 pub(crate) async fn delete_memory(
     State(gw): State<Gateway>,
     scoped: Scoped,
-    params: RawPathParams,
+    params: PathParams,
     ApiQuery(q): ApiQuery<UserQuery>,
 ) -> ApiResult<Json<Value>> {
     let key = param(&params, "key")?;
@@ -159,7 +159,7 @@ pub(crate) async fn list_cron(State(gw): State<Gateway>, scoped: Scoped) -> ApiR
 pub(crate) async fn delete_cron(
     State(gw): State<Gateway>,
     scoped: Scoped,
-    params: RawPathParams,
+    params: PathParams,
 ) -> ApiResult<Json<Value>> {
     let id = param(&params, "id")?;
     delete_cron_id(State(gw), scoped, &id).await

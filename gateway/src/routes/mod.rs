@@ -121,9 +121,15 @@ pub(crate) fn router() -> Router<Gateway> {
     router
 }
 
+/// A route's path parameters; refused (as invalid input, in the error
+/// shape) when one is not UTF-8 once percent-decoded.
+pub(crate) type PathParams = Result<RawPathParams, axum::extract::rejection::RawPathParamsRejection>;
+
 /// A path parameter by name (already percent-decoded).
-pub(crate) fn param(params: &RawPathParams, name: &str) -> ApiResult<String> {
+pub(crate) fn param(params: &PathParams, name: &str) -> ApiResult<String> {
     params
+        .as_ref()
+        .map_err(|_| ApiError::invalid("the path is not valid UTF-8 once percent-decoded"))?
         .iter()
         .find(|(k, _)| *k == name)
         .map(|(_, v)| v.to_string())

@@ -2,10 +2,10 @@
 
 use crate::auth::{ANYONE, INVOKERS, MANAGERS, Scoped};
 use crate::error::{ApiError, ApiResult};
-use crate::routes::{ApiBytes, ApiJson, param};
+use crate::routes::{ApiBytes, ApiJson, PathParams, param};
 use crate::state::Gateway;
 use axum::Json;
-use axum::extract::{RawPathParams, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
@@ -151,7 +151,7 @@ pub(crate) async fn list(State(gw): State<Gateway>, scoped: Scoped) -> ApiResult
 pub(crate) async fn remove(
     State(gw): State<Gateway>,
     scoped: Scoped,
-    params: RawPathParams,
+    params: PathParams,
 ) -> ApiResult<Json<Value>> {
     scoped.allow(&gw, MANAGERS, "remove skills")?;
     let name = param(&params, "name")?;
@@ -162,7 +162,7 @@ pub(crate) async fn remove(
 pub(crate) async fn invoke(
     State(gw): State<Gateway>,
     scoped: Scoped,
-    params: RawPathParams,
+    params: PathParams,
     headers: HeaderMap,
     ApiBytes(body): ApiBytes,
 ) -> ApiResult<Response> {

@@ -2,10 +2,10 @@
 
 use crate::auth::{MANAGERS, Scoped};
 use crate::error::{ApiError, ApiResult};
-use crate::routes::{ApiBytes, ApiJson, optional_json, param};
+use crate::routes::{ApiBytes, ApiJson, PathParams, optional_json, param};
 use crate::state::Gateway;
 use axum::Json;
-use axum::extract::{RawPathParams, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -55,7 +55,7 @@ pub(crate) async fn list(State(gw): State<Gateway>, scoped: Scoped) -> ApiResult
 pub(crate) async fn rotate(
     State(gw): State<Gateway>,
     scoped: Scoped,
-    params: RawPathParams,
+    params: PathParams,
     body: ApiBytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let id = param(&params, "id")?;
@@ -82,7 +82,7 @@ pub(crate) async fn rotate_id(
 pub(crate) async fn revoke(
     State(gw): State<Gateway>,
     scoped: Scoped,
-    params: RawPathParams,
+    params: PathParams,
 ) -> ApiResult<Json<Value>> {
     let id = param(&params, "id")?;
     revoke_id(State(gw), scoped, &id).await

@@ -3,10 +3,10 @@
 
 use crate::auth::{Caller, OPERATOR};
 use crate::error::ApiResult;
-use crate::routes::{ApiJson, param};
+use crate::routes::{ApiJson, PathParams, param};
 use crate::state::Gateway;
 use axum::Json;
-use axum::extract::{RawPathParams, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -39,7 +39,7 @@ pub(crate) async fn list(State(gw): State<Gateway>, caller: Caller) -> ApiResult
 pub(crate) async fn skills(
     State(gw): State<Gateway>,
     caller: Caller,
-    params: RawPathParams,
+    params: PathParams,
 ) -> ApiResult<Json<Value>> {
     let name = param(&params, "name")?;
     skills_of(State(gw), caller, &name).await
@@ -62,7 +62,7 @@ pub(crate) async fn skills_of(
 pub(crate) async fn remove(
     State(gw): State<Gateway>,
     caller: Caller,
-    params: RawPathParams,
+    params: PathParams,
 ) -> ApiResult<Json<Value>> {
     let name = param(&params, "name")?;
     remove_named(State(gw), caller, &name).await

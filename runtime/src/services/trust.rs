@@ -44,7 +44,8 @@ impl TrustService {
     pub(crate) fn add(&self, actor: &str, name: &str, key: &str) -> Result<Vec<AffectedSkill>, Error> {
         if !valid_publisher_name(name) {
             return Err(Error::InvalidInput(format!(
-                "publisher name {name:?}: use 1-64 lower-case letters, digits, '-', '_' or '.'"
+                "publisher name {name:?}: use 1-64 lower-case letters, digits, '-', '_' or '.', \
+                 starting with a letter or digit"
             )));
         }
         let key = PublicKey::parse(key).map_err(|e| Error::InvalidInput(e.to_string()))?.to_string();
