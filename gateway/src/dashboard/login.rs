@@ -16,7 +16,7 @@ use super::page::{Chrome, Reject, html, reject, safe_next, see_other};
 use super::session::COOKIE;
 use crate::state::Gateway;
 use askama::Template;
-use axum::extract::{ConnectInfo, FromRequestParts, Query, Request, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -89,12 +89,6 @@ struct LoginPage {
     insecure: bool,
 }
 
-#[derive(Deserialize)]
-pub(crate) struct Next {
-    #[serde(default)]
-    next: String,
-}
-
 fn host(req_headers: &axum::http::HeaderMap) -> &str {
     req_headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("")
 }
@@ -119,10 +113,26 @@ fn login_page(
 pub(crate) async fn form(
     State(gw): State<Gateway>,
     headers: axum::http::HeaderMap,
-    Query(q): Query<Next>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
 ) -> Response {
-    let insecure = !gw.dashboard().cookie_possible(host(&headers));
-    login_page(&gw, StatusCode::OK, &q.next, None, insecure)
+    // Strict, as every page's query: not UTF-8, or `next` twice, is 400.
+    let next = match super::extract::form_pairs(query.unwrap_or_default().as_bytes()) {
+        None => Err("the query is not UTF-8"),
+        Some(pairs) => {
+            let mut next = pairs.into_iter().filter(|(k, _)| k == "next").map(|(_, v)| v);
+            match (next.next(), next.next()) {
+                (_, Some(_)) => Err("give `next` once"),
+                (one, None) => Ok(one.unwrap_or_default()),
+            }
+        }
+    };
+    match next {
+        Ok(next) => {
+            let insecure = !gw.dashboard().cookie_possible(host(&headers));
+            login_page(&gw, StatusCode::OK, &next, None, insecure)
+        }
+        Err(why) => reject(Some(&gw), Reject::BadForm(why.into())),
+    }
 }
 
 /// `POST /ui/login`.
