@@ -33,6 +33,7 @@ const ON_POSTGRES: bool = false;
 mod agents;
 mod backup;
 mod bad_input;
+mod boundary_attacks;
 mod cli;
 mod crash;
 mod cron_runs;

@@ -19,6 +19,7 @@ mod flows;
 mod install_attacks;
 mod install_boundary;
 mod pages;
+mod publisher_attacks;
 mod screens;
 pub mod webdriver;
 
