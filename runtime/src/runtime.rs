@@ -35,6 +35,7 @@ use tokio::sync::Semaphore;
 
 mod api;
 
+pub use api::series::{Series, SeriesRow, Step};
 pub use api::summary::{AgentUse, Counts, Files, TenantSummary, Used};
 mod calls;
 
@@ -127,7 +128,7 @@ impl Runtime {
         let trust = Arc::new(TrustService::new(db.clone(), clock.clone(), audit.clone())?);
         let secrets = Arc::new(SecretService::new(vault.clone(), config.secret_limits, audit.clone()));
         let tenants = Arc::new(TenantService::new(db.clone(), clock.clone(), audit.clone(), &config));
-        let metering = MeteringService::new(db.clone(), config.rate_card.clone());
+        let metering = MeteringService::new(db.clone(), config.rate_card.clone(), clock.clone());
         let host = Arc::new(HostEnv::new(db.clone(), vault.clone(), clock.clone(), &config)?);
         let loader = Arc::new(SkillLoader::new(&config, host.clone())?);
         let skills = Arc::new(SkillService::new(

@@ -29,4 +29,4 @@ pub use skills::{InstalledSkill, Publisher, TrustedKey};
 pub use tenants::Tenant;
 pub(crate) use tokens::short;
 pub use tokens::{ADMIN_PREFIX, Role, TOKEN_PREFIX, TokenInfo, UnknownRole};
-pub use usage::UsageTotals;
+pub use usage::{LATENCY_BOUNDS_US, Latency, SERIES_KEEP_HOURS, UsageBucket, UsageDelta, UsageTotals};

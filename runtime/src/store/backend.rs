@@ -23,8 +23,8 @@ pub(crate) mod names {
     pub(crate) use crate::records::Tenant;
     pub(crate) use crate::records::TokenInfo;
     pub(crate) use crate::records::TrustedKey;
-    pub(crate) use crate::records::UsageTotals;
     pub(crate) use crate::records::{AgentSpec, LlmUsage, Session};
+    pub(crate) use crate::records::{UsageDelta, UsageTotals};
     pub(crate) use crate::store::{
         LlmUsageRow, MemoryEntry, MemoryUsage, Replay, ScanBound, Scope, SearchScan, StoreError, TenantRows,
     };
@@ -270,10 +270,14 @@ macro_rules! with_operations {
     /// Removes a trusted key, durably; the removed record, if there was one.
     fn trust_remove(&self, name: &str) -> Result<Option<TrustedKey>, StoreError>;
 
-    // Usage totals.
-    /// Adds each delta to its `(tenant, skill)` totals, in one durable
-    /// transaction.
-    fn usage_add(&self, deltas: &[(TenantId, String, UsageTotals)]) -> Result<(), StoreError>;
+    // Usage totals, and their series by hour.
+    /// Adds each delta to its `(tenant, skill)` totals and to its hour of
+    /// the series, in one durable transaction; drops each tenant's hours
+    /// older than [`crate::records::SERIES_KEEP_HOURS`] before its newest.
+    fn usage_add(&self, deltas: &[UsageDelta]) -> Result<(), StoreError>;
+    /// A tenant's stored hours in `[from, to)` (Unix seconds of the hours'
+    /// starts), sorted by hour then skill.
+    fn usage_series(&self, tenant: &TenantId, from: u64, to: u64) -> Result<Vec<UsageDelta>, StoreError>;
     /// Stored totals of one tenant (or every tenant), as `(tenant, skill,
     /// totals)` sorted by tenant then skill.
     fn usage(&self, tenant: Option<&TenantId>) -> Result<Vec<(TenantId, String, UsageTotals)>, StoreError>;

@@ -56,7 +56,7 @@ const fn family(name: &'static str, keys: Keys, values: Values) -> Family {
 
 /// Every table family a tenant owns but its tokens: the registry both
 /// backends export, import and purge by.
-pub const FAMILIES: [Family; 15] = [
+pub const FAMILIES: [Family; 16] = [
     family("tenant", Keys::One, Values::Text),
     family("policy", Keys::One, Values::Text),
     family("data_key", Keys::One, Values::Bytes),
@@ -70,6 +70,7 @@ pub const FAMILIES: [Family; 15] = [
     family("channels", Keys::Name, Values::Text),
     family("replays", Keys::Name, Values::Text),
     family("usage", Keys::Name, Values::Text),
+    family("usage_hours", Keys::Parts, Values::Text),
     family("outbox", Keys::Name, Values::Text),
     family("cron_jobs", Keys::Name, Values::Text),
 ];

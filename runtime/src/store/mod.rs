@@ -58,7 +58,7 @@ mod types;
 pub use codec::MAX_MESSAGE_ID_BYTES;
 pub use dump::{Bytes, TenantRows};
 pub use postgres::{PgOptions, PgProbe, PgStatus, redacted_url};
-pub(crate) use types::{Budget, Search};
+pub(crate) use types::{Budget, Search, split_usage_hour, usage_hour_key};
 pub use types::{LlmUsageRow, MemoryEntry, MemoryUsage, Replay, ScanBound, ScanStop, SearchScan};
 
 // Defined beside the runtime's `Error`, which carries it, so that the error

@@ -262,3 +262,27 @@ pub enum Replay {
     /// The tenant holds `cap` live records: nothing was recorded.
     Full,
 }
+
+/// The key of a tenant's skill in an hour of its usage series, within the
+/// tenant: `hour \0 skill`, the hour's start as 16 decimal digits so that
+/// keys sort in time order; without a skill, where the hour starts.
+pub(crate) fn usage_hour_key(hour: u64, skill: Option<&str>) -> Vec<u8> {
+    let mut k = format!("{hour:016}").into_bytes();
+    if let Some(skill) = skill {
+        k.push(0);
+        k.extend_from_slice(skill.as_bytes());
+    }
+    k
+}
+
+/// A [`usage_hour_key`] read back: the hour and the skill; `None` if it
+/// does not read as one.
+pub(crate) fn split_usage_hour(key: &[u8]) -> Option<(u64, String)> {
+    let sep = key.iter().position(|b| *b == 0)?;
+    let hour = std::str::from_utf8(&key[..sep]).ok()?;
+    if hour.len() != 16 || !hour.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let skill = std::str::from_utf8(&key[sep + 1..]).ok()?;
+    Some((hour.parse().ok()?, skill.to_string()))
+}

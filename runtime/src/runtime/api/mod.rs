@@ -7,6 +7,7 @@
 
 mod agents;
 mod cluster;
+pub(crate) mod series;
 mod skills;
 pub(crate) mod summary;
 

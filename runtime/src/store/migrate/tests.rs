@@ -77,9 +77,10 @@ fn populate(db: &Db, id: &str, n: u8) {
     };
     assert!(db.channel_add(&tenant, &channel).unwrap());
     db.replay_first(&tenant, "delivery-1", 10, 4_000_000_000, 5).unwrap();
-    db.usage_add(&[(
-        tenant.clone(),
-        "notes".into(),
+    db.usage_add(&[crate::records::UsageDelta::of(
+        &tenant,
+        "notes",
+        7200,
         UsageTotals { calls: 3, fuel: 30, ..Default::default() },
     )])
     .unwrap();
@@ -256,11 +257,16 @@ fn catches_tampering(target: Target) {
         ("tenant acme: its rows of secrets differ", &|db| {
             db.put_secret(&t("acme"), "API_KEY", b"other").unwrap()
         }),
-        ("tenant acme: its rows of cron_jobs, usage differ", &|db| {
+        ("tenant acme: its rows of cron_jobs, usage, usage_hours differ", &|db| {
             let next = db.cron_list(&t("acme"), "notes").unwrap()[0].next_run;
             assert!(db.cron_reschedule(&t("acme"), "job-acme", next, 999).unwrap());
-            db.usage_add(&[(t("acme"), "notes".into(), UsageTotals { calls: 1, ..Default::default() })])
-                .unwrap();
+            db.usage_add(&[crate::records::UsageDelta::of(
+                &t("acme"),
+                "notes",
+                0,
+                UsageTotals { calls: 1, ..Default::default() },
+            )])
+            .unwrap();
         }),
         ("tenant beta: its tokens differ", &|db| {
             db.token_update(&t("beta"), "beta-member", |i| i.role = Role::Admin).unwrap().unwrap();

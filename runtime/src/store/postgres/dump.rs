@@ -39,6 +39,7 @@ fn columns(family: &str) -> Option<Columns> {
         "channels" => cols("channels", "name", "spec", true),
         "replays" => cols("replays", "key", "until", true),
         "usage" => cols("usage", "skill", "totals", true),
+        "usage_hours" => cols("usage_hours", "key", "bucket", true),
         "outbox" => cols("outbox", "id", "message", true),
         "cron_jobs" => cols("cron_jobs", "id", "job", true),
         _ => return None,

@@ -93,7 +93,7 @@ impl PgBackend {
 
 /// The tables holding only rows of one tenant, by a `tenant` column.
 /// Components are shared: [`super::skills::purge`] handles them.
-pub(super) const TENANT_TABLES: [&str; 15] = [
+pub(super) const TENANT_TABLES: [&str; 16] = [
     "policies",
     "tenant_keys",
     "secrets",
@@ -102,6 +102,7 @@ pub(super) const TENANT_TABLES: [&str; 15] = [
     "tokens",
     "skills",
     "usage",
+    "usage_hours",
     "agents",
     "sessions",
     "llm_usage",

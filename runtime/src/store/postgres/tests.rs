@@ -280,7 +280,7 @@ fn special_bytes_in_every_stored_string_round_trip_and_through_a_dump() {
         assert_eq!(db.skill(&a, &text).unwrap(), Some((skill, text.as_bytes().to_vec())));
 
         let totals = crate::records::UsageTotals { calls: 1, ..Default::default() };
-        db.usage_add(&[(a.clone(), text.clone(), totals)]).unwrap();
+        db.usage_add(&[crate::records::UsageDelta::of(&a, &text, 3600, totals)]).unwrap();
         assert!(db.usage(Some(&a)).unwrap().iter().any(|(_, s, _)| *s == text));
 
         let m = crate::records::Message {
@@ -416,9 +416,10 @@ fn a_dump_of_special_bytes_is_the_same_bytes_from_either_backend() {
         // Two installs of the same bytes: one component row, two rows in the dump.
         source.skill_put(&d, &skill, b"same\0bytes", None).unwrap();
         source
-            .usage_add(&[(
-                d.clone(),
-                name.clone(),
+            .usage_add(&[crate::records::UsageDelta::of(
+                &d,
+                &name,
+                3600,
                 crate::records::UsageTotals { calls: 1, ..Default::default() },
             )])
             .unwrap();
@@ -660,4 +661,24 @@ fn a_batch_claim_skips_the_messages_another_worker_is_leasing() {
         .expect("no wait for the locked row");
     assert_eq!(ids(got), ["m2"]);
     assert_eq!(ids(other.outbox_claim_due(200, 260, 10).unwrap()), ["m1"], "free again once unlocked");
+}
+
+#[test]
+fn every_table_with_a_tenant_column_is_purged_with_the_tenant() {
+    let Some((_db, store)) = pg() else { return };
+    let tables = store
+        .text_of(
+            "SELECT string_agg(table_name, ',' ORDER BY table_name) FROM information_schema.columns \
+             WHERE table_schema = current_schema() AND column_name = 'tenant'",
+        )
+        .unwrap()
+        .unwrap_or_default();
+    // The tenant record itself, the lease of whoever serves it and the
+    // shared components (`skills::purge`) go by their own statements.
+    let own = ["tenants", "tenant_leases", "skill_components"];
+    let missed: Vec<&str> = tables
+        .split(',')
+        .filter(|t| !own.contains(t) && !super::tenants::TENANT_TABLES.contains(t))
+        .collect();
+    assert_eq!(missed, Vec::<&str>::new(), "tables a tenant's purge would leave rows in (of {tables})");
 }

@@ -1,30 +1,77 @@
-//! Metered usage: `usage(tenant, skill, totals)` (JSON). The runtime adds
-//! batches of deltas ([`PgBackend::usage_add`]) in one transaction.
+//! Metered usage, added in batches of deltas ([`PgBackend::usage_add`]) in
+//! one transaction: `usage(tenant, skill, totals)` and
+//! `usage_hours(tenant, key, bucket)` (JSON), the key `hour \0 skill` as
+//! on redb (the hour's start as 16 decimal digits).
 
 use super::{PgBackend, StoreError, merge_row};
 use crate::ids::TenantId;
-use crate::records::UsageTotals;
+use crate::records::{SERIES_KEEP_HOURS, UsageBucket, UsageDelta, UsageTotals};
+use crate::store::{split_usage_hour, usage_hour_key};
 
-fn decode(json: &str) -> Result<UsageTotals, StoreError> {
+fn decode<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, StoreError> {
     serde_json::from_str(json).map_err(|e| StoreError::Backend(format!("stored usage is corrupt: {e}")))
 }
 
 impl PgBackend {
-    /// Adds each delta to its `(tenant, skill)` totals, in one durable
-    /// transaction.
-    pub fn usage_add(&self, deltas: &[(TenantId, String, UsageTotals)]) -> Result<(), StoreError> {
+    /// Adds each delta to its `(tenant, skill)` totals and its hour, in one
+    /// durable transaction, dropping each tenant's hours past keeping.
+    pub fn usage_add(&self, deltas: &[UsageDelta]) -> Result<(), StoreError> {
         if deltas.is_empty() {
             return Ok(());
         }
-        let deltas: Vec<(String, Vec<u8>, UsageTotals)> =
-            deltas.iter().map(|(t, s, d)| (t.to_string(), s.as_bytes().to_vec(), d.clone())).collect();
+        let mut newest: std::collections::BTreeMap<String, u64> = Default::default();
+        for d in deltas {
+            let n = newest.entry(d.tenant.to_string()).or_default();
+            *n = (*n).max(d.hour);
+        }
+        let deltas: Vec<(String, Vec<u8>, Vec<u8>, UsageBucket)> = deltas
+            .iter()
+            .map(|d| {
+                let key = usage_hour_key(d.hour, Some(&d.skill));
+                (d.tenant.to_string(), d.skill.as_bytes().to_vec(), key, d.bucket.clone())
+            })
+            .collect();
         self.transact(move |tx| {
             Box::pin(async move {
-                for (tenant, skill, delta) in &deltas {
-                    let merge = |t: &mut UsageTotals| t.merge(delta);
+                for (tenant, skill, key, delta) in &deltas {
+                    let merge = |t: &mut UsageTotals| t.merge(&delta.totals);
                     merge_row(tx, ("usage", "skill", "totals"), tenant, skill, merge).await?;
+                    let merge = |b: &mut UsageBucket| b.merge(delta);
+                    merge_row(tx, ("usage_hours", "key", "bucket"), tenant, key, merge).await?;
+                }
+                let stmt =
+                    tx.prepare_cached("DELETE FROM usage_hours WHERE tenant = $1 AND key < $2").await?;
+                for (tenant, hour) in &newest {
+                    let before = usage_hour_key(hour.saturating_sub(SERIES_KEEP_HOURS * 3600), None);
+                    tx.execute(&stmt, &[tenant, &before]).await?;
                 }
                 Ok(())
+            })
+        })
+    }
+
+    /// A tenant's stored hours in `[from, to)`, by hour then skill.
+    pub fn usage_series(&self, tenant: &TenantId, from: u64, to: u64) -> Result<Vec<UsageDelta>, StoreError> {
+        if from >= to {
+            return Ok(Vec::new());
+        }
+        let (t, id) = (tenant.clone(), tenant.to_string());
+        let (start, end) = (usage_hour_key(from, None), usage_hour_key(to, None));
+        self.with_client(move |c| {
+            Box::pin(async move {
+                let stmt = c
+                    .prepare_cached(
+                        "SELECT key, bucket FROM usage_hours WHERE tenant = $1 AND key >= $2 AND key < $3 \
+                         ORDER BY key",
+                    )
+                    .await?;
+                let mut out = Vec::new();
+                for row in c.query(&stmt, &[&id, &start, &end]).await? {
+                    // As redb: a row whose key does not read is skipped.
+                    let Some((hour, skill)) = split_usage_hour(row.get(0)) else { continue };
+                    out.push(UsageDelta { tenant: t.clone(), skill, hour, bucket: decode(row.get(1))? });
+                }
+                Ok(out)
             })
         })
     }
