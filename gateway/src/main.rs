@@ -7,6 +7,7 @@ mod cli;
 use clap::{Parser, Subcommand};
 use cli::{
     agents, backup, channels, doctor, keys, local, remote, reports, secrets, serve, skills, store, tokens,
+    usage,
 };
 use std::process::ExitCode;
 
@@ -82,7 +83,7 @@ enum Command {
     Outbox(reports::OutboxArgs),
     /// Show the metered usage per tenant and skill, and the model usage of
     /// agents per agent, model and day.
-    Usage(reports::UsageArgs),
+    Usage(usage::UsageArgs),
     /// Check the data directory's permissions, the configuration and the
     /// gateway's health; exit 21 if a check fails.
     Doctor(doctor::DoctorArgs),
@@ -153,7 +154,7 @@ fn main() -> ExitCode {
             Command::Invoke(args) => reports::invoke(args).await,
             Command::Audit(args) => reports::audit(args).await,
             Command::Outbox(args) => reports::outbox(args).await,
-            Command::Usage(args) => reports::usage(args).await,
+            Command::Usage(args) => usage::usage(args).await,
             Command::Doctor(args) => doctor::doctor(args).await,
             Command::Security(cmd) => reports::security(cmd).await,
             Command::Config(cmd) => reports::config(cmd).await,

@@ -28,8 +28,14 @@ pub fn render(gw: &Gateway) -> ApiResult<String> {
     let usage = rt.usage(None)?;
     let tenants = rt.tenants()?;
     let suspended = tenants.iter().filter(|t| t.suspended).count();
-    let snapshot =
-        Snapshot { active: tenants.len() - suspended, suspended, in_flight: gw.in_flight(), usage };
+    let (latency, sum_us) = rt.call_latency();
+    let snapshot = Snapshot {
+        active: tenants.len() - suspended,
+        suspended,
+        in_flight: gw.in_flight(),
+        usage,
+        latency: CallLatency { latency, sum_us },
+    };
     let mut registry = Registry::default();
     registry.register_collector(Box::new(snapshot));
     encode(&registry)
@@ -54,6 +60,42 @@ struct Snapshot {
     in_flight: u64,
     /// Usage by tenant and skill.
     usage: Vec<UsageRow>,
+    /// Every call's wall time since the gateway started.
+    latency: CallLatency,
+}
+
+/// A histogram of call wall times, as the runtime counted it (a constant
+/// for this scrape).
+#[derive(Debug, Default)]
+struct CallLatency {
+    latency: wasmclaw::records::Latency,
+    sum_us: u64,
+}
+
+impl TypedMetric for CallLatency {
+    const TYPE: prometheus_client::metrics::MetricType = prometheus_client::metrics::MetricType::Histogram;
+}
+
+impl EncodeMetric for CallLatency {
+    fn encode(&self, mut encoder: prometheus_client::encoding::MetricEncoder) -> fmt::Result {
+        let buckets: Vec<(f64, u64)> = self
+            .latency
+            .buckets()
+            .into_iter()
+            .map(|(bound, n)| (bound.map_or(f64::INFINITY, |us| us as f64 / 1e6), n))
+            .collect();
+        let sum = self.sum_us as f64 / 1e6;
+        encoder.encode_histogram::<prometheus_client::encoding::NoLabelSet>(
+            sum,
+            self.latency.count(),
+            &buckets,
+            None,
+        )
+    }
+
+    fn metric_type(&self) -> prometheus_client::metrics::MetricType {
+        Self::TYPE
+    }
 }
 
 impl Collector for Snapshot {
@@ -114,7 +156,14 @@ impl Collector for Snapshot {
                     ([tenant, skill, ("kind", kind.as_str())], ConstCounter::new(*n))
                 })
             }),
-        )
+        )?;
+        self.latency.encode(out.encode_descriptor(
+            "wasmclaw_call_duration",
+            "Wall-clock time of each skill call since the gateway started, every tenant's.",
+            Some(&prometheus_client::registry::Unit::Seconds),
+            self.latency.metric_type(),
+        )?)?;
+        Ok(())
     }
 }
 
@@ -174,6 +223,7 @@ mod tests {
                 row("a", "echo", 3, &[]),
                 row("b", "we\"ird\\\nname", 7, &[("trap", 2), ("timeout", 1)]),
             ],
+            latency: CallLatency::default(),
         };
         let expected = r#"# HELP wasmclaw_tenants Tenants by status.
 # TYPE wasmclaw_tenants gauge
@@ -206,13 +256,72 @@ wasmclaw_cost_total{tenant="b",skill="we\"ird\\\nname"} 0.5
 # TYPE wasmclaw_call_errors_total counter
 wasmclaw_call_errors_total{tenant="b",skill="we\"ird\\\nname",kind="timeout"} 1
 wasmclaw_call_errors_total{tenant="b",skill="we\"ird\\\nname",kind="trap"} 2
+# HELP wasmclaw_call_duration_seconds Wall-clock time of each skill call since the gateway started, every tenant's.
+# TYPE wasmclaw_call_duration_seconds histogram
+wasmclaw_call_duration_seconds_bucket{le="0.0001"} 0
+wasmclaw_call_duration_seconds_bucket{le="0.00025"} 0
+wasmclaw_call_duration_seconds_bucket{le="0.0005"} 0
+wasmclaw_call_duration_seconds_bucket{le="0.001"} 0
+wasmclaw_call_duration_seconds_bucket{le="0.0025"} 0
+wasmclaw_call_duration_seconds_bucket{le="0.005"} 0
+wasmclaw_call_duration_seconds_bucket{le="0.01"} 0
+wasmclaw_call_duration_seconds_bucket{le="0.025"} 0
+wasmclaw_call_duration_seconds_bucket{le="0.05"} 0
+wasmclaw_call_duration_seconds_bucket{le="0.1"} 0
+wasmclaw_call_duration_seconds_bucket{le="0.25"} 0
+wasmclaw_call_duration_seconds_bucket{le="0.5"} 0
+wasmclaw_call_duration_seconds_bucket{le="1"} 0
+wasmclaw_call_duration_seconds_bucket{le="2.5"} 0
+wasmclaw_call_duration_seconds_bucket{le="5"} 0
+wasmclaw_call_duration_seconds_bucket{le="10"} 0
+wasmclaw_call_duration_seconds_bucket{le="30"} 0
+wasmclaw_call_duration_seconds_bucket{le="60"} 0
+wasmclaw_call_duration_seconds_bucket{le="+Inf"} 0
+wasmclaw_call_duration_seconds_sum 0.0
+wasmclaw_call_duration_seconds_count 0
 "#;
         assert_eq!(text(s), expected);
     }
 
     #[test]
+    fn call_latency_is_a_histogram_in_seconds_with_cumulative_buckets() {
+        let mut latency = wasmclaw::records::Latency::default();
+        for us in [80, 90, 3_000, 90_000_000] {
+            latency.record(us);
+        }
+        let sum_us = 80 + 90 + 3_000 + 90_000_000;
+        let s = Snapshot {
+            active: 0,
+            suspended: 0,
+            in_flight: 0,
+            usage: vec![],
+            latency: CallLatency { latency, sum_us },
+        };
+        let out = text(s);
+        let lines: Vec<&str> = out.lines().filter(|l| l.contains("wasmclaw_call_duration")).collect();
+        assert!(lines.contains(&"# TYPE wasmclaw_call_duration_seconds histogram"), "{out}");
+        for expected in [
+            "wasmclaw_call_duration_seconds_bucket{le=\"0.0001\"} 2",
+            "wasmclaw_call_duration_seconds_bucket{le=\"0.0025\"} 2",
+            "wasmclaw_call_duration_seconds_bucket{le=\"0.005\"} 3",
+            "wasmclaw_call_duration_seconds_bucket{le=\"60\"} 3",
+            "wasmclaw_call_duration_seconds_bucket{le=\"+Inf\"} 4",
+            "wasmclaw_call_duration_seconds_count 4",
+            "wasmclaw_call_duration_seconds_sum 90.00317",
+        ] {
+            assert!(lines.contains(&expected), "{expected} in:\n{}", lines.join("\n"));
+        }
+    }
+
+    #[test]
     fn no_usage_still_describes_every_family() {
-        let s = Snapshot { active: 0, suspended: 0, in_flight: 0, usage: vec![] };
+        let s = Snapshot {
+            active: 0,
+            suspended: 0,
+            in_flight: 0,
+            usage: vec![],
+            latency: CallLatency::default(),
+        };
         let out = text(s);
         for name in [
             "wasmclaw_tenants",
@@ -223,6 +332,7 @@ wasmclaw_call_errors_total{tenant="b",skill="we\"ird\\\nname",kind="trap"} 2
             "wasmclaw_call_memory_peak_bytes",
             "wasmclaw_cost_total",
             "wasmclaw_call_errors_total",
+            "wasmclaw_call_duration_seconds",
         ] {
             assert!(out.contains(&format!("# TYPE {name} ")), "{name}:\n{out}");
         }

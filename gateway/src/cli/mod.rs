@@ -34,6 +34,7 @@ pub(crate) mod skills;
 pub(crate) mod store;
 pub(crate) mod tokens;
 pub(crate) mod transfer;
+pub(crate) mod usage;
 
 use clap::Args;
 use serde_json::Value;

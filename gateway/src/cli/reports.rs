@@ -1,5 +1,5 @@
 //! The remote commands that call skills and read reports: `invoke`,
-//! `audit`, `outbox`, `usage` (of skills and of agents' models) and `security audit`
+//! `audit`, `outbox` and `security audit`
 //! (which falls back to the local file and configuration checks when the
 //! gateway cannot be reached).
 
@@ -61,7 +61,7 @@ pub(crate) async fn invoke(args: InvokeArgs) -> anyhow::Result<()> {
 
 /// Parses `--since`: seconds since the Unix epoch, or a duration back from
 /// now (`1h`, `2days`).
-fn parse_since(s: &str) -> Result<u64, String> {
+pub(super) fn parse_since(s: &str) -> Result<u64, String> {
     if let Ok(secs) = s.parse::<u64>() {
         return Ok(secs);
     }
@@ -227,92 +227,6 @@ pub(crate) async fn config(cmd: ConfigCommand) -> anyhow::Result<()> {
     }
     for (key, value) in wasmclaw::config::dotted(&answer["config"]) {
         println!("{key} = {}", super::terminal_safe(&value));
-    }
-    Ok(())
-}
-
-/// `wasmclaw usage`.
-#[derive(Args, Debug)]
-pub(crate) struct UsageArgs {
-    /// Only this tenant's usage (without it: every tenant's, for the
-    /// operator; the token's tenant's, for a token).
-    #[arg(long)]
-    tenant: Option<String>,
-    /// Only the model usage of agents from the day of this time on: a
-    /// duration back from now (`1h`, `7days`) or seconds since the Unix
-    /// epoch (skill usage is always the totals).
-    #[arg(long, value_name = "DURATION|EPOCH_SECS", value_parser = parse_since)]
-    since: Option<u64>,
-    #[command(flatten)]
-    remote: Remote,
-}
-
-/// Prints the metered usage per tenant and skill, then the model usage of
-/// agents per agent, model and day (when there is any).
-pub(crate) async fn usage(args: UsageArgs) -> anyhow::Result<()> {
-    let mut query = Vec::new();
-    if let Some(since) = args.since {
-        query.push(("since", since.to_string()));
-    }
-    let client = args.remote.client()?;
-    let tenant = args.tenant.as_deref().map(tenant_id).transpose()?;
-    let answer = match &tenant {
-        Some(t) => client.get(&["v1", "tenants", t, "usage"], &query).await?,
-        None => client.get(&["v1", "usage"], &query).await?,
-    };
-    if args.remote.json {
-        print_json(&answer);
-        return Ok(());
-    }
-    let rows: Vec<Vec<String>> = items(&answer, "usage")
-        .iter()
-        .map(|u| {
-            let errors = match u["errors"].as_object() {
-                Some(m) if !m.is_empty() => {
-                    m.iter().map(|(k, n)| format!("{k}={n}")).collect::<Vec<_>>().join(",")
-                }
-                _ => "-".into(),
-            };
-            vec![
-                cell(&u["tenant"]),
-                cell(&u["skill"]),
-                cell(&u["calls"]),
-                errors,
-                cell(&u["fuel"]),
-                cell(&u["wall_us"]),
-                cell(&u["memory_peak_bytes"]),
-                cell(&u["cost"]),
-            ]
-        })
-        .collect();
-    print_table(&["TENANT", "SKILL", "CALLS", "ERRORS", "FUEL", "WALL US", "MEMORY PEAK", "COST"], &rows);
-    let models = items(&answer, "models");
-    if !models.is_empty() {
-        // The tenant's own route leaves `tenant` out of its rows.
-        let rows: Vec<Vec<String>> = models
-            .iter()
-            .map(|m| {
-                let tenant = match (&m["tenant"], &tenant) {
-                    (Value::Null, Some(t)) => t.clone(),
-                    (v, _) => cell(v),
-                };
-                vec![
-                    tenant,
-                    cell(&m["agent"]),
-                    cell(&m["model"]),
-                    cell(&m["day"]),
-                    cell(&m["input_tokens"]),
-                    cell(&m["output_tokens"]),
-                    cell(&m["tool_calls"]),
-                    cell(&m["cost"]),
-                ]
-            })
-            .collect();
-        println!();
-        print_table(
-            &["TENANT", "AGENT", "MODEL", "DAY", "INPUT TOKENS", "OUTPUT TOKENS", "TOOL CALLS", "COST"],
-            &rows,
-        );
     }
     Ok(())
 }

@@ -83,6 +83,7 @@ fn handler(method: &str, path: &str) -> MethodRouter<Gateway> {
         ("GET", "/v1/tenants/{tenant}/outbox") => get(data::list_outbox),
         ("GET", "/v1/tenants/{tenant}/contacts") => get(data::contacts),
         ("GET", "/v1/tenants/{tenant}/usage") => get(observe::usage),
+        ("GET", "/v1/tenants/{tenant}/usage/series") => get(observe::usage_series),
         ("GET", "/v1/tenants/{tenant}/audit") => get(observe::audit),
         ("GET", "/v1/usage") => get(observe::usage_all),
         ("GET", "/v1/audit") => get(observe::audit_all),

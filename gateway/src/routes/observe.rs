@@ -129,6 +129,37 @@ pub(crate) async fn usage(
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
+pub(crate) struct SeriesQuery {
+    /// `hour` (the default) or `day`.
+    step: Option<String>,
+    /// The span's start and end, seconds since the Unix epoch.
+    since: Option<u64>,
+    until: Option<u64>,
+    /// One skill's rows only.
+    skill: Option<String>,
+}
+
+/// `GET …/usage/series`: the tenant's usage by hour or day and skill.
+pub(crate) async fn usage_series(
+    State(gw): State<Gateway>,
+    scoped: Scoped,
+    ApiQuery(q): ApiQuery<SeriesQuery>,
+) -> ApiResult<Json<Value>> {
+    scoped.allow(&gw, MEMBERS, "read usage")?;
+    let step = wasmclaw::runtime::Step::parse(q.step.as_deref().unwrap_or("hour"))?;
+    let (rt, tenant) = (gw.runtime().clone(), scoped.tenant.clone());
+    let series = tokio::task::spawn_blocking(move || {
+        rt.usage_series(&tenant, step, q.since, q.until, q.skill.as_deref())
+    })
+    .await
+    .map_err(|e| ApiError::from(wasmclaw::Error::Internal(format!("usage task: {e}"))))??;
+    let mut v = json!(series);
+    gw.runtime().scrub_json(&scoped.tenant, &mut v);
+    Ok(Json(v))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct AuditQuery {
     pub(crate) tenant: Option<String>,
     pub(crate) since: Option<u64>,

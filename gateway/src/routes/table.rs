@@ -92,6 +92,13 @@ pub const ROUTES: &[Route] = &[
     ),
     r("GET", "/v1/tenants/{tenant}/contacts", MEMBERS, "List contacts."),
     r("GET", "/v1/tenants/{tenant}/usage", MEMBERS, "The tenant's usage."),
+    r(
+        "GET",
+        "/v1/tenants/{tenant}/usage/series",
+        MEMBERS,
+        "The tenant's usage by hour or day and skill, with latency percentiles \
+         (`?step=hour|day&since=&until=&skill=`).",
+    ),
     r("GET", "/v1/tenants/{tenant}/audit", MANAGERS, "The tenant's audit events."),
     r("GET", "/v1/usage", MEMBERS, "Usage: every tenant's (operator, `?tenant=` filters) or the token's."),
     r("GET", "/v1/audit", MANAGERS, "Audit events: every tenant's (operator, `?tenant=`) or the token's."),

@@ -87,6 +87,7 @@ fn a_token_on_another_tenants_path_gets_404_and_nothing_changes() {
         ("PUT", "/secrets/PLANTED".into(), Body::Raw("application/octet-stream", b"planted".to_vec())),
         ("GET", "/secrets".into(), Body::None),
         ("GET", "/usage".into(), Body::None),
+        ("GET", "/usage/series?step=day".into(), Body::None),
         ("GET", "/audit".into(), Body::None),
         ("GET", "/tokens".into(), Body::None),
         ("POST", "/tokens".into(), Body::Json(json!({"role": "admin", "name": "planted"}))),

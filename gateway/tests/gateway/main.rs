@@ -51,6 +51,7 @@ mod secrets;
 mod slow_clients;
 mod summary;
 mod summary_attacks;
+mod usage_series;
 // Not every part is used by the suites run here.
 #[allow(dead_code)]
 mod webhook;

@@ -85,6 +85,7 @@ fn reads_are_allowed_by_role_exactly_as_documented() {
         ("/outbox", MEMBERS, "messages"),
         ("/summary", MEMBERS, ""),
         ("/usage", MEMBERS, "usage"),
+        ("/usage/series", MEMBERS, "rows"),
         ("/audit", MANAGERS, "events"),
     ];
     for &(rest, allowed, key) in reads {
