@@ -14,7 +14,8 @@
 //!   over their routes (`audit`: the audit pages' filters), `actions`: the
 //!   list pages' changes; `outbox`: the Messages page's state links;
 //!   `install`: a skill's upload, its decision and permission diff, and
-//!   its confirmation; `publishers`: trusting and untrusting keys.
+//!   its confirmation; `publishers`: trusting and untrusting keys; `usage`:
+//!   the Usage pages (the series drawn as SVG bars, CSV downloads).
 //! - [`assets`]: the vendored scripts and the stylesheet, hashed names.
 //!
 //! The browser boundary: every `/ui` answer carries a strict CSP (no
@@ -37,6 +38,7 @@ mod publishers;
 pub(crate) mod session;
 mod settings;
 mod tenant;
+mod usage;
 
 use crate::state::Gateway;
 use axum::Router;
@@ -174,6 +176,10 @@ pub(crate) fn router() -> Router<Gateway> {
         .route("/ui/logo", get(page::logo))
         .route("/ui/tenants", get(operator::tenants).post(operator::create_tenant))
         .route("/ui/settings", get(settings::settings))
+        .route("/ui/usage", get(usage::operator_usage))
+        .route("/ui/usage.csv", get(usage::operator_csv))
+        .route("/ui/t/{tenant}/usage", get(usage::tenant_usage))
+        .route("/ui/t/{tenant}/usage.csv", get(usage::tenant_csv))
         .route("/ui/publishers", post(publishers::add))
         .route("/ui/publishers/{name}/remove", post(publishers::remove))
         .route("/ui/publishers/{name}/delete", post(publishers::delete))

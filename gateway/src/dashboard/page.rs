@@ -167,6 +167,7 @@ impl Chrome {
                 c.who = Some("operator".into());
                 link("/ui/".into(), "Overview");
                 link("/ui/tenants".into(), "Tenants");
+                link("/ui/usage".into(), "Usage & cost");
                 for l in super::lists::OPERATOR_LISTS {
                     link(format!("/ui/{}", l.path), l.title);
                 }
@@ -187,6 +188,7 @@ impl Chrome {
             for l in super::lists::TENANT_LISTS.iter().filter(|l| manager || !l.managers) {
                 link(format!("/ui/t/{t}/{}", l.path), l.title);
             }
+            link(format!("/ui/t/{t}/usage"), "Usage");
             if manager {
                 link(format!("/ui/t/{t}/tokens"), "Tokens");
             }

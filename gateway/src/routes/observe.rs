@@ -76,7 +76,7 @@ pub(crate) async fn usage_all(
     Ok(Json(json!({ "usage": usage, "models": models })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct UsageAllQuery {
     tenant: Option<String>,
@@ -131,12 +131,12 @@ pub(crate) async fn usage(
 #[serde(deny_unknown_fields)]
 pub(crate) struct SeriesQuery {
     /// `hour` (the default) or `day`.
-    step: Option<String>,
+    pub(crate) step: Option<String>,
     /// The span's start and end, seconds since the Unix epoch.
-    since: Option<u64>,
-    until: Option<u64>,
+    pub(crate) since: Option<u64>,
+    pub(crate) until: Option<u64>,
     /// One skill's rows only.
-    skill: Option<String>,
+    pub(crate) skill: Option<String>,
 }
 
 /// `GET …/usage/series`: the tenant's usage by hour or day and skill.

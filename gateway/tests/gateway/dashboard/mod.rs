@@ -21,6 +21,7 @@ mod install_boundary;
 mod pages;
 mod publisher_attacks;
 mod screens;
+mod usage_pages;
 pub mod webdriver;
 
 use crate::harness::{ADMIN_KEY, Gateway};

@@ -97,6 +97,7 @@ fn every_page_passes_for_every_role_at_both_viewports() {
     let operator_pages: &[(&str, &str)] = &[
         ("/ui/", "overview"),
         ("/ui/tenants", "tenants"),
+        ("/ui/usage", "usage-all"),
         ("/ui/audit", "audit"),
         ("/ui/publishers", "publishers"),
         ("/ui/security", "security"),
@@ -114,6 +115,8 @@ fn every_page_passes_for_every_role_at_both_viewports() {
         ("/ui/t/acme/channels", "channels"),
         ("/ui/t/acme/secrets", "secrets"),
         ("/ui/t/acme/audit", "tenant-audit"),
+        ("/ui/t/acme/usage", "usage"),
+        ("/ui/t/acme/usage?step=hour", "usage-hourly"),
         ("/ui/t/acme/tokens", "tokens"),
     ];
     let member_pages: &[(&str, &str)] = &[
@@ -123,6 +126,7 @@ fn every_page_passes_for_every_role_at_both_viewports() {
         ("/ui/t/acme/memory", "memory"),
         ("/ui/t/acme/cron", "cron"),
         ("/ui/t/acme/messages", "messages"),
+        ("/ui/t/acme/usage", "usage"),
     ];
     for opts in [DESKTOP, PHONE] {
         {
