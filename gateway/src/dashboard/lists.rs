@@ -61,6 +61,18 @@ pub(crate) struct List {
     /// The field naming a row, when a row can be removed from the page
     /// (`actions::remove`, through the route that removes it).
     pub remove: Option<&'static str>,
+    /// A link from each row to a page of its own.
+    pub detail: Option<Detail>,
+}
+
+/// A link from each row of a list to a page under it: `{list}/{field}/{page}`.
+pub(crate) struct Detail {
+    /// The field naming the row.
+    pub field: &'static str,
+    /// The column's heading, and the link's text.
+    pub heading: &'static str,
+    /// The page under the row's path.
+    pub page: &'static str,
 }
 
 use Show::{Date, List as Joined, Text};
@@ -83,6 +95,7 @@ pub(crate) const TENANT_LISTS: &[List] = &[
         empty: "No skills are installed.",
         managers: false,
         remove: None,
+        detail: None,
     },
     List {
         path: "agents",
@@ -98,6 +111,7 @@ pub(crate) const TENANT_LISTS: &[List] = &[
         empty: "No agents yet.",
         managers: false,
         remove: None,
+        detail: Some(Detail { field: "name", heading: "Sessions", page: "sessions" }),
     },
     List {
         path: "memory",
@@ -107,6 +121,7 @@ pub(crate) const TENANT_LISTS: &[List] = &[
         empty: "Nothing is stored.",
         managers: false,
         remove: Some("key"),
+        detail: None,
     },
     List {
         path: "cron",
@@ -123,6 +138,7 @@ pub(crate) const TENANT_LISTS: &[List] = &[
         empty: "No cron jobs.",
         managers: false,
         remove: Some("id"),
+        detail: None,
     },
     List {
         path: "messages",
@@ -140,6 +156,7 @@ pub(crate) const TENANT_LISTS: &[List] = &[
         empty: "No messages.",
         managers: false,
         remove: None,
+        detail: None,
     },
     List {
         path: "channels",
@@ -154,6 +171,7 @@ pub(crate) const TENANT_LISTS: &[List] = &[
         empty: "No channels.",
         managers: true,
         remove: Some("name"),
+        detail: None,
     },
     List {
         path: "secrets",
@@ -163,6 +181,7 @@ pub(crate) const TENANT_LISTS: &[List] = &[
         empty: "No secrets.",
         managers: true,
         remove: None,
+        detail: None,
     },
     List {
         path: "audit",
@@ -172,6 +191,7 @@ pub(crate) const TENANT_LISTS: &[List] = &[
         empty: "No events.",
         managers: true,
         remove: None,
+        detail: None,
     },
 ];
 
@@ -194,6 +214,7 @@ pub(crate) const OPERATOR_LISTS: &[List] = &[
         empty: "No events.",
         managers: true,
         remove: None,
+        detail: None,
     },
     List {
         path: "security",
@@ -208,6 +229,7 @@ pub(crate) const OPERATOR_LISTS: &[List] = &[
         empty: "No findings.",
         managers: true,
         remove: None,
+        detail: None,
     },
     List {
         path: "publishers",
@@ -221,6 +243,7 @@ pub(crate) const OPERATOR_LISTS: &[List] = &[
         empty: "No publisher keys are trusted.",
         managers: true,
         remove: Some("name"),
+        detail: None,
     },
 ];
 
@@ -231,6 +254,8 @@ pub(crate) struct Row {
     pub key: String,
     /// The row's name as shown (for the button's label).
     pub label: String,
+    /// The row's detail page, its link's accessible name and its column.
+    pub detail: Option<(String, String, &'static str)>,
 }
 
 /// What a page shows besides its table.
@@ -309,6 +334,7 @@ fn render(
         // The audit log, the latest first (as its pages go back).
         items.reverse();
     }
+    let base = chrome.nav.iter().find(|n| n.current).map(|n| n.href.clone());
     let rows = items
         .iter()
         .map(|item| {
@@ -323,7 +349,15 @@ fn render(
             let name = list.remove.and_then(|f| item[f].as_str()).unwrap_or_default();
             let key =
                 percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC).to_string();
-            Row { cells, key, label: cell_text(&Value::String(name.to_string()), Show::Text) }
+            let detail = list.detail.as_ref().and_then(|d| {
+                let named = item[d.field].as_str()?;
+                let encoded =
+                    percent_encoding::utf8_percent_encode(named, percent_encoding::NON_ALPHANUMERIC);
+                let text = cell_text(&Value::String(named.to_string()), Show::Text);
+                let href = format!("{}/{encoded}/{}", base.as_deref()?, d.page);
+                Some((href, format!("{} of {text}", d.heading), d.heading))
+            });
+            Row { cells, key, label: cell_text(&Value::String(name.to_string()), Show::Text), detail }
         })
         .collect();
     let refused = filters.as_ref().is_some_and(|f| f.error.is_some())
@@ -336,7 +370,12 @@ fn render(
             .flatten(),
         chrome,
         heading,
-        headings: list.columns.iter().map(|c| c.heading).collect(),
+        headings: list
+            .columns
+            .iter()
+            .map(|c| c.heading)
+            .chain(list.detail.as_ref().map(|d| d.heading))
+            .collect(),
         rows,
         empty: list.empty,
         filters,

@@ -15,7 +15,8 @@
 //!   list pages' changes; `outbox`: the Messages page's state links;
 //!   `install`: a skill's upload, its decision and permission diff, and
 //!   its confirmation; `publishers`: trusting and untrusting keys; `usage`:
-//!   the Usage pages (the series drawn as SVG bars, CSV downloads).
+//!   the Usage pages (the series drawn as SVG bars, CSV downloads);
+//!   `sessions`: an agent's sessions, a transcript, forgetting one.
 //! - [`assets`]: the vendored scripts and the stylesheet, hashed names.
 //!
 //! The browser boundary: every `/ui` answer carries a strict CSP (no
@@ -36,6 +37,7 @@ mod outbox;
 mod page;
 mod publishers;
 pub(crate) mod session;
+mod sessions;
 mod settings;
 mod tenant;
 mod usage;
@@ -179,6 +181,9 @@ pub(crate) fn router() -> Router<Gateway> {
         .route("/ui/usage", get(usage::operator_usage))
         .route("/ui/usage.csv", get(usage::operator_csv))
         .route("/ui/t/{tenant}/usage", get(usage::tenant_usage))
+        .route("/ui/t/{tenant}/agents/{name}/sessions", get(sessions::list))
+        .route("/ui/t/{tenant}/agents/{name}/sessions/{peer}", get(sessions::transcript))
+        .route("/ui/t/{tenant}/agents/{name}/sessions/{peer}/forget", post(sessions::forget))
         .route("/ui/t/{tenant}/usage.csv", get(usage::tenant_csv))
         .route("/ui/publishers", post(publishers::add))
         .route("/ui/publishers/{name}/remove", post(publishers::remove))

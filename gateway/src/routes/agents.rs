@@ -93,9 +93,9 @@ fn peer_param(params: &PathParams) -> ApiResult<UserId> {
 pub(crate) struct SessionsQuery {
     /// The page after this peer (a page's `next`).
     #[serde(default)]
-    after: String,
+    pub(crate) after: String,
     /// At most this many sessions (default 50).
-    limit: Option<usize>,
+    pub(crate) limit: Option<usize>,
 }
 
 /// `GET …/agents/{name}/sessions`: a page of the agent's sessions by peer.

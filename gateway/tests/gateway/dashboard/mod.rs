@@ -21,6 +21,7 @@ mod install_boundary;
 mod pages;
 mod publisher_attacks;
 mod screens;
+mod sessions_pages;
 mod usage_pages;
 pub mod webdriver;
 

@@ -109,6 +109,8 @@ fn every_page_passes_for_every_role_at_both_viewports() {
         ("/ui/t/acme/", "tenant"),
         ("/ui/t/acme/skills", "skills"),
         ("/ui/t/acme/agents", "agents"),
+        ("/ui/t/acme/agents/helper/sessions", "sessions"),
+        ("/ui/t/acme/agents/helper/sessions/alice", "transcript"),
         ("/ui/t/acme/memory", "memory"),
         ("/ui/t/acme/cron", "cron"),
         ("/ui/t/acme/messages", "messages"),
