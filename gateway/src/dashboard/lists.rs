@@ -95,7 +95,7 @@ pub(crate) const TENANT_LISTS: &[List] = &[
         empty: "No skills are installed.",
         managers: false,
         remove: None,
-        detail: None,
+        detail: Some(Detail { field: "name", heading: "Details", page: "detail" }),
     },
     List {
         path: "agents",

@@ -16,7 +16,8 @@
 //!   `install`: a skill's upload, its decision and permission diff, and
 //!   its confirmation; `publishers`: trusting and untrusting keys; `usage`:
 //!   the Usage pages (the series drawn as SVG bars, CSV downloads);
-//!   `sessions`: an agent's sessions, a transcript, forgetting one.
+//!   `sessions`: an agent's sessions, a transcript, forgetting one;
+//!   `skill`: a skill's detail page.
 //! - [`assets`]: the vendored scripts and the stylesheet, hashed names.
 //!
 //! The browser boundary: every `/ui` answer carries a strict CSP (no
@@ -39,6 +40,7 @@ mod publishers;
 pub(crate) mod session;
 mod sessions;
 mod settings;
+mod skill;
 mod tenant;
 mod usage;
 
@@ -181,6 +183,7 @@ pub(crate) fn router() -> Router<Gateway> {
         .route("/ui/usage", get(usage::operator_usage))
         .route("/ui/usage.csv", get(usage::operator_csv))
         .route("/ui/t/{tenant}/usage", get(usage::tenant_usage))
+        .route("/ui/t/{tenant}/skills/{name}/detail", get(skill::detail))
         .route("/ui/t/{tenant}/agents/{name}/sessions", get(sessions::list))
         .route("/ui/t/{tenant}/agents/{name}/sessions/{peer}", get(sessions::transcript))
         .route("/ui/t/{tenant}/agents/{name}/sessions/{peer}/forget", post(sessions::forget))

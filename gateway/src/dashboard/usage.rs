@@ -94,7 +94,7 @@ fn money(v: f64) -> String {
     format!("{v:.4}")
 }
 
-fn micros(us: Option<u64>) -> String {
+pub(crate) fn micros(us: Option<u64>) -> String {
     match us {
         None => "-".into(),
         Some(us) if us >= 1_000_000 => format!("{:.2} s", us as f64 / 1e6),
@@ -132,7 +132,7 @@ impl Sum {
 
 /// The buckets of a series answer, every one of its span (those without
 /// calls too, so the bars keep their places), with their bars.
-fn buckets(answer: &Value, width: u64) -> Vec<Bucket> {
+pub(crate) fn buckets(answer: &Value, width: u64) -> Vec<Bucket> {
     let (since, until) = (answer["since"].as_u64().unwrap_or(0), answer["until"].as_u64().unwrap_or(0));
     let n = (until.saturating_sub(since) / width.max(1)).clamp(1, 744);
     let mut by_start: BTreeMap<u64, Sum> = BTreeMap::new();

@@ -108,6 +108,7 @@ fn every_page_passes_for_every_role_at_both_viewports() {
     let admin_pages: &[(&str, &str)] = &[
         ("/ui/t/acme/", "tenant"),
         ("/ui/t/acme/skills", "skills"),
+        ("/ui/t/acme/skills/notes/detail", "skill"),
         ("/ui/t/acme/agents", "agents"),
         ("/ui/t/acme/agents/helper/sessions", "sessions"),
         ("/ui/t/acme/agents/helper/sessions/alice", "transcript"),

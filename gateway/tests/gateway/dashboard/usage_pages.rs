@@ -82,3 +82,39 @@ fn a_tenants_usage_page_and_csv_show_its_calls_and_no_one_elses() {
     let r = client().get(gw.url("/ui/t/acme/usage.csv")).send().unwrap();
     assert_eq!(r.status().as_u16(), 303);
 }
+
+#[test]
+fn a_skills_detail_page_shows_its_record_calls_and_agents_and_no_other_tenants() {
+    let config = format!(
+        "[providers.openai]\nkind = \"openai\"\nbase_url = \"{}\"\nmax_retries = 0\n",
+        crate::harness::fake_llm().base("openai")
+    );
+    let gw = crate::harness::Gateway::start_with_config(&config);
+    let a = crate::harness::tenant(&gw, "det-a");
+    let b = crate::harness::tenant(&gw, "det-b");
+    install(&gw, &a.id, ADMIN_KEY, "echo", false);
+    install(&gw, &b.id, ADMIN_KEY, "echo", false);
+    for i in 0..3 {
+        output(&gw, &a.member, "echo", &json!({"i": i}));
+    }
+    output(&gw, &b.member, "echo", &json!({}));
+    let spec = json!({"name": "helper", "provider": "openai", "model": "gpt-test", "skills": ["echo"],
+                      "api_key_secret": "LLM_KEY"});
+    gw.post(&a.path("/agents"), Some(&a.admin), spec).expect(201);
+    let cookie = login(&gw, &a.member);
+    let get = |path: &str| {
+        let r = get_with_cookie(&gw, path, &cookie);
+        (r.status().as_u16(), r.text().unwrap())
+    };
+    let (status, list) = get("/ui/t/det-a/skills");
+    assert_eq!(status, 200);
+    assert!(list.contains("href=\"/ui/t/det-a/skills/echo/detail\""), "{list}");
+    let (status, page) = get("/ui/t/det-a/skills/echo/detail");
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("<h1>Skill echo</h1>"), "{page}");
+    assert!(page.contains("3 calls by hour."), "det-a's three calls, not det-b's: {page}");
+    assert!(page.contains("<li>helper</li>"), "the agent that may call it: {page}");
+    for (path, status) in [("/ui/t/det-a/skills/nope/detail", 404), ("/ui/t/det-b/skills/echo/detail", 404)] {
+        assert_eq!(get(path).0, status, "{path}");
+    }
+}
