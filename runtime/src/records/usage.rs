@@ -97,13 +97,15 @@ impl Latency {
         let rank = (q.clamp(0.0, 1.0) * total as f64).max(1.0);
         let mut below = 0u64;
         let mut lower = 0u64;
-        for (i, n) in self.0.iter().enumerate() {
+        // Saturating, as the count: a stored histogram (a restored backup,
+        // say) may hold counts that overflow when added up.
+        for (i, n) in self.0.iter().enumerate().take(LATENCY_BOUNDS_US.len() + 1) {
             let Some(&upper) = LATENCY_BOUNDS_US.get(i) else { return Some(lower) };
-            if *n > 0 && (below + n) as f64 >= rank {
-                let within = (rank - below as f64) / *n as f64;
+            if *n > 0 && below.saturating_add(*n) as f64 >= rank {
+                let within = ((rank - below as f64) / *n as f64).clamp(0.0, 1.0);
                 return Some(lower + ((upper - lower) as f64 * within).round() as u64);
             }
-            below += n;
+            below = below.saturating_add(*n);
             lower = upper;
         }
         Some(lower)

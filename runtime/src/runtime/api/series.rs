@@ -114,6 +114,9 @@ impl Runtime {
         skill: Option<&str>,
     ) -> Result<Series, Error> {
         self.tenant(tenant)?;
+        if let Some(s) = skill.filter(|s| !crate::manifest::valid_skill_name(s)) {
+            return Err(Error::InvalidInput(format!("skill {s:?}: not a skill name")));
+        }
         let width = step.seconds();
         let until = until.unwrap_or_else(|| self.now().saturating_add(1));
         let since = since.unwrap_or_else(|| until.saturating_sub(step.default_span()));
