@@ -48,6 +48,7 @@ mod outbox_attacks;
 mod packages;
 mod roles;
 mod secrets;
+mod series_attacks;
 mod slow_clients;
 mod summary;
 mod summary_attacks;

@@ -49,3 +49,4 @@ mod tenants;
 mod tokens;
 mod trust;
 mod usage;
+mod usage_attacks;
