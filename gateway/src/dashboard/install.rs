@@ -149,6 +149,40 @@ async fn drain(form: &mut Multipart) {
     }
 }
 
+/// The upload's multipart form, read through a relay of the request's
+/// body: what the form leaves unread when it is refused (a part it cannot
+/// parse, a refusal before the end) is still read to its end and dropped,
+/// up to twice the route's limit, so the client, still sending, reads the
+/// refusal rather than a reset connection. The route's body limit still
+/// applies to the form (413).
+async fn relayed_form(
+    req: axum::extract::Request,
+    gw: &Gateway,
+) -> Result<Multipart, axum::extract::multipart::MultipartRejection> {
+    use axum::extract::FromRequest;
+    use futures_util::StreamExt;
+    let (parts, body) = req.into_parts();
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<axum::body::Bytes, axum::Error>>(8);
+    tokio::spawn(async move {
+        let mut stream = body.into_data_stream();
+        let (mut tx, mut read) = (Some(tx), 0usize);
+        while let Some(chunk) = stream.next().await {
+            read += chunk.as_ref().map_or(0, |c| c.len());
+            if read > 2 * MAX_UPLOAD_BODY {
+                break;
+            }
+            if let Some(t) = &tx
+                && t.send(chunk).await.is_err()
+            {
+                tx = None;
+            }
+        }
+    });
+    let relayed = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) });
+    let req = axum::extract::Request::from_parts(parts, axum::body::Body::from_stream(relayed));
+    Multipart::from_request(req, gw).await
+}
+
 /// Reads the upload, refusing it before a byte of the package is held
 /// unless the session's CSRF token came first (as the page's form sends
 /// it): a request that would be refused costs no memory. A refused upload
@@ -236,8 +270,9 @@ pub(crate) async fn upload(
     State(gw): State<Gateway>,
     ui: Result<Ui, Reject>,
     params: Params,
-    form: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+    req: axum::extract::Request,
 ) -> Response {
+    let form = relayed_form(req, &gw).await;
     let result = async {
         let ui = ui?;
         let s = scoped(&gw, &ui, &params)?;
