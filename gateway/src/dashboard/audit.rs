@@ -30,8 +30,7 @@ const AUDIT_PAGE: usize = 200;
 impl Filters {
     /// The filters of a query string (strict UTF-8; unknown keys ignored).
     pub(crate) fn parse(path: &str, query: Option<&str>, operator: bool) -> Result<Filters, Reject> {
-        let pairs = super::extract::form_pairs(query.unwrap_or("").as_bytes())
-            .ok_or_else(|| Reject::BadForm("the query is not UTF-8".into()))?;
+        let pairs = super::extract::query_pairs(query)?;
         let get = |k: &str| {
             pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.trim().to_string()).unwrap_or_default()
         };

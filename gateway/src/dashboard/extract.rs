@@ -105,6 +105,12 @@ pub(crate) struct Posted<T> {
     pub form: T,
 }
 
+/// The pairs of a page's query string, strictly: a query that is not
+/// UTF-8 once decoded is the 400 page.
+pub(crate) fn query_pairs(query: Option<&str>) -> Result<Vec<(String, String)>, Reject> {
+    form_pairs(query.unwrap_or("").as_bytes()).ok_or_else(|| Reject::BadForm("the query is not UTF-8".into()))
+}
+
 /// The form of a "type its name to confirm" step (deleting a tenant,
 /// untrusting a publisher): what was typed.
 #[derive(serde::Deserialize)]

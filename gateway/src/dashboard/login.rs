@@ -116,22 +116,19 @@ pub(crate) async fn form(
     axum::extract::RawQuery(query): axum::extract::RawQuery,
 ) -> Response {
     // Strict, as every page's query: not UTF-8, or `next` twice, is 400.
-    let next = match super::extract::form_pairs(query.unwrap_or_default().as_bytes()) {
-        None => Err("the query is not UTF-8"),
-        Some(pairs) => {
-            let mut next = pairs.into_iter().filter(|(k, _)| k == "next").map(|(_, v)| v);
-            match (next.next(), next.next()) {
-                (_, Some(_)) => Err("give `next` once"),
-                (one, None) => Ok(one.unwrap_or_default()),
-            }
+    let next = super::extract::query_pairs(query.as_deref()).and_then(|pairs| {
+        let mut next = pairs.into_iter().filter(|(k, _)| k == "next").map(|(_, v)| v);
+        match (next.next(), next.next()) {
+            (_, Some(_)) => Err(Reject::BadForm("give `next` once".into())),
+            (one, None) => Ok(one.unwrap_or_default()),
         }
-    };
+    });
     match next {
         Ok(next) => {
             let insecure = !gw.dashboard().cookie_possible(host(&headers));
             login_page(&gw, StatusCode::OK, &next, None, insecure)
         }
-        Err(why) => reject(Some(&gw), Reject::BadForm(why.into())),
+        Err(why) => reject(Some(&gw), why),
     }
 }
 

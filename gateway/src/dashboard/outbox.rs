@@ -31,8 +31,7 @@ pub(crate) struct OutboxView {
 impl OutboxView {
     /// The view of a query string (`state`, `after`; unknown keys ignored).
     pub(crate) fn parse(path: &str, query: Option<&str>) -> Result<OutboxView, Reject> {
-        let pairs = super::extract::form_pairs(query.unwrap_or("").as_bytes())
-            .ok_or_else(|| Reject::BadForm("the query is not UTF-8".into()))?;
+        let pairs = super::extract::query_pairs(query)?;
         let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()).unwrap_or_default();
         let (state, after) = (get("state"), get("after"));
         let states = STATES

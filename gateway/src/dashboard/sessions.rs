@@ -86,8 +86,7 @@ pub(crate) async fn list(
 ) -> Response {
     let result = async {
         let ui = ui?;
-        let pairs = super::extract::form_pairs(query.unwrap_or_default().as_bytes())
-            .ok_or_else(|| Reject::BadForm("the query is not UTF-8".into()))?;
+        let pairs = super::extract::query_pairs(query.as_deref())?;
         let after = pairs.iter().find(|(k, _)| k == "after").map(|(_, v)| v.clone()).unwrap_or_default();
         let agent = path_param(&params, "name")?;
         let s = scoped(&gw, &ui, &params)?;

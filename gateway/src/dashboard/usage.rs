@@ -74,8 +74,7 @@ struct TenantUsage {
 
 /// The step a page's query asks for (strict UTF-8; `day` by default).
 fn step_of(query: Option<&str>) -> Result<&'static str, Reject> {
-    let pairs = super::extract::form_pairs(query.unwrap_or("").as_bytes())
-        .ok_or_else(|| Reject::BadForm("the query is not UTF-8".into()))?;
+    let pairs = super::extract::query_pairs(query)?;
     match pairs.iter().find(|(k, _)| k == "step").map(|(_, v)| v.as_str()) {
         None | Some("day") => Ok("day"),
         Some("hour") => Ok("hour"),
@@ -83,9 +82,8 @@ fn step_of(query: Option<&str>) -> Result<&'static str, Reject> {
     }
 }
 
-/// The series route's answer for the tenant of the path, by `step`.
-async fn series(gw: &Gateway, ui: &Ui, params: &Params, step: &str) -> Result<Value, Reject> {
-    let s = scoped(gw, ui, params)?;
+/// The series route's answer for the tenant `s`, by `step`.
+async fn series(gw: &Gateway, s: crate::auth::Scoped, step: &str) -> Result<Value, Reject> {
     let q = observe::SeriesQuery { step: Some(step.to_string()), since: None, until: None, skill: None };
     Ok(observe::usage_series(State(gw.clone()), s, ApiQuery(q)).await?.0)
 }
@@ -194,13 +192,15 @@ pub(crate) async fn tenant_usage(
     let result = async {
         let ui = ui?;
         let step = step_of(query.as_deref())?;
-        let answer = series(&gw, &ui, &params, step).await?;
-        let tenant = scoped(&gw, &ui, &params)?.tenant.to_string();
+        let s = scoped(&gw, &ui, &params)?;
+        let id = s.tenant.clone();
+        let answer = series(&gw, s, step).await?;
+        let tenant = id.to_string();
         let path = format!("/ui/t/{tenant}/usage");
         let width = if step == "day" { 86_400 } else { 3_600 };
         let buckets = buckets(&answer, width);
         let page = TenantUsage {
-            chrome: Chrome::signed_in(&gw, &ui, "Usage", Some(&scoped(&gw, &ui, &params)?.tenant), &path),
+            chrome: Chrome::signed_in(&gw, &ui, "Usage", Some(&id), &path),
             steps: vec![
                 StepLink { label: "By day, 30 days", href: path.clone(), current: step == "day" },
                 StepLink {
@@ -276,8 +276,9 @@ pub(crate) async fn tenant_csv(
     let result = async {
         let ui = ui?;
         let step = step_of(query.as_deref())?;
-        let answer = series(&gw, &ui, &params, step).await?;
-        let tenant = scoped(&gw, &ui, &params)?.tenant;
+        let s = scoped(&gw, &ui, &params)?;
+        let tenant = s.tenant.clone();
+        let answer = series(&gw, s, step).await?;
         let rows = answer["rows"].as_array().cloned().unwrap_or_default();
         let fields =
             ["start", "skill", "calls", "errors", "fuel", "wall_us", "cost", "p50_us", "p95_us", "p99_us"];
